@@ -1,0 +1,130 @@
+"""The exception tree of socialsearch.
+
+Every error a user can cause derives from :class:`SocialsearchError`; its message is
+written for the person at the terminal (what went wrong, where, how to fix it) and never
+contains a CPR number, a name, a journal number or a secret.
+
+::
+
+    SocialsearchError                 exit code 2 unless stated
+    ├── UsageError                    bad arguments (week format, missing folder, ...)
+    ├── InputError                    an extract breaks the input contract (file, row, column)
+    ├── CatalogueError                configs/event_codes.toml is invalid (all problems at once)
+    ├── KeyStoreError                 keys missing, unreadable, too permissive, unknown key id
+    ├── VaultError                    a vault cannot be opened or is damaged
+    ├── LedgerError                   the ledger refuses an operation (order of weeks, unknown draft)
+    │   └── StateLockedError          another run holds the state lock
+    └── AuditError                    the audit log's hash chain does not verify
+
+Anything else escaping the CLI is an unexpected failure (exit code 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "AuditError",
+    "CatalogueError",
+    "InputError",
+    "InputProblem",
+    "KeyStoreError",
+    "LedgerError",
+    "SocialsearchError",
+    "StateLockedError",
+    "UsageError",
+    "VaultError",
+]
+
+
+class SocialsearchError(Exception):
+    """Root of all errors a user can cause; the CLI turns them into exit code 2."""
+
+    exit_code: int = 2
+
+
+class UsageError(SocialsearchError):
+    """Bad arguments: a malformed week, a missing folder, contradictory options."""
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One violation of the input contract, located as precisely as possible.
+
+    ``row`` is the 1-based data row (the header is row 0) in the file, or ``None`` when
+    the problem concerns the whole file or column. ``value`` must never be set to raw
+    identifiers; it is meant for codes, dates and other non-identifying values.
+    """
+
+    file: str
+    column: str | None
+    expected: str
+    row: int | None = None
+    value: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column is not None:
+            where += f", column '{self.column}'"
+        found = f" (found {self.value!r})" if self.value is not None else ""
+        return f"{where}: expected {self.expected}{found}"
+
+
+class InputError(SocialsearchError):
+    """An extract breaks the input contract; carries every problem found."""
+
+    def __init__(self, problems: list[InputProblem] | InputProblem, *, limit: int = 20) -> None:
+        self.problems = [problems] if isinstance(problems, InputProblem) else list(problems)
+        shown = self.problems[:limit]
+        lines = [str(p) for p in shown]
+        if len(self.problems) > limit:
+            lines.append(f"... and {len(self.problems) - limit} more problems")
+        head = "invalid input" if len(self.problems) != 1 else "invalid input"
+        super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+    @classmethod
+    def single(
+        cls,
+        file: str | Path,
+        column: str | None,
+        expected: str,
+        row: int | None = None,
+        value: str | None = None,
+    ) -> InputError:
+        """Build an error holding one problem."""
+        return cls(InputProblem(str(file), column, expected, row, value))
+
+
+class CatalogueError(SocialsearchError):
+    """The event-code catalogue is invalid; the message lists every problem."""
+
+    def __init__(self, path: str | Path, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = list(problems)
+        super().__init__(
+            f"{self.path}: {len(self.problems)} problem(s) in the catalogue:\n  "
+            + "\n  ".join(self.problems)
+        )
+
+
+class KeyStoreError(SocialsearchError):
+    """Keys are missing, unreadable, readable by others, or a key id is unknown."""
+
+
+class VaultError(SocialsearchError):
+    """A sealed vault cannot be opened (wrong key, damaged file, unknown draft)."""
+
+
+class LedgerError(SocialsearchError):
+    """The ledger refuses an operation (an earlier week after a later one, unknown draft)."""
+
+
+class StateLockedError(LedgerError):
+    """Another run holds the lock on the state folder."""
+
+
+class AuditError(SocialsearchError):
+    """The audit log does not verify: an entry was changed, removed or reordered."""
