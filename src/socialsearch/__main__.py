@@ -1,0 +1,5 @@
+"""``python -m socialsearch`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""``socialsearch demo``: a synthetic Denmark, keys, one weekly run, and where to look.
+
+The demo plays all three trust domains on one machine: a source station pseudonymises the
+synthetic extracts with the full keystore, the hub runs the weekly search on the
+pseudonymised extracts with a keystore that holds no secret, and the key custodian's keystore
+is left for `review` and `reidentify`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import UsageError
+from .geography import geography
+from .keys import KeyStore, export
+from .pipeline import RunReport, run_week
+from .pseudonymise import pseudonymise_dir
+from .synth import synthesize
+from .weeks import IsoWeek
+
+__all__ = ["run_demo"]
+
+_MARKER = ".socialsearch-demo"
+
+
+def _prepare(demo_dir: Path) -> None:
+    """Create ``demo_dir``; replace an earlier demo there, refuse any other non-empty folder."""
+    if demo_dir.exists() and any(demo_dir.iterdir()):
+        if not (demo_dir / _MARKER).is_file():
+            raise UsageError(
+                f"{demo_dir} exists and is not an earlier socialsearch demo; "
+                "choose another folder with --dir"
+            )
+        shutil.rmtree(demo_dir)
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    (demo_dir / _MARKER).write_text("created by `socialsearch demo`; safe to delete\n", encoding="utf-8")
+
+
+def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 7, week: IsoWeek | None = None,
+             console: Console | None = None) -> RunReport:
+    """Run the whole pipeline on synthetic data in ``demo_dir`` and print where to look."""
+    console = console or Console()
+    week = week or IsoWeek.of(date.today()).shift(-1)  # the last complete ISO week
+    _prepare(demo_dir)
+    extract, pseudo = demo_dir / "extract", demo_dir / "pseudonymised"
+    keys, hub_keys = demo_dir / "keys", demo_dir / "hub-keys"
+    out, state = demo_dir / "out", demo_dir / "state"
+
+    with console.status("synthesising a small Denmark ..."):
+        synth = synthesize(extract, scale=scale, seed=seed, week=week)
+    console.print(f"[bold]1.[/] synthetic extracts for week {week}: {synth.people:,} people, "
+                  f"{synth.children:,} children, {synth.rows['incidents']:,} police events -> {extract}")
+    KeyStore.init(keys)
+    export(keys, hub_keys, "hub")
+    console.print(f"[bold]2.[/] keys: {keys} (custodian, secret) and {hub_keys} (hub: no secret)")
+    with console.status("pseudonymising at the source station ..."):
+        pseudonymise_dir(extract, pseudo, keys)
+    console.print(f"[bold]3.[/] pseudonymised extracts (no CPR numbers, names or journal numbers) -> {pseudo}")
+    with console.status(f"running the weekly search for {week} at the hub ..."):
+        report = run_week(input_dir=pseudo, week=week, out_dir=out, state_dir=state, keys_dir=hub_keys)
+    console.print(f"[bold]4.[/] weekly search for {week}: {report.drafts} draft(s)")
+
+    table = Table(title=f"Drafts per municipality, {week}")
+    table.add_column("kommunekode")
+    table.add_column("kommune")
+    table.add_column("drafts", justify="right")
+    geo = geography()
+    for code, n in sorted(report.drafts_per_municipality.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(code, geo.municipality_name(code), str(n))
+    console.print(table)
+    persons = report.summary["persons"]
+    console.print(f"persons without a valid CPR: {persons['without_valid_cpr']}, resolved by fuzzy "
+                  f"matching: {persons['resolved_probabilistically']}, unresolved: {persons['unresolved']}")
+    if report.html_paths:
+        first = max(report.html_paths, key=lambda p: report.drafts_per_municipality[p.parent.name])
+        console.print(f"\nOpen a caseworker's page: [bold]{first.resolve()}[/]")
+    console.print(f"Summary: {(out / str(week) / 'summary.json').resolve()}")
+    console.print(
+        "\nNext steps:\n"
+        f"  socialsearch review --state {state} --draft <draft_id> --decision approve --reason \"...\"\n"
+        f"  socialsearch reidentify --state {state} --keys {keys} --draft <draft_id>\n"
+        f"  socialsearch audit verify --state {state}"
+    )
+    return report

@@ -1,0 +1,298 @@
+"""The weekly run, end to end, and the custodian's and municipality's follow-up commands.
+
+Order of effects (what makes a run safe to kill at any instant and simply run again):
+
+1. take the state lock (a second run on the same state fails at once);
+2. read and validate every input, pseudonymise raw input in memory, resolve people without a
+   valid CPR, search — all in memory, nothing written;
+3. write ``OUT/<week>/<kommunekode>/drafts.{json,html}`` and ``summary.json``, each atomically
+   (temporary file, fsync, rename), and remove municipality folders the run no longer produces;
+4. write the sealed vault ``STATE/vault/<week>.vault`` atomically;
+5. commit the ledger in ONE transaction: the run, its drafts, their (child, event) pairs and
+   the audit entry.
+
+A kill before step 5 leaves the ledger as it was, so a re-run computes the same drafts and
+overwrites the same files with the same content; a kill after step 5 leaves a complete run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import linkage, vault
+from .atomic import write_json_atomic
+from .catalogue import Catalogue, load_catalogue
+from .drafts import build_documents, write_municipality
+from .errors import KeyStoreError, LedgerError, UsageError, VaultError
+from .extracts import HubExtracts, is_hub_layout, read_hub, read_raw
+from .geography import geography
+from .keys import KeyStore
+from .ledger import Ledger, lock_state
+from .pseudonymise import pseudonymise_extracts
+from .pseudonyms import Pseudonymiser
+from .search import History, SearchResult, weekly_search
+from .weeks import IsoWeek
+
+__all__ = ["RunReport", "load_hub", "reidentify_draft", "review_draft", "run_week"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a weekly run produced."""
+
+    week: str
+    out_dir: Path
+    run_id: str
+    drafts_per_municipality: dict[str, int]
+    summary: dict[str, Any]
+    html_paths: tuple[Path, ...] = field(default=())
+
+    @property
+    def drafts(self) -> int:
+        return sum(self.drafts_per_municipality.values())
+
+    def describe(self) -> str:
+        """A short human-readable account for the terminal."""
+        geo = geography()
+        lines = [f"week {self.week}: {self.drafts} draft(s) in {len(self.drafts_per_municipality)} "
+                 f"municipality(ies); output in {self.out_dir / self.week}"]
+        for code, n in sorted(self.drafts_per_municipality.items()):
+            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}")
+        unresolved = self.summary["persons"]["unresolved"]
+        lines.append(f"persons without a valid CPR: {self.summary['persons']['without_valid_cpr']}, "
+                     f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
+                     f"unresolved: {unresolved}")
+        return "\n".join(lines)
+
+
+def load_hub(input_dir: Path, keystore: KeyStore) -> HubExtracts:
+    """Read ``input_dir`` as hub extracts, pseudonymising raw extracts in memory first."""
+    if is_hub_layout(input_dir):
+        return read_hub(input_dir)
+    if not keystore.has_secret:
+        raise KeyStoreError(
+            f"{input_dir} holds raw extracts, but this keystore has no pseudonymisation secret; "
+            "pseudonymise them at a source station first (`socialsearch pseudonymise`) "
+            "or run with the full keystore"
+        )
+    return pseudonymise_extracts(read_raw(input_dir), keystore)
+
+
+def _search_inputs(hub: HubExtracts) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Resolve people without a valid CPR; returns the persons frame for the search and counts."""
+    result = linkage.resolve(hub.incident_persons, hub.population)
+    persons = result.persons.filter(pl.col("person").is_not_null()).select(
+        "event_ref", "person", "role", "resolved_by", "match_probability"
+    )
+    without = int(hub.incident_persons["person"].null_count())
+    counts = {
+        "without_valid_cpr": without,
+        "resolved_probabilistically": int(result.stats.get("resolved", 0)),
+        "unresolved": without - int(result.stats.get("resolved", 0)),
+    }
+    return persons, counts
+
+
+def _vault_document(hub: HubExtracts, result: SearchResult, week: IsoWeek) -> dict[str, Any]:
+    """The mapping back to raw identifiers for exactly the people and events in the drafts."""
+    sealed_people = pl.concat(
+        [
+            hub.population.select("person", "person_sealed"),
+            hub.incident_persons.select("person", "person_sealed"),
+        ]
+    ).drop_nulls().unique("person", keep="first")
+    pairs = pl.concat(
+        [
+            result.drafts.select("draft_id", pl.col("child").alias("person")),
+            result.signals.select("draft_id", "person"),
+        ]
+    ).unique()
+    people = pairs.join(sealed_people, on="person", how="left").sort("draft_id", "person")
+    events = (
+        result.signals.select("draft_id", "event_ref").unique()
+        .join(hub.incidents.select("event_ref", "event_sealed"), on="event_ref", how="left")
+        .sort("draft_id", "event_ref")
+    )
+    drafts: dict[str, dict[str, dict[str, str]]] = {
+        d: {"persons": {}, "events": {}} for d in result.drafts["draft_id"].to_list()
+    }
+    # The drafts are few (hundreds a week): building the small JSON document in Python is fine.
+    for draft_id, person, sealed in people.select(
+        "draft_id", "person", pl.col("person_sealed").bin.encode("base64")
+    ).iter_rows():
+        drafts[draft_id]["persons"][person] = sealed
+    for draft_id, ref, sealed in events.select(
+        "draft_id", "event_ref", pl.col("event_sealed").bin.encode("base64")
+    ).iter_rows():
+        drafts[draft_id]["events"][ref] = sealed
+    return {
+        "format": "socialsearch-vault",
+        "version": 1,
+        "week": str(week),
+        "key_id": hub.manifest["key_id"],
+        "data_key": hub.manifest["vault_key"],
+        "drafts": drafts,
+    }
+
+
+def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek) -> list[Path]:
+    """Write every municipality's drafts atomically and drop folders this run no longer produces."""
+    out_week.mkdir(parents=True, exist_ok=True)
+    html: list[Path] = []
+    for municipality, drafts in sorted(documents.items()):
+        write_municipality(out_week, municipality, drafts, week=str(week))
+        html.append(out_week / municipality / "drafts.html")
+    for stale in out_week.iterdir():
+        if stale.is_dir() and stale.name not in documents:
+            shutil.rmtree(stale)
+    return html
+
+
+def _summary(week: IsoWeek, hub: HubExtracts, result: SearchResult, persons: dict[str, int],
+             catalogue: Catalogue, documents: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "week": str(week),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "catalogue": {"source": Path(catalogue.source).name, "sha256": catalogue.digest},
+        "key_id": hub.manifest["key_id"],
+        "drafts": {
+            "total": int(result.drafts.height),
+            "per_municipality": {m: len(d) for m, d in sorted(documents.items())},
+            "by_rule": {r: int(n) for r, n in result.drafts.group_by("rule").len().sort("rule").iter_rows()},
+        },
+        "signals": {
+            "in_drafts": int(result.signals.height),
+            "new": int(result.signals["new"].sum()) if result.signals.height else 0,
+        },
+        "search": {k: int(v) for k, v in sorted(result.stats.items())},
+        "persons": persons,
+        "inputs": {"rows": dict(sorted(hub.rows.items())), "files": sorted(hub.digests)},
+    }
+
+
+def _inputs_digest(hub: HubExtracts) -> str:
+    h = hashlib.sha256()
+    for name, digest in sorted(hub.digests.items()):
+        h.update(f"{name}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
+             catalogue_path: Path | None = None) -> RunReport:
+    """Run the weekly search for ``week`` (see the module docstring for the order of effects)."""
+    catalogue = load_catalogue(catalogue_path)
+    keystore = KeyStore.load(keys_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
+        ledger.check_week(week)
+        hub = load_hub(input_dir, keystore)
+        persons, person_counts = _search_inputs(hub)
+        drafted_pairs, previous_drafts = ledger.history(week)
+        pseudonymiser = Pseudonymiser(keystore, hub.manifest["key_id"])
+        result = weekly_search(
+            incidents=hub.incidents,
+            persons=persons,
+            population=hub.population.select("person", "municipality", "birth_date"),
+            relations=hub.relations,
+            catalogue=catalogue,
+            week=week,
+            history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
+            draft_ids=pseudonymiser.draft_ids,
+        )
+        documents = build_documents(result.signals, result.drafts)
+        out_week = out_dir / str(week)
+        html = _write_outputs(out_week, documents, week)
+        summary = _summary(week, hub, result, person_counts, catalogue, documents)
+        write_json_atomic(out_week / "summary.json", summary)
+        vault.write_vault(state_dir / "vault" / f"{week}.vault", _vault_document(hub, result, week),
+                          keystore.custodian_public_key, keystore.custodian_key_id)
+        run_id = ledger.record_run(
+            week,
+            result.drafts,
+            result.signals,
+            {
+                "catalogue_digest": catalogue.digest,
+                "inputs_digest": _inputs_digest(hub),
+                "key_id": hub.manifest["key_id"],
+                "counts": {"drafts": int(result.drafts.height), "signals": int(result.signals.height),
+                           **person_counts},
+            },
+        )
+    return RunReport(
+        week=str(week),
+        out_dir=out_dir,
+        run_id=run_id,
+        drafts_per_municipality=summary["drafts"]["per_municipality"],
+        summary=summary,
+        html_paths=tuple(html),
+    )
+
+
+def review_draft(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
+    """Record a municipality's decision (``approve`` or ``dismiss``) on a draft."""
+    if not reason.strip():
+        raise UsageError("--reason must not be empty: say why the draft is approved or dismissed")
+    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
+        ledger.review(draft_id, decision, reason)
+
+
+def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str, Any]:
+    """Open the vault for one approved draft with the custodian's private key.
+
+    Returns the CPR numbers of the child and linked persons and the district and journal number
+    of each event, and writes an audit entry (without those values).
+    """
+    keystore = KeyStore.load(keys_dir)
+    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
+        draft = ledger.get_draft(draft_id)
+        if draft.get("decision") != "approve":
+            raise LedgerError(
+                f"draft {draft_id} is not approved (decision: {draft.get('decision') or 'none'}); "
+                "only approved drafts can be re-identified: `socialsearch review --decision approve`"
+            )
+        path = state_dir / "vault" / f"{draft['week']}.vault"
+        if not path.is_file():
+            raise VaultError(f"no vault for week {draft['week']} at {path}")
+        document = vault.read_vault(path, keystore)
+        entry = document["drafts"].get(draft_id)
+        if entry is None:
+            raise VaultError(f"the vault of week {draft['week']} holds no entry for draft {draft_id}")
+        data_key = vault.open_sealed(base64.b64decode(document["data_key"]), keystore)
+        persons = _open_map(entry["persons"], data_key)
+        events = _open_map(entry["events"], data_key)
+        ledger.append_audit("reidentify", {
+            "draft_id": draft_id,
+            "custodian_key_id": keystore.custodian_key_id,
+            "persons": len(persons),
+            "events": len(events),
+        })
+    child = draft["child"]
+    return {
+        "draft_id": draft_id,
+        "week": draft["week"],
+        "child": {"pseudonym": child, "cpr": persons.get(child)},
+        "persons": [{"pseudonym": p, "cpr": c} for p, c in sorted(persons.items()) if p != child],
+        "events": [
+            {"event_ref": ref, "district": value.split(":", 1)[0], "journal_number": value.split(":", 1)[1]}
+            for ref, value in sorted(events.items())
+        ],
+    }
+
+
+def _open_map(sealed: dict[str, str], data_key: bytes) -> dict[str, str]:
+    keys = list(sealed)
+    values = pl.Series("v", [base64.b64decode(sealed[k]) for k in keys], dtype=pl.Binary)
+    opened = vault.open_values(values, data_key).to_list()
+    return dict(zip(keys, opened, strict=True))

@@ -1,0 +1,156 @@
+"""The source-station stage: raw extracts → pseudonymised (hub) extracts.
+
+Every CPR number becomes a keyed pseudonym, every journal number a keyed event reference,
+and names with birth dates become keyed Bloom-filter encodings for the fuzzy fallback. Next
+to each pseudonym travels the raw value encrypted under the vault data key
+(``person_sealed``, ``event_sealed``), which only the key custodian can open; the data key
+itself is sealed to the custodian in the manifest. A hub therefore needs no secret.
+
+Each distinct CPR number is normalised and hashed once, across all four tables, and joined
+back.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import identifiers, linkage, vault
+from .extracts import HubExtracts, RawExtracts, read_raw, write_hub
+from .keys import KeyStore
+from .pseudonyms import Pseudonymiser
+
+__all__ = ["FORMAT", "pseudonymise_dir", "pseudonymise_extracts"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "socialsearch-pseudonymised"
+FORMAT_VERSION = 1
+
+
+def _identity_table(raw: RawExtracts, pseudonymiser: Pseudonymiser, data_key: bytes) -> pl.DataFrame:
+    """One row per distinct valid CPR number in any table: ``cpr_norm``, ``person``, ``person_sealed``, ``birth_date``."""
+    norm = identifiers.normalise_cpr(pl.col("cpr")).alias("cpr_norm")
+    distinct = (
+        pl.concat(
+            [
+                raw.population.select(norm),
+                raw.relations.select(identifiers.normalise_cpr(pl.col("child_cpr")).alias("cpr_norm")),
+                raw.relations.select(identifiers.normalise_cpr(pl.col("adult_cpr")).alias("cpr_norm")),
+                raw.incident_persons.select(norm),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .sort("cpr_norm")
+    )
+    values = distinct.get_column("cpr_norm")
+    return distinct.with_columns(
+        person=pseudonymiser.persons(values),
+        person_sealed=vault.seal_values(values, data_key),
+        birth_date=identifiers.birth_date(pl.col("cpr_norm")),
+    )
+
+
+def _join_identity(frame: pl.DataFrame, column: str, ids: pl.DataFrame, *, keep: list[str]) -> pl.DataFrame:
+    """Replace ``column`` (raw CPR) by the identity columns in ``keep`` via the normalised value."""
+    renamed = ids.select(["cpr_norm", *keep])
+    return (
+        frame.with_columns(identifiers.normalise_cpr(pl.col(column)).alias("cpr_norm"))
+        .join(renamed, on="cpr_norm", how="left")
+        .drop("cpr_norm", column)
+    )
+
+
+def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
+    """Turn validated raw extracts into the hub layout (see ``docs/architecture.md``)."""
+    pseudonymiser = Pseudonymiser(keystore)
+    key_id = pseudonymiser.key_id
+    data_key = keystore.subkey("vault", key_id)
+    linkage_key = keystore.subkey("linkage", key_id)
+    ids = _identity_table(raw, pseudonymiser, data_key)
+
+    incidents = raw.incidents.with_columns(
+        event_ref=pseudonymiser.events(raw.incidents["district"], raw.incidents["incident_id"]),
+        event_sealed=vault.seal_values(
+            (raw.incidents["district"] + ":" + raw.incidents["incident_id"]), data_key
+        ),
+    ).select(
+        "district", "event_ref", "occurred_at", "registered_at", "municipality",
+        "incident_code", "offence_code", "event_sealed",
+    )
+
+    persons = raw.incident_persons.with_columns(
+        cpr_status=identifiers.cpr_status(pl.col("cpr")),
+        event_ref=pseudonymiser.events(raw.incident_persons["district"], raw.incident_persons["incident_id"]),
+    )
+    persons = _join_identity(persons, "cpr", ids, keep=["person", "person_sealed"])
+    # Only people without a valid CPR need name encodings: encode just those rows.
+    unresolved = persons.filter(pl.col("person").is_null())
+    encoded = linkage.encode_people(
+        unresolved.with_row_index("_row"), given="given_name", surname="surname",
+        birth_date="birth_date", key=linkage_key,
+    )
+    lk_cols = [c for c in encoded.columns if c.startswith("lk_")]
+    persons = (
+        persons.with_row_index("_row")
+        .join(encoded.select(["_row", *lk_cols]), on="_row", how="left")
+        .drop("_row", "given_name", "surname", "birth_date", "incident_id")
+        .select("district", "event_ref", "person", "cpr_status", "role", "person_sealed", *lk_cols)
+    )
+
+    population = _join_identity(raw.population, "cpr", ids, keep=["person", "person_sealed", "birth_date"])
+    pop_encoded = linkage.encode_people(
+        population, given="given_name", surname="surname", birth_date="birth_date", key=linkage_key
+    )
+    pop_lk = [c for c in pop_encoded.columns if c.startswith("lk_")]
+    population = pop_encoded.select("person", "municipality", "birth_date", "person_sealed", *pop_lk)
+
+    relations = (
+        _join_identity(raw.relations, "child_cpr", ids.rename({"person": "child"}), keep=["child"])
+        .pipe(lambda f: _join_identity(f, "adult_cpr", ids.rename({"person": "adult"}), keep=["adult"]))
+        .select("child", "adult", "relation")
+    )
+
+    sealed_key = vault.seal(data_key, keystore.custodian_public_key, keystore.custodian_key_id,
+                            aad=key_id.encode())
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "key_id": key_id,
+        "custodian_key_id": keystore.custodian_key_id,
+        "vault_key": base64.b64encode(sealed_key).decode("ascii"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": dict(sorted(raw.digests.items())),
+        "rows": dict(sorted(raw.rows.items())),
+    }
+    return HubExtracts(
+        incidents=incidents,
+        incident_persons=persons,
+        population=population,
+        relations=relations,
+        manifest=manifest,
+        files=raw.files,
+        digests=raw.digests,
+        rows=raw.rows,
+    )
+
+
+def pseudonymise_dir(input_dir: Path, out_dir: Path, keys_dir: Path) -> dict[str, Any]:
+    """Read raw extracts from ``input_dir``, pseudonymise them and write the hub layout to ``out_dir``."""
+    keystore = KeyStore.load(keys_dir)
+    raw = read_raw(input_dir)
+    hub = pseudonymise_extracts(raw, keystore)
+    write_hub(hub, out_dir)
+    log.info("pseudonymised %s into %s", input_dir, out_dir)
+    return {
+        "out": str(out_dir),
+        "key_id": hub.manifest["key_id"],
+        "rows": hub.manifest["rows"],
+        "persons_without_valid_cpr": int(hub.incident_persons["person"].null_count()),
+    }
