@@ -1,0 +1,503 @@
+"""The weekly search of DESIGN.md §5: catalogue codes → signals → drafts, with Polars joins.
+
+The whole search is a handful of lazy joins over pseudonymised frames; no Python touches a
+row. The plan, cheapest filter first:
+
+1. incidents registered in the lookback window whose incident or offence code is in the
+   catalogue (``is_in`` on a few dozen codes), long by (event, kind, code);
+2. ⋈ incident persons on ``event_ref``, ⋈ the catalogue's (kind, code, role) rows: who was
+   registered on a catalogue event in a role that code counts;
+3. link each such person to children: the person itself (``self``) and, through
+   ``relations``, every child the person is an adult of; keep children of child age in the
+   population extract (semi-join, so the 5.9 M-row population is never carried along);
+4. per child: one weight per distinct event (the largest matching weight), the score, the
+   immediate flag and whether a new signal was registered in the week; draft or not;
+5. only for drafted children: event and code attributes, persons, earlier drafts, draft ids.
+
+See ``docs/search.md`` for every interpretation made.
+
+Examples
+--------
+>>> result = weekly_search(incidents=inc, persons=per, population=pop, relations=rel,
+...                        catalogue=cat, week=IsoWeek.parse("2026-W47"),
+...                        history=History.empty(), draft_ids=ids)  # doctest: +SKIP
+>>> result.drafts.select("child", "rule", "score")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from .catalogue import Catalogue
+from .weeks import IsoWeek
+
+__all__ = [
+    "DRAFT_SCHEMA",
+    "SIGNAL_SCHEMA",
+    "DraftIds",
+    "FrameLike",
+    "History",
+    "SearchResult",
+    "weekly_search",
+]
+
+TZ_NAME = "Europe/Copenhagen"
+_DT = pl.Datetime("us", TZ_NAME)
+
+FrameLike = pl.DataFrame | pl.LazyFrame
+DraftIds = Callable[[pl.Series, str], pl.Series]
+
+SIGNAL_SCHEMA: dict[str, pl.DataType] = {
+    "draft_id": pl.String(),
+    "child": pl.String(),
+    "event_ref": pl.String(),
+    "registered_at": _DT,
+    "occurred_at": _DT,
+    "district": pl.String(),
+    "municipality": pl.String(),
+    "kind": pl.String(),
+    "code": pl.String(),
+    "label": pl.String(),
+    "category": pl.String(),
+    "category_label": pl.String(),
+    "role": pl.String(),
+    "link": pl.String(),
+    "person": pl.String(),
+    "weight": pl.Int64(),
+    "new": pl.Boolean(),
+    "resolved_by": pl.String(),
+    "match_probability": pl.Float64(),
+}
+"""Columns and types of :attr:`SearchResult.signals` (notes/result_schema.md)."""
+
+DRAFT_SCHEMA: dict[str, pl.DataType] = {
+    "draft_id": pl.String(),
+    "week": pl.String(),
+    "child": pl.String(),
+    "municipality": pl.String(),
+    "age": pl.Int64(),
+    "rule": pl.String(),
+    "score": pl.Int64(),
+    "threshold": pl.Int64(),
+    "n_signals": pl.Int64(),
+    "n_new_signals": pl.Int64(),
+    "persons": pl.List(pl.Struct({"pseudonym": pl.String(), "link": pl.String()})),
+    "previous_drafts": pl.List(pl.String()),
+}
+"""Columns and types of :attr:`SearchResult.drafts` (notes/result_schema.md)."""
+
+_PAIRS_SCHEMA = {"child": pl.String(), "event_ref": pl.String()}
+_PREVIOUS_SCHEMA = {"child": pl.String(), "draft_id": pl.String(), "week": pl.String()}
+
+# One signal is one row per this key (result_schema.md).
+_SIGNAL_KEY = ["child", "event_ref", "person", "role", "link", "kind", "code"]
+_EVENT_ATTRS = ["event_ref", "registered_at", "occurred_at", "district", "municipality"]
+
+
+@dataclass(frozen=True)
+class History:
+    """What earlier weeks' drafts contained (from the ledger; weeks strictly before W).
+
+    Attributes
+    ----------
+    drafted_pairs
+        ``child``, ``event_ref``: every (child, event) pair contained in an earlier draft.
+    previous_drafts
+        ``child``, ``draft_id``, ``week`` (``"2026-W45"``): the earlier drafts.
+    """
+
+    drafted_pairs: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=_PAIRS_SCHEMA)
+    )
+    previous_drafts: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=_PREVIOUS_SCHEMA)
+    )
+
+    @classmethod
+    def empty(cls) -> History:
+        """No earlier drafts: the first week ever searched."""
+        return cls()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome of :func:`weekly_search`.
+
+    Attributes
+    ----------
+    signals
+        Every signal in the lookback of every drafted child (:data:`SIGNAL_SCHEMA`), sorted by
+        (draft_id, registered_at, event_ref, code, person, link).
+    drafts
+        One row per draft emitted in the week (:data:`DRAFT_SCHEMA`), sorted by
+        (municipality, draft_id).
+    stats
+        Counts for the run summary (no identifiers); see ``docs/search.md``.
+    """
+
+    signals: pl.DataFrame
+    drafts: pl.DataFrame
+    stats: dict[str, int]
+
+
+def weekly_search(
+    *,
+    incidents: FrameLike,
+    persons: FrameLike,
+    population: FrameLike,
+    relations: FrameLike,
+    catalogue: Catalogue,
+    week: IsoWeek,
+    history: History,
+    draft_ids: DraftIds,
+) -> SearchResult:
+    """Run the weekly search of DESIGN.md §5 for ``week`` over pseudonymised frames.
+
+    Parameters
+    ----------
+    incidents
+        ``district, event_ref, occurred_at, registered_at, municipality, incident_code,
+        offence_code`` (date-times ``Datetime("us", "Europe/Copenhagen")``).
+    persons
+        Resolved incident persons: ``event_ref, person, role`` and optionally
+        ``resolved_by`` (default ``"cpr"``) and ``match_probability`` (default null). Rows
+        with a null ``person`` are ignored.
+    population
+        ``person, municipality, birth_date``: the CPR extract (one row per person).
+    relations
+        ``child, adult, relation`` (mother, father, custodian, household).
+    catalogue
+        The event codes and the rule.
+    week
+        The ISO week W being searched.
+    history
+        Earlier drafts (weeks strictly before W).
+    draft_ids
+        ``draft_ids(children, str(week))`` returns one draft id per child, same order.
+
+    Returns
+    -------
+    SearchResult
+        Signals and drafts per notes/result_schema.md, and counts.
+    """
+    week_start, week_end = week.start, week.end
+    window_start = week.lookback_start(catalogue.lookback_weeks)
+    codes = catalogue.codes_frame()
+
+    window = _in_window(_lazy(incidents), window_start, week_end)
+    events = _catalogue_events(window, codes)  # event_ref, kind, code
+    people = _persons(_lazy(persons))
+    pop = _lazy(population).select("person", "municipality", "birth_date")
+    children = _children(pop, week.sunday, catalogue.child_max_age)
+    rel = (
+        _lazy(relations)
+        .select("child", "adult", pl.col("relation").alias("link"))
+        .filter(pl.col("child") != pl.col("adult"))
+    )
+
+    # Who was on a catalogue event in a role the code counts.
+    role_rows = codes.lazy().select("kind", "code", "role")
+    matches = events.join(people, on="event_ref", how="inner").join(
+        role_rows, on=["kind", "code", "role"], how="inner"
+    )
+    matched = matches.select(
+        "event_ref", "kind", "code", "person", "role", "resolved_by", "match_probability"
+    )
+    self_links = matched.join(
+        children.select(pl.col("child").alias("person")), on="person", how="semi"
+    ).with_columns(pl.col("person").alias("child"), pl.lit("self").alias("link"))
+    related = matched.join(rel, left_on="person", right_on="adult", how="inner")
+    adult_links = related.join(children.select("child"), on="child", how="semi")
+    core = pl.concat(
+        [self_links.select(_CORE), adult_links.select(_CORE)], how="vertical"
+    )
+    core = _dedupe_signals(core)
+
+    # Counts for the summary, computed in the same collect (common subplans are shared).
+    pop_keys = pop.select("person")
+    in_week = window.filter(pl.col("registered_at") >= pl.lit(week_start, dtype=_DT))
+    stat_frames: dict[str, pl.LazyFrame] = {
+        "events_in_window": window.select(pl.len()),
+        "events_in_week": in_week.select(pl.len()),
+        "catalogue_events": events.select(pl.col("event_ref").n_unique()),
+        "catalogue_events_in_week": events.select("event_ref")
+        .unique()
+        .join(in_week.select("event_ref"), on="event_ref", how="semi")
+        .select(pl.len()),
+        "role_matches": matched.select(pl.len()),
+        "persons_not_in_population": matched.select(pl.col("person").unique())
+        .join(pop_keys, on="person", how="anti")
+        .select(pl.len()),
+        "children_not_in_population": related.select(pl.col("child").unique())
+        .join(pop_keys, left_on="child", right_on="person", how="anti")
+        .select(pl.len()),
+        "related_not_of_child_age": related.select(pl.col("child").unique())
+        .join(pop_keys, left_on="child", right_on="person", how="semi")
+        .join(children.select("child"), on="child", how="anti")
+        .select(pl.len()),
+    }
+    core_df, *stat_dfs = pl.collect_all([core, *stat_frames.values()])
+    stats = {name: int(df.item()) for name, df in zip(stat_frames, stat_dfs, strict=True)}
+
+    event_attrs = (
+        window.select(_EVENT_ATTRS)
+        .join(core_df.lazy().select("event_ref").unique(), on="event_ref", how="semi")
+        .collect()
+    )
+    signals_all = _enrich(core_df, event_attrs, codes, history, week_start)
+    per_child = _per_child(signals_all, catalogue.threshold)
+    drafted = per_child.filter(pl.col("drafted"))
+
+    draft_frame = _drafts(drafted, signals_all, children, history, catalogue, week, draft_ids)
+    signals = _signals_out(signals_all, draft_frame)
+
+    stats.update(
+        signals_in_lookback=signals_all.height,
+        new_signals=int(signals_all["new"].sum()),
+        new_signals_in_week=int((signals_all["new"] & signals_all["in_week"]).sum()),
+        children_with_signals=per_child.height,
+        children_with_new_signals_in_week=int(per_child["has_new_in_week"].sum()),
+        children_eligible=int(per_child["eligible"].sum()),
+        drafts=draft_frame.height,
+        drafts_immediate=int((draft_frame["rule"] == "immediate").sum()),
+        drafts_threshold=int((draft_frame["rule"] == "threshold").sum()),
+        drafts_follow_up=int((draft_frame["previous_drafts"].list.len() > 0).sum()),
+        municipalities_with_drafts=draft_frame["municipality"].n_unique(),
+        signals_in_drafts=signals.height,
+    )
+    return SearchResult(signals=signals, drafts=draft_frame, stats=stats)
+
+
+_CORE = ["child", "event_ref", "person", "role", "link", "kind", "code", "resolved_by",
+         "match_probability"]
+
+
+def _lazy(frame: FrameLike) -> pl.LazyFrame:
+    return frame.lazy()
+
+
+def _in_window(incidents: pl.LazyFrame, start: object, end: object) -> pl.LazyFrame:
+    """Incidents with ``registered_at`` in [start, end), compared as instants.
+
+    A naive ``registered_at`` is local Copenhagen time (DESIGN.md §3); another zone is
+    converted.
+    """
+    dtype = incidents.collect_schema()["registered_at"]
+    reg = pl.col("registered_at")
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            reg = reg.dt.replace_time_zone(TZ_NAME, ambiguous="earliest", non_existent="null")
+        elif dtype.time_zone != TZ_NAME:
+            reg = reg.dt.convert_time_zone(TZ_NAME)
+        reg = reg.dt.cast_time_unit("us")
+    occ = pl.col("occurred_at")
+    occ_type = incidents.collect_schema()["occurred_at"]
+    if isinstance(occ_type, pl.Datetime):
+        if occ_type.time_zone is None:
+            occ = occ.dt.replace_time_zone(TZ_NAME, ambiguous="earliest", non_existent="null")
+        elif occ_type.time_zone != TZ_NAME:
+            occ = occ.dt.convert_time_zone(TZ_NAME)
+        occ = occ.dt.cast_time_unit("us")
+    return (
+        incidents.select(
+            "event_ref", reg.alias("registered_at"), occ.alias("occurred_at"),
+            "district", "municipality", "incident_code", "offence_code",
+        )
+        .filter(
+            (pl.col("registered_at") >= pl.lit(start, dtype=_DT))
+            & (pl.col("registered_at") < pl.lit(end, dtype=_DT))
+        )
+    )
+
+
+def _catalogue_events(window: pl.LazyFrame, codes: pl.DataFrame) -> pl.LazyFrame:
+    """(event_ref, kind, code) for every catalogue code an event in the window carries."""
+    parts = []
+    for kind, column in (("incident", "incident_code"), ("offence", "offence_code")):
+        wanted = codes.filter(pl.col("kind") == kind)["code"].unique().to_list()
+        parts.append(
+            window.filter(pl.col(column).is_in(wanted)).select(
+                "event_ref", pl.lit(kind).alias("kind"), pl.col(column).alias("code")
+            )
+        )
+    return pl.concat(parts, how="vertical")
+
+
+def _persons(persons: pl.LazyFrame) -> pl.LazyFrame:
+    """Resolved persons with a pseudonym; resolution fields defaulted when absent."""
+    schema = persons.collect_schema()
+    resolved_by = pl.col("resolved_by") if "resolved_by" in schema else pl.lit("cpr")
+    probability = (
+        pl.col("match_probability") if "match_probability" in schema else pl.lit(None)
+    )
+    return persons.filter(pl.col("person").is_not_null()).select(
+        "event_ref",
+        "person",
+        "role",
+        resolved_by.cast(pl.String).alias("resolved_by"),
+        probability.cast(pl.Float64).alias("match_probability"),
+    )
+
+
+def age_on(birth_date: pl.Expr, day: date) -> pl.Expr:
+    """Completed years on ``day``; a 29 February birthday is reached on 1 March in common years.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"b": [date(2008, 11, 22), date(2008, 11, 23)]})
+    >>> df.select(age_on(pl.col("b"), date(2026, 11, 22)))["b"].to_list()
+    [18, 17]
+    """
+    month_day = birth_date.dt.month().cast(pl.Int32) * 100 + birth_date.dt.day().cast(pl.Int32)
+    not_yet = (month_day > day.month * 100 + day.day).cast(pl.Int64)
+    return pl.lit(day.year, dtype=pl.Int64) - birth_date.dt.year().cast(pl.Int64) - not_yet
+
+
+def _children(population: pl.LazyFrame, sunday: date, max_age: int) -> pl.LazyFrame:
+    """Population rows aged 0..max_age on the week's Sunday: child, municipality, age."""
+    return (
+        population.select(
+            pl.col("person").alias("child"),
+            "municipality",
+            age_on(pl.col("birth_date"), sunday).alias("age"),
+        )
+        .filter(pl.col("age").is_between(0, max_age))
+    )
+
+
+def _dedupe_signals(core: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per signal key; a person listed twice keeps the CPR (or likeliest) resolution."""
+    return (
+        core.sort(
+            [*_SIGNAL_KEY, "resolved_by", "match_probability"],
+            descending=[False] * len(_SIGNAL_KEY) + [False, True],
+            nulls_last=True,
+        )
+        .unique(subset=_SIGNAL_KEY, keep="first", maintain_order=True)
+    )
+
+
+def _enrich(
+    core: pl.DataFrame,
+    event_attrs: pl.DataFrame,
+    codes: pl.DataFrame,
+    history: History,
+    week_start: object,
+) -> pl.DataFrame:
+    """Add event and code attributes, the ``new`` flag and ``in_week``."""
+    code_attrs = codes.unique(subset=["kind", "code"]).drop("role")
+    pairs = (
+        history.drafted_pairs.lazy()
+        .select("child", "event_ref")
+        .unique()
+        .with_columns(pl.lit(False).alias("new"))
+    )
+    return (
+        core.lazy()
+        .join(event_attrs.lazy(), on="event_ref", how="left")
+        .join(code_attrs.lazy(), on=["kind", "code"], how="left")
+        .join(pairs, on=["child", "event_ref"], how="left")
+        .with_columns(
+            pl.col("new").fill_null(True),
+            (pl.col("registered_at") >= pl.lit(week_start, dtype=_DT)).alias("in_week"),
+        )
+        .collect()
+    )
+
+
+def _per_child(signals: pl.DataFrame, threshold: int) -> pl.DataFrame:
+    """Score, immediate flag, new-in-week flag and the decision for every child with signals."""
+    per_event = signals.group_by("child", "event_ref").agg(
+        pl.col("weight").max(),
+        pl.col("immediate").any(),
+        (pl.col("new") & pl.col("in_week")).any().alias("new_in_week"),
+    )
+    return (
+        per_event.group_by("child")
+        .agg(
+            pl.col("weight").sum().cast(pl.Int64).alias("score"),
+            pl.col("immediate").any().alias("has_immediate"),
+            pl.col("new_in_week").any().alias("has_new_in_week"),
+        )
+        .with_columns(
+            (pl.col("has_immediate") | (pl.col("score") >= threshold)).alias("eligible")
+        )
+        .with_columns((pl.col("eligible") & pl.col("has_new_in_week")).alias("drafted"))
+        .sort("child")
+    )
+
+
+def _drafts(
+    drafted: pl.DataFrame,
+    signals: pl.DataFrame,
+    children: pl.LazyFrame,
+    history: History,
+    catalogue: Catalogue,
+    week: IsoWeek,
+    draft_ids: DraftIds,
+) -> pl.DataFrame:
+    """One draft row per drafted child, in DRAFT_SCHEMA, sorted by (municipality, draft_id)."""
+    if drafted.height == 0:
+        return pl.DataFrame(schema=DRAFT_SCHEMA)
+    ids = draft_ids(drafted["child"], str(week))
+    if len(ids) != drafted.height or ids.null_count():
+        raise ValueError("draft_ids must return one non-null id per child, in order")
+    base = drafted.select(
+        pl.Series("draft_id", ids, dtype=pl.String),
+        "child",
+        "score",
+        pl.when(pl.col("has_immediate"))
+        .then(pl.lit("immediate"))
+        .otherwise(pl.lit("threshold"))
+        .alias("rule"),
+    )
+    mine = signals.join(base.select("child"), on="child", how="semi")
+    counts = mine.group_by("child").agg(
+        pl.len().cast(pl.Int64).alias("n_signals"),
+        pl.col("new").sum().cast(pl.Int64).alias("n_new_signals"),
+    )
+    persons = (
+        mine.select("child", "person", "link")
+        .unique()
+        .sort("child", "person", "link")
+        .group_by("child", maintain_order=True)
+        .agg(pl.struct(pl.col("person").alias("pseudonym"), "link").alias("persons"))
+    )
+    previous = (
+        history.previous_drafts.lazy()
+        .select("child", "week", "draft_id")
+        .join(base.lazy().select("child"), on="child", how="semi")
+        .unique()
+        .sort("child", "week", "draft_id")
+        .group_by("child", maintain_order=True)
+        .agg(pl.col("draft_id").alias("previous_drafts"))
+        .collect()
+    )
+    where = children.join(base.lazy().select("child"), on="child", how="semi").collect()
+    out = (
+        base.join(where, on="child", how="left")
+        .join(counts, on="child", how="left")
+        .join(persons, on="child", how="left")
+        .join(previous, on="child", how="left")
+        .with_columns(
+            pl.lit(str(week)).alias("week"),
+            pl.lit(catalogue.threshold, dtype=pl.Int64).alias("threshold"),
+            pl.col("previous_drafts").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        )
+    )
+    return out.select(
+        [pl.col(name).cast(dtype) for name, dtype in DRAFT_SCHEMA.items()]
+    ).sort("municipality", "draft_id")
+
+
+def _signals_out(signals: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
+    """The drafted children's signals in SIGNAL_SCHEMA with their draft id, sorted."""
+    return (
+        signals.join(drafts.select("child", "draft_id"), on="child", how="inner")
+        .select([pl.col(name).cast(dtype) for name, dtype in SIGNAL_SCHEMA.items()])
+        .sort("draft_id", "registered_at", "event_ref", "code", "person", "link", "role", "kind")
+    )
