@@ -1,0 +1,409 @@
+"""The ledger: schema constraints, idempotent re-runs, week order, history, reviews, lock, privacy."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+
+from socialsearch import audit
+from socialsearch.errors import LedgerError, StateLockedError, UsageError
+from socialsearch.ledger import Ledger, backup, lock_state
+from socialsearch.weeks import IsoWeek
+
+TZ = ZoneInfo("Europe/Copenhagen")
+PERSONS = pl.List(pl.Struct({"pseudonym": pl.String, "link": pl.String}))
+
+
+def make_drafts(week: str, rows: list[dict]) -> pl.DataFrame:
+    """Drafts frame per the result schema; rows give draft_id, child, municipality, score ..."""
+    data = [
+        {
+            "draft_id": r["draft_id"],
+            "week": week,
+            "child": r["child"],
+            "municipality": r.get("municipality", "101"),
+            "age": r.get("age", 7),
+            "rule": r.get("rule", "threshold"),
+            "score": r.get("score", 4),
+            "threshold": 3,
+            "n_signals": r.get("n_signals", 2),
+            "n_new_signals": r.get("n_new_signals", 2),
+            "persons": r.get("persons", [{"pseudonym": "P-father", "link": "father"}]),
+            "previous_drafts": r.get("previous_drafts", []),
+        }
+        for r in rows
+    ]
+    schema = {
+        "draft_id": pl.String, "week": pl.String, "child": pl.String, "municipality": pl.String,
+        "age": pl.Int64, "rule": pl.String, "score": pl.Int64, "threshold": pl.Int64,
+        "n_signals": pl.Int64, "n_new_signals": pl.Int64, "persons": PERSONS,
+        "previous_drafts": pl.List(pl.String),
+    }
+    return pl.DataFrame(data, schema=schema)
+
+
+def make_signals(rows: list[tuple[str, str, str, str, bool]]) -> pl.DataFrame:
+    """Signals frame: rows of (draft_id, child, event_ref, person, new)."""
+    t = datetime(2026, 11, 17, 10, 30, tzinfo=TZ)
+    return pl.DataFrame(
+        {
+            "draft_id": [r[0] for r in rows],
+            "child": [r[1] for r in rows],
+            "event_ref": [r[2] for r in rows],
+            "registered_at": [t] * len(rows),
+            "occurred_at": [t] * len(rows),
+            "district": ["KBH"] * len(rows),
+            "municipality": ["101"] * len(rows),
+            "kind": ["offence"] * len(rows),
+            "code": ["1100"] * len(rows),
+            "label": ["Vold"] * len(rows),
+            "category": ["violence"] * len(rows),
+            "category_label": ["Vold"] * len(rows),
+            "role": ["suspect"] * len(rows),
+            "link": ["father"] * len(rows),
+            "person": [r[3] for r in rows],
+            "weight": [2] * len(rows),
+            "new": [r[4] for r in rows],
+            "resolved_by": ["cpr"] * len(rows),
+            "match_probability": [None] * len(rows),
+        },
+        schema_overrides={
+            "registered_at": pl.Datetime("us", "Europe/Copenhagen"),
+            "occurred_at": pl.Datetime("us", "Europe/Copenhagen"),
+            "match_probability": pl.Float64,
+            "weight": pl.Int64,
+        },
+    )
+
+
+def week47() -> tuple[pl.DataFrame, pl.DataFrame]:
+    drafts = make_drafts("2026-W47", [
+        {"draft_id": "D47-a", "child": "C-a"},
+        {"draft_id": "D47-b", "child": "C-b", "municipality": "147"},
+    ])
+    signals = make_signals([
+        ("D47-a", "C-a", "E1", "P-father", True),
+        ("D47-a", "C-a", "E2", "P-father", True),
+        ("D47-b", "C-b", "E3", "P-other", True),
+    ])
+    return drafts, signals
+
+
+def table(state: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(state / "ledger.sqlite")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_open_creates_schema_with_pragmas_and_anchor(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as ledger:
+        conn = ledger.connection
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"runs", "drafts", "draft_signals", "reviews", "audit", "schema_version"} <= names
+        assert ledger.latest_week() is None
+    assert audit.read_anchor(tmp_path) == (0, audit.GENESIS)
+    assert (tmp_path / "ledger.sqlite").stat().st_mode & 0o077 == 0
+
+
+def test_record_run_stores_rows_and_audit_entry(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        run_id = ledger.record_run("2026-W47", drafts, signals, {"key_id": "k1", "catalogue_digest": "c" * 64})
+        assert ledger.weeks() == ["2026-W47"]
+        [run] = ledger.runs()
+        assert run["run_id"] == run_id and run["status"] == "recorded"
+        assert run["counts"] == {"drafts": 2, "signals": 3, "new_signals": 3}
+        [entry] = ledger.audit_entries("run")
+        assert entry.data["week"] == "2026-W47" and entry.data["key_id"] == "k1"
+        assert entry.data["catalogue_digest"] == "c" * 64 and entry.data["run_id"] == run_id
+    rows = table(tmp_path, "SELECT draft_id, week, child, municipality, rule, score, threshold, run_id FROM drafts ORDER BY 1")
+    assert rows == [
+        ("D47-a", "2026-W47", "C-a", "101", "threshold", 4, 3, run_id),
+        ("D47-b", "2026-W47", "C-b", "147", "threshold", 4, 3, run_id),
+    ]
+    sig = table(tmp_path, "SELECT draft_id, child, event_ref, person, registered_at, new FROM draft_signals ORDER BY 1, 3")
+    assert sig[0] == ("D47-a", "C-a", "E1", "P-father", "2026-11-17T10:30:00+01:00", 1)
+    assert len(sig) == 3
+    assert audit.read_anchor(tmp_path) == (1, audit.verify(tmp_path).head)
+
+
+def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        first = ledger.record_run("2026-W47", drafts, signals)
+        before_d = table(tmp_path, "SELECT * FROM drafts ORDER BY draft_id")
+        before_s = table(tmp_path, "SELECT * FROM draft_signals ORDER BY draft_id, event_ref")
+        second = ledger.record_run(IsoWeek.parse("2026-W47"), drafts.reverse(), signals.reverse())
+        assert first != second
+        assert [r["status"] for r in ledger.runs()] == ["recorded", "replayed"]
+    assert table(tmp_path, "SELECT * FROM drafts ORDER BY draft_id") == before_d
+    assert table(tmp_path, "SELECT * FROM draft_signals ORDER BY draft_id, event_ref") == before_s
+    assert table(tmp_path, "SELECT count(*) FROM drafts")[0][0] == 2
+    assert audit.verify(tmp_path).entries == 2
+
+
+def test_rerun_of_latest_week_with_other_drafts_replaces_them(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        fewer = drafts.filter(pl.col("draft_id") == "D47-a")
+        ledger.record_run("2026-W47", fewer, signals.filter(pl.col("draft_id") == "D47-a"))
+        assert [r["status"] for r in ledger.runs()] == ["recorded", "replaced"]
+    assert table(tmp_path, "SELECT draft_id FROM drafts") == [("D47-a",)]
+    assert table(tmp_path, "SELECT count(*) FROM draft_signals")[0][0] == 2
+
+
+def test_rerun_refuses_to_drop_a_reviewed_draft(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        ledger.review("D47-b", "approve", "relevant")
+        with pytest.raises(LedgerError, match="already reviewed"):
+            ledger.record_run("2026-W47", drafts.head(1), signals.head(2))
+        assert len(ledger.runs()) == 1  # nothing of the refused run was written
+    assert table(tmp_path, "SELECT count(*) FROM drafts")[0][0] == 2
+
+
+def test_new_week_earlier_than_latest_is_refused(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        ledger.check_week("2026-W47")  # re-run: fine
+        ledger.check_week("2026-W48")  # later: fine
+        with pytest.raises(LedgerError, match=r"week 2026-W46 is earlier than the latest week in the ledger \(2026-W47\)"):
+            ledger.check_week(IsoWeek.parse("2026-W46"))
+        empty = make_drafts("2026-W46", [])
+        with pytest.raises(LedgerError, match="fresh --state folder"):
+            ledger.record_run("2026-W46", empty, make_signals([]))
+        assert ledger.weeks() == ["2026-W47"]
+
+
+def test_rerun_of_an_earlier_week_must_match(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        ledger.record_run("2026-W48", make_drafts("2026-W48", []), make_signals([]))
+        ledger.record_run("2026-W47", drafts, signals)  # identical replay of an earlier week
+        changed = drafts.with_columns(score=pl.lit(9, dtype=pl.Int64))
+        with pytest.raises(LedgerError, match=r"different drafts than recorded \(0 added, 0 removed, 2 changed\)"):
+            ledger.record_run("2026-W47", changed, signals)
+        [(score,)] = ledger.connection.execute("SELECT DISTINCT score FROM drafts").fetchall()
+        assert score == 4
+        assert [r["status"] for r in ledger.runs()] == ["recorded", "recorded", "replayed"]
+
+
+def test_history_only_contains_weeks_strictly_before(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    d48 = make_drafts("2026-W48", [{"draft_id": "D48-a", "child": "C-a", "previous_drafts": ["D47-a"]}])
+    s48 = make_signals([("D48-a", "C-a", "E1", "P-father", False), ("D48-a", "C-a", "E9", "P-father", True)])
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        ledger.record_run("2026-W48", d48, s48)
+        pairs, previous = ledger.history("2026-W47")
+        assert pairs.height == 0 and previous.height == 0
+        assert pairs.schema == {"child": pl.String, "event_ref": pl.String}
+        assert previous.schema == {"child": pl.String, "draft_id": pl.String, "week": pl.String}
+        pairs, previous = ledger.history("2026-W48")
+        assert pairs.rows() == [("C-a", "E1"), ("C-a", "E2"), ("C-b", "E3")]
+        assert previous.rows() == [("C-a", "D47-a", "2026-W47"), ("C-b", "D47-b", "2026-W47")]
+        pairs, previous = ledger.history(IsoWeek.parse("2026-W49"))
+        assert pairs.rows() == [("C-a", "E1"), ("C-a", "E2"), ("C-a", "E9"), ("C-b", "E3")]
+        assert previous.rows() == [
+            ("C-a", "D47-a", "2026-W47"), ("C-a", "D48-a", "2026-W48"), ("C-b", "D47-b", "2026-W47"),
+        ]
+
+
+def test_schema_rejects_duplicates(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        run_id = ledger.record_run("2026-W47", drafts, signals)
+        conn = ledger.connection
+        row = ("D47-x", "2026-W47", "C-a", "101", 7, "threshold", 4, 3, 1, 1, "[]", "[]", run_id)
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):  # second draft for (child, week)
+            conn.execute("INSERT INTO drafts (draft_id, week, child, municipality, age, rule, score, threshold,"
+                         " n_signals, n_new_signals, persons, previous_drafts, run_id) VALUES"
+                         " (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):  # same signal twice
+            conn.execute("INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code,"
+                         " weight, new) VALUES ('D47-a','C-a','E1','P-father','suspect','father','offence','1100',2,1)")
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # signal of another child
+            conn.execute("INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code,"
+                         " weight, new) VALUES ('D47-a','C-b','E7','P-father','suspect','father','offence','1100',2,1)")
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # review of no draft
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at) VALUES ('nope','approve','x','t')")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at) VALUES ('D47-a','maybe','x','t')")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM runs")
+    dup = pl.concat([drafts, drafts])
+    with Ledger.open(tmp_path / "other") as ledger, pytest.raises(LedgerError, match="repeats a draft_id"):
+        ledger.record_run("2026-W47", dup, signals)
+    two_for_child = make_drafts("2026-W47", [{"draft_id": "X1", "child": "C"}, {"draft_id": "X2", "child": "C"}])
+    with Ledger.open(tmp_path / "third") as ledger:
+        with pytest.raises(LedgerError, match="UNIQUE constraint failed: drafts.child, drafts.week"):
+            ledger.record_run("2026-W47", two_for_child, make_signals([]))
+        assert ledger.runs() == [] and ledger.audit_entries() == []
+
+
+def test_record_run_validates_frames(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        with pytest.raises(LedgerError, match="drafts of another week"):
+            ledger.record_run("2026-W48", drafts, signals)
+        with pytest.raises(LedgerError, match="belongs to no draft"):
+            ledger.record_run("2026-W47", drafts.head(1), signals)
+        with pytest.raises(LedgerError, match="lacks column"):
+            ledger.record_run("2026-W47", drafts.drop("rule"), signals)
+        with pytest.raises(LedgerError, match="unknown run_info key"):
+            ledger.record_run("2026-W47", drafts, signals, {"cpr": "x"})
+        assert ledger.runs() == []
+
+
+def test_review_and_get_draft(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        assert ledger.latest_decision("D47-a") is None
+        ledger.review("D47-a", "dismiss", "kendt sag")
+        got = ledger.review("D47-a", "approve", "  ny viden  ")
+        assert got["reason"] == "ny viden" and got["audit_seq"] == 3
+        assert ledger.latest_decision("D47-a")["decision"] == "approve"
+        draft = ledger.get_draft("D47-a")
+        assert draft["week"] == "2026-W47" and draft["municipality"] == "101" and draft["child"] == "C-a"
+        assert draft["persons"] == [{"link": "father", "pseudonym": "P-father"}]
+        assert draft["event_refs"] == ["E1", "E2"] and draft["decision"] == "approve"
+        assert draft["previous_drafts"] == []
+        assert ledger.get_draft("D47-b")["decision"] is None
+        entry = ledger.audit_entries("review")[-1]
+        assert entry.data["decision"] == "approve" and "reason" not in entry.data
+        assert len(entry.data["reason_sha256"]) == 64
+        with pytest.raises(LedgerError, match="unknown draft 'D-missing'"):
+            ledger.review("D-missing", "approve", "x")
+        with pytest.raises(LedgerError, match="looks like a CPR number") as err:
+            ledger.get_draft("010190-1234")
+        assert "1234" not in str(err.value)
+        with pytest.raises(UsageError):
+            ledger.review("D47-a", "maybe", "x")
+        with pytest.raises(UsageError, match="empty"):
+            ledger.review("D47-a", "approve", "  ")
+        with pytest.raises(UsageError, match="CPR"):
+            ledger.review("D47-a", "approve", "far er 0101901234")
+        assert len(ledger.audit_entries("review")) == 2
+
+
+def test_append_audit_and_verify(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as ledger:
+        entry = ledger.append_audit("reidentify", {"draft_id": "D1", "persons": 2})
+        assert entry.seq == 1 and entry.prev_hash == audit.GENESIS
+    report = audit.verify(tmp_path)
+    assert report.entries == 1 and report.head == entry.hash
+
+
+def test_readonly_open_refuses_writes(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="no ledger"):
+        with Ledger.open(tmp_path, readonly=True):
+            pass
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+    with Ledger.open(tmp_path, readonly=True) as ledger:
+        assert ledger.get_draft("D47-a")["child"] == "C-a"
+        with pytest.raises(LedgerError, match="read-only"):
+            ledger.append_audit("x", {})
+
+
+def test_backup_copies_the_ledger(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path / "state") as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+    dest = backup(tmp_path / "state", tmp_path / "bk" / "ledger.sqlite")
+    assert sqlite3.connect(dest).execute("SELECT count(*) FROM drafts").fetchone()[0] == 2
+
+
+# --- the lock ----------------------------------------------------------------------------------
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from socialsearch.ledger import lock_state
+    with lock_state(sys.argv[1]):
+        print("locked", flush=True)
+        sys.stdin.readline()
+    """
+)
+
+
+def test_lock_contention_between_processes(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StateLockedError, match=rf"locked by another run \(pid {holder.pid}\); wait for it"):
+            with lock_state(tmp_path):
+                pass
+        with pytest.raises(StateLockedError):
+            with Ledger.open(tmp_path):
+                pass
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    with lock_state(tmp_path):  # released when the holder ends
+        pass
+
+
+def test_lock_is_a_real_flock_and_reentrant_in_process(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    with lock_state(tmp_path):
+        fd = os.open(tmp_path / "lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        with lock_state(tmp_path), Ledger.open(tmp_path):  # nesting in one process is allowed
+            pass
+        assert (tmp_path / "lock").read_text().strip() == str(os.getpid())
+    fd = os.open(tmp_path / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+    finally:
+        os.close(fd)
+
+
+# --- privacy -----------------------------------------------------------------------------------
+
+
+def test_ledger_holds_only_the_pseudonyms_given(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    raw_cpr, raw_name, journal = "0101901234", "Jens Hansen", "0100-12345-00001-26"
+    drafts = drafts.with_columns(cpr=pl.lit(raw_cpr), name=pl.lit(raw_name))
+    signals = signals.with_columns(incident_id=pl.lit(journal), cpr=pl.lit(raw_cpr))
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals, {"key_id": "k1"})
+        ledger.review("D47-a", "approve", "relevant")
+    blob = (tmp_path / "ledger.sqlite").read_bytes()
+    for secret in (raw_cpr, raw_name, journal):
+        assert secret.encode() not in blob
+    people = {v for (v,) in table(tmp_path, "SELECT child FROM drafts UNION SELECT child FROM draft_signals"
+                                             " UNION SELECT person FROM draft_signals")}
+    assert people == {"C-a", "C-b", "P-father", "P-other"}
+    refs = {v for (v,) in table(tmp_path, "SELECT event_ref FROM draft_signals")}
+    assert refs == {"E1", "E2", "E3"}
