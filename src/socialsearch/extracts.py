@@ -1,0 +1,873 @@
+"""Reading and validating the input contract: raw extracts and the pseudonymised hub layout.
+
+Raw extracts (DESIGN.md §3) are what police districts and the CPR extract deliver::
+
+    DIR/incidents/            *.csv | *.parquet   (several files, e.g. one per district)
+    DIR/incident_persons/     *.csv | *.parquet
+    DIR/population.csv | population.parquet
+    DIR/relations.csv  | relations.parquet
+
+:func:`read_raw` reads them into normalised Polars frames (codes as strings, date-times as
+``Datetime("us", "Europe/Copenhagen")``) and checks every rule of the contract in vectorised
+passes; all problems are raised together in one :class:`~socialsearch.errors.InputError`
+naming file, 1-based data row, column and what was expected. A problem never shows a CPR
+number, a name, a birth date or a journal number (``incident_id``); codes and date-times are
+shown.
+
+The hub layout (``docs/architecture.md``) is what ``socialsearch pseudonymise`` writes and
+``run`` reads without any secret: :func:`write_hub`, :func:`read_hub`, :func:`is_hub_layout`.
+
+Examples
+--------
+>>> raw = read_raw(Path("extracts"))                          # doctest: +SKIP
+>>> raw.incidents.schema["registered_at"]                     # doctest: +SKIP
+Datetime(time_unit='us', time_zone='Europe/Copenhagen')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .atomic import fsync_dir, write_json_atomic
+from .errors import InputError, InputProblem
+from .geography import geography
+
+__all__ = [
+    "HUB_FORMAT",
+    "HUB_VERSION",
+    "RELATIONS",
+    "ROLES",
+    "TIME_ZONE",
+    "HubExtracts",
+    "RawExtracts",
+    "is_hub_layout",
+    "read_hub",
+    "read_raw",
+    "write_hub",
+]
+
+TIME_ZONE = "Europe/Copenhagen"
+DATETIME = pl.Datetime("us", TIME_ZONE)
+ROLES: tuple[str, ...] = ("suspect", "victim", "witness", "involved")
+RELATIONS: tuple[str, ...] = ("mother", "father", "custodian", "household")
+CPR_STATUSES: tuple[str, ...] = ("valid", "invalid", "missing")
+HUB_FORMAT = "socialsearch-pseudonymised"
+HUB_VERSION = 1
+MANIFEST = "manifest.json"
+
+#: problems reported per (file, column, rule); more are summarised in one line
+PER_RULE_LIMIT = 20
+
+_SUFFIXES = (".csv", ".parquet")
+_ROW = "_row"
+_FILE = "_file"
+
+try:  # the shared CPR rules; a private minimal check stands in until that module lands
+    from .identifiers import cpr_status as _cpr_status
+except ImportError:  # pragma: no cover - exercised only before identifiers.py exists
+
+    def _cpr_status(expr: pl.Expr) -> pl.Expr:
+        """``valid`` / ``invalid`` / ``missing``: DDMMYY[-]SSSS with a plausible day and month."""
+        text = expr.cast(pl.String).str.strip_chars()
+        digits = text.str.replace(r"^(\d{6})-(\d{4})$", "${1}${2}")
+        day = digits.str.slice(0, 2).cast(pl.Int32, strict=False)
+        month = digits.str.slice(2, 2).cast(pl.Int32, strict=False)
+        ok = digits.str.contains(r"^\d{10}$") & day.is_between(1, 31) & month.is_between(1, 12)
+        return (
+            pl.when(text.is_null() | (text == ""))
+            .then(pl.lit("missing"))
+            .when(ok)
+            .then(pl.lit("valid"))
+            .otherwise(pl.lit("invalid"))
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Public data classes
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawExtracts:
+    """Validated raw extracts in their normalised form (see ``docs/data-contract.md``).
+
+    ``files`` are the files read, ``digests`` maps each file's path relative to the input
+    folder to the SHA-256 of its bytes, ``rows`` the data rows read per table.
+    """
+
+    incidents: pl.DataFrame
+    incident_persons: pl.DataFrame
+    population: pl.DataFrame
+    relations: pl.DataFrame
+    files: tuple[Path, ...]
+    digests: dict[str, str]
+    rows: dict[str, int]
+
+
+@dataclass(frozen=True)
+class HubExtracts:
+    """Pseudonymised extracts in the hub layout (``docs/architecture.md``); no raw identifiers."""
+
+    incidents: pl.DataFrame
+    incident_persons: pl.DataFrame
+    population: pl.DataFrame
+    relations: pl.DataFrame
+    manifest: dict[str, Any]
+    files: tuple[Path, ...]
+    digests: dict[str, str]
+    rows: dict[str, int]
+
+
+# --------------------------------------------------------------------------------------
+# The raw contract: one spec per column
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Col:
+    name: str
+    kind: str  # text | code | district | municipality | datetime | date | cpr | role | relation
+    required: bool = True  # the column must exist
+    nonempty: bool = True  # every row needs a value
+    secret: bool = False  # never show the value in a message
+
+
+_RAW_SPECS: dict[str, tuple[_Col, ...]] = {
+    "incidents": (
+        _Col("district", "district"),
+        _Col("incident_id", "text", secret=True),
+        _Col("occurred_at", "datetime"),
+        _Col("registered_at", "datetime"),
+        _Col("municipality", "municipality"),
+        # An event needs at least one of its two codes (checked in _normalise).
+        _Col("incident_code", "code", nonempty=False),
+        _Col("offence_code", "code", required=False, nonempty=False),
+    ),
+    "incident_persons": (
+        _Col("district", "district"),
+        _Col("incident_id", "text", secret=True),
+        _Col("cpr", "cpr", nonempty=False, secret=True),
+        _Col("role", "role"),
+        _Col("given_name", "text", required=False, nonempty=False, secret=True),
+        _Col("surname", "text", required=False, nonempty=False, secret=True),
+        _Col("birth_date", "date", required=False, nonempty=False, secret=True),
+    ),
+    "population": (
+        _Col("cpr", "cpr", secret=True),
+        _Col("municipality", "municipality"),
+        _Col("given_name", "text", required=False, nonempty=False, secret=True),
+        _Col("surname", "text", required=False, nonempty=False, secret=True),
+    ),
+    "relations": (
+        _Col("child_cpr", "cpr", secret=True),
+        _Col("adult_cpr", "cpr", secret=True),
+        _Col("relation", "relation"),
+    ),
+}
+
+_DTYPES: dict[str, pl.DataType] = {
+    "text": pl.String(),
+    "code": pl.String(),
+    "district": pl.String(),
+    "municipality": pl.String(),
+    "cpr": pl.String(),
+    "role": pl.String(),
+    "relation": pl.String(),
+    "datetime": DATETIME,
+    "date": pl.Date(),
+}
+
+_FOLDER_TABLES = ("incidents", "incident_persons")
+_FILE_TABLES = ("population", "relations")
+
+_DATETIME_RE = (
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:[.,]\d{1,9})?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_EXPECT_DATETIME = (
+    "an ISO 8601 date-time such as 2026-11-16T08:30:00 (local time) or 2026-11-16T08:30:00+01:00"
+)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One rule over a parsed frame: rows where ``bad`` is true break it."""
+
+    column: str | None
+    expected: str
+    bad: pl.Expr
+    show: str | None = None  # a column whose value may be shown (codes, date-times)
+
+
+@dataclass
+class _Problems:
+    items: list[InputProblem]
+    names: list[str]  # file index -> relative path
+
+    def add(self, file: str, column: str | None, expected: str, row: int | None = None,
+            value: str | None = None) -> None:
+        self.items.append(InputProblem(file, column, expected, row, value))
+
+    def scan(self, frame: pl.DataFrame, checks: Iterable[_Check]) -> None:
+        """Record the first rows breaking each check; ``frame`` has ``_file`` and ``_row``."""
+        checks = list(checks)
+        if not checks or frame.height == 0:
+            return
+        masks = frame.select([c.bad.fill_null(False).alias(f"c{i}") for i, c in enumerate(checks)])
+        counts = masks.sum().row(0)
+        for i, (check, count) in enumerate(zip(checks, counts, strict=True)):
+            if not count:
+                continue
+            cols = [_FILE, _ROW] + ([check.show] if check.show else [])
+            hits = frame.select(cols).filter(masks[f"c{i}"])
+            per_file = hits.group_by(_FILE, maintain_order=True).len()
+            for file_index, rows in per_file.iter_rows():
+                first = hits.filter(pl.col(_FILE) == file_index).head(PER_RULE_LIMIT)
+                name = self.names[file_index]
+                for rec in first.iter_rows(named=True):
+                    value = rec.get(check.show) if check.show else None
+                    self.add(name, check.column, check.expected, rec[_ROW],
+                             None if value is None else str(value))
+                if rows > PER_RULE_LIMIT:
+                    self.add(name, check.column,
+                             f"{check.expected} ({rows - PER_RULE_LIMIT} more row(s) like this)")
+
+    def raise_if_any(self) -> None:
+        """Raise every problem, grouped by file in reading order, then by row."""
+        if self.items:
+            order = {name: i for i, name in enumerate(self.names)}
+            raise InputError(sorted(self.items, key=lambda p: (order.get(p.file, -1), p.row or 0)))
+
+
+# --------------------------------------------------------------------------------------
+# Column conversion: any accepted source type -> the contract's type
+# --------------------------------------------------------------------------------------
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    stripped = expr.str.strip_chars()
+    return pl.when(stripped.str.len_bytes() > 0).then(stripped)
+
+
+def _text(name: str, dtype: pl.DataType) -> pl.Expr | None:
+    """The column as stripped text (null when empty), or None when its type cannot be text."""
+    col = pl.col(name)
+    if dtype == pl.String:
+        return _blank_to_null(col)
+    if dtype.is_integer() or isinstance(dtype, (pl.Categorical, pl.Enum, pl.Null)):
+        return _blank_to_null(col.cast(pl.String))
+    return None
+
+
+def parse_datetime(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Parse ISO 8601 text to ``Datetime("us", "Europe/Copenhagen")``.
+
+    Returns ``(value, in_gap)``: ``value`` is null where the text is not a date-time or is a
+    local time skipped by the spring-forward change; ``in_gap`` flags the latter. Text
+    without an offset is local Copenhagen time (an hour repeated in October is read as the
+    first, summer-time one); text with an offset (``+01:00``, ``+0100``, ``+01``, ``Z``) is
+    converted. Both forms may be mixed in one column.
+
+    Examples
+    --------
+    >>> f = pl.DataFrame({"t": ["2026-11-16T08:30:00", "2026-11-16T07:30:00Z"]})
+    >>> f.select(parse_datetime(pl.col("t"))[0].alias("t"))["t"].dt.hour().to_list()
+    [8, 8]
+    """
+    parts = text.str.extract_groups(_DATETIME_RE)
+    seconds = parts.struct.field("3").fill_null(":00").str.replace(",", ".", literal=True)
+    local_text = parts.struct.field("1") + "T" + parts.struct.field("2") + seconds
+    naive = local_text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    offset = parts.struct.field("4").str.to_uppercase()
+    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
+    digits = offset.str.replace_all(r"[^0-9]", "")
+    minutes = sign * (
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
+    )
+    minutes = pl.when(offset == "Z").then(0).otherwise(minutes)
+    from_offset = (
+        (naive - pl.duration(minutes=minutes))
+        .dt.replace_time_zone("UTC")
+        .dt.convert_time_zone(TIME_ZONE)
+    )
+    from_local = naive.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
+    value = pl.when(offset.is_null()).then(from_local).otherwise(from_offset)
+    in_gap = offset.is_null() & naive.is_not_null() & from_local.is_null()
+    return value, in_gap
+
+
+def _datetime(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr] | None:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            local = col.dt.cast_time_unit("us").dt.replace_time_zone(
+                TIME_ZONE, ambiguous="earliest", non_existent="null"
+            )
+            return local, col.is_not_null() & local.is_null()
+        return col.dt.cast_time_unit("us").dt.convert_time_zone(TIME_ZONE), pl.lit(False)
+    if dtype == pl.String:
+        return parse_datetime(_blank_to_null(col))
+    return None
+
+
+def _date(name: str, dtype: pl.DataType) -> pl.Expr | None:
+    col = pl.col(name)
+    if dtype == pl.Date:
+        return col
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            col = col.dt.convert_time_zone(TIME_ZONE)
+        return col.dt.date()
+    if dtype == pl.String:
+        text = _blank_to_null(col)
+        looks_like_date = text.str.contains(r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$")
+        return pl.when(looks_like_date).then(
+            text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        )
+    return None
+
+
+def _municipality(text: pl.Expr) -> pl.Expr:
+    """Digits 1..999 as a 3-digit kommunekode ("0101" and 101 become "101"); else null."""
+    number = text.cast(pl.Int32, strict=False)
+    return pl.when(text.str.contains(r"^\d{1,4}$") & number.is_between(1, 999)).then(
+        number.cast(pl.String).str.zfill(3)
+    )
+
+
+_TYPE_EXPECTED = {
+    "datetime": "date-times (ISO 8601 text or a Parquet timestamp)",
+    "date": "dates (YYYY-MM-DD text or a Parquet date)",
+}
+
+
+def _convert(spec: _Col, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, list[_Check]] | None:
+    """``(raw, value, checks)`` for one present column, or None when its type is unusable.
+
+    ``raw`` is the stripped text (null when empty), used for emptiness and display; ``value``
+    the contract-typed column; ``checks`` the column's own rules over the frame holding
+    ``_raw_<name>`` and ``<name>``.
+    """
+    name, raw_name = spec.name, f"_raw_{spec.name}"
+    raw_col, value_col = pl.col(raw_name), pl.col(name)
+    show = None if spec.secret else raw_name
+    checks: list[_Check] = []
+    if spec.kind == "datetime":
+        parsed = _datetime(name, dtype)
+        if parsed is None:
+            return None
+        value, in_gap = parsed
+        raw = _blank_to_null(pl.col(name).cast(pl.String))
+        checks.append(_Check(name, _EXPECT_DATETIME,
+                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(f"_gap_{name}"),
+                             show))
+        checks.append(_Check(name, "a local time that exists in Europe/Copenhagen (clocks skip "
+                             "02:00-03:00 on the last Sunday of March); give it with its UTC offset",
+                             pl.col(f"_gap_{name}"), show))
+        return raw, pl.struct(value.alias("v"), in_gap.alias("g")), checks
+    if spec.kind == "date":
+        value = _date(name, dtype)
+        if value is None:
+            return None
+        raw = _blank_to_null(pl.col(name).cast(pl.String))
+        checks.append(_Check(name, "a date YYYY-MM-DD", raw_col.is_not_null() & value_col.is_null(), show))
+        return raw, value, checks
+    text = _text(name, dtype)
+    if text is None:
+        return None
+    if spec.kind == "cpr" and dtype.is_integer():  # a CPR number stored as a number lost its zero
+        text = text.str.zfill(10)
+    if spec.kind in ("role", "relation"):
+        text = text.str.to_lowercase()
+    value = text
+    if spec.kind == "municipality":
+        value = _municipality(text)
+        checks.append(_Check(name, "one of the 98 kommunekoder (3 digits, e.g. 101 for København)",
+                             raw_col.is_not_null() & (value_col.is_null() | ~value_col.is_in(
+                                 sorted(geography().municipality_codes))), show))
+    elif spec.kind == "district":
+        codes = sorted(geography().district_codes)
+        checks.append(_Check(name, f"a police district code ({', '.join(codes)})",
+                             raw_col.is_not_null() & ~value_col.is_in(codes), show))
+    elif spec.kind == "role":
+        checks.append(_Check(name, f"a role: {' | '.join(ROLES)}",
+                             value_col.is_not_null() & ~value_col.is_in(ROLES), show))
+    elif spec.kind == "relation":
+        checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)}",
+                             value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
+    elif spec.kind == "cpr" and spec.nonempty:
+        checks.append(_Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS (value not shown)",
+                             raw_col.is_not_null() & (_cpr_status(value_col) != "valid")))
+    return text, value, checks
+
+
+# --------------------------------------------------------------------------------------
+# Reading raw extracts
+# --------------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _table_files(root: Path, table: str, problems: _Problems) -> list[Path]:
+    """The files holding ``table`` in a raw input folder (errors recorded, not raised)."""
+    if table in _FOLDER_TABLES:
+        folder = root / table
+        if not folder.is_dir():
+            problems.add(str(folder), None, f"a folder {table}/ holding *.csv or *.parquet files")
+            return []
+        files = sorted(
+            p for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith(".")
+        )
+        if not files:
+            problems.add(str(folder), None, "at least one *.csv or *.parquet file (the folder is empty)")
+        return files
+    found = [root / f"{table}{s}" for s in _SUFFIXES if (root / f"{table}{s}").is_file()]
+    if not found:
+        problems.add(str(root / f"{table}.csv"), None, f"a file {table}.csv or {table}.parquet")
+    elif len(found) > 1:
+        problems.add(str(root / table), None,
+                     f"one file, {table}.csv or {table}.parquet, not both")
+        return []
+    return found
+
+
+def _read_file(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
+    """Read one CSV (all columns as text) or Parquet file; None after recording a problem."""
+    try:
+        if path.suffix.lower() == ".csv":
+            frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+            return frame.rename({c: c.strip() for c in frame.columns})
+        return pl.read_parquet(path)
+    except pl.exceptions.NoDataError:
+        problems.add(rel, None, "a header row (the file is empty)")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        # The library's message may quote a line of data: never pass it on.
+        kind = "a UTF-8 CSV file with a header row and the same number of fields on every row" \
+            if path.suffix.lower() == ".csv" else "a readable Parquet file"
+        problems.add(rel, None, f"{kind} ({type(exc).__name__})")
+    return None
+
+
+def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
+               problems: _Problems) -> pl.DataFrame | None:
+    """One file's frame in the contract's types, with ``_file``, ``_row`` and per-row checks run."""
+    specs = _RAW_SPECS[table]
+    missing = [s.name for s in specs if s.required and s.name not in frame.columns]
+    for name in missing:
+        problems.add(rel, name, f"a column '{name}' (the header has: {', '.join(frame.columns) or 'nothing'})")
+    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
+    checks: list[_Check] = []
+    datetimes: list[str] = []
+    for spec in specs:
+        if spec.name not in frame.columns:
+            exprs.append(pl.lit(None, _DTYPES[spec.kind]).alias(spec.name))
+            exprs.append(pl.lit(None, pl.String).alias(f"_raw_{spec.name}"))
+            continue
+        dtype = frame.schema[spec.name]
+        converted = _convert(spec, dtype)
+        if converted is None:
+            problems.add(rel, spec.name, f"{_TYPE_EXPECTED.get(spec.kind, 'text or integer values')} "
+                         f"(the column's type is {dtype})")
+            missing.append(spec.name)
+            continue
+        raw, value, own = converted
+        exprs.append(raw.alias(f"_raw_{spec.name}"))
+        exprs.append(value.alias(spec.name))
+        if spec.kind == "datetime":
+            datetimes.append(spec.name)
+        if spec.nonempty:
+            checks.append(_Check(spec.name, "a value (this column may not be empty)",
+                                 pl.col(f"_raw_{spec.name}").is_null()))
+        checks.extend(own)
+    if missing:
+        return None
+    if table == "incidents":
+        checks.append(_Check("incident_code", "an incident_code or an offence_code (both are empty)",
+                             pl.col("_raw_incident_code").is_null() & pl.col("_raw_offence_code").is_null()))
+    out = frame.select(exprs)
+    if datetimes:
+        out = out.with_columns(
+            [pl.col(n).struct.field("g").alias(f"_gap_{n}") for n in datetimes]
+        ).with_columns([pl.col(n).struct.field("v").alias(n) for n in datetimes])
+    problems.scan(out, checks)
+    return out.select([_FILE, _ROW, *[s.name for s in specs]])
+
+
+def _read_table(root: Path, table: str, problems: _Problems,
+                files: list[Path], digests: dict[str, str]) -> tuple[pl.DataFrame | None, bool]:
+    """All files of a table, concatenated; ``(frame, complete)``."""
+    frames: list[pl.DataFrame] = []
+    complete = True
+    paths = _table_files(root, table, problems)
+    if not paths:
+        return None, False
+    for path in paths:
+        rel = _rel(path, root)
+        files.append(path)
+        digests[rel] = _sha256(path)
+        index = len(problems.names)
+        problems.names.append(rel)
+        frame = _read_file(path, rel, problems)
+        normalised = None if frame is None else _normalise(table, frame, rel, index, problems)
+        if normalised is None:
+            complete = False
+        else:
+            frames.append(normalised)
+    if not frames:
+        return None, False
+    return pl.concat(frames, how="vertical"), complete
+
+
+def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
+                  problems: _Problems) -> None:
+    """Rules that span rows and files: uniqueness and references."""
+    incidents = tables.get("incidents")
+    keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
+    if incidents is not None:
+        problems.scan(incidents, [_Check(
+            "incident_id", "a journal number unique within its district (this one appeared "
+            "earlier; value not shown)",
+            keyed & ~pl.struct("district", "incident_id").is_first_distinct())])
+    persons = tables.get("incident_persons")
+    if persons is not None and incidents is not None and complete["incidents"]:
+        known = incidents.filter(keyed).select("district", "incident_id").unique()
+        orphans = persons.filter(keyed).join(known, on=["district", "incident_id"], how="anti")
+        problems.scan(orphans, [_Check(
+            "incident_id", "an incident that exists in incidents/ for the same district "
+            "(none found; value not shown)", pl.lit(True))])
+    population = tables.get("population")
+    if population is not None:
+        norm = pl.col("cpr").str.replace_all("-", "", literal=True)
+        problems.scan(population, [_Check(
+            "cpr", "each person once in the population extract (this CPR number appeared "
+            "earlier; value not shown)",
+            pl.col("cpr").is_not_null() & ~norm.is_first_distinct())])
+    relations = tables.get("relations")
+    if relations is not None:
+        problems.scan(relations, [_Check(
+            "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
+            "person; value not shown)",
+            pl.col("child_cpr").str.replace_all("-", "", literal=True)
+            == pl.col("adult_cpr").str.replace_all("-", "", literal=True))])
+
+
+def read_raw(input_dir: Path) -> RawExtracts:
+    """Read and validate raw extracts laid out as in DESIGN.md §3.
+
+    Parameters
+    ----------
+    input_dir
+        The folder holding ``incidents/``, ``incident_persons/``, ``population.*`` and
+        ``relations.*``.
+
+    Returns
+    -------
+    RawExtracts
+        Frames in the normalised raw schema (``docs/data-contract.md``), with the files
+        read, their SHA-256 digests and the rows read per table.
+
+    Raises
+    ------
+    InputError
+        Every problem found (first :data:`PER_RULE_LIMIT` rows per rule and file), each
+        naming file, row, column and what was expected. Identifying values are never shown.
+    """
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise InputError.single(root, None, "a folder holding incidents/, incident_persons/, "
+                                "population.csv|parquet and relations.csv|parquet")
+    problems = _Problems([], [])
+    files: list[Path] = []
+    digests: dict[str, str] = {}
+    tables: dict[str, pl.DataFrame | None] = {}
+    complete: dict[str, bool] = {}
+    for table in (*_FOLDER_TABLES, *_FILE_TABLES):
+        tables[table], complete[table] = _read_table(root, table, problems, files, digests)
+    _cross_checks(tables, complete, problems)
+    problems.raise_if_any()
+    out = {name: frame.drop(_FILE, _ROW) for name, frame in tables.items() if frame is not None}
+    return RawExtracts(
+        incidents=out["incidents"],
+        incident_persons=out["incident_persons"],
+        population=out["population"],
+        relations=out["relations"],
+        files=tuple(files),
+        digests=digests,
+        rows={name: frame.height for name, frame in out.items()},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The hub layout
+# --------------------------------------------------------------------------------------
+
+_S, _B = pl.String(), pl.Binary()
+_HUB_SCHEMA: dict[str, dict[str, pl.DataType]] = {
+    "incidents": {
+        "district": _S, "event_ref": _S, "occurred_at": DATETIME, "registered_at": DATETIME,
+        "municipality": _S, "incident_code": _S, "offence_code": _S, "event_sealed": _B,
+    },
+    "incident_persons": {
+        "district": _S, "event_ref": _S, "person": _S, "cpr_status": _S, "role": _S,
+        "person_sealed": _B,
+    },
+    "population": {"person": _S, "municipality": _S, "birth_date": pl.Date(), "person_sealed": _B},
+    "relations": {"child": _S, "adult": _S, "relation": _S},
+}
+_HUB_NULLABLE = {"incident_code", "offence_code", "person", "person_sealed"}
+_HUB_PATHS = {
+    "incidents": "incidents/incidents.parquet",
+    "incident_persons": "incident_persons/incident_persons.parquet",
+    "population": "population.parquet",
+    "relations": "relations.parquet",
+}
+
+
+def is_hub_layout(directory: Path) -> bool:
+    """True when ``directory`` holds pseudonymised extracts (a ``manifest.json`` of our format).
+
+    A ``manifest.json`` that is not valid JSON also counts, so that :func:`read_hub`
+    reports what is wrong with it instead of the folder being read as raw extracts.
+    """
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return False
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return True
+    return isinstance(manifest, dict) and manifest.get("format") == HUB_FORMAT
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError.single(path, None, "a manifest.json written by `socialsearch pseudonymise`") from None
+    except (ValueError, OSError) as exc:
+        raise InputError.single(path, None, f"a readable JSON manifest ({type(exc).__name__})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != HUB_FORMAT:
+        raise InputError.single(path, "format", f'"{HUB_FORMAT}"')
+    if manifest.get("version") != HUB_VERSION:
+        raise InputError.single(path, "version", f"{HUB_VERSION} (this socialsearch reads version {HUB_VERSION})",
+                                value=str(manifest.get("version")))
+    return manifest
+
+
+def _hub_files(root: Path, table: str, manifest: dict[str, Any], problems: _Problems) -> list[Path]:
+    listed = manifest.get("files")
+    if isinstance(listed, dict):
+        prefix = table + "/" if table in _FOLDER_TABLES else table + "."
+        paths = [root / rel for rel in sorted(listed) if rel.startswith(prefix)]
+        if not paths:
+            problems.add(str(root / MANIFEST), "files", f"at least one file of table {table}")
+        return paths
+    if table in _FOLDER_TABLES:
+        folder = root / table
+        paths = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        if not paths:
+            problems.add(str(folder), None, "a folder holding *.parquet files")
+        return paths
+    path = root / f"{table}.parquet"
+    if not path.is_file():
+        problems.add(str(path), None, f"the file {table}.parquet")
+        return []
+    return [path]
+
+
+def _hub_column(name: str, want: pl.DataType, have: pl.DataType) -> pl.Expr | None:
+    """Cast an accepted stored type to the hub type, or None when it does not fit."""
+    col = pl.col(name)
+    if want == pl.String and (have == pl.String or isinstance(have, (pl.Categorical, pl.Enum, pl.Null))):
+        return col.cast(pl.String)
+    if want == pl.Binary and have in (pl.Binary, pl.Null):
+        return col.cast(pl.Binary)
+    if want == pl.Date and have in (pl.Date, pl.Null):
+        return col.cast(pl.Date)
+    if isinstance(want, pl.Datetime) and isinstance(have, pl.Datetime):
+        col = col.dt.cast_time_unit("us")
+        if have.time_zone is None:
+            return col.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
+        return col.dt.convert_time_zone(TIME_ZONE)
+    return None
+
+
+def _hub_checks(table: str) -> list[_Check]:
+    schema = _HUB_SCHEMA[table]
+    checks = [
+        _Check(name, "a value (this column may not be empty)", pl.col(name).is_null())
+        for name in schema
+        if name not in _HUB_NULLABLE
+    ]
+    geo = geography()
+    if "district" in schema:
+        checks.append(_Check("district", "a police district code", ~pl.col("district").is_in(
+            sorted(geo.district_codes)), "district"))
+    if "municipality" in schema:
+        checks.append(_Check("municipality", "one of the 98 kommunekoder", ~pl.col("municipality").is_in(
+            sorted(geo.municipality_codes)), "municipality"))
+    if table == "incident_persons":
+        checks += [
+            _Check("role", f"a role: {' | '.join(ROLES)}", ~pl.col("role").is_in(ROLES), "role"),
+            _Check("cpr_status", f"one of {' | '.join(CPR_STATUSES)}",
+                   ~pl.col("cpr_status").is_in(CPR_STATUSES), "cpr_status"),
+            _Check("person", "a pseudonym where cpr_status is valid",
+                   (pl.col("cpr_status") == "valid") & pl.col("person").is_null()),
+        ]
+    if table == "relations":
+        checks.append(_Check("relation", f"a relation: {' | '.join(RELATIONS)}",
+                             ~pl.col("relation").is_in(RELATIONS), "relation"))
+    return checks
+
+
+def read_hub(directory: Path) -> HubExtracts:
+    """Read and validate pseudonymised extracts written by :func:`write_hub`.
+
+    The schema is checked column by column (stored types are cast where lossless:
+    categorical → string, any timestamp → ``Datetime("us", "Europe/Copenhagen")``), then the
+    values (district and municipality codes, roles, relations, non-empty keys). Files listed
+    in the manifest must match their SHA-256 digests. Columns named ``lk_*`` pass through
+    unchanged; other extra columns are dropped.
+
+    Raises
+    ------
+    InputError
+        Naming file, row, column and what was expected, as :func:`read_raw` does.
+    """
+    root = Path(directory)
+    manifest = _read_manifest(root)
+    problems = _Problems([], [])
+    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    files: list[Path] = []
+    digests: dict[str, str] = {}
+    tables: dict[str, pl.DataFrame | None] = {}
+    for table, schema in _HUB_SCHEMA.items():
+        frames: list[pl.DataFrame] = []
+        ok = True
+        for path in _hub_files(root, table, manifest, problems):
+            rel = _rel(path, root)
+            index = len(problems.names)
+            problems.names.append(rel)
+            if not path.is_file():
+                problems.add(rel, None, "the file the manifest lists (it is missing)")
+                ok = False
+                continue
+            files.append(path)
+            digests[rel] = _sha256(path)
+            if rel in listed and listed[rel] != digests[rel]:
+                problems.add(rel, None, "the content recorded in manifest.json (SHA-256 differs: the "
+                             "folder was changed or only partly written; pseudonymise again)")
+                ok = False
+                continue
+            frame = _read_file(path, rel, problems)
+            if frame is None:
+                ok = False
+                continue
+            exprs = [pl.lit(index, pl.UInt32).alias(_FILE),
+                     pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
+            for name, want in schema.items():
+                if name not in frame.columns:
+                    problems.add(rel, name, f"a column '{name}' of type {want}")
+                    ok = False
+                    continue
+                expr = _hub_column(name, want, frame.schema[name])
+                if expr is None:
+                    problems.add(rel, name, f"type {want} (found {frame.schema[name]})")
+                    ok = False
+                    continue
+                exprs.append(expr.alias(name))
+            if not ok:
+                continue
+            extra = [pl.col(c) for c in frame.columns if c.startswith("lk_")]
+            out = frame.select(exprs + extra)
+            problems.scan(out, _hub_checks(table))
+            frames.append(out)
+        tables[table] = pl.concat(frames, how="diagonal_relaxed") if frames and ok else None
+    incidents, persons = tables["incidents"], tables["incident_persons"]
+    if incidents is not None:
+        problems.scan(incidents, [_Check("event_ref", "an event reference unique in incidents",
+                                         ~pl.col("event_ref").is_first_distinct())])
+    if incidents is not None and persons is not None:
+        orphans = persons.join(incidents.select("event_ref"), on="event_ref", how="anti")
+        problems.scan(orphans, [_Check("event_ref", "an event that exists in incidents",
+                                       pl.lit(True))])
+    problems.raise_if_any()
+    out = {name: frame.drop(_FILE, _ROW) for name, frame in tables.items() if frame is not None}
+    return HubExtracts(
+        incidents=out["incidents"],
+        incident_persons=out["incident_persons"],
+        population=out["population"],
+        relations=out["relations"],
+        manifest=manifest,
+        files=tuple(files),
+        digests=digests,
+        rows={name: frame.height for name, frame in out.items()},
+    )
+
+
+def _write_parquet_atomic(frame: pl.DataFrame, target: Path) -> str:
+    """Write ``frame`` to ``target`` via a temporary file and ``os.replace``; returns its SHA-256."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        digest = _sha256(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(target.parent)
+    return digest
+
+
+def write_hub(hub: HubExtracts, directory: Path) -> Path:
+    """Write ``hub`` to ``directory`` in the hub layout; returns the manifest's path.
+
+    Each Parquet file is written atomically (temporary file, fsync, rename); other
+    ``*.parquet`` files left in ``incidents/`` and ``incident_persons/`` are removed; the
+    manifest, written last and atomically, records every file's SHA-256, so a folder
+    whose writing was interrupted is detected by :func:`read_hub` rather than read.
+    """
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    frames = {
+        "incidents": hub.incidents,
+        "incident_persons": hub.incident_persons,
+        "population": hub.population,
+        "relations": hub.relations,
+    }
+    written: dict[str, str] = {}
+    for table, frame in frames.items():
+        written[_HUB_PATHS[table]] = _write_parquet_atomic(frame, root / _HUB_PATHS[table])
+    for table in _FOLDER_TABLES:
+        keep = root / _HUB_PATHS[table]
+        for stale in (root / table).glob("*.parquet"):
+            if stale != keep:
+                stale.unlink()
+    manifest = {**hub.manifest, "format": HUB_FORMAT, "version": HUB_VERSION, "files": written}
+    return write_json_atomic(root / MANIFEST, manifest)
+
