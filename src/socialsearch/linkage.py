@@ -1,0 +1,593 @@
+"""Keyed Bloom-filter encodings and the privacy-preserving fallback for people without a CPR.
+
+Two halves, used in two trust domains (see ``docs/linkage.md``):
+
+* :func:`encode_people` runs where the raw names live (a source station, or the
+  pseudonymise stage in single-site mode). It adds keyed ``lk_*`` columns: a salted,
+  keyed Bloom filter of the normalised names and birth date (``lk_bf``), a keyed
+  birth-date blocking key (``lk_dob``) and four keyed *one-error* keys that bind the
+  exact normalised name to a birth date with one part allowed to be wrong.
+* :func:`resolve` runs at the hub, which holds no key: it gives incident persons whose
+  CPR number is missing or invalid the pseudonym of the population person they match,
+  with a match probability, or leaves them unresolved.
+
+Matching in two passes:
+
+1. block on ``lk_dob`` (same birth date) and classify by the Dice coefficient of the
+   Bloom filters against :data:`DEFAULT_THRESHOLD`, fixed in advance on FEBRL4;
+2. for those still unresolved, block on the one-error keys (same normalised first given
+   name and surname, birth date with a wrong day, a wrong month, a wrong year, or day
+   and month swapped); a query with more than one such candidate is left unresolved.
+
+Assignment is one-to-one between distinct query identities (identical encodings are
+deduplicated first, so the same person gets the same pseudonym on every event) and
+population persons, greedily by score; ties are never broken by chance, they leave the
+query unresolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from socialsearch.errors import InputError, InputProblem
+
+__all__ = [
+    "BF_BITS",
+    "DEFAULT_THRESHOLD",
+    "LK_COLUMNS",
+    "PASS2_PROBABILITY",
+    "LinkageResult",
+    "dice",
+    "encode_people",
+    "match_probability",
+    "normalise_name",
+    "resolve",
+]
+
+BF_BITS = 1024
+"""Length of the Bloom filter in bits (16 uint64 words)."""
+_WORDS = BF_BITS // 64
+_K_NAME = 20
+"""Bit positions per name bigram."""
+_K_DATE = 10
+"""Bit positions per birth-date token (month, day)."""
+
+DEFAULT_THRESHOLD = 0.80
+"""Dice threshold of pass 1, fixed in advance on FEBRL4 (see docs/linkage.md)."""
+
+# Calibrated logistic of the Dice coefficient, P(match | dice, same birth date), fitted once
+# on FEBRL4's pass-1 candidate pairs (benchmarks/test_linkage_bench.py::calibrate); fixed.
+_LOGIT_A = -38.0
+_LOGIT_B = 45.0
+
+PASS2_PROBABILITY = 0.90
+"""Match probability given to a pass-2 match (exact name, one birth-date error)."""
+
+LK_COLUMNS = ("lk_bf", "lk_dob", "lk_dob_ym", "lk_dob_yd", "lk_dob_md", "lk_dob_dm")
+"""The encoding columns (without prefix) that :func:`encode_people` adds."""
+_PASS2 = ("lk_dob_ym", "lk_dob_yd", "lk_dob_md", "lk_dob_dm")
+
+# Danish letters first, so that å ≡ aa, æ ≡ ae, ø ≡ oe; then the German umlauts that
+# appear in Danish names; remaining diacritics (é, ñ, ...) are stripped after NFKD.
+_FOLD = {
+    "å": "aa",
+    "æ": "ae",
+    "ø": "oe",
+    "ä": "ae",
+    "ö": "oe",
+    "ü": "ue",
+    "ß": "ss",
+    "ð": "d",
+    "þ": "th",
+}
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def normalise_name(expr: pl.Expr) -> pl.Expr:
+    """Normalise a name column: NFC, lower case, Danish folding, no diacritics or punctuation.
+
+    Hyphens and runs of whitespace become one space (callers remove or split on it);
+    an empty result is null.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"n": ["Ærø", "AEROE", " Anne-Marie ", "José", "O'Brien", "."]})
+    >>> df.select(normalise_name(pl.col("n")))["n"].to_list()
+    ['aeroe', 'aeroe', 'anne marie', 'jose', 'obrien', None]
+    """
+    e = expr.cast(pl.String).str.normalize("NFC").str.to_lowercase()
+    e = e.str.replace_many(list(_FOLD), list(_FOLD.values()))
+    e = e.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
+    e = e.str.replace_all(r"[^a-z\s\-]", "")
+    e = e.str.replace_all(r"[\s\-]+", " ").str.strip_chars()
+    return pl.when(e.str.len_chars() > 0).then(e)
+
+
+def _date_digits(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """Birth date as ``YYYYMMDD`` text (from Date, ``YYYY-MM-DD`` or ``YYYYMMDD``), else null.
+
+    The date is not checked for calendar validity, so a typo such as month 13 still
+    yields usable partial keys.
+    """
+    dtype = frame.schema[column]
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        s = pl.col(column).dt.strftime("%Y%m%d")
+    else:
+        s = pl.col(column).cast(pl.String).str.strip_chars().str.replace_all(r"[-/.\s]", "")
+    return pl.when(s.str.contains(r"^\d{8}$")).then(s)
+
+
+# --------------------------------------------------------------------------- keyed primitives
+
+
+def _subkey(key: bytes, purpose: str) -> bytes:
+    return hmac.digest(key, b"socialsearch/linkage/v1/" + purpose.encode(), "sha256")
+
+
+def _hmac64(key: bytes, values: list[str]) -> np.ndarray:
+    """First 64 bits of HMAC-SHA256 of each value (one HMAC per value given)."""
+    raw = b"".join(hmac.digest(key, v.encode(), "sha256")[:8] for v in values)
+    return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+
+
+def _keyed_u64(key: bytes, values: pl.Series) -> pl.Series:
+    """Map a String series to keyed 64-bit values, one HMAC per distinct value."""
+    uniq = values.drop_nulls().unique()
+    table = pl.DataFrame(
+        {"v": uniq, "h": pl.Series(_hmac64(key, uniq.to_list()), dtype=pl.UInt64)}
+    )
+    return (
+        values.to_frame("v").join(table, on="v", how="left", maintain_order="left")["h"]
+    )
+
+
+_SIP_C = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
+
+
+def _rotl(x: np.ndarray, b: int) -> np.ndarray:
+    return (x << np.uint64(b)) | (x >> np.uint64(64 - b))
+
+
+def _siphash24(key: bytes, words: list[np.ndarray]) -> np.ndarray:
+    """SipHash-2-4 (Aumasson & Bernstein 2012) of messages of ``8 * len(words)`` bytes.
+
+    ``words`` are the little-endian 64-bit message words, one array each, all of the
+    same length; the result is one 64-bit value per element. Vectorised over numpy.
+    """
+    k0, k1 = (np.uint64(int.from_bytes(key[i : i + 8], "little")) for i in (0, 8))
+    n = len(words[0])
+    v0 = np.full(n, np.uint64(_SIP_C[0]) ^ k0)
+    v1 = np.full(n, np.uint64(_SIP_C[1]) ^ k1)
+    v2 = np.full(n, np.uint64(_SIP_C[2]) ^ k0)
+    v3 = np.full(n, np.uint64(_SIP_C[3]) ^ k1)
+
+    def rounds(count: int) -> None:
+        nonlocal v0, v1, v2, v3
+        for _ in range(count):
+            v0 = v0 + v1
+            v1 = _rotl(v1, 13) ^ v0
+            v0 = _rotl(v0, 32)
+            v2 = v2 + v3
+            v3 = _rotl(v3, 16) ^ v2
+            v0 = v0 + v3
+            v3 = _rotl(v3, 21) ^ v0
+            v2 = v2 + v1
+            v1 = _rotl(v1, 17) ^ v2
+            v2 = _rotl(v2, 32)
+
+    for m in words:
+        m = m.astype(np.uint64, copy=False)
+        v3 = v3 ^ m
+        rounds(2)
+        v0 = v0 ^ m
+    b = np.uint64((8 * len(words) & 0xFF) << 56)
+    v3 = v3 ^ b
+    rounds(2)
+    v0 = v0 ^ b
+    v2 = v2 ^ np.uint64(0xFF)
+    rounds(4)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+# --------------------------------------------------------------------------- Bloom filters
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Number of set bits per row of a (n, words) uint64 array."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
+    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+    return table[words.view(np.uint8)].reshape(len(words), -1).sum(axis=1)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Dice coefficient ``2|a∧b| / (|a|+|b|)`` of two (n, words) uint64 arrays.
+
+    Two empty filters have Dice 0.
+
+    Examples
+    --------
+    >>> a = np.array([[0b1011]], dtype=np.uint64); b = np.array([[0b0011]], dtype=np.uint64)
+    >>> dice(a, b).round(3).tolist()
+    [0.8]
+    """
+    inter = _popcount(a & b)
+    total = _popcount(a) + _popcount(b)
+    return np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+
+
+def _token_patterns(key: bytes, tokens: list[str], k: int) -> np.ndarray:
+    """(n_tokens, words) uint64: each token's k keyed positions, one HMAC per token.
+
+    Positions are independent 10-bit chunks of HMAC-SHA512 (random hashing, not double
+    hashing, whose arithmetic progressions Niedermeyer et al. 2014 exploited).
+    """
+    raw = b"".join(hmac.digest(key, t.encode(), "sha512") for t in tokens)
+    pos = np.frombuffer(raw, dtype="<u2").reshape(len(tokens), 32)[:, :k].astype(np.int64)
+    pos &= BF_BITS - 1
+    out = np.zeros((len(tokens), _WORDS), dtype=np.uint64)
+    rows = np.repeat(np.arange(len(tokens)), k)
+    flat = pos.ravel()
+    np.bitwise_or.at(out, (rows, flat >> 6), np.left_shift(np.uint64(1), (flat & 63).astype(np.uint64)))
+    return out
+
+
+def _field_patterns(key: bytes, groups: pl.DataFrame, k: int) -> np.ndarray:
+    """One filter per row of ``groups`` (columns ``salt``: str, ``tokens``: list[str]).
+
+    Tokens are salted by ``salt`` and hashed once per distinct (salt, token); each row's
+    filter is the OR of its tokens' patterns (``np.bitwise_or.reduceat``).
+    """
+    ex = (
+        groups.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("gid"), "salt", "tokens")
+        .explode("tokens")
+        .drop_nulls("tokens")
+        .with_columns(tok=pl.concat_str("salt", pl.lit("\x1f"), "tokens"))
+    )
+    uniq = ex.select(pl.col("tok").unique(maintain_order=False)).with_row_index("tid")
+    patterns = _token_patterns(key, uniq["tok"].to_list(), k)
+    ex = ex.join(uniq, on="tok", how="left").sort("gid", "tid")
+    gid = ex["gid"].to_numpy()
+    tid = ex["tid"].to_numpy()
+    out = np.zeros((groups.height, _WORDS), dtype=np.uint64)
+    if len(gid):
+        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+        out[gid[starts]] = np.bitwise_or.reduceat(patterns[tid], starts, axis=0)
+    return out
+
+
+def _bigrams(name: pl.Expr) -> pl.Expr:
+    """Padded bigrams of a (space-free) name: ``"ib"`` -> ``["_i", "ib", "b_"]``."""
+    padded = pl.concat_str(pl.lit("_"), name, pl.lit("_"))
+    return padded.str.extract_all(r"(?s).").list.eval(
+        pl.concat_str(pl.element(), pl.element().shift(-1))
+    ).list.drop_nulls()
+
+
+def _filters(
+    key: bytes, salt: pl.Series, values: pl.Series, tokens: pl.Expr, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filters per distinct (salt, value); returns (patterns, row code or -1 per record)."""
+    frame = pl.DataFrame({"salt": salt, "v": values})
+    groups = frame.drop_nulls().unique().with_columns(tokens=tokens)
+    pats = _field_patterns(key, groups.select("salt", "tokens"), k)
+    codes = frame.join(
+        groups.select("salt", "v").with_row_index("code"),
+        on=["salt", "v"],
+        how="left",
+        maintain_order="left",
+    )["code"]
+    return pats, codes.fill_null(-1).cast(pl.Int64).to_numpy()
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def encode_people(
+    frame: pl.DataFrame,
+    *,
+    given: str,
+    surname: str,
+    birth_date: str,
+    key: bytes,
+    prefix: str = "lk_",
+) -> pl.DataFrame:
+    """Add keyed linkage encodings to ``frame``, keeping every other column.
+
+    Adds ``{prefix}bf`` (Array(UInt64, 16): the salted keyed Bloom filter) and the UInt64
+    keys ``{prefix}dob``, ``{prefix}dob_ym``, ``{prefix}dob_yd``, ``{prefix}dob_md``,
+    ``{prefix}dob_dm``. A row without a usable birth date or without any name gets nulls
+    (it cannot be resolved); the one-error keys also need both names. The caller drops
+    the raw name columns afterwards.
+
+    Parameters
+    ----------
+    frame
+        People with raw names and a birth date (Date, ``YYYY-MM-DD`` or ``YYYYMMDD``).
+    given, surname, birth_date
+        Column names in ``frame``.
+    key
+        The linkage key, ``keystore.subkey("linkage")`` (at least 16 bytes).
+    prefix
+        Prefix of the added columns.
+
+    Examples
+    --------
+    >>> people = pl.DataFrame({"g": ["Åse"], "s": ["Møller-Hansen"], "b": ["1985-03-12"]})
+    >>> out = encode_people(people, given="g", surname="s", birth_date="b", key=bytes(32))
+    >>> [c for c in out.columns if c.startswith("lk_")]
+    ['lk_bf', 'lk_dob', 'lk_dob_ym', 'lk_dob_yd', 'lk_dob_md', 'lk_dob_dm']
+    """
+    missing = [c for c in (given, surname, birth_date) if c not in frame.columns]
+    if missing:
+        raise InputError(
+            [InputProblem("people to encode", c, "a column with this name") for c in missing]
+        )
+    if len(key) < 16:
+        raise ValueError("the linkage key must be at least 16 bytes")
+
+    g = normalise_name(pl.col(given))
+    norm = frame.select(
+        g_full=g.str.replace_all(" ", ""),
+        g_first=g.str.split(" ").list.first(),
+        s_full=normalise_name(pl.col(surname)).str.replace_all(" ", ""),
+        dob=_date_digits(frame, birth_date),
+    ).with_columns(
+        y=pl.col("dob").str.slice(0, 4),
+        m=pl.col("dob").str.slice(4, 2),
+        d=pl.col("dob").str.slice(6, 2),
+    )
+    ok = norm.select(
+        pl.col("dob").is_not_null() & (pl.col("g_full").is_not_null() | pl.col("s_full").is_not_null())
+    ).to_series()
+    both = ok & norm["g_first"].is_not_null() & norm["s_full"].is_not_null()
+
+    # Bloom filter, salted by the birth year: given-name and surname bigrams, month and day.
+    k_bf = _subkey(key, "bloom")
+    year = norm["y"]
+    bf = np.zeros((frame.height, _WORDS), dtype=np.uint64)
+    for label, values, tokens, k in (
+        ("g", norm["g_full"], _bigrams(pl.col("v")), _K_NAME),
+        ("s", norm["s_full"], _bigrams(pl.col("v")), _K_NAME),
+        ("d", norm["m"] + norm["d"], pl.concat_list(
+            pl.lit("m") + pl.col("v").str.slice(0, 2), pl.lit("d") + pl.col("v").str.slice(2, 2)
+        ), _K_DATE),
+    ):
+        salt = pl.select(pl.lit(label + "\x1f") + pl.lit(year)).to_series()
+        pats, codes = _filters(k_bf, salt, values, tokens, k)
+        has = codes >= 0
+        bf[has] |= pats[codes[has]]
+
+    lk_bf = pl.Series(f"{prefix}bf", bf, dtype=pl.Array(pl.UInt64, _WORDS))
+
+    # Blocking key and one-error keys: SipHash(key, HMAC(name), HMAC(partial date)).
+    name = norm.select(pl.concat_str("g_first", pl.lit("\x1f"), "s_full")).to_series()
+    h_name = _keyed_u64(_subkey(key, "name"), name)
+    k_date = _subkey(key, "date")
+    k_sip = _subkey(key, "one-error")[:16]
+    lo = pl.min_horizontal("m", "d")
+    hi = pl.max_horizontal("m", "d")
+    parts = norm.select(
+        dob=pl.concat_str(pl.lit("dob|"), "dob"),
+        ym=pl.concat_str(pl.lit("ym|"), "y", "m"),
+        yd=pl.concat_str(pl.lit("yd|"), "y", "d"),
+        md=pl.concat_str(pl.lit("md|"), "m", "d"),
+        dm=pl.concat_str(pl.lit("dm|"), "y", lo, hi),
+    )
+    # One HMAC per distinct value over all partial dates at once.
+    stacked = pl.concat([parts[c] for c in parts.columns])
+    hashed = _keyed_u64(k_date, stacked).fill_null(0).to_numpy()
+    n = frame.height
+    out: dict[str, pl.Series] = {f"{prefix}bf": lk_bf}
+    name_np = h_name.fill_null(0).to_numpy().astype(np.uint64)
+    for i, col in enumerate(parts.columns):
+        part = hashed[i * n : (i + 1) * n].astype(np.uint64)
+        if col == "dob":
+            out[f"{prefix}dob"] = pl.Series(part, dtype=pl.UInt64)
+        else:
+            out[f"{prefix}dob_{col}"] = pl.Series(_siphash24(k_sip, [name_np, part]), dtype=pl.UInt64)
+
+    enc = pl.DataFrame(out).with_columns(
+        pl.when(ok).then(pl.col(f"{prefix}bf", f"{prefix}dob")),
+        pl.when(both).then(pl.col([prefix + c.removeprefix("lk_") for c in _PASS2])),
+    )
+    return frame.drop([c for c in enc.columns if c in frame.columns]).hstack(enc)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True)
+class LinkageResult:
+    """Outcome of :func:`resolve`.
+
+    ``persons`` is the input frame with ``person`` filled for matched rows and two more
+    columns: ``resolved_by`` (``"cpr"``, ``"probabilistic"`` or null) and
+    ``match_probability`` (Float64, null unless probabilistic). ``stats`` counts rows
+    (``needing``, ``unresolvable``, ``attempted``, ``resolved``, ``unresolved``), distinct
+    query identities (``identities``, ``pass1``, ``pass2``, ``ambiguous``) and
+    candidate pairs (``candidates``, ``candidates_pass1``, ``candidates_pass2``).
+    """
+
+    persons: pl.DataFrame
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def match_probability(score: np.ndarray | pl.Expr) -> Any:
+    """Calibrated P(match) of a pass-1 pair from its Dice coefficient (a fixed logistic)."""
+    if isinstance(score, pl.Expr):
+        return 1.0 / (1.0 + (-(_LOGIT_A + _LOGIT_B * score)).exp())
+    return 1.0 / (1.0 + np.exp(-(_LOGIT_A + _LOGIT_B * np.asarray(score))))
+
+
+def _check(frame: pl.DataFrame, what: str, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(
+            [InputProblem(what, c, "a column with this name (run encode_people first)") for c in missing]
+        )
+
+
+def _assign(pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """One-to-one greedy assignment of (q, p, score) pairs, best score first.
+
+    In each round a pair is accepted when it is the unique best of its query and of its
+    population person; a query (or person) whose best score is shared by several
+    partners is ambiguous and dropped. Returns the accepted pairs and the ambiguous q ids.
+    """
+    accepted: list[pl.DataFrame] = []
+    ambiguous: list[pl.Series] = []
+    while pairs.height:
+        ranked = pairs.with_columns(
+            q_best=pl.col("score").max().over("q"),
+            p_best=pl.col("score").max().over("p"),
+        ).with_columns(
+            q_ties=(pl.col("score") == pl.col("q_best")).sum().over("q"),
+            p_ties=(pl.col("score") == pl.col("p_best")).sum().over("p"),
+        )
+        top = ranked.filter(
+            (pl.col("score") == pl.col("q_best")) & (pl.col("score") == pl.col("p_best"))
+        )
+        take = top.filter((pl.col("q_ties") == 1) & (pl.col("p_ties") == 1)).select("q", "p", "score")
+        amb_q = ranked.filter(pl.col("q_ties") > 1)["q"].unique()
+        amb_p = top.filter(pl.col("p_ties") > 1)["p"].unique()
+        if take.height == 0 and amb_q.len() == 0 and amb_p.len() == 0:  # pragma: no cover
+            break
+        accepted.append(take)
+        ambiguous.append(amb_q)
+        pairs = pairs.filter(
+            ~pl.col("q").is_in(take["q"].implode())
+            & ~pl.col("p").is_in(take["p"].implode())
+            & ~pl.col("q").is_in(amb_q.implode())
+            & ~pl.col("p").is_in(amb_p.implode())
+        )
+    empty = pl.DataFrame(schema={"q": pl.UInt32, "p": pl.UInt32, "score": pl.Float64})
+    out = pl.concat(accepted) if accepted else empty
+    amb = pl.concat(ambiguous).unique() if ambiguous else pl.Series("q", [], dtype=pl.UInt32)
+    return out.cast({"q": pl.UInt32, "p": pl.UInt32, "score": pl.Float64}), amb
+
+
+def _dice_pairs(qbf: np.ndarray, pbf: np.ndarray, q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Dice of pairs (q[i], p[i]), computed in chunks to bound memory."""
+    qcount = _popcount(qbf)
+    pcount = _popcount(pbf)
+    out = np.empty(len(q), dtype=np.float64)
+    step = 1 << 20
+    for s in range(0, len(q), step):
+        qi, pi = q[s : s + step], p[s : s + step]
+        inter = _popcount(qbf[qi] & pbf[pi])
+        total = qcount[qi] + pcount[pi]
+        out[s : s + step] = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    return out
+
+
+def resolve(
+    persons: pl.DataFrame,
+    population: pl.DataFrame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    prefix: str = "lk_",
+) -> LinkageResult:
+    """Resolve incident persons without a valid CPR against the population by their encodings.
+
+    Parameters
+    ----------
+    persons
+        The hub's incident persons: ``person`` (null when the CPR is missing or invalid)
+        and the ``lk_*`` columns of :func:`encode_people`.
+    population
+        ``person`` and the same ``lk_*`` columns, made with the same linkage key.
+    threshold
+        Dice threshold of pass 1; the default is fixed in advance (docs/linkage.md).
+
+    Returns
+    -------
+    LinkageResult
+        Rows that had a pseudonym are untouched and marked ``resolved_by = "cpr"``.
+    """
+    cols = [prefix + c for c in LK_COLUMNS]
+    _check(persons, "incident_persons", ["person", *cols])
+    _check(population, "population", ["person", *cols])
+    bf, dob = prefix + "bf", prefix + "dob"
+    pass2 = [prefix + c for c in _PASS2]
+
+    rows = persons.with_row_index("_row")
+    need = rows.filter(pl.col("person").is_null())
+    queries = need.filter(pl.col(bf).is_not_null())
+    ident = queries.select(cols).unique(maintain_order=True).with_row_index("q")
+    row_q = queries.select("_row", *cols).join(ident, on=cols, how="left", nulls_equal=True).select("_row", "q")
+
+    pop = population.filter(pl.col(bf).is_not_null() & pl.col("person").is_not_null())
+    pop = pop.select("person", *cols).with_row_index("p")
+    qbf = ident[bf].to_numpy().astype(np.uint64, copy=False).reshape(-1, _WORDS)
+    pbf = pop[bf].to_numpy().astype(np.uint64, copy=False).reshape(-1, _WORDS)
+
+    # Pass 1: same birth date, Dice of the filters.
+    cand1 = ident.select("q", dob).join(pop.select("p", dob), on=dob).select("q", "p")
+    score = _dice_pairs(qbf, pbf, cand1["q"].to_numpy(), cand1["p"].to_numpy())
+    pairs1 = cand1.with_columns(score=pl.Series(score)).filter(pl.col("score") >= threshold)
+    got1, amb1 = _assign(pairs1)
+    got1 = got1.with_columns(
+        match_probability=match_probability(pl.col("score")), how=pl.lit("pass1")
+    )
+
+    # Pass 2: exact name, one birth-date error; several candidates = ambiguous.
+    left = ident.filter(~pl.col("q").is_in(got1["q"].implode()) & ~pl.col("q").is_in(amb1.implode()))
+    free = pop.filter(~pl.col("p").is_in(got1["p"].implode()))
+    cand2 = (
+        pl.concat(
+            [
+                left.select("q", pl.col(c).alias("k")).drop_nulls("k")
+                .join(free.select("p", pl.col(c).alias("k")).drop_nulls("k"), on="k")
+                .select("q", "p")
+                for c in pass2
+            ]
+        )
+        .unique()
+        .with_columns(score=pl.lit(1.0))
+    )
+    got2, amb2 = _assign(cand2)
+    got2 = got2.with_columns(match_probability=pl.lit(PASS2_PROBABILITY), how=pl.lit("pass2"))
+
+    matched = (
+        pl.concat([got1, got2])
+        .join(pop.select("p", pl.col("person").alias("_matched")), on="p")
+        .join(row_q, on="q")
+        .select("_row", "_matched", "match_probability")
+    )
+    out = (
+        rows.join(matched, on="_row", how="left", maintain_order="left")
+        .with_columns(
+            resolved_by=pl.when(pl.col("person").is_not_null())
+            .then(pl.lit("cpr"))
+            .when(pl.col("_matched").is_not_null())
+            .then(pl.lit("probabilistic")),
+            match_probability=pl.col("match_probability").cast(pl.Float64),
+            person=pl.coalesce("person", "_matched"),
+        )
+        .drop("_row", "_matched")
+    )
+    resolved = int(matched.height)
+    stats = {
+        "needing": need.height,
+        "unresolvable": need.height - queries.height,
+        "attempted": queries.height,
+        "resolved": resolved,
+        "unresolved": need.height - resolved,
+        "identities": ident.height,
+        "pass1": got1.height,
+        "pass2": got2.height,
+        "ambiguous": int(amb1.len() + amb2.len()),
+        "candidates_pass1": cand1.height,
+        "candidates_pass2": cand2.height,
+        "candidates": cand1.height + cand2.height,
+    }
+    return LinkageResult(persons=out, stats=stats)
