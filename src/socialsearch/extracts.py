@@ -243,7 +243,7 @@ class _Problems:
         """Raise every problem, grouped by file in reading order, then by row."""
         if self.items:
             order = {name: i for i, name in enumerate(self.names)}
-            raise InputError(sorted(self.items, key=lambda p: (order.get(p.file, -1), p.row or 0)))
+            raise InputError(sorted(self.items, key=lambda p: (order.get(p.file, -1), p.row is None, p.row or 0)))
 
 
 # --------------------------------------------------------------------------------------

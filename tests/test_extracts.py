@@ -1,0 +1,584 @@
+"""Tests for socialsearch.extracts: the raw input contract and the hub layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialsearch.errors import InputError
+from socialsearch.extracts import (
+    HUB_FORMAT,
+    PER_RULE_LIMIT,
+    HubExtracts,
+    is_hub_layout,
+    parse_datetime,
+    read_hub,
+    read_raw,
+    write_hub,
+)
+
+CPH = "Europe/Copenhagen"
+
+INCIDENTS_KBH = """\
+district,incident_id,occurred_at,registered_at,municipality,incident_code,offence_code
+KBH,J-KBH-0001,2026-11-16T08:30:00,2026-11-16T09:00:00,101,5100,
+KBH,J-KBH-0002,2026-11-17T22:00:00+01:00,2026-11-17T23:15:00Z,147,,1100
+"""
+INCIDENTS_FYN = """\
+district,incident_id,occurred_at,registered_at,municipality,incident_code,offence_code
+FYN,J-KBH-0001,2026-11-18 10:00,2026-11-18 10:05,461,5400,
+"""
+PERSONS_KBH = """\
+district,incident_id,cpr,role,given_name,surname,birth_date
+KBH,J-KBH-0001,0101801234,suspect,,,
+KBH,J-KBH-0001,,victim,Mette,Hansen,2015-03-10
+KBH,J-KBH-0002,010180-1234,Suspect,,,
+"""
+PERSONS_FYN = """\
+district,incident_id,cpr,role
+FYN,J-KBH-0001,99999,involved
+"""
+POPULATION = """\
+cpr,municipality,given_name,surname
+0101801234,101,Peter,Nielsen
+1003154123,0147,Aksel,Nielsen
+"""
+RELATIONS = """\
+child_cpr,adult_cpr,relation
+1003154123,0101801234,father
+"""
+
+# Values that must never appear in an error message.
+SECRETS = ("0101801234", "010180-1234", "1003154123", "Mette", "Hansen", "Peter", "Nielsen",
+           "J-KBH-0001", "J-KBH-0002", "2015-03-10")
+
+
+def make_raw(
+    root: Path,
+    *,
+    incidents: dict[str, str] | None = None,
+    persons: dict[str, str] | None = None,
+    population: str | None = POPULATION,
+    relations: str | None = RELATIONS,
+) -> Path:
+    """Write a raw input folder of CSV files; ``None`` leaves a table out."""
+    root.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "incidents": {"KBH.csv": INCIDENTS_KBH, "FYN.csv": INCIDENTS_FYN} if incidents is None else incidents,
+        "incident_persons": {"KBH.csv": PERSONS_KBH, "FYN.csv": PERSONS_FYN} if persons is None else persons,
+    }
+    for folder, files in tables.items():
+        (root / folder).mkdir(exist_ok=True)
+        for name, text in files.items():
+            (root / folder / name).write_text(text, encoding="utf-8")
+    if population is not None:
+        (root / "population.csv").write_text(population, encoding="utf-8")
+    if relations is not None:
+        (root / "relations.csv").write_text(relations, encoding="utf-8")
+    return root
+
+
+def input_error(root: Path) -> InputError:
+    with pytest.raises(InputError) as info:
+        read_raw(root)
+    message = str(info.value)
+    for secret in SECRETS:
+        assert secret not in message, f"{secret!r} leaked into: {message}"
+    return info.value
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# --- reading valid input ----------------------------------------------------------------
+
+
+def test_reads_csv_tables_from_several_files(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    raw = read_raw(root)
+    assert raw.rows == {"incidents": 3, "incident_persons": 4, "population": 2, "relations": 1}
+    assert raw.incidents.schema == pl.Schema({
+        "district": pl.String, "incident_id": pl.String, "occurred_at": pl.Datetime("us", CPH),
+        "registered_at": pl.Datetime("us", CPH), "municipality": pl.String,
+        "incident_code": pl.String, "offence_code": pl.String,
+    })
+    assert raw.incident_persons.schema == pl.Schema({
+        "district": pl.String, "incident_id": pl.String, "cpr": pl.String, "role": pl.String,
+        "given_name": pl.String, "surname": pl.String, "birth_date": pl.Date,
+    })
+    assert raw.population.columns == ["cpr", "municipality", "given_name", "surname"]
+    assert raw.relations.columns == ["child_cpr", "adult_cpr", "relation"]
+    # files are read in name order: FYN before KBH
+    assert raw.incidents["district"].to_list() == ["FYN", "KBH", "KBH"]
+    assert raw.incidents["offence_code"].to_list() == [None, None, "1100"]
+    assert raw.incidents["incident_code"].to_list() == ["5400", "5100", None]
+    persons = raw.incident_persons
+    assert persons["cpr"].to_list() == ["99999", "0101801234", None, "010180-1234"]  # as given
+    assert persons["role"].to_list() == ["involved", "suspect", "victim", "suspect"]  # lower-cased
+    assert persons["given_name"].to_list() == [None, None, "Mette", None]
+    assert persons["birth_date"].to_list() == [None, None, date(2015, 3, 10), None]
+    assert raw.population["cpr"].to_list() == ["0101801234", "1003154123"]  # leading zero kept
+    assert raw.population["municipality"].to_list() == ["101", "147"]  # "0147" -> "147"
+    assert sorted(raw.digests) == [
+        "incident_persons/FYN.csv", "incident_persons/KBH.csv",
+        "incidents/FYN.csv", "incidents/KBH.csv", "population.csv", "relations.csv",
+    ]
+    assert raw.digests["population.csv"] == hashlib.sha256(POPULATION.encode()).hexdigest()
+    assert set(raw.files) == {root / rel for rel in raw.digests}
+
+
+def test_incident_times_naive_and_with_offset_in_one_file(tmp_path: Path) -> None:
+    raw = read_raw(make_raw(tmp_path / "in"))
+    kbh = raw.incidents.filter(pl.col("district") == "KBH")
+    got = kbh.select(pl.col("occurred_at", "registered_at").dt.convert_time_zone("UTC"))
+    assert got.rows() == [
+        (utc(2026, 11, 16, 7, 30), utc(2026, 11, 16, 8, 0)),  # local CET
+        (utc(2026, 11, 17, 21, 0), utc(2026, 11, 17, 23, 15)),  # +01:00 and Z
+    ]
+
+
+def test_registered_before_occurred_is_accepted(tmp_path: Path) -> None:
+    text = INCIDENTS_FYN.replace("2026-11-18 10:05", "2026-11-18 09:00")
+    raw = read_raw(make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH, "FYN.csv": text}))
+    assert raw.rows["incidents"] == 3
+
+
+def test_missing_or_invalid_cpr_of_incident_person_is_not_an_error(tmp_path: Path) -> None:
+    raw = read_raw(make_raw(tmp_path / "in"))
+    assert raw.incident_persons["cpr"].null_count() == 1
+    assert "99999" in raw.incident_persons["cpr"].to_list()
+
+
+def test_unknown_extra_columns_are_ignored(tmp_path: Path) -> None:
+    text = POPULATION.replace("surname\n", "surname,shoe_size\n").replace("Nielsen\n", "Nielsen,44\n")
+    raw = read_raw(make_raw(tmp_path / "in", population=text))
+    assert raw.population.columns == ["cpr", "municipality", "given_name", "surname"]
+
+
+def test_optional_columns_may_be_absent(tmp_path: Path) -> None:
+    incidents = INCIDENTS_FYN.replace(",offence_code", "").replace("5400,\n", "5400\n")
+    population = "cpr,municipality\n0101801234,101\n1003154123,147\n"
+    raw = read_raw(make_raw(tmp_path / "in", incidents={"FYN.csv": incidents},
+                            persons={"FYN.csv": PERSONS_FYN}, population=population))
+    assert raw.incidents["offence_code"].to_list() == [None]
+    assert raw.population["given_name"].to_list() == [None, None]
+    assert raw.incident_persons["birth_date"].dtype == pl.Date
+
+
+def test_header_only_files_are_valid_and_empty(tmp_path: Path) -> None:
+    header = INCIDENTS_KBH.splitlines()[0] + "\n"
+    raw = read_raw(make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH, "BOR.csv": header},
+                            persons={"KBH.csv": PERSONS_KBH}))
+    assert raw.rows["incidents"] == 2
+
+
+def test_reads_parquet_with_integer_codes_and_timestamps(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH}, persons={},
+                    population=None)
+    pl.DataFrame({
+        "district": ["FYN", "FYN"],
+        "incident_id": [7, 8],
+        "occurred_at": [datetime(2026, 7, 1, 6, 30), datetime(2026, 11, 16, 8, 30)],
+        "registered_at": pl.Series([utc(2026, 7, 1, 6, 45), utc(2026, 11, 16, 8, 45)],
+                                   dtype=pl.Datetime("ns", "UTC")),
+        "municipality": [461, 479],
+        "incident_code": [5100, None],
+        "offence_code": [None, "1100"],
+    }).write_parquet(root / "incidents" / "FYN.parquet")
+    pl.DataFrame({
+        "district": ["KBH", "FYN"], "incident_id": ["J-KBH-0001", "7"],
+        "cpr": [101801234, None], "role": ["suspect", "victim"],
+        "birth_date": [None, date(2015, 3, 10)],
+    }).write_parquet(root / "incident_persons" / "all.parquet")
+    pl.DataFrame({"cpr": ["0101801234", "1003154123"], "municipality": [101, 147]}).write_parquet(
+        root / "population.parquet")
+    raw = read_raw(root)
+    fyn = raw.incidents.filter(pl.col("district") == "FYN")
+    assert fyn["incident_id"].to_list() == ["7", "8"]
+    assert fyn["municipality"].to_list() == ["461", "479"]
+    assert fyn["incident_code"].to_list() == ["5100", None]
+    assert fyn.schema["occurred_at"] == pl.Datetime("us", CPH)
+    assert fyn["occurred_at"].dt.convert_time_zone("UTC").to_list() == [
+        utc(2026, 7, 1, 4, 30), utc(2026, 11, 16, 7, 30)]  # naive = local (CEST, CET)
+    assert fyn["registered_at"].dt.convert_time_zone("UTC").to_list() == [
+        utc(2026, 7, 1, 6, 45), utc(2026, 11, 16, 8, 45)]
+    assert raw.incident_persons["cpr"].to_list() == ["0101801234", None]  # zero restored
+    assert raw.population["municipality"].to_list() == ["101", "147"]
+    assert "population.parquet" in raw.digests
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-11-16T08:30:00", utc(2026, 11, 16, 7, 30)),  # CET
+        ("2026-07-01T08:30:00", utc(2026, 7, 1, 6, 30)),  # CEST
+        ("2026-07-01 08:30", utc(2026, 7, 1, 6, 30)),
+        ("2026-07-01T08:30:00+02:00", utc(2026, 7, 1, 6, 30)),
+        ("2026-07-01T06:30:00Z", utc(2026, 7, 1, 6, 30)),
+        ("2026-07-01T01:30:00-0500", utc(2026, 7, 1, 6, 30)),
+        ("2026-11-16T08:30:00.250+01", utc(2026, 11, 16, 7, 30) + timedelta(milliseconds=250)),
+        ("2026-03-29T01:59:59", utc(2026, 3, 29, 0, 59, 59)),  # last second of CET
+        ("2026-03-29T03:00:00", utc(2026, 3, 29, 1, 0)),  # first minute of CEST
+        ("2026-10-25T02:30:00", utc(2026, 10, 25, 0, 30)),  # repeated hour: the first (CEST)
+        ("2026-10-25T02:30:00+01:00", utc(2026, 10, 25, 1, 30)),  # the second, by offset
+        ("2026-10-25T03:00:00", utc(2026, 10, 25, 2, 0)),
+    ],
+)
+def test_parse_datetime_rules(text: str, instant: datetime) -> None:
+    frame = pl.DataFrame({"t": [text]})
+    value, gap = parse_datetime(pl.col("t"))
+    out = frame.select(value.alias("v"), gap.alias("g"))
+    assert out.schema["v"] == pl.Datetime("us", CPH)
+    assert out["v"].dt.convert_time_zone("UTC").to_list() == [instant]
+    assert out["g"].to_list() == [False]
+
+
+@pytest.mark.parametrize("text", ["2026-11-16", "16-11-2026 08:30", "2026-02-30T08:00:00", "soon",
+                                  "2026-11-16T25:00:00", "2026-11-16T08:30:00+1"])
+def test_parse_datetime_rejects(text: str) -> None:
+    value, gap = parse_datetime(pl.col("t"))
+    out = pl.DataFrame({"t": [text]}).select(value.alias("v"), gap.alias("g"))
+    assert out.row(0) == (None, False)
+
+
+def test_parse_datetime_flags_the_spring_forward_gap() -> None:
+    value, gap = parse_datetime(pl.col("t"))
+    out = pl.DataFrame({"t": ["2026-03-29T02:30:00", "2026-03-29T02:30:00+01:00"]}).select(
+        value.alias("v"), gap.alias("g"))
+    assert out["g"].to_list() == [True, False]
+    assert out["v"].dt.convert_time_zone("UTC").to_list() == [None, utc(2026, 3, 29, 1, 30)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1)),
+    st.integers(min_value=-12 * 4, max_value=14 * 4),
+)
+def test_parse_datetime_offset_round_trip(moment: datetime, quarters: int) -> None:
+    moment = moment.replace(microsecond=0)
+    text = moment.replace(tzinfo=timezone(timedelta(minutes=15 * quarters))).isoformat()
+    value, _ = parse_datetime(pl.col("t"))
+    got = pl.DataFrame({"t": [text]}).select(value.dt.convert_time_zone("UTC"))[0, 0]
+    assert got == moment.replace(tzinfo=timezone(timedelta(minutes=15 * quarters))).astimezone(UTC)
+
+
+# --- errors: each names file, row and column ---------------------------------------------
+
+
+def replace_in(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "where", "expected"),
+    [
+        ("incidents/KBH.csv", "KBH,J-KBH-0002", "XXX,J-KBH-0002",
+         "row 2, column 'district'", "a police district code (BOR, FYN, KBH"),
+        ("incidents/KBH.csv", ",147,", ",999,",
+         "row 2, column 'municipality'", "one of the 98 kommunekoder"),
+        ("incidents/KBH.csv", ",147,", ",kbh,",
+         "row 2, column 'municipality'", "one of the 98 kommunekoder"),
+        ("incidents/KBH.csv", "2026-11-16T08:30:00", "16/11/2026 08:30",
+         "row 1, column 'occurred_at'", "an ISO 8601 date-time"),
+        ("incidents/KBH.csv", "2026-11-16T09:00:00", "2026-03-29T02:30:00",
+         "row 1, column 'registered_at'", "a local time that exists in Europe/Copenhagen"),
+        ("incidents/KBH.csv", "2026-11-16T09:00:00", "",
+         "row 1, column 'registered_at'", "a value (this column may not be empty)"),
+        ("incidents/KBH.csv", "5100,", ",",
+         "row 1, column 'incident_code'", "an incident_code or an offence_code"),
+        ("incidents/KBH.csv", "J-KBH-0002", "J-KBH-0001",
+         "row 2, column 'incident_id'", "a journal number unique within its district"),
+        ("incidents/KBH.csv", "KBH,J-KBH-0001", ",J-KBH-0001",
+         "row 1, column 'district'", "a value"),
+        ("incident_persons/KBH.csv", ",victim,", ",bystander,",
+         "row 2, column 'role'", "a role: suspect | victim | witness | involved"),
+        ("incident_persons/KBH.csv", "KBH,J-KBH-0002", "KBH,J-KBH-0003",
+         "row 3, column 'incident_id'", "an incident that exists in incidents/"),
+        ("incident_persons/FYN.csv", "FYN,J-KBH-0001", "SSJ,J-KBH-0001",
+         "row 1, column 'incident_id'", "an incident that exists in incidents/"),
+        ("incident_persons/KBH.csv", "2015-03-10", "10.03.2015",
+         "row 2, column 'birth_date'", "a date YYYY-MM-DD"),
+        ("incident_persons/KBH.csv", ",suspect,,,\nKBH,J-KBH-0001,,victim", ",,,,\nKBH,J-KBH-0001,,victim",
+         "row 1, column 'role'", "a value"),
+        ("population.csv", "0101801234,101", "0101801234X,101",
+         "row 1, column 'cpr'", "a valid CPR number"),
+        ("population.csv", "0101801234,101", ",101",
+         "row 1, column 'cpr'", "a value"),
+        ("population.csv", "1003154123,0147", "0101801234,147",
+         "row 2, column 'cpr'", "each person once"),
+        ("population.csv", "0101801234,101", "0101801234,1000",
+         "row 1, column 'municipality'", "one of the 98 kommunekoder"),
+        ("relations.csv", ",father", ",uncle",
+         "row 1, column 'relation'", "a relation: mother | father | custodian | household"),
+        ("relations.csv", ",0101801234,", ",3213801234,",
+         "row 1, column 'adult_cpr'", "a valid CPR number"),
+        ("relations.csv", "1003154123,", "1003154123-,",
+         "row 1, column 'child_cpr'", "a valid CPR number"),
+        ("relations.csv", "1003154123,0101801234", "0101801234,0101801234",
+         "row 1, column 'adult_cpr'", "an adult other than the child"),
+    ],
+)
+def test_bad_values_name_file_row_and_column(
+    tmp_path: Path, file: str, old: str, new: str, where: str, expected: str
+) -> None:
+    root = make_raw(tmp_path / "in")
+    path = root / file
+    path.write_text(replace_in(path.read_text(encoding="utf-8"), old, new), encoding="utf-8")
+    error = input_error(root)
+    in_file = [p for p in error.problems if p.file == file]
+    assert len(in_file) == 1, str(error)  # others may follow from it (a person's incident gone)
+    assert f"{file}, {where}: expected {expected}" in str(error)
+    assert in_file[0].row == int(where.split(",")[0].removeprefix("row "))
+
+
+def test_shown_value_is_a_code_never_an_identifier(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    path = root / "incidents" / "KBH.csv"
+    path.write_text(path.read_text().replace(",147,", ",999,"))
+    (root / "population.csv").write_text(POPULATION.replace("0101801234,101", "0101801299X,101"))
+    error = input_error(root)
+    shown = {p.column: p.value for p in error.problems}
+    assert shown == {"municipality": "999", "cpr": None}
+
+
+def test_missing_required_column(tmp_path: Path) -> None:
+    text = INCIDENTS_FYN.replace(",registered_at", "").replace(",2026-11-18 10:05", "")
+    error = input_error(make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH, "FYN.csv": text}))
+    assert "incidents/FYN.csv, column 'registered_at': expected a column 'registered_at' (the header has: " \
+           "district, incident_id, occurred_at, municipality, incident_code, offence_code)" in str(error)
+    assert error.problems[0].row is None
+
+
+def test_orphan_check_is_skipped_when_an_incidents_file_is_unreadable(tmp_path: Path) -> None:
+    broken = INCIDENTS_FYN.replace("municipality", "kommune")
+    error = input_error(make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH, "FYN.csv": broken}))
+    assert [p.column for p in error.problems] == ["municipality"]
+
+
+def test_wrong_parquet_column_type(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH}, persons={"KBH.csv": PERSONS_KBH})
+    pl.DataFrame({
+        "district": ["FYN"], "incident_id": ["x"], "occurred_at": [1.5],
+        "registered_at": [utc(2026, 1, 1)], "municipality": [461.0], "incident_code": ["5100"],
+    }).write_parquet(root / "incidents" / "FYN.parquet")
+    error = input_error(root)
+    message = str(error)
+    assert "incidents/FYN.parquet, column 'occurred_at': expected date-times" in message
+    assert "incidents/FYN.parquet, column 'municipality': expected text or integer values " \
+           "(the column's type is Float64)" in message
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        (lambda r: (r / "population.csv").unlink(), "population.csv: expected a file population.csv or population.parquet"),
+        (lambda r: (r / "relations.csv").unlink(), "relations.csv: expected a file relations.csv or relations.parquet"),
+        (lambda r: [p.unlink() for p in (r / "incidents").iterdir()], "incidents: expected at least one *.csv or *.parquet file"),
+        (lambda r: (r / "population.parquet").write_bytes(b""), "population: expected one file, population.csv or population.parquet, not both"),
+        (lambda r: (r / "relations.csv").write_bytes(b""), "relations.csv: expected a header row (the file is empty)"),
+        (lambda r: (r / "relations.csv").write_text(RELATIONS + "1,2,father,extra\n"), "relations.csv: expected a UTF-8 CSV file"),
+        (lambda r: (r / "relations.csv").write_bytes(RELATIONS.encode() + b"\xff\xfe,1,father\n"), "relations.csv: expected a UTF-8 CSV file"),
+        (lambda r: (r / "incident_persons" / "x.parquet").write_bytes(b"not parquet"), "incident_persons/x.parquet: expected a readable Parquet file"),
+    ],
+)
+def test_missing_or_unreadable_files(tmp_path: Path, setup, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    root = make_raw(tmp_path / "in")
+    setup(root)
+    assert fragment in str(input_error(root))
+
+
+def test_missing_folder_names_its_path(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    for p in (root / "incident_persons").iterdir():
+        p.unlink()
+    (root / "incident_persons").rmdir()
+    error = input_error(root)
+    assert f"{root / 'incident_persons'}: expected a folder incident_persons/" in str(error)
+
+
+def test_input_dir_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="expected a folder holding incidents/"):
+        read_raw(tmp_path / "nowhere")
+
+
+def test_hidden_and_other_files_in_a_folder_are_ignored(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incidents" / ".KBH.csv.tmp").write_text("garbage")
+    (root / "incidents" / "README.txt").write_text("notes")
+    assert read_raw(root).rows["incidents"] == 3
+
+
+def test_all_problems_are_reported_together_per_rule_capped(tmp_path: Path) -> None:
+    rows = "".join(f"KBH,J-{i},2026-11-16T08:30:00,2026-11-16T09:00:00,101,5100,\n" for i in range(30))
+    bad = INCIDENTS_KBH.splitlines()[0] + "\n" + rows.replace(",101,", ",999,")
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": bad}, persons={})
+    (root / "relations.csv").write_text(RELATIONS.replace("father", "uncle"))
+    error = input_error(root)
+    municipality = [p for p in error.problems if p.column == "municipality"]
+    assert len(municipality) == PER_RULE_LIMIT + 1
+    assert [p.row for p in municipality[:PER_RULE_LIMIT]] == list(range(1, PER_RULE_LIMIT + 1))
+    assert "(10 more row(s) like this)" in municipality[-1].expected
+    assert any(p.file == "relations.csv" and p.column == "relation" for p in error.problems)
+
+
+def test_error_messages_never_contain_identifiers(tmp_path: Path) -> None:
+    """Break every rule on rows full of CPR numbers, names and journal numbers."""
+    incidents = INCIDENTS_KBH + (
+        "KBH,J-KBH-0001,when,2026-11-16T09:00:00,999,5100,\n"  # duplicate id, bad date, bad kommune
+        "KBH,J-KBH-0002,2026-11-16T08:30:00,2026-11-16T09:00:00,101,,\n"  # duplicate id, no code
+    )
+    persons = PERSONS_KBH + (
+        "KBH,Mette,0101801234,Hansen,Mette,Hansen,2015-13-45\n"  # orphan, bad role, bad date
+        "SSJ,J-KBH-0002,1003154123,victim,Peter,Nielsen,Peter\n"  # orphan, bad birth date
+    )
+    population = POPULATION + "Peter,101,Peter,Nielsen\n0101801234,101,,\n010180-1234,999,,\n"
+    relations = RELATIONS + "0101801234,0101801234,Nielsen\nHansen,Mette,father\n"
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": incidents}, persons={"KBH.csv": persons},
+                    population=population, relations=relations)
+    error = input_error(root)  # asserts the absence of every value in SECRETS
+    message = str(error)
+    assert len(error.problems) >= 14
+    for p in error.problems:
+        assert p.value is None or p.column in {"municipality", "occurred_at", "registered_at", "district",
+                                               "role", "relation", "incident_code"}
+    for word in ("Mette", "Hansen", "Peter", "Nielsen", "when"):
+        if word != "when":
+            assert word not in message
+
+
+# --- the hub layout -----------------------------------------------------------------------
+
+
+def make_hub() -> HubExtracts:
+    t = [datetime(2026, 11, 16, 8, 30), datetime(2026, 11, 17, 9, 0)]
+    incidents = pl.DataFrame({
+        "district": ["KBH", "FYN"], "event_ref": ["e1", "e2"],
+        "occurred_at": t, "registered_at": t, "municipality": ["101", "461"],
+        "incident_code": ["5100", None], "offence_code": [None, "1100"],
+        "event_sealed": [b"\x01", b"\x02"],
+    }).with_columns(pl.col("occurred_at", "registered_at").dt.replace_time_zone(CPH))
+    persons = pl.DataFrame({
+        "district": ["KBH", "FYN", "FYN"], "event_ref": ["e1", "e2", "e2"],
+        "person": ["p1", None, "p2"], "cpr_status": ["valid", "missing", "valid"],
+        "role": ["suspect", "victim", "involved"], "person_sealed": [b"a", None, b"b"],
+        "lk_name": [None, b"\xff\x00", None],
+    })
+    population = pl.DataFrame({
+        "person": ["p1", "p3"], "municipality": ["101", "147"],
+        "birth_date": [date(1980, 1, 1), date(2015, 3, 10)], "person_sealed": [b"a", b"c"],
+        "lk_name": [b"\x01", b"\x02"],
+    })
+    relations = pl.DataFrame({"child": ["p3"], "adult": ["p1"], "relation": ["father"]})
+    return HubExtracts(incidents=incidents, incident_persons=persons, population=population,
+                       relations=relations, manifest={"format": HUB_FORMAT, "version": 1, "key_id": "k1"},
+                       files=(), digests={}, rows={})
+
+
+def test_hub_round_trip(tmp_path: Path) -> None:
+    hub = make_hub()
+    out = tmp_path / "pseudo"
+    manifest_path = write_hub(hub, out)
+    assert manifest_path == out / "manifest.json"
+    assert is_hub_layout(out)
+    back = read_hub(out)
+    for name in ("incidents", "incident_persons", "population", "relations"):
+        assert getattr(back, name).equals(getattr(hub, name)), name
+    assert back.incident_persons.columns[-1] == "lk_name"  # passed through unchanged
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["key_id"] == "k1" and manifest["format"] == HUB_FORMAT
+    assert set(manifest["files"]) == {"incidents/incidents.parquet",
+                                      "incident_persons/incident_persons.parquet",
+                                      "population.parquet", "relations.parquet"}
+    assert back.digests == manifest["files"]
+    assert back.rows == {"incidents": 2, "incident_persons": 3, "population": 2, "relations": 1}
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_write_hub_replaces_an_older_hub(tmp_path: Path) -> None:
+    out = tmp_path / "pseudo"
+    (out / "incidents").mkdir(parents=True)
+    make_hub().incidents.write_parquet(out / "incidents" / "old-part.parquet")
+    write_hub(make_hub(), out)
+    assert sorted(p.name for p in (out / "incidents").iterdir()) == ["incidents.parquet"]
+    assert read_hub(out).rows["incidents"] == 2
+
+
+def test_read_hub_detects_a_changed_file(tmp_path: Path) -> None:
+    out = tmp_path / "pseudo"
+    write_hub(make_hub(), out)
+    make_hub().relations.vstack(make_hub().relations).write_parquet(out / "relations.parquet")
+    with pytest.raises(InputError, match=r"relations.parquet: expected the content recorded in manifest.json"):
+        read_hub(out)
+
+
+def test_read_hub_without_file_list_globs_and_checks_schema(tmp_path: Path) -> None:
+    out = tmp_path / "pseudo"
+    write_hub(make_hub(), out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["files"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    bad = make_hub().incident_persons.with_columns(
+        pl.Series("role", ["suspect", "bystander", "victim"]), pl.col("person_sealed").cast(pl.String))
+    bad.write_parquet(out / "incident_persons" / "incident_persons.parquet")
+    with pytest.raises(InputError) as info:
+        read_hub(out)
+    assert "incident_persons/incident_persons.parquet, column 'person_sealed': expected type Binary " \
+           "(found String)" in str(info.value)
+    bad.with_columns(pl.col("person_sealed").cast(pl.Binary)).write_parquet(
+        out / "incident_persons" / "incident_persons.parquet")
+    with pytest.raises(InputError) as info:
+        read_hub(out)
+    assert "incident_persons/incident_persons.parquet, row 2, column 'role': expected a role" in str(info.value)
+
+
+def test_read_hub_value_rules(tmp_path: Path) -> None:
+    hub = make_hub()
+    bad = HubExtracts(
+        incidents=hub.incidents.with_columns(pl.Series("municipality", ["101", "998"])),
+        incident_persons=hub.incident_persons.with_columns(pl.Series("event_ref", ["e1", "e2", "e9"])),
+        population=hub.population,
+        relations=hub.relations.with_columns(pl.Series("relation", ["uncle"])),
+        manifest=hub.manifest, files=(), digests={}, rows={},
+    )
+    out = tmp_path / "pseudo"
+    write_hub(bad, out)
+    with pytest.raises(InputError) as info:
+        read_hub(out)
+    message = str(info.value)
+    assert "incidents/incidents.parquet, row 2, column 'municipality': expected one of the 98 kommunekoder " \
+           "(found '998')" in message
+    assert "relations.parquet, row 1, column 'relation': expected a relation" in message
+    assert "incident_persons/incident_persons.parquet, row 3, column 'event_ref': expected an event that " \
+           "exists in incidents" in message
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        ('{"format": "socialsearch-pseudonymised", "version": 2}', "column 'version': expected 1"),
+        ("{not json", "expected a readable JSON manifest"),
+    ],
+)
+def test_read_hub_manifest_errors(tmp_path: Path, manifest: str, expected: str) -> None:
+    out = tmp_path / "pseudo"
+    write_hub(make_hub(), out)
+    (out / "manifest.json").write_text(manifest)
+    assert is_hub_layout(out)
+    with pytest.raises(InputError, match=expected):
+        read_hub(out)
+
+
+def test_is_hub_layout(tmp_path: Path) -> None:
+    assert not is_hub_layout(make_raw(tmp_path / "raw"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "manifest.json").write_text('{"format": "something-else"}')
+    assert not is_hub_layout(tmp_path / "other")
