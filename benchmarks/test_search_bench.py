@@ -265,6 +265,7 @@ def current_rss_bytes() -> int:
 @dataclass
 class Measured:
     seconds: list[float]
+    cpu_seconds: list[float]
     rss_before: int
     peak_rss: int
     result: SearchResult
@@ -274,13 +275,14 @@ def measure(run: Callable[[], SearchResult], rounds: int) -> Measured:
     """Time ``run`` ``rounds`` times and record the RSS high-water mark of the runs."""
     before = current_rss_bytes()
     reset_peak_rss()
-    seconds, result = [], None
+    seconds, cpu, result = [], [], None
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = run()
         seconds.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     assert result is not None
-    return Measured(seconds, before, peak_rss_bytes(), result)
+    return Measured(seconds, cpu, before, peak_rss_bytes(), result)
 
 
 # --- benchmark -----------------------------------------------------------------------------
@@ -306,11 +308,16 @@ def setup() -> Setup:
 
 
 def test_weekly_search(benchmark: pytest.FixtureRequest, setup: Setup) -> None:
+    cpu: list[float] = []
+
     def run() -> SearchResult:
-        return weekly_search(
+        c0 = time.process_time()
+        result = weekly_search(
             **setup.frames, catalogue=setup.catalogue, week=WEEK, history=setup.history,
             draft_ids=draft_ids,
         )
+        cpu.append(time.process_time() - c0)
+        return result
 
     rss_before = current_rss_bytes()
     reset_peak_rss()
@@ -320,6 +327,8 @@ def test_weekly_search(benchmark: pytest.FixtureRequest, setup: Setup) -> None:
     benchmark.extra_info.update(
         scale=bench_scale(),
         polars_threads=pl.thread_pool_size(),
+        cpu_seconds=[round(c, 2) for c in cpu],
+        load_average=os.getloadavg()[0],
         rows={k: v.height for k, v in setup.frames.items()},
         rss_inputs_gb=round(rss_before / 1e9, 2),
         peak_rss_gb=round(peak / 1e9, 2),
@@ -346,7 +355,9 @@ def main(scale: float) -> None:
                                         draft_ids=draft_ids), int(os.environ.get(
                                             "SOCIALSEARCH_BENCH_ROUNDS", "3")))
     print(f"threads {pl.thread_pool_size()}; search seconds "
-          + ", ".join(f"{s:.2f}" for s in got.seconds))
+          + ", ".join(f"{s:.2f}" for s in got.seconds) + "; CPU seconds (all threads) "
+          + ", ".join(f"{s:.2f}" for s in got.cpu_seconds)
+          + f"; load average {os.getloadavg()[0]:.1f}")
     print(f"RSS with inputs {got.rss_before / 1e9:.2f} GB; peak during search "
           f"{got.peak_rss / 1e9:.2f} GB (+{(got.peak_rss - got.rss_before) / 1e9:.2f} GB)")
     print(got.result.stats)

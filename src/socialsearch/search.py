@@ -189,65 +189,86 @@ def weekly_search(
     codes = catalogue.codes_frame()
 
     window = _in_window(_lazy(incidents), window_start, week_end)
+    in_week = window.filter(pl.col("registered_at") >= pl.lit(week_start, dtype=_DT))
     events = _catalogue_events(window, codes)  # event_ref, kind, code
-    people = _persons(_lazy(persons))
-    pop = _lazy(population).select("person", "municipality", "birth_date")
-    children = _children(pop, week.sunday, catalogue.child_max_age)
+
+    # Stage 1: who was on a catalogue event in a role the code counts (a few 100 k rows
+    # nationally), with the attributes of those events and the window's counts.
+    role_rows = codes.lazy().select("kind", "code", "role")
+    matched_lf = events.join(_persons(_lazy(persons)), on="event_ref", how="inner").join(
+        role_rows, on=["kind", "code", "role"], how="inner"
+    )
+    event_keys = events.select("event_ref").unique()
+    matched, event_attrs, *counts = pl.collect_all(
+        [
+            matched_lf,
+            window.select(_EVENT_ATTRS).join(event_keys, on="event_ref", how="semi"),
+            window.select(pl.len()),
+            in_week.select(pl.len()),
+            event_keys.select(pl.len()),
+            event_keys.join(in_week.select("event_ref"), on="event_ref", how="semi").select(
+                pl.len()
+            ),
+        ]
+    )
+    stats: dict[str, int] = {
+        name: int(df.item())
+        for name, df in zip(
+            ["events_in_window", "events_in_week", "catalogue_events", "catalogue_events_in_week"],
+            counts,
+            strict=True,
+        )
+    }
+    stats["role_matches"] = matched.height
+
+    # Stage 2: the adults' children, then one pass over the population for every candidate
+    # (matched persons and their related children), so the 5.9 M-row extract is probed once
+    # against a small build side and never carried along.
     rel = (
         _lazy(relations)
         .select("child", "adult", pl.col("relation").alias("link"))
         .filter(pl.col("child") != pl.col("adult"))
     )
+    related = matched.lazy().join(rel, left_on="person", right_on="adult", how="inner").collect()
+    candidates = pl.concat(
+        [matched.select("person"), related.select(pl.col("child").alias("person"))]
+    ).unique()
+    known = (
+        _lazy(population)
+        .select("person", "municipality", "birth_date")
+        .join(candidates.lazy(), on="person", how="semi")
+        .select(
+            pl.col("person").alias("child"),
+            "municipality",
+            age_on(pl.col("birth_date"), week.sunday).alias("age"),
+        )
+        .collect()
+    )
+    children = known.filter(pl.col("age").is_between(0, catalogue.child_max_age))
+    stats["persons_not_in_population"] = (
+        matched.select(pl.col("person").unique())
+        .join(known, left_on="person", right_on="child", how="anti")
+        .height
+    )
+    related_children = related.select(pl.col("child").unique())
+    stats["children_not_in_population"] = related_children.join(
+        known, on="child", how="anti"
+    ).height
+    stats["related_not_of_child_age"] = (
+        related_children.join(known, on="child", how="semi")
+        .join(children, on="child", how="anti")
+        .height
+    )
 
-    # Who was on a catalogue event in a role the code counts.
-    role_rows = codes.lazy().select("kind", "code", "role")
-    matches = events.join(people, on="event_ref", how="inner").join(
-        role_rows, on=["kind", "code", "role"], how="inner"
-    )
-    matched = matches.select(
-        "event_ref", "kind", "code", "person", "role", "resolved_by", "match_probability"
-    )
+    # Stage 3: the signals of every child: self links and adult links.
     self_links = matched.join(
         children.select(pl.col("child").alias("person")), on="person", how="semi"
     ).with_columns(pl.col("person").alias("child"), pl.lit("self").alias("link"))
-    related = matched.join(rel, left_on="person", right_on="adult", how="inner")
     adult_links = related.join(children.select("child"), on="child", how="semi")
-    core = pl.concat(
-        [self_links.select(_CORE), adult_links.select(_CORE)], how="vertical"
-    )
-    core = _dedupe_signals(core)
+    core_df = _dedupe_signals(
+        pl.concat([self_links.select(_CORE), adult_links.select(_CORE)], how="vertical").lazy()
+    ).collect()
 
-    # Counts for the summary, computed in the same collect (common subplans are shared).
-    pop_keys = pop.select("person")
-    in_week = window.filter(pl.col("registered_at") >= pl.lit(week_start, dtype=_DT))
-    stat_frames: dict[str, pl.LazyFrame] = {
-        "events_in_window": window.select(pl.len()),
-        "events_in_week": in_week.select(pl.len()),
-        "catalogue_events": events.select(pl.col("event_ref").n_unique()),
-        "catalogue_events_in_week": events.select("event_ref")
-        .unique()
-        .join(in_week.select("event_ref"), on="event_ref", how="semi")
-        .select(pl.len()),
-        "role_matches": matched.select(pl.len()),
-        "persons_not_in_population": matched.select(pl.col("person").unique())
-        .join(pop_keys, on="person", how="anti")
-        .select(pl.len()),
-        "children_not_in_population": related.select(pl.col("child").unique())
-        .join(pop_keys, left_on="child", right_on="person", how="anti")
-        .select(pl.len()),
-        "related_not_of_child_age": related.select(pl.col("child").unique())
-        .join(pop_keys, left_on="child", right_on="person", how="semi")
-        .join(children.select("child"), on="child", how="anti")
-        .select(pl.len()),
-    }
-    core_df, *stat_dfs = pl.collect_all([core, *stat_frames.values()])
-    stats = {name: int(df.item()) for name, df in zip(stat_frames, stat_dfs, strict=True)}
-
-    event_attrs = (
-        window.select(_EVENT_ATTRS)
-        .join(core_df.lazy().select("event_ref").unique(), on="event_ref", how="semi")
-        .collect()
-    )
     signals_all = _enrich(core_df, event_attrs, codes, history, week_start)
     per_child = _per_child(signals_all, catalogue.threshold)
     drafted = per_child.filter(pl.col("drafted"))
@@ -357,18 +378,6 @@ def age_on(birth_date: pl.Expr, day: date) -> pl.Expr:
     return pl.lit(day.year, dtype=pl.Int64) - birth_date.dt.year().cast(pl.Int64) - not_yet
 
 
-def _children(population: pl.LazyFrame, sunday: date, max_age: int) -> pl.LazyFrame:
-    """Population rows aged 0..max_age on the week's Sunday: child, municipality, age."""
-    return (
-        population.select(
-            pl.col("person").alias("child"),
-            "municipality",
-            age_on(pl.col("birth_date"), sunday).alias("age"),
-        )
-        .filter(pl.col("age").is_between(0, max_age))
-    )
-
-
 def _dedupe_signals(core: pl.LazyFrame) -> pl.LazyFrame:
     """One row per signal key; a person listed twice keeps the CPR (or likeliest) resolution."""
     return (
@@ -434,7 +443,7 @@ def _per_child(signals: pl.DataFrame, threshold: int) -> pl.DataFrame:
 def _drafts(
     drafted: pl.DataFrame,
     signals: pl.DataFrame,
-    children: pl.LazyFrame,
+    children: pl.DataFrame,
     history: History,
     catalogue: Catalogue,
     week: IsoWeek,
@@ -477,7 +486,7 @@ def _drafts(
         .agg(pl.col("draft_id").alias("previous_drafts"))
         .collect()
     )
-    where = children.join(base.lazy().select("child"), on="child", how="semi").collect()
+    where = children.join(base.select("child"), on="child", how="semi")
     out = (
         base.join(where, on="child", how="left")
         .join(counts, on="child", how="left")
