@@ -582,3 +582,18 @@ def test_is_hub_layout(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "manifest.json").write_text('{"format": "something-else"}')
     assert not is_hub_layout(tmp_path / "other")
+
+
+def test_library_failures_do_not_carry_data_into_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that makes Polars fail must not print the rows it failed on."""
+    import socialsearch.extracts as extracts
+
+    monkeypatch.setattr(extracts, "_cpr_status", lambda expr: expr.cast(pl.Int64, strict=True).cast(pl.String))
+    root = make_raw(tmp_path / "in", population=POPULATION.replace("0101801234,101", "010180-1234,101"))
+    with pytest.raises(RuntimeError) as info:
+        read_raw(root)
+    assert "withheld" in str(info.value)
+    assert "010180-1234" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__

@@ -29,7 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,22 +73,44 @@ _FILE = "_file"
 
 try:  # the shared CPR rules; a private minimal check stands in until that module lands
     from .identifiers import cpr_status as _cpr_status
+    from .identifiers import normalise_cpr as _normalise_cpr
 except ImportError:  # pragma: no cover - exercised only before identifiers.py exists
 
-    def _cpr_status(expr: pl.Expr) -> pl.Expr:
-        """``valid`` / ``invalid`` / ``missing``: DDMMYY[-]SSSS with a plausible day and month."""
+    def _normalise_cpr(expr: pl.Expr) -> pl.Expr:
+        """DDMMYY[-]SSSS with a plausible day and month as 10 digits, else null."""
         text = expr.cast(pl.String).str.strip_chars()
         digits = text.str.replace(r"^(\d{6})-(\d{4})$", "${1}${2}")
         day = digits.str.slice(0, 2).cast(pl.Int32, strict=False)
         month = digits.str.slice(2, 2).cast(pl.Int32, strict=False)
         ok = digits.str.contains(r"^\d{10}$") & day.is_between(1, 31) & month.is_between(1, 12)
+        return pl.when(ok).then(digits)
+
+    def _cpr_status(expr: pl.Expr) -> pl.Expr:
+        """``valid`` / ``invalid`` / ``missing``."""
+        text = expr.cast(pl.String).str.strip_chars()
         return (
             pl.when(text.is_null() | (text == ""))
             .then(pl.lit("missing"))
-            .when(ok)
+            .when(_normalise_cpr(expr).is_not_null())
             .then(pl.lit("valid"))
             .otherwise(pl.lit("invalid"))
         )
+
+
+@contextmanager
+def _withheld_library_messages(what: str) -> Iterator[None]:
+    """Re-raise a Polars failure without its message, which may quote rows of data.
+
+    Such a failure is a bug, not bad input (bad input becomes an :class:`InputError`), so
+    it stays an unexpected error; only the data is kept out of the terminal and the logs.
+    """
+    try:
+        yield
+    except pl.exceptions.PolarsError as exc:
+        raise RuntimeError(
+            f"internal error while {what} ({type(exc).__name__}); the library's message is "
+            "withheld because it may quote identifiers"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -559,18 +582,17 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
             "(none found; value not shown)", pl.lit(True))])
     population = tables.get("population")
     if population is not None:
-        norm = pl.col("cpr").str.replace_all("-", "", literal=True)
+        norm = _normalise_cpr(pl.col("cpr"))
         problems.scan(population, [_Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
-            pl.col("cpr").is_not_null() & ~norm.is_first_distinct())])
+            norm.is_not_null() & ~norm.is_first_distinct())])
     relations = tables.get("relations")
     if relations is not None:
         problems.scan(relations, [_Check(
             "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
             "person; value not shown)",
-            pl.col("child_cpr").str.replace_all("-", "", literal=True)
-            == pl.col("adult_cpr").str.replace_all("-", "", literal=True))])
+            _normalise_cpr(pl.col("child_cpr")) == _normalise_cpr(pl.col("adult_cpr")))])
 
 
 def read_raw(input_dir: Path) -> RawExtracts:
@@ -603,9 +625,10 @@ def read_raw(input_dir: Path) -> RawExtracts:
     digests: dict[str, str] = {}
     tables: dict[str, pl.DataFrame | None] = {}
     complete: dict[str, bool] = {}
-    for table in (*_FOLDER_TABLES, *_FILE_TABLES):
-        tables[table], complete[table] = _read_table(root, table, problems, files, digests)
-    _cross_checks(tables, complete, problems)
+    with _withheld_library_messages(f"validating the extracts in {root}"):
+        for table in (*_FOLDER_TABLES, *_FILE_TABLES):
+            tables[table], complete[table] = _read_table(root, table, problems, files, digests)
+        _cross_checks(tables, complete, problems)
     problems.raise_if_any()
     out = {name: frame.drop(_FILE, _ROW) for name, frame in tables.items() if frame is not None}
     return RawExtracts(
@@ -743,26 +766,10 @@ def _hub_checks(table: str) -> list[_Check]:
     return checks
 
 
-def read_hub(directory: Path) -> HubExtracts:
-    """Read and validate pseudonymised extracts written by :func:`write_hub`.
-
-    The schema is checked column by column (stored types are cast where lossless:
-    categorical → string, any timestamp → ``Datetime("us", "Europe/Copenhagen")``), then the
-    values (district and municipality codes, roles, relations, non-empty keys). Files listed
-    in the manifest must match their SHA-256 digests. Columns named ``lk_*`` pass through
-    unchanged; other extra columns are dropped.
-
-    Raises
-    ------
-    InputError
-        Naming file, row, column and what was expected, as :func:`read_raw` does.
-    """
-    root = Path(directory)
-    manifest = _read_manifest(root)
-    problems = _Problems([], [])
+def _read_hub_tables(root: Path, manifest: dict[str, Any], problems: _Problems,
+                     files: list[Path], digests: dict[str, str]) -> dict[str, pl.DataFrame | None]:
+    """Read, cast and check every hub table; problems are recorded, not raised."""
     listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    files: list[Path] = []
-    digests: dict[str, str] = {}
     tables: dict[str, pl.DataFrame | None] = {}
     for table, schema in _HUB_SCHEMA.items():
         frames: list[pl.DataFrame] = []
@@ -786,20 +793,22 @@ def read_hub(directory: Path) -> HubExtracts:
             if frame is None:
                 ok = False
                 continue
+            file_ok = True
             exprs = [pl.lit(index, pl.UInt32).alias(_FILE),
                      pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
             for name, want in schema.items():
                 if name not in frame.columns:
                     problems.add(rel, name, f"a column '{name}' of type {want}")
-                    ok = False
+                    file_ok = False
                     continue
                 expr = _hub_column(name, want, frame.schema[name])
                 if expr is None:
                     problems.add(rel, name, f"type {want} (found {frame.schema[name]})")
-                    ok = False
+                    file_ok = False
                     continue
                 exprs.append(expr.alias(name))
-            if not ok:
+            if not file_ok:
+                ok = False
                 continue
             extra = [pl.col(c) for c in frame.columns if c.startswith("lk_")]
             out = frame.select(exprs + extra)
@@ -811,9 +820,34 @@ def read_hub(directory: Path) -> HubExtracts:
         problems.scan(incidents, [_Check("event_ref", "an event reference unique in incidents",
                                          ~pl.col("event_ref").is_first_distinct())])
     if incidents is not None and persons is not None:
-        orphans = persons.join(incidents.select("event_ref"), on="event_ref", how="anti")
+        orphans = persons.filter(pl.col("event_ref").is_not_null()).join(
+            incidents.select("event_ref"), on="event_ref", how="anti")
         problems.scan(orphans, [_Check("event_ref", "an event that exists in incidents",
                                        pl.lit(True))])
+    return tables
+
+
+def read_hub(directory: Path) -> HubExtracts:
+    """Read and validate pseudonymised extracts written by :func:`write_hub`.
+
+    The schema is checked column by column (stored types are cast where lossless:
+    categorical → string, any timestamp → ``Datetime("us", "Europe/Copenhagen")``), then the
+    values (district and municipality codes, roles, relations, non-empty keys). Files listed
+    in the manifest must match their SHA-256 digests. Columns named ``lk_*`` pass through
+    unchanged; other extra columns are dropped.
+
+    Raises
+    ------
+    InputError
+        Naming file, row, column and what was expected, as :func:`read_raw` does.
+    """
+    root = Path(directory)
+    manifest = _read_manifest(root)
+    problems = _Problems([], [])
+    files: list[Path] = []
+    digests: dict[str, str] = {}
+    with _withheld_library_messages(f"validating the pseudonymised extracts in {root}"):
+        tables = _read_hub_tables(root, manifest, problems, files, digests)
     problems.raise_if_any()
     out = {name: frame.drop(_FILE, _ROW) for name, frame in tables.items() if frame is not None}
     return HubExtracts(
