@@ -21,7 +21,9 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +77,13 @@ class RunReport:
                      f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
                      f"unresolved: {unresolved}")
         return "\n".join(lines)
+
+
+def _checkpoint(name: str) -> None:
+    """Fault injection for the crash-safety tests: ``SOCIALSEARCH_KILL_AT=<name>`` kills the
+    process with SIGKILL at that point, as a power cut or an OOM killer would."""
+    if os.environ.get("SOCIALSEARCH_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def load_hub(input_dir: Path, keystore: KeyStore) -> HubExtracts:
@@ -154,6 +163,7 @@ def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], w
     for municipality, drafts in sorted(documents.items()):
         write_municipality(out_week, municipality, drafts, week=str(week))
         html.append(out_week / municipality / "drafts.html")
+        _checkpoint("mid-outputs")
     for stale in out_week.iterdir():
         if stale.is_dir() and stale.name not in documents:
             shutil.rmtree(stale)
@@ -198,6 +208,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.check_week(week)
         hub = load_hub(input_dir, keystore)
+        _checkpoint("after-read")
         persons, person_counts = _search_inputs(hub)
         drafted_pairs, previous_drafts = ledger.history(week)
         pseudonymiser = Pseudonymiser(keystore, hub.manifest["key_id"])
@@ -211,13 +222,16 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
             history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
             draft_ids=pseudonymiser.draft_ids,
         )
+        _checkpoint("after-search")
         documents = build_documents(result.signals, result.drafts)
         out_week = out_dir / str(week)
         html = _write_outputs(out_week, documents, week)
         summary = _summary(week, hub, result, person_counts, catalogue, documents)
         write_json_atomic(out_week / "summary.json", summary)
+        _checkpoint("after-outputs")
         vault.write_vault(state_dir / "vault" / f"{week}.vault", _vault_document(hub, result, week),
                           keystore.custodian_public_key, keystore.custodian_key_id)
+        _checkpoint("after-vault")
         run_id = ledger.record_run(
             week,
             result.drafts,
@@ -230,6 +244,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
                            **person_counts},
             },
         )
+        _checkpoint("after-ledger")
     return RunReport(
         week=str(week),
         out_dir=out_dir,
