@@ -19,6 +19,7 @@ from socialsearch.ledger import Ledger
 
 def make_log(state: Path, n: int = 5) -> list[audit.AuditEntry]:
     with Ledger.open(state) as ledger:
+        ledger.connection.execute("PRAGMA synchronous=OFF")  # speed only; durability is not tested here
         return [ledger.append_audit("test", {"i": i, "note": f"entry {i}"}) for i in range(1, n + 1)]
 
 
