@@ -1,0 +1,470 @@
+"""The keystore: the pseudonymisation keyset, HKDF sub-keys and the custodian's X25519 key pair.
+
+A keystore is a directory (mode 0700) of small JSON files (mode 0600)::
+
+    keyset.json         Tink-style keyset: keys with id, status and created_at, one primary.
+                        "full"/"station": each key holds its 256-bit secret;
+                        "hub": each key holds only its derived "draft" sub-key.
+    custodian.pub       the custodian's X25519 public key and its key id
+    custodian.key       the custodian's X25519 private key (only in the "full" keystore)
+
+Roles: ``full`` (made by :meth:`KeyStore.init`; the custodian keeps it), ``station`` (a source
+station: secret keyset and public key, no private key) and ``hub`` (no pseudonymisation secret:
+only the draft-id sub-keys and the public key). See ``docs/privacy.md``.
+
+Secrets never appear in a ``repr``, in :meth:`KeyStore.describe` or in an error message.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp()) / "keys"
+>>> ks = KeyStore.init(d)
+>>> len(ks.subkey("person"))
+32
+>>> hub = export(d, d.parent / "hub-keys", "hub")
+>>> hub.has_secret, len(hub.subkey("draft"))
+(False, 32)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import KeyStoreError
+
+__all__ = [
+    "PURPOSES",
+    "KeyStore",
+    "KeyStoreRole",
+    "export",
+    "pseudonym_key_id",
+    "rotate",
+]
+
+PURPOSES: tuple[str, ...] = ("person", "event", "draft", "vault", "linkage")
+KeyStoreRole = Literal["full", "station", "hub"]
+
+KEYSET = "keyset.json"
+CUSTODIAN_PUB = "custodian.pub"
+CUSTODIAN_KEY = "custodian.key"
+_FORMAT = "socialsearch-keyset"
+_VERSION = 1
+_INFO_PREFIX = b"socialsearch/v1/"
+_KID = re.compile(r"^k[0-9a-f]{8}$")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def hkdf(secret: bytes, info: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA256 (RFC 5869) without salt: the one derivation used for every sub-key."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write_private(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON atomically with mode 0600 (tmp file + fsync + rename), whatever the umask."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
+    if not path.is_file():
+        raise KeyStoreError(f"{path} is missing: is {path.parent} a keystore? (`socialsearch keys init`)")
+    if secret:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise KeyStoreError(
+                f"{path} holds secrets but is readable by group or others (mode {mode:04o}); "
+                f"fix it with: chmod 600 {path}"
+            )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KeyStoreError(f"{path} cannot be read as a keystore file ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise KeyStoreError(f"{path} is not a keystore file")
+    return data
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One keyset entry; ``secret`` is None in a hub keystore (which holds ``draft`` instead)."""
+
+    id: str
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    secret: bytes | None = None
+    draft: bytes | None = None
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"_Key(id={self.id!r}, status={self.status!r})"
+
+    def to_json(self) -> dict[str, str]:
+        out = {"id": self.id, "status": self.status, "created_at": self.created_at}
+        if self.secret is not None:
+            out["secret"] = _b64(self.secret)
+        if self.draft is not None:
+            out["draft_subkey"] = _b64(self.draft)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], path: Path) -> _Key:
+        try:
+            kid, status = str(data["id"]), str(data["status"])
+            secret = _unb64(data["secret"]) if "secret" in data else None
+            draft = _unb64(data["draft_subkey"]) if "draft_subkey" in data else None
+            created = str(data.get("created_at", ""))
+        except (KeyError, ValueError, TypeError):
+            raise KeyStoreError(f"{path}: a key entry is damaged (id, status, secret)") from None
+        if not _KID.match(kid) or status not in ("enabled", "disabled"):
+            raise KeyStoreError(f"{path}: a key entry has a bad id or status")
+        if (secret is None and draft is None) or (secret is not None and len(secret) != 32):
+            raise KeyStoreError(f"{path}: key {kid} holds no usable key material")
+        return cls(kid, status, created, secret, draft)  # type: ignore[arg-type]
+
+
+def _new_key_id(taken: set[str]) -> str:
+    while True:
+        kid = "k" + secrets.token_hex(4)
+        if kid not in taken:
+            return kid
+
+
+def _custodian_key_id(public: X25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"socialsearch/v1/custodian-key-id" + raw)
+    return "c" + digest.finalize()[:4].hex()
+
+
+class KeyStore:
+    """A loaded keystore. Build it with :meth:`init` or :meth:`load`, never directly.
+
+    ``repr`` and ``str`` show the directory, role and key ids only.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        role: KeyStoreRole,
+        keys: tuple[_Key, ...],
+        primary: str,
+        custodian_public: X25519PublicKey,
+        custodian_id: str,
+        custodian_private: X25519PrivateKey | None,
+        created_at: str,
+    ) -> None:
+        self._directory = directory
+        self._role: KeyStoreRole = role
+        self._keys = {k.id: k for k in keys}
+        self._primary = primary
+        self._pub = custodian_public
+        self._pub_id = custodian_id
+        self._priv = custodian_private
+        self._created_at = created_at
+        self._cache: dict[tuple[str, str], bytes] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def init(cls, directory: str | Path) -> KeyStore:
+        """Create a new full keystore in ``directory`` (refuses an existing keystore).
+
+        One primary 256-bit secret from :mod:`secrets` and the custodian's X25519 key pair.
+        """
+        d = Path(directory)
+        if any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB, CUSTODIAN_KEY)):
+            raise KeyStoreError(
+                f"{d} already holds a keystore; refusing to overwrite it "
+                "(use `socialsearch keys rotate` to add a key)"
+            )
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d, 0o700)
+        now = _now()
+        key = _Key(_new_key_id(set()), "enabled", now, secret=secrets.token_bytes(32))
+        private = X25519PrivateKey.generate()
+        public = private.public_key()
+        cid = _custodian_key_id(public)
+        store = cls(d, "full", (key,), key.id, public, cid, private, now)
+        store._write_public()
+        raw_priv = private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        _write_private(d / CUSTODIAN_KEY, {"format": "socialsearch-custodian-key", "version": 1,
+                                           "id": cid, "private_key": _b64(raw_priv), "created_at": now})
+        store._write_keyset()
+        return store
+
+    @classmethod
+    def load(cls, directory: str | Path) -> KeyStore:
+        """Load a keystore; refuses secret files readable by group or others."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise KeyStoreError(f"keystore {d} does not exist (create one with `socialsearch keys init`)")
+        data = _read_json(d / KEYSET, secret=True)
+        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
+            raise KeyStoreError(f"{d / KEYSET}: not a version-{_VERSION} socialsearch keyset")
+        role = data.get("role")
+        if role not in ("full", "station", "hub"):
+            raise KeyStoreError(f"{d / KEYSET}: unknown role")
+        keys = tuple(_Key.from_json(k, d / KEYSET) for k in data.get("keys", []))
+        primary = str(data.get("primary"))
+        if primary not in {k.id for k in keys}:
+            raise KeyStoreError(f"{d / KEYSET}: the primary key {primary} is not in the keyset")
+        if role != "hub" and any(k.secret is None for k in keys):
+            raise KeyStoreError(f"{d / KEYSET}: a {role} keystore must hold every key's secret")
+        pub = _read_json(d / CUSTODIAN_PUB, secret=False)
+        try:
+            public = X25519PublicKey.from_public_bytes(_unb64(pub["public_key"]))
+            cid = str(pub["id"])
+        except (KeyError, ValueError, TypeError):
+            raise KeyStoreError(f"{d / CUSTODIAN_PUB}: damaged custodian public key") from None
+        private = None
+        if role == "full":
+            priv = _read_json(d / CUSTODIAN_KEY, secret=True)
+            try:
+                private = X25519PrivateKey.from_private_bytes(_unb64(priv["private_key"]))
+            except (KeyError, ValueError, TypeError):
+                raise KeyStoreError(f"{d / CUSTODIAN_KEY}: damaged custodian private key") from None
+            if _custodian_key_id(private.public_key()) != cid or priv.get("id") != cid:
+                raise KeyStoreError(f"{d}: custodian.key and custodian.pub do not belong together")
+        return cls(d, role, keys, primary, public, cid, private, str(data.get("created_at", "")))
+
+    def _write_public(self) -> None:
+        raw = self._pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        _write_private(self._directory / CUSTODIAN_PUB, {
+            "format": "socialsearch-custodian-public-key", "version": 1,
+            "id": self._pub_id, "public_key": _b64(raw),
+        })
+
+    def _write_keyset(self) -> None:
+        _write_private(self._directory / KEYSET, {
+            "format": _FORMAT, "version": _VERSION, "role": self._role,
+            "created_at": self._created_at, "primary": self._primary,
+            "keys": [k.to_json() for k in self._keys.values()],
+        })
+
+    # ------------------------------------------------------------------ properties
+    def __repr__(self) -> str:
+        return (f"KeyStore({str(self._directory)!r}, role={self._role!r}, "
+                f"primary={self._primary!r}, keys={list(self._keys)!r}, custodian={self._pub_id!r})")
+
+    __str__ = __repr__
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    @property
+    def role(self) -> KeyStoreRole:
+        """``full``, ``station`` or ``hub``."""
+        return self._role
+
+    @property
+    def has_secret(self) -> bool:
+        """True when this keystore can make person, event, vault and linkage keys (not a hub)."""
+        return self._role != "hub"
+
+    @property
+    def primary_key_id(self) -> str:
+        return self._primary
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """All key ids, enabled and disabled, in the order they were added."""
+        return tuple(self._keys)
+
+    def key_status(self, key_id: str) -> str:
+        """``enabled`` or ``disabled``; :class:`KeyStoreError` for an unknown id."""
+        return self._key(key_id).status
+
+    @property
+    def custodian_public_key(self) -> X25519PublicKey:
+        return self._pub
+
+    @property
+    def custodian_key_id(self) -> str:
+        return self._pub_id
+
+    @property
+    def has_custodian_private_key(self) -> bool:
+        return self._priv is not None
+
+    def custodian_private_key(self, key_id: str | None = None) -> X25519PrivateKey:
+        """The custodian's private key (only a ``full`` keystore holds it).
+
+        ``key_id``, when given, must be this keystore's custodian key id: a vault sealed to
+        another custodian key cannot be opened here.
+        """
+        if self._priv is None:
+            raise KeyStoreError(
+                f"the keystore {self._directory} ({self._role}) holds no custodian private key; "
+                "only the key custodian's keystore can open vaults"
+            )
+        if key_id is not None and key_id != self._pub_id:
+            raise KeyStoreError(
+                f"sealed to custodian key {key_id}, but this keystore holds custodian key {self._pub_id}"
+            )
+        return self._priv
+
+    def _key(self, key_id: str | None) -> _Key:
+        kid = self._primary if key_id is None else key_id
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise KeyStoreError(
+                f"key {kid} is not in the keystore {self._directory} (known: {', '.join(self._keys)})"
+            ) from None
+
+    def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
+        """32-byte sub-key: HKDF-SHA256 of the key's secret, info ``b"socialsearch/v1/" + purpose``.
+
+        ``key_id`` defaults to the primary key. A hub keystore has only ``"draft"``.
+        """
+        if purpose not in PURPOSES:
+            raise KeyStoreError(f"unknown key purpose {purpose!r} (expected one of {', '.join(PURPOSES)})")
+        key = self._key(key_id)
+        cached = self._cache.get((key.id, purpose))
+        if cached is not None:
+            return cached
+        if key.secret is None:
+            if purpose == "draft" and key.draft is not None:
+                return key.draft
+            raise KeyStoreError(
+                f"the keystore {self._directory} is a {self._role} keystore and holds no pseudonymisation "
+                f"secret, so it cannot derive {purpose!r} keys; use a station or full keystore"
+            )
+        derived = hkdf(key.secret, _INFO_PREFIX + purpose.encode("ascii"))
+        self._cache[(key.id, purpose)] = derived
+        return derived
+
+    def describe(self) -> dict[str, Any]:
+        """What ``keys show`` prints: ids, status, primary, dates, role, public key; never secrets."""
+        raw = self._pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {
+            "directory": str(self._directory),
+            "role": self._role,
+            "has_secret": self.has_secret,
+            "primary": self._primary,
+            "keys": [
+                {"id": k.id, "status": k.status, "primary": k.id == self._primary, "created_at": k.created_at}
+                for k in self._keys.values()
+            ],
+            "custodian": {
+                "key_id": self._pub_id,
+                "public_key": _b64(raw),
+                "private_key_present": self._priv is not None,
+            },
+        }
+
+
+# ---------------------------------------------------------------------- operations
+def rotate(directory: str | Path, *, promote: str | None = None, disable: str | None = None) -> KeyStore:
+    """Rotate keys in three steps (the Tink way), one per call.
+
+    * no argument: add a new enabled, non-primary key (distribute it to every station);
+    * ``promote=KID``: make that key the primary (new pseudonyms use it);
+    * ``disable=KID``: disable an old key (never the primary). Its secret is kept, so old
+      pseudonyms can still be recognised and re-keyed, and old vaults opened.
+    """
+    store = KeyStore.load(directory)
+    if not store.has_secret:
+        raise KeyStoreError(f"{directory} is a hub keystore; rotate the full keystore and export it again")
+    if promote is not None and disable is not None:
+        raise KeyStoreError("promote and disable are separate steps: give one of them")
+    keys = store._keys
+    if promote is None and disable is None:
+        new = _Key(_new_key_id(set(keys)), "enabled", _now(), secret=secrets.token_bytes(32))
+        keys[new.id] = new
+    elif promote is not None:
+        key = store._key(promote)
+        keys[key.id] = _Key(key.id, "enabled", key.created_at, key.secret, key.draft)
+        store._primary = key.id
+    else:
+        assert disable is not None
+        key = store._key(disable)
+        if key.id == store._primary:
+            raise KeyStoreError(f"key {key.id} is the primary; promote another key before disabling it")
+        keys[key.id] = _Key(key.id, "disabled", key.created_at, key.secret, key.draft)
+    store._write_keyset()
+    return store
+
+
+def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"]) -> KeyStore:
+    """Export the keys a matching hub or a source station needs into a new keystore ``out``.
+
+    ``hub``: the custodian's public key and each key's derived ``draft`` sub-key only (no
+    pseudonymisation secret, no private key). ``station``: the secret keyset and the public key.
+    """
+    if role not in ("hub", "station"):
+        raise KeyStoreError(f"unknown export role {role!r} (expected hub or station)")
+    source = KeyStore.load(directory)
+    if role == "station" and not source.has_secret:
+        raise KeyStoreError(f"{directory} is a hub keystore and holds no secret to export to a station")
+    d = Path(out)
+    if any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB, CUSTODIAN_KEY)):
+        raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it")
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
+    if role == "hub":
+        keys = tuple(
+            _Key(k.id, k.status, k.created_at, None, source.subkey("draft", k.id))
+            for k in source._keys.values()
+        )
+    else:
+        keys = tuple(_Key(k.id, k.status, k.created_at, k.secret, None) for k in source._keys.values())
+    store = KeyStore(d, role, keys, source._primary, source._pub, source._pub_id, None, _now())
+    store._write_public()
+    store._write_keyset()
+    return store
+
+
+_PSEUDONYM_KID = r"^(?:e\.|D\d{4}-W\d{2}-)?(k[0-9a-f]{8})[.-]"
+
+
+def pseudonym_key_id(expr: pl.Expr | str) -> pl.Expr:
+    """The key id a person pseudonym, event reference or draft id was made with (or null).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> s = pl.Series("p", ["k0a1b2c3d.AAAA", "e.k0a1b2c3d.BBBB", "D2026-W47-k0a1b2c3d-00ff", "x"])
+    >>> s.to_frame().select(pseudonym_key_id("p"))["p"].to_list()
+    ['k0a1b2c3d', 'k0a1b2c3d', 'k0a1b2c3d', None]
+    """
+    col = pl.col(expr) if isinstance(expr, str) else expr
+    return col.str.extract(_PSEUDONYM_KID, 1)
