@@ -38,18 +38,23 @@ from typing import Any
 import polars as pl
 
 from .atomic import fsync_dir, write_json_atomic
+from .catalogue import ROLES
 from .errors import InputError, InputProblem
 from .geography import geography
+from .identifiers import cpr_status as _cpr_status
+from .identifiers import normalise_cpr as _normalise_cpr
 
 __all__ = [
     "HUB_FORMAT",
     "HUB_VERSION",
+    "PER_RULE_LIMIT",
     "RELATIONS",
     "ROLES",
     "TIME_ZONE",
     "HubExtracts",
     "RawExtracts",
     "is_hub_layout",
+    "parse_datetime",
     "read_hub",
     "read_raw",
     "write_hub",
@@ -57,7 +62,6 @@ __all__ = [
 
 TIME_ZONE = "Europe/Copenhagen"
 DATETIME = pl.Datetime("us", TIME_ZONE)
-ROLES: tuple[str, ...] = ("suspect", "victim", "witness", "involved")
 RELATIONS: tuple[str, ...] = ("mother", "father", "custodian", "household")
 CPR_STATUSES: tuple[str, ...] = ("valid", "invalid", "missing")
 HUB_FORMAT = "socialsearch-pseudonymised"
@@ -70,31 +74,6 @@ PER_RULE_LIMIT = 20
 _SUFFIXES = (".csv", ".parquet")
 _ROW = "_row"
 _FILE = "_file"
-
-try:  # the shared CPR rules; a private minimal check stands in until that module lands
-    from .identifiers import cpr_status as _cpr_status
-    from .identifiers import normalise_cpr as _normalise_cpr
-except ImportError:  # pragma: no cover - exercised only before identifiers.py exists
-
-    def _normalise_cpr(expr: pl.Expr) -> pl.Expr:
-        """DDMMYY[-]SSSS with a plausible day and month as 10 digits, else null."""
-        text = expr.cast(pl.String).str.strip_chars()
-        digits = text.str.replace(r"^(\d{6})-(\d{4})$", "${1}${2}")
-        day = digits.str.slice(0, 2).cast(pl.Int32, strict=False)
-        month = digits.str.slice(2, 2).cast(pl.Int32, strict=False)
-        ok = digits.str.contains(r"^\d{10}$") & day.is_between(1, 31) & month.is_between(1, 12)
-        return pl.when(ok).then(digits)
-
-    def _cpr_status(expr: pl.Expr) -> pl.Expr:
-        """``valid`` / ``invalid`` / ``missing``."""
-        text = expr.cast(pl.String).str.strip_chars()
-        return (
-            pl.when(text.is_null() | (text == ""))
-            .then(pl.lit("missing"))
-            .when(_normalise_cpr(expr).is_not_null())
-            .then(pl.lit("valid"))
-            .otherwise(pl.lit("invalid"))
-        )
 
 
 @contextmanager
