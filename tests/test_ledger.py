@@ -367,7 +367,7 @@ def test_lock_contention_between_processes(tmp_path: Path) -> None:
         pass
 
 
-def test_lock_is_a_real_flock_and_reentrant_in_process(tmp_path: Path) -> None:
+def test_lock_is_a_real_flock_and_not_reentrant(tmp_path: Path) -> None:
     import fcntl
     import os
 
@@ -378,14 +378,38 @@ def test_lock_is_a_real_flock_and_reentrant_in_process(tmp_path: Path) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
-        with lock_state(tmp_path), Ledger.open(tmp_path):  # nesting in one process is allowed
-            pass
+        with pytest.raises(StateLockedError, match=rf"\(pid {os.getpid()}\)"):
+            with lock_state(tmp_path):
+                pass
+        with Ledger.open(tmp_path) as ledger:  # uses the lock this process holds
+            ledger.append_audit("test", {})
         assert (tmp_path / "lock").read_text().strip() == str(os.getpid())
     fd = os.open(tmp_path / "lock", os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
     finally:
         os.close(fd)
+
+
+def test_ledger_open_alone_takes_the_lock(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path):
+        with pytest.raises(StateLockedError):
+            with lock_state(tmp_path):
+                pass
+    with lock_state(tmp_path):
+        pass
+
+
+def test_opening_an_existing_ledger_changes_no_byte(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+    before = (tmp_path / "ledger.sqlite").read_bytes()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.check_week("2026-W48")
+        ledger.history("2026-W48")
+        ledger.get_draft("D47-a")
+    assert (tmp_path / "ledger.sqlite").read_bytes() == before
 
 
 # --- privacy -----------------------------------------------------------------------------------

@@ -166,29 +166,18 @@ def lock_state(state_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold the exclusive lock on a state folder (``STATE/lock``) for the ``with`` block.
 
     The lock is an ``fcntl.flock`` on an open file, so the kernel releases it when the process
-    dies, however it dies: a killed run never leaves a stale lock. A second process gets
-    :class:`~socialsearch.errors.StateLockedError` at once. Within one process the lock is
-    re-entrant (``Ledger.open`` inside ``lock_state`` does not lock itself out).
+    dies, however it dies: a killed run never leaves a stale lock. Any second attempt — from
+    another process or from this one — gets :class:`~socialsearch.errors.StateLockedError`
+    at once. (:meth:`Ledger.open` inside the block uses the lock already held.)
 
     Examples
     --------
-    >>> with lock_state("state"):  # doctest: +SKIP
+    >>> with lock_state("state"), Ledger.open("state") as ledger:  # doctest: +SKIP
     ...     ...  # read history, search, write outputs, commit the ledger
     """
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
     path = (state / LOCK_FILE).resolve()
-    with _held_guard:
-        nested = path in _held
-        if nested:
-            _held[path] += 1
-    if nested:
-        try:
-            yield state
-        finally:
-            with _held_guard:
-                _held[path] -= 1
-        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -205,16 +194,33 @@ def lock_state(state_dir: str | os.PathLike[str]) -> Iterator[Path]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         with _held_guard:
-            _held[path] = 1
+            _held[path] = _held.get(path, 0) + 1
         try:
             yield state
         finally:
             with _held_guard:
-                del _held[path]
+                _held[path] -= 1
+                if not _held[path]:
+                    del _held[path]
             os.ftruncate(fd, 0)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _holds_lock(state_dir: Path) -> bool:
+    """Whether this process holds the lock of ``state_dir`` (through :func:`lock_state`)."""
+    with _held_guard:
+        return (state_dir / LOCK_FILE).resolve() in _held
+
+
+@contextmanager
+def _lock_unless_held(state_dir: Path) -> Iterator[None]:
+    if _holds_lock(state_dir):
+        yield
+    else:
+        with lock_state(state_dir):
+            yield
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -328,9 +334,9 @@ class Ledger:
     def open(cls, state_dir: str | os.PathLike[str], *, readonly: bool = False) -> Iterator[Ledger]:
         """Open (creating it and its schema if needed) the ledger of ``state_dir``.
 
-        A writable ledger is opened under :func:`lock_state` (re-entrant, so callers that
-        already hold the lock, like the weekly run, can nest). ``readonly=True`` takes no lock
-        and refuses every write; the ledger must exist.
+        A writable ledger needs the state lock: it uses the one this process already holds
+        through :func:`lock_state` (as the weekly run does), or else takes it for the ``with``
+        block. ``readonly=True`` takes no lock and refuses every write; the ledger must exist.
         """
         state = Path(state_dir)
         if readonly:
@@ -345,7 +351,8 @@ class Ledger:
             finally:
                 conn.close()
             return
-        with lock_state(state):
+        state.mkdir(parents=True, exist_ok=True)
+        with _lock_unless_held(state):
             path = state / LEDGER_FILE
             created = not path.exists()
             conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
@@ -363,6 +370,12 @@ class Ledger:
                 conn.close()
 
     def _ensure_schema(self) -> None:
+        # Look first without a write transaction: opening an existing ledger changes no byte.
+        if self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone() is not None:
+            self._check_version()
+            return
         with self._transaction():
             exists = self._conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
