@@ -88,8 +88,9 @@ P_MOTHER_RESIDENT = 0.80
 OTHER, CHILD, MOTHER, FATHER, HOUSEHOLD, CUSTODIAN = range(6)
 MEMBERS = ("other", "child", "mother", "father", "household", "custodian")
 # risk: a small share of adults (and of 13-17-year-olds) carries most police involvement
-RISK_SHARE_BY_AGE = ((18, 0.05), (30, 0.045), (50, 0.025), (65, 0.008))
-RISK_SHAPE, RISK_BASELINE = 0.6, 0.004
+RISK_SHARE_BY_AGE = ((18, 0.04), (30, 0.018), (50, 0.01), (65, 0.003))
+RISK_SHAPE, RISK_BASELINE = 1.0, 0.012
+CARER_RISK_FACTOR = 0.5  # adults living with children are less often at risk
 YOUTH_RISK_SHARE, YOUTH_BASELINE = 0.04, 0.006
 P_EVENT_AWAY = 0.2  # event in a random municipality rather than the main person's own
 # identifiers
@@ -137,25 +138,25 @@ _PROFILES: tuple[tuple[str, _Profile], ...] = (
     ("psychological", _Profile(1_500, {RISK: 1.0}, ("suspect",), (("victim", 0.9, {PARTNER: 0.7, ANY_ADULT: 0.3}),))),
     ("sexual", _Profile(2_000, {RISK: 0.85, YOUTH: 0.15}, ("suspect",),
                         (("victim", 0.9, {ANY_CHILD: 0.6, CHILD_OF: 0.1, ANY_ADULT: 0.3}),))),
-    ("violence", _Profile(30_000, {RISK: 0.85, YOUTH: 0.15}, ("suspect",),
+    ("violence", _Profile(25_000, {RISK: 0.85, YOUTH: 0.15}, ("suspect",),
                           (("victim", 0.9, _VICTIM), _WITNESS, ("witness", 0.1, {ANY_ADULT: 1.0})))),
     ("neglect", _Profile(3_000, {RISK_PARENT: 1.0}, ("suspect", "involved"), (("victim", 0.9, {CHILD_OF: 1.0}),))),
-    ("threat", _Profile(12_000, {RISK: 0.9, YOUTH: 0.1}, ("suspect",),
+    ("threat", _Profile(10_000, {RISK: 0.9, YOUTH: 0.1}, ("suspect",),
                         (("victim", 0.9, {ANY_ADULT: 0.7, PARTNER: 0.2, ANY_CHILD: 0.1}), _WITNESS))),
     ("stalking", _Profile(1_500, {RISK: 1.0}, ("suspect",), (("victim", 0.95, {PARTNER: 0.6, ANY_ADULT: 0.4}),))),
     ("honour", _Profile(300, {RISK_PARENT: 1.0}, ("suspect", "involved"),
                         (("victim", 0.9, {CHILD_OF: 0.5, PARTNER: 0.3, ANY_ADULT: 0.2}),))),
-    ("driving", _Profile(21_000, {RISK: 0.99, YOUTH: 0.01}, ("suspect",))),
-    ("drug", _Profile(20_000, {RISK: 0.88, YOUTH: 0.12}, ("suspect",), (("suspect", 0.2, {RISK: 0.8, YOUTH: 0.2}),))),
-    ("weapon", _Profile(5_000, {RISK: 0.9, YOUTH: 0.1}, ("suspect",))),
-    ("arrest", _Profile(15_000, {RISK: 0.9, YOUTH: 0.1}, ("suspect",))),
-    ("domestic", _Profile(28_000, {RISK: 1.0}, ("involved", "suspect"),
+    ("driving", _Profile(16_000, {RISK: 0.99, YOUTH: 0.01}, ("suspect",))),
+    ("drug", _Profile(16_000, {RISK: 0.85, YOUTH: 0.15}, ("suspect",), (("suspect", 0.2, {RISK: 0.8, YOUTH: 0.2}),))),
+    ("weapon", _Profile(4_000, {RISK: 0.9, YOUTH: 0.1}, ("suspect",))),
+    ("arrest", _Profile(8_000, {RISK: 0.9, YOUTH: 0.1}, ("suspect",))),
+    ("domestic", _Profile(18_000, {RISK: 1.0}, ("involved", "suspect"),
                           (("involved", 0.85, {PARTNER: 0.9, ANY_ADULT: 0.1}),
                            ("involved", 0.25, {CHILD_OF: 1.0}), ("witness", 0.1, {ANY_ADULT: 1.0})))),
-    ("intoxica", _Profile(20_000, {RISK: 0.95, YOUTH: 0.05}, ("involved", "suspect"))),
-    ("psychiatr", _Profile(25_000, {RISK: 0.95, YOUTH: 0.05}, ("involved",))),
-    ("suicide", _Profile(9_000, {RISK: 0.88, YOUTH: 0.12}, ("involved",))),
-    ("child", _Profile(3_500, {YOUTH: 0.6, YOUNG_CHILD: 0.4}, ("involved", "victim"),
+    ("intoxica", _Profile(10_000, {RISK: 0.95, YOUTH: 0.05}, ("involved", "suspect"))),
+    ("psychiatr", _Profile(14_000, {RISK: 0.95, YOUTH: 0.05}, ("involved",))),
+    ("suicide", _Profile(5_000, {RISK: 0.88, YOUTH: 0.12}, ("involved",))),
+    ("child", _Profile(2_500, {YOUTH: 0.6, YOUNG_CHILD: 0.4}, ("involved", "victim"),
                        (("involved", 0.7, {PARENT_OF: 1.0}),))),
 )
 _DEFAULT_PROFILE = _Profile(4_000, _ADULT_RISK, ("suspect", "involved"), (("victim", 0.5, {ANY_ADULT: 1.0}),))
@@ -523,6 +524,7 @@ def _propensities(rng: np.random.Generator, birth: np.ndarray, member: np.ndarra
     for lo, p in RISK_SHARE_BY_AGE:
         share[age >= lo] = p
     adult = member != CHILD
+    share[member != OTHER] *= CARER_RISK_FACTOR
     at_risk = adult & (rng.random(n) < share)
     risk = np.where(adult, RISK_BASELINE, 0.0)
     risk[at_risk] += rng.gamma(RISK_SHAPE, 1.0, int(at_risk.sum()))
@@ -588,48 +590,57 @@ def _name_lists() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tu
             foreign_given, foreign_last)
 
 
-def _zipf(n: int, s: float, shuffle_seed: int | None) -> np.ndarray:
-    w = 1.0 / (np.arange(n) + 3.0) ** s
+def _zipf(n: int, s: float, shuffle_seed: int | None, offset: float = 3.0) -> np.ndarray:
+    """Zipf-like popularity of ``n`` names (in list order, or in a fixed shuffled order)."""
+    w = 1.0 / (np.arange(n) + offset) ** s
     if shuffle_seed is not None:  # lists in alphabetical order: fixed, seed-independent popularity
         w = np.random.default_rng(shuffle_seed).permutation(w)
     return w / w.sum()
 
 
-def _pick(rng: np.random.Generator, names: tuple[str, ...], p: np.ndarray, size: int) -> pl.Series:
-    return pl.Series(names, dtype=pl.String).gather(rng.choice(len(names), size=size, p=p))
-
-
 def _names(rng: np.random.Generator, male: np.ndarray, family: np.ndarray, member: np.ndarray,
            i_father: np.ndarray, i_mother: np.ndarray, child_fam: np.ndarray,
            n_child: int) -> tuple[pl.Series, pl.Series]:
-    """Given names by sex (a quarter with two), surnames shared within families."""
+    """Given names by sex (a quarter with two), surnames shared within families.
+
+    Names are drawn and inherited as indices into the name lists; strings are built once.
+    """
     males, females, lasts, _, _ = _name_lists()
     n = male.shape[0]
+    given_list = pl.Series([*males, *females], dtype=pl.String)
     pm, pf = _zipf(len(males), 0.8, 11), _zipf(len(females), 0.8, 12)
-    first = pl.select(pl.when(pl.Series(male)).then(_pick(rng, males, pm, n))
-                      .otherwise(_pick(rng, females, pf, n))).to_series()
-    second = pl.select(pl.when(pl.Series(male)).then(_pick(rng, males, pm, n))
-                       .otherwise(_pick(rng, females, pf, n))).to_series()
-    double = pl.Series(rng.random(n) < 0.25)
-    given = pl.select(pl.when(double & (first != second))
-                      .then(pl.concat_str([first, second], separator=" "))
-                      .otherwise(first)).to_series().rename("given_name")
 
-    pl_last = _zipf(len(lasts), 1.0, None)
-    s1, s2 = _pick(rng, lasts, pl_last, n), _pick(rng, lasts, pl_last, n)
+    def given_idx() -> np.ndarray:
+        return np.where(male, rng.choice(len(males), size=n, p=pm),
+                        len(males) + rng.choice(len(females), size=n, p=pf))
+
+    g1, g2 = given_idx(), given_idx()
+    double = (rng.random(n) < 0.25) & (g1 != g2)
+
+    p_last = _zipf(len(lasts), 0.7, None, 5.0)  # Jensen about 4 %, top ten about 28 %
+    s1, s2 = rng.choice(len(lasts), size=n, p=p_last), rng.choice(len(lasts), size=n, p=p_last)
     u = rng.random(n)
-    sep = pl.Series(np.where(u < 0.03, "-", " "))
-    surname = pl.select(pl.when(pl.Series(u < 0.09) & (s1 != s2))
-                        .then(pl.concat_str([s1, sep, s2])).otherwise(s1)).to_series()
+    s2 = np.where((u < 0.09) & (s1 != s2), s2, -1)  # a double surname ...
+    hyphen = u < 0.03  # ... with a hyphen
     # married mothers mostly carry the father's surname; children the father's or the mother's
-    sn = surname.to_numpy().copy()
     couple = i_father >= 0
     take = couple & (rng.random(i_father.shape[0]) < 0.55)
-    sn[i_mother[take]] = sn[i_father[take]]
+    src = np.arange(n)
+    src[i_mother[take]] = i_father[take]
     from_father = couple[child_fam] & (rng.random(n_child) < 0.7)
-    parent = np.where(from_father, i_father[child_fam], i_mother[child_fam])
-    sn[:n_child] = sn[parent]
-    return given, pl.Series("surname", sn, dtype=pl.String)
+    src[:n_child] = np.where(from_father, i_father[child_fam], i_mother[child_fam])
+    s1, s2, hyphen = s1[src], s2[src], hyphen[src]
+
+    last_list = pl.Series(lasts, dtype=pl.String)
+    frame = pl.DataFrame({
+        "g1": given_list.gather(g1), "g2": given_list.gather(g2), "double": double,
+        "s1": last_list.gather(s1), "s2": last_list.gather(np.maximum(s2, 0)), "two": s2 >= 0,
+        "sep": pl.Series(np.where(hyphen, "-", " ")),
+    }).select(
+        given_name=pl.when("double").then(pl.concat_str(["g1", "g2"], separator=" ")).otherwise("g1"),
+        surname=pl.when("two").then(pl.concat_str(["s1", "sep", "s2"])).otherwise("s1"),
+    )
+    return frame["given_name"], frame["surname"]
 
 
 # --------------------------------------------------------------------------- events
@@ -657,7 +668,7 @@ def _specs(catalogue: Catalogue) -> list[_Spec]:
     generic = tuple(free(c) for c in _GENERIC_INCIDENT)
     for cat_id, codes in by_cat.items():
         profile = _profile(cat_id)
-        inv = np.array([1.0 / c.weight for c in codes])
+        inv = np.array([4.0 ** -c.weight for c in codes])  # heavier codes are much rarer
         for code, share in zip(codes, inv / inv.sum(), strict=True):
             main = next((r for r in profile.roles if r in code.roles), code.roles[0])
             slots = ((main, 1.0, profile.primary), *profile.others)
@@ -882,9 +893,10 @@ def _incident_persons(rng: np.random.Generator, people: _People, events: _Events
 
 
 def _maybe_dashed(cpr: pl.Series, dashed: np.ndarray) -> pl.Series:
-    return pl.select(pl.when(pl.Series(dashed))
-                     .then(pl.concat_str([cpr.str.slice(0, 6), pl.lit("-"), cpr.str.slice(6)]))
-                     .otherwise(cpr)).to_series().rename("cpr")
+    """``cpr`` with the rows flagged in ``dashed`` written ``DDMMYY-SSSS``."""
+    idx = np.flatnonzero(dashed)
+    sub = cpr.gather(idx)
+    return cpr.scatter(idx, sub.str.slice(0, 6) + "-" + sub.str.slice(6)).rename("cpr")
 
 
 _FULLWIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
@@ -1000,19 +1012,17 @@ def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- register tables
 def _population_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame:
-    """The CPR extract sorted by CPR number; a few numbers written with the dash."""
+    """The CPR extract sorted by municipality and birth date; a few numbers written with the dash."""
     geo = geography()
     codes = pl.Series([m.code for m in geo.municipalities], dtype=pl.String)
     dashed = rng.random(people.n) < P_DASHED["population"]
-    frame = pl.DataFrame({
-        "_key": people.cpr.str.slice(4, 2) + people.cpr.str.slice(2, 2) + people.cpr.str.slice(0, 2)
-        + people.cpr.str.slice(6),
-        "cpr": _maybe_dashed(people.cpr, dashed),
-        "municipality": codes.gather(people.municipality),
-        "given_name": people.given,
-        "surname": people.surname,
+    order = np.lexsort((people.birth, people.municipality))  # by municipality, then age
+    return pl.DataFrame({
+        "cpr": _maybe_dashed(people.cpr.clone(), dashed).gather(order),
+        "municipality": codes.gather(people.municipality[order]),
+        "given_name": people.given.gather(order),
+        "surname": people.surname.gather(order),
     })
-    return frame.sort("municipality", "_key").drop("_key")
 
 
 def _relations_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame:

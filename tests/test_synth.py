@@ -1,0 +1,374 @@
+"""Tests for the synthetic Denmark (socialsearch.synth) on a small scale."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialsearch.catalogue import Catalogue, Category, Code
+from socialsearch.errors import UsageError
+from socialsearch.geography import geography
+from socialsearch.synth import INPUT_SCHEMAS, _cpr_numbers, synthesize
+from socialsearch.weeks import TZ, IsoWeek
+
+WEEK = IsoWeek(2026, 47)
+SCALE = 0.004  # about 24,000 people, 4,600 children, 2,700 police events
+DISTRICTS = sorted(geography().district_codes)
+
+
+def _catalogue() -> Catalogue:
+    """A small catalogue; "7100" and "9000" collide on purpose with the generator's own codes."""
+    cats = (Category("violence", "Vold"), Category("domestic_disturbance", "Husspektakel"),
+            Category("suicide", "Selvmord", immediate=True), Category("misc", "Andet"))
+    codes = (
+        Code("offence", "1100", "Vold", "violence", 2, ("suspect", "victim")),
+        Code("offence", "7100", "Særlig kode", "misc", 1, ("suspect",)),
+        Code("incident", "5100", "Husspektakel", "domestic_disturbance", 1, ("involved",)),
+        Code("incident", "5500", "Selvmordsforsøg", "suicide", 3, ("involved",)),
+        Code("incident", "9000", "Særlig hændelse", "misc", 1, ("involved",)),
+    )
+    return Catalogue(1, 26, 3, 17, cats, codes)
+
+
+# --------------------------------------------------------------------------- a tiny CPR checker
+_DIGITS_7 = {  # 7th digit -> (YY range, century start) per reference/README.md
+    (0, 1, 2, 3): ((0, 99, 1900),),
+    (4, 9): ((0, 36, 2000), (37, 99, 1900)),
+    (5, 6, 7, 8): ((0, 36, 2000), (37, 57, None), (58, 99, 1800)),
+}
+
+
+def cpr_birth(cpr: str) -> date | None:
+    """Independent check: the birth date of a valid ``DDMMYYSSSS`` / ``DDMMYY-SSSS``, else None."""
+    if not re.fullmatch(r"[0-9]{6}-?[0-9]{4}", cpr):
+        return None
+    digits = cpr.replace("-", "")
+    dd, mm, yy, d7 = int(digits[:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6])
+    for group, ranges in _DIGITS_7.items():
+        if d7 in group:
+            for lo, hi, century in ranges:
+                if lo <= yy <= hi:
+                    if century is None:
+                        return None
+                    try:
+                        return date(century + yy, mm, dd)
+                    except ValueError:
+                        return None
+    return None
+
+
+def test_cpr_checker_itself() -> None:
+    assert cpr_birth("0101901234") == date(1990, 1, 1)
+    assert cpr_birth("010105-4321") == date(2005, 1, 1)
+    assert cpr_birth("010145-4321") == date(1945, 1, 1)
+    assert cpr_birth("010170-5321") == date(1870, 1, 1)
+    assert cpr_birth("010145-5321") is None  # 2045: not issued
+    assert cpr_birth("3002901234") is None
+    assert cpr_birth("010190123") is None
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("synth") / "extract"
+    synthesize(target, scale=SCALE, seed=3, week=WEEK, catalogue=_catalogue())
+    return target
+
+
+@pytest.fixture(scope="module")
+def tables(out: Path) -> dict[str, pl.DataFrame]:
+    return {
+        "incidents": pl.read_parquet(out / "incidents" / "*.parquet"),
+        "incident_persons": pl.read_parquet(out / "incident_persons" / "*.parquet"),
+        "population": pl.read_parquet(out / "population.parquet"),
+        "relations": pl.read_parquet(out / "relations.parquet"),
+    }
+
+
+def _digits(col: str) -> pl.Expr:
+    return pl.col(col).str.replace_all("-", "", literal=True)
+
+
+def _age_on(birth: pl.Expr, day: date) -> pl.Expr:
+    before = (birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()) > day.month * 100 + day.day
+    return day.year - birth.dt.year().cast(pl.Int32) - before.cast(pl.Int32)
+
+
+@pytest.fixture(scope="module")
+def people(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Population with the birth date and age (on the week's Sunday) read from the CPR number."""
+    pop = tables["population"].with_columns(digits=_digits("cpr"))
+    digits = pop["digits"].unique(maintain_order=True).to_list()
+    lookup = pl.DataFrame({"digits": digits, "birth": [cpr_birth(c) for c in digits]},
+                          schema={"digits": pl.String, "birth": pl.Date})
+    return pop.join(lookup, on="digits", how="left").with_columns(age=_age_on(pl.col("birth"), WEEK.sunday))
+
+
+# --------------------------------------------------------------------------- layout and schema
+def test_one_file_per_district_and_exact_schema(out: Path) -> None:
+    for table in ("incidents", "incident_persons"):
+        files = sorted(p.name for p in (out / table).iterdir())
+        assert files == [f"{d}.parquet" for d in DISTRICTS]
+        for d in DISTRICTS:
+            frame = pl.read_parquet(out / table / f"{d}.parquet")
+            assert dict(frame.schema) == dict(INPUT_SCHEMAS[table])
+            assert frame["district"].unique().to_list() in ([d], [])
+    for table in ("population", "relations"):
+        frame = pl.read_parquet(out / f"{table}.parquet")
+        assert dict(frame.schema) == dict(INPUT_SCHEMAS[table])
+    assert sorted(p.name for p in out.iterdir()) == [
+        "incident_persons", "incidents", "population.parquet", "relations.parquet", "truth"]
+
+
+def test_input_column_names_are_the_contract() -> None:
+    assert list(INPUT_SCHEMAS["incidents"]) == [
+        "district", "incident_id", "occurred_at", "registered_at", "municipality", "incident_code",
+        "offence_code"]
+    assert list(INPUT_SCHEMAS["incident_persons"]) == [
+        "district", "incident_id", "cpr", "role", "given_name", "surname", "birth_date"]
+    assert list(INPUT_SCHEMAS["population"]) == ["cpr", "municipality", "given_name", "surname"]
+    assert list(INPUT_SCHEMAS["relations"]) == ["child_cpr", "adult_cpr", "relation"]
+
+
+def test_summary_matches_files(out: Path, tables: dict[str, pl.DataFrame]) -> None:
+    summary = json.loads((out / "truth" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["rows"] == {name: frame.height for name, frame in tables.items()}
+    assert summary["people"] == tables["population"].height
+    assert summary["week"] == "2026-W47"
+
+
+# --------------------------------------------------------------------------- determinism
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for target, seed in ((a, 5), (b, 5), (c, 6)):
+        synthesize(target, scale=0.001, seed=seed, week=WEEK, catalogue=_catalogue())
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert len(files) == 24 + 2 + 5
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "population.parquet").read_bytes() != (c / "population.parquet").read_bytes()
+
+
+# --------------------------------------------------------------------------- people
+def test_cpr_numbers_valid_unique_and_mostly_undashed(people: pl.DataFrame) -> None:
+    assert people["birth"].null_count() == 0
+    assert people["digits"].n_unique() == people.height
+    dashed = people["cpr"].str.contains("-", literal=True).mean()
+    assert 0 < dashed < 0.1  # type: ignore[operator]
+
+
+def test_cpr_numbers_agree_with_identifiers(people: pl.DataFrame) -> None:
+    identifiers = pytest.importorskip("socialsearch.identifiers")
+    got = people.select(identifiers.normalise_cpr("cpr").alias("n"), "digits")
+    assert got["n"].null_count() == 0
+    assert (got["n"] == got["digits"]).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.dates(date(1858, 1, 1), date(2036, 12, 31)), st.booleans()),
+                min_size=1, max_size=300),
+       st.integers(0, 2**32 - 1))
+def test_cpr_generator_property(people_in: list[tuple[date, bool]], seed: int) -> None:
+    # many people on few dates stress the per-date serials
+    births = np.array([(d - date(1970, 1, 1)).days for d, _ in people_in] * 3, dtype=np.int64)
+    male = np.array([m for _, m in people_in] * 3)
+    cprs = _cpr_numbers(births, male, np.random.default_rng(seed)).to_list()
+    assert len(set(cprs)) == len(cprs)
+    for cpr, b, m in zip(cprs, births, male, strict=True):
+        assert cpr_birth(cpr) == date(1970, 1, 1) + timedelta(days=int(b))
+        assert int(cpr[-1]) % 2 == int(m)
+
+
+def test_population_spread_by_municipality(people: pl.DataFrame) -> None:
+    geo = geography()
+    assert set(people["municipality"].unique()) <= geo.municipality_codes
+    kbh = people.filter(pl.col("municipality") == "101").height / people.height
+    assert 0.08 < kbh < 0.14  # København holds about 11 % of Denmark
+    assert abs(people.height - 5_969_950 * SCALE) < 10
+
+
+def test_children_ages_and_share(people: pl.DataFrame) -> None:
+    children = people.filter(pl.col("age") <= 17)
+    assert children["age"].min() == 0
+    assert 0.17 < children.height / people.height < 0.21  # 1.15 of 5.97 million
+    assert people["age"].max() <= 104
+
+
+def test_every_child_has_a_relation_and_relations_are_sound(
+    people: pl.DataFrame, tables: dict[str, pl.DataFrame]
+) -> None:
+    rel = tables["relations"].with_columns(child=_digits("child_cpr"), adult=_digits("adult_cpr"))
+    assert set(rel["relation"].unique()) == {"mother", "father", "custodian", "household"}
+    ages = people.select("digits", "age", "municipality")
+    children = ages.filter(pl.col("age") <= 17)
+    assert children.join(rel, left_on="digits", right_on="child", how="anti").height == 0
+    joined = rel.join(ages, left_on="child", right_on="digits").join(
+        ages, left_on="adult", right_on="digits", suffix="_adult")
+    assert joined.height == rel.height  # no dangling CPR numbers
+    assert (joined["age"] <= 17).all() and (joined["age_adult"] >= 18).all()
+    per_child = rel.group_by("child").agg(
+        mothers=(pl.col("relation") == "mother").sum(), fathers=(pl.col("relation") == "father").sum(),
+        custodians=(pl.col("relation") == "custodian").sum(), pairs=pl.len(),
+        distinct=pl.struct("adult", "relation").n_unique())
+    assert (per_child["mothers"] == 1).all() and (per_child["fathers"] <= 1).all()
+    assert (per_child["pairs"] == per_child["distinct"]).all()  # no duplicate rows
+    custodians = per_child["custodians"]
+    assert (custodians >= 1).all()
+    single = (custodians == 1).mean()
+    assert 0.04 < single < 0.2  # type: ignore[operator]
+    # some children live in another municipality than one of their parents
+    parents = joined.filter(pl.col("relation").is_in(["mother", "father"]))
+    apart = (parents["municipality"] != parents["municipality_adult"]).mean()
+    assert 0.02 < apart < 0.2  # type: ignore[operator]
+
+
+def test_siblings_share_parents(tables: dict[str, pl.DataFrame]) -> None:
+    rel = tables["relations"].with_columns(child=_digits("child_cpr"), adult=_digits("adult_cpr"))
+    mothers = rel.filter(relation="mother").group_by("adult").agg(pl.col("child").n_unique())
+    assert (mothers["child"] >= 2).sum() > mothers.height * 0.4
+
+
+# --------------------------------------------------------------------------- events
+def test_events_inside_the_52_weeks_ending_with_the_week(tables: dict[str, pl.DataFrame]) -> None:
+    inc = tables["incidents"]
+    first = WEEK.lookback_start(52)
+    assert inc["registered_at"].min() >= first  # type: ignore[operator]
+    assert inc["registered_at"].max() < WEEK.end  # type: ignore[operator]
+    assert (inc["occurred_at"] <= inc["registered_at"]).all()
+    late = (inc["registered_at"] - inc["occurred_at"]) > timedelta(days=1)
+    assert 0.02 < late.mean() < 0.3  # type: ignore[operator]
+    local = inc.with_columns(pl.col("registered_at").dt.replace_time_zone(None))
+    sunday_late = datetime.combine(WEEK.sunday, datetime.min.time()) + timedelta(hours=23)
+    monday_early = datetime.combine(WEEK.monday, datetime.min.time())
+    assert local.filter(pl.col("registered_at") >= sunday_late).height >= 1
+    assert local.filter(pl.col("registered_at").is_between(monday_early, monday_early + timedelta(hours=1),
+                                                           closed="left")).height >= 1
+
+
+def test_journal_numbers_and_places(tables: dict[str, pl.DataFrame]) -> None:
+    inc = tables["incidents"]
+    assert inc["incident_id"].str.contains(r"^\d{4}-\d{5}-\d{5}-\d{2}$").all()
+    assert inc.select(pl.struct("district", "incident_id").n_unique()).item() == inc.height
+    mun = geography().municipalities_frame()
+    placed = inc.join(mun, on="municipality", suffix="_of_municipality")
+    assert placed.height == inc.height
+    assert (placed["district"] == placed["district_of_municipality"]).all()
+    persons = tables["incident_persons"]
+    assert persons.join(inc, on=["district", "incident_id"], how="anti").height == 0
+    assert set(persons["role"].unique()) == {"suspect", "victim", "witness", "involved"}
+
+
+def test_codes_inside_and_outside_the_catalogue(out: Path, tables: dict[str, pl.DataFrame]) -> None:
+    cat = _catalogue()
+    truth = pl.read_parquet(out / "truth" / "incidents.parquet")
+    inc = tables["incidents"].join(truth, on=["district", "incident_id"])
+    assert inc.height == tables["incidents"].height
+    codes = {c.code for c in cat.codes}
+    outside = inc.filter(~pl.col("in_catalogue"))
+    assert not set(outside["incident_code"]) & codes
+    assert not set(outside["offence_code"]) & codes
+    inside = inc.filter(pl.col("in_catalogue"))
+    hits = inside.filter(pl.col("incident_code").is_in(codes) | pl.col("offence_code").is_in(codes))
+    assert hits.height == inside.height > 0
+    assert outside.height > 2 * inside.height
+    assert set(inside["category"].unique()) == {"violence", "domestic_disturbance", "suicide", "misc"}
+
+
+def test_children_as_suspects_and_repeat_adults(people: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:
+    persons = tables["incident_persons"].with_columns(digits=_digits("cpr"))
+    aged = persons.join(people.select("digits", "age"), on="digits")
+    young_suspects = aged.filter((pl.col("role") == "suspect") & (pl.col("age") <= 17))
+    assert young_suspects.height > 0 and young_suspects["age"].min() >= 12
+    per_person = aged.group_by("digits").agg(pl.len(), pl.col("district").n_unique())
+    assert per_person["len"].max() >= 5  # repeat involvement
+    assert (per_person["district"] >= 2).sum() > 0  # people with events in several districts
+
+
+# --------------------------------------------------------------------------- fallback truth
+def test_fallback_rows_and_truth_agree(out: Path, people: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:
+    persons = pl.concat([
+        pl.read_parquet(out / "incident_persons" / f"{d}.parquet").with_row_index("row_in_file")
+        for d in DISTRICTS
+    ])
+    valid = pl.Series([cpr_birth(c) is not None for c in persons["cpr"].to_list()])
+    persons = persons.with_columns(valid=valid)
+    truth = pl.read_parquet(out / "truth" / "fallback.parquet")
+    share = (~persons["valid"]).mean()
+    assert 0.008 < share < 0.03  # type: ignore[operator]
+    invalid = persons.filter(~pl.col("valid"))
+    keys = ["district", "row_in_file"]
+    assert invalid.select(keys).sort(keys).equals(truth.select(keys).sort(keys))
+    joined = truth.join(persons, on=keys)
+    assert (joined["incident_id"] == joined["incident_id_right"]).all()
+    assert joined["given_name"].null_count() == 0 and joined["birth_date"].null_count() == 0
+    kinds = set(truth["kind"].unique())
+    assert kinds == {"empty", "wrong_length", "impossible_date", "fullwidth", "typo", "foreign"}
+    foreign = truth.filter(kind="foreign")
+    assert foreign["true_cpr"].null_count() == foreign.height
+    known = truth.filter(pl.col("kind") != "foreign")
+    assert known["true_cpr"].null_count() == 0
+    assert known.join(people, left_on="true_cpr", right_on="digits", how="anti").height == 0
+    # untouched names are the register's names; varied ones differ from them
+    named = joined.filter(pl.col("kind") != "foreign").join(
+        people.select("digits", "given_name", "surname", "birth"), left_on="true_cpr", right_on="digits",
+        suffix="_register")
+    same = (named["given_name"] == named["given_name_register"]) & (named["surname"] == named["surname_register"]) \
+        & (named["birth_date"] == named["birth"])
+    assert (same == (named["name_variant"] == "none")).all()
+
+
+def test_valid_incident_cprs_are_in_the_population(people: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:
+    persons = tables["incident_persons"].with_columns(digits=_digits("cpr"))
+    ok = pl.Series([cpr_birth(c) is not None for c in persons["cpr"].to_list()])
+    valid = persons.filter(ok)
+    assert valid.join(people, on="digits", how="anti").height == 0
+    dashed = persons["cpr"].str.contains("-", literal=True).mean()
+    assert 0.02 < dashed < 0.15  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------- csv and usage
+def test_csv_has_the_same_content_in_local_time(tmp_path: Path) -> None:
+    synthesize(tmp_path / "p", scale=0.001, seed=2, week=WEEK, catalogue=_catalogue())
+    synthesize(tmp_path / "c", scale=0.001, seed=2, week=WEEK, fmt="csv", catalogue=_catalogue())
+    assert (tmp_path / "c" / "population.csv").read_text(encoding="utf-8").startswith(
+        "cpr,municipality,given_name,surname\n")
+    csv = pl.read_csv(tmp_path / "c" / "incidents" / "*.csv", infer_schema=False)
+    pq = pl.read_parquet(tmp_path / "p" / "incidents" / "*.parquet")
+    assert csv.columns == list(INPUT_SCHEMAS["incidents"])
+    assert csv["registered_at"].str.contains(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$").all()
+    as_local = pq.with_columns(
+        pl.col("occurred_at", "registered_at").dt.convert_time_zone(str(TZ)).dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert csv.equals(as_local)
+    persons = pl.read_csv(tmp_path / "c" / "incident_persons" / "*.csv", infer_schema=False)
+    assert persons.columns == list(INPUT_SCHEMAS["incident_persons"])
+    assert persons["cpr"].str.contains(r"^\d{6}-?\d{4}$").mean() > 0.95  # type: ignore[operator]
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="scale"):
+        synthesize(tmp_path / "x", scale=0, week=WEEK, catalogue=_catalogue())
+    with pytest.raises(UsageError, match="format"):
+        synthesize(tmp_path / "x", scale=0.001, week=WEEK, fmt="xlsx", catalogue=_catalogue())  # type: ignore[arg-type]
+    synthesize(tmp_path / "y", scale=0.0005, week=WEEK, fmt="csv", catalogue=_catalogue())
+    with pytest.raises(UsageError, match="csv extracts"):
+        synthesize(tmp_path / "y", scale=0.0005, week=WEEK, catalogue=_catalogue())
+
+
+def test_packaged_catalogue_is_the_default(tmp_path: Path) -> None:
+    from socialsearch.catalogue import load_catalogue
+
+    summary = synthesize(tmp_path / "d", scale=0.001, seed=1, week=WEEK)
+    assert summary.rows["incidents"] > 0 and summary.children > 0
+    codes = {c.code for c in load_catalogue().codes}
+    truth = pl.read_parquet(tmp_path / "d" / "truth" / "incidents.parquet")
+    inc = pl.read_parquet(tmp_path / "d" / "incidents" / "*.parquet").join(truth, on=["district", "incident_id"])
+    hit = pl.col("incident_code").is_in(codes) | pl.col("offence_code").is_in(codes)
+    assert inc.select(hit == pl.col("in_catalogue")).to_series().all()
