@@ -240,30 +240,6 @@ def _token_patterns(key: bytes, tokens: list[str], k: int) -> np.ndarray:
     return out
 
 
-def _field_patterns(key: bytes, groups: pl.DataFrame, k: int) -> np.ndarray:
-    """One filter per row of ``groups`` (columns ``salt``: str, ``tokens``: list[str]).
-
-    Tokens are salted by ``salt`` and hashed once per distinct (salt, token); each row's
-    filter is the OR of its tokens' patterns (``np.bitwise_or.reduceat``).
-    """
-    ex = (
-        groups.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("gid"), "salt", "tokens")
-        .explode("tokens")
-        .drop_nulls("tokens")
-        .with_columns(tok=pl.concat_str("salt", pl.lit("\x1f"), "tokens"))
-    )
-    uniq = ex.select(pl.col("tok").unique(maintain_order=False)).with_row_index("tid")
-    patterns = _token_patterns(key, uniq["tok"].to_list(), k)
-    ex = ex.join(uniq, on="tok", how="left").sort("gid", "tid")
-    gid = ex["gid"].to_numpy()
-    tid = ex["tid"].to_numpy()
-    out = np.zeros((groups.height, _WORDS), dtype=np.uint64)
-    if len(gid):
-        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
-        out[gid[starts]] = np.bitwise_or.reduceat(patterns[tid], starts, axis=0)
-    return out
-
-
 def _bigrams(name: pl.Expr) -> pl.Expr:
     """Padded bigrams of a (space-free) name: ``"ib"`` -> ``["_i", "ib", "b_"]``."""
     padded = pl.concat_str(pl.lit("_"), name, pl.lit("_"))
@@ -273,19 +249,56 @@ def _bigrams(name: pl.Expr) -> pl.Expr:
 
 
 def _filters(
-    key: bytes, salt: pl.Series, values: pl.Series, tokens: pl.Expr, k: int
+    key: bytes, label: str, salt: pl.Series, values: pl.Series, tokens: pl.Expr, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Filters per distinct (salt, value); returns (patterns, row code or -1 per record)."""
-    frame = pl.DataFrame({"salt": salt, "v": values})
-    groups = frame.drop_nulls().unique().with_columns(tokens=tokens)
-    pats = _field_patterns(key, groups.select("salt", "tokens"), k)
+    """Salted filters per distinct (salt, value); returns (patterns, row code or -1 per record).
+
+    Tokens are computed once per distinct value, hashed once per (salt, distinct token),
+    and each distinct (salt, value) gets the OR of its tokens' patterns
+    (``np.bitwise_or.reduceat``); records are mapped to their pattern by a join.
+    """
+    frame = pl.DataFrame({"y": salt, "v": values})
+    groups = frame.drop_nulls().unique()
+    names = groups.select("v").unique().with_row_index("nid").with_columns(tok=tokens)
+    years = groups.select("y").unique().with_row_index("yid")
+    vocab = names.select(pl.col("tok").explode().drop_nulls().unique()).with_row_index("bid")
+    n_tok = vocab.height
+    combos = [f"{label}\x1f{y}\x1f{t}" for y in years["y"].to_list() for t in vocab["tok"].to_list()]
+    patterns = _token_patterns(key, combos, k)
+    name_tok = names.select("nid", "tok").explode("tok").drop_nulls("tok").join(vocab, on="tok")
+    g = groups.join(names.select("v", "nid"), on="v").join(years, on="y").with_row_index("gid")
+    ex = (
+        g.select("gid", "nid", "yid")
+        .join(name_tok.select("nid", "bid"), on="nid")
+        .select("gid", tid=pl.col("yid").cast(pl.Int64) * n_tok + pl.col("bid").cast(pl.Int64))
+        .sort("gid")
+    )
+    gid = ex["gid"].to_numpy()
+    tid = ex["tid"].to_numpy()
+    out = np.zeros((g.height, _WORDS), dtype=np.uint64)
+    step = 1 << 22
+    s = 0
+    while s < len(gid):
+        e = min(s + step, len(gid))
+        while e < len(gid) and gid[e] == gid[e - 1]:
+            e += 1
+        gg = gid[s:e]
+        starts = np.flatnonzero(np.r_[True, gg[1:] != gg[:-1]])
+        out[gg[starts]] = np.bitwise_or.reduceat(patterns[tid[s:e]], starts, axis=0)
+        s = e
     codes = frame.join(
-        groups.select("salt", "v").with_row_index("code"),
-        on=["salt", "v"],
-        how="left",
-        maintain_order="left",
-    )["code"]
-    return pats, codes.fill_null(-1).cast(pl.Int64).to_numpy()
+        g.select("y", "v", "gid"), on=["y", "v"], how="left", maintain_order="left"
+    )["gid"]
+    return out, codes.fill_null(-1).cast(pl.Int64).to_numpy()
+
+
+def _per_distinct(values: pl.Series, exprs: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Evaluate expressions on ``pl.col("v")`` once per distinct value; rows aligned with values."""
+    table = values.unique().to_frame("v").with_columns(**exprs)
+    joined = values.to_frame("v").join(
+        table, on="v", how="left", maintain_order="left", nulls_equal=True
+    )
+    return joined.select(list(exprs))
 
 
 # --------------------------------------------------------------------------- encoding
@@ -334,66 +347,65 @@ def encode_people(
     if len(key) < 16:
         raise ValueError("the linkage key must be at least 16 bytes")
 
-    g = normalise_name(pl.col(given))
-    norm = frame.select(
-        g_full=g.str.replace_all(" ", ""),
-        g_first=g.str.split(" ").list.first(),
-        s_full=normalise_name(pl.col(surname)).str.replace_all(" ", ""),
-        dob=_date_digits(frame, birth_date),
-    ).with_columns(
-        y=pl.col("dob").str.slice(0, 4),
-        m=pl.col("dob").str.slice(4, 2),
-        d=pl.col("dob").str.slice(6, 2),
+    # Normalise and hash once per distinct raw value, then join back (vectorised).
+    g = normalise_name(pl.col("v"))
+    gn = _per_distinct(
+        frame[given].cast(pl.String),
+        {"g_full": g.str.replace_all(" ", ""), "g_first": g.str.split(" ").list.first()},
     )
+    sn = _per_distinct(
+        frame[surname].cast(pl.String),
+        {"s_full": normalise_name(pl.col("v")).str.replace_all(" ", "")},
+    )
+    dob = frame.select(_date_digits(frame, birth_date)).to_series()
+    k_date = _subkey(key, "date")
+    y, m, d = (pl.col("v").str.slice(i, w) for i, w in ((0, 4), (4, 2), (6, 2)))
+    parts = {
+        "dob": pl.concat_str(pl.lit("dob|"), pl.col("v")),
+        "ym": pl.concat_str(pl.lit("ym|"), y, m),
+        "yd": pl.concat_str(pl.lit("yd|"), y, d),
+        "md": pl.concat_str(pl.lit("md|"), m, d),
+        "dm": pl.concat_str(pl.lit("dm|"), y, pl.min_horizontal(m, d), pl.max_horizontal(m, d)),
+    }
+    dates = dob.drop_nulls().unique().to_frame("v").with_columns(y=y, md_=pl.concat_str(m, d), **parts)
+    dates = dates.with_columns(
+        pl.Series(c, _hmac64(k_date, dates[c].to_list()), dtype=pl.UInt64) for c in parts
+    )
+    dn = dob.to_frame("v").join(dates, on="v", how="left", maintain_order="left")
+    norm = pl.concat([gn, sn, dn], how="horizontal")
     ok = norm.select(
-        pl.col("dob").is_not_null() & (pl.col("g_full").is_not_null() | pl.col("s_full").is_not_null())
+        pl.col("v").is_not_null() & (pl.col("g_full").is_not_null() | pl.col("s_full").is_not_null())
     ).to_series()
     both = ok & norm["g_first"].is_not_null() & norm["s_full"].is_not_null()
 
-    # Bloom filter, salted by the birth year: given-name and surname bigrams, month and day.
+    # Bloom filter, salted by the birth year: name bigrams (one namespace, so swapped given
+    # name and surname still compare), month and day tokens.
     k_bf = _subkey(key, "bloom")
-    year = norm["y"]
     bf = np.zeros((frame.height, _WORDS), dtype=np.uint64)
+    date_tokens = pl.concat_list(
+        pl.lit("m") + pl.col("v").str.slice(0, 2), pl.lit("d") + pl.col("v").str.slice(2, 2)
+    )
     for label, values, tokens, k in (
         ("n", norm["g_full"], _bigrams(pl.col("v")), _K_NAME),
         ("n", norm["s_full"], _bigrams(pl.col("v")), _K_NAME),
-        ("d", norm["m"] + norm["d"], pl.concat_list(
-            pl.lit("m") + pl.col("v").str.slice(0, 2), pl.lit("d") + pl.col("v").str.slice(2, 2)
-        ), _K_DATE),
+        ("d", norm["md_"], date_tokens, _K_DATE),
     ):
-        salt = pl.select(pl.lit(label + "\x1f") + pl.lit(year)).to_series()
-        pats, codes = _filters(k_bf, salt, values, tokens, k)
+        pats, codes = _filters(k_bf, label, norm["y"], values, tokens, k)
         has = codes >= 0
         bf[has] |= pats[codes[has]]
+    out: dict[str, pl.Series] = {
+        f"{prefix}bf": pl.Series(bf, dtype=pl.Array(pl.UInt64, _WORDS)),
+        f"{prefix}dob": norm["dob"],
+    }
 
-    lk_bf = pl.Series(f"{prefix}bf", bf, dtype=pl.Array(pl.UInt64, _WORDS))
-
-    # Blocking key and one-error keys: SipHash(key, HMAC(name), HMAC(partial date)).
-    name = norm.select(pl.concat_str("g_first", pl.lit("\x1f"), "s_full")).to_series()
+    # One-error keys: SipHash-2-4 under a sub-key of (HMAC(name), HMAC(partial date)).
+    name = norm.select(pl.concat_str("g_first", pl.lit("\x1f"), "s_full").alias("v")).to_series()
     h_name = _keyed_u64(_subkey(key, "name"), name)
-    k_date = _subkey(key, "date")
-    k_sip = _subkey(key, "one-error")[:16]
-    lo = pl.min_horizontal("m", "d")
-    hi = pl.max_horizontal("m", "d")
-    parts = norm.select(
-        dob=pl.concat_str(pl.lit("dob|"), "dob"),
-        ym=pl.concat_str(pl.lit("ym|"), "y", "m"),
-        yd=pl.concat_str(pl.lit("yd|"), "y", "d"),
-        md=pl.concat_str(pl.lit("md|"), "m", "d"),
-        dm=pl.concat_str(pl.lit("dm|"), "y", lo, hi),
-    )
-    # One HMAC per distinct value over all partial dates at once.
-    stacked = pl.concat([parts[c] for c in parts.columns])
-    hashed = _keyed_u64(k_date, stacked).fill_null(0).to_numpy()
-    n = frame.height
-    out: dict[str, pl.Series] = {f"{prefix}bf": lk_bf}
     name_np = h_name.fill_null(0).to_numpy().astype(np.uint64)
-    for i, col in enumerate(parts.columns):
-        part = hashed[i * n : (i + 1) * n].astype(np.uint64)
-        if col == "dob":
-            out[f"{prefix}dob"] = pl.Series(part, dtype=pl.UInt64)
-        else:
-            out[f"{prefix}dob_{col}"] = pl.Series(_siphash24(k_sip, [name_np, part]), dtype=pl.UInt64)
+    k_sip = _subkey(key, "one-error")[:16]
+    for col in ("ym", "yd", "md", "dm"):
+        part = norm[col].fill_null(0).to_numpy().astype(np.uint64)
+        out[f"{prefix}dob_{col}"] = pl.Series(_siphash24(k_sip, [name_np, part]), dtype=pl.UInt64)
 
     enc = pl.DataFrame(out).with_columns(
         pl.when(ok).then(pl.col(f"{prefix}bf", f"{prefix}dob")),
