@@ -1,0 +1,208 @@
+"""Keyed pseudonyms: RFC 4231 vectors, golden values, properties, the parallel path."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+import hmac
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialsearch import pseudonyms
+from socialsearch.errors import KeyStoreError, UsageError
+from socialsearch.keys import KeyStore, export, pseudonym_key_id, rotate
+from socialsearch.pseudonyms import Pseudonymiser, hmac_sha256, hmac_unique, verify_mac
+
+FIXED_KID = "k00c0ffee"
+FIXED_SECRET = bytes(range(32))
+
+
+def fixed_keystore(directory: Path) -> KeyStore:
+    """A keystore whose only key is ``FIXED_KID`` with secret 00 01 02 ... 1f."""
+    store = KeyStore.init(directory)
+    path = directory / "keyset.json"
+    data = json.loads(path.read_text())
+    data["primary"] = FIXED_KID
+    data["keys"][0].update(id=FIXED_KID, secret=base64.b64encode(FIXED_SECRET).decode())
+    path.write_text(json.dumps(data))
+    path.chmod(0o600)
+    return KeyStore.load(directory)
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    return fixed_keystore(tmp_path_factory.mktemp("fixed") / "keys")
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    return KeyStore.init(tmp_path_factory.mktemp("other") / "keys")
+
+
+# ---------------------------------------------------------------------------- RFC 4231
+RFC4231 = [
+    # (key, data, HMAC-SHA-256, truncate-to bytes)
+    (b"\x0b" * 20, b"Hi There",
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32),
+    (b"Jefe", b"what do ya want for nothing?",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32),
+    (b"\xaa" * 20, b"\xdd" * 50,
+     "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 32),
+    (bytes(range(1, 26)), b"\xcd" * 50,
+     "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 32),
+    (b"\x0c" * 20, b"Test With Truncation",
+     "a3b6167473100ee06e0c796c2955552b", 16),
+    (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32),
+    (b"\xaa" * 131,
+     b"This is a test using a larger than block-size key and a larger than block-size data. "
+     b"The key needs to be hashed before being used by the HMAC algorithm.",
+     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32),
+]
+
+
+@pytest.mark.parametrize(("key", "data", "expected", "size"), RFC4231)
+def test_rfc4231_known_answers(key: bytes, data: bytes, expected: str, size: int) -> None:
+    assert hmac_sha256(key, data)[:size].hex() == expected
+    out = hmac_unique(pl.Series([data, None, data], dtype=pl.Binary), key)
+    assert out.dtype == pl.Binary
+    assert out[0][:size].hex() == expected and out[2] == out[0] and out[1] is None
+    # the bulk loop itself, as used in this process and in worker processes
+    assert pseudonyms._hmac_buffer(key, data, [len(data)])[:size].hex() == expected
+
+
+def test_hmac_unique_strings_and_multibyte() -> None:
+    values = pl.Series("v", ["a", "æøå", None, "a", ""])
+    out = hmac_unique(values, b"k" * 32)
+    assert out.name == "v"
+    assert out.to_list() == [
+        hmac.digest(b"k" * 32, v.encode(), "sha256") if v is not None else None
+        for v in values.to_list()
+    ]
+
+
+def test_parallel_path_matches_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pseudonyms, "PARALLEL_THRESHOLD", 10)
+    values = pl.Series([f"{i:010d}" for i in range(1000)] + ["æ" * 7])
+    key = b"\x01" * 32
+    serial = hmac_unique(values, key, workers=1)
+    parallel = hmac_unique(values, key, workers=3)
+    assert parallel.to_list() == serial.to_list()
+    assert serial[5] == hmac.digest(key, b"0000000005", "sha256")
+
+
+def test_verify_mac() -> None:
+    mac = hmac_sha256(b"k", b"m")
+    assert verify_mac(mac, hmac_sha256(b"k", b"m"))
+    assert not verify_mac(mac, hmac_sha256(b"k", b"n"))
+
+
+# ----------------------------------------------------------------------------- golden
+def test_golden_pseudonyms(fixed: KeyStore) -> None:
+    # computed once with the hmac module: HKDF-SHA256(secret, info=b"socialsearch/v1/person")
+    # as key, HMAC-SHA256 of the 10 digits, base64url of the first 16 bytes, no padding
+    p = Pseudonymiser(fixed)
+    assert p.key_id == FIXED_KID
+    assert p.persons(pl.Series(["010190-1234", "3112993999", None, "999999-9999"])).to_list() == [
+        "k00c0ffee.PbWCHNyX5WygOEqlzQOMkQ",
+        "k00c0ffee.ovIoUO8ezgPf8SpjYgwpVw",
+        None,
+        None,
+    ]
+    # event: MAC of "3:KBH:2026-0001" under the "event" sub-key
+    assert p.events(pl.Series(["KBH"]), pl.Series(["2026-0001"])).to_list() == [
+        "e.k00c0ffee.FCqqTIw0nQ-Jz-eBwFo0RQ"
+    ]
+    # draft: first 8 bytes (hex) of the MAC of "2026-W47:<child pseudonym>" under "draft"
+    assert p.draft_ids(pl.Series(["k00c0ffee.PbWCHNyX5WygOEqlzQOMkQ"]), "2026-W47").to_list() == [
+        "D2026-W47-k00c0ffee-7e534190a352c4b4"
+    ]
+
+
+def test_golden_by_hand(fixed: KeyStore) -> None:
+    sub = fixed.subkey("person")
+    mac = hmac.digest(sub, b"0101901234", "sha256")
+    expected = FIXED_KID + "." + base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
+    assert Pseudonymiser(fixed).persons(pl.Series(["0101901234"])).item() == expected
+
+
+def test_hub_makes_draft_ids_only(fixed: KeyStore, tmp_path: Path) -> None:
+    hub = KeyStore.load(export(fixed.directory, tmp_path / "hub", "hub").directory)
+    children = pl.Series(["k00c0ffee.PbWCHNyX5WygOEqlzQOMkQ", None])
+    assert Pseudonymiser(hub).draft_ids(children, "2026-W47").to_list() == [
+        "D2026-W47-k00c0ffee-7e534190a352c4b4", None,
+    ]
+    with pytest.raises(KeyStoreError, match="no pseudonymisation secret"):
+        Pseudonymiser(hub).persons(pl.Series(["0101901234"]))
+
+
+def test_draft_ids_depend_on_week_and_child(fixed: KeyStore) -> None:
+    p = Pseudonymiser(fixed)
+    kids = pl.Series(["k00c0ffee.a", "k00c0ffee.b", "k00c0ffee.a"])
+    w47, w48 = p.draft_ids(kids, "2026-W47").to_list(), p.draft_ids(kids, "2026-W48").to_list()
+    assert w47[0] == w47[2] != w47[1]
+    assert w47[0] != w48[0]
+    with pytest.raises(UsageError):
+        p.draft_ids(kids, "2026-47")
+
+
+def test_events_unambiguous_and_null(fixed: KeyStore) -> None:
+    p = Pseudonymiser(fixed)
+    refs = p.events(pl.Series(["AB", "A", None, "AB"]), pl.Series(["C", "BC", "x", None])).to_list()
+    assert refs[0] != refs[1]  # ("AB","C") vs ("A","BC")
+    assert refs[2] is None and refs[3] is None
+    assert all(r.startswith("e.k00c0ffee.") and len(r) == 34 for r in refs[:2])
+
+
+def test_rotation_changes_pseudonyms_and_key_id(tmp_path: Path) -> None:
+    store = KeyStore.init(tmp_path / "k")
+    old = store.primary_key_id
+    before = Pseudonymiser(store).persons(pl.Series(["0101901234"])).item()
+    new = next(k for k in rotate(store.directory).key_ids if k != old)
+    store = rotate(store.directory, promote=new)
+    after = Pseudonymiser(store).persons(pl.Series(["0101901234"])).item()
+    again_old = Pseudonymiser(store, old).persons(pl.Series(["0101901234"])).item()
+    assert before == again_old != after
+    ids = pl.DataFrame({"p": [before, after]}).select(pseudonym_key_id("p"))["p"].to_list()
+    assert ids == [old, new]
+    with pytest.raises(KeyStoreError):
+        Pseudonymiser(store, "k12345678")
+
+
+# ------------------------------------------------------------------------- properties
+@st.composite
+def cprs(draw: st.DrawFn) -> str:
+    day = draw(st.dates(date(1937, 1, 1), date(1999, 12, 31)))
+    return f"{day:%d%m%y}{draw(st.integers(0, 3))}{draw(st.integers(0, 999)):03d}"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(cprs(), min_size=1, max_size=40))
+def test_properties(fixed: KeyStore, other: KeyStore, numbers: list[str]) -> None:
+    dashed = [f"{c[:6]}-{c[6:]}" for c in numbers]
+    p, q = Pseudonymiser(fixed), Pseudonymiser(other)
+    mine = p.persons(pl.Series(numbers)).to_list()
+    assert p.persons(pl.Series(dashed)).to_list() == mine  # dashed == undashed
+    assert p.persons(pl.Series(numbers)).to_list() == mine  # same key → same pseudonym
+    theirs = q.persons(pl.Series(numbers)).to_list()
+    for number, a, b in zip(numbers, mine, theirs, strict=True):
+        assert a != b  # other key → other pseudonym
+        assert number not in a and number not in b  # never the CPR digits
+    assert len(set(mine)) == len(set(numbers))
+
+
+def test_encoders_match_stdlib() -> None:
+    rng = np.random.default_rng(7)
+    raw = rng.integers(0, 256, size=(50, 17), dtype=np.uint8)
+    for k in (1, 2, 3, 16, 17):
+        got = pseudonyms._base64(raw[:, :k], pseudonyms._B64URL)
+        for row, enc in zip(raw[:, :k], got, strict=True):
+            assert enc.tobytes().decode() == base64.urlsafe_b64encode(row.tobytes()).decode().rstrip("=")
+    assert pseudonyms._hex(raw[:2, :8])[1].tobytes().decode() == raw[1, :8].tobytes().hex()
+    assert pseudonyms._ascii_rows(b"x.", np.zeros((0, 3), np.uint8)).to_list() == []
