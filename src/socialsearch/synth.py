@@ -156,7 +156,7 @@ _PROFILES: tuple[tuple[str, _Profile], ...] = (
     ("intoxica", _Profile(10_000, {RISK: 0.95, YOUTH: 0.05}, ("involved", "suspect"))),
     ("psychiatr", _Profile(14_000, {RISK: 0.95, YOUTH: 0.05}, ("involved",))),
     ("suicide", _Profile(5_000, {RISK: 0.88, YOUTH: 0.12}, ("involved",))),
-    ("child", _Profile(2_500, {YOUTH: 0.6, YOUNG_CHILD: 0.4}, ("involved", "victim"),
+    ("child", _Profile(1_500, {YOUTH: 0.6, YOUNG_CHILD: 0.4}, ("involved", "victim"),
                        (("involved", 0.7, {PARENT_OF: 1.0}),))),
 )
 _DEFAULT_PROFILE = _Profile(4_000, _ADULT_RISK, ("suspect", "involved"), (("victim", 0.5, {ANY_ADULT: 1.0}),))
@@ -182,16 +182,19 @@ _OTHER_CODES: tuple[tuple[str, str, str, float, tuple[Slot, ...]], ...] = (
     ("offence", "7410", "Kørsel uden kørekort", 12_000, (("suspect", 1.0, {CRIME: 0.7, ANY_ADULT: 0.3}),)),
     ("offence", "7500", "Overtrædelse af ordensbekendtgørelsen", 8_000,
      (("suspect", 1.0, {CRIME: 0.6, YOUTH: 0.4}),)),
-    ("incident", "9100", "Færdselsuheld", 30_000,
+    ("incident", "9100", "Færdselsuheld", 40_000,
      (("involved", 1.0, {ANY_ADULT: 1.0}), ("involved", 0.6, {ANY_ADULT: 1.0}), _WITNESS)),
-    ("incident", "9110", "Støj og naboklage", 40_000, (("involved", 1.0, {ANY_ADULT: 1.0}),)),
-    ("incident", "9120", "Hittegods", 20_000, (("involved", 0.8, {ANY_ADULT: 1.0}),)),
-    ("incident", "9130", "Alarm", 25_000, (("involved", 0.3, {ANY_ADULT: 1.0}),)),
-    ("incident", "9140", "Assistance til borger", 35_000, (("involved", 1.0, {ANY_ADULT: 0.8, RISK: 0.2}),)),
-    ("incident", "9150", "Savnet voksen", 4_000, (("involved", 1.0, {RISK: 0.5, ANY_ADULT: 0.5}),)),
-    ("incident", "9160", "Dyr", 9_000, (("involved", 0.7, {ANY_ADULT: 1.0}),)),
-    ("incident", "9170", "Nabostrid", 15_000,
+    ("incident", "9110", "Støj og naboklage", 80_000, (("involved", 1.0, {ANY_ADULT: 1.0}),)),
+    ("incident", "9120", "Hittegods", 40_000, (("involved", 0.8, {ANY_ADULT: 1.0}),)),
+    ("incident", "9130", "Alarm", 60_000, (("involved", 0.3, {ANY_ADULT: 1.0}),)),
+    ("incident", "9140", "Assistance til borger", 90_000, (("involved", 1.0, {ANY_ADULT: 0.8, RISK: 0.2}),)),
+    ("incident", "9150", "Savnet voksen", 5_000, (("involved", 1.0, {RISK: 0.5, ANY_ADULT: 0.5}),)),
+    ("incident", "9160", "Dyr", 15_000, (("involved", 0.7, {ANY_ADULT: 1.0}),)),
+    ("incident", "9170", "Nabostrid", 25_000,
      (("involved", 1.0, {ANY_ADULT: 1.0}), ("involved", 1.0, {ANY_ADULT: 1.0}))),
+    ("incident", "9180", "Uro og ordensforstyrrelse", 60_000,
+     (("involved", 0.7, {ANY_ADULT: 0.6, CRIME: 0.2, YOUTH: 0.2}), ("witness", 0.2, {ANY_ADULT: 1.0}))),
+    ("incident", "9190", "Færdselskontrol uden sigtelse", 50_000, (("involved", 1.0, {ANY_ADULT: 1.0}),)),
 )
 ROLES = ("suspect", "victim", "witness", "involved")
 
