@@ -1,0 +1,142 @@
+"""Benchmark of ``socialsearch.synth.synthesize`` (the synthetic Denmark) at national scale.
+
+Run (scale 1.0 = Denmark, about half a minute on 2 idle cores)::
+
+    /work/venv/bin/pytest benchmarks/test_synth_bench.py -p no:cacheprovider \
+        --benchmark-columns=min,mean,max,rounds -s
+
+    SOCIALSEARCH_BENCH_SCALE=0.1 /work/venv/bin/pytest benchmarks/test_synth_bench.py ...
+
+or without pytest: ``python benchmarks/test_synth_bench.py [scale] [out_dir]``.
+
+Reported (``benchmark.extra_info`` and printed): wall seconds and process CPU seconds of one
+``synthesize`` call, peak resident memory, the row counts per table, and the structure of the
+synthetic Denmark (relations by type, single-custodian and cross-municipality shares, the
+fallback share). Peak memory is ``VmHWM`` after resetting it through ``/proc/self/clear_refs``
+just before the call (Linux); where that is not possible, ``ru_maxrss`` of the whole process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from socialsearch.synth import SynthSummary, synthesize
+from socialsearch.weeks import IsoWeek
+
+WEEK = IsoWeek.parse("2026-W47")
+
+
+def bench_scale() -> float:
+    return float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(scale: float, out: Path, seed: int = 0) -> tuple[SynthSummary, dict[str, Any]]:
+    """Run ``synthesize`` once and return its summary and the measurements."""
+    reset = _reset_peak()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    summary = synthesize(out, scale=scale, seed=seed, week=WEEK)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    info: dict[str, Any] = {
+        "scale": scale,
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mib": round(_peak_mib(), 1),
+        "peak_is_call_only": reset,
+        "rows": summary.rows,
+        "people": summary.people,
+        "children": summary.children,
+        "families": summary.families,
+    }
+    return summary, info
+
+
+def structure(out: Path) -> dict[str, Any]:
+    """Relations by type, single-custodian and cross-municipality shares, fallback share."""
+    digits = pl.col("cpr").str.replace_all("-", "", literal=True)
+    pop = pl.scan_parquet(out / "population.parquet").select(digits.alias("cpr"), "municipality")
+    rel = pl.scan_parquet(out / "relations.parquet").with_columns(
+        pl.col("child_cpr", "adult_cpr").str.replace_all("-", "", literal=True))
+    by_type = dict(rel.group_by("relation").len().collect().sort("relation").iter_rows())
+    per_child = rel.group_by("child_cpr").agg(
+        custodians=(pl.col("relation") == "custodian").sum(),
+        household=(pl.col("relation") == "household").any(),
+    ).collect()
+    parents = (
+        rel.filter(pl.col("relation").is_in(["mother", "father"]))
+        .join(pop, left_on="child_cpr", right_on="cpr")
+        .join(pop, left_on="adult_cpr", right_on="cpr", suffix="_adult")
+        .group_by("child_cpr").agg(apart=(pl.col("municipality") != pl.col("municipality_adult")).any())
+        .collect()
+    )
+    persons = pl.scan_parquet(out / "incident_persons" / "*.parquet").select("cpr").collect()
+    truth = pl.read_parquet(out / "truth" / "fallback.parquet")
+    incidents = pl.scan_parquet(out / "incidents" / "*.parquet").join(
+        pl.scan_parquet(out / "truth" / "incidents.parquet"), on=["district", "incident_id"])
+    kinds = incidents.group_by(
+        kind=pl.when("in_catalogue").then(pl.lit("catalogue"))
+        .when(pl.col("offence_code") != "").then(pl.lit("other offence"))
+        .otherwise(pl.lit("other incident"))
+    ).len().collect()
+    return {
+        "relations_by_type": by_type,
+        "children_with_relations": per_child.height,
+        "single_custodian_share": round(float((per_child["custodians"] == 1).mean()), 4),  # type: ignore[arg-type]
+        "household_adult_share": round(float(per_child["household"].mean()), 4),  # type: ignore[arg-type]
+        "parent_in_other_municipality_share": round(float(parents["apart"].mean()), 4),  # type: ignore[arg-type]
+        "fallback_share": round(truth.height / max(persons.height, 1), 4),
+        "fallback_by_kind": dict(truth.group_by("kind").len().sort("kind").iter_rows()),
+        "incidents_by_kind": dict(kinds.sort("kind").iter_rows()),
+    }
+
+
+@pytest.mark.benchmark(group="synth")
+def test_synthesize_national(benchmark: Any, tmp_path: Path) -> None:
+    scale = bench_scale()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        _, info = measure(scale, tmp_path / "extract")
+        result.update(info)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    result["structure"] = structure(tmp_path / "extract")
+    benchmark.extra_info.update(result)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    assert result["rows"]["population"] > 0
+
+
+if __name__ == "__main__":
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 else bench_scale()
+    target = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp()) / "extract"
+    _, info = measure(scale, target)
+    info["structure"] = structure(target)
+    info["out"] = str(target)
+    print(json.dumps(info, indent=2, ensure_ascii=False))
