@@ -470,11 +470,11 @@ def _people(rng: np.random.Generator, geo: Geography, scale: float, week: IsoWee
     partner[resident[step_fam]] = i_step
     male[i_step] = ~male[resident[step_fam]]  # the new partner of the resident parent
 
-    relations = _relation_arrays(n_fam, fam_start, fam_size, structure, i_mother, i_father,
+    relations = _relation_arrays(n_fam, fam_size, structure, i_mother, i_father,
                                  mother_resident, step_fam, i_step, cust_fam, i_cust)
     risk, youth = _propensities(rng, birth, member, sun)
     cpr = _cpr_numbers(birth, male, rng)
-    given, surname = _names(rng, male, family, member, i_father, i_mother, child_fam, n_child)
+    given, surname = _names(rng, male, i_father, i_mother, child_fam, n_child)
     return _People(
         birth=birth, male=male, municipality=municipality, member=member, family=family,
         partner=partner, risk=risk, youth=youth, cpr=cpr, given=given, surname=surname,
@@ -484,7 +484,7 @@ def _people(rng: np.random.Generator, geo: Geography, scale: float, week: IsoWee
 
 
 def _relation_arrays(
-    n_fam: int, fam_start: np.ndarray, fam_size: np.ndarray, structure: np.ndarray,
+    n_fam: int, fam_size: np.ndarray, structure: np.ndarray,
     i_mother: np.ndarray, i_father: np.ndarray, mother_resident: np.ndarray,
     step_fam: np.ndarray, i_step: np.ndarray, cust_fam: np.ndarray, i_cust: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -601,9 +601,8 @@ def _zipf(n: int, s: float, shuffle_seed: int | None, offset: float = 3.0) -> np
     return w / w.sum()
 
 
-def _names(rng: np.random.Generator, male: np.ndarray, family: np.ndarray, member: np.ndarray,
-           i_father: np.ndarray, i_mother: np.ndarray, child_fam: np.ndarray,
-           n_child: int) -> tuple[pl.Series, pl.Series]:
+def _names(rng: np.random.Generator, male: np.ndarray, i_father: np.ndarray, i_mother: np.ndarray,
+           child_fam: np.ndarray, n_child: int) -> tuple[pl.Series, pl.Series]:
     """Given names by sex (a quarter with two), surnames shared within families.
 
     Names are drawn and inherited as indices into the name lists; strings are built once.
@@ -692,8 +691,6 @@ def _specs(catalogue: Catalogue) -> list[_Spec]:
 @dataclass
 class _Events:
     frame: pl.DataFrame  # input columns plus _event, _boundary, _in_catalogue, _category
-    spec: np.ndarray  # spec per event (event number = position before sorting)
-    reg_day: np.ndarray  # days since epoch (local date) of registration
     persons: tuple[np.ndarray, np.ndarray, np.ndarray]  # event, person, role index
 
 
@@ -828,7 +825,7 @@ def _events(rng: np.random.Generator, geo: Geography, people: _People, specs: li
     muni = np.where(main_ok & (rng.random(n_ev) >= P_EVENT_AWAY), own, anywhere)
 
     frame = _incident_frame(rng, geo, specs, spec, muni, reg_day, reg_sec, delay, boundary)
-    return _Events(frame=frame, spec=spec, reg_day=reg_day, persons=(ev_p, person_p, role_p))
+    return _Events(frame=frame, persons=(ev_p, person_p, role_p))
 
 
 def _local(day: np.ndarray, sec: np.ndarray) -> pl.Series:
