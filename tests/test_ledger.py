@@ -224,6 +224,12 @@ def test_history_only_contains_weeks_strictly_before(tmp_path: Path) -> None:
         assert previous.rows() == [
             ("C-a", "D47-a", "2026-W47"), ("C-a", "D48-a", "2026-W48"), ("C-b", "D47-b", "2026-W47"),
         ]
+        # limited to the lookback window (W48..W49 for two weeks): W47's pairs drop out, not its drafts
+        pairs, previous2 = ledger.history("2026-W49", lookback_weeks=2)
+        assert pairs.rows() == [("C-a", "E1"), ("C-a", "E9")]
+        assert previous2.equals(previous)
+        pairs, _ = ledger.history("2026-W49", lookback_weeks=3)
+        assert pairs.height == 4
 
 
 def test_schema_rejects_duplicates(tmp_path: Path) -> None:

@@ -234,6 +234,12 @@ def _as_week(week: IsoWeek | str) -> IsoWeek:
     return week if isinstance(week, IsoWeek) else IsoWeek.parse(str(week))
 
 
+def _frame(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> pl.DataFrame:
+    """String columns from fetched rows (column-wise: much faster than orient="row")."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pl.DataFrame({n: pl.Series(n, list(c), dtype=pl.String) for n, c in zip(names, columns, strict=True)})
+
+
 def _check_columns(frame: pl.DataFrame, required: tuple[str, ...], what: str) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing and frame.height:
@@ -453,29 +459,35 @@ class Ledger:
 
     # -- history ---------------------------------------------------------------------------
 
-    def history(self, week: IsoWeek | str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def history(
+        self, week: IsoWeek | str, *, lookback_weeks: int | None = None
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """What earlier drafts contained, for the search of ``week``.
 
         Returns ``(drafted_pairs, previous_drafts)`` from drafts of weeks strictly before
         ``week``: ``drafted_pairs`` [child, event_ref] (distinct, sorted) and
         ``previous_drafts`` [child, draft_id, week] (sorted by child, week, draft_id).
+
+        With ``lookback_weeks`` (the catalogue's), ``drafted_pairs`` is limited to drafts of
+        the weeks in ``week``'s lookback window. That is exact, not an approximation: a draft
+        of an earlier week only holds events registered before the window starts, and the
+        search ignores those. It keeps the pairs bounded however old the ledger grows.
+        ``previous_drafts`` always covers every earlier week.
         """
-        w = str(_as_week(week))
+        w = _as_week(week)
+        since = "0000-W00" if lookback_weeks is None else str(w.shift(-(lookback_weeks - 1)))
         pairs = self._conn.execute(
             "SELECT DISTINCT s.child, s.event_ref FROM draft_signals AS s "
-            "JOIN drafts AS d ON d.draft_id = s.draft_id WHERE d.week < ? "
+            "JOIN drafts AS d ON d.draft_id = s.draft_id WHERE d.week < ? AND d.week >= ? "
             "ORDER BY s.child, s.event_ref",
-            (w,),
+            (str(w), since),
         ).fetchall()
         previous = self._conn.execute(
-            "SELECT child, draft_id, week FROM drafts WHERE week < ? ORDER BY child, week, draft_id", (w,)
+            "SELECT child, draft_id, week FROM drafts WHERE week < ? ORDER BY child, week, draft_id",
+            (str(w),),
         ).fetchall()
-        drafted_pairs = pl.DataFrame(
-            pairs, schema={"child": pl.String, "event_ref": pl.String}, orient="row"
-        )
-        previous_drafts = pl.DataFrame(
-            previous, schema={"child": pl.String, "draft_id": pl.String, "week": pl.String}, orient="row"
-        )
+        drafted_pairs = _frame(pairs, ("child", "event_ref"))
+        previous_drafts = _frame(previous, ("child", "draft_id", "week"))
         return drafted_pairs, previous_drafts
 
     # -- recording a run -------------------------------------------------------------------
