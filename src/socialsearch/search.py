@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -184,95 +184,19 @@ def weekly_search(
     SearchResult
         Signals and drafts per notes/result_schema.md, and counts.
     """
-    week_start, week_end = week.start, week.end
-    window_start = week.lookback_start(catalogue.lookback_weeks)
+    week_start = week.start
+    window = _in_window(_lazy(incidents), week.lookback_start(catalogue.lookback_weeks), week.end)
     codes = catalogue.codes_frame()
 
-    window = _in_window(_lazy(incidents), window_start, week_end)
-    in_week = window.filter(pl.col("registered_at") >= pl.lit(week_start, dtype=_DT))
-    events = _catalogue_events(window, codes)  # event_ref, kind, code
+    matched, event_attrs, stats = _match_codes(window, _persons(_lazy(persons)), codes, week)
+    related, children = _link_population(
+        matched, _lazy(relations), _lazy(population), week, catalogue.child_max_age, stats
+    )
+    core = _signals_of_children(matched, related, children)
 
-    # Stage 1: who was on a catalogue event in a role the code counts (a few 100 k rows
-    # nationally), with the attributes of those events and the window's counts.
-    role_rows = codes.lazy().select("kind", "code", "role")
-    matched_lf = events.join(_persons(_lazy(persons)), on="event_ref", how="inner").join(
-        role_rows, on=["kind", "code", "role"], how="inner"
-    )
-    event_keys = events.select("event_ref").unique()
-    matched, event_attrs, *counts = pl.collect_all(
-        [
-            matched_lf,
-            window.select(_EVENT_ATTRS).join(event_keys, on="event_ref", how="semi"),
-            window.select(pl.len()),
-            in_week.select(pl.len()),
-            event_keys.select(pl.len()),
-            event_keys.join(in_week.select("event_ref"), on="event_ref", how="semi").select(
-                pl.len()
-            ),
-        ]
-    )
-    stats: dict[str, int] = {
-        name: int(df.item())
-        for name, df in zip(
-            ["events_in_window", "events_in_week", "catalogue_events", "catalogue_events_in_week"],
-            counts,
-            strict=True,
-        )
-    }
-    stats["role_matches"] = matched.height
-
-    # Stage 2: the adults' children, then one pass over the population for every candidate
-    # (matched persons and their related children), so the 5.9 M-row extract is probed once
-    # against a small build side and never carried along.
-    rel = (
-        _lazy(relations)
-        .select("child", "adult", pl.col("relation").alias("link"))
-        .filter(pl.col("child") != pl.col("adult"))
-    )
-    related = matched.lazy().join(rel, left_on="person", right_on="adult", how="inner").collect()
-    candidates = pl.concat(
-        [matched.select("person"), related.select(pl.col("child").alias("person"))]
-    ).unique()
-    known = (
-        _lazy(population)
-        .select("person", "municipality", "birth_date")
-        .join(candidates.lazy(), on="person", how="semi")
-        .select(
-            pl.col("person").alias("child"),
-            "municipality",
-            age_on(pl.col("birth_date"), week.sunday).alias("age"),
-        )
-        .collect()
-    )
-    children = known.filter(pl.col("age").is_between(0, catalogue.child_max_age))
-    stats["persons_not_in_population"] = (
-        matched.select(pl.col("person").unique())
-        .join(known, left_on="person", right_on="child", how="anti")
-        .height
-    )
-    related_children = related.select(pl.col("child").unique())
-    stats["children_not_in_population"] = related_children.join(
-        known, on="child", how="anti"
-    ).height
-    stats["related_not_of_child_age"] = (
-        related_children.join(known, on="child", how="semi")
-        .join(children, on="child", how="anti")
-        .height
-    )
-
-    # Stage 3: the signals of every child: self links and adult links.
-    self_links = matched.join(
-        children.select(pl.col("child").alias("person")), on="person", how="semi"
-    ).with_columns(pl.col("person").alias("child"), pl.lit("self").alias("link"))
-    adult_links = related.join(children.select("child"), on="child", how="semi")
-    core_df = _dedupe_signals(
-        pl.concat([self_links.select(_CORE), adult_links.select(_CORE)], how="vertical").lazy()
-    ).collect()
-
-    signals_all = _enrich(core_df, event_attrs, codes, history, week_start)
+    signals_all = _enrich(core, event_attrs, codes, history, week_start)
     per_child = _per_child(signals_all, catalogue.threshold)
     drafted = per_child.filter(pl.col("drafted"))
-
     draft_frame = _drafts(drafted, signals_all, children, history, catalogue, week, draft_ids)
     signals = _signals_out(signals_all, draft_frame)
 
@@ -293,6 +217,103 @@ def weekly_search(
     return SearchResult(signals=signals, drafts=draft_frame, stats=stats)
 
 
+def _match_codes(
+    window: pl.LazyFrame, persons: pl.LazyFrame, codes: pl.DataFrame, week: IsoWeek
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Stage 1: persons on a catalogue event in a role the code counts.
+
+    Returns the matches (event_ref, kind, code, person, role, resolved_by,
+    match_probability), the attributes of the catalogue events and the window's counts, all
+    from one ``collect_all``.
+    """
+    in_week = window.filter(pl.col("registered_at") >= pl.lit(week.start, dtype=_DT))
+    events = _catalogue_events(window, codes)
+    event_keys = events.select("event_ref").unique()
+    matches = events.join(persons, on="event_ref", how="inner").join(
+        codes.lazy().select("kind", "code", "role"), on=["kind", "code", "role"], how="inner"
+    )
+    counted = {
+        "events_in_window": window.select(pl.len()),
+        "events_in_week": in_week.select(pl.len()),
+        "catalogue_events": event_keys.select(pl.len()),
+        "catalogue_events_in_week": event_keys.join(
+            in_week.select("event_ref"), on="event_ref", how="semi"
+        ).select(pl.len()),
+    }
+    matched, event_attrs, *counts = pl.collect_all(
+        [
+            matches,
+            window.select(_EVENT_ATTRS).join(event_keys, on="event_ref", how="semi"),
+            *counted.values(),
+        ]
+    )
+    stats = {name: int(df.item()) for name, df in zip(counted, counts, strict=True)}
+    stats["role_matches"] = matched.height
+    return matched, event_attrs, stats
+
+
+def _link_population(
+    matched: pl.DataFrame,
+    relations: pl.LazyFrame,
+    population: pl.LazyFrame,
+    week: IsoWeek,
+    max_age: int,
+    stats: dict[str, int],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stage 2: the matched adults' related children, and who among the candidates is a child.
+
+    The population is probed once with the distinct candidates (matched persons and their
+    related children), so the national extract is never carried through a join. Returns
+    the matches joined to relations (with ``child``, ``link``) and the children (``child``,
+    ``municipality``, ``age``); adds the not-in-population counts to ``stats``.
+    """
+    rel = relations.select("child", "adult", pl.col("relation").alias("link")).filter(
+        pl.col("child") != pl.col("adult")
+    )
+    related = matched.lazy().join(rel, left_on="person", right_on="adult", how="inner").collect()
+    candidates = pl.concat(
+        [matched.select("person"), related.select(pl.col("child").alias("person"))]
+    ).unique()
+    known = (
+        population.select("person", "municipality", "birth_date")
+        .join(candidates.lazy(), on="person", how="semi")
+        .select(
+            pl.col("person").alias("child"),
+            "municipality",
+            age_on(pl.col("birth_date"), week.sunday).alias("age"),
+        )
+        .collect()
+    )
+    children = known.filter(pl.col("age").is_between(0, max_age))
+    related_children = related.select(pl.col("child").unique())
+    stats["persons_not_in_population"] = (
+        matched.select(pl.col("person").unique())
+        .join(known, left_on="person", right_on="child", how="anti")
+        .height
+    )
+    stats["children_not_in_population"] = related_children.join(
+        known, on="child", how="anti"
+    ).height
+    stats["related_not_of_child_age"] = (
+        related_children.join(known, on="child", how="semi")
+        .join(children, on="child", how="anti")
+        .height
+    )
+    return related, children
+
+
+def _signals_of_children(
+    matched: pl.DataFrame, related: pl.DataFrame, children: pl.DataFrame
+) -> pl.DataFrame:
+    """Stage 3: ``self`` links and adult links whose child is a child, one row per signal."""
+    self_links = matched.join(
+        children.select(pl.col("child").alias("person")), on="person", how="semi"
+    ).with_columns(pl.col("person").alias("child"), pl.lit("self").alias("link"))
+    adult_links = related.join(children.select("child"), on="child", how="semi")
+    both = pl.concat([self_links.select(_CORE), adult_links.select(_CORE)], how="vertical")
+    return _dedupe_signals(both.lazy()).collect()
+
+
 _CORE = ["child", "event_ref", "person", "role", "link", "kind", "code", "resolved_by",
          "match_probability"]
 
@@ -301,28 +322,14 @@ def _lazy(frame: FrameLike) -> pl.LazyFrame:
     return frame.lazy()
 
 
-def _in_window(incidents: pl.LazyFrame, start: object, end: object) -> pl.LazyFrame:
+def _in_window(incidents: pl.LazyFrame, start: datetime, end: datetime) -> pl.LazyFrame:
     """Incidents with ``registered_at`` in [start, end), compared as instants.
 
     A naive ``registered_at`` is local Copenhagen time (DESIGN.md §3); another zone is
     converted.
     """
-    dtype = incidents.collect_schema()["registered_at"]
-    reg = pl.col("registered_at")
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            reg = reg.dt.replace_time_zone(TZ_NAME, ambiguous="earliest", non_existent="null")
-        elif dtype.time_zone != TZ_NAME:
-            reg = reg.dt.convert_time_zone(TZ_NAME)
-        reg = reg.dt.cast_time_unit("us")
-    occ = pl.col("occurred_at")
-    occ_type = incidents.collect_schema()["occurred_at"]
-    if isinstance(occ_type, pl.Datetime):
-        if occ_type.time_zone is None:
-            occ = occ.dt.replace_time_zone(TZ_NAME, ambiguous="earliest", non_existent="null")
-        elif occ_type.time_zone != TZ_NAME:
-            occ = occ.dt.convert_time_zone(TZ_NAME)
-        occ = occ.dt.cast_time_unit("us")
+    schema = incidents.collect_schema()
+    reg, occ = _local("registered_at", schema), _local("occurred_at", schema)
     return (
         incidents.select(
             "event_ref", reg.alias("registered_at"), occ.alias("occurred_at"),
@@ -333,6 +340,18 @@ def _in_window(incidents: pl.LazyFrame, start: object, end: object) -> pl.LazyFr
             & (pl.col("registered_at") < pl.lit(end, dtype=_DT))
         )
     )
+
+
+def _local(name: str, schema: pl.Schema) -> pl.Expr:
+    """Column ``name`` as ``Datetime("us", "Europe/Copenhagen")``; naive means local time."""
+    expr, dtype = pl.col(name), schema[name]
+    if not isinstance(dtype, pl.Datetime):
+        return expr
+    if dtype.time_zone is None:
+        expr = expr.dt.replace_time_zone(TZ_NAME, ambiguous="earliest", non_existent="null")
+    elif dtype.time_zone != TZ_NAME:
+        expr = expr.dt.convert_time_zone(TZ_NAME)
+    return expr.dt.cast_time_unit("us")
 
 
 def _catalogue_events(window: pl.LazyFrame, codes: pl.DataFrame) -> pl.LazyFrame:
@@ -395,7 +414,7 @@ def _enrich(
     event_attrs: pl.DataFrame,
     codes: pl.DataFrame,
     history: History,
-    week_start: object,
+    week_start: datetime,
 ) -> pl.DataFrame:
     """Add event and code attributes, the ``new`` flag and ``in_week``."""
     code_attrs = codes.unique(subset=["kind", "code"]).drop("role")
