@@ -48,23 +48,26 @@ __all__ = [
     "match_probability",
     "normalise_name",
     "resolve",
+    "score_pairs",
 ]
 
 BF_BITS = 1024
 """Length of the Bloom filter in bits (16 uint64 words)."""
 _WORDS = BF_BITS // 64
+_HALF = _WORDS // 2
+"""Words per half: words 0-7 hold the given name, words 8-15 the surname."""
 _K_NAME = 20
 """Bit positions per name bigram."""
-_K_DATE = 10
-"""Bit positions per birth-date token (month, day)."""
+_K_DATE = 5
+"""Bit positions per birth-date token (month, day), set in both halves."""
 
-DEFAULT_THRESHOLD = 0.75
+DEFAULT_THRESHOLD = 0.60
 """Dice threshold of pass 1, fixed in advance on FEBRL4 (see docs/linkage.md)."""
 
 # Logistic of the Dice coefficient, P(match | dice), fitted once on all FEBRL4 pairs that share
 # a birth year (4,467 links, 232,143 non-links; test key bytes(range(32))); fixed, not refitted.
-_LOGIT_A = -15.75
-_LOGIT_B = 23.16
+_LOGIT_A = -10.92
+_LOGIT_B = 18.51
 
 PASS2_PROBABILITY = 0.90
 """Match probability given to a pass-2 match (exact name, one birth-date error)."""
@@ -225,15 +228,15 @@ def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _token_patterns(key: bytes, tokens: list[str], k: int) -> np.ndarray:
-    """(n_tokens, words) uint64: each token's k keyed positions, one HMAC per token.
+    """(n_tokens, 8) uint64: each token's k keyed positions in a 512-bit half, one HMAC per token.
 
     Positions are independent 10-bit chunks of HMAC-SHA512 (random hashing, not double
     hashing, whose arithmetic progressions Niedermeyer et al. 2014 exploited).
     """
     raw = b"".join(hmac.digest(key, t.encode(), "sha512") for t in tokens)
     pos = np.frombuffer(raw, dtype="<u2").reshape(len(tokens), 32)[:, :k].astype(np.int64)
-    pos &= BF_BITS - 1
-    out = np.zeros((len(tokens), _WORDS), dtype=np.uint64)
+    pos &= BF_BITS // 2 - 1
+    out = np.zeros((len(tokens), _HALF), dtype=np.uint64)
     rows = np.repeat(np.arange(len(tokens)), k)
     flat = pos.ravel()
     np.bitwise_or.at(out, (rows, flat >> 6), np.left_shift(np.uint64(1), (flat & 63).astype(np.uint64)))
@@ -262,20 +265,17 @@ def _filters(
     names = groups.select("v").unique().with_row_index("nid").with_columns(tok=tokens)
     years = groups.select("y").unique().with_row_index("yid")
     vocab = names.select(pl.col("tok").explode().drop_nulls().unique()).with_row_index("bid")
-    n_tok = vocab.height
-    combos = [f"{label}\x1f{y}\x1f{t}" for y in years["y"].to_list() for t in vocab["tok"].to_list()]
-    patterns = _token_patterns(key, combos, k)
     name_tok = names.select("nid", "tok").explode("tok").drop_nulls("tok").join(vocab, on="tok")
     g = groups.join(names.select("v", "nid"), on="v").join(years, on="y").with_row_index("gid")
-    ex = (
-        g.select("gid", "nid", "yid")
-        .join(name_tok.select("nid", "bid"), on="nid")
-        .select("gid", tid=pl.col("yid").cast(pl.Int64) * n_tok + pl.col("bid").cast(pl.Int64))
-        .sort("gid")
-    )
+    ex = g.select("gid", "nid", "yid").join(name_tok.select("nid", "bid"), on="nid")
+    present = ex.select("yid", "bid").unique().with_row_index("tid")
+    present = present.join(years, on="yid").join(vocab, on="bid").sort("tid")
+    combos = pl.concat_str(pl.lit(label + "\x1f"), "y", pl.lit("\x1f"), "tok")
+    patterns = _token_patterns(key, present.select(combos).to_series().to_list(), k)
+    ex = ex.join(present.select("yid", "bid", "tid"), on=["yid", "bid"]).select("gid", "tid").sort("gid")
     gid = ex["gid"].to_numpy()
     tid = ex["tid"].to_numpy()
-    out = np.zeros((g.height, _WORDS), dtype=np.uint64)
+    out = np.zeros((g.height, _HALF), dtype=np.uint64)
     step = 1 << 22
     s = 0
     while s < len(gid):
@@ -351,11 +351,14 @@ def encode_people(
     g = normalise_name(pl.col("v"))
     gn = _per_distinct(
         frame[given].cast(pl.String),
-        {"g_full": g.str.replace_all(" ", ""), "g_first": g.str.split(" ").list.first()},
+        {"g_parts": g.str.split(" "), "g_first": g.str.split(" ").list.first()},
     )
     sn = _per_distinct(
         frame[surname].cast(pl.String),
-        {"s_full": normalise_name(pl.col("v")).str.replace_all(" ", "")},
+        {
+            "s_parts": normalise_name(pl.col("v")).str.split(" "),
+            "s_full": normalise_name(pl.col("v")).str.replace_all(" ", ""),
+        },
     )
     dob = frame.select(_date_digits(frame, birth_date)).to_series()
     k_date = _subkey(key, "date")
@@ -374,25 +377,30 @@ def encode_people(
     dn = dob.to_frame("v").join(dates, on="v", how="left", maintain_order="left")
     norm = pl.concat([gn, sn, dn], how="horizontal")
     ok = norm.select(
-        pl.col("v").is_not_null() & (pl.col("g_full").is_not_null() | pl.col("s_full").is_not_null())
+        pl.col("v").is_not_null() & (pl.col("g_first").is_not_null() | pl.col("s_full").is_not_null())
     ).to_series()
     both = ok & norm["g_first"].is_not_null() & norm["s_full"].is_not_null()
 
-    # Bloom filter, salted by the birth year: name bigrams (one namespace, so swapped given
-    # name and surname still compare), month and day tokens.
+    # Bloom filter, salted by the birth year. Given name in words 0-7, surname in words 8-15,
+    # both halves with the same keyed positions (so a swapped given name and surname still
+    # compare), month and day tokens in both halves.
     k_bf = _subkey(key, "bloom")
     bf = np.zeros((frame.height, _WORDS), dtype=np.uint64)
+    for half, col in ((slice(0, _HALF), "g_parts"), (slice(_HALF, _WORDS), "s_parts")):
+        ex = pl.DataFrame({"row": np.arange(frame.height), "y": norm["y"], "v": norm[col]})
+        ex = ex.explode("v").drop_nulls()
+        pats, codes = _filters(k_bf, "n", ex["y"], ex["v"], _bigrams(pl.col("v")), _K_NAME)
+        rows = ex["row"].to_numpy()
+        if len(rows):
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            bf[rows[starts], half] = np.bitwise_or.reduceat(pats[codes], starts, axis=0)
     date_tokens = pl.concat_list(
         pl.lit("m") + pl.col("v").str.slice(0, 2), pl.lit("d") + pl.col("v").str.slice(2, 2)
     )
-    for label, values, tokens, k in (
-        ("n", norm["g_full"], _bigrams(pl.col("v")), _K_NAME),
-        ("n", norm["s_full"], _bigrams(pl.col("v")), _K_NAME),
-        ("d", norm["md_"], date_tokens, _K_DATE),
-    ):
-        pats, codes = _filters(k_bf, label, norm["y"], values, tokens, k)
-        has = codes >= 0
-        bf[has] |= pats[codes[has]]
+    pats, codes = _filters(k_bf, "d", norm["y"], norm["md_"], date_tokens, _K_DATE)
+    has = codes >= 0
+    bf[has, :_HALF] |= pats[codes[has]]
+    bf[has, _HALF:] |= pats[codes[has]]
     out: dict[str, pl.Series] = {
         f"{prefix}bf": pl.Series(bf, dtype=pl.Array(pl.UInt64, _WORDS)),
         f"{prefix}dob": norm["dob"],
@@ -487,17 +495,35 @@ def _assign(pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     return out.cast({"q": pl.UInt32, "p": pl.UInt32, "score": pl.Float64}), amb
 
 
-def _dice_pairs(qbf: np.ndarray, pbf: np.ndarray, q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Dice of pairs (q[i], p[i]), computed in chunks to bound memory."""
-    qcount = _popcount(qbf)
-    pcount = _popcount(pbf)
+def _half_dice(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    total = ca + cb
+    return np.where(total > 0, 2.0 * _popcount(a & b) / np.maximum(total, 1), 0.0)
+
+
+def score_pairs(qbf: np.ndarray, pbf: np.ndarray, q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Pass-1 score of the pairs (qbf[q[i]], pbf[p[i]]), vectorised in chunks of 1 M pairs.
+
+    The score is ``max(min(Dg, Ds), min(Dg×, Ds×))``: Dg and Ds are the Dice coefficients of
+    the given-name halves and of the surname halves, Dg× and Ds× those with one record's
+    halves swapped (given name and surname recorded the other way round). Taking the
+    *minimum* over the fields means a shared given name cannot carry a different surname
+    (Danish *-sen* surnames share most of their bigrams).
+    """
+    def halves(bf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        g, s = bf[:, :_HALF], bf[:, _HALF:]
+        return g, s, _popcount(g), _popcount(s)
+
+    qg, qs, qcg, qcs = halves(qbf)
+    pg, ps, pcg, pcs = halves(pbf)
     out = np.empty(len(q), dtype=np.float64)
     step = 1 << 20
-    for s in range(0, len(q), step):
-        qi, pi = q[s : s + step], p[s : s + step]
-        inter = _popcount(qbf[qi] & pbf[pi])
-        total = qcount[qi] + pcount[pi]
-        out[s : s + step] = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    for lo in range(0, len(q), step):
+        qi, pi = q[lo : lo + step], p[lo : lo + step]
+        a_g, a_s, b_g, b_s = qg[qi], qs[qi], pg[pi], ps[pi]
+        ca_g, ca_s, cb_g, cb_s = qcg[qi], qcs[qi], pcg[pi], pcs[pi]
+        straight = np.minimum(_half_dice(a_g, b_g, ca_g, cb_g), _half_dice(a_s, b_s, ca_s, cb_s))
+        swapped = np.minimum(_half_dice(a_g, b_s, ca_g, cb_s), _half_dice(a_s, b_g, ca_s, cb_g))
+        out[lo : lo + step] = np.maximum(straight, swapped)
     return out
 
 
@@ -544,7 +570,7 @@ def resolve(
 
     # Pass 1: same birth date, Dice of the filters.
     cand1 = ident.select("q", dob).join(pop.select("p", dob), on=dob).select("q", "p")
-    score = _dice_pairs(qbf, pbf, cand1["q"].to_numpy(), cand1["p"].to_numpy())
+    score = score_pairs(qbf, pbf, cand1["q"].to_numpy(), cand1["p"].to_numpy())
     pairs1 = cand1.with_columns(score=pl.Series(score)).filter(pl.col("score") >= threshold)
     got1, amb1 = _assign(pairs1)
     got1 = got1.with_columns(
