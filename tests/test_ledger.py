@@ -437,3 +437,54 @@ def test_ledger_holds_only_the_pseudonyms_given(tmp_path: Path) -> None:
     assert people == {"C-a", "C-b", "P-father", "P-other"}
     refs = {v for (v,) in table(tmp_path, "SELECT event_ref FROM draft_signals")}
     assert refs == {"E1", "E2", "E3"}
+
+
+# --- crashes -----------------------------------------------------------------------------------
+
+_KILLED = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from test_ledger import week47
+    from socialsearch import audit, ledger
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if sys.argv[3] == "in-transaction":
+        real = audit.append
+        def append(*args, **kwargs):
+            real(*args, **kwargs)  # the drafts and the audit row are written, not committed
+            die()
+        audit.append = append
+    else:
+        audit.write_anchor = die  # committed, anchor not yet moved
+    with ledger.Ledger.open(sys.argv[1]) as led:
+        drafts, signals = week47()
+        led.record_run("2026-W47", drafts, signals)
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["in-transaction", "before-anchor"])
+def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Path, point: str) -> None:
+    state = tmp_path / "state"
+    with Ledger.open(state) as ledger:
+        ledger.append_audit("test", {"before": True})
+    proc = subprocess.run([sys.executable, "-c", _KILLED, str(state), str(Path(__file__).parent), point],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    committed = point == "before-anchor"
+    assert (state / "ledger.sqlite-journal").exists() is not committed  # a hot journal, or none
+    report = audit.verify(state)  # a lagging anchor is accepted
+    assert (report.entries, report.anchor_seq) == ((2, 1) if committed else (1, 1))
+    drafts, signals = week47()
+    with Ledger.open(state) as ledger:  # rolls back the hot journal / moves the anchor
+        assert ledger.weeks() == (["2026-W47"] if committed else [])
+        ledger.record_run("2026-W47", drafts, signals)
+        crashed = ledger.history("2026-W48")
+    with Ledger.open(tmp_path / "clean") as ledger:
+        ledger.record_run("2026-W47", drafts, signals)
+        clean = ledger.history("2026-W48")
+    assert crashed[0].equals(clean[0]) and crashed[1].equals(clean[1])
+    assert not (state / "ledger.sqlite-journal").exists()
+    report = audit.verify(state)
+    assert report.anchor_seq == report.head_seq == (3 if committed else 2)

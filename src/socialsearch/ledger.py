@@ -812,7 +812,10 @@ def backup(state_dir: str | os.PathLike[str], destination: str | os.PathLike[str
     state = Path(state_dir)
     dest = Path(destination)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with lock_state(state), Ledger.open(state, readonly=True) as ledger:
+    if not (state / LEDGER_FILE).is_file():
+        raise LedgerError(f"no ledger at {state / LEDGER_FILE}: nothing to back up")
+    # A writable open (under the lock) first rolls back a hot journal left by a killed run.
+    with Ledger.open(state) as ledger:
         target = sqlite3.connect(dest)
         try:
             ledger.connection.backup(target)
