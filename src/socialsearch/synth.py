@@ -288,14 +288,19 @@ def synthesize(
     persons = _incident_persons(rng, people, events)
     persons, fallback = _corrupt(rng, persons)
 
-    tables = {
-        "incidents": events.frame.drop("_event", "_boundary", "_in_catalogue", "_category"),
-        "incident_persons": persons.drop("_row"),
-        "population": _population_frame(rng, people),
-        "relations": _relations_frame(rng, people),
-    }
-    files = _write(out, fmt, tables, geo)
-    rows = {name: frame.height for name, frame in tables.items()}
+    rows: dict[str, int] = {}
+    files: list[Path] = []
+    for name, frame in (  # written one by one, so only one table is alive at a time
+        ("incidents", lambda: events.frame.drop("_event", "_boundary", "_in_catalogue", "_category")),
+        ("incident_persons", lambda: persons.drop("_row")),
+        ("population", lambda: _population_frame(rng, people)),
+        ("relations", lambda: _relations_frame(rng, people)),
+    ):
+        table = frame()
+        rows[name] = table.height
+        files += _write(out, fmt, name, table, geo)
+        del table
+    del persons
     truth = _truth_frames(people, events, fallback)
     summary_json = {
         "week": str(week), "seed": seed, "scale": scale, "format": fmt,
@@ -633,16 +638,16 @@ def _names(rng: np.random.Generator, male: np.ndarray, i_father: np.ndarray, i_m
     src[:n_child] = np.where(from_father, i_father[child_fam], i_mother[child_fam])
     s1, s2, hyphen = s1[src], s2[src], hyphen[src]
 
+    # one column at a time keeps the peak memory down at national scale
+    given = pl.DataFrame({"g1": given_list.gather(g1), "g2": given_list.gather(g2), "double": double}).select(
+        given_name=pl.when("double").then(pl.concat_str(["g1", "g2"], separator=" ")).otherwise("g1"),
+    ).to_series()
     last_list = pl.Series(lasts, dtype=pl.String)
-    frame = pl.DataFrame({
-        "g1": given_list.gather(g1), "g2": given_list.gather(g2), "double": double,
+    surname = pl.DataFrame({
         "s1": last_list.gather(s1), "s2": last_list.gather(np.maximum(s2, 0)), "two": s2 >= 0,
         "sep": pl.Series(np.where(hyphen, "-", " ")),
-    }).select(
-        given_name=pl.when("double").then(pl.concat_str(["g1", "g2"], separator=" ")).otherwise("g1"),
-        surname=pl.when("two").then(pl.concat_str(["s1", "sep", "s2"])).otherwise("s1"),
-    )
-    return frame["given_name"], frame["surname"]
+    }).select(surname=pl.when("two").then(pl.concat_str(["s1", "sep", "s2"])).otherwise("s1")).to_series()
+    return given, surname
 
 
 # --------------------------------------------------------------------------- events
@@ -1091,16 +1096,14 @@ def _write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> Path:
     return path
 
 
-def _write(out: Path, fmt: str, tables: dict[str, pl.DataFrame], geo: Geography) -> list[Path]:
-    files: list[Path] = []
-    for name in _TABLE_DIRS:
-        frame = tables[name]
-        for district in sorted(geo.district_codes):
-            part = frame.filter(pl.col("district") == district)
-            files.append(_write_frame(part, out / name / f"{district}.{fmt}", fmt))
-    for name in ("population", "relations"):
-        files.append(_write_frame(tables[name], out / f"{name}.{fmt}", fmt))
-    return files
+def _write(out: Path, fmt: str, name: str, frame: pl.DataFrame, geo: Geography) -> list[Path]:
+    """One input table: a file per police district for incidents and persons, else one file."""
+    if name not in _TABLE_DIRS:
+        return [_write_frame(frame, out / f"{name}.{fmt}", fmt)]
+    return [
+        _write_frame(frame.filter(pl.col("district") == district), out / name / f"{district}.{fmt}", fmt)
+        for district in sorted(geo.district_codes)
+    ]
 
 
 def _write_truth(out: Path, truth: dict[str, pl.DataFrame], summary: dict[str, object]) -> list[Path]:
