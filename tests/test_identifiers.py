@@ -185,3 +185,24 @@ def test_impossible_dates_invalid(cases: list[tuple[int, int, int]]) -> None:
         cprs.append(f"{day:02d}{month:02d}{year % 100:02d}2000")  # 7th digit 2 → 1900s
         expected.append(cprs[-1] if day <= days_in_month else None)
     assert _norm(cprs) == expected
+
+
+def test_input_is_not_modified() -> None:
+    frame = pl.DataFrame({"c": ["３１１２９９１２３４", "010190\u00a0-1234", "0101901234"]})
+    out = frame.with_columns(n=normalise_cpr("c"), s=cpr_status("c"))
+    assert out["c"].to_list() == ["３１１２９９１２３４", "010190\u00a0-1234", "0101901234"]
+    assert out["n"].to_list() == [None, None, "0101901234"]
+    assert out["s"].to_list() == ["invalid", "invalid", "valid"]
+
+
+def test_lazy_and_composed() -> None:
+    frame = pl.LazyFrame({"c": ["290200-4000", None]})
+    out = frame.select(
+        birth_date(normalise_cpr("c")).alias("b"),
+        sex(normalise_cpr(pl.col("c"))).alias("s"),
+        age_on(birth_date(normalise_cpr("c")), date(2026, 2, 28)).alias("a"),
+    ).collect()
+    assert out.to_dicts() == [
+        {"b": date(2000, 2, 29), "s": "female", "a": 25},
+        {"b": None, "s": None, "a": None},
+    ]

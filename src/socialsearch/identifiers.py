@@ -32,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import polars as pl
@@ -52,38 +53,83 @@ IntoExpr = pl.Expr | str
 _NON_ASCII_NUMERIC = r"[\p{N}&&[^0-9]]"
 # ASCII hyphen-minus, plus the hyphens and dashes word processors put in its place.
 _DASHES = "\u2010\u2011\u2012\u2013\u2212"
-_SHAPE = rf"^([0-9]{{6}})[-{_DASHES}]?([0-9]{{4}})$"
 
 
 def _col(expr: IntoExpr) -> pl.Expr:
     return pl.col(expr) if isinstance(expr, str) else expr
 
 
-def _year(digits: pl.Expr) -> pl.Expr:
-    """Four-digit birth year of a 10-digit string, by the century table."""
-    yy = digits.str.slice(4, 2).cast(pl.Int32, strict=False)
-    d7 = digits.str.slice(6, 1).cast(pl.Int32, strict=False)
-    return (
-        pl.when(d7 <= 3)
-        .then(1900 + yy)
-        .when(d7.is_in([4, 9]))
-        .then(pl.when(yy <= 36).then(2000 + yy).otherwise(1900 + yy))
+# Each public function applies a whole-Series function through ``map_batches`` (vectorised,
+# elementwise, so streaming can split it): inside, every intermediate is computed once. Built
+# as one nested expression instead, Polars re-evaluated the shared sub-expressions (NFKC,
+# regex) once per reference, which made ``normalise_cpr`` ~20x slower.
+def _apply(expr: IntoExpr, fn: Callable[[pl.Series], pl.Series], dtype: pl.DataType) -> pl.Expr:
+    return _col(expr).map_batches(fn, return_dtype=dtype, is_elementwise=True)
+
+
+def _on(series: pl.Series, expr: pl.Expr) -> pl.Series:
+    """Evaluate ``expr`` (written over ``pl.col("x")``) on ``series``, keeping its name."""
+    return series.rename("x").to_frame().select(expr).to_series().rename(series.name)
+
+
+_X = pl.col("x")
+_DAYS_IN_MONTH = {1: 31, 2: 28, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def _date_series(digits: pl.Series) -> pl.Series:
+    """Birth dates of 10-digit strings by the century table; null when the date does not exist.
+
+    Integer arithmetic on the number (faster than building and parsing date strings).
+    """
+    n = pl.col("n")
+    day, month, yy, d7 = n // 10**8, n // 10**6 % 100, n // 10**4 % 100, n // 1000 % 10
+    year = (
+        pl.when(d7 <= 3).then(1900 + yy)
+        .when(d7.is_in([4, 9])).then(pl.when(yy <= 36).then(2000 + yy).otherwise(1900 + yy))
         .otherwise(pl.when(yy <= 57).then(2000 + yy).otherwise(1800 + yy))
     )
+    frame = digits.cast(pl.String).to_frame("x").select(
+        n=pl.when(_X.str.len_bytes() == 10).then(_X.cast(pl.Int64, strict=False))
+    ).with_columns(day=day, month=month, year=year)
+    leap = (pl.col("year") % 4 == 0) & ((pl.col("year") % 100 != 0) | (pl.col("year") % 400 == 0))
+    dim = pl.col("month").replace_strict(_DAYS_IN_MONTH, default=0, return_dtype=pl.Int64) + (
+        (pl.col("month") == 2) & leap
+    ).cast(pl.Int64)
+    ok = pl.col("month").is_between(1, 12) & pl.col("day").is_between(1, dim)
+    safe = pl.date(pl.col("year"), pl.when(ok).then(pl.col("month")).otherwise(1),
+                   pl.when(ok).then(pl.col("day")).otherwise(1))
+    return frame.select(pl.when(ok).then(safe)).to_series().rename(digits.name)
 
 
-def _date_of(digits: pl.Expr) -> pl.Expr:
-    """Birth date of a 10-digit string, or null when the date does not exist."""
-    iso = pl.concat_str(
-        [
-            _year(digits).cast(pl.String).str.zfill(4),
-            pl.lit("-"),
-            digits.str.slice(2, 2),
-            pl.lit("-"),
-            digits.str.slice(0, 2),
-        ]
-    )
-    return iso.str.to_date("%Y-%m-%d", strict=False)
+def _nfkc(raw: pl.Series) -> pl.Series:
+    """NFKC, applied only to the values that are not pure ASCII (NFKC leaves ASCII unchanged)."""
+    idx = _on(raw, _X.str.contains(r"[^\x00-\x7f]")).arg_true()
+    if len(idx) == 0:
+        return raw
+    return raw.clone().scatter(idx, raw.gather(idx).str.normalize("NFKC"))  # scatter is in place
+
+
+def _normalise_series(series: pl.Series) -> pl.Series:
+    raw = series.cast(pl.String)
+    text = _nfkc(raw).str.strip_chars()
+    # DDMMYYSSSS stays; DDMMYY-SSSS (any accepted dash) loses its dash
+    dashed = (text.str.len_chars() == 11) & text.str.slice(6, 1).is_in(["-", *_DASHES])
+    joined = _on(text, pl.when(pl.lit(dashed)).then(_X.str.slice(0, 6) + _X.str.slice(7)).otherwise(_X))
+    ok = _on(joined, _X.str.contains(r"^[0-9]{10}$")) & ~_on(raw, _X.str.contains(_NON_ASCII_NUMERIC))
+    digits = _on(joined, pl.when(pl.lit(ok)).then(_X))
+    return _on(digits, pl.when(pl.lit(_date_series(digits).is_not_null())).then(_X))
+
+
+def _status_series(series: pl.Series) -> pl.Series:
+    raw = series.cast(pl.String)
+    blank = _on(raw, _X.is_null() | (_X.str.normalize("NFKC").str.strip_chars() == ""))
+    valid = _normalise_series(raw).is_not_null()
+    frame = pl.DataFrame({"blank": blank, "valid": valid})
+    return frame.select(
+        pl.when(pl.col("blank")).then(pl.lit("missing"))
+        .when(pl.col("valid")).then(pl.lit("valid"))
+        .otherwise(pl.lit("invalid"))
+    ).to_series().rename(series.name)
 
 
 def normalise_cpr(expr: IntoExpr) -> pl.Expr:
@@ -99,32 +145,17 @@ def normalise_cpr(expr: IntoExpr) -> pl.Expr:
     ...     normalise_cpr("c"))["c"].to_list()
     ['0101901234', None, '2902004000']
     """
-    raw = _col(expr).cast(pl.String)
-    text = raw.str.normalize("NFKC").str.strip_chars()
-    joined = text.str.replace(_SHAPE, "${1}${2}")
-    shaped = joined.str.contains(r"^[0-9]{10}$") & ~raw.str.contains(_NON_ASCII_NUMERIC)
-    digits = pl.when(shaped).then(joined).otherwise(pl.lit(None, dtype=pl.String))
-    out = pl.when(_date_of(digits).is_not_null()).then(digits).otherwise(pl.lit(None, dtype=pl.String))
-    return out.name.keep()
+    return _apply(expr, _normalise_series, pl.String())
 
 
 def cpr_status(expr: IntoExpr) -> pl.Expr:
     """``"valid"``, ``"invalid"`` or ``"missing"`` (null, empty or only whitespace)."""
-    raw = _col(expr).cast(pl.String)
-    blank = raw.is_null() | (raw.str.normalize("NFKC").str.strip_chars() == "")
-    return (
-        pl.when(blank)
-        .then(pl.lit("missing"))
-        .when(normalise_cpr(raw).is_not_null())
-        .then(pl.lit("valid"))
-        .otherwise(pl.lit("invalid"))
-        .name.keep()
-    )
+    return _apply(expr, _status_series, pl.String())
 
 
 def birth_date(normalised: IntoExpr) -> pl.Expr:
     """Birth date (``Date``) of a normalised CPR number (see :func:`normalise_cpr`); null stays null."""
-    return _date_of(_col(normalised)).name.keep()
+    return _apply(normalised, _date_series, pl.Date())
 
 
 def age_on(birth_date_expr: IntoExpr, on: date) -> pl.Expr:
@@ -140,24 +171,24 @@ def age_on(birth_date_expr: IntoExpr, on: date) -> pl.Expr:
     >>> s.select(age_on("b", date(2026, 2, 28)))["b"].to_list()
     [17, 15]
     """
-    b = _col(birth_date_expr)
-    before_birthday = (b.dt.month().cast(pl.Int64) * 100 + b.dt.day().cast(pl.Int64)) > (
+    before_birthday = (_X.dt.month().cast(pl.Int64) * 100 + _X.dt.day().cast(pl.Int64)) > (
         on.month * 100 + on.day
     )
-    return ((b.dt.year().cast(pl.Int64) * -1 + on.year) - before_birthday.cast(pl.Int64)).name.keep()
+    years = (pl.lit(on.year, pl.Int64) - _X.dt.year().cast(pl.Int64)) - before_birthday.cast(pl.Int64)
+    return _apply(birth_date_expr, lambda s: _on(s, years), pl.Int64())
 
 
 def sex(normalised: IntoExpr) -> pl.Expr:
     """``"female"`` (even last digit) or ``"male"`` of a normalised CPR number; null stays null."""
-    last = _col(normalised).str.slice(9, 1).cast(pl.Int32, strict=False)
-    return (
+    last = _X.str.slice(9, 1).cast(pl.Int32, strict=False)
+    rule = (
         pl.when(last.is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when(last % 2 == 0)
         .then(pl.lit("female"))
         .otherwise(pl.lit("male"))
-        .name.keep()
     )
+    return _apply(normalised, lambda s: _on(s.cast(pl.String), rule), pl.String())
 
 
 def is_valid_cpr(text: str) -> bool:
