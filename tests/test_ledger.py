@@ -129,12 +129,14 @@ def test_record_run_stores_rows_and_audit_entry(tmp_path: Path) -> None:
         [entry] = ledger.audit_entries("run")
         assert entry.data["week"] == "2026-W47" and entry.data["key_id"] == "k1"
         assert entry.data["catalogue_digest"] == "c" * 64 and entry.data["run_id"] == run_id
-    rows = table(tmp_path, "SELECT draft_id, week, child, municipality, rule, score, threshold, run_id FROM drafts ORDER BY 1")
+    rows = table(tmp_path, "SELECT draft_id, week, child, municipality, rule, score, threshold, run_id"
+                           " FROM drafts ORDER BY 1")
     assert rows == [
         ("D47-a", "2026-W47", "C-a", "101", "threshold", 4, 3, run_id),
         ("D47-b", "2026-W47", "C-b", "147", "threshold", 4, 3, run_id),
     ]
-    sig = table(tmp_path, "SELECT draft_id, child, event_ref, person, registered_at, new FROM draft_signals ORDER BY 1, 3")
+    sig = table(tmp_path, "SELECT draft_id, child, event_ref, person, registered_at, new"
+                          " FROM draft_signals ORDER BY 1, 3")
     assert sig[0] == ("D47-a", "C-a", "E1", "P-father", "2026-11-17T10:30:00+01:00", 1)
     assert len(sig) == 3
     assert audit.read_anchor(tmp_path) == (1, audit.verify(tmp_path).head)
@@ -183,7 +185,8 @@ def test_new_week_earlier_than_latest_is_refused(tmp_path: Path) -> None:
         ledger.record_run("2026-W47", drafts, signals)
         ledger.check_week("2026-W47")  # re-run: fine
         ledger.check_week("2026-W48")  # later: fine
-        with pytest.raises(LedgerError, match=r"week 2026-W46 is earlier than the latest week in the ledger \(2026-W47\)"):
+        earlier = r"week 2026-W46 is earlier than the latest week in the ledger \(2026-W47\)"
+        with pytest.raises(LedgerError, match=earlier):
             ledger.check_week(IsoWeek.parse("2026-W46"))
         empty = make_drafts("2026-W46", [])
         with pytest.raises(LedgerError, match="fresh --state folder"):
@@ -249,9 +252,11 @@ def test_schema_rejects_duplicates(tmp_path: Path) -> None:
             conn.execute("INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code,"
                          " weight, new) VALUES ('D47-a','C-b','E7','P-father','suspect','father','offence','1100',2,1)")
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # review of no draft
-            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at) VALUES ('nope','approve','x','t')")
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at)"
+                         " VALUES ('nope','approve','x','t')")
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at) VALUES ('D47-a','maybe','x','t')")
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at)"
+                         " VALUES ('D47-a','maybe','x','t')")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM runs")
     dup = pl.concat([drafts, drafts])

@@ -76,7 +76,7 @@ _RUN_INFO_KEYS = frozenset(
     }
 )
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE schema_version (
     version    INTEGER NOT NULL PRIMARY KEY,
     applied_at TEXT NOT NULL
@@ -290,7 +290,10 @@ def _signal_rows(signals: pl.DataFrame) -> list[tuple[Any, ...]]:
     if "registered_at" in signals.columns and signals.schema["registered_at"].is_temporal():
         registered = pl.col("registered_at").dt.to_string(_TS)
     frame = signals.select(
-        *(pl.col(c).cast(pl.String) for c in ("draft_id", "child", "event_ref", "person", "role", "link", "kind", "code")),
+        *(
+            pl.col(c).cast(pl.String)
+            for c in ("draft_id", "child", "event_ref", "person", "role", "link", "kind", "code")
+        ),
         col("category", pl.String()).cast(pl.String),
         pl.col("weight").cast(pl.Int64),
         registered.cast(pl.String).alias("registered_at"),
@@ -685,7 +688,7 @@ class Ledger:
 
     # -- drafts and reviews ----------------------------------------------------------------
 
-    def _draft_row(self, draft_id: str) -> sqlite3.Row | tuple[Any, ...]:
+    def _draft_row(self, draft_id: str) -> tuple[Any, ...]:
         row = self._conn.execute(
             "SELECT draft_id, week, municipality, child, age, rule, score, threshold, persons, "
             "previous_drafts, run_id FROM drafts WHERE draft_id = ?",
@@ -696,7 +699,7 @@ class Ledger:
                 f"unknown draft {_safe_id(draft_id)}: no such draft in the ledger at {self.state_dir}; "
                 "copy the draft_id from drafts.json or drafts.html"
             )
-        return row
+        return tuple(row)
 
     def latest_decision(self, draft_id: str) -> dict[str, str] | None:
         """The latest review of a draft (``decision``, ``reason``, ``decided_at``), or ``None``."""
