@@ -345,6 +345,7 @@ class Ledger:
         A writable ledger needs the state lock: it uses the one this process already holds
         through :func:`lock_state` (as the weekly run does), or else takes it for the ``with``
         block. ``readonly=True`` takes no lock and refuses every write; the ledger must exist.
+        The lock belongs to the process: do not write to one state folder from two threads.
         """
         state = Path(state_dir)
         if readonly:
