@@ -181,6 +181,19 @@ def test_wrong_day_resolves_in_pass_two() -> None:
     assert resolved([(None, "Mette", "Kristensen", "2012-05-19")])["person"].to_list() == ["P5"]
 
 
+def test_wrong_year_resolves_only_when_asked() -> None:
+    inc = incident([(None, "Mette", "Kristensen", "2011-05-09")])
+    assert resolve(inc, POP).persons["person"].to_list() == [None]
+    assert resolve(inc, POP, one_error=("ym", "yd", "md", "dm")).persons["person"].to_list() == ["P5"]
+
+
+def test_namesake_one_error_away_with_two_candidates_is_ambiguous() -> None:
+    pop = population([("A", "Ib", "Holm", "1990-07-21"), ("B", "Ib", "Holm", "1990-07-28")])
+    result = resolve(incident([(None, "Ib", "Holm", "1990-07-25")]), pop)
+    assert result.persons["person"].to_list() == [None]
+    assert result.stats["ambiguous"] == 1
+
+
 def test_namesake_with_other_birth_date_is_not_matched() -> None:
     # Jens Jensen, but neither 1990-07-21 nor 1962-02-14 within one error
     out = resolved([(None, "Jens", "Jensen", "1975-10-03")])

@@ -41,6 +41,7 @@ __all__ = [
     "BF_BITS",
     "DEFAULT_THRESHOLD",
     "LK_COLUMNS",
+    "PASS2_KEYS",
     "PASS2_PROBABILITY",
     "LinkageResult",
     "dice",
@@ -56,18 +57,21 @@ BF_BITS = 1024
 _WORDS = BF_BITS // 64
 _HALF = _WORDS // 2
 """Words per half: words 0-7 hold the given name, words 8-15 the surname."""
-_K_NAME = 20
+_K_NAME = 10
 """Bit positions per name bigram."""
-_K_DATE = 5
+_K_DATE = 3
 """Bit positions per birth-date token (month, day), set in both halves."""
 
-DEFAULT_THRESHOLD = 0.60
+DEFAULT_THRESHOLD = 0.65
 """Dice threshold of pass 1, fixed in advance on FEBRL4 (see docs/linkage.md)."""
 
 # Logistic of the Dice coefficient, P(match | dice), fitted once on all FEBRL4 pairs that share
 # a birth year (4,467 links, 232,143 non-links; test key bytes(range(32))); fixed, not refitted.
-_LOGIT_A = -10.92
+_LOGIT_A = -9.12
 _LOGIT_B = 18.51
+
+PASS2_KEYS = ("ym", "yd", "dm")
+"""One-error keys used by default in pass 2 (``"md"``, a wrong year, is opt-in)."""
 
 PASS2_PROBABILITY = 0.90
 """Match probability given to a pass-2 match (exact name, one birth-date error)."""
@@ -351,7 +355,7 @@ def encode_people(
     g = normalise_name(pl.col("v"))
     gn = _per_distinct(
         frame[given].cast(pl.String),
-        {"g_parts": g.str.split(" "), "g_first": g.str.split(" ").list.first()},
+        {"g_parts": g.str.split(" "), "g_full": g.str.replace_all(" ", "")},
     )
     sn = _per_distinct(
         frame[surname].cast(pl.String),
@@ -377,9 +381,9 @@ def encode_people(
     dn = dob.to_frame("v").join(dates, on="v", how="left", maintain_order="left")
     norm = pl.concat([gn, sn, dn], how="horizontal")
     ok = norm.select(
-        pl.col("v").is_not_null() & (pl.col("g_first").is_not_null() | pl.col("s_full").is_not_null())
+        pl.col("v").is_not_null() & (pl.col("g_full").is_not_null() | pl.col("s_full").is_not_null())
     ).to_series()
-    both = ok & norm["g_first"].is_not_null() & norm["s_full"].is_not_null()
+    both = ok & norm["g_full"].is_not_null() & norm["s_full"].is_not_null()
 
     # Bloom filter, salted by the birth year. Given name in words 0-7, surname in words 8-15,
     # both halves with the same keyed positions (so a swapped given name and surname still
@@ -407,7 +411,7 @@ def encode_people(
     }
 
     # One-error keys: SipHash-2-4 under a sub-key of (HMAC(name), HMAC(partial date)).
-    name = norm.select(pl.concat_str("g_first", pl.lit("\x1f"), "s_full").alias("v")).to_series()
+    name = norm.select(pl.concat_str("g_full", pl.lit("\x1f"), "s_full").alias("v")).to_series()
     h_name = _keyed_u64(_subkey(key, "name"), name)
     name_np = h_name.fill_null(0).to_numpy().astype(np.uint64)
     k_sip = _subkey(key, "one-error")[:16]
@@ -532,6 +536,7 @@ def resolve(
     population: pl.DataFrame,
     *,
     threshold: float = DEFAULT_THRESHOLD,
+    one_error: tuple[str, ...] = PASS2_KEYS,
     prefix: str = "lk_",
 ) -> LinkageResult:
     """Resolve incident persons without a valid CPR against the population by their encodings.
@@ -544,7 +549,11 @@ def resolve(
     population
         ``person`` and the same ``lk_*`` columns, made with the same linkage key.
     threshold
-        Dice threshold of pass 1; the default is fixed in advance (docs/linkage.md).
+        Score threshold of pass 1; the default is fixed in advance (docs/linkage.md).
+    one_error
+        Which one-error keys pass 2 uses, among ``"ym"`` (wrong day), ``"yd"`` (wrong month),
+        ``"dm"`` (day and month swapped) and ``"md"`` (wrong year). ``"md"`` is off by default:
+        its cells span a century of namesakes (docs/linkage.md, Limits).
 
     Returns
     -------
@@ -555,7 +564,10 @@ def resolve(
     _check(persons, "incident_persons", ["person", *cols])
     _check(population, "population", ["person", *cols])
     bf, dob = prefix + "bf", prefix + "dob"
-    pass2 = [prefix + c.removeprefix("lk_") for c in _PASS2]
+    unknown = sorted(set(one_error) - {"ym", "yd", "md", "dm"})
+    if unknown:
+        raise ValueError(f"unknown one-error keys {unknown}; choose among ym, yd, md, dm")
+    pass2 = [f"{prefix}dob_{c}" for c in one_error]
 
     rows = persons.with_row_index("_row")
     need = rows.filter(pl.col("person").is_null())
