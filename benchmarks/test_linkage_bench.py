@@ -245,6 +245,67 @@ def test_national_scale(benchmark: Any) -> None:
 
 
 def test_synth_fallback(benchmark: Any, tmp_path: Path) -> None:
-    """Precision/recall against OUT/truth/fallback.parquet of the synthetic generator, if present."""
+    """Precision/recall against OUT/truth/fallback.parquet of the synthetic generator.
+
+    Scale: ``0.02 × SOCIALSEARCH_BENCH_SCALE`` (about 120 k people at the default). The
+    benchmark uses the raw CPR as the population's "pseudonym" (it never leaves the process).
+    """
     synth = pytest.importorskip("socialsearch.synth")
-    pytest.skip(f"synth integration not wired yet ({synth.__name__}); see docs/performance-linkage.md")
+    from socialsearch import identifiers
+    from socialsearch.weeks import IsoWeek
+
+    scale = 0.02 * SCALE
+    synth.synthesize(tmp_path, scale=scale, seed=1, week=IsoWeek(2026, 47))
+    pop_raw = pl.read_parquet(tmp_path / "population.parquet")
+    pop_raw = pop_raw.with_columns(cpr_norm=identifiers.normalise_cpr(pl.col("cpr")))
+    pop_raw = pop_raw.with_columns(birth_date=identifiers.birth_date(pl.col("cpr_norm")))
+    t0 = time.perf_counter()
+    pop = encode_people(pop_raw, given="given_name", surname="surname", birth_date="birth_date", key=KEY)
+    t_encode = time.perf_counter() - t0
+    pop = pop.select(pl.col("cpr_norm").alias("person"), pl.col("^lk_.*$"))
+
+    files = sorted((tmp_path / "incident_persons").glob("*.parquet"))
+    inc = pl.concat(
+        [pl.read_parquet(f).with_row_index("row_in_file") for f in files], how="vertical_relaxed"
+    )
+    inc = inc.with_columns(
+        status=identifiers.cpr_status(pl.col("cpr")),
+        cpr_norm=identifiers.normalise_cpr(pl.col("cpr")),
+    )
+    inc = inc.with_columns(person=pl.when(pl.col("status") == "valid").then(pl.col("cpr_norm")))
+    enc = encode_people(
+        inc.filter(pl.col("person").is_null()), given="given_name", surname="surname",
+        birth_date="birth_date", key=KEY,
+    )
+    persons = pl.concat([inc.filter(pl.col("person").is_not_null()), enc], how="diagonal_relaxed")
+    result = benchmark.pedantic(lambda: resolve(persons, pop), rounds=1, iterations=1)
+
+    truth = pl.read_parquet(tmp_path / "truth" / "fallback.parquet").with_columns(
+        pl.col("row_in_file").cast(pl.UInt32)
+    )
+    got = result.persons.filter(pl.col("status") != "valid").with_columns(
+        pl.col("row_in_file").cast(pl.UInt32)
+    ).join(truth, on=["district", "incident_id", "row_in_file"], how="inner")
+    resolvable = got.filter(pl.col("true_cpr").is_not_null())
+    matched = got.filter(pl.col("resolved_by") == "probabilistic")
+    correct = int((matched["person"] == matched["true_cpr"]).sum())
+    by_variant = (
+        resolvable.group_by("name_variant")
+        .agg(n=pl.len(), resolved_correctly=(pl.col("person") == pl.col("true_cpr")).sum())
+        .sort("name_variant")
+    )
+    info = {
+        "scale": scale,
+        "population": pop.height,
+        "fallback_rows": got.height,
+        "foreign_rows": int(got["true_cpr"].is_null().sum()),
+        "seconds_encode_population": t_encode,
+        "precision": correct / max(matched.height, 1),
+        "recall": correct / max(resolvable.height, 1),
+        "foreign_matched": int(matched["true_cpr"].is_null().sum()),
+        "by_variant": by_variant.rows(named=True),
+        "stats": result.stats,
+    }
+    benchmark.extra_info.update(info)
+    for k, v in info.items():
+        print(f"{k}: {v}")
