@@ -499,13 +499,31 @@ def _assign(pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     return out.cast({"q": pl.UInt32, "p": pl.UInt32, "score": pl.Float64}), amb
 
 
-def _half_dice(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
-    total = ca + cb
-    return np.where(total > 0, 2.0 * _popcount(a & b) / np.maximum(total, 1), 0.0)
+def _half_counts(x: np.ndarray) -> np.ndarray:
+    """(n, 16) uint64 -> (n, 2) int64: set bits in the given-name half and in the surname half.
+
+    Per-word counts (one byte each, at most 64) are summed eight at a time with a SWAR
+    reduction on uint64 lanes: much faster than a numpy reduction over a length-8 axis.
+    """
+    if hasattr(np, "bitwise_count"):
+        c = np.bitwise_count(x)
+    else:  # pragma: no cover - numpy < 2
+        c = _BYTE_POP[x.view(np.uint8)].reshape(len(x), _WORDS, 8).sum(axis=2, dtype=np.uint8)
+    v = np.ascontiguousarray(c, dtype=np.uint8).view(np.uint64)  # (n, 2): 8 byte-counts each
+    v = (v & _M8) + ((v >> _S8) & _M8)
+    v = (v & _M16) + ((v >> _S16) & _M16)
+    v = (v & _M32) + (v >> _S32)
+    return v.astype(np.int64)
+
+
+_M8, _M16, _M32 = (np.uint64(m) for m in (0x00FF00FF00FF00FF, 0x0000FFFF0000FFFF, 0xFFFFFFFF))
+_S8, _S16, _S32 = np.uint64(8), np.uint64(16), np.uint64(32)
+_BYTE_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_SWAP = np.r_[np.arange(_HALF, _WORDS), np.arange(_HALF)]
 
 
 def score_pairs(qbf: np.ndarray, pbf: np.ndarray, q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Pass-1 score of the pairs (qbf[q[i]], pbf[p[i]]), vectorised in chunks of 1 M pairs.
+    """Pass-1 score of the pairs (qbf[q[i]], pbf[p[i]]), vectorised in cache-sized chunks.
 
     The score is ``max(min(Dg, Ds), min(Dg×, Ds×))``: Dg and Ds are the Dice coefficients of
     the given-name halves and of the surname halves, Dg× and Ds× those with one record's
@@ -513,20 +531,23 @@ def score_pairs(qbf: np.ndarray, pbf: np.ndarray, q: np.ndarray, p: np.ndarray) 
     *minimum* over the fields means a shared given name cannot carry a different surname
     (Danish *-sen* surnames share most of their bigrams).
     """
-    def halves(bf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        g, s = bf[:, :_HALF], bf[:, _HALF:]
-        return g, s, _popcount(g), _popcount(s)
-
-    qg, qs, qcg, qcs = halves(qbf)
-    pg, ps, pcg, pcs = halves(pbf)
+    qc = _half_counts(qbf)
+    pc = _half_counts(pbf)
     out = np.empty(len(q), dtype=np.float64)
-    step = 1 << 20
+    step = 1 << 15
     for lo in range(0, len(q), step):
         qi, pi = q[lo : lo + step], p[lo : lo + step]
-        a_g, a_s, b_g, b_s = qg[qi], qs[qi], pg[pi], ps[pi]
-        ca_g, ca_s, cb_g, cb_s = qcg[qi], qcs[qi], pcg[pi], pcs[pi]
-        straight = np.minimum(_half_dice(a_g, b_g, ca_g, cb_g), _half_dice(a_s, b_s, ca_s, cb_s))
-        swapped = np.minimum(_half_dice(a_g, b_s, ca_g, cb_s), _half_dice(a_s, b_g, ca_s, cb_g))
+        a, b = np.take(qbf, qi, axis=0), np.take(pbf, pi, axis=0)
+        ca, cb = np.take(qc, qi, axis=0), np.take(pc, pi, axis=0)
+        inter = _half_counts(a & b)
+        inter_x = _half_counts(a & b[:, _SWAP])
+        # column-wise arithmetic: numpy reductions over a length-2 axis are slow
+        dg = 2.0 * inter[:, 0] / np.maximum(ca[:, 0] + cb[:, 0], 1)
+        ds = 2.0 * inter[:, 1] / np.maximum(ca[:, 1] + cb[:, 1], 1)
+        dgx = 2.0 * inter_x[:, 0] / np.maximum(ca[:, 0] + cb[:, 1], 1)
+        dsx = 2.0 * inter_x[:, 1] / np.maximum(ca[:, 1] + cb[:, 0], 1)
+        straight = np.minimum(dg, ds)
+        swapped = np.minimum(dgx, dsx)
         out[lo : lo + step] = np.maximum(straight, swapped)
     return out
 
