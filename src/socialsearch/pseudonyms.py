@@ -238,7 +238,7 @@ def _distinct_bytes(values: pl.Series) -> tuple[pl.Series, bytes, np.ndarray]:
 
 def _join_back(values: pl.Series, uniq: pl.Series, encoded: pl.Series) -> pl.Series:
     table = pl.DataFrame({"v": uniq, "out": encoded})
-    joined = values.rename("v").to_frame().join(table, on="v", how="left", maintain_order="left", nulls_equal=False)
+    joined = values.rename("v").to_frame().join(table, on="v", how="left", maintain_order="left")
     return joined.get_column("out")
 
 
