@@ -253,7 +253,7 @@ def test_run_killed_with_sigkill_then_rerun_ends_as_uninterrupted(point, scenari
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path):
-    code, out = invoke("demo", "--dir", tmp_path / "demo", "--scale", "0.002", "--seed", "3")
+    code, out = invoke("demo", "--dir", tmp_path / "demo", "--week", "2026-W46")
     assert code == 0, out
     assert "drafts.html" in out
     assert list((tmp_path / "demo" / "out").glob("*/summary.json"))

@@ -309,8 +309,9 @@ def audit_verify(state_dir: Path) -> None:
 @click.option("--scale", default=0.01, show_default=True, type=click.FloatRange(min=0.0005),
               help="Size of the synthetic Denmark (0.01 is about 60,000 people).")
 @click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--week", callback=_week, help="ISO week to search (default: the last complete week).")
 @_handle_errors
-def demo(demo_dir: Path, scale: float, seed: int) -> None:
+def demo(demo_dir: Path, scale: float, seed: int, week: IsoWeek | None) -> None:
     """Synthetic data, keys, one weekly run, and where to look.
 
     \b
@@ -319,7 +320,7 @@ def demo(demo_dir: Path, scale: float, seed: int) -> None:
     """
     from .demo import run_demo
 
-    run_demo(demo_dir, scale=scale, seed=seed)
+    run_demo(demo_dir, scale=scale, seed=seed, week=week)
 
 
 def main() -> None:

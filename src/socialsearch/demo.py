@@ -8,6 +8,7 @@ is left for `review` and `reidentify`.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -44,7 +45,7 @@ def _prepare(demo_dir: Path) -> None:
 def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 7, week: IsoWeek | None = None,
              console: Console | None = None) -> RunReport:
     """Run the whole pipeline on synthetic data in ``demo_dir`` and print where to look."""
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     week = week or IsoWeek.of(date.today()).shift(-1)  # the last complete ISO week
     _prepare(demo_dir)
     extract, pseudo = demo_dir / "extract", demo_dir / "pseudonymised"
@@ -76,14 +77,17 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 7, week: IsoWee
     persons = report.summary["persons"]
     console.print(f"persons without a valid CPR: {persons['without_valid_cpr']}, resolved by fuzzy "
                   f"matching: {persons['resolved_probabilistically']}, unresolved: {persons['unresolved']}")
+    draft_id = "<draft_id>"
     if report.html_paths:
         first = max(report.html_paths, key=lambda p: report.drafts_per_municipality[p.parent.name])
         console.print(f"\nOpen a caseworker's page: [bold]{first.resolve()}[/]")
+        draft_id = json.loads((first.parent / "drafts.json").read_text(encoding="utf-8"))[0]["draft_id"]
     console.print(f"Summary: {(out / str(week) / 'summary.json').resolve()}")
     console.print(
-        "\nNext steps:\n"
-        f"  socialsearch review --state {state} --draft <draft_id> --decision approve --reason \"...\"\n"
-        f"  socialsearch reidentify --state {state} --keys {keys} --draft <draft_id>\n"
-        f"  socialsearch audit verify --state {state}"
+        "\nNext steps (municipality, then the key custodian, then the data-protection officer):\n"
+        f"  socialsearch review --state {state} --draft {draft_id} --decision approve --reason \"Relevant\"\n"
+        f"  socialsearch reidentify --state {state} --keys {keys} --draft {draft_id}\n"
+        f"  socialsearch audit verify --state {state}",
+        highlight=False,
     )
     return report

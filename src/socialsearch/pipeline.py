@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from . import linkage, vault
-from .atomic import write_json_atomic
+from .atomic import remove_stale_tmp, write_json_atomic
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
 from .errors import KeyStoreError, LedgerError, UsageError, VaultError
@@ -156,12 +156,17 @@ def _vault_document(hub: HubExtracts, result: SearchResult, week: IsoWeek) -> di
     }
 
 
-def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek) -> list[Path]:
-    """Write every municipality's drafts atomically and drop folders this run no longer produces."""
+def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek,
+                   lookback_weeks: int) -> list[Path]:
+    """Write every municipality's drafts atomically and drop what this run no longer produces
+    (municipality folders of an earlier run, temporary files of a killed one)."""
     out_week.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(out_week)
     html: list[Path] = []
     for municipality, drafts in sorted(documents.items()):
-        write_municipality(out_week, municipality, drafts, week=str(week))
+        if (out_week / municipality).is_dir():
+            remove_stale_tmp(out_week / municipality)
+        write_municipality(out_week, municipality, drafts, week=str(week), lookback_weeks=lookback_weeks)
         html.append(out_week / municipality / "drafts.html")
         _checkpoint("mid-outputs")
     for stale in out_week.iterdir():
@@ -210,7 +215,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
         hub = load_hub(input_dir, keystore)
         _checkpoint("after-read")
         persons, person_counts = _search_inputs(hub)
-        drafted_pairs, previous_drafts = ledger.history(week)
+        drafted_pairs, previous_drafts = ledger.history(week, lookback_weeks=catalogue.lookback_weeks)
         pseudonymiser = Pseudonymiser(keystore, hub.manifest["key_id"])
         result = weekly_search(
             incidents=hub.incidents,
@@ -225,7 +230,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
         _checkpoint("after-search")
         documents = build_documents(result.signals, result.drafts)
         out_week = out_dir / str(week)
-        html = _write_outputs(out_week, documents, week)
+        html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
         summary = _summary(week, hub, result, person_counts, catalogue, documents)
         write_json_atomic(out_week / "summary.json", summary)
         _checkpoint("after-outputs")
@@ -284,7 +289,7 @@ def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str
         entry = document["drafts"].get(draft_id)
         if entry is None:
             raise VaultError(f"the vault of week {draft['week']} holds no entry for draft {draft_id}")
-        data_key = vault.open_sealed(base64.b64decode(document["data_key"]), keystore)
+        data_key = vault.open_data_key(document["data_key"], keystore)
         persons = _open_map(entry["persons"], data_key)
         events = _open_map(entry["events"], data_key)
         ledger.append_audit("reidentify", {

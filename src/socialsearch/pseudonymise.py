@@ -12,7 +12,6 @@ back.
 
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,16 +90,15 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
     )
     persons = _join_identity(persons, "cpr", ids, keep=["person", "person_sealed"])
     # Only people without a valid CPR need name encodings: encode just those rows.
-    unresolved = persons.filter(pl.col("person").is_null())
+    persons = persons.with_row_index("_row")
     encoded = linkage.encode_people(
-        unresolved.with_row_index("_row"), given="given_name", surname="surname",
+        persons.filter(pl.col("person").is_null()), given="given_name", surname="surname",
         birth_date="birth_date", key=linkage_key,
     )
     lk_cols = [c for c in encoded.columns if c.startswith("lk_")]
     persons = (
-        persons.with_row_index("_row")
-        .join(encoded.select(["_row", *lk_cols]), on="_row", how="left")
-        .drop("_row", "given_name", "surname", "birth_date", "incident_id")
+        persons.join(encoded.select(["_row", *lk_cols]), on="_row", how="left")
+        .sort("_row")
         .select("district", "event_ref", "person", "cpr_status", "role", "person_sealed", *lk_cols)
     )
 
@@ -117,14 +115,14 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
         .select("child", "adult", "relation")
     )
 
-    sealed_key = vault.seal(data_key, keystore.custodian_public_key, keystore.custodian_key_id,
-                            aad=key_id.encode())
+    sealed_key = vault.seal_data_key(data_key, keystore.custodian_public_key,
+                                     keystore.custodian_key_id, key_id=key_id)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "key_id": key_id,
         "custodian_key_id": keystore.custodian_key_id,
-        "vault_key": base64.b64encode(sealed_key).decode("ascii"),
+        "vault_key": sealed_key,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": dict(sorted(raw.digests.items())),
         "rows": dict(sorted(raw.rows.items())),
