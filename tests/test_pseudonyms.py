@@ -201,8 +201,21 @@ def test_encoders_match_stdlib() -> None:
     rng = np.random.default_rng(7)
     raw = rng.integers(0, 256, size=(50, 17), dtype=np.uint8)
     for k in (1, 2, 3, 16, 17):
-        got = pseudonyms._base64(raw[:, :k], pseudonyms._B64URL)
+        got = pseudonyms._base64(raw[:, :k])
         for row, enc in zip(raw[:, :k], got, strict=True):
             assert enc.tobytes().decode() == base64.urlsafe_b64encode(row.tobytes()).decode().rstrip("=")
+        std = pseudonyms._base64(raw[:, :k], urlsafe=False)
+        assert std[0].tobytes().decode() == base64.b64encode(raw[0, :k].tobytes()).decode().rstrip("=")
     assert pseudonyms._hex(raw[:2, :8])[1].tobytes().decode() == raw[1, :8].tobytes().hex()
     assert pseudonyms._ascii_rows(b"x.", np.zeros((0, 3), np.uint8)).to_list() == []
+
+
+def test_persons_repeats_nulls_and_spellings(fixed: KeyStore) -> None:
+    p = Pseudonymiser(fixed)
+    a = "k00c0ffee.PbWCHNyX5WygOEqlzQOMkQ"  # 0101901234 (golden)
+    b = "k00c0ffee.ovIoUO8ezgPf8SpjYgwpVw"  # 3112993999
+    values = pl.Series("cpr", ["0101901234", None, "3112993999", "010190-1234", "bad", " 0101901234", "311299-3999"])
+    assert p.persons(values).to_list() == [a, None, b, a, None, a, b]
+    assert p.persons(values).name == "cpr"
+    assert p.persons(pl.Series([], dtype=pl.String)).to_list() == []
+    assert p.persons(pl.Series([None, None], dtype=pl.String)).to_list() == [None, None]

@@ -26,6 +26,7 @@ vectorised with NumPy and read back into Polars in one call. See
 
 from __future__ import annotations
 
+import binascii
 import hmac
 import io
 import os
@@ -54,8 +55,7 @@ __all__ = [
 #: fewer distinct values than this are hashed in this process only (a worker costs ~20-50 ms)
 PARALLEL_THRESHOLD = 100_000
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
-_B64URL = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", np.uint8)
-_B64STD = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8)
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
@@ -176,24 +176,20 @@ def _digests(data: bytes, lengths: np.ndarray, key: bytes, workers: int | None =
 
 
 # ------------------------------------------------------------------------ vectorised encoding
-def _base64(raw: np.ndarray, alphabet: np.ndarray) -> np.ndarray:
-    """Base64 of each row of ``raw`` (n, k) without padding, as ASCII (n, ceil(4k/3))."""
+def _base64(raw: np.ndarray, *, urlsafe: bool = True) -> np.ndarray:
+    """Base64 of each row of ``raw`` (n, k) without padding, as ASCII rows (n, ceil(4k/3)).
+
+    Each row is zero-padded to a multiple of 3 bytes so that the whole buffer is encoded by
+    one C call; the zero bits only fill the last character, exactly as in standard base64.
+    """
     n, k = raw.shape
-    full = k // 3
-    parts = []
-    if full:
-        t = raw[:, : full * 3].reshape(n, full, 3).astype(np.uint32)
-        v = (t[:, :, 0] << 16) | (t[:, :, 1] << 8) | t[:, :, 2]
-        idx = np.stack([(v >> 18) & 63, (v >> 12) & 63, (v >> 6) & 63, v & 63], axis=2)
-        parts.append(alphabet[idx.reshape(n, full * 4)])
-    rest = k - full * 3
-    if rest == 1:
-        b0 = raw[:, -1].astype(np.uint32)
-        parts.append(alphabet[np.stack([b0 >> 2, (b0 & 3) << 4], axis=1)])
-    elif rest == 2:
-        b0, b1 = raw[:, -2].astype(np.uint32), raw[:, -1].astype(np.uint32)
-        parts.append(alphabet[np.stack([b0 >> 2, ((b0 & 3) << 4) | (b1 >> 4), (b1 & 15) << 2], axis=1)])
-    return np.concatenate(parts, axis=1)
+    width = -(-k // 3) * 3
+    padded = np.zeros((n, width), np.uint8)
+    padded[:, :k] = raw
+    encoded = binascii.b2a_base64(padded.tobytes(), newline=False)
+    if urlsafe:
+        encoded = encoded.translate(_URLSAFE)
+    return np.frombuffer(encoded, np.uint8).reshape(n, width // 3 * 4)[:, : -(-4 * k // 3)]
 
 
 def _hex(raw: np.ndarray) -> np.ndarray:
@@ -224,9 +220,24 @@ def _ascii_rows(prefix: bytes, body: np.ndarray) -> pl.Series:
     return frame.get_column("v")
 
 
-def _distinct_bytes(values: pl.Series) -> tuple[pl.Series, bytes, np.ndarray]:
-    """The distinct non-null values, packed end to end (UTF-8 for strings), and their lengths."""
-    uniq = values.drop_nulls().unique(maintain_order=False)
+def _distinct(values: pl.Series) -> pl.Series:
+    """The distinct non-null values; ``values`` itself when it has no nulls and no repeats.
+
+    Returning the very same object lets :func:`_join_back` skip the join (an identity table
+    of distinct numbers is the common case at a source station).
+    """
+    if values.null_count() == 0:
+        uniq = values.unique(maintain_order=True)
+        return values if len(uniq) == len(values) else uniq
+    return values.drop_nulls().unique(maintain_order=False)
+
+
+def _distinct_bytes(values: pl.Series, *, distinct: bool = False) -> tuple[pl.Series, bytes, np.ndarray]:
+    """The distinct non-null values, packed end to end (UTF-8 for strings), and their lengths.
+
+    ``distinct=True`` promises that ``values`` has no nulls and no repeats (skips a pass).
+    """
+    uniq = values if distinct else _distinct(values)
     if uniq.dtype == pl.Binary:
         raw = uniq.to_list()
         return uniq, b"".join(raw), np.fromiter(map(len, raw), np.int64, len(raw))
@@ -237,6 +248,9 @@ def _distinct_bytes(values: pl.Series) -> tuple[pl.Series, bytes, np.ndarray]:
 
 
 def _join_back(values: pl.Series, uniq: pl.Series, encoded: pl.Series) -> pl.Series:
+    """Map each of ``values`` to the ``encoded`` of its equal in ``uniq`` (null when none)."""
+    if uniq is values:
+        return encoded
     table = pl.DataFrame({"v": uniq, "out": encoded})
     joined = values.rename("v").to_frame().join(table, on="v", how="left", maintain_order="left")
     return joined.get_column("out")
@@ -256,7 +270,7 @@ def hmac_unique(values: pl.Series, key: bytes, *, workers: int | None = None) ->
     """
     uniq, data, lengths = _distinct_bytes(values)
     digests = _digests(data, lengths, key, workers)
-    encoded = _ascii_rows(b"", _base64(digests, _B64STD)).str.pad_end(44, "=").str.decode("base64")
+    encoded = _ascii_rows(b"", _base64(digests, urlsafe=False)).str.pad_end(44, "=").str.decode("base64")
     return _join_back(values, uniq, encoded).rename(values.name)
 
 
@@ -292,10 +306,12 @@ class Pseudonymiser:
     def key_id(self) -> str:
         return self._key_id
 
-    def _encode(self, purpose: str, values: pl.Series, prefix: bytes, *, hex_bytes: int = 0) -> pl.Series:
-        uniq, data, lengths = _distinct_bytes(values)
+    def _encode(
+        self, purpose: str, values: pl.Series, prefix: bytes, *, hex_bytes: int = 0, distinct: bool = False
+    ) -> pl.Series:
+        uniq, data, lengths = _distinct_bytes(values, distinct=distinct)
         digests = _digests(data, lengths, self._keystore.subkey(purpose, self._key_id), self._workers)
-        body = _hex(digests[:, :hex_bytes]) if hex_bytes else _base64(digests[:, :16], _B64URL)
+        body = _hex(digests[:, :hex_bytes]) if hex_bytes else _base64(digests[:, :16])
         return _join_back(values, uniq, _ascii_rows(prefix, body))
 
     def persons(self, cpr: pl.Series) -> pl.Series:
@@ -305,13 +321,14 @@ class Pseudonymiser:
         hashed once, so ``"010190-1234"`` and ``"0101901234"`` get the same pseudonym.
         """
         raw = cpr.cast(pl.String).rename("v")
-        spellings = raw.drop_nulls().unique().to_frame()
-        spellings = spellings.with_columns(norm=normalise_cpr(pl.col("v")))
-        norm = spellings.get_column("norm")
-        spellings = spellings.with_columns(
-            out=self._encode("person", norm, f"{self._key_id}.".encode())
-        ).select("v", "out")
-        return _join_back(raw, spellings.get_column("v"), spellings.get_column("out")).rename(cpr.name)
+        spellings = _distinct(raw)
+        # normalised numbers as Int64: joining on integers costs half of joining on strings
+        number = spellings.to_frame("v").select(normalise_cpr(pl.col("v")).cast(pl.Int64)).to_series()
+        numbers = _distinct(number)
+        digits = numbers.cast(pl.String).str.zfill(10)
+        encoded = self._encode("person", digits, f"{self._key_id}.".encode(), distinct=True)
+        per_spelling = _join_back(number, numbers, encoded)
+        return _join_back(raw, spellings, per_spelling).rename(cpr.name)
 
     def events(self, district: pl.Series, incident_id: pl.Series) -> pl.Series:
         """Event references ``e.<kid>.<22 chars>`` of (district, journal number); null if either is."""
