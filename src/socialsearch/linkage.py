@@ -27,8 +27,9 @@ query unresolved.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,22 +146,7 @@ def _hmac64(key: bytes, values: list[str]) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
 
 
-def _keyed_u64(key: bytes, values: pl.Series) -> pl.Series:
-    """Map a String series to keyed 64-bit values, one HMAC per distinct value."""
-    uniq = values.drop_nulls().unique()
-    table = pl.DataFrame(
-        {"v": uniq, "h": pl.Series(_hmac64(key, uniq.to_list()), dtype=pl.UInt64)}
-    )
-    return (
-        values.to_frame("v").join(table, on="v", how="left", maintain_order="left")["h"]
-    )
-
-
 _SIP_C = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
-
-
-def _rotl(x: np.ndarray, b: int) -> np.ndarray:
-    return (x << np.uint64(b)) | (x >> np.uint64(64 - b))
 
 
 def _siphash24(key: bytes, words: list[np.ndarray]) -> np.ndarray:
@@ -176,30 +162,40 @@ def _siphash24(key: bytes, words: list[np.ndarray]) -> np.ndarray:
     v2 = np.full(n, np.uint64(_SIP_C[2]) ^ k0)
     v3 = np.full(n, np.uint64(_SIP_C[3]) ^ k1)
 
+    tmp = np.empty(n, dtype=np.uint64)
+
+    def rotl(x: np.ndarray, r: int) -> None:  # in place: x = rotl(x, r)
+        np.right_shift(x, np.uint64(64 - r), out=tmp)
+        np.left_shift(x, np.uint64(r), out=x)
+        np.bitwise_or(x, tmp, out=x)
+
     def rounds(count: int) -> None:
-        nonlocal v0, v1, v2, v3
         for _ in range(count):
-            v0 = v0 + v1
-            v1 = _rotl(v1, 13) ^ v0
-            v0 = _rotl(v0, 32)
-            v2 = v2 + v3
-            v3 = _rotl(v3, 16) ^ v2
-            v0 = v0 + v3
-            v3 = _rotl(v3, 21) ^ v0
-            v2 = v2 + v1
-            v1 = _rotl(v1, 17) ^ v2
-            v2 = _rotl(v2, 32)
+            np.add(v0, v1, out=v0)
+            rotl(v1, 13)
+            np.bitwise_xor(v1, v0, out=v1)
+            rotl(v0, 32)
+            np.add(v2, v3, out=v2)
+            rotl(v3, 16)
+            np.bitwise_xor(v3, v2, out=v3)
+            np.add(v0, v3, out=v0)
+            rotl(v3, 21)
+            np.bitwise_xor(v3, v0, out=v3)
+            np.add(v2, v1, out=v2)
+            rotl(v1, 17)
+            np.bitwise_xor(v1, v2, out=v1)
+            rotl(v2, 32)
 
     for m in words:
         m = m.astype(np.uint64, copy=False)
-        v3 = v3 ^ m
+        np.bitwise_xor(v3, m, out=v3)
         rounds(2)
-        v0 = v0 ^ m
+        np.bitwise_xor(v0, m, out=v0)
     b = np.uint64((8 * len(words) & 0xFF) << 56)
-    v3 = v3 ^ b
+    np.bitwise_xor(v3, b, out=v3)
     rounds(2)
-    v0 = v0 ^ b
-    v2 = v2 ^ np.uint64(0xFF)
+    np.bitwise_xor(v0, b, out=v0)
+    np.bitwise_xor(v2, np.uint64(0xFF), out=v2)
     rounds(4)
     return v0 ^ v1 ^ v2 ^ v3
 
@@ -296,9 +292,20 @@ def _filters(
     return out, codes.fill_null(-1).cast(pl.Int64).to_numpy()
 
 
-def _per_distinct(values: pl.Series, exprs: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Evaluate expressions on ``pl.col("v")`` once per distinct value; rows aligned with values."""
+def _per_distinct(
+    values: pl.Series, exprs: dict[str, pl.Expr], hashed: tuple[str, str, bytes] | None = None
+) -> pl.DataFrame:
+    """Evaluate expressions on ``pl.col("v")`` once per distinct value; rows aligned with values.
+
+    ``hashed = (out, column, key)`` adds ``out``: the 64-bit HMAC of ``column`` (0 where null),
+    computed on the small distinct table.
+    """
     table = values.unique().to_frame("v").with_columns(**exprs)
+    if hashed is not None:
+        out, col, key = hashed
+        src = table[col].fill_null("")
+        table = table.with_columns(pl.Series(out, _hmac64(key, src.to_list()), dtype=pl.UInt64))
+        exprs = {**exprs, out: pl.col(out)}
     joined = values.to_frame("v").join(
         table, on="v", how="left", maintain_order="left", nulls_equal=True
     )
@@ -356,6 +363,7 @@ def encode_people(
     gn = _per_distinct(
         frame[given].cast(pl.String),
         {"g_parts": g.str.split(" "), "g_full": g.str.replace_all(" ", "")},
+        ("h_g", "g_full", _subkey(key, "given")),
     )
     sn = _per_distinct(
         frame[surname].cast(pl.String),
@@ -363,6 +371,7 @@ def encode_people(
             "s_parts": normalise_name(pl.col("v")).str.split(" "),
             "s_full": normalise_name(pl.col("v")).str.replace_all(" ", ""),
         },
+        ("h_s", "s_full", _subkey(key, "surname")),
     )
     dob = frame.select(_date_digits(frame, birth_date)).to_series()
     k_date = _subkey(key, "date")
@@ -375,9 +384,10 @@ def encode_people(
         "dm": pl.concat_str(pl.lit("dm|"), y, pl.min_horizontal(m, d), pl.max_horizontal(m, d)),
     }
     dates = dob.drop_nulls().unique().to_frame("v").with_columns(y=y, md_=pl.concat_str(m, d), **parts)
-    dates = dates.with_columns(
-        pl.Series(c, _hmac64(k_date, dates[c].to_list()), dtype=pl.UInt64) for c in parts
-    )
+    for c in parts:  # one HMAC per distinct partial value (a few thousand)
+        uniq = dates[c].unique()
+        table = pl.DataFrame({c: uniq, "h": pl.Series(_hmac64(k_date, uniq.to_list()), dtype=pl.UInt64)})
+        dates = dates.join(table, on=c, how="left").drop(c).rename({"h": c})
     dn = dob.to_frame("v").join(dates, on="v", how="left", maintain_order="left")
     norm = pl.concat([gn, sn, dn], how="horizontal")
     ok = norm.select(
@@ -410,14 +420,17 @@ def encode_people(
         f"{prefix}dob": norm["dob"],
     }
 
-    # One-error keys: SipHash-2-4 under a sub-key of (HMAC(name), HMAC(partial date)).
-    name = norm.select(pl.concat_str("g_full", pl.lit("\x1f"), "s_full").alias("v")).to_series()
-    h_name = _keyed_u64(_subkey(key, "name"), name)
-    name_np = h_name.fill_null(0).to_numpy().astype(np.uint64)
+    # One-error keys: SipHash-2-4 under a sub-key of (HMAC(given), HMAC(surname), HMAC(part)).
+    h_g = norm["h_g"].fill_null(0).to_numpy().astype(np.uint64)
+    h_s = norm["h_s"].fill_null(0).to_numpy().astype(np.uint64)
     k_sip = _subkey(key, "one-error")[:16]
-    for col in ("ym", "yd", "md", "dm"):
-        part = norm[col].fill_null(0).to_numpy().astype(np.uint64)
-        out[f"{prefix}dob_{col}"] = pl.Series(_siphash24(k_sip, [name_np, part]), dtype=pl.UInt64)
+    cols = ("ym", "yd", "md", "dm")
+    parts_np = [norm[c].fill_null(0).to_numpy().astype(np.uint64) for c in cols]
+    # numpy ufuncs release the GIL: the four keys are computed on all cores
+    with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1)) as pool:
+        keys = list(pool.map(lambda part: _siphash24(k_sip, [h_g, h_s, part]), parts_np))
+    for c, v in zip(cols, keys, strict=True):
+        out[f"{prefix}dob_{c}"] = pl.Series(v, dtype=pl.UInt64)
 
     enc = pl.DataFrame(out).with_columns(
         pl.when(ok).then(pl.col(f"{prefix}bf", f"{prefix}dob")),
