@@ -44,9 +44,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import KeyStoreError, VaultError
 from .keys import KeyStore, hkdf
@@ -67,7 +69,7 @@ _VERSION = 1
 _SEAL_INFO = b"socialsearch/v1/seal"
 _VAULT_AAD = b"socialsearch/v1/vault-document"
 _DATA_KEY_AAD = b"socialsearch/v1/data-key:"
-_CHUNK = 1_000_000  # values per vectorised step (bounds the index arrays' memory)
+_CHUNK = 262_144  # values per vectorised step (bounds the temporary index arrays to ~100 MB)
 
 
 # --------------------------------------------------------------------------- public key
@@ -81,9 +83,6 @@ def _public(public_key: X25519PublicKey | bytes) -> X25519PublicKey:
 
 
 def _seal_key(shared: bytes, eph: bytes, recipient: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
     return HKDF(hashes.SHA256(), 32, eph + recipient, _SEAL_INFO).derive(shared)
 
 
@@ -304,7 +303,7 @@ def _by_blocks(frame: pl.DataFrame, blocks: pl.Expr) -> list[tuple[int, pl.DataF
     tagged = frame.with_columns(_nb=blocks)
     for (nb,), group in tagged.group_by("_nb", maintain_order=True):
         for start in range(0, group.height, _CHUNK):
-            parts.append((int(nb), group.slice(start, _CHUNK)))  # type: ignore[call-overload]
+            parts.append((int(nb), group.slice(start, _CHUNK)))
     return parts
 
 
