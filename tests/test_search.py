@@ -704,3 +704,14 @@ def test_busy_world_by_hand() -> None:
         ("C3", "751", "threshold", 3, 7),
     ]
     assert result.stats["children_with_signals"] == 3
+
+
+def test_person_listed_twice_keeps_one_signal_with_the_best_resolution() -> None:
+    world = World().event("E1", IN_WEEK, incident="H99")
+    world.person("E1", "M1", "involved", resolved_by="probabilistic", probability=0.81)
+    world.person("E1", "M1", "involved", resolved_by="probabilistic", probability=0.97)
+    world.person("E1", "F1", "involved", resolved_by="probabilistic", probability=0.9)
+    world.person("E1", "F1", "involved")
+    result = world.search()
+    got = result.signals.select("person", "resolved_by", "match_probability").rows()
+    assert got == [("F1", "cpr", None), ("M1", "probabilistic", 0.97)]

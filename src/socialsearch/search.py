@@ -223,32 +223,34 @@ def _match_codes(
     """Stage 1: persons on a catalogue event in a role the code counts.
 
     Returns the matches (event_ref, kind, code, person, role, resolved_by,
-    match_probability), the attributes of the catalogue events and the window's counts, all
-    from one ``collect_all``.
+    match_probability), the attributes of the catalogue events (one row per event) and the
+    window's counts. The window is scanned once; the rest works on the catalogue events.
     """
-    in_week = window.filter(pl.col("registered_at") >= pl.lit(week.start, dtype=_DT))
-    events = _catalogue_events(window, codes)
-    event_keys = events.select("event_ref").unique()
-    matches = events.join(persons, on="event_ref", how="inner").join(
-        codes.lazy().select("kind", "code", "role"), on=["kind", "code", "role"], how="inner"
-    )
-    counted = {
-        "events_in_window": window.select(pl.len()),
-        "events_in_week": in_week.select(pl.len()),
-        "catalogue_events": event_keys.select(pl.len()),
-        "catalogue_events_in_week": event_keys.join(
-            in_week.select("event_ref"), on="event_ref", how="semi"
-        ).select(pl.len()),
-    }
-    matched, event_attrs, *counts = pl.collect_all(
+    week_start = pl.lit(week.start, dtype=_DT)
+    long, *counts = pl.collect_all(
         [
-            matches,
-            window.select(_EVENT_ATTRS).join(event_keys, on="event_ref", how="semi"),
-            *counted.values(),
+            _catalogue_events(window, codes),
+            window.select(pl.len()),
+            window.filter(pl.col("registered_at") >= week_start).select(pl.len()),
         ]
     )
-    stats = {name: int(df.item()) for name, df in zip(counted, counts, strict=True)}
-    stats["role_matches"] = matched.height
+    event_attrs = long.select(_EVENT_ATTRS).unique(subset="event_ref", keep="first")
+    matched = (
+        long.lazy()
+        .select("event_ref", "kind", "code")
+        .join(persons, on="event_ref", how="inner")
+        .join(
+            codes.lazy().select("kind", "code", "role"), on=["kind", "code", "role"], how="inner"
+        )
+        .collect()
+    )
+    stats = {
+        "events_in_window": int(counts[0].item()),
+        "events_in_week": int(counts[1].item()),
+        "catalogue_events": event_attrs.height,
+        "catalogue_events_in_week": int((event_attrs["registered_at"] >= week.start).sum()),
+        "role_matches": matched.height,
+    }
     return matched, event_attrs, stats
 
 
@@ -271,33 +273,40 @@ def _link_population(
         pl.col("child") != pl.col("adult")
     )
     related = matched.lazy().join(rel, left_on="person", right_on="adult", how="inner").collect()
-    candidates = pl.concat(
-        [matched.select("person"), related.select(pl.col("child").alias("person"))]
-    ).unique()
+    candidates = (
+        pl.concat(
+            [
+                matched.select("person", pl.lit(True).alias("matched")),
+                related.select(pl.col("child").alias("person"), pl.lit(False).alias("matched")),
+            ]
+        )
+        .lazy()
+        .group_by("person")
+        .agg(pl.col("matched").any(), (~pl.col("matched")).any().alias("related"))
+    )
     known = (
-        population.select("person", "municipality", "birth_date")
-        .join(candidates.lazy(), on="person", how="semi")
+        candidates.join(
+            population.select("person", "municipality", "birth_date", pl.lit(True).alias("in_pop")),
+            on="person",
+            how="left",
+        )
         .select(
             pl.col("person").alias("child"),
+            "matched",
+            "related",
             "municipality",
+            pl.col("in_pop").fill_null(False).alias("in_population"),
             age_on(pl.col("birth_date"), week.sunday).alias("age"),
         )
+        .with_columns(pl.col("age").is_between(0, max_age).fill_null(False).alias("is_child"))
         .collect()
     )
-    children = known.filter(pl.col("age").is_between(0, max_age))
-    related_children = related.select(pl.col("child").unique())
-    stats["persons_not_in_population"] = (
-        matched.select(pl.col("person").unique())
-        .join(known, left_on="person", right_on="child", how="anti")
-        .height
-    )
-    stats["children_not_in_population"] = related_children.join(
-        known, on="child", how="anti"
-    ).height
-    stats["related_not_of_child_age"] = (
-        related_children.join(known, on="child", how="semi")
-        .join(children, on="child", how="anti")
-        .height
+    children = known.filter("is_child").select("child", "municipality", "age")
+    outside = known.filter(~pl.col("in_population"))
+    stats["persons_not_in_population"] = int(outside["matched"].sum())
+    stats["children_not_in_population"] = int(outside["related"].sum())
+    stats["related_not_of_child_age"] = int(
+        known.filter(pl.col("related") & pl.col("in_population") & ~pl.col("is_child")).height
     )
     return related, children
 
@@ -355,13 +364,13 @@ def _local(name: str, schema: pl.Schema) -> pl.Expr:
 
 
 def _catalogue_events(window: pl.LazyFrame, codes: pl.DataFrame) -> pl.LazyFrame:
-    """(event_ref, kind, code) for every catalogue code an event in the window carries."""
+    """Window events long by every catalogue code they carry: event attributes, kind, code."""
     parts = []
     for kind, column in (("incident", "incident_code"), ("offence", "offence_code")):
         wanted = codes.filter(pl.col("kind") == kind)["code"].unique().to_list()
         parts.append(
             window.filter(pl.col(column).is_in(wanted)).select(
-                "event_ref", pl.lit(kind).alias("kind"), pl.col(column).alias("code")
+                *_EVENT_ATTRS, pl.lit(kind).alias("kind"), pl.col(column).alias("code")
             )
         )
     return pl.concat(parts, how="vertical")
@@ -398,15 +407,13 @@ def age_on(birth_date: pl.Expr, day: date) -> pl.Expr:
 
 
 def _dedupe_signals(core: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per signal key; a person listed twice keeps the CPR (or likeliest) resolution."""
-    return (
-        core.sort(
-            [*_SIGNAL_KEY, "resolved_by", "match_probability"],
-            descending=[False] * len(_SIGNAL_KEY) + [False, True],
-            nulls_last=True,
-        )
-        .unique(subset=_SIGNAL_KEY, keep="first", maintain_order=True)
-    )
+    """One row per signal key; a person listed twice keeps the CPR (or likeliest) resolution.
+
+    Rows equal in the key and in the resolution are identical, so the choice is deterministic.
+    """
+    return core.sort(
+        ["resolved_by", "match_probability"], descending=[False, True], nulls_last=True
+    ).unique(subset=_SIGNAL_KEY, keep="first", maintain_order=True)
 
 
 def _enrich(
