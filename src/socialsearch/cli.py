@@ -308,7 +308,7 @@ def audit_verify(state_dir: Path) -> None:
               help="Folder for the demo (created; a previous demo there is replaced).")
 @click.option("--scale", default=0.01, show_default=True, type=click.FloatRange(min=0.0005),
               help="Size of the synthetic Denmark (0.01 is about 60,000 people).")
-@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--seed", default=14, show_default=True, type=int)
 @click.option("--week", callback=_week, help="ISO week to search (default: the last complete week).")
 @_handle_errors
 def demo(demo_dir: Path, scale: float, seed: int, week: IsoWeek | None) -> None:

@@ -42,7 +42,7 @@ def _prepare(demo_dir: Path) -> None:
     (demo_dir / _MARKER).write_text("created by `socialsearch demo`; safe to delete\n", encoding="utf-8")
 
 
-def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 7, week: IsoWeek | None = None,
+def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWeek | None = None,
              console: Console | None = None) -> RunReport:
     """Run the whole pipeline on synthetic data in ``demo_dir`` and print where to look."""
     console = console or Console(soft_wrap=True)
