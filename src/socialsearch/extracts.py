@@ -41,7 +41,6 @@ from .atomic import fsync_dir, write_json_atomic
 from .catalogue import ROLES
 from .errors import InputError, InputProblem
 from .geography import geography
-from .identifiers import cpr_status as _cpr_status
 from .identifiers import normalise_cpr as _normalise_cpr
 
 __all__ = [
@@ -268,7 +267,65 @@ def _text(name: str, dtype: pl.DataType) -> pl.Expr | None:
     return None
 
 
-def parse_datetime(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+_Stage = list[pl.Expr]
+
+
+def _datetime_stages(raw: str, out: str, gap: str) -> list[_Stage]:
+    """Parse the ISO 8601 text column ``raw`` into ``out`` (and the flag ``gap``) in stages.
+
+    Each stage is applied with ``with_columns`` after the previous one, so the regular
+    expression and the time-zone conversion run once per value (one nested expression would
+    evaluate them once per reference). Temporary columns start with ``__``.
+    """
+    t = f"__{out}"
+    parts, naive, off = pl.col(f"{t}_parts"), pl.col(f"{t}_naive"), pl.col(f"{t}_off")
+    minutes, local = pl.col(f"{t}_min"), pl.col(f"{t}_local")
+    seconds = parts.struct.field("3").fill_null(":00").str.replace(",", ".", literal=True)
+    digits = off.str.replace_all(r"[^0-9]", "")
+    offset_minutes = (
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
+    )
+    return [
+        [pl.col(raw).str.extract_groups(_DATETIME_RE).alias(f"{t}_parts")],
+        [
+            pl.concat_str(parts.struct.field("1"), pl.lit("T"), parts.struct.field("2"), seconds)
+            .str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
+            .alias(f"{t}_naive"),
+            parts.struct.field("4").str.to_uppercase().alias(f"{t}_off"),
+        ],
+        [
+            pl.when(off == "Z").then(0)
+            .when(off.str.starts_with("-")).then(-offset_minutes)
+            .otherwise(offset_minutes)
+            .alias(f"{t}_min"),
+            naive.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
+            .alias(f"{t}_local"),
+        ],
+        [
+            pl.when(off.is_null())
+            .then(local)
+            .otherwise(
+                (naive - pl.duration(minutes=minutes))
+                .dt.replace_time_zone("UTC")
+                .dt.convert_time_zone(TIME_ZONE)
+            )
+            .alias(out),
+            (off.is_null() & naive.is_not_null() & local.is_null()).alias(gap),
+        ],
+    ]
+
+
+def _apply_stages(frame: pl.DataFrame, stages: list[list[_Stage]]) -> pl.DataFrame:
+    """Apply the i-th stage of every column together, then drop the ``__`` temporaries."""
+    for depth in range(max((len(s) for s in stages), default=0)):
+        exprs = [e for s in stages if depth < len(s) for e in s[depth]]
+        if exprs:
+            frame = frame.with_columns(exprs)
+    return frame.drop([c for c in frame.columns if c.startswith("__")])
+
+
+def parse_datetime(text: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Parse ISO 8601 text to ``Datetime("us", "Europe/Copenhagen")``.
 
     Returns ``(value, in_gap)``: ``value`` is null where the text is not a date-time or is a
@@ -279,45 +336,13 @@ def parse_datetime(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
     Examples
     --------
-    >>> f = pl.DataFrame({"t": ["2026-11-16T08:30:00", "2026-11-16T07:30:00Z"]})
-    >>> f.select(parse_datetime(pl.col("t"))[0].alias("t"))["t"].dt.hour().to_list()
+    >>> value, _ = parse_datetime(pl.Series(["2026-11-16T08:30:00", "2026-11-16T07:30:00Z"]))
+    >>> value.dt.hour().to_list()
     [8, 8]
     """
-    parts = text.str.extract_groups(_DATETIME_RE)
-    seconds = parts.struct.field("3").fill_null(":00").str.replace(",", ".", literal=True)
-    local_text = parts.struct.field("1") + "T" + parts.struct.field("2") + seconds
-    naive = local_text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
-    offset = parts.struct.field("4").str.to_uppercase()
-    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
-    digits = offset.str.replace_all(r"[^0-9]", "")
-    minutes = sign * (
-        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
-        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
-    )
-    minutes = pl.when(offset == "Z").then(0).otherwise(minutes)
-    from_offset = (
-        (naive - pl.duration(minutes=minutes))
-        .dt.replace_time_zone("UTC")
-        .dt.convert_time_zone(TIME_ZONE)
-    )
-    from_local = naive.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
-    value = pl.when(offset.is_null()).then(from_local).otherwise(from_offset)
-    in_gap = offset.is_null() & naive.is_not_null() & from_local.is_null()
-    return value, in_gap
-
-
-def _datetime(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr] | None:
-    col = pl.col(name)
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            local = col.dt.cast_time_unit("us").dt.replace_time_zone(
-                TIME_ZONE, ambiguous="earliest", non_existent="null"
-            )
-            return local, col.is_not_null() & local.is_null()
-        return col.dt.cast_time_unit("us").dt.convert_time_zone(TIME_ZONE), pl.lit(False)
-    if dtype == pl.String:
-        return parse_datetime(_blank_to_null(col))
-    return None
+    frame = pl.DataFrame({"t": text.cast(pl.String)}).select(_blank_to_null(pl.col("t")))
+    out = _apply_stages(frame, [_datetime_stages("t", "v", "g")])
+    return out["v"].alias(text.name), out["g"].alias(text.name)
 
 
 def _date(name: str, dtype: pl.DataType) -> pl.Expr | None:
@@ -351,37 +376,49 @@ _TYPE_EXPECTED = {
 }
 
 
-def _convert(spec: _Col, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, list[_Check]] | None:
-    """``(raw, value, checks)`` for one present column, or None when its type is unusable.
+def _timestamp(name: str, dtype: pl.Datetime) -> pl.Expr:
+    """A Parquet timestamp in Copenhagen time; one without a time zone is local time."""
+    col = pl.col(name).dt.cast_time_unit("us")
+    if dtype.time_zone is None:
+        return col.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
+    return col.dt.convert_time_zone(TIME_ZONE)
+
+
+_Converted = tuple[pl.Expr, pl.Expr | None, list[_Check], list[_Stage]]
+
+
+def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
+    """``(raw, value, checks, stages)`` for one present column; None when its type is unusable.
 
     ``raw`` is the stripped text (null when empty), used for emptiness and display; ``value``
-    the contract-typed column; ``checks`` the column's own rules over the frame holding
-    ``_raw_<name>`` and ``<name>``.
+    the contract-typed column (None when ``stages`` compute it from ``_raw_<name>``);
+    ``checks`` the column's own rules over the frame holding ``_raw_<name>`` and ``<name>``.
     """
     name, raw_name = spec.name, f"_raw_{spec.name}"
     raw_col, value_col = pl.col(raw_name), pl.col(name)
     show = None if spec.secret else raw_name
     checks: list[_Check] = []
     if spec.kind == "datetime":
-        parsed = _datetime(name, dtype)
-        if parsed is None:
-            return None
-        value, in_gap = parsed
-        raw = _blank_to_null(pl.col(name).cast(pl.String))
+        gap = f"_gap_{name}"
         checks.append(_Check(name, _EXPECT_DATETIME,
-                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(f"_gap_{name}"),
-                             show))
+                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(gap), show))
         checks.append(_Check(name, "a local time that exists in Europe/Copenhagen (clocks skip "
                              "02:00-03:00 on the last Sunday of March); give it with its UTC offset",
-                             pl.col(f"_gap_{name}"), show))
-        return raw, pl.struct(value.alias("v"), in_gap.alias("g")), checks
+                             pl.col(gap), show))
+        raw = _blank_to_null(pl.col(name).cast(pl.String))
+        if dtype == pl.String:
+            return raw, None, checks, _datetime_stages(raw_name, name, gap)
+        if isinstance(dtype, pl.Datetime):
+            flag = (raw_col.is_not_null() & value_col.is_null()).alias(gap)
+            return raw, _timestamp(name, dtype), checks, [[flag]]
+        return None
     if spec.kind == "date":
         value = _date(name, dtype)
         if value is None:
             return None
         raw = _blank_to_null(pl.col(name).cast(pl.String))
         checks.append(_Check(name, "a date YYYY-MM-DD", raw_col.is_not_null() & value_col.is_null(), show))
-        return raw, value, checks
+        return raw, value, checks, []
     text = _text(name, dtype)
     if text is None:
         return None
@@ -406,9 +443,12 @@ def _convert(spec: _Col, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, list[_Ch
         checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)}",
                              value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
     elif spec.kind == "cpr" and spec.nonempty:
+        # Normalised once (kept as _norm_<name>) for this check and the cross-file ones.
+        norm = f"_norm_{name}"
         checks.append(_Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS (value not shown)",
-                             raw_col.is_not_null() & (_cpr_status(value_col) != "valid")))
-    return text, value, checks
+                             raw_col.is_not_null() & pl.col(norm).is_null()))
+        return text, value, checks, [[_normalise_cpr(value_col).alias(norm)]]
+    return text, value, checks, []
 
 
 # --------------------------------------------------------------------------------------
@@ -479,9 +519,10 @@ def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
     missing = [s.name for s in specs if s.required and s.name not in frame.columns]
     for name in missing:
         problems.add(rel, name, f"a column '{name}' (the header has: {', '.join(frame.columns) or 'nothing'})")
-    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
+    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE),
+                            pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
     checks: list[_Check] = []
-    datetimes: list[str] = []
+    stages: list[list[_Stage]] = []
     for spec in specs:
         if spec.name not in frame.columns:
             exprs.append(pl.lit(None, _DTYPES[spec.kind]).alias(spec.name))
@@ -494,11 +535,11 @@ def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
                          f"(the column's type is {dtype})")
             missing.append(spec.name)
             continue
-        raw, value, own = converted
+        raw, value, own, extra = converted
         exprs.append(raw.alias(f"_raw_{spec.name}"))
-        exprs.append(value.alias(spec.name))
-        if spec.kind == "datetime":
-            datetimes.append(spec.name)
+        if value is not None:
+            exprs.append(value.alias(spec.name))
+        stages.append(extra)
         if spec.nonempty:
             checks.append(_Check(spec.name, "a value (this column may not be empty)",
                                  pl.col(f"_raw_{spec.name}").is_null()))
@@ -508,13 +549,10 @@ def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
     if table == "incidents":
         checks.append(_Check("incident_code", "an incident_code or an offence_code (both are empty)",
                              pl.col("_raw_incident_code").is_null() & pl.col("_raw_offence_code").is_null()))
-    out = frame.select(exprs)
-    if datetimes:
-        out = out.with_columns(
-            [pl.col(n).struct.field("g").alias(f"_gap_{n}") for n in datetimes]
-        ).with_columns([pl.col(n).struct.field("v").alias(n) for n in datetimes])
+    out = _apply_stages(frame.select(exprs), stages)
     problems.scan(out, checks)
-    return out.select([_FILE, _ROW, *[s.name for s in specs]])
+    norms = [c for c in out.columns if c.startswith("_norm_")]
+    return out.select([_FILE, _ROW, *[s.name for s in specs], *norms])
 
 
 def _read_table(root: Path, table: str, problems: _Problems,
@@ -561,17 +599,17 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
             "(none found; value not shown)", pl.lit(True))])
     population = tables.get("population")
     if population is not None:
-        norm = _normalise_cpr(pl.col("cpr"))
+        norm = pl.col("_norm_cpr")
         problems.scan(population, [_Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
-            norm.is_not_null() & ~norm.is_first_distinct())])
+            norm.is_not_null() & ~norm.cast(pl.UInt64).is_first_distinct())])
     relations = tables.get("relations")
     if relations is not None:
         problems.scan(relations, [_Check(
             "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
             "person; value not shown)",
-            _normalise_cpr(pl.col("child_cpr")) == _normalise_cpr(pl.col("adult_cpr")))])
+            pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
 
 
 def read_raw(input_dir: Path) -> RawExtracts:
@@ -609,7 +647,11 @@ def read_raw(input_dir: Path) -> RawExtracts:
             tables[table], complete[table] = _read_table(root, table, problems, files, digests)
         _cross_checks(tables, complete, problems)
     problems.raise_if_any()
-    out = {name: frame.drop(_FILE, _ROW) for name, frame in tables.items() if frame is not None}
+    out = {
+        name: frame.drop([c for c in frame.columns if c.startswith("_")])
+        for name, frame in tables.items()
+        if frame is not None
+    }
     return RawExtracts(
         incidents=out["incidents"],
         incident_persons=out["incident_persons"],
