@@ -24,6 +24,9 @@ import logging
 import os
 import shutil
 import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +63,7 @@ class RunReport:
     drafts_per_municipality: dict[str, int]
     summary: dict[str, Any]
     html_paths: tuple[Path, ...] = field(default=())
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (not in summary.json)
 
     @property
     def drafts(self) -> int:
@@ -77,6 +81,15 @@ class RunReport:
                      f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
                      f"unresolved: {unresolved}")
         return "\n".join(lines)
+
+
+@contextmanager
+def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
+    """Time one stage of the run and log it (no data values are logged)."""
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 3)
+    log.info("stage %s took %.2f s", name, timings[name])
 
 
 def _checkpoint(name: str) -> None:
@@ -210,45 +223,52 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
     catalogue = load_catalogue(catalogue_path)
     keystore = KeyStore.load(keys_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.check_week(week)
-        hub = load_hub(input_dir, keystore)
+        with _stage("read", timings):
+            hub = load_hub(input_dir, keystore)
         _checkpoint("after-read")
-        persons, person_counts = _search_inputs(hub)
-        drafted_pairs, previous_drafts = ledger.history(week, lookback_weeks=catalogue.lookback_weeks)
-        pseudonymiser = Pseudonymiser(keystore, hub.manifest["key_id"])
-        result = weekly_search(
-            incidents=hub.incidents,
-            persons=persons,
-            population=hub.population.select("person", "municipality", "birth_date"),
-            relations=hub.relations,
-            catalogue=catalogue,
-            week=week,
-            history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
-            draft_ids=pseudonymiser.draft_ids,
-        )
+        with _stage("linkage", timings):
+            persons, person_counts = _search_inputs(hub)
+        with _stage("search", timings):
+            drafted_pairs, previous_drafts = ledger.history(week, lookback_weeks=catalogue.lookback_weeks)
+            pseudonymiser = Pseudonymiser(keystore, hub.manifest["key_id"])
+            result = weekly_search(
+                incidents=hub.incidents,
+                persons=persons,
+                population=hub.population.select("person", "municipality", "birth_date"),
+                relations=hub.relations,
+                catalogue=catalogue,
+                week=week,
+                history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
+                draft_ids=pseudonymiser.draft_ids,
+            )
         _checkpoint("after-search")
-        documents = build_documents(result.signals, result.drafts)
-        out_week = out_dir / str(week)
-        html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
-        summary = _summary(week, hub, result, person_counts, catalogue, documents)
-        write_json_atomic(out_week / "summary.json", summary)
+        with _stage("outputs", timings):
+            documents = build_documents(result.signals, result.drafts)
+            out_week = out_dir / str(week)
+            html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
+            summary = _summary(week, hub, result, person_counts, catalogue, documents)
+            write_json_atomic(out_week / "summary.json", summary)
         _checkpoint("after-outputs")
-        vault.write_vault(state_dir / "vault" / f"{week}.vault", _vault_document(hub, result, week),
-                          keystore.custodian_public_key, keystore.custodian_key_id)
+        with _stage("vault", timings):
+            vault.write_vault(state_dir / "vault" / f"{week}.vault", _vault_document(hub, result, week),
+                              keystore.custodian_public_key, keystore.custodian_key_id)
         _checkpoint("after-vault")
-        run_id = ledger.record_run(
-            week,
-            result.drafts,
-            result.signals,
-            {
-                "catalogue_digest": catalogue.digest,
-                "inputs_digest": _inputs_digest(hub),
-                "key_id": hub.manifest["key_id"],
-                "counts": {"drafts": int(result.drafts.height), "signals": int(result.signals.height),
-                           **person_counts},
-            },
-        )
+        with _stage("ledger", timings):
+            run_id = ledger.record_run(
+                week,
+                result.drafts,
+                result.signals,
+                {
+                    "catalogue_digest": catalogue.digest,
+                    "inputs_digest": _inputs_digest(hub),
+                    "key_id": hub.manifest["key_id"],
+                    "counts": {"drafts": int(result.drafts.height), "signals": int(result.signals.height),
+                               **person_counts},
+                },
+            )
         _checkpoint("after-ledger")
     return RunReport(
         week=str(week),
@@ -257,6 +277,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
         drafts_per_municipality=summary["drafts"]["per_municipality"],
         summary=summary,
         html_paths=tuple(html),
+        timings=timings,
     )
 
 
