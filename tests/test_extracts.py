@@ -592,3 +592,33 @@ def test_library_failures_do_not_carry_data_into_the_message(
     assert "withheld" in str(info.value)
     assert "010180-1234" not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_parquet_naive_timestamp_in_the_spring_gap_is_an_error(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH}, persons={"KBH.csv": PERSONS_KBH})
+    pl.DataFrame({
+        "district": ["FYN"], "incident_id": ["x-1"],
+        "occurred_at": [datetime(2026, 3, 29, 2, 30)], "registered_at": [datetime(2026, 3, 29, 4, 0)],
+        "municipality": ["461"], "incident_code": ["5100"],
+    }).write_parquet(root / "incidents" / "FYN.parquet")
+    error = input_error(root)
+    assert len(error.problems) == 1
+    assert str(error.problems[0]).startswith(
+        "incidents/FYN.parquet, row 1, column 'occurred_at': expected a local time that exists")
+
+
+def test_read_hub_casts_categorical_and_other_timestamps(tmp_path: Path) -> None:
+    hub = make_hub()
+    stored = hub.incidents.with_columns(
+        pl.col("district").cast(pl.Categorical),
+        pl.col("registered_at").dt.convert_time_zone("UTC").dt.cast_time_unit("ns"),
+        pl.col("occurred_at").dt.replace_time_zone(None),
+    )
+    out = tmp_path / "pseudo"
+    write_hub(HubExtracts(stored, hub.incident_persons, hub.population, hub.relations,
+                          hub.manifest, (), {}, {}), out)
+    back = read_hub(out).incidents
+    assert back.schema["district"] == pl.String
+    assert back.schema["registered_at"] == pl.Datetime("us", CPH)
+    assert back["registered_at"].equals(hub.incidents["registered_at"])
+    assert back["occurred_at"].equals(hub.incidents["occurred_at"])
