@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -204,7 +205,24 @@ class _Check:
     column: str | None
     expected: str
     bad: pl.Expr
-    show: str | None = None  # a column whose value may be shown (codes, date-times)
+    show: str | None = None  # a column whose value may be shown (codes, date-times) ...
+    safe: str = r"[A-Z0-9]{1,5}"  # ... when the whole value matches this pattern
+
+
+# A value is echoed only when it has the shape of what was expected: a district code, a
+# kommunekode, a date-time. A shifted CSV column can put a name or a CPR number where a code
+# belongs, so anything else (and anything with ten digits in a row) is never shown.
+_SAFE_DISTRICT = r"[A-Z0-9]{1,5}"
+_SAFE_MUNICIPALITY = r"\d{1,4}"
+_SAFE_DATETIME = r"[0-9:+\-.,TZz ]{1,40}"
+_CPR_LIKE = re.compile(r"\d{6}-?\d{4}")
+
+
+def _displayable(value: object, safe: str) -> str | None:
+    text = None if value is None else str(value)
+    if text is None or not re.fullmatch(safe, text) or _CPR_LIKE.search(text):
+        return None
+    return text
 
 
 @dataclass
@@ -233,9 +251,8 @@ class _Problems:
                 first = hits.filter(pl.col(_FILE) == file_index).head(PER_RULE_LIMIT)
                 name = self.names[file_index]
                 for rec in first.iter_rows(named=True):
-                    value = rec.get(check.show) if check.show else None
-                    self.add(name, check.column, check.expected, rec[_ROW],
-                             None if value is None else str(value))
+                    value = _displayable(rec.get(check.show), check.safe) if check.show else None
+                    self.add(name, check.column, check.expected, rec[_ROW], value)
                 if rows > PER_RULE_LIMIT:
                     self.add(name, check.column,
                              f"{check.expected} ({rows - PER_RULE_LIMIT} more row(s) like this)")
@@ -401,10 +418,11 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
     if spec.kind == "datetime":
         gap = f"_gap_{name}"
         checks.append(_Check(name, _EXPECT_DATETIME,
-                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(gap), show))
+                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(gap), show,
+                             _SAFE_DATETIME))
         checks.append(_Check(name, "a local time that exists in Europe/Copenhagen (clocks skip "
                              "02:00-03:00 on the last Sunday of March); give it with its UTC offset",
-                             pl.col(gap), show))
+                             pl.col(gap), show, _SAFE_DATETIME))
         raw = _blank_to_null(pl.col(name).cast(pl.String))
         if dtype == pl.String:
             return raw, None, checks, _datetime_stages(raw_name, name, gap)
@@ -431,17 +449,17 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
         value = _municipality(text)
         checks.append(_Check(name, "one of the 98 kommunekoder (3 digits, e.g. 101 for København)",
                              raw_col.is_not_null() & (value_col.is_null() | ~value_col.is_in(
-                                 sorted(geography().municipality_codes))), show))
+                                 sorted(geography().municipality_codes))), show, _SAFE_MUNICIPALITY))
     elif spec.kind == "district":
         codes = sorted(geography().district_codes)
         checks.append(_Check(name, f"a police district code ({', '.join(codes)})",
-                             raw_col.is_not_null() & ~value_col.is_in(codes), show))
+                             raw_col.is_not_null() & ~value_col.is_in(codes), show, _SAFE_DISTRICT))
     elif spec.kind == "role":
-        checks.append(_Check(name, f"a role: {' | '.join(ROLES)}",
-                             value_col.is_not_null() & ~value_col.is_in(ROLES), show))
+        checks.append(_Check(name, f"a role: {' | '.join(ROLES)} (value not shown)",
+                             value_col.is_not_null() & ~value_col.is_in(ROLES)))
     elif spec.kind == "relation":
-        checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)}",
-                             value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
+        checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)} (value not shown)",
+                             value_col.is_not_null() & ~value_col.is_in(RELATIONS)))
     elif spec.kind == "cpr" and spec.nonempty:
         # Normalised once (kept as _norm_<name>) for this check and the cross-file ones.
         norm = f"_norm_{name}"
@@ -772,18 +790,18 @@ def _hub_checks(table: str) -> list[_Check]:
             sorted(geo.district_codes)), "district"))
     if "municipality" in schema:
         checks.append(_Check("municipality", "one of the 98 kommunekoder", ~pl.col("municipality").is_in(
-            sorted(geo.municipality_codes)), "municipality"))
+            sorted(geo.municipality_codes)), "municipality", _SAFE_MUNICIPALITY))
     if table == "incident_persons":
         checks += [
-            _Check("role", f"a role: {' | '.join(ROLES)}", ~pl.col("role").is_in(ROLES), "role"),
+            _Check("role", f"a role: {' | '.join(ROLES)}", ~pl.col("role").is_in(ROLES)),
             _Check("cpr_status", f"one of {' | '.join(CPR_STATUSES)}",
-                   ~pl.col("cpr_status").is_in(CPR_STATUSES), "cpr_status"),
+                   ~pl.col("cpr_status").is_in(CPR_STATUSES)),
             _Check("person", "a pseudonym where cpr_status is valid",
                    (pl.col("cpr_status") == "valid") & pl.col("person").is_null()),
         ]
     if table == "relations":
         checks.append(_Check("relation", f"a relation: {' | '.join(RELATIONS)}",
-                             ~pl.col("relation").is_in(RELATIONS), "relation"))
+                             ~pl.col("relation").is_in(RELATIONS)))
     return checks
 
 
