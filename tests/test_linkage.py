@@ -177,8 +177,21 @@ def test_day_month_swapped_birth_date_resolves_in_pass_two() -> None:
     assert result.stats["pass2"] == 1 and result.stats["pass1"] == 0
 
 
-def test_wrong_day_resolves_in_pass_two() -> None:
-    assert resolved([(None, "Mette", "Kristensen", "2012-05-19")])["person"].to_list() == ["P5"]
+def test_wrong_day_resolves_in_pass_two_only_when_asked() -> None:
+    inc = incident([(None, "Mette", "Kristensen", "2012-05-19")])
+    assert resolve(inc, POP).persons["person"].to_list() == [None]
+    assert resolve(inc, POP, one_error=("ym",)).persons["person"].to_list() == ["P5"]
+
+
+def test_wrong_month_resolves_in_pass_two_only_when_asked() -> None:
+    inc = incident([(None, "Mette", "Kristensen", "2012-08-09")])
+    assert resolve(inc, POP).persons["person"].to_list() == [None]
+    assert resolve(inc, POP, one_error=("yd",)).persons["person"].to_list() == ["P5"]
+
+
+def test_unknown_one_error_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="one-error"):
+        resolve(incident([(None, "Ib", "Holm", "1990-07-21")]), POP, one_error=("xx",))
 
 
 def test_wrong_year_resolves_only_when_asked() -> None:
@@ -189,7 +202,7 @@ def test_wrong_year_resolves_only_when_asked() -> None:
 
 def test_namesake_one_error_away_with_two_candidates_is_ambiguous() -> None:
     pop = population([("A", "Ib", "Holm", "1990-07-21"), ("B", "Ib", "Holm", "1990-07-28")])
-    result = resolve(incident([(None, "Ib", "Holm", "1990-07-25")]), pop)
+    result = resolve(incident([(None, "Ib", "Holm", "1990-07-25")]), pop, one_error=("ym",))
     assert result.persons["person"].to_list() == [None]
     assert result.stats["ambiguous"] == 1
 

@@ -71,8 +71,12 @@ DEFAULT_THRESHOLD = 0.65
 _LOGIT_A = -9.12
 _LOGIT_B = 18.51
 
-PASS2_KEYS = ("ym", "yd", "dm")
-"""One-error keys used by default in pass 2 (``"md"``, a wrong year, is opt-in)."""
+PASS2_KEYS = ("dm",)
+"""One-error keys used by default in pass 2: day and month swapped only.
+
+A wrong day (``"ym"``), month (``"yd"``) or year (``"md"``) is opt-in: their cells are 31, 12
+and ~100 dates wide, so a person in no register meets a unique exact namesake there far more
+often (docs/linkage.md, Limits; measured in docs/performance-linkage.md)."""
 
 PASS2_PROBABILITY = 0.90
 """Match probability given to a pass-2 match (exact name, one birth-date error)."""
@@ -585,9 +589,9 @@ def resolve(
     threshold
         Score threshold of pass 1; the default is fixed in advance (docs/linkage.md).
     one_error
-        Which one-error keys pass 2 uses, among ``"ym"`` (wrong day), ``"yd"`` (wrong month),
-        ``"dm"`` (day and month swapped) and ``"md"`` (wrong year). ``"md"`` is off by default:
-        its cells span a century of namesakes (docs/linkage.md, Limits).
+        Which one-error keys pass 2 uses, among ``"dm"`` (day and month swapped, the
+        default), ``"ym"`` (wrong day), ``"yd"`` (wrong month) and ``"md"`` (wrong year);
+        ``()`` turns pass 2 off. See :data:`PASS2_KEYS`.
 
     Returns
     -------
@@ -626,18 +630,14 @@ def resolve(
     # Pass 2: exact name, one birth-date error; several candidates = ambiguous.
     left = ident.filter(~pl.col("q").is_in(got1["q"].implode()) & ~pl.col("q").is_in(amb1.implode()))
     free = pop.filter(~pl.col("p").is_in(got1["p"].implode()))
-    cand2 = (
-        pl.concat(
-            [
-                left.select("q", pl.col(c).alias("k")).drop_nulls("k")
-                .join(free.select("p", pl.col(c).alias("k")).drop_nulls("k"), on="k")
-                .select("q", "p")
-                for c in pass2
-            ]
-        )
-        .unique()
-        .with_columns(score=pl.lit(1.0))
-    )
+    blocks = [
+        left.select("q", pl.col(c).alias("k")).drop_nulls("k")
+        .join(free.select("p", pl.col(c).alias("k")).drop_nulls("k"), on="k")
+        .select("q", "p")
+        for c in pass2
+    ]
+    empty = pl.DataFrame(schema={"q": pl.UInt32, "p": pl.UInt32})
+    cand2 = pl.concat([empty, *blocks]).unique().with_columns(score=pl.lit(1.0))
     got2, amb2 = _assign(cand2)
     got2 = got2.with_columns(match_probability=pl.lit(PASS2_PROBABILITY), how=pl.lit("pass2"))
 
