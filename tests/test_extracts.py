@@ -636,3 +636,10 @@ def test_a_shifted_column_does_not_echo_identifiers(tmp_path: Path) -> None:
     shown = {(p.row, p.column): p.value for p in error.problems}
     assert shown == {(3, "district"): None, (3, "municipality"): None,
                      (4, "occurred_at"): None, (5, "registered_at"): None}
+
+
+def test_a_missing_header_row_is_not_echoed(tmp_path: Path) -> None:
+    headless = "\n".join(POPULATION.splitlines()[1:]) + "\n"
+    error = input_error(make_raw(tmp_path / "in", population=headless))
+    assert "population.csv, column 'cpr': expected a column 'cpr' (the first row does not look like " \
+           "a header row of column names; add one)" in str(error)

@@ -530,13 +530,20 @@ def _read_file(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None
     return None
 
 
+def _describe_header(columns: list[str]) -> str:
+    """The header's names, unless the first row looks like data (it may hold a CPR number)."""
+    if columns and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ .-]{0,40}", c) for c in columns):
+        return "the header has: " + ", ".join(columns)
+    return "the first row does not look like a header row of column names; add one"
+
+
 def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
                problems: _Problems) -> pl.DataFrame | None:
     """One file's frame in the contract's types, with ``_file``, ``_row`` and per-row checks run."""
     specs = _RAW_SPECS[table]
     missing = [s.name for s in specs if s.required and s.name not in frame.columns]
     for name in missing:
-        problems.add(rel, name, f"a column '{name}' (the header has: {', '.join(frame.columns) or 'nothing'})")
+        problems.add(rel, name, f"a column '{name}' ({_describe_header(frame.columns)})")
     exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE),
                             pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
     checks: list[_Check] = []
