@@ -173,6 +173,36 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path) -> None:
     click.echo(f"exported a {role} keystore to {out_dir}")
 
 
+# --------------------------------------------------------------------------- catalogue
+@cli.group()
+def catalogue() -> None:
+    """Check an event-code catalogue before a weekly run uses it.
+
+    \b
+    Example:
+        socialsearch catalogue check configs/event_codes.toml
+    """
+
+
+@catalogue.command("check")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@_handle_errors
+def catalogue_check(path: Path | None) -> None:
+    """Validate a catalogue (default: the packaged one); every problem is listed with its line.
+
+    \b
+    Example:
+        socialsearch catalogue check ./my-district/event_codes.toml
+    """
+    from .catalogue import load_catalogue
+
+    cat = load_catalogue(path)
+    immediate = sorted(c.id for c in cat.categories if c.immediate)
+    click.echo(f"{cat.source}: ok - {len(cat.categories)} categories, {len(cat.codes)} codes, "
+               f"threshold {cat.threshold}, lookback {cat.lookback_weeks} weeks, child_max_age "
+               f"{cat.child_max_age}, immediate: {', '.join(immediate) or 'none'}; sha256 {cat.digest}")
+
+
 # --------------------------------------------------------------------------- data
 @cli.command()
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder to write the extracts to.")
