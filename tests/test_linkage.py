@@ -289,3 +289,12 @@ def test_dice_by_hand() -> None:
     a = np.array([[0b1111, 0]], dtype=np.uint64)
     b = np.array([[0b0011, 1]], dtype=np.uint64)
     assert dice(a, b)[0] == pytest.approx(2 * 2 / (4 + 3))
+
+
+def test_encodings_survive_parquet_and_list_columns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "pop.parquet"
+    POP.write_parquet(path)
+    pop = pl.read_parquet(path)
+    inc = incident([(None, "Jens", "Jensen", "1990-07-21")])
+    as_list = inc.with_columns(pl.col("lk_bf").arr.to_list())
+    assert resolve(as_list, pop).persons["person"].to_list() == ["P2"]

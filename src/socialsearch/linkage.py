@@ -3,9 +3,9 @@
 Two halves, used in two trust domains (see ``docs/linkage.md``):
 
 * :func:`encode_people` runs where the raw names live (a source station, or the
-  pseudonymise stage in single-site mode). It adds keyed ``lk_*`` columns: a salted,
-  keyed Bloom filter of the normalised names and birth date (``lk_bf``), a keyed
-  birth-date blocking key (``lk_dob``) and four keyed *one-error* keys that bind the
+  pseudonymise stage in single-site mode). It adds keyed ``lk_*`` columns: a keyed Bloom
+  filter of the normalised names and birth month/day, salted by birth year (``lk_bf``), a
+  keyed birth-date blocking key (``lk_dob``) and four keyed *one-error* keys that bind the
   exact normalised name to a birth date with one part allowed to be wrong.
 * :func:`resolve` runs at the hub, which holds no key: it gives incident persons whose
   CPR number is missing or invalid the pseudonym of the population person they match,
@@ -13,11 +13,12 @@ Two halves, used in two trust domains (see ``docs/linkage.md``):
 
 Matching in two passes:
 
-1. block on ``lk_dob`` (same birth date) and classify by the Dice coefficient of the
-   Bloom filters against :data:`DEFAULT_THRESHOLD`, fixed in advance on FEBRL4;
-2. for those still unresolved, block on the one-error keys (same normalised first given
-   name and surname, birth date with a wrong day, a wrong month, a wrong year, or day
-   and month swapped); a query with more than one such candidate is left unresolved.
+1. block on ``lk_dob`` (same birth date) and classify by the field-wise Dice score of the
+   Bloom filters (:func:`score_pairs`) against :data:`DEFAULT_THRESHOLD`, fixed in advance
+   on FEBRL4;
+2. for those still unresolved, block on the one-error keys (same normalised given name and
+   surname; by default day and month swapped, on request also a wrong day, month or year,
+   see :data:`PASS2_KEYS`); a query with more than one such candidate is left unresolved.
 
 Assignment is one-to-one between distinct query identities (identical encodings are
 deduplicated first, so the same person gets the same pseudonym on every event) and
@@ -64,10 +65,10 @@ _K_DATE = 3
 """Bit positions per birth-date token (month, day), set in both halves."""
 
 DEFAULT_THRESHOLD = 0.65
-"""Dice threshold of pass 1, fixed in advance on FEBRL4 (see docs/linkage.md)."""
+"""Pass-1 score threshold, fixed in advance on FEBRL4 by a stated rule (docs/linkage.md)."""
 
-# Logistic of the Dice coefficient, P(match | dice), fitted once on all FEBRL4 pairs that share
-# a birth year (4,467 links, 232,143 non-links; test key bytes(range(32))); fixed, not refitted.
+# Logistic of the pass-1 score, P(match | score), fitted once on all FEBRL4 pairs that share a
+# birth year (4,557 links, 232,053 non-links; test key bytes(range(32))); fixed, not refitted.
 _LOGIT_A = -9.12
 _LOGIT_B = 18.51
 
@@ -206,13 +207,14 @@ def _siphash24(key: bytes, words: list[np.ndarray]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- Bloom filters
 
+_BYTE_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
 
 def _popcount(words: np.ndarray) -> np.ndarray:
     """Number of set bits per row of a (n, words) uint64 array."""
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-    return table[words.view(np.uint8)].reshape(len(words), -1).sum(axis=1)
+    return _BYTE_POP[words.view(np.uint8)].reshape(len(words), -1).sum(axis=1, dtype=np.int64)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -234,8 +236,9 @@ def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _token_patterns(key: bytes, tokens: list[str], k: int) -> np.ndarray:
     """(n_tokens, 8) uint64: each token's k keyed positions in a 512-bit half, one HMAC per token.
 
-    Positions are independent 10-bit chunks of HMAC-SHA512 (random hashing, not double
-    hashing, whose arithmetic progressions Niedermeyer et al. 2014 exploited).
+    Positions are independent 16-bit chunks of HMAC-SHA512 reduced to 9 bits (random
+    hashing, not double hashing, whose arithmetic progressions Niedermeyer et al. 2014
+    exploited).
     """
     raw = b"".join(hmac.digest(key, t.encode(), "sha512") for t in tokens)
     pos = np.frombuffer(raw, dtype="<u2").reshape(len(tokens), 32)[:, :k].astype(np.int64)
@@ -469,6 +472,12 @@ def match_probability(score: np.ndarray | pl.Expr) -> Any:
     return 1.0 / (1.0 + np.exp(-(_LOGIT_A + _LOGIT_B * np.asarray(score))))
 
 
+def _filter_array(column: pl.Series) -> np.ndarray:
+    """Non-null filters as a contiguous (n, 16) uint64 array (Array or List columns)."""
+    arr = column.cast(pl.Array(pl.UInt64, _WORDS)).to_numpy()
+    return np.ascontiguousarray(arr, dtype=np.uint64).reshape(-1, _WORDS)
+
+
 def _check(frame: pl.DataFrame, what: str, columns: list[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -535,7 +544,6 @@ def _half_counts(x: np.ndarray) -> np.ndarray:
 
 _M8, _M16, _M32 = (np.uint64(m) for m in (0x00FF00FF00FF00FF, 0x0000FFFF0000FFFF, 0xFFFFFFFF))
 _S8, _S16, _S32 = np.uint64(8), np.uint64(16), np.uint64(32)
-_BYTE_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 _SWAP = np.r_[np.arange(_HALF, _WORDS), np.arange(_HALF)]
 
 
@@ -615,8 +623,8 @@ def resolve(
 
     pop = population.filter(pl.col(bf).is_not_null() & pl.col("person").is_not_null())
     pop = pop.select("person", *cols).with_row_index("p")
-    qbf = ident[bf].to_numpy().astype(np.uint64, copy=False).reshape(-1, _WORDS)
-    pbf = pop[bf].to_numpy().astype(np.uint64, copy=False).reshape(-1, _WORDS)
+    qbf = _filter_array(ident[bf])
+    pbf = _filter_array(pop[bf])
 
     # Pass 1: same birth date, Dice of the filters.
     cand1 = ident.select("q", dob).join(pop.select("p", dob), on=dob).select("q", "p")
