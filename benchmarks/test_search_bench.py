@@ -34,8 +34,9 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
-from socialsearch.catalogue import Catalogue, Category, Code
+from socialsearch.catalogue import Catalogue, load_catalogue
 from socialsearch.search import History, SearchResult, weekly_search
 from socialsearch.weeks import IsoWeek
 
@@ -55,22 +56,8 @@ def bench_scale() -> float:
 
 
 def catalogue() -> Catalogue:
-    """The packaged catalogue when it loads, else a built one of the same shape."""
-    try:
-        from socialsearch.catalogue import load_catalogue  # type: ignore[attr-defined]
-
-        return load_catalogue()  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - the packaged loader may not exist yet
-        cats = (Category("violence", "Vold"), Category("acute", "Akut", immediate=True))
-        codes = tuple(
-            Code("offence", f"1{i:03d}", f"Gerning {i}", "violence", 1 + i % 3, ("suspect", "victim"))
-            for i in range(14)
-        ) + tuple(
-            Code("incident", f"H{i:02d}", f"Hændelse {i}", "acute" if i == 0 else "violence",
-                 1 + i % 2, ("suspect", "victim", "involved"))
-            for i in range(20)
-        )
-        return Catalogue(1, 26, 3, 17, cats, codes)
+    """The packaged catalogue (configs/event_codes.toml)."""
+    return load_catalogue()
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -307,7 +294,7 @@ def setup() -> Setup:
     return Setup(frames, history_from(previous), cat, time.perf_counter() - t0)
 
 
-def test_weekly_search(benchmark: pytest.FixtureRequest, setup: Setup) -> None:
+def test_weekly_search(benchmark: BenchmarkFixture, setup: Setup) -> None:
     cpu: list[float] = []
 
     def run() -> SearchResult:
