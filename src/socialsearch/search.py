@@ -398,7 +398,7 @@ def age_on(birth_date: pl.Expr, day: date) -> pl.Expr:
     Examples
     --------
     >>> df = pl.DataFrame({"b": [date(2008, 11, 22), date(2008, 11, 23)]})
-    >>> df.select(age_on(pl.col("b"), date(2026, 11, 22)))["b"].to_list()
+    >>> df.select(age_on(pl.col("b"), date(2026, 11, 22)).alias("age"))["age"].to_list()
     [18, 17]
     """
     month_day = birth_date.dt.month().cast(pl.Int32) * 100 + birth_date.dt.day().cast(pl.Int32)
