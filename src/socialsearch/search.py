@@ -8,8 +8,9 @@ row. The plan, cheapest filter first:
 2. ⋈ incident persons on ``event_ref``, ⋈ the catalogue's (kind, code, role) rows: who was
    registered on a catalogue event in a role that code counts;
 3. link each such person to children: the person itself (``self``) and, through
-   ``relations``, every child the person is an adult of; keep children of child age in the
-   population extract (semi-join, so the 5.9 M-row population is never carried along);
+   ``relations``, every child the person is an adult of; look the distinct candidates up in
+   the population once (so the 5.9 M-row extract is never carried along) and keep those of
+   child age;
 4. per child: one weight per distinct event (the largest matching weight), the score, the
    immediate flag and whether a new signal was registered in the week; draft or not;
 5. only for drafted children: event and code attributes, persons, earlier drafts, draft ids.
