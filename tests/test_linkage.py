@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -291,7 +293,7 @@ def test_dice_by_hand() -> None:
     assert dice(a, b)[0] == pytest.approx(2 * 2 / (4 + 3))
 
 
-def test_encodings_survive_parquet_and_list_columns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_encodings_survive_parquet_and_list_columns(tmp_path: Path) -> None:
     path = tmp_path / "pop.parquet"
     POP.write_parquet(path)
     pop = pl.read_parquet(path)
