@@ -155,6 +155,38 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
     assert info["encoded_all"]["precision"] >= 0.99
 
 
+def test_febrl4_threshold_rule(febrl: dict[str, Any]) -> None:
+    """Reproduce how DEFAULT_THRESHOLD and the logistic were fixed (docs/linkage.md).
+
+    Rule, set before scoring: the smallest threshold on a 0.05 grid whose non-link rate among
+    FEBRL4 pairs sharing a birth year is at most 6e-5 (≤ 1 % expected false candidates per
+    query at ~170 people per birth date).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from socialsearch.linkage import DEFAULT_THRESHOLD, score_pairs
+
+    pa, pb = _to_polars(febrl["a"]), _to_polars(febrl["b"])
+    ea = encode_people(pa, given="given_name", surname="surname", birth_date="date_of_birth", key=KEY)
+    eb = encode_people(pb, given="given_name", surname="surname", birth_date="date_of_birth", key=KEY)
+    year = pl.col("date_of_birth").str.slice(0, 4)
+    qa = ea.filter(pl.col("lk_bf").is_not_null()).with_row_index("i").with_columns(y=year)
+    qb = eb.filter(pl.col("lk_bf").is_not_null()).with_row_index("j").with_columns(y=year)
+    pairs = qa.select("i", "y", "rec_id").join(qb.select("j", "y", pl.col("rec_id").alias("rb")), on="y")
+    score = score_pairs(_dense(qa["lk_bf"]), _dense(qb["lk_bf"]), pairs["i"].to_numpy(), pairs["j"].to_numpy())
+    truth = febrl["truth"]
+    is_link = np.array([(x, z) in truth for x, z in zip(pairs["rec_id"], pairs["rb"], strict=True)])
+    grid = np.round(np.arange(0.40, 0.951, 0.05), 2)
+    rates = {float(t): float((score[~is_link] >= t).mean()) for t in grid}
+    for t in grid:
+        print(f"threshold {t:.2f}: non-link rate {rates[float(t)]:.2e}, links {(score[is_link] >= t).sum()}")
+    chosen = min(t for t, r in rates.items() if r <= 6e-5)
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(score[:, None], is_link)
+    print(f"links {is_link.sum()}, non-links {(~is_link).sum()}, chosen {chosen}, "
+          f"logistic a={model.intercept_[0]:.2f} b={model.coef_[0, 0]:.2f}")
+    assert chosen == DEFAULT_THRESHOLD
+
+
 # --------------------------------------------------------------------------- national scale
 
 
