@@ -157,6 +157,7 @@ def hardware_limits(sample: list[bytes]) -> dict[str, Any]:
     limits["our_loop_2_threads_per_s"] = _rate(two_threads, n)
     arr = np.asarray(lengths, dtype=np.int64)
     limits["our_loop_2_processes_per_s"] = _rate(lambda: pseudonyms._digests(data, arr, key, 2), n)
+    limits["our_loop_1_process_per_s"] = _rate(lambda: pseudonyms._digests(data, arr, key, 1), n)
     limits.update(_openssl_sha256() or {"openssl": "not installed"})
     return limits
 

@@ -34,7 +34,6 @@ import re
 import struct
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -128,22 +127,37 @@ def default_workers() -> int:
     return max(1, min(cpus, 8))
 
 
-def _start_worker(key: bytes, data: bytes, lengths: np.ndarray) -> tuple[threading.Thread, dict[str, Any]]:
-    """Hash one chunk in a ``python -c`` worker; the key travels over a pipe, never in argv or env."""
+def _start_worker(key: bytes, data: bytes, lengths: np.ndarray) -> subprocess.Popen[bytes]:
+    """Start a ``python -c`` worker on one chunk; the key travels over a pipe, never in argv or env.
+
+    The whole input is written here, before this process starts hashing: the worker reads it
+    at once, so the write takes milliseconds. (Feeding it from a thread while the main thread
+    hashes does not work: every 64 KiB pipe write needs the GIL back from the hashing loop,
+    which made the worker wait for the main thread.)
+    """
     proc = subprocess.Popen(
         [sys.executable, "-c", _WORKER_SOURCE],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
+    assert proc.stdin is not None
     header = struct.pack("<IQQ", len(key), len(lengths), len(data))
-    payload = b"".join([header, key, lengths.astype("<u4").tobytes(), data])
-    box: dict[str, Any] = {"proc": proc}
+    try:
+        proc.stdin.write(b"".join([header, key, lengths.astype("<u4").tobytes(), data]))
+        proc.stdin.close()
+    except OSError:  # the worker died; reported when its result is collected
+        pass
+    return proc
 
-    def talk() -> None:
-        box["out"], box["err"] = proc.communicate(payload)
 
-    thread = threading.Thread(target=talk, daemon=True)
-    thread.start()
-    return thread, box
+def _collect(proc: subprocess.Popen[bytes], count: int) -> bytes:
+    """The worker's digests (32 bytes per value), or RuntimeError if it failed."""
+    assert proc.stdout is not None and proc.stderr is not None
+    out = proc.stdout.read()
+    proc.stderr.read()
+    code = proc.wait()
+    if code != 0 or len(out) != 32 * count:
+        raise RuntimeError(f"an HMAC worker process failed (exit code {code})")
+    return out
 
 
 def _digests(data: bytes, lengths: np.ndarray, key: bytes, workers: int | None = None) -> np.ndarray:
@@ -159,18 +173,14 @@ def _digests(data: bytes, lengths: np.ndarray, key: bytes, workers: int | None =
     else:
         bounds = np.linspace(0, n, w + 1).astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-        jobs = [
+        procs = [
             _start_worker(
                 key, data[offsets[bounds[i]] : offsets[bounds[i + 1]]], lengths[bounds[i] : bounds[i + 1]]
             )
             for i in range(1, w)
         ]
         parts = [_hmac_buffer(key, data[: offsets[bounds[1]]], lengths[: bounds[1]].tolist())]
-        for i, (thread, box) in enumerate(jobs, start=1):
-            thread.join()
-            if box["proc"].returncode != 0 or len(box.get("out", b"")) != 32 * int(bounds[i + 1] - bounds[i]):
-                raise RuntimeError(f"an HMAC worker process failed (exit code {box['proc'].returncode})")
-            parts.append(box["out"])
+        parts += [_collect(proc, int(bounds[i + 1] - bounds[i])) for i, proc in enumerate(procs, start=1)]
         buf = b"".join(parts)
     return np.frombuffer(buf, dtype=np.uint8).reshape(n, 32)
 
