@@ -206,3 +206,19 @@ def test_lazy_and_composed() -> None:
         {"b": date(2000, 2, 29), "s": "female", "a": 25},
         {"b": None, "s": None, "a": None},
     ]
+
+
+def test_every_day_of_the_table_against_datetime() -> None:
+    """The integer date arithmetic, checked against datetime for 1858-2057 and impossible days."""
+    cprs, expected = [], []
+    for year in range(1858, 2058):
+        d7 = 0 if 1900 <= year <= 1999 else (4 if 2000 <= year <= 2036 else 5)
+        for month in range(0, 14):
+            for day in (0, 1, 28, 29, 30, 31, 32):
+                cprs.append(f"{day:02d}{month:02d}{year % 100:02d}{d7}000")
+                try:
+                    expected.append(date(year, month, day))
+                except ValueError:
+                    expected.append(None)
+    frame = pl.DataFrame({"c": cprs})
+    assert frame.select(birth_date(normalise_cpr("c")))["c"].to_list() == expected

