@@ -14,9 +14,15 @@ from socialsearch.errors import InputError
 from socialsearch.linkage import (
     DEFAULT_THRESHOLD,
     PASS2_PROBABILITY,
+    BlockSpec,
+    FieldSpec,
     _siphash24,
+    candidate_pairs,
     dice,
+    dice_pairs,
     encode_people,
+    encode_records,
+    match_encoded,
     normalise_name,
     resolve,
 )
@@ -300,3 +306,172 @@ def test_encodings_survive_parquet_and_list_columns(tmp_path: Path) -> None:
     inc = incident([(None, "Jens", "Jensen", "1990-07-21")])
     as_list = inc.with_columns(pl.col("lk_bf").arr.to_list())
     assert resolve(as_list, pop).persons["person"].to_list() == ["P2"]
+
+
+# --------------------------------------------------------------------------- multi-field CLKs
+
+FIELDS = (
+    FieldSpec("given", "bigrams", 8),
+    FieldSpec("surname", "bigrams", 8),
+    FieldSpec("street", "bigrams", 5),
+    FieldSpec("zip", "digits", 6),
+    FieldSpec("state", "value", 8),
+    FieldSpec("dob", "digits", 12),
+)
+BLOCKS = (BlockSpec("zip", ("zip",)), BlockSpec("dob", ("dob",)), BlockSpec("name2", ("given", "surname"), length=2))
+COLS = ("given", "surname", "street", "zip", "state", "dob")
+
+
+def records(rows: list[tuple[str | None, ...]], key: bytes = KEY, **kw: object) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema={c: pl.String for c in COLS}, orient="row")
+    return encode_records(frame, FIELDS, key=key, blocks=BLOCKS, **kw)  # type: ignore[arg-type]
+
+
+A = [
+    ("Michaela", "Neumann", "Stanley Street", "4223", "nsw", "19151111"),
+    ("Courtney", "Painter", "Pinkerton Circuit", "4560", "vic", "19161214"),
+    ("Charles", "Green", "Salkauskas Crescent", "4566", "nsw", "19480930"),
+]
+
+
+def clk(frame: pl.DataFrame) -> np.ndarray:
+    return frame["clk_bf"].to_numpy()
+
+
+def test_records_columns_and_types() -> None:
+    e = records(A)
+    assert e.columns == [*COLS, "clk_bf", "clk_key_zip", "clk_key_dob", "clk_key_name2"]
+    assert e["clk_bf"].dtype == pl.Array(pl.UInt64, 16)
+    assert e["clk_key_zip"].dtype == pl.UInt64
+    raw = clk(e).astype("<u8").tobytes()
+    for token in (b"neumann", b"ne", b"4223", b"nsw", b"1915"):
+        assert token not in raw
+
+
+def test_multifield_exact_match_in_other_order() -> None:
+    a, b = records(A), records(A[::-1])
+    got = match_encoded(a, b, threshold=0.64)
+    assert got.select("a", "b").rows() == [(0, 2), (1, 1), (2, 0)]
+    assert got["score"].to_list() == [1.0, 1.0, 1.0]
+
+
+def test_multifield_typos_still_match() -> None:
+    b = records(
+        [
+            ("Michela", "Neuman", "Stanley St", "4223", "nsw", "19151111"),  # name typos, short street
+            ("Courtney", "Painter", "Pinkerton Circuit", "4650", "vic", "19161214"),  # zip digits swapped
+        ]
+    )
+    got = match_encoded(records(A), b, threshold=0.64)
+    assert got.select("a", "b").rows() == [(0, 0), (1, 1)]
+    assert all(0.64 <= s < 1.0 for s in got["score"])
+
+
+def test_multifield_other_person_in_same_block_is_not_matched() -> None:
+    # same zip and state (candidate pair), everything else different
+    b = records([("Ib", "Holm", "Ny Vestergade", "4223", "nsw", "19870402")])
+    assert candidate_pairs(records(A), b).rows() == [(0, 0)]
+    assert match_encoded(records(A), b, threshold=0.64).height == 0
+    loose = match_encoded(records(A), b, threshold=0.0, one_to_one=False)
+    assert loose["score"].item() < 0.5
+
+
+def test_multifield_not_in_any_block_is_not_compared() -> None:
+    b = records([("Michaela", "Neumann", "Stanley Street", "9999", "nsw", None)])
+    b = b.with_columns(clk_key_name2=pl.lit(None, pl.UInt64))  # drop the only shared key
+    assert candidate_pairs(records(A), b).height == 0
+    assert match_encoded(records(A), b, threshold=0.0).height == 0
+
+
+def test_records_deterministic_for_a_key_and_different_for_another() -> None:
+    a, b, c = records(A), records(A), records(A, key=OTHER)
+    assert (clk(a) == clk(b)).all()
+    assert a.equals(b)
+    assert not (clk(a) == clk(c)).all(axis=1).any()
+    for col in ("clk_key_zip", "clk_key_dob", "clk_key_name2"):
+        assert not set(a[col]) & set(c[col])
+
+
+def test_records_differ_from_the_product_encoding() -> None:
+    """Domain-separated sub-keys: the CLK bits are not the product filter's bits."""
+    frame = pl.DataFrame({"given": ["Jens"], "surname": ["Jensen"], "dob": ["19900721"]})
+    people = encode_people(frame, given="given", surname="surname", birth_date="dob", key=KEY)
+    rec = encode_records(frame, [FieldSpec("given"), FieldSpec("surname")], key=KEY)
+    assert not (people["lk_bf"].to_numpy() == rec["clk_bf"].to_numpy()).all()
+
+
+def test_tokenizers_normalise() -> None:
+    e = records(
+        [
+            ("Anne-Marie", "Møller", "12 Main St.", "42-23", "NSW", "1915-11-11"),
+            ("anne marie", "MOELLER", "12  main st", "4223", " nsw", "19151111"),
+        ]
+    )
+    assert (clk(e)[0] == clk(e)[1]).all()
+    assert e["clk_key_name2"].n_unique() == 1 and e["clk_key_dob"].n_unique() == 1
+
+
+def test_digits_are_positional() -> None:
+    """One wrong digit changes one of four zip tokens; a shifted number changes them all."""
+    f = [FieldSpec("zip", "digits", 6)]
+    e = encode_records(pl.DataFrame({"zip": ["4223", "4224", "2234"]}), f, key=KEY)
+    bf = clk(e)
+    d = dice(bf[[0, 0]], bf[[1, 2]])
+    assert d[0] > 0.7 and d[1] < d[0]
+
+
+def test_same_value_in_another_field_sets_other_bits() -> None:
+    f = [FieldSpec("x", "value", 10), FieldSpec("y", "value", 10)]
+    e = encode_records(pl.DataFrame({"x": ["holm", None], "y": [None, "holm"]}), f, key=KEY)
+    assert dice(clk(e)[[0]], clk(e)[[1]])[0] < 0.3
+
+
+def test_salt_separates_records() -> None:
+    f = [FieldSpec("name")]
+    frame = pl.DataFrame({"name": ["Ib Holm"] * 3, "year": ["1990", "1990", "1991"]})
+    e = encode_records(frame, f, key=KEY, salt="year")
+    assert (clk(e)[0] == clk(e)[1]).all()
+    assert not (clk(e)[0] == clk(e)[2]).all()
+
+
+def test_missing_values_give_nulls() -> None:
+    e = records([(None, None, None, None, None, None), ("Ib", None, None, "8000", None, None)])
+    assert e["clk_bf"].is_null().to_list() == [True, False]
+    assert e["clk_key_zip"].is_null().to_list() == [True, False]
+    assert e["clk_key_name2"].is_null().to_list() == [True, True]  # needs both names
+
+
+def test_block_prefix_length() -> None:
+    e = records([("Michaela", "Neumann", None, None, None, None), ("Michelle", "Newton", None, None, None, None)])
+    assert e["clk_key_name2"].n_unique() == 1
+
+
+def test_bad_specs_are_refused() -> None:
+    frame = pl.DataFrame({"a": ["x"]})
+    with pytest.raises(InputError, match="zz"):
+        encode_records(frame, [FieldSpec("zz")], key=KEY)
+    with pytest.raises(ValueError, match="k=40"):
+        encode_records(frame, [FieldSpec("a", k=40)], key=KEY)
+    with pytest.raises(ValueError, match="tokenizer"):
+        encode_records(frame, [FieldSpec("a", "soundex")], key=KEY)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="power of two"):
+        encode_records(frame, [FieldSpec("a")], key=KEY, bits=1000)
+    with pytest.raises(ValueError, match="16 bytes"):
+        encode_records(frame, [FieldSpec("a")], key=b"short")
+    with pytest.raises(ValueError, match="blocking key"):
+        match_encoded(encode_records(frame, [FieldSpec("a")], key=KEY), encode_records(frame, [FieldSpec("a")], key=KEY), threshold=0.5)
+
+
+def test_other_filter_length() -> None:
+    e = records(A, bits=2048)
+    assert e["clk_bf"].dtype == pl.Array(pl.UInt64, 32)
+    assert match_encoded(e, records(A, bits=2048), threshold=0.64).height == 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**64 - 1), min_size=16, max_size=16), min_size=1, max_size=5))
+def test_dice_pairs_equals_dice(rows: list[list[int]]) -> None:
+    bf = np.array(rows, dtype=np.uint64)
+    i, j = np.meshgrid(np.arange(len(bf)), np.arange(len(bf)))
+    i, j = i.ravel(), j.ravel()
+    assert np.allclose(dice_pairs(bf, bf, i, j), dice(bf[i], bf[j]))
