@@ -121,9 +121,9 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
     comp.string("given_name", "given_name", method="jarowinkler", threshold=0.85, label="given")
     comp.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
     comp.exact("date_of_birth", "date_of_birth", label="dob")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     features = comp.compute(pairs, a, b)
-    t_compute = time.perf_counter() - t0
+    t_compute, c_compute = time.perf_counter() - t0, _cpu() - c0
     ecm = rl.ECMClassifier(binarize=0.5)
     base = set(ecm.fit_predict(features).to_list())
 
@@ -135,10 +135,10 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
     abf, bbf = _dense(ea["lk_bf"]), _dense(eb["lk_bf"])
     score_pairs(abf, bbf, qi[:10], pj[:10])
     reps = 20
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     for _ in range(reps):
         score_pairs(abf, bbf, qi, pj)
-    t_dice = (time.perf_counter() - t0) / reps
+    t_dice, c_dice = (time.perf_counter() - t0) / reps, (_cpu() - c0) / reps
 
     # In scope of the contract: both records have names and a birth date within one error.
     dob_a = dict(zip(pa["rec_id"], pa["date_of_birth"], strict=True))
@@ -155,7 +155,11 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
         "seconds_encode_10k": t_encode,
         "seconds_compare_compute": t_compute,
         "seconds_dice_same_pairs": t_dice,
+        "cpu_seconds_compare_compute": c_compute,
+        "cpu_seconds_dice_same_pairs": c_dice,
         "speedup_dice_vs_compute": t_compute / t_dice,
+        "speedup_dice_vs_compute_cpu": c_compute / max(c_dice, 1e-9),
+        "load_average_1min": os.getloadavg()[0],
         "resolve_stats": result.stats,
         "peak_rss_mb": _peak_mb(),
     }
