@@ -441,6 +441,14 @@ def test_missing_values_give_nulls() -> None:
     assert e["clk_key_name2"].is_null().to_list() == [True, True]  # needs both names
 
 
+def test_rows_without_filter_are_not_matched_and_lists_are_accepted() -> None:
+    a = records([*A, ("Ib", None, None, "4223", None, None)])
+    b = records([(None, None, None, "4223", None, None)]).with_columns(clk_bf=pl.lit(None, pl.List(pl.UInt64)))
+    assert match_encoded(a, b, threshold=0.0).height == 0
+    as_list = records(A).with_columns(pl.col("clk_bf").arr.to_list())
+    assert match_encoded(a, as_list, threshold=0.64).select("a", "b").rows() == [(0, 0), (1, 1), (2, 2)]
+
+
 def test_block_prefix_length() -> None:
     e = records([("Michaela", "Neumann", None, None, None, None), ("Michelle", "Newton", None, None, None, None)])
     assert e["clk_key_name2"].n_unique() == 1

@@ -901,8 +901,14 @@ def dice_pairs(abf: np.ndarray, bbf: np.ndarray, i: np.ndarray, j: np.ndarray) -
 def _dense_filters(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(row index of non-null filters, their (n, words) uint64 array)."""
     rows = np.flatnonzero(column.is_not_null().to_numpy())
-    words = column.dtype.size if isinstance(column.dtype, pl.Array) else len(column.drop_nulls()[0])
-    arr = column.drop_nulls().cast(pl.Array(pl.UInt64, words)).to_numpy()
+    present = column.drop_nulls()
+    if isinstance(column.dtype, pl.Array):
+        words = column.dtype.size
+    elif present.len():
+        words = len(present[0])
+    else:
+        return rows, np.zeros((0, _WORDS), dtype=np.uint64)
+    arr = present.cast(pl.Array(pl.UInt64, words)).to_numpy()
     return rows, np.ascontiguousarray(arr, dtype=np.uint64).reshape(-1, words)
 
 
@@ -967,7 +973,7 @@ def match_encoded(
     cand = candidate_pairs(a, b, blocks=blocks, prefix=prefix)
     ra, abf = _dense_filters(a[bf])
     rb, bbf = _dense_filters(b[bf])
-    if abf.shape[1] != bbf.shape[1]:
+    if len(abf) and len(bbf) and abf.shape[1] != bbf.shape[1]:
         raise ValueError("the two frames have filters of different lengths")
     pos_a = np.full(a.height, -1, dtype=np.int64)
     pos_a[ra] = np.arange(len(ra))
