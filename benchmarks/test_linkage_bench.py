@@ -1,4 +1,5 @@
-"""Benchmarks of socialsearch.linkage: FEBRL4 quality and speed, national-scale encode/resolve.
+"""Benchmarks of socialsearch.linkage: FEBRL4 quality and speed (names + birth date, and the
+multi-field CLK with its FEBRL3 threshold rule), national-scale encode/resolve.
 
 Run explicitly (they are not collected by the default ``pytest``)::
 

@@ -24,6 +24,10 @@ Assignment is one-to-one between distinct query identities (identical encodings 
 deduplicated first, so the same person gets the same pseudonym on every event) and
 population persons, greedily by score; ties are never broken by chance, they leave the
 query unresolved.
+
+Beside the product path, :func:`encode_records` and :func:`match_encoded` are a general
+multi-field keyed CLK matcher (any fields, per-field weights, several keyed blocking keys)
+for data with more identifiers than names and birth date; the product does not use them.
 """
 
 from __future__ import annotations
