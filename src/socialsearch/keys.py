@@ -393,7 +393,7 @@ class KeyStore:
 
 
 # ---------------------------------------------------------------------- operations
-def rotate(directory: str | Path, *, promote: str | None = None, disable: str | None = None) -> KeyStore:
+def rotate(directory: str | Path, promote: str | None = None, disable: str | None = None) -> KeyStore:
     """Rotate keys in three steps (the Tink way), one per call.
 
     * no argument: add a new enabled, non-primary key (distribute it to every station);
