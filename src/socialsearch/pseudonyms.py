@@ -137,7 +137,7 @@ def _start_worker(key: bytes, data: bytes, lengths: np.ndarray) -> subprocess.Po
     which made the worker wait for the main thread.)
     """
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WORKER_SOURCE],
+        [sys.executable, "-I", "-S", "-c", _WORKER_SOURCE],  # isolated: stdlib only, no site
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     assert proc.stdin is not None
