@@ -129,22 +129,27 @@ def _search_inputs(hub: HubExtracts) -> tuple[pl.DataFrame, dict[str, int]]:
 
 def _vault_document(hub: HubExtracts, result: SearchResult, week: IsoWeek) -> dict[str, Any]:
     """The mapping back to raw identifiers for exactly the people and events in the drafts."""
-    sealed_people = pl.concat(
-        [
-            hub.population.select("person", "person_sealed"),
-            hub.incident_persons.select("person", "person_sealed"),
-        ]
-    ).drop_nulls().unique("person", keep="first")
     pairs = pl.concat(
         [
             result.drafts.select("draft_id", pl.col("child").alias("person")),
             result.signals.select("draft_id", "person"),
         ]
     ).unique()
+    # Semi-join first: only the few thousand people in drafts, not the whole population.
+    wanted = pairs.select("person").unique()
+    sealed_people = pl.concat(
+        [
+            hub.population.select("person", "person_sealed").join(wanted, on="person", how="semi"),
+            hub.incident_persons.select("person", "person_sealed").join(wanted, on="person", how="semi"),
+        ]
+    ).drop_nulls().unique("person", keep="first")
     people = pairs.join(sealed_people, on="person", how="left").sort("draft_id", "person")
+    refs = result.signals.select("draft_id", "event_ref").unique()
     events = (
-        result.signals.select("draft_id", "event_ref").unique()
-        .join(hub.incidents.select("event_ref", "event_sealed"), on="event_ref", how="left")
+        refs.join(
+            hub.incidents.select("event_ref", "event_sealed").join(refs, on="event_ref", how="semi"),
+            on="event_ref", how="left",
+        )
         .sort("draft_id", "event_ref")
     )
     drafts: dict[str, dict[str, dict[str, str]]] = {

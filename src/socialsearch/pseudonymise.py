@@ -32,38 +32,26 @@ FORMAT = "socialsearch-pseudonymised"
 FORMAT_VERSION = 1
 
 
-def _identity_table(raw: RawExtracts, pseudonymiser: Pseudonymiser, data_key: bytes) -> pl.DataFrame:
-    """One row per distinct valid CPR number in any table: ``cpr_norm``, ``person``, ``person_sealed``, ``birth_date``."""
-    norm = identifiers.normalise_cpr(pl.col("cpr")).alias("cpr_norm")
-    distinct = (
-        pl.concat(
-            [
-                raw.population.select(norm),
-                raw.relations.select(identifiers.normalise_cpr(pl.col("child_cpr")).alias("cpr_norm")),
-                raw.relations.select(identifiers.normalise_cpr(pl.col("adult_cpr")).alias("cpr_norm")),
-                raw.incident_persons.select(norm),
-            ]
-        )
-        .drop_nulls()
-        .unique()
-        .sort("cpr_norm")
-    )
-    values = distinct.get_column("cpr_norm")
-    return distinct.with_columns(
+def _normalised(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Replace each raw CPR column by its normalised form (``None`` when invalid or missing)."""
+    return frame.with_columns(identifiers.normalise_cpr(pl.col(c)).alias(c) for c in columns)
+
+
+def _identity_table(columns: list[pl.Series], pseudonymiser: Pseudonymiser, data_key: bytes) -> pl.DataFrame:
+    """One row per distinct valid CPR number in ``columns`` (already normalised):
+    ``cpr``, ``person``, ``person_sealed``, ``birth_date``."""
+    values = pl.concat([c.rename("cpr") for c in columns]).drop_nulls().unique()
+    return values.to_frame().with_columns(
         person=pseudonymiser.persons(values),
         person_sealed=vault.seal_values(values, data_key),
-        birth_date=identifiers.birth_date(pl.col("cpr_norm")),
+        birth_date=identifiers.birth_date(pl.col("cpr")),
     )
 
 
-def _join_identity(frame: pl.DataFrame, column: str, ids: pl.DataFrame, *, keep: list[str]) -> pl.DataFrame:
-    """Replace ``column`` (raw CPR) by the identity columns in ``keep`` via the normalised value."""
-    renamed = ids.select(["cpr_norm", *keep])
-    return (
-        frame.with_columns(identifiers.normalise_cpr(pl.col(column)).alias("cpr_norm"))
-        .join(renamed, on="cpr_norm", how="left")
-        .drop("cpr_norm", column)
-    )
+def _join_identity(frame: pl.DataFrame, column: str, ids: pl.DataFrame, *, keep: dict[str, str]) -> pl.DataFrame:
+    """Replace the normalised CPR ``column`` by the identity columns ``keep`` (name → new name)."""
+    renamed = ids.select(pl.col("cpr").alias(column), *(pl.col(k).alias(v) for k, v in keep.items()))
+    return frame.join(renamed, on=column, how="left").drop(column)
 
 
 def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
@@ -72,23 +60,32 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
     key_id = pseudonymiser.key_id
     data_key = keystore.subkey("vault", key_id)
     linkage_key = keystore.subkey("linkage", key_id)
-    ids = _identity_table(raw, pseudonymiser, data_key)
+    population = _normalised(raw.population, "cpr")
+    relations = _normalised(raw.relations, "child_cpr", "adult_cpr")
+    persons = raw.incident_persons.with_columns(
+        cpr_status=identifiers.cpr_status(pl.col("cpr")),
+        cpr=identifiers.normalise_cpr(pl.col("cpr")),
+    )
+    ids = _identity_table(
+        [population["cpr"], relations["child_cpr"], relations["adult_cpr"], persons["cpr"]],
+        pseudonymiser, data_key,
+    )
 
     incidents = raw.incidents.with_columns(
         event_ref=pseudonymiser.events(raw.incidents["district"], raw.incidents["incident_id"]),
         event_sealed=vault.seal_values(
             (raw.incidents["district"] + ":" + raw.incidents["incident_id"]), data_key
         ),
-    ).select(
+    )
+    # Every incident person's event exists (checked by read_raw): join the reference, don't re-hash.
+    persons = persons.join(
+        incidents.select("district", "incident_id", "event_ref"), on=["district", "incident_id"], how="left"
+    )
+    incidents = incidents.select(
         "district", "event_ref", "occurred_at", "registered_at", "municipality",
         "incident_code", "offence_code", "event_sealed",
     )
-
-    persons = raw.incident_persons.with_columns(
-        cpr_status=identifiers.cpr_status(pl.col("cpr")),
-        event_ref=pseudonymiser.events(raw.incident_persons["district"], raw.incident_persons["incident_id"]),
-    )
-    persons = _join_identity(persons, "cpr", ids, keep=["person", "person_sealed"])
+    persons = _join_identity(persons, "cpr", ids, keep={"person": "person", "person_sealed": "person_sealed"})
     # Only people without a valid CPR need name encodings: encode just those rows.
     persons = persons.with_row_index("_row")
     encoded = linkage.encode_people(
@@ -102,7 +99,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
         .select("district", "event_ref", "person", "cpr_status", "role", "person_sealed", *lk_cols)
     )
 
-    population = _join_identity(raw.population, "cpr", ids, keep=["person", "person_sealed", "birth_date"])
+    population = _join_identity(population, "cpr", ids, keep={
+        "person": "person", "person_sealed": "person_sealed", "birth_date": "birth_date"})
     pop_encoded = linkage.encode_people(
         population, given="given_name", surname="surname", birth_date="birth_date", key=linkage_key
     )
@@ -110,8 +108,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
     population = pop_encoded.select("person", "municipality", "birth_date", "person_sealed", *pop_lk)
 
     relations = (
-        _join_identity(raw.relations, "child_cpr", ids.rename({"person": "child"}), keep=["child"])
-        .pipe(lambda f: _join_identity(f, "adult_cpr", ids.rename({"person": "adult"}), keep=["adult"]))
+        _join_identity(relations, "child_cpr", ids, keep={"person": "child"})
+        .pipe(_join_identity, "adult_cpr", ids, keep={"person": "adult"})
         .select("child", "adult", "relation")
     )
 
