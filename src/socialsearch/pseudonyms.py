@@ -238,7 +238,7 @@ def _distinct(values: pl.Series) -> pl.Series:
     of distinct numbers is the common case at a source station).
     """
     if values.null_count() == 0:
-        uniq = values.unique(maintain_order=True)
+        uniq = values.unique(maintain_order=False)  # order is irrelevant: see the return
         return values if len(uniq) == len(values) else uniq
     return values.drop_nulls().unique(maintain_order=False)
 
