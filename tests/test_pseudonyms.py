@@ -219,3 +219,10 @@ def test_persons_repeats_nulls_and_spellings(fixed: KeyStore) -> None:
     assert p.persons(values).name == "cpr"
     assert p.persons(pl.Series([], dtype=pl.String)).to_list() == []
     assert p.persons(pl.Series([None, None], dtype=pl.String)).to_list() == [None, None]
+
+
+def test_failed_worker_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pseudonyms, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(pseudonyms.sys, "executable", "/bin/false")
+    with pytest.raises(RuntimeError, match="HMAC worker process failed"):
+        hmac_unique(pl.Series([f"{i:010d}" for i in range(100)]), b"k" * 32, workers=2)

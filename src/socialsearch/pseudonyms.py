@@ -180,8 +180,14 @@ def _digests(data: bytes, lengths: np.ndarray, key: bytes, workers: int | None =
             )
             for i in range(1, w)
         ]
-        parts = [_hmac_buffer(key, data[: offsets[bounds[1]]], lengths[: bounds[1]].tolist())]
-        parts += [_collect(proc, int(bounds[i + 1] - bounds[i])) for i, proc in enumerate(procs, start=1)]
+        try:
+            parts = [_hmac_buffer(key, data[: offsets[bounds[1]]], lengths[: bounds[1]].tolist())]
+            parts += [_collect(proc, int(bounds[i + 1] - bounds[i])) for i, proc in enumerate(procs, start=1)]
+        finally:  # on any failure (or Ctrl-C) leave no worker behind
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         buf = b"".join(parts)
     return np.frombuffer(buf, dtype=np.uint8).reshape(n, 32)
 
