@@ -226,3 +226,18 @@ def test_failed_worker_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pseudonyms.sys, "executable", "/bin/false")
     with pytest.raises(RuntimeError, match="HMAC worker process failed"):
         hmac_unique(pl.Series([f"{i:010d}" for i in range(100)]), b"k" * 32, workers=2)
+
+
+def test_distinct_normalised_fast_path_gives_the_same_pseudonyms(tmp_path):
+    import polars as pl
+
+    from socialsearch.keys import KeyStore
+    from socialsearch.pseudonyms import Pseudonymiser
+
+    p = Pseudonymiser(KeyStore.init(tmp_path / "k"))
+    raw = pl.Series("cpr", ["010190-1234", "0101901234", "3112991234", None, "bad"])
+    normalised = pl.Series("cpr", ["0101901234", "3112991234"])
+    slow = p.persons(raw)
+    fast = p.persons_distinct_normalised(normalised)
+    assert fast.to_list() == [slow[0], slow[2]]
+    assert slow[0] == slow[1]

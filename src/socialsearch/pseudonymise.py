@@ -42,7 +42,7 @@ def _identity_table(columns: list[pl.Series], pseudonymiser: Pseudonymiser, data
     ``cpr``, ``person``, ``person_sealed``, ``birth_date``."""
     values = pl.concat([c.rename("cpr") for c in columns]).drop_nulls().unique()
     return values.to_frame().with_columns(
-        person=pseudonymiser.persons(values),
+        person=pseudonymiser.persons_distinct_normalised(values),
         person_sealed=vault.seal_values(values, data_key),
         birth_date=identifiers.birth_date(pl.col("cpr")),
     )

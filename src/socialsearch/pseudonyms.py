@@ -347,6 +347,14 @@ class Pseudonymiser:
         per_spelling = _join_back(number, numbers, encoded)
         return _join_back(raw, spellings, per_spelling).rename(cpr.name)
 
+    def persons_distinct_normalised(self, cpr: pl.Series) -> pl.Series:
+        """Like :meth:`persons` for values already normalised (``normalise_cpr``), distinct and
+        non-null — the identity table of a source station — skipping the de-duplication and
+        normalisation passes. The pseudonyms are the same as :meth:`persons` gives."""
+        return self._encode("person", cpr.cast(pl.String), f"{self._key_id}.".encode(), distinct=True).rename(
+            cpr.name
+        )
+
     def events(self, district: pl.Series, incident_id: pl.Series) -> pl.Series:
         """Event references ``e.<kid>.<22 chars>`` of (district, journal number); null if either is."""
         msg = pl.DataFrame({"d": district.cast(pl.String), "i": incident_id.cast(pl.String)}).select(
