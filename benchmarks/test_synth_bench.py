@@ -19,8 +19,6 @@ just before the call (Linux); where that is not possible, ``ru_maxrss`` of the w
 from __future__ import annotations
 
 import json
-import os
-import resource
 import sys
 import tempfile
 import time
@@ -30,37 +28,17 @@ from typing import Any
 import polars as pl
 import pytest
 
+from memory import bench_scale, peak_rss_mib, reset_peak_rss
+
 from socialsearch.synth import SynthSummary, synthesize
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
 
 
-def bench_scale() -> float:
-    return float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_mib() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure(scale: float, out: Path, seed: int = 0) -> tuple[SynthSummary, dict[str, Any]]:
     """Run ``synthesize`` once and return its summary and the measurements."""
-    reset = _reset_peak()
+    reset = reset_peak_rss()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     summary = synthesize(out, scale=scale, seed=seed, week=WEEK)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -68,7 +46,7 @@ def measure(scale: float, out: Path, seed: int = 0) -> tuple[SynthSummary, dict[
         "scale": scale,
         "seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),
-        "peak_rss_mib": round(_peak_mib(), 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
         "peak_is_call_only": reset,
         "rows": summary.rows,
         "people": summary.people,

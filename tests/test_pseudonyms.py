@@ -25,7 +25,7 @@ FIXED_SECRET = bytes(range(32))
 
 def fixed_keystore(directory: Path) -> KeyStore:
     """A keystore whose only key is ``FIXED_KID`` with secret 00 01 02 ... 1f."""
-    store = KeyStore.init(directory)
+    KeyStore.init(directory)
     path = directory / "keyset.json"
     data = json.loads(path.read_text())
     data["primary"] = FIXED_KID

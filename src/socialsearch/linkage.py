@@ -639,7 +639,12 @@ def resolve(
     ident = queries.select(cols).unique(maintain_order=True).with_row_index("q")
     row_q = queries.select("_row", *cols).join(ident, on=cols, how="left", nulls_equal=True).select("_row", "q")
 
-    pop = population.filter(pl.col(bf).is_not_null() & pl.col("person").is_not_null())
+    # Only residents who share a block key with some query can become a candidate: keep just
+    # those before the Bloom filters become arrays (thousands of rows, not the whole population).
+    reachable = pl.any_horizontal(
+        pl.col(c).is_in(ident.get_column(c).drop_nulls().implode()) for c in [dob, *pass2]
+    )
+    pop = population.filter(pl.col(bf).is_not_null() & pl.col("person").is_not_null() & reachable)
     pop = pop.select("person", *cols).with_row_index("p")
     qbf = _filter_array(ident[bf])
     pbf = _filter_array(pop[bf])

@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +49,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .atomic import write_bytes_atomic
 from .errors import KeyStoreError, VaultError
 from .keys import KeyStore, hkdf
 
@@ -153,32 +153,12 @@ def open_sealed(blob: bytes, keystore: KeyStore, aad: bytes = b"") -> bytes:
 
 
 # ------------------------------------------------------------------------ vault documents
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_vault(
     path: str | Path, document: Mapping[str, Any], public_key: X25519PublicKey | bytes, key_id: str
 ) -> None:
     """Seal ``document`` (JSON) to the custodian and write it atomically (tmp + fsync + rename)."""
     text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    _atomic_write(Path(path), seal(text.encode("utf-8"), public_key, key_id, _VAULT_AAD))
+    write_bytes_atomic(Path(path), seal(text.encode("utf-8"), public_key, key_id, _VAULT_AAD), mode=0o600)
 
 
 def read_vault(path: str | Path, keystore: KeyStore) -> dict[str, Any]:
