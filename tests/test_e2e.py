@@ -264,3 +264,16 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     code, out = invoke("demo", "--dir", tmp_path / "foreign")
     assert code == 2 and (tmp_path / "foreign" / "precious.txt").exists()
     shutil.rmtree(tmp_path / "demo")
+
+
+def test_verbose_log_of_a_run_carries_no_raw_identifier(scenario, tmp_path, keys, catalogue_file):
+    proc = subprocess.run(
+        [sys.executable, "-m", "socialsearch", "-vv", "run", "--input", str(scenario), "--week", WEEK,
+         "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state"), "--keys", str(keys),
+         "--catalogue", str(catalogue_file)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stage search took" in proc.stderr  # the log is really on
+    for needle in RAW_CPRS + RAW_NAMES + JOURNALS:
+        assert needle not in proc.stderr and needle not in proc.stdout
