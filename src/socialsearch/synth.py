@@ -290,29 +290,30 @@ def synthesize(
 
     rows: dict[str, int] = {}
     files: list[Path] = []
-    for name, frame in (  # written one by one, so only one table is alive at a time
-        ("incidents", lambda: events.frame.drop("_event", "_boundary", "_in_catalogue", "_category")),
-        ("incident_persons", lambda: persons.drop("_row")),
-        ("population", lambda: _population_frame(rng, people)),
-        ("relations", lambda: _relations_frame(rng, people)),
-    ):
-        table = frame()
+
+    def write(name: str, table: pl.DataFrame) -> None:
         rows[name] = table.height
-        files += _write(out, fmt, name, table, geo)
-        del table
+        files.extend(_write(out, fmt, name, table, geo))
+
+    # written one by one (each table is built in the call), so only one table is alive at a time
+    write("incidents", events.frame.drop("_event", "_boundary", "_in_catalogue", "_category"))
+    write("incident_persons", persons.drop("_row"))
     del persons
+    write("population", _population_frame(rng, people))
+    write("relations", _relations_frame(rng, people))
     truth = _truth_frames(people, events, fallback)
+    foreign = int((fallback["kind"] == "foreign").sum())
     summary_json = {
         "week": str(week), "seed": seed, "scale": scale, "format": fmt,
         "catalogue_digest": catalogue.digest, "rows": rows,
         "people": people.n, "children": people.n_children, "families": people.n_families,
-        "fallback": fallback.height, "foreign": int((fallback["kind"] == "foreign").sum()),
+        "fallback": fallback.height, "foreign": foreign,
     }
     files += _write_truth(out, truth, summary_json)
     return SynthSummary(
         out=out, week=str(week), seed=seed, scale=scale, format=fmt, rows=rows,
         people=people.n, children=people.n_children, families=people.n_families,
-        fallback=fallback.height, foreign=summary_json["foreign"], files=tuple(files),
+        fallback=fallback.height, foreign=foreign, files=tuple(files),
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -373,7 +374,7 @@ def _shares(geo: Geography) -> np.ndarray:
     pop = np.array([m.population for m in geo.municipalities], dtype=np.float64)
     if pop.sum() <= 0:
         pop = np.ones_like(pop)
-    return pop / pop.sum()
+    return np.asarray(pop / pop.sum(), dtype=np.float64)
 
 
 def _people(rng: np.random.Generator, geo: Geography, scale: float, week: IsoWeek) -> _People:
@@ -603,7 +604,7 @@ def _zipf(n: int, s: float, shuffle_seed: int | None, offset: float = 3.0) -> np
     w = 1.0 / (np.arange(n) + offset) ** s
     if shuffle_seed is not None:  # lists in alphabetical order: fixed, seed-independent popularity
         w = np.random.default_rng(shuffle_seed).permutation(w)
-    return w / w.sum()
+    return np.asarray(w / w.sum(), dtype=np.float64)
 
 
 def _names(rng: np.random.Generator, male: np.ndarray, i_father: np.ndarray, i_mother: np.ndarray,
@@ -613,7 +614,7 @@ def _names(rng: np.random.Generator, male: np.ndarray, i_father: np.ndarray, i_m
     Names are drawn and inherited as indices into the name lists; strings are built once.
     """
     males, females, lasts, _, _ = _name_lists()
-    n = male.shape[0]
+    n = int(male.shape[0])
     given_list = pl.Series([*males, *females], dtype=pl.String)
     pm, pf = _zipf(len(males), 0.8, 11), _zipf(len(females), 0.8, 12)
 
@@ -683,8 +684,8 @@ def _specs(catalogue: Catalogue) -> list[_Spec]:
                 specs.append(_Spec(generic[0], code.code, profile.rate * share, slots, cat_id))
             else:
                 specs.append(_Spec(code.code, "", profile.rate * share, slots, cat_id))
-    for kind, code, _label, rate, slots in _OTHER_CODES:
-        c = free(code)
+    for kind, other, _label, rate, slots in _OTHER_CODES:
+        c = free(other)
         if kind == "offence":
             specs.append(_Spec(generic[0], c, rate * 0.7, slots, None))
             specs.append(_Spec(generic[1], c, rate * 0.3, slots, None))
@@ -729,12 +730,12 @@ class _Pools:
             if idx.shape[0] == 0:
                 return np.full(size, -1, dtype=np.int64)
             pos = np.searchsorted(cdf, rng.random(size) * cdf[-1], side="right")
-            return idx[np.minimum(pos, idx.shape[0] - 1)]
+            return np.asarray(idx[np.minimum(pos, idx.shape[0] - 1)])
         if pool in (ANY_ADULT, ANY_CHILD, YOUNG_CHILD):
             idx = {ANY_ADULT: self.adults, ANY_CHILD: self.children, YOUNG_CHILD: self.young}[pool]
             if idx.shape[0] == 0:
                 return np.full(size, -1, dtype=np.int64)
-            return idx[rng.integers(0, idx.shape[0], size=size)]
+            return np.asarray(idx[rng.integers(0, idx.shape[0], size=size)])
         p = self.p
         ok = primary >= 0
         fam = np.where(ok, p.family[np.maximum(primary, 0)], -1)
@@ -763,7 +764,7 @@ def _events(rng: np.random.Generator, geo: Geography, people: _People, specs: li
     rates = np.array([s.rate for s in specs]) * scale * 364 / 365.25
     counts = rng.poisson(rates)
     spec = np.repeat(np.arange(len(specs)), counts)
-    n_ev = spec.shape[0]
+    n_ev = int(spec.shape[0])
     first_monday = week.shift(-51).monday
     reg_day = _days(first_monday) + rng.integers(0, 364, size=n_ev)
     reg_sec = (rng.choice(24, size=n_ev, p=_HOUR_W / _HOUR_W.sum()) * 3600
@@ -849,7 +850,7 @@ def _incident_frame(rng: np.random.Generator, geo: Geography, specs: list[_Spec]
                     muni: np.ndarray, reg_day: np.ndarray, reg_sec: np.ndarray, delay: np.ndarray,
                     boundary: np.ndarray) -> pl.DataFrame:
     """Incidents with district, journal number, codes and date-times, sorted per district by time."""
-    n_ev = spec.shape[0]
+    n_ev = int(spec.shape[0])
     codes = [m.code for m in geo.municipalities]
     districts = [m.district for m in geo.municipalities]
     registered = _local(reg_day, reg_sec)
@@ -880,7 +881,7 @@ def _incident_frame(rng: np.random.Generator, geo: Geography, specs: list[_Spec]
 def _incident_persons(rng: np.random.Generator, people: _People, events: _Events) -> pl.DataFrame:
     """One row per (event, person): CPR (some dashed), role, names and birth date."""
     ev_p, person_p, role_p = events.persons
-    dashed = rng.random(ev_p.shape[0]) < P_DASHED["incident_persons"]
+    dashed = rng.random(int(ev_p.shape[0])) < P_DASHED["incident_persons"]
     frame = pl.DataFrame({
         "_event": ev_p,
         "_order": np.arange(ev_p.shape[0]),
@@ -1032,7 +1033,7 @@ def _population_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame
 
 def _relations_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame:
     child, adult, rel = people.relations
-    n = child.shape[0]
+    n = int(child.shape[0])
     return pl.DataFrame({
         "child_cpr": _maybe_dashed(people.cpr.gather(child), rng.random(n) < P_DASHED["relations"]),
         "adult_cpr": _maybe_dashed(people.cpr.gather(adult), rng.random(n) < P_DASHED["relations"]),
@@ -1051,7 +1052,7 @@ def _truth_frames(people: _People, events: _Events, fallback: pl.DataFrame) -> d
             "sex": pl.Series(np.where(people.male, "M", "F")),
             "municipality": codes.gather(people.municipality),
             "member": pl.Series(MEMBERS).gather(people.member),
-            "family_id": fam_id.set(fam_id < 0, None),  # type: ignore[arg-type]
+            "family_id": fam_id.set(fam_id < 0, None),
             "risk": people.risk,
             "youth_risk": people.youth,
         }),
