@@ -224,8 +224,8 @@ _BYTE_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 def _popcount(words: np.ndarray) -> np.ndarray:
     """Number of set bits per row of a (n, words) uint64 array."""
     if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-    return _BYTE_POP[words.view(np.uint8)].reshape(len(words), -1).sum(axis=1, dtype=np.int64)
+        return np.asarray(np.bitwise_count(words).sum(axis=1, dtype=np.int64))
+    return np.asarray(_BYTE_POP[words.view(np.uint8)].reshape(len(words), -1).sum(axis=1, dtype=np.int64))
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
