@@ -317,7 +317,7 @@ def seal_values(values: pl.Series, data_key: bytes) -> pl.Series:
         iv = _cmac(k_mac, padded)
         cipher = padded ^ _keystream(k_enc, iv, nb)
         pieces.append(part.select("_i").with_columns(out=_binary_rows(np.concatenate([iv, cipher], axis=1))))
-    return _reassemble(len(values), pieces, pl.Binary, values.name)
+    return _reassemble(len(values), pieces, pl.Binary(), values.name)
 
 
 def open_values(sealed: pl.Series, data_key: bytes) -> pl.Series:
@@ -350,4 +350,4 @@ def open_values(sealed: pl.Series, data_key: bytes) -> pl.Series:
             f"{bad} of {frame.height} sealed values do not authenticate: the column is damaged, "
             "or it was sealed under another data key"
         )
-    return _reassemble(len(sealed), pieces, pl.String, sealed.name)
+    return _reassemble(len(sealed), pieces, pl.String(), sealed.name)
