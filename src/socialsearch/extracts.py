@@ -815,7 +815,8 @@ def _hub_checks(table: str) -> list[_Check]:
 def _read_hub_tables(root: Path, manifest: dict[str, Any], problems: _Problems,
                      files: list[Path], digests: dict[str, str]) -> dict[str, pl.DataFrame | None]:
     """Read, cast and check every hub table; problems are recorded, not raised."""
-    listed = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    entry = manifest.get("files")
+    listed: dict[str, Any] = entry if isinstance(entry, dict) else {}
     tables: dict[str, pl.DataFrame | None] = {}
     for table, schema in _HUB_SCHEMA.items():
         frames: list[pl.DataFrame] = []
