@@ -290,7 +290,8 @@ def _validate(data: dict[str, Any], lines: _LineIndex, source: Path) -> Catalogu
     }
     for key, (low, high, fix) in rules.items():
         if key not in data:
-            problems.add(1, top, f"missing required key '{key}'", f"add it before the first table: {fix.split(', e.g. ')[-1]}")
+            problems.add(1, top, f"missing required key '{key}'",
+                         f"add it before the first table: {fix.split(', e.g. ')[-1]}")
             continue
         value = data[key]
         line = lines.of_top(key)
