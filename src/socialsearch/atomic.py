@@ -74,8 +74,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int |
     parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
     try:
-        os.fchmod(fd, _default_mode() if mode is None else mode)
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "wb") as handle:  # owns fd from here on, closed on any error
+            os.fchmod(handle.fileno(), _default_mode() if mode is None else mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
