@@ -39,7 +39,7 @@ def _handle_errors(func: F) -> F:
             sys.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
+        except Exception as exc:  # the last line of defence
             if os.environ.get("SOCIALSEARCH_DEBUG"):
                 raise
             # The message of an unexpected exception may quote data values: never print it.

@@ -82,8 +82,8 @@ class InputError(SocialsearchError):
         lines = [str(p) for p in shown]
         if len(self.problems) > limit:
             lines.append(f"... and {len(self.problems) - limit} more problems")
-        head = "invalid input" if len(self.problems) != 1 else "invalid input"
-        super().__init__(head + ":\n  " + "\n  ".join(lines))
+        count = f"{len(self.problems)} problems" if len(self.problems) > 1 else "1 problem"
+        super().__init__(f"invalid input ({count}):\n  " + "\n  ".join(lines))
 
     @classmethod
     def single(
