@@ -483,3 +483,65 @@ def test_dice_pairs_equals_dice(rows: list[list[int]]) -> None:
     i, j = np.meshgrid(np.arange(len(bf)), np.arange(len(bf)))
     i, j = i.ravel(), j.ravel()
     assert np.allclose(dice_pairs(bf, bf, i, j), dice(bf[i], bf[j]))
+
+
+# --------------------------------------------------------------------------- shared labels (swaps)
+
+NAME_FIELDS = [FieldSpec("given", "bigrams", 8, label="name"), FieldSpec("surname", "bigrams", 8, label="name")]
+SWAP = pl.DataFrame({"given": ["Michaela", "Neumann"], "surname": ["Neumann", "Michaela"]})
+
+
+def test_shared_label_makes_a_given_surname_swap_invisible() -> None:
+    shared = clk(encode_records(SWAP, NAME_FIELDS, key=KEY))
+    assert (shared[0] == shared[1]).all()
+    own = clk(encode_records(SWAP, [FieldSpec("given", "bigrams", 8), FieldSpec("surname", "bigrams", 8)], key=KEY))
+    assert dice(own[[0]], own[[1]])[0] < 0.3  # without a label the swap looks like another person
+
+
+def test_swapped_pair_scores_like_the_unswapped_one_under_a_shared_label() -> None:
+    blk = [BlockSpec("name2", ("given", "surname"), length=2, unordered=True)]
+    a = encode_records(pl.DataFrame({"given": ["Michaela"], "surname": ["Neumann"]}), NAME_FIELDS, key=KEY, blocks=blk)
+    b = encode_records(
+        pl.DataFrame({"given": ["Michela", "Neuman"], "surname": ["Neuman", "Michela"]}), NAME_FIELDS, key=KEY, blocks=blk
+    )
+    got = match_encoded(a, b, threshold=0.5, one_to_one=False).sort("b")
+    assert got["b"].to_list() == [0, 1]
+    assert got["score"][0] == got["score"][1] and 0.5 < got["score"][0] < 1.0
+
+
+def test_shared_label_filters_differ_by_key_and_from_column_labels() -> None:
+    frame = SWAP.head(1)
+    a, b = clk(encode_records(frame, NAME_FIELDS, key=KEY)), clk(encode_records(frame, NAME_FIELDS, key=OTHER))
+    assert not (a == b).all()
+    assert dice(a, b)[0] < 0.3
+    # label "given" is its own namespace: not the bits of the column "given"
+    lone = [FieldSpec("given", "bigrams", 8)]
+    as_label = [FieldSpec("given", "bigrams", 8, label="given")]
+    assert not (clk(encode_records(frame, lone, key=KEY)) == clk(encode_records(frame, as_label, key=KEY))).all()
+
+
+def test_unlabelled_fields_unchanged_by_the_label_option() -> None:
+    """label=None hashes under the column as before: the same bits as an explicit default spec."""
+    assert FieldSpec("given").label is None
+    old = encode_records(SWAP, [FieldSpec("given", "bigrams", 8)], key=KEY)
+    new = encode_records(SWAP, [FieldSpec("given", "bigrams", 8, label=None)], key=KEY)
+    assert old.equals(new)
+
+
+def test_unordered_block_key_ignores_a_swap() -> None:
+    blocks = [
+        BlockSpec("u", ("given", "surname"), length=2, unordered=True),
+        BlockSpec("o", ("given", "surname"), length=2),
+    ]
+    frame = pl.concat([SWAP, pl.DataFrame({"given": [None], "surname": ["Holm"]})])
+    e = encode_records(frame, NAME_FIELDS, key=KEY, blocks=blocks)
+    assert e["clk_key_u"][0] == e["clk_key_u"][1]
+    assert e["clk_key_o"][0] != e["clk_key_o"][1]
+    assert e["clk_key_u"][0] not in (e["clk_key_o"][0], e["clk_key_o"][1])
+    assert e["clk_key_u"].is_null().to_list() == [False, False, True]
+
+
+def test_shared_label_needs_one_tokenizer() -> None:
+    bad = [FieldSpec("given", "bigrams", label="x"), FieldSpec("surname", "value", label="x")]
+    with pytest.raises(ValueError, match="same tokenizer"):
+        encode_records(SWAP, bad, key=KEY)

@@ -728,15 +728,29 @@ class FieldSpec:
     (each digit with its position, ``"1@0"``, ``"9@1"``...: one wrong digit changes one
     token). ``k`` is the number of bit positions per token (1-32): the field's weight.
 
+    ``label``: by default a field's tokens are hashed under its column name, so the same text
+    in two columns sets different bits. Columns given the same ``label`` hash their tokens
+    under that one label instead, so a value moved between them (given name and surname
+    swapped, address lines 1 and 2 swapped) sets the same bits; with the same tokenizer and
+    ``k`` (required: tokenizer; advised: ``k``) the swap is invisible to the filter. Labels
+    live in their own namespace: ``label="x"`` never collides with a column named ``x``.
+
     Examples
     --------
     >>> FieldSpec("surname", "bigrams", k=15)
-    FieldSpec(column='surname', tokenizer='bigrams', k=15)
+    FieldSpec(column='surname', tokenizer='bigrams', k=15, label=None)
+    >>> FieldSpec("given_name", label="name").label
+    'name'
     """
 
     column: str
     tokenizer: Tokenizer = "bigrams"
     k: int = 10
+    label: str | None = None
+
+    def hash_label(self) -> str:
+        """The label its tokens are hashed under (``f␟column``, or ``l␟label`` when shared)."""
+        return "f\x1f" + self.column if self.label is None else "l\x1f" + self.label
 
 
 @dataclass(frozen=True)
@@ -744,15 +758,19 @@ class BlockSpec:
     """A keyed blocking key: the normalised values of ``columns`` (each cut to its first
     ``length`` characters if given), joined and HMAC-ed. Null when any part is missing.
 
+    With ``unordered=True`` the parts are sorted before they are joined, so the key does not
+    change when values are swapped between the columns (given name and surname).
+
     Examples
     --------
     >>> BlockSpec("name2", ("given_name", "surname"), length=2)
-    BlockSpec(name='name2', columns=('given_name', 'surname'), length=2)
+    BlockSpec(name='name2', columns=('given_name', 'surname'), length=2, unordered=False)
     """
 
     name: str
     columns: tuple[str, ...]
     length: int | None = None
+    unordered: bool = False
 
 
 def _normalise_text(expr: pl.Expr) -> pl.Expr:
@@ -799,6 +817,10 @@ def _check_specs(frame: pl.DataFrame, fields: Sequence[FieldSpec], blocks: Seque
     names = [b.name for b in blocks]
     if len(set(names)) != len(names):
         raise ValueError("block names must be distinct")
+    shared: dict[str, str] = {}
+    for f in fields:
+        if f.label is not None and shared.setdefault(f.label, f.tokenizer) != f.tokenizer:
+            raise ValueError(f"fields sharing label {f.label!r} must use the same tokenizer")
 
 
 def encode_records(
@@ -851,7 +873,7 @@ def encode_records(
     bf = np.zeros((frame.height, bits // 64), dtype=np.uint64)
     for f in fields:
         pats, codes = _filters(
-            k_bf, "f\x1f" + f.column, salt_s, normalised(f.column), _field_tokens(f.tokenizer), f.k, bits
+            k_bf, f.hash_label(), salt_s, normalised(f.column), _field_tokens(f.tokenizer), f.k, bits
         )
         has = codes >= 0
         bf[has] |= pats[codes[has]]
@@ -863,7 +885,14 @@ def encode_records(
         parts = [normalised(c).str.replace_all(" ", "") for c in b.columns]
         if b.length is not None:
             parts = [p.str.slice(0, b.length) for p in parts]
-        value = pl.select(pl.concat_str([pl.lit(b.name), *parts], separator="\x1f")).to_series()
+        if b.unordered:  # sorted parts: a swap between the columns gives the same key
+            whole = pl.all_horizontal([p.is_not_null() for p in parts])
+            joined = pl.concat_list(parts).list.sort().list.join("\x1f")
+            value = pl.select(
+                pl.when(whole).then(pl.concat_str([pl.lit(b.name + "\x1fu"), joined], separator="\x1f"))
+            ).to_series()
+        else:
+            value = pl.select(pl.concat_str([pl.lit(b.name), *parts], separator="\x1f")).to_series()
         out[f"{prefix}key_{b.name}"] = _per_distinct(
             value, {}, ("h", "v", k_block)
         )["h"].to_frame().select(pl.when(value.is_not_null()).then(pl.col("h"))).to_series()
