@@ -23,6 +23,7 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -158,8 +159,33 @@ def hardware_limits(sample: list[bytes]) -> dict[str, Any]:
     arr = np.asarray(lengths, dtype=np.int64)
     limits["our_loop_2_processes_per_s"] = _rate(lambda: pseudonyms._digests(data, arr, key, 2), n)
     limits["our_loop_1_process_per_s"] = _rate(lambda: pseudonyms._digests(data, arr, key, 1), n)
+    limits["cpu_scaling_2_processes"] = _cpu_scaling()
     limits.update(_openssl_sha256() or {"openssl": "not installed"})
     return limits
+
+
+_SPIN = (
+    "import hashlib\n"
+    "ic = hashlib.sha256(b'6' * 64).copy; oc = hashlib.sha256(b'\\\\' * 64).copy\n"
+    "for i in range(1_000_000):\n"
+    "    a = ic(); a.update(b'%010d' % i); b = oc(); b.update(a.digest()); b.digest()\n"
+)
+
+
+def _cpu_scaling() -> float:
+    """How much two CPU-bound processes get done together, relative to one alone (2.0 = perfect).
+
+    Runs the per-value HMAC loop in one process, then in two started together.
+    """
+    def spin(copies: int) -> float:
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(copies)]
+        for proc in procs:
+            proc.wait()
+        return time.perf_counter() - start
+
+    one = spin(1)
+    return round(2 * one / spin(2), 2)
 
 
 # ------------------------------------------------------------------------------ fixtures
