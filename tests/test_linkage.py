@@ -501,9 +501,8 @@ def test_shared_label_makes_a_given_surname_swap_invisible() -> None:
 def test_swapped_pair_scores_like_the_unswapped_one_under_a_shared_label() -> None:
     blk = [BlockSpec("name2", ("given", "surname"), length=2, unordered=True)]
     a = encode_records(pl.DataFrame({"given": ["Michaela"], "surname": ["Neumann"]}), NAME_FIELDS, key=KEY, blocks=blk)
-    b = encode_records(
-        pl.DataFrame({"given": ["Michela", "Neuman"], "surname": ["Neuman", "Michela"]}), NAME_FIELDS, key=KEY, blocks=blk
-    )
+    typo = pl.DataFrame({"given": ["Michela", "Neuman"], "surname": ["Neuman", "Michela"]})
+    b = encode_records(typo, NAME_FIELDS, key=KEY, blocks=blk)
     got = match_encoded(a, b, threshold=0.5, one_to_one=False).sort("b")
     assert got["b"].to_list() == [0, 1]
     assert got["score"][0] == got["score"][1] and 0.5 < got["score"][0] < 1.0
