@@ -11,7 +11,6 @@ import resource
 import sys
 from pathlib import Path
 
-
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-
 from memory import cpu_seconds, peak_rss_mib
 
 from socialsearch.linkage import (

@@ -27,7 +27,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-
 from memory import bench_scale, peak_rss_mib, reset_peak_rss
 
 from socialsearch.synth import SynthSummary, synthesize

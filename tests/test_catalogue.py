@@ -136,7 +136,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_bytes(VALID.encode().replace("Vold, straffeloven".encode(), "V\xf8ld".encode("latin-1")))
+    path.write_bytes(VALID.encode().replace(b"Vold, straffeloven", "V\xf8ld".encode("latin-1")))
     with pytest.raises(CatalogueError, match="line 18: the file is not valid UTF-8"):
         load_catalogue(path)
 

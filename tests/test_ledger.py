@@ -324,9 +324,8 @@ def test_append_audit_and_verify(tmp_path: Path) -> None:
 
 
 def test_readonly_open_refuses_writes(tmp_path: Path) -> None:
-    with pytest.raises(LedgerError, match="no ledger"):
-        with Ledger.open(tmp_path, readonly=True):
-            pass
+    with pytest.raises(LedgerError, match="no ledger"), Ledger.open(tmp_path, readonly=True):
+        pass
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
         ledger.record_run("2026-W47", drafts, signals)
@@ -366,9 +365,8 @@ def test_lock_contention_between_processes(tmp_path: Path) -> None:
         with pytest.raises(StateLockedError, match=rf"locked by another run \(pid {holder.pid}\); wait for it"):
             with lock_state(tmp_path):
                 pass
-        with pytest.raises(StateLockedError):
-            with Ledger.open(tmp_path):
-                pass
+        with pytest.raises(StateLockedError), Ledger.open(tmp_path):
+            pass
     finally:
         assert holder.stdin is not None
         holder.stdin.write("\n")
@@ -389,9 +387,8 @@ def test_lock_is_a_real_flock_and_not_reentrant(tmp_path: Path) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
-        with pytest.raises(StateLockedError, match=rf"\(pid {os.getpid()}\)"):
-            with lock_state(tmp_path):
-                pass
+        with pytest.raises(StateLockedError, match=rf"\(pid {os.getpid()}\)"), lock_state(tmp_path):
+            pass
         with Ledger.open(tmp_path) as ledger:  # uses the lock this process holds
             ledger.append_audit("test", {})
         assert (tmp_path / "lock").read_text().strip() == str(os.getpid())
@@ -403,10 +400,8 @@ def test_lock_is_a_real_flock_and_not_reentrant(tmp_path: Path) -> None:
 
 
 def test_ledger_open_alone_takes_the_lock(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path):
-        with pytest.raises(StateLockedError):
-            with lock_state(tmp_path):
-                pass
+    with Ledger.open(tmp_path), pytest.raises(StateLockedError), lock_state(tmp_path):
+        pass
     with lock_state(tmp_path):
         pass
 

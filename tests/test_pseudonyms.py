@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from datetime import date
 import hmac
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np

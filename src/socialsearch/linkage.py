@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
