@@ -127,10 +127,16 @@ def normalise_name(expr: pl.Expr) -> pl.Expr:
     >>> df.select(normalise_name(pl.col("n")))["n"].to_list()
     ['aeroe', 'aeroe', 'anne marie', 'jose', 'obrien', None]
     """
+    return _fold(expr, keep=r"a-z")
+
+
+def _fold(expr: pl.Expr, *, keep: str) -> pl.Expr:
+    """Lower case, Danish letters folded, accents dropped, characters outside ``keep`` (plus
+    spaces and hyphens) removed, runs of spaces and hyphens made one space; empty → null."""
     e = expr.cast(pl.String).str.normalize("NFC").str.to_lowercase()
     e = e.str.replace_many(list(_FOLD), list(_FOLD.values()))
     e = e.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
-    e = e.str.replace_all(r"[^a-z\s\-]", "")
+    e = e.str.replace_all(rf"[^{keep}\s\-]", "")
     e = e.str.replace_all(r"[\s\-]+", " ").str.strip_chars()
     return pl.when(e.str.len_chars() > 0).then(e)
 
@@ -775,12 +781,7 @@ class BlockSpec:
 
 def _normalise_text(expr: pl.Expr) -> pl.Expr:
     """Like :func:`normalise_name`, but digits are kept (addresses, place names)."""
-    e = expr.cast(pl.String).str.normalize("NFC").str.to_lowercase()
-    e = e.str.replace_many(list(_FOLD), list(_FOLD.values()))
-    e = e.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
-    e = e.str.replace_all(r"[^a-z0-9\s\-]", "")
-    e = e.str.replace_all(r"[\s\-]+", " ").str.strip_chars()
-    return pl.when(e.str.len_chars() > 0).then(e)
+    return _fold(expr, keep=r"a-z0-9")
 
 
 def _normalise_field(expr: pl.Expr, tokenizer: str) -> pl.Expr:
