@@ -277,3 +277,45 @@ def test_verbose_log_of_a_run_carries_no_raw_identifier(scenario, tmp_path, keys
     assert "stage search took" in proc.stderr  # the log is really on
     for needle in RAW_CPRS + RAW_NAMES + JOURNALS:
         assert needle not in proc.stderr and needle not in proc.stdout
+
+
+def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    [a1] = drafts_of(tmp_path)["101"]
+    [d1] = drafts_of(tmp_path)["461"]
+    state = tmp_path / "state"
+    assert invoke("review", "--state", state, "--draft", a1["draft_id"], "--decision", "approve",
+                  "--reason", "ok")[0] == 0
+    old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
+    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
+    assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
+    # Without re-keying, a run under the new key would re-notify everything: it is refused.
+    code, out = run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")
+    assert code == 2 and "keys rekey" in out
+    assert not (tmp_path / "out" / "2026-W48").exists()
+    code, out = invoke("keys", "rekey", "--keys", keys, "--state", state)
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["to_key_id"] == new and report["ledger"]["drafts"] == 2
+    # Re-keying twice changes nothing more.
+    assert json.loads(invoke("keys", "rekey", "--keys", keys, "--state", state)[1])["ledger"]["drafts"] == 0
+
+    with (scenario / "incidents" / "NJY.csv").open("a", encoding="utf-8") as f:
+        f.write("NJY,5100-80001-00003-26,2026-11-24T01:00:00,2026-11-24T10:00:00,851,,2100\n")
+    with (scenario / "incident_persons" / "NJY.csv").open("a", encoding="utf-8") as f:
+        f.write("NJY,5100-80001-00003-26,0106851234,suspect,,,\n")
+    code, out = run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")
+    assert code == 0, out
+    follow = drafts_of(tmp_path, "2026-W48")
+    assert sorted(follow) == ["101"]  # D's event is known under the new key too: not notified again
+    [a2] = follow["101"]
+    assert a2["child"]["pseudonym"].startswith(new + ".")
+    assert a2["previous_drafts"] == [a1["draft_id"]]
+    assert [s["new"] for s in a2["signals"]].count(True) == 1
+    assert d1["draft_id"] not in json.dumps(follow)
+    # The custodian can still re-identify the old draft, now under its new pseudonyms.
+    code, out = invoke("reidentify", "--state", state, "--keys", keys, "--draft", a1["draft_id"])
+    assert code == 0, out
+    assert json.loads(out)["child"]["cpr"] == "1003154123"
+    assert invoke("audit", "verify", "--state", state)[0] == 0

@@ -488,3 +488,30 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
     assert not (state / "ledger.sqlite-journal").exists()
     report = audit.verify(state)
     assert report.anchor_seq == report.head_seq == (3 if committed else 2)
+
+
+def test_rekey_replaces_pseudonyms_everywhere_once_and_is_audited(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_run("2026-W47", drafts, signals, {"key_id": "kold"})
+        assert ledger.key_id() == "kold"
+        persons = {"C-a": "N-a", "P-father": "N-father"}
+        events = {"E1": "N1", "E3": "N3"}
+        counts = ledger.rekey(persons, events, {"to_key_id": "knew"})
+        assert counts == {"drafts": 1, "signal_children": 2, "signal_persons": 2, "signal_events": 2,
+                          "draft_persons": 2}
+        assert ledger.key_id() == "knew"
+        # The same re-keying again finds nothing left to change.
+        assert set(ledger.rekey(persons, events, {"to_key_id": "knew"}).values()) == {0}
+        a = ledger.get_draft("D47-a")
+        assert a["child"] == "N-a"
+        assert a["persons"] == [{"link": "father", "pseudonym": "N-father"}]
+        assert a["event_refs"] == ["E2", "N1"]
+        pairs, previous = ledger.history("2026-W48")
+        assert sorted(pairs.rows()) == [("C-b", "N3"), ("N-a", "E2"), ("N-a", "N1")]
+        assert sorted(previous["child"].to_list()) == ["C-b", "N-a"]
+        with pytest.raises(LedgerError, match="keys rekey"):
+            ledger.check_key("kold")
+        ledger.check_key("knew")
+        assert [e.kind for e in ledger.audit_entries()][-2:] == ["rekey", "rekey"]
+    audit.verify(tmp_path)

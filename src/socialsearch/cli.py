@@ -173,6 +173,25 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path) -> None:
     click.echo(f"exported a {role} keystore to {out_dir}")
 
 
+@keys.command("rekey")
+@keys_option
+@state_option
+@click.option("--to", "to_key", metavar="KID", help="Key to re-key to (default: the primary key).")
+@_handle_errors
+def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
+    """After promoting a new key: re-key the ledger and vaults so nothing is notified twice.
+
+    The key custodian runs it with the full keystore, before the first weekly run with the new key.
+
+    \b
+    Example:
+        socialsearch keys rekey --keys ./keys --state ./state
+    """
+    from .rekey import rekey_state
+
+    click.echo(json.dumps(rekey_state(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
+
+
 # --------------------------------------------------------------------------- catalogue
 @cli.group()
 def catalogue() -> None:

@@ -791,6 +791,77 @@ class Ledger:
         self._commit_audited()
         return entry
 
+    def key_id(self) -> str | None:
+        """The key the ledger's pseudonyms are made with: that of the latest run or re-keying."""
+        current: str | None = None
+        for entry in audit.entries(self._conn):
+            if entry.kind in ("run", "rekey"):
+                data = entry.data
+                current = data.get("key_id") if entry.kind == "run" else data.get("to_key_id")
+        return current
+
+    def check_key(self, key_id: str) -> None:
+        """Refuse a run whose pseudonyms are made with another key than the ledger's.
+
+        Otherwise every child and event already notified would look new under the new key.
+        """
+        current = self.key_id()
+        if current is not None and current != key_id:
+            raise LedgerError(
+                f"the extracts are pseudonymised with key {key_id}, but the ledger holds pseudonyms "
+                f"of key {current}: the key custodian must first run "
+                f"`socialsearch keys rekey --keys KEYS --state {self.state_dir} --to {key_id}` "
+                "(see docs/privacy.md, Rotation)"
+            )
+
+    def rekey(self, persons: Mapping[str, str], events: Mapping[str, str],
+              payload: Mapping[str, Any]) -> dict[str, int]:
+        """Replace old pseudonyms and event references by new ones, in ONE transaction with an
+        audit entry (kind ``"rekey"``, ``payload`` plus the counts).
+
+        ``persons`` and ``events`` map old → new values. Values not in a map are left as they
+        are, so running the same re-keying twice changes nothing the second time. Draft ids
+        stay: they name what was sent.
+        """
+        conn = self._conn
+        with self._transaction():
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _pmap (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _emap (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
+            conn.execute("DELETE FROM _pmap")
+            conn.execute("DELETE FROM _emap")
+            conn.executemany("INSERT INTO _pmap VALUES (?, ?)", sorted(persons.items()))
+            conn.executemany("INSERT INTO _emap VALUES (?, ?)", sorted(events.items()))
+            counts = {
+                "drafts": conn.execute(
+                    "UPDATE drafts SET child = _pmap.new FROM _pmap WHERE drafts.child = _pmap.old").rowcount,
+                "signal_children": conn.execute(
+                    "UPDATE draft_signals SET child = _pmap.new FROM _pmap WHERE draft_signals.child = _pmap.old"
+                ).rowcount,
+                "signal_persons": conn.execute(
+                    "UPDATE draft_signals SET person = _pmap.new FROM _pmap WHERE draft_signals.person = _pmap.old"
+                ).rowcount,
+                "signal_events": conn.execute(
+                    "UPDATE draft_signals SET event_ref = _emap.new FROM _emap "
+                    "WHERE draft_signals.event_ref = _emap.old").rowcount,
+            }
+            # drafts.persons is a JSON list of {pseudonym, link}: rewrite it element by element.
+            counts["draft_persons"] = conn.execute(
+                """UPDATE drafts SET persons = (
+                       SELECT json_group_array(json_object(
+                           'link', json_extract(e.value, '$.link'),
+                           'pseudonym', coalesce(m.new, json_extract(e.value, '$.pseudonym'))))
+                       FROM json_each(drafts.persons) AS e
+                       LEFT JOIN _pmap AS m ON m.old = json_extract(e.value, '$.pseudonym'))
+                   WHERE EXISTS (SELECT 1 FROM json_each(drafts.persons) AS e
+                                 JOIN _pmap AS m ON m.old = json_extract(e.value, '$.pseudonym'))"""
+            ).rowcount
+            conn.execute("DROP TABLE _pmap")
+            conn.execute("DROP TABLE _emap")
+            audit.append(conn, "rekey", {**dict(payload), "counts": counts})
+        self._commit_audited()
+        return counts
+
     def audit_entries(self, kind: str | None = None) -> list[AuditEntry]:
         """The audit entries in order (optionally of one kind)."""
         return audit.entries(self._conn, kind=kind)

@@ -232,6 +232,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
         ledger.check_week(week)
         with _stage("read", timings):
             hub = load_hub(input_dir, keystore)
+        ledger.check_key(hub.manifest["key_id"])
         _checkpoint("after-read")
         with _stage("linkage", timings):
             persons, person_counts = _search_inputs(hub)

@@ -1,0 +1,105 @@
+"""Re-keying the state after a key rotation, so that nothing is notified twice.
+
+After ``keys rotate --promote NEW`` the stations make pseudonyms with the new key, while the
+ledger still holds the old pseudonyms of every child, person and event it has drafted: without
+re-keying, the next run would see all of them as new. Only the key custodian can re-key, because
+it needs the raw values: for each week's vault it opens the sealed CPR numbers and
+"district:journal number" values of exactly the drafted people and events, recomputes their
+pseudonyms under the new key, and rewrites
+
+1. the ledger (drafts, their persons and signals) in one transaction with an audit entry, then
+2. each vault, atomically, so that it is keyed by the new pseudonyms.
+
+Ledger first: a re-keying killed between the two steps is simply run again (the vaults still
+map the old values; the ledger no longer holds them, so its update changes nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import vault
+from .errors import KeyStoreError
+from .keys import KeyStore
+from .ledger import Ledger, lock_state
+from .pseudonyms import Pseudonymiser
+
+__all__ = ["rekey_state"]
+
+log = logging.getLogger(__name__)
+
+
+def _opened(sealed: dict[str, str], data_key: bytes) -> tuple[list[str], list[str]]:
+    """The keys of ``sealed`` and their opened values, in the same order."""
+    names = sorted(sealed)
+    values = pl.Series([base64.b64decode(sealed[n]) for n in names], dtype=pl.Binary)
+    return names, vault.open_values(values, data_key).to_list()
+
+
+def _new_names(document: dict[str, Any], keystore: KeyStore, to_key: str) -> tuple[dict[str, str], dict[str, str]]:
+    """old → new pseudonyms and event references for every draft in one vault document."""
+    data_key = vault.open_data_key(document["data_key"], keystore)
+    pseudonymiser = Pseudonymiser(keystore, to_key)
+    persons: dict[str, str] = {}
+    events: dict[str, str] = {}
+    for entry in document["drafts"].values():
+        old, cprs = _opened(entry["persons"], data_key)
+        new = pseudonymiser.persons(pl.Series(cprs, dtype=pl.String)).to_list()
+        persons.update((o, n) for o, n in zip(old, new, strict=True) if n is not None and o != n)
+        refs, values = _opened(entry["events"], data_key)
+        parts = pl.Series(values, dtype=pl.String).str.split_exact(":", 1)
+        district = parts.struct.field("field_0")
+        journal = parts.struct.field("field_1")
+        new_refs = pseudonymiser.events(district, journal).to_list()
+        events.update((o, n) for o, n in zip(refs, new_refs, strict=True) if o != n)
+    return persons, events
+
+
+def _rekeyed_document(document: dict[str, Any], persons: dict[str, str], events: dict[str, str]) -> dict[str, Any]:
+    drafts = {
+        draft_id: {
+            "persons": {persons.get(p, p): v for p, v in entry["persons"].items()},
+            "events": {events.get(e, e): v for e, v in entry["events"].items()},
+        }
+        for draft_id, entry in document["drafts"].items()
+    }
+    return {**document, "drafts": drafts}
+
+
+def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> dict[str, Any]:
+    """Re-key the ledger and the vaults under ``state_dir`` to ``to_key`` (default: the primary).
+
+    Needs the custodian's full keystore (the private key opens the vaults; the secret makes
+    the new pseudonyms). Returns what was changed; the audit log records it without values.
+    """
+    keystore = KeyStore.load(keys_dir)
+    if not keystore.has_secret or not keystore.has_custodian_private_key:
+        raise KeyStoreError(
+            f"{keys_dir} is not the custodian's full keystore: re-keying needs the custodian's "
+            "private key and the pseudonymisation secret"
+        )
+    target = to_key or keystore.primary_key_id
+    keystore.key_status(target)  # KeyStoreError for an unknown key id
+    paths = sorted((state_dir / "vault").glob("*.vault"))
+    documents = {path: vault.read_vault(path, keystore) for path in paths}
+    persons: dict[str, str] = {}
+    events: dict[str, str] = {}
+    for document in documents.values():
+        p, e = _new_names(document, keystore, target)
+        persons.update(p)
+        events.update(e)
+    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
+        counts = ledger.rekey(persons, events, {
+            "to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
+        })
+        for path, document in documents.items():
+            vault.write_vault(path, _rekeyed_document(document, persons, events),
+                              keystore.custodian_public_key, keystore.custodian_key_id)
+    log.info("re-keyed %d persons and %d events in %d vaults", len(persons), len(events), len(paths))
+    return {"to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
+            "ledger": counts}
