@@ -60,6 +60,14 @@ def run(extract: Path, root: Path, keys: Path, catalogue: Path, week: str = WEEK
                   "--state", root / "state", "--keys", keys, "--catalogue", catalogue)
 
 
+def add_week48_drunk_driving_of_the_father(scenario: Path) -> None:
+    """One more event for week 48: the father (F) drunk-driving, registered Tue 24 Nov."""
+    with (scenario / "incidents" / "NJY.csv").open("a", encoding="utf-8") as f:
+        f.write("NJY,5100-80001-00003-26,2026-11-24T01:00:00,2026-11-24T10:00:00,851,,2100\n")
+    with (scenario / "incident_persons" / "NJY.csv").open("a", encoding="utf-8") as f:
+        f.write("NJY,5100-80001-00003-26,0106851234,suspect,,,\n")
+
+
 def drafts_of(root: Path, week: str = WEEK) -> dict[str, list[dict]]:
     folder = root / "out" / week
     return {
@@ -139,11 +147,7 @@ def test_rerun_is_idempotent_and_follow_up_lists_previous_draft(scenario, tmp_pa
     assert drafts_of(tmp_path) == first
     assert (tmp_path / "out" / WEEK / "101" / "drafts.html").read_bytes() == html
 
-    # Week 48: one more drunk-driving event of the father, registered Tue 24 Nov.
-    with (scenario / "incidents" / "NJY.csv").open("a", encoding="utf-8") as f:
-        f.write("NJY,5100-80001-00003-26,2026-11-24T01:00:00,2026-11-24T10:00:00,851,,2100\n")
-    with (scenario / "incident_persons" / "NJY.csv").open("a", encoding="utf-8") as f:
-        f.write("NJY,5100-80001-00003-26,0106851234,suspect,,,\n")
+    add_week48_drunk_driving_of_the_father(scenario)
     code, out = run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")
     assert code == 0, out
     follow = drafts_of(tmp_path, "2026-W48")
@@ -301,10 +305,7 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     # Re-keying twice changes nothing more.
     assert json.loads(invoke("keys", "rekey", "--keys", keys, "--state", state)[1])["ledger"]["drafts"] == 0
 
-    with (scenario / "incidents" / "NJY.csv").open("a", encoding="utf-8") as f:
-        f.write("NJY,5100-80001-00003-26,2026-11-24T01:00:00,2026-11-24T10:00:00,851,,2100\n")
-    with (scenario / "incident_persons" / "NJY.csv").open("a", encoding="utf-8") as f:
-        f.write("NJY,5100-80001-00003-26,0106851234,suspect,,,\n")
+    add_week48_drunk_driving_of_the_father(scenario)
     code, out = run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")
     assert code == 0, out
     follow = drafts_of(tmp_path, "2026-W48")
