@@ -793,12 +793,14 @@ class Ledger:
 
     def key_id(self) -> str | None:
         """The key the ledger's pseudonyms are made with: that of the latest run or re-keying."""
-        current: str | None = None
-        for entry in audit.entries(self._conn):
-            if entry.kind in ("run", "rekey"):
-                data = entry.data
-                current = data.get("key_id") if entry.kind == "run" else data.get("to_key_id")
-        return current
+        row = self._conn.execute(
+            "SELECT kind, payload FROM audit WHERE kind IN ('run', 'rekey') ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[1])
+        key: str | None = data.get("key_id") if row[0] == "run" else data.get("to_key_id")
+        return key
 
     def check_key(self, key_id: str) -> None:
         """Refuse a run whose pseudonyms are made with another key than the ledger's.
