@@ -32,7 +32,7 @@ def reset_peak_rss() -> bool:
 def peak_rss_mib() -> float:
     """Peak resident memory in MiB: ``VmHWM`` since the last :func:`reset_peak_rss`, else ``ru_maxrss``.
 
-    Child processes are not included (see :func:`children_peak_rss_mib`).
+    Child processes (the HMAC workers) are not included.
     """
     try:
         for line in _STATUS.read_text().splitlines():
@@ -41,12 +41,6 @@ def peak_rss_mib() -> float:
     except OSError:
         pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
-
-
-def children_peak_rss_mib() -> float:
-    """Largest peak resident memory of any terminated child process, in MiB (``ru_maxrss``)."""
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
