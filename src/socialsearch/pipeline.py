@@ -17,7 +17,6 @@ overwrites the same files with the same content; a kill after step 5 leaves a co
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
@@ -316,8 +315,8 @@ def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str
         if entry is None:
             raise VaultError(f"the vault of week {draft['week']} holds no entry for draft {draft_id}")
         data_key = vault.open_data_key(document["data_key"], keystore)
-        persons = _open_map(entry["persons"], data_key)
-        events = _open_map(entry["events"], data_key)
+        persons = vault.open_mapping(entry["persons"], data_key)
+        events = vault.open_mapping(entry["events"], data_key)
         ledger.append_audit("reidentify", {
             "draft_id": draft_id,
             "custodian_key_id": keystore.custodian_key_id,
@@ -335,10 +334,3 @@ def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str
             for ref, value in sorted(events.items())
         ],
     }
-
-
-def _open_map(sealed: dict[str, str], data_key: bytes) -> dict[str, str]:
-    keys = list(sealed)
-    values = pl.Series("v", [base64.b64decode(sealed[k]) for k in keys], dtype=pl.Binary)
-    opened = vault.open_values(values, data_key).to_list()
-    return dict(zip(keys, opened, strict=True))

@@ -16,7 +16,6 @@ map the old values; the ledger no longer holds them, so its update changes nothi
 
 from __future__ import annotations
 
-import base64
 import logging
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,6 @@ __all__ = ["rekey_state"]
 log = logging.getLogger(__name__)
 
 
-def _opened(sealed: dict[str, str], data_key: bytes) -> tuple[list[str], list[str]]:
-    """The keys of ``sealed`` and their opened values, in the same order."""
-    names = sorted(sealed)
-    values = pl.Series([base64.b64decode(sealed[n]) for n in names], dtype=pl.Binary)
-    return names, vault.open_values(values, data_key).to_list()
-
-
 def _new_names(document: dict[str, Any], keystore: KeyStore, to_key: str) -> tuple[dict[str, str], dict[str, str]]:
     """old → new pseudonyms and event references for every draft in one vault document."""
     data_key = vault.open_data_key(document["data_key"], keystore)
@@ -48,11 +40,13 @@ def _new_names(document: dict[str, Any], keystore: KeyStore, to_key: str) -> tup
     persons: dict[str, str] = {}
     events: dict[str, str] = {}
     for entry in document["drafts"].values():
-        old, cprs = _opened(entry["persons"], data_key)
-        new = pseudonymiser.persons(pl.Series(cprs, dtype=pl.String)).to_list()
+        people = vault.open_mapping(entry["persons"], data_key)
+        old = list(people)
+        new = pseudonymiser.persons(pl.Series(list(people.values()), dtype=pl.String)).to_list()
         persons.update((o, n) for o, n in zip(old, new, strict=True) if n is not None and o != n)
-        refs, values = _opened(entry["events"], data_key)
-        parts = pl.Series(values, dtype=pl.String).str.split_exact(":", 1)
+        opened = vault.open_mapping(entry["events"], data_key)
+        refs = list(opened)
+        parts = pl.Series(list(opened.values()), dtype=pl.String).str.split_exact(":", 1)
         district = parts.struct.field("field_0")
         journal = parts.struct.field("field_1")
         new_refs = pseudonymiser.events(district, journal).to_list()

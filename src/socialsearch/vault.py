@@ -55,6 +55,7 @@ from .keys import KeyStore, hkdf
 
 __all__ = [
     "open_data_key",
+    "open_mapping",
     "open_sealed",
     "open_values",
     "read_vault",
@@ -351,3 +352,11 @@ def open_values(sealed: pl.Series, data_key: bytes) -> pl.Series:
             "or it was sealed under another data key"
         )
     return _reassemble(len(sealed), pieces, pl.String(), sealed.name)
+
+
+def open_mapping(sealed: Mapping[str, str], data_key: bytes) -> dict[str, str]:
+    """Open a vault entry's ``{pseudonym or event reference: base64 of seal_values output}``
+    into ``{same key: raw value}`` (custodian only: ``data_key`` comes from :func:`open_data_key`)."""
+    names = list(sealed)
+    values = pl.Series("v", [base64.b64decode(sealed[n]) for n in names], dtype=pl.Binary)
+    return dict(zip(names, open_values(values, data_key).to_list(), strict=True))
