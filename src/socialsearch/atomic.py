@@ -23,12 +23,14 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "fsync_dir",
     "remove_stale_tmp",
+    "replacing",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
@@ -69,23 +71,33 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int |
         would create it under the current umask. The bits are set on the temporary file before
         it is renamed, so the target never exists with looser permissions.
     """
+    with replacing(path, mode=mode) as tmp, tmp.open("wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends, the file written there is
+    fsynced and renamed over ``path`` and the folder fsynced. On any error it is removed and
+    ``path`` is untouched. Use it for writers that want a path (e.g. ``write_parquet``).
+    """
     target = Path(path)
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
+    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:  # owns fd from here on, closed on any error
-            os.fchmod(handle.fileno(), _default_mode() if mode is None else mode)
-            handle.write(data)
-            handle.flush()
+        with os.fdopen(fd, "wb"):  # owns fd: closed on any error
+            os.fchmod(fd, _default_mode() if mode is None else mode)
+        yield tmp
+        with tmp.open("rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
+        os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+        tmp.unlink(missing_ok=True)
         raise
     fsync_dir(parent)
-    return target
 
 
 def write_text_atomic(

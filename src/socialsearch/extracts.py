@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from .atomic import fsync_dir, write_json_atomic
+from .atomic import replacing, write_json_atomic
 from .catalogue import ROLES
 from .errors import InputError, InputProblem
 from .geography import geography
@@ -910,18 +909,10 @@ def read_hub(directory: Path) -> HubExtracts:
 
 
 def _write_parquet_atomic(frame: pl.DataFrame, target: Path) -> str:
-    """Write ``frame`` to ``target`` via a temporary file and ``os.replace``; returns its SHA-256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    """Write ``frame`` to ``target`` atomically (:func:`atomic.replacing`); returns its SHA-256."""
+    with replacing(target) as tmp:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
         digest = _sha256(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(target.parent)
     return digest
 
 
