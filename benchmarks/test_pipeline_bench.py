@@ -29,8 +29,8 @@ import pytest
 from memory import bench_scale
 
 from socialsearch.keys import KeyStore, export
-from socialsearch.pipeline import run_week
-from socialsearch.pseudonymise import pseudonymise_dir
+from socialsearch.hub import run_week
+from socialsearch.station import pseudonymise_dir
 from socialsearch.synth import synthesize
 from socialsearch.weeks import IsoWeek
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from socialsearch.contract import age_on
 from socialsearch.identifiers import (
-    age_on,
     birth_date,
     cpr_status,
     is_valid_cpr,

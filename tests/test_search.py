@@ -28,12 +28,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialsearch.catalogue import Catalogue, Category, Code
+from socialsearch.contract import age_on
 from socialsearch.search import (
     DRAFT_SCHEMA,
     SIGNAL_SCHEMA,
     History,
     SearchResult,
-    age_on,
     weekly_search,
 )
 from socialsearch.weeks import TZ, IsoWeek

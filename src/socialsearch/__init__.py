@@ -13,6 +13,8 @@ See ``docs/architecture.md`` for how they fit together.
 from __future__ import annotations
 
 from .catalogue import Catalogue, Category, Code, load_catalogue
+from .contract import age_on
+from .custodian import reidentify_draft, rekey_state
 from .drafts import build_documents, render_html
 from .errors import (
     AuditError,
@@ -27,14 +29,15 @@ from .errors import (
 )
 from .extracts import HubExtracts, RawExtracts, read_hub, read_raw, write_hub
 from .geography import geography
-from .identifiers import age_on, birth_date, cpr_status, is_valid_cpr, normalise_cpr
+from .hub import RunReport, run_week
+from .identifiers import birth_date, cpr_status, is_valid_cpr, normalise_cpr
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
 from .linkage import encode_people, resolve
-from .pipeline import RunReport, reidentify_draft, review_draft, run_week
-from .pseudonymise import pseudonymise_dir, pseudonymise_extracts
+from .municipality import review_draft
 from .pseudonyms import Pseudonymiser
 from .search import History, SearchResult, weekly_search
+from .station import pseudonymise_dir, pseudonymise_extracts
 from .synth import synthesize
 from .weeks import IsoWeek
 
@@ -77,6 +80,7 @@ __all__ = [
     "read_hub",
     "read_raw",
     "reidentify_draft",
+    "rekey_state",
     "render_html",
     "resolve",
     "review_draft",

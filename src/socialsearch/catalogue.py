@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 
 import polars as pl
 
+from .contract import KINDS, ROLES
 from .errors import CatalogueError
 from .resources import config_path
 
@@ -39,8 +40,6 @@ __all__ = [
 
 Kind = Literal["offence", "incident"]
 Role = Literal["suspect", "victim", "witness", "involved"]
-ROLES: tuple[str, ...] = ("suspect", "victim", "witness", "involved")
-KINDS: tuple[str, ...] = ("offence", "incident")
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     Example:
         socialsearch keys rekey --keys ./keys --state ./state
     """
-    from .rekey import rekey_state
+    from .custodian import rekey_state
 
     click.echo(json.dumps(rekey_state(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
 
@@ -258,7 +258,7 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
     Example:
         socialsearch pseudonymise --input ./extract --out ./pseudo --keys ./keys
     """
-    from .pseudonymise import pseudonymise_dir
+    from .station import pseudonymise_dir
 
     report = pseudonymise_dir(input_dir, out_dir, keys_dir)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -283,7 +283,7 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     Example:
         socialsearch run --input ./extract --week 2026-W47 --out ./out --state ./state --keys ./keys
     """
-    from .pipeline import run_week
+    from .hub import run_week
 
     report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
                       keys_dir=keys_dir, catalogue_path=catalogue_path)
@@ -303,7 +303,7 @@ def review(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
     Example:
         socialsearch review --state ./state --draft D2026W47-... --decision approve --reason "Relevant"
     """
-    from .pipeline import review_draft
+    from .municipality import review_draft
 
     review_draft(state_dir, draft_id, decision, reason)
     click.echo(f"recorded: {decision} {draft_id}")
@@ -321,7 +321,7 @@ def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     Example:
         socialsearch reidentify --state ./state --keys ./keys --draft D2026W47-...
     """
-    from .pipeline import reidentify_draft
+    from .custodian import reidentify_draft
 
     click.echo(json.dumps(reidentify_draft(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
 

@@ -18,9 +18,9 @@ from rich.table import Table
 
 from .errors import UsageError
 from .geography import geography
+from .hub import RunReport, run_week
 from .keys import KeyStore, export
-from .pipeline import RunReport, run_week
-from .pseudonymise import pseudonymise_dir
+from .station import pseudonymise_dir
 from .synth import synthesize
 from .weeks import IsoWeek
 

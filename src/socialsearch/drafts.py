@@ -23,6 +23,7 @@ import jinja2
 import polars as pl
 
 from .atomic import write_json_atomic, write_text_atomic
+from .contract import TIME_ZONE
 from .geography import geography
 from .resources import template_dir
 from .weeks import IsoWeek
@@ -36,7 +37,6 @@ __all__ = [
     "write_municipality",
 ]
 
-TZ_NAME = "Europe/Copenhagen"
 _ISO = "%Y-%m-%dT%H:%M:%S%:z"
 TEMPLATE = "drafts.html.j2"
 
@@ -85,7 +85,7 @@ def _iso_local(name: str, schema: Mapping[str, pl.DataType]) -> pl.Expr:
     dtype = schema[name]
     if isinstance(dtype, pl.Datetime):
         col = (
-            col.dt.convert_time_zone(TZ_NAME) if dtype.time_zone else col.dt.replace_time_zone(TZ_NAME)
+            col.dt.convert_time_zone(TIME_ZONE) if dtype.time_zone else col.dt.replace_time_zone(TIME_ZONE)
         )
         return col.dt.to_string(_ISO).alias(name)
     return col.cast(pl.String).alias(name)

@@ -38,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from .atomic import replacing, write_json_atomic
-from .catalogue import ROLES
+from .contract import CPR_STATUSES, DATETIME, RELATIONS, ROLES, TIME_ZONE
 from .errors import InputError, InputProblem
 from .geography import geography
 from .identifiers import normalise_cpr as _normalise_cpr
@@ -59,10 +59,6 @@ __all__ = [
     "write_hub",
 ]
 
-TIME_ZONE = "Europe/Copenhagen"
-DATETIME = pl.Datetime("us", TIME_ZONE)
-RELATIONS: tuple[str, ...] = ("mother", "father", "custodian", "household")
-CPR_STATUSES: tuple[str, ...] = ("valid", "invalid", "missing")
 HUB_FORMAT = "socialsearch-pseudonymised"
 HUB_VERSION = 1
 MANIFEST = "manifest.json"

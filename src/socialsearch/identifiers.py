@@ -33,12 +33,10 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 import polars as pl
 
 __all__ = [
-    "age_on",
     "birth_date",
     "cpr_status",
     "is_valid_cpr",
@@ -159,26 +157,6 @@ def cpr_status(expr: IntoExpr) -> pl.Expr:
 def birth_date(normalised: IntoExpr) -> pl.Expr:
     """Birth date (``Date``) of a normalised CPR number (see :func:`normalise_cpr`); null stays null."""
     return _apply(normalised, _date_series, pl.Date())
-
-
-def age_on(birth_date_expr: IntoExpr, on: date) -> pl.Expr:
-    """Completed years of age on ``on`` (``Int64``).
-
-    A person born on 29 February completes a year on 1 March in common years.
-
-    Examples
-    --------
-    >>> import polars as pl
-    >>> from datetime import date
-    >>> s = pl.Series("b", [date(2008, 2, 29), date(2010, 6, 1)]).to_frame()
-    >>> s.select(age_on("b", date(2026, 2, 28)))["b"].to_list()
-    [17, 15]
-    """
-    before_birthday = (_X.dt.month().cast(pl.Int64) * 100 + _X.dt.day().cast(pl.Int64)) > (
-        on.month * 100 + on.day
-    )
-    years = (pl.lit(on.year, pl.Int64) - _X.dt.year().cast(pl.Int64)) - before_birthday.cast(pl.Int64)
-    return _apply(birth_date_expr, lambda s: _on(s, years), pl.Int64())
 
 
 def sex(normalised: IntoExpr) -> pl.Expr:

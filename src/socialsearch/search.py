@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 import polars as pl
 
 from .catalogue import Catalogue
+from .contract import DATETIME, age_on, to_local
 from .weeks import IsoWeek
 
 __all__ = [
@@ -46,8 +47,7 @@ __all__ = [
     "weekly_search",
 ]
 
-TZ_NAME = "Europe/Copenhagen"
-_DT = pl.Datetime("us", TZ_NAME)
+_DT = DATETIME
 
 FrameLike = pl.DataFrame | pl.LazyFrame
 DraftIds = Callable[[pl.Series, str], pl.Series]
@@ -339,7 +339,8 @@ def _in_window(incidents: pl.LazyFrame, start: datetime, end: datetime) -> pl.La
     converted.
     """
     schema = incidents.collect_schema()
-    reg, occ = _local("registered_at", schema), _local("occurred_at", schema)
+    reg = to_local(pl.col("registered_at"), schema["registered_at"])
+    occ = to_local(pl.col("occurred_at"), schema["occurred_at"])
     return (
         incidents.select(
             "event_ref", reg.alias("registered_at"), occ.alias("occurred_at"),
@@ -350,18 +351,6 @@ def _in_window(incidents: pl.LazyFrame, start: datetime, end: datetime) -> pl.La
             & (pl.col("registered_at") < pl.lit(end, dtype=_DT))
         )
     )
-
-
-def _local(name: str, schema: pl.Schema) -> pl.Expr:
-    """Column ``name`` as ``Datetime("us", "Europe/Copenhagen")``; naive means local time."""
-    expr, dtype = pl.col(name), schema[name]
-    if not isinstance(dtype, pl.Datetime):
-        return expr
-    if dtype.time_zone is None:
-        expr = expr.dt.replace_time_zone(TZ_NAME, ambiguous="earliest", non_existent="null")
-    elif dtype.time_zone != TZ_NAME:
-        expr = expr.dt.convert_time_zone(TZ_NAME)
-    return expr.dt.cast_time_unit("us")
 
 
 def _catalogue_events(window: pl.LazyFrame, codes: pl.DataFrame) -> pl.LazyFrame:
@@ -391,20 +380,6 @@ def _persons(persons: pl.LazyFrame) -> pl.LazyFrame:
         resolved_by.cast(pl.String).alias("resolved_by"),
         probability.cast(pl.Float64).alias("match_probability"),
     )
-
-
-def age_on(birth_date: pl.Expr, day: date) -> pl.Expr:
-    """Completed years on ``day``; a 29 February birthday is reached on 1 March in common years.
-
-    Examples
-    --------
-    >>> df = pl.DataFrame({"b": [date(2008, 11, 22), date(2008, 11, 23)]})
-    >>> df.select(age_on(pl.col("b"), date(2026, 11, 22)).alias("age"))["age"].to_list()
-    [18, 17]
-    """
-    month_day = birth_date.dt.month().cast(pl.Int32) * 100 + birth_date.dt.day().cast(pl.Int32)
-    not_yet = (month_day > day.month * 100 + day.day).cast(pl.Int64)
-    return pl.lit(day.year, dtype=pl.Int64) - birth_date.dt.year().cast(pl.Int64) - not_yet
 
 
 def _dedupe_signals(core: pl.LazyFrame) -> pl.LazyFrame:

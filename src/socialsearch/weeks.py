@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from .contract import TZ
 from .errors import UsageError
 
 __all__ = ["TZ", "IsoWeek"]
 
-TZ = ZoneInfo("Europe/Copenhagen")
 _WEEK = re.compile(r"^(\d{4})-?W(\d{2})$")
 
 

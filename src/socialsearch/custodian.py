@@ -1,4 +1,7 @@
-"""Re-keying the state after a key rotation, so that nothing is notified twice.
+"""The key custodian: re-identifying an approved draft, and re-keying the state after a rotation.
+
+:func:`reidentify_draft` opens the vault entry of one approved draft with the custodian's
+private key (audited). :func:`rekey_state` keeps a rotation from notifying anything twice.
 
 After ``keys rotate --promote NEW`` the stations make pseudonyms with the new key, while the
 ledger still holds the old pseudonyms of every child, person and event it has drafted: without
@@ -23,12 +26,12 @@ from typing import Any
 import polars as pl
 
 from . import vault
-from .errors import KeyStoreError
+from .errors import KeyStoreError, LedgerError, VaultError
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
 from .pseudonyms import Pseudonymiser
 
-__all__ = ["rekey_state"]
+__all__ = ["reidentify_draft", "rekey_state"]
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +100,46 @@ def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> d
     log.info("re-keyed %d persons and %d events in %d vaults", len(persons), len(events), len(paths))
     return {"to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
             "ledger": counts}
+
+
+def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str, Any]:
+    """Open the vault for one approved draft with the custodian's private key.
+
+    Returns the CPR numbers of the child and linked persons and the district and journal number
+    of each event, and writes an audit entry (without those values).
+    """
+    keystore = KeyStore.load(keys_dir)
+    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
+        draft = ledger.get_draft(draft_id)
+        if draft.get("decision") != "approve":
+            raise LedgerError(
+                f"draft {draft_id} is not approved (decision: {draft.get('decision') or 'none'}); "
+                "only approved drafts can be re-identified: `socialsearch review --decision approve`"
+            )
+        path = state_dir / "vault" / f"{draft['week']}.vault"
+        if not path.is_file():
+            raise VaultError(f"no vault for week {draft['week']} at {path}")
+        document = vault.read_vault(path, keystore)
+        entry = document["drafts"].get(draft_id)
+        if entry is None:
+            raise VaultError(f"the vault of week {draft['week']} holds no entry for draft {draft_id}")
+        data_key = vault.open_data_key(document["data_key"], keystore)
+        persons = vault.open_mapping(entry["persons"], data_key)
+        events = vault.open_mapping(entry["events"], data_key)
+        ledger.append_audit("reidentify", {
+            "draft_id": draft_id,
+            "custodian_key_id": keystore.custodian_key_id,
+            "persons": len(persons),
+            "events": len(events),
+        })
+    child = draft["child"]
+    return {
+        "draft_id": draft_id,
+        "week": draft["week"],
+        "child": {"pseudonym": child, "cpr": persons.get(child)},
+        "persons": [{"pseudonym": p, "cpr": c} for p, c in sorted(persons.items()) if p != child],
+        "events": [
+            {"event_ref": ref, "district": value.split(":", 1)[0], "journal_number": value.split(":", 1)[1]}
+            for ref, value in sorted(events.items())
+        ],
+    }

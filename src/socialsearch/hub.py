@@ -1,4 +1,4 @@
-"""The weekly run, end to end, and the custodian's and municipality's follow-up commands.
+"""The matching hub's weekly run, end to end.
 
 Order of effects (what makes a run safe to kill at any instant and simply run again):
 
@@ -36,17 +36,17 @@ from . import linkage, vault
 from .atomic import remove_stale_tmp, write_json_atomic
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
-from .errors import KeyStoreError, LedgerError, UsageError, VaultError
+from .errors import KeyStoreError
 from .extracts import HubExtracts, is_hub_layout, read_hub, read_raw
 from .geography import geography
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
-from .pseudonymise import pseudonymise_extracts
 from .pseudonyms import Pseudonymiser
 from .search import History, SearchResult, weekly_search
+from .station import pseudonymise_extracts
 from .weeks import IsoWeek
 
-__all__ = ["RunReport", "load_hub", "reidentify_draft", "review_draft", "run_week"]
+__all__ = ["RunReport", "load_hub", "run_week"]
 
 log = logging.getLogger(__name__)
 
@@ -283,54 +283,3 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
         html_paths=tuple(html),
         timings=timings,
     )
-
-
-def review_draft(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
-    """Record a municipality's decision (``approve`` or ``dismiss``) on a draft."""
-    if not reason.strip():
-        raise UsageError("--reason must not be empty: say why the draft is approved or dismissed")
-    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
-        ledger.review(draft_id, decision, reason)
-
-
-def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str, Any]:
-    """Open the vault for one approved draft with the custodian's private key.
-
-    Returns the CPR numbers of the child and linked persons and the district and journal number
-    of each event, and writes an audit entry (without those values).
-    """
-    keystore = KeyStore.load(keys_dir)
-    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
-        draft = ledger.get_draft(draft_id)
-        if draft.get("decision") != "approve":
-            raise LedgerError(
-                f"draft {draft_id} is not approved (decision: {draft.get('decision') or 'none'}); "
-                "only approved drafts can be re-identified: `socialsearch review --decision approve`"
-            )
-        path = state_dir / "vault" / f"{draft['week']}.vault"
-        if not path.is_file():
-            raise VaultError(f"no vault for week {draft['week']} at {path}")
-        document = vault.read_vault(path, keystore)
-        entry = document["drafts"].get(draft_id)
-        if entry is None:
-            raise VaultError(f"the vault of week {draft['week']} holds no entry for draft {draft_id}")
-        data_key = vault.open_data_key(document["data_key"], keystore)
-        persons = vault.open_mapping(entry["persons"], data_key)
-        events = vault.open_mapping(entry["events"], data_key)
-        ledger.append_audit("reidentify", {
-            "draft_id": draft_id,
-            "custodian_key_id": keystore.custodian_key_id,
-            "persons": len(persons),
-            "events": len(events),
-        })
-    child = draft["child"]
-    return {
-        "draft_id": draft_id,
-        "week": draft["week"],
-        "child": {"pseudonym": child, "cpr": persons.get(child)},
-        "persons": [{"pseudonym": p, "cpr": c} for p, c in sorted(persons.items()) if p != child],
-        "events": [
-            {"event_ref": ref, "district": value.split(":", 1)[0], "journal_number": value.split(":", 1)[1]}
-            for ref, value in sorted(events.items())
-        ],
-    }

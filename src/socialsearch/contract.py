@@ -1,0 +1,123 @@
+"""The data contract, defined once: time zone, vocabularies, schemas, ages, CPR-like text.
+
+Every other module imports these names; none defines its own copy. The raw input contract is
+DESIGN §3 (``docs/data-contract.md``), the hub extract §3b, the output §6.
+
+Examples
+--------
+>>> import polars as pl
+>>> from datetime import date
+>>> pl.DataFrame({"b": [date(2008, 11, 22), date(2008, 11, 23)]}).select(
+...     age_on(pl.col("b"), date(2026, 11, 22)))["b"].to_list()
+[18, 17]
+>>> contains_cpr_like("ring 0101901234"), contains_cpr_like("sag 01.01.90 1234"), contains_cpr_like("uge 47")
+(True, True, False)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+__all__ = [
+    "CPR_STATUSES",
+    "DATETIME",
+    "DECISIONS",
+    "KINDS",
+    "LINKS",
+    "RELATIONS",
+    "RESOLVED_BY",
+    "ROLES",
+    "TIME_ZONE",
+    "TZ",
+    "age_on",
+    "contains_cpr_like",
+    "to_local",
+]
+
+# --------------------------------------------------------------------------- time
+TIME_ZONE: Final = "Europe/Copenhagen"
+"""Every date-time of the contract is local time here (naive input means this zone)."""
+TZ: Final = ZoneInfo(TIME_ZONE)
+DATETIME: Final = pl.Datetime("us", TIME_ZONE)
+
+
+def to_local(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A date-time column of type ``dtype`` as :data:`DATETIME`.
+
+    The one naive→local rule: a naive value is local Copenhagen time; an hour repeated in
+    October is read as the first (summer-time) one; a local time skipped in March becomes null
+    (callers that validate input flag it). A value with another zone is converted.
+    """
+    if not isinstance(dtype, pl.Datetime):
+        return expr
+    if dtype.time_zone is None:
+        expr = expr.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
+    elif dtype.time_zone != TIME_ZONE:
+        expr = expr.dt.convert_time_zone(TIME_ZONE)
+    return expr.dt.cast_time_unit("us")
+
+
+# --------------------------------------------------------------------------- vocabularies
+ROLES: Final[tuple[str, ...]] = ("suspect", "victim", "witness", "involved")
+"""A person's role on a police event."""
+RELATIONS: Final[tuple[str, ...]] = ("mother", "father", "custodian", "household")
+"""An adult's relation to a child in the relations extract."""
+LINKS: Final[tuple[str, ...]] = ("self", *RELATIONS)
+"""How a signal's person is tied to the child: the child itself, or a relation."""
+KINDS: Final[tuple[str, ...]] = ("offence", "incident")
+"""A catalogue code is a gerningskode (offence) or a hændelseskode (incident)."""
+CPR_STATUSES: Final[tuple[str, ...]] = ("valid", "invalid", "missing")
+RESOLVED_BY: Final[tuple[str, ...]] = ("cpr", "probabilistic")
+"""How an incident person's pseudonym was found: a valid CPR number, or resolution at the station."""
+DECISIONS: Final[tuple[str, ...]] = ("approve", "dismiss")
+"""A municipality's decision on a draft."""
+
+
+# --------------------------------------------------------------------------- ages
+def age_on(birth_date: pl.Expr | str, day: date) -> pl.Expr:
+    """Completed years on ``day`` (``Int64``); a 29 February birthday is reached on 1 March.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"b": [date(2008, 2, 29)]})
+    >>> [frame.select(age_on("b", d)).item() for d in (date(2026, 2, 28), date(2026, 3, 1))]
+    [17, 18]
+    """
+    col = pl.col(birth_date) if isinstance(birth_date, str) else birth_date
+    month_day = col.dt.month().cast(pl.Int32) * 100 + col.dt.day().cast(pl.Int32)
+    not_yet = (month_day > day.month * 100 + day.day).cast(pl.Int64)
+    # written from the column outwards, so the result keeps the column's name
+    return (col.dt.year().cast(pl.Int64) * -1 + day.year) - not_yet
+
+
+# --------------------------------------------------------------------------- CPR-like text
+# Digits with anything a person might type between them: spaces, dots, slashes, dashes of
+# every kind. Ten digits in such a run, glued to text or not, may be a CPR number.
+_SEPARATED_DIGITS = re.compile(r"\d(?:[\s.\-/\u2010-\u2015\u2212]*\d)+")
+_TEN_DIGITS = re.compile(r"\d{10}")
+
+
+def contains_cpr_like(text: str) -> bool:
+    """Whether ``text`` holds something that could be a CPR number (free text must not).
+
+    True for ten digits in a row, and for any ten consecutive digits of a digit run with
+    separators (``01 01 90-1234``, ``010190–1234``, ``01.01.90.1234``) that the project's own
+    normaliser (:func:`socialsearch.identifiers.normalise_cpr`) accepts as a CPR number.
+    """
+    if _TEN_DIGITS.search(text):
+        return True
+    windows = []
+    for run in _SEPARATED_DIGITS.findall(text):
+        digits = re.sub(r"\D", "", run)
+        windows += [digits[i : i + 10] for i in range(len(digits) - 9)]
+    if not windows:
+        return False
+    from .identifiers import normalise_cpr  # late: identifiers imports this module
+
+    frame = pl.DataFrame({"w": windows}, schema={"w": pl.String})
+    return bool(frame.select(normalise_cpr("w").is_not_null().any()).item())
