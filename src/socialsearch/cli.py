@@ -8,32 +8,30 @@ their message; anything else exits with code 1 and a message that carries no dat
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from .errors import SocialsearchError
+from .errors import EXIT_UNEXPECTED, SocialsearchError
 from .weeks import IsoWeek
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+class _Group(click.Group):
+    """The root group: maps every error of every command to an exit code, in one place.
 
+    A :class:`~socialsearch.errors.SocialsearchError` prints its message and exits with
+    :data:`~socialsearch.errors.EXIT_USAGE`; anything else prints only the exception's type
+    (its message may quote data values) and exits with :data:`~socialsearch.errors.EXIT_UNEXPECTED`.
+    """
 
-def _handle_errors(func: F) -> F:
-    """Turn library errors into exit code 2 and unexpected ones into exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
         except SocialsearchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -42,15 +40,12 @@ def _handle_errors(func: F) -> F:
         except Exception as exc:  # the last line of defence
             if os.environ.get("SOCIALSEARCH_DEBUG"):
                 raise
-            # The message of an unexpected exception may quote data values: never print it.
             click.echo(
                 f"unexpected failure ({type(exc).__name__}); nothing was committed to the ledger. "
                 "Re-run with SOCIALSEARCH_DEBUG=1 to see the traceback.",
                 err=True,
             )
             sys.exit(EXIT_UNEXPECTED)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _week(_ctx: click.Context, _param: click.Parameter, value: str | None) -> IsoWeek | None:
@@ -74,7 +69,7 @@ state_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="socialsearch")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -101,7 +96,6 @@ def keys() -> None:
 
 @keys.command("init")
 @keys_option
-@_handle_errors
 def keys_init(keys_dir: Path) -> None:
     """Create the pseudonymisation secret and the custodian key pair (files mode 0600).
 
@@ -118,7 +112,6 @@ def keys_init(keys_dir: Path) -> None:
 
 @keys.command("show")
 @keys_option
-@_handle_errors
 def keys_show(keys_dir: Path) -> None:
     """Show key ids, their status and the custodian's public key; never secrets.
 
@@ -135,7 +128,6 @@ def keys_show(keys_dir: Path) -> None:
 @keys_option
 @click.option("--promote", metavar="KID", help="Make this (already added) key the primary.")
 @click.option("--disable", metavar="KID", help="Disable this key (not the primary).")
-@_handle_errors
 def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> None:
     """Rotate in three steps: add a key, promote it, later disable the old one.
 
@@ -159,7 +151,6 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
               help="hub: no secret, only the draft-id key and the custodian's public key; "
                    "station: the secret and the custodian's public key.")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the exported keystore.")
-@_handle_errors
 def keys_export(keys_dir: Path, role: str, out_dir: Path) -> None:
     """Export the keys a matching hub or a source station needs, and nothing more.
 
@@ -177,7 +168,6 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path) -> None:
 @keys_option
 @state_option
 @click.option("--to", "to_key", metavar="KID", help="Key to re-key to (default: the primary key).")
-@_handle_errors
 def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     """After promoting a new key: re-key the ledger and vaults so nothing is notified twice.
 
@@ -205,7 +195,6 @@ def catalogue() -> None:
 
 @catalogue.command("check")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@_handle_errors
 def catalogue_check(path: Path | None) -> None:
     """Validate a catalogue (default: the packaged one); every problem is listed with its line.
 
@@ -230,7 +219,6 @@ def catalogue_check(path: Path | None) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--week", required=True, callback=_week, help="Last ISO week of the year of events, e.g. 2026-W47.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-@_handle_errors
 def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> None:
     """Write a synthetic Denmark in the input contract's layout (one file per police district).
 
@@ -248,7 +236,6 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
 @click.option("--input", "input_dir", required=True, type=_dir(exists=True), help="Raw extracts (DESIGN §3).")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the pseudonymised extracts.")
 @keys_option
-@_handle_errors
 def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
     """At a source station: replace CPR numbers, journal numbers and names by keyed values.
 
@@ -274,7 +261,6 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
 @keys_option
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
-@_handle_errors
 def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
         catalogue_path: Path | None) -> None:
     """Run the weekly search and write pseudonymised drafts per municipality.
@@ -295,7 +281,6 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
 @click.option("--draft", "draft_id", required=True, help="The draft id.")
 @click.option("--decision", type=click.Choice(["approve", "dismiss"]), required=True)
 @click.option("--reason", required=True, help="Why (kept in the ledger and the audit log).")
-@_handle_errors
 def review(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
     """Record the municipality's decision on a draft.
 
@@ -313,7 +298,6 @@ def review(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
 @state_option
 @keys_option
 @click.option("--draft", "draft_id", required=True, help="An approved draft id.")
-@_handle_errors
 def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     """The key custodian re-identifies one approved draft (written to the audit log).
 
@@ -338,7 +322,6 @@ def audit() -> None:
 
 @audit.command("verify")
 @state_option
-@_handle_errors
 def audit_verify(state_dir: Path) -> None:
     """Verify the audit log: fails on any changed, removed or reordered entry.
 
@@ -359,7 +342,6 @@ def audit_verify(state_dir: Path) -> None:
               help="Size of the synthetic Denmark (0.01 is about 60,000 people).")
 @click.option("--seed", default=14, show_default=True, type=int)
 @click.option("--week", callback=_week, help="ISO week to search (default: the last complete week).")
-@_handle_errors
 def demo(demo_dir: Path, scale: float, seed: int, week: IsoWeek | None) -> None:
     """Synthetic data, keys, one weekly run, and where to look.
 

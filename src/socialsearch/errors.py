@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "EXIT_OK",
+    "EXIT_UNEXPECTED",
+    "EXIT_USAGE",
     "AuditError",
     "CatalogueError",
     "InputError",
@@ -38,10 +41,14 @@ __all__ = [
 ]
 
 
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+"""Exit codes: success, an unexpected failure, bad usage or bad input."""
+
+
 class SocialsearchError(Exception):
     """Root of all errors a user can cause; the CLI turns them into exit code 2."""
 
-    exit_code: int = 2
+    exit_code: int = EXIT_USAGE
 
 
 class UsageError(SocialsearchError):
