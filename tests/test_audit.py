@@ -51,19 +51,25 @@ def test_clean_log_verifies(tmp_path: Path) -> None:
     assert (report.entries, report.head, report.head_seq, report.anchor_seq) == (5, written[-1].hash, 5, 5)
     assert [e.prev_hash for e in written[1:]] == [e.hash for e in written[:-1]]
     assert written[0].prev_hash == GENESIS
-    assert str(report) == f"audit log ok: 5 entries, head {written[-1].hash}"
+    assert str(report) == (f"audit log ok: 5 entries, head {written[-1].hash}; ledger rows match the log "
+                           "(0 runs, 0 drafts, 0 signals, 0 reviews)")
 
 
-def test_empty_ledger_verifies(tmp_path: Path) -> None:
+def test_empty_log_is_refused_as_nothing_to_verify(tmp_path: Path) -> None:
     with Ledger.open(tmp_path):
         pass
-    report = verify(tmp_path)
+    with pytest.raises(AuditError, match="is empty"):
+        verify(tmp_path)
+    report = audit.verify_connection(sqlite3.connect(tmp_path / "ledger.sqlite"), (0, GENESIS))
     assert (report.entries, report.head) == (0, GENESIS)
 
 
-def test_missing_ledger_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_ledger_is_a_clear_error_and_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no ledger at"):
         verify(tmp_path)
+    with pytest.raises(LedgerError, match="no state folder at"):
+        verify(tmp_path / "typo")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_triggers_refuse_update_delete_and_out_of_chain_insert(tmp_path: Path) -> None:

@@ -172,7 +172,7 @@ def test_review_reidentify_and_audit(scenario, tmp_path, keys, catalogue_file):
     code, out = invoke("reidentify", "--state", state, "--keys", keys, "--draft", a["draft_id"])
     assert code == 2 and "not approved" in out
     code, out = invoke("review", "--state", state, "--draft", a["draft_id"], "--decision", "approve",
-                       "--reason", "Relevant")
+                       "--reason", "Relevant", "--reviewer", "ABC")
     assert code == 0, out
     code, out = invoke("reidentify", "--state", state, "--keys", keys, "--draft", a["draft_id"])
     assert code == 0, out
@@ -186,7 +186,7 @@ def test_review_reidentify_and_audit(scenario, tmp_path, keys, catalogue_file):
     code, out = invoke("audit", "verify", "--state", state)
     assert code == 0 and "3 entries" in out  # run, review, reidentify
     code, out = invoke("review", "--state", state, "--draft", "D-unknown", "--decision", "dismiss",
-                       "--reason", "x")
+                       "--reason", "x", "--reviewer", "ABC")
     assert code == 2
 
 
@@ -194,7 +194,7 @@ def test_hub_keystore_cannot_reidentify(scenario, tmp_path, keys, catalogue_file
     assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
     [a] = drafts_of(tmp_path)["101"]
     assert invoke("review", "--state", tmp_path / "state", "--draft", a["draft_id"],
-                  "--decision", "approve", "--reason", "ok")[0] == 0
+                  "--decision", "approve", "--reason", "ok", "--reviewer", "ABC")[0] == 0
     assert invoke("keys", "export", "--keys", keys, "--role", "hub", "--out", tmp_path / "hub-keys")[0] == 0
     code, out = invoke("reidentify", "--state", tmp_path / "state", "--keys", tmp_path / "hub-keys",
                        "--draft", a["draft_id"])
@@ -247,8 +247,8 @@ def test_run_killed_with_sigkill_then_rerun_ends_as_uninterrupted(point, scenari
     from socialsearch.weeks import IsoWeek
 
     with Ledger.open(clean / "state") as a, Ledger.open(crashed / "state") as b:
-        pa, da = a.history(IsoWeek.parse("2026-W48"))
-        pb, db = b.history(IsoWeek.parse("2026-W48"))
+        pa, da = a.runs.history(IsoWeek.parse("2026-W48"))
+        pb, db = b.runs.history(IsoWeek.parse("2026-W48"))
     assert pa.sort(pa.columns).equals(pb.sort(pb.columns))
     assert da.sort(da.columns).equals(db.sort(db.columns))
     assert invoke("audit", "verify", "--state", crashed / "state")[0] == 0
@@ -289,7 +289,7 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     [d1] = drafts_of(tmp_path)["461"]
     state = tmp_path / "state"
     assert invoke("review", "--state", state, "--draft", a1["draft_id"], "--decision", "approve",
-                  "--reason", "ok")[0] == 0
+                  "--reason", "ok", "--reviewer", "ABC")[0] == 0
     old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
     shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
     new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)

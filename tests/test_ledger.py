@@ -113,7 +113,7 @@ def test_open_creates_schema_with_pragmas_and_anchor(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"runs", "drafts", "draft_signals", "reviews", "audit", "schema_version"} <= names
-        assert ledger.latest_week() is None
+        assert ledger.runs.latest_week() is None
     assert audit.read_anchor(tmp_path) == (0, audit.GENESIS)
     assert (tmp_path / "ledger.sqlite").stat().st_mode & 0o077 == 0
 
@@ -121,9 +121,9 @@ def test_open_creates_schema_with_pragmas_and_anchor(tmp_path: Path) -> None:
 def test_record_run_stores_rows_and_audit_entry(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        run_id = ledger.record_run("2026-W47", drafts, signals, {"key_id": "k1", "catalogue_digest": "c" * 64})
-        assert ledger.weeks() == ["2026-W47"]
-        [run] = ledger.runs()
+        run_id = ledger.runs.record("2026-W47", drafts, signals, {"key_id": "k1", "catalogue_digest": "c" * 64})
+        assert ledger.runs.weeks() == ["2026-W47"]
+        [run] = ledger.runs.recorded()
         assert run["run_id"] == run_id and run["status"] == "recorded"
         assert run["counts"] == {"drafts": 2, "signals": 3, "new_signals": 3}
         [entry] = ledger.audit_entries("run")
@@ -145,12 +145,12 @@ def test_record_run_stores_rows_and_audit_entry(tmp_path: Path) -> None:
 def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        first = ledger.record_run("2026-W47", drafts, signals)
+        first = ledger.runs.record("2026-W47", drafts, signals)
         before_d = table(tmp_path, "SELECT * FROM drafts ORDER BY draft_id")
         before_s = table(tmp_path, "SELECT * FROM draft_signals ORDER BY draft_id, event_ref")
-        second = ledger.record_run(IsoWeek.parse("2026-W47"), drafts.reverse(), signals.reverse())
+        second = ledger.runs.record(IsoWeek.parse("2026-W47"), drafts.reverse(), signals.reverse())
         assert first != second
-        assert [r["status"] for r in ledger.runs()] == ["recorded", "replayed"]
+        assert [r["status"] for r in ledger.runs.recorded()] == ["recorded", "replayed"]
     assert table(tmp_path, "SELECT * FROM drafts ORDER BY draft_id") == before_d
     assert table(tmp_path, "SELECT * FROM draft_signals ORDER BY draft_id, event_ref") == before_s
     assert table(tmp_path, "SELECT count(*) FROM drafts")[0][0] == 2
@@ -160,10 +160,10 @@ def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
 def test_rerun_of_latest_week_with_other_drafts_replaces_them(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
+        ledger.runs.record("2026-W47", drafts, signals)
         fewer = drafts.filter(pl.col("draft_id") == "D47-a")
-        ledger.record_run("2026-W47", fewer, signals.filter(pl.col("draft_id") == "D47-a"))
-        assert [r["status"] for r in ledger.runs()] == ["recorded", "replaced"]
+        ledger.runs.record("2026-W47", fewer, signals.filter(pl.col("draft_id") == "D47-a"))
+        assert [r["status"] for r in ledger.runs.recorded()] == ["recorded", "replaced"]
     assert table(tmp_path, "SELECT draft_id FROM drafts") == [("D47-a",)]
     assert table(tmp_path, "SELECT count(*) FROM draft_signals")[0][0] == 2
 
@@ -171,41 +171,41 @@ def test_rerun_of_latest_week_with_other_drafts_replaces_them(tmp_path: Path) ->
 def test_rerun_refuses_to_drop_a_reviewed_draft(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
-        ledger.review("D47-b", "approve", "relevant")
+        ledger.runs.record("2026-W47", drafts, signals)
+        ledger.reviews.record("D47-b", "approve", "relevant", "ABC")
         with pytest.raises(LedgerError, match="already reviewed"):
-            ledger.record_run("2026-W47", drafts.head(1), signals.head(2))
-        assert len(ledger.runs()) == 1  # nothing of the refused run was written
+            ledger.runs.record("2026-W47", drafts.head(1), signals.head(2))
+        assert len(ledger.runs.recorded()) == 1  # nothing of the refused run was written
     assert table(tmp_path, "SELECT count(*) FROM drafts")[0][0] == 2
 
 
 def test_new_week_earlier_than_latest_is_refused(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
-        ledger.check_week("2026-W47")  # re-run: fine
-        ledger.check_week("2026-W48")  # later: fine
+        ledger.runs.record("2026-W47", drafts, signals)
+        ledger.runs.check_week("2026-W47")  # re-run: fine
+        ledger.runs.check_week("2026-W48")  # later: fine
         earlier = r"week 2026-W46 is earlier than the latest week in the ledger \(2026-W47\)"
         with pytest.raises(LedgerError, match=earlier):
-            ledger.check_week(IsoWeek.parse("2026-W46"))
+            ledger.runs.check_week(IsoWeek.parse("2026-W46"))
         empty = make_drafts("2026-W46", [])
         with pytest.raises(LedgerError, match="fresh --state folder"):
-            ledger.record_run("2026-W46", empty, make_signals([]))
-        assert ledger.weeks() == ["2026-W47"]
+            ledger.runs.record("2026-W46", empty, make_signals([]))
+        assert ledger.runs.weeks() == ["2026-W47"]
 
 
 def test_rerun_of_an_earlier_week_must_match(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
-        ledger.record_run("2026-W48", make_drafts("2026-W48", []), make_signals([]))
-        ledger.record_run("2026-W47", drafts, signals)  # identical replay of an earlier week
+        ledger.runs.record("2026-W47", drafts, signals)
+        ledger.runs.record("2026-W48", make_drafts("2026-W48", []), make_signals([]))
+        ledger.runs.record("2026-W47", drafts, signals)  # identical replay of an earlier week
         changed = drafts.with_columns(score=pl.lit(9, dtype=pl.Int64))
         with pytest.raises(LedgerError, match=r"different drafts than recorded \(0 added, 0 removed, 2 changed\)"):
-            ledger.record_run("2026-W47", changed, signals)
+            ledger.runs.record("2026-W47", changed, signals)
         [(score,)] = ledger.connection.execute("SELECT DISTINCT score FROM drafts").fetchall()
         assert score == 4
-        assert [r["status"] for r in ledger.runs()] == ["recorded", "recorded", "replayed"]
+        assert [r["status"] for r in ledger.runs.recorded()] == ["recorded", "recorded", "replayed"]
 
 
 def test_history_only_contains_weeks_strictly_before(tmp_path: Path) -> None:
@@ -213,32 +213,32 @@ def test_history_only_contains_weeks_strictly_before(tmp_path: Path) -> None:
     d48 = make_drafts("2026-W48", [{"draft_id": "D48-a", "child": "C-a", "previous_drafts": ["D47-a"]}])
     s48 = make_signals([("D48-a", "C-a", "E1", "P-father", False), ("D48-a", "C-a", "E9", "P-father", True)])
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
-        ledger.record_run("2026-W48", d48, s48)
-        pairs, previous = ledger.history("2026-W47")
+        ledger.runs.record("2026-W47", drafts, signals)
+        ledger.runs.record("2026-W48", d48, s48)
+        pairs, previous = ledger.runs.history("2026-W47")
         assert pairs.height == 0 and previous.height == 0
         assert pairs.schema == {"child": pl.String, "event_ref": pl.String}
         assert previous.schema == {"child": pl.String, "draft_id": pl.String, "week": pl.String}
-        pairs, previous = ledger.history("2026-W48")
+        pairs, previous = ledger.runs.history("2026-W48")
         assert pairs.rows() == [("C-a", "E1"), ("C-a", "E2"), ("C-b", "E3")]
         assert previous.rows() == [("C-a", "D47-a", "2026-W47"), ("C-b", "D47-b", "2026-W47")]
-        pairs, previous = ledger.history(IsoWeek.parse("2026-W49"))
+        pairs, previous = ledger.runs.history(IsoWeek.parse("2026-W49"))
         assert pairs.rows() == [("C-a", "E1"), ("C-a", "E2"), ("C-a", "E9"), ("C-b", "E3")]
         assert previous.rows() == [
             ("C-a", "D47-a", "2026-W47"), ("C-a", "D48-a", "2026-W48"), ("C-b", "D47-b", "2026-W47"),
         ]
         # limited to the lookback window (W48..W49 for two weeks): W47's pairs drop out, not its drafts
-        pairs, previous2 = ledger.history("2026-W49", lookback_weeks=2)
+        pairs, previous2 = ledger.runs.history("2026-W49", lookback_weeks=2)
         assert pairs.rows() == [("C-a", "E1"), ("C-a", "E9")]
         assert previous2.equals(previous)
-        pairs, _ = ledger.history("2026-W49", lookback_weeks=3)
+        pairs, _ = ledger.runs.history("2026-W49", lookback_weeks=3)
         assert pairs.height == 4
 
 
 def test_schema_rejects_duplicates(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        run_id = ledger.record_run("2026-W47", drafts, signals)
+        run_id = ledger.runs.record("2026-W47", drafts, signals)
         conn = ledger.connection
         row = ("D47-x", "2026-W47", "C-a", "101", 7, "threshold", 4, 3, 1, 1, "[]", "[]", run_id)
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):  # second draft for (child, week)
@@ -252,66 +252,69 @@ def test_schema_rejects_duplicates(tmp_path: Path) -> None:
             conn.execute("INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code,"
                          " weight, new) VALUES ('D47-a','C-b','E7','P-father','suspect','father','offence','1100',2,1)")
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # review of no draft
-            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at)"
-                         " VALUES ('nope','approve','x','t')")
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at)"
+                         " VALUES ('nope','approve','x','ABC','t')")
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-            conn.execute("INSERT INTO reviews (draft_id, decision, reason, decided_at)"
-                         " VALUES ('D47-a','maybe','x','t')")
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at)"
+                         " VALUES ('D47-a','maybe','x','ABC','t')")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # initials are 1-8 characters
+            conn.execute("INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at)"
+                         " VALUES ('D47-a','approve','x','','t')")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM runs")
     dup = pl.concat([drafts, drafts])
     with Ledger.open(tmp_path / "other") as ledger, pytest.raises(LedgerError, match="repeats a draft_id"):
-        ledger.record_run("2026-W47", dup, signals)
+        ledger.runs.record("2026-W47", dup, signals)
     two_for_child = make_drafts("2026-W47", [{"draft_id": "X1", "child": "C"}, {"draft_id": "X2", "child": "C"}])
     with Ledger.open(tmp_path / "third") as ledger:
         with pytest.raises(LedgerError, match="UNIQUE constraint failed: drafts.child, drafts.week"):
-            ledger.record_run("2026-W47", two_for_child, make_signals([]))
-        assert ledger.runs() == [] and ledger.audit_entries() == []
+            ledger.runs.record("2026-W47", two_for_child, make_signals([]))
+        assert ledger.runs.recorded() == [] and ledger.audit_entries() == []
 
 
 def test_record_run_validates_frames(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
         with pytest.raises(LedgerError, match="drafts of another week"):
-            ledger.record_run("2026-W48", drafts, signals)
+            ledger.runs.record("2026-W48", drafts, signals)
         with pytest.raises(LedgerError, match="belongs to no draft"):
-            ledger.record_run("2026-W47", drafts.head(1), signals)
+            ledger.runs.record("2026-W47", drafts.head(1), signals)
         with pytest.raises(LedgerError, match="lacks column"):
-            ledger.record_run("2026-W47", drafts.drop("rule"), signals)
+            ledger.runs.record("2026-W47", drafts.drop("rule"), signals)
         with pytest.raises(LedgerError, match="unknown run_info key"):
-            ledger.record_run("2026-W47", drafts, signals, {"cpr": "x"})
-        assert ledger.runs() == []
+            ledger.runs.record("2026-W47", drafts, signals, {"cpr": "x"})
+        assert ledger.runs.recorded() == []
 
 
 def test_review_and_get_draft(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
-        assert ledger.latest_decision("D47-a") is None
-        ledger.review("D47-a", "dismiss", "kendt sag")
-        got = ledger.review("D47-a", "approve", "  ny viden  ")
+        ledger.runs.record("2026-W47", drafts, signals)
+        assert ledger.reviews.latest(["D47-a"]) == {}
+        ledger.reviews.record("D47-a", "dismiss", "kendt sag", "ABC")
+        got = ledger.reviews.record("D47-a", "approve", "  ny viden  ", "ABC")
         assert got["reason"] == "ny viden" and got["audit_seq"] == 3
-        assert ledger.latest_decision("D47-a")["decision"] == "approve"
-        draft = ledger.get_draft("D47-a")
+        assert ledger.reviews.latest(["D47-a"])["D47-a"]["decision"] == "approve"
+        draft = ledger.drafts.get("D47-a")
         assert draft["week"] == "2026-W47" and draft["municipality"] == "101" and draft["child"] == "C-a"
         assert draft["persons"] == [{"link": "father", "pseudonym": "P-father"}]
         assert draft["event_refs"] == ["E1", "E2"] and draft["decision"] == "approve"
         assert draft["previous_drafts"] == []
-        assert ledger.get_draft("D47-b")["decision"] is None
+        assert ledger.drafts.get("D47-b")["decision"] is None
         entry = ledger.audit_entries("review")[-1]
         assert entry.data["decision"] == "approve" and "reason" not in entry.data
         assert len(entry.data["reason_sha256"]) == 64
         with pytest.raises(LedgerError, match="unknown draft 'D-missing'"):
-            ledger.review("D-missing", "approve", "x")
+            ledger.reviews.record("D-missing", "approve", "x", "ABC")
         with pytest.raises(LedgerError, match="looks like a CPR number") as err:
-            ledger.get_draft("010190-1234")
+            ledger.drafts.get("010190-1234")
         assert "1234" not in str(err.value)
         with pytest.raises(UsageError):
-            ledger.review("D47-a", "maybe", "x")
+            ledger.reviews.record("D47-a", "maybe", "x", "ABC")
         with pytest.raises(UsageError, match="empty"):
-            ledger.review("D47-a", "approve", "  ")
+            ledger.reviews.record("D47-a", "approve", "  ", "ABC")
         with pytest.raises(UsageError, match="CPR"):
-            ledger.review("D47-a", "approve", "far er 0101901234")
+            ledger.reviews.record("D47-a", "approve", "far er 0101901234", "ABC")
         assert len(ledger.audit_entries("review")) == 2
 
 
@@ -328,9 +331,9 @@ def test_readonly_open_refuses_writes(tmp_path: Path) -> None:
         pass
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
+        ledger.runs.record("2026-W47", drafts, signals)
     with Ledger.open(tmp_path, readonly=True) as ledger:
-        assert ledger.get_draft("D47-a")["child"] == "C-a"
+        assert ledger.drafts.get("D47-a")["child"] == "C-a"
         with pytest.raises(LedgerError, match="read-only"):
             ledger.append_audit("x", {})
 
@@ -338,7 +341,7 @@ def test_readonly_open_refuses_writes(tmp_path: Path) -> None:
 def test_backup_copies_the_ledger(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path / "state") as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
+        ledger.runs.record("2026-W47", drafts, signals)
     dest = backup(tmp_path / "state", tmp_path / "bk" / "ledger.sqlite")
     assert sqlite3.connect(dest).execute("SELECT count(*) FROM drafts").fetchone()[0] == 2
 
@@ -409,12 +412,12 @@ def test_ledger_open_alone_takes_the_lock(tmp_path: Path) -> None:
 def test_opening_an_existing_ledger_changes_no_byte(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
+        ledger.runs.record("2026-W47", drafts, signals)
     before = (tmp_path / "ledger.sqlite").read_bytes()
     with Ledger.open(tmp_path) as ledger:
-        ledger.check_week("2026-W48")
-        ledger.history("2026-W48")
-        ledger.get_draft("D47-a")
+        ledger.runs.check_week("2026-W48")
+        ledger.runs.history("2026-W48")
+        ledger.drafts.get("D47-a")
     assert (tmp_path / "ledger.sqlite").read_bytes() == before
 
 
@@ -427,8 +430,8 @@ def test_ledger_holds_only_the_pseudonyms_given(tmp_path: Path) -> None:
     drafts = drafts.with_columns(cpr=pl.lit(raw_cpr), name=pl.lit(raw_name))
     signals = signals.with_columns(incident_id=pl.lit(journal), cpr=pl.lit(raw_cpr))
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals, {"key_id": "k1"})
-        ledger.review("D47-a", "approve", "relevant")
+        ledger.runs.record("2026-W47", drafts, signals, {"key_id": "k1"})
+        ledger.reviews.record("D47-a", "approve", "relevant", "ABC")
     blob = (tmp_path / "ledger.sqlite").read_bytes()
     for secret in (raw_cpr, raw_name, journal):
         assert secret.encode() not in blob
@@ -459,7 +462,7 @@ _KILLED = textwrap.dedent(
         audit.write_anchor = die  # committed, anchor not yet moved
     with ledger.Ledger.open(sys.argv[1]) as led:
         drafts, signals = week47()
-        led.record_run("2026-W47", drafts, signals)
+        led.runs.record("2026-W47", drafts, signals)
     """
 )
 
@@ -478,12 +481,12 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
     assert (report.entries, report.anchor_seq) == ((2, 1) if committed else (1, 1))
     drafts, signals = week47()
     with Ledger.open(state) as ledger:  # rolls back the hot journal / moves the anchor
-        assert ledger.weeks() == (["2026-W47"] if committed else [])
-        ledger.record_run("2026-W47", drafts, signals)
-        crashed = ledger.history("2026-W48")
+        assert ledger.runs.weeks() == (["2026-W47"] if committed else [])
+        ledger.runs.record("2026-W47", drafts, signals)
+        crashed = ledger.runs.history("2026-W48")
     with Ledger.open(tmp_path / "clean") as ledger:
-        ledger.record_run("2026-W47", drafts, signals)
-        clean = ledger.history("2026-W48")
+        ledger.runs.record("2026-W47", drafts, signals)
+        clean = ledger.runs.history("2026-W48")
     assert crashed[0].equals(clean[0]) and crashed[1].equals(clean[1])
     assert not (state / "ledger.sqlite-journal").exists()
     report = audit.verify(state)
@@ -493,25 +496,25 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
 def test_rekey_replaces_pseudonyms_everywhere_once_and_is_audited(tmp_path: Path) -> None:
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
-        ledger.record_run("2026-W47", drafts, signals, {"key_id": "kold"})
-        assert ledger.key_id() == "kold"
+        ledger.runs.record("2026-W47", drafts, signals, {"key_id": "kold"})
+        assert ledger.keys.id() == "kold"
         persons = {"C-a": "N-a", "P-father": "N-father"}
         events = {"E1": "N1", "E3": "N3"}
-        counts = ledger.rekey(persons, events, {"to_key_id": "knew"})
+        counts = ledger.keys.rekey(persons, events, {"to_key_id": "knew"})
         assert counts == {"drafts": 1, "signal_children": 2, "signal_persons": 2, "signal_events": 2,
                           "draft_persons": 2}
-        assert ledger.key_id() == "knew"
+        assert ledger.keys.id() == "knew"
         # The same re-keying again finds nothing left to change.
-        assert set(ledger.rekey(persons, events, {"to_key_id": "knew"}).values()) == {0}
-        a = ledger.get_draft("D47-a")
+        assert set(ledger.keys.rekey(persons, events, {"to_key_id": "knew"}).values()) == {0}
+        a = ledger.drafts.get("D47-a")
         assert a["child"] == "N-a"
         assert a["persons"] == [{"link": "father", "pseudonym": "N-father"}]
         assert a["event_refs"] == ["E2", "N1"]
-        pairs, previous = ledger.history("2026-W48")
+        pairs, previous = ledger.runs.history("2026-W48")
         assert sorted(pairs.rows()) == [("C-b", "N3"), ("N-a", "E2"), ("N-a", "N1")]
         assert sorted(previous["child"].to_list()) == ["C-b", "N-a"]
         with pytest.raises(LedgerError, match="keys rekey"):
-            ledger.check_key("kold")
-        ledger.check_key("knew")
+            ledger.keys.check("kold")
+        ledger.keys.check("knew")
         assert [e.kind for e in ledger.audit_entries()][-2:] == ["rekey", "rekey"]
     audit.verify(tmp_path)

@@ -1,6 +1,6 @@
 """The hash-chained, append-only audit log kept in the ledger database.
 
-Every run, review and re-identification appends one entry to the table ``audit``::
+Every run, review, re-keying and re-identification appends one entry to the table ``audit``::
 
     seq        INTEGER PRIMARY KEY   1, 2, 3, ... without gaps
     at         TEXT                  UTC time, ISO 8601 with offset
@@ -15,6 +15,11 @@ reordering any entry breaks the chain from that entry on. Triggers abort every `
 only grow through this module. Removing *trailing* entries leaves a valid (shorter) chain;
 to catch that too, the head ``(seq, hash)`` is also kept in ``STATE/audit.head``, rewritten
 atomically after every commit, and :func:`verify` compares the two.
+
+The chain also binds the ledger's own tables: each entry holds the digest of the rows it
+wrote (the rules are in :mod:`socialsearch._integrity`), and :func:`verify` recomputes those
+digests from the tables, so a row of ``runs``, ``drafts``, ``draft_signals`` or ``reviews``
+changed, deleted or inserted with ``sqlite3`` is found like a changed entry.
 
 Limits: someone who can write both ``ledger.sqlite`` and ``audit.head`` can truncate the log
 and rewrite the anchor, or rebuild the whole chain. Keep a copy of the head hash outside the
@@ -109,9 +114,14 @@ class VerifyReport:
     head: str
     head_seq: int
     anchor_seq: int | None
+    rows: dict[str, int] | None = None
 
     def __str__(self) -> str:
-        return f"audit log ok: {self.entries} entries, head {self.head}"
+        text = f"audit log ok: {self.entries} entries, head {self.head}"
+        if self.rows is not None:
+            text += (f"; ledger rows match the log ({self.rows['runs']} runs, {self.rows['drafts']} drafts, "
+                     f"{self.rows['signals']} signals, {self.rows['reviews']} reviews)")
+        return text
 
 
 def canonical_json(payload: dict[str, Any]) -> str:
@@ -217,8 +227,11 @@ def sync_anchor(conn: sqlite3.Connection, state_dir: str | Path) -> None:
 # --- verification ------------------------------------------------------------------------------
 
 
-def verify_connection(conn: sqlite3.Connection, anchor: tuple[int, str] | None) -> VerifyReport:
-    """Verify the chain read through ``conn`` against ``anchor``; see :func:`verify`."""
+def verify_connection(
+    conn: sqlite3.Connection, anchor: tuple[int, str] | None, *, tables: bool = True
+) -> VerifyReport:
+    """Verify the chain read through ``conn`` against ``anchor`` and, with ``tables``, the
+    ledger's tables against the chain; see :func:`verify`."""
     rows = entries(conn)
     by_hash = {e.hash: e.seq for e in rows}
     prev_hash = GENESIS
@@ -275,6 +288,11 @@ def verify_connection(conn: sqlite3.Connection, anchor: tuple[int, str] | None) 
                 f"audit log: entry seq {anchor_seq} differs from the one recorded in {HEAD_FILE}: "
                 "the log was rewritten"
             )
+    counts = None
+    if tables:
+        from ._integrity import verify_tables  # late: it builds on this module
+
+        counts = verify_tables(conn, rows)
     present = {
         name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
     }
@@ -284,15 +302,18 @@ def verify_connection(conn: sqlite3.Connection, anchor: tuple[int, str] | None) 
             f"audit log: the append-only trigger(s) {', '.join(missing)} were removed; the "
             "entries verify, but the log has been opened for tampering"
         )
-    return VerifyReport(entries=len(rows), head=prev_hash, head_seq=head_seq, anchor_seq=anchor_seq)
+    return VerifyReport(entries=len(rows), head=prev_hash, head_seq=head_seq, anchor_seq=anchor_seq, rows=counts)
 
 
 def verify(state_dir: str | Path) -> VerifyReport:
-    """Check the audit chain in ``STATE/ledger.sqlite`` and its anchor ``STATE/audit.head``.
+    """Check the audit chain in ``STATE/ledger.sqlite``, its anchor ``STATE/audit.head``, and
+    that the ledger's tables hold exactly the rows the chain recorded.
 
     Raises :class:`~socialsearch.errors.AuditError` naming the first bad entry (changed,
-    removed, reordered, bad genesis, trailing entries removed) and
-    :class:`~socialsearch.errors.LedgerError` when there is no ledger.
+    removed, reordered, bad genesis, trailing entries removed) or the first table row that
+    differs from the chain, and when the chain is empty (nothing to vouch for: usually a
+    mistyped --state folder); :class:`~socialsearch.errors.LedgerError` when there is no
+    ledger (nothing is created).
 
     Examples
     --------
@@ -303,7 +324,10 @@ def verify(state_dir: str | Path) -> VerifyReport:
     state = Path(state_dir)
     path = state / LEDGER_FILE
     if not path.is_file():
-        raise LedgerError(f"no ledger at {path}: is {state} the --state folder of a weekly run?")
+        what = "no ledger at" if state.is_dir() else "no state folder at"
+        raise LedgerError(
+            f"{what} {path if state.is_dir() else state}: give the --state folder of a weekly run (nothing was created)"
+        )
     # The anchor is read first: it is written after each commit, so it can never be ahead of
     # the chain we then read unless entries were removed.
     anchor = read_anchor(state)
@@ -311,10 +335,16 @@ def verify(state_dir: str | Path) -> VerifyReport:
     try:
         conn.execute("BEGIN")  # one consistent snapshot
         try:
-            return verify_connection(conn, anchor)
+            report = verify_connection(conn, anchor)
         finally:
             conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         raise AuditError(f"audit log: {path} cannot be read as a ledger ({exc})") from None
     finally:
         conn.close()
+    if report.entries == 0:
+        raise AuditError(
+            f"audit log of {state} is empty: no run, review or re-identification was ever recorded there, "
+            "so there is nothing to verify. Is this the --state folder of the weekly run?"
+        )
+    return report

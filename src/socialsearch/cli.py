@@ -276,34 +276,110 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     click.echo(report.describe())
 
 
-@cli.command()
-@state_option
-@click.option("--draft", "draft_id", required=True, help="The draft id.")
-@click.option("--decision", type=click.Choice(["approve", "dismiss"]), required=True)
-@click.option("--reason", required=True, help="Why (kept in the ledger and the audit log).")
-def review(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
-    """Record the municipality's decision on a draft.
+DRAFT_ID_EXAMPLE = "D2026-W47-k1a2b3c4d-0123456789abcdef"
+
+
+@cli.group()
+def drafts() -> None:
+    """List the drafts in the ledger and their decisions.
 
     \b
     Example:
-        socialsearch review --state ./state --draft D2026W47-... --decision approve --reason "Relevant"
+        socialsearch drafts list --state ./state --week 2026-W47 --pending
     """
+
+
+@drafts.command("list")
+@state_option
+@click.option("--week", callback=_week, help="Only this ISO week, e.g. 2026-W47.")
+@click.option("--municipality", metavar="KODE", help="Only this municipality (kommunekode, e.g. 101).")
+@click.option("--pending", is_flag=True, help="Only drafts without a decision.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None, pending: bool,
+                as_json: bool) -> None:
+    """List drafts: id, week, municipality, rule, score, age and the latest decision.
+
+    Decisions are shown as the audit log records them.
+
+    \b
+    Example:
+        socialsearch drafts list --state ./state --week 2026-W47 --municipality 101 --pending
+        socialsearch drafts list --state ./state --json
+    """
+    from .municipality import drafts_list as list_drafts
+
+    rows = list_drafts(state_dir, week=None if week is None else str(week), municipality=municipality,
+                       pending=pending)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} draft(s) in {state_dir}", title_justify="left")
+    for name in ("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer", "decided at"):
+        table.add_column(name, no_wrap=name == "draft id", justify="right" if name in ("score", "age") else "left")
+    for r in rows:
+        table.add_row(r["draft_id"], r["week"], r["municipality"], r["rule"], str(r["score"]),
+                      "" if r["age"] is None else str(r["age"]), r["decision"] or "pending",
+                      r["reviewer"] or "", (r["decided_at"] or "")[:16].replace("T", " "))
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+@cli.command()
+@state_option
+@click.option("--draft", "draft_id", metavar="ID", help="The draft id (see `drafts list`).")
+@click.option("--decision", type=click.Choice(["approve", "dismiss"]))
+@click.option("--reason", help="Why (kept in the ledger; no CPR numbers or names).")
+@click.option("--reviewer", metavar="INITIALS", help="The caseworker's initials, 1-8 letters.")
+@click.option("--import", "import_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A decisions.json downloaded from the drafts page (instead of --draft ...).")
+def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: str | None,
+           reviewer: str | None, import_file: Path | None) -> None:
+    """Record the municipality's decisions: one with --draft, or a page's file with --import.
+
+    \b
+    Example:
+        socialsearch review --state ./state --draft D2026-W47-k1a2b3c4d-0123456789abcdef \\
+            --decision approve --reason "Kendt familie, tages op" --reviewer ABC
+        socialsearch review --state ./state --import ./decisions.json
+    """
+    from .errors import UsageError
+
+    single = {"--draft": draft_id, "--decision": decision, "--reason": reason, "--reviewer": reviewer}
+    if import_file is not None:
+        given = [k for k, v in single.items() if v is not None]
+        if given:
+            raise UsageError(f"--import records a whole file: leave out {', '.join(given)}")
+        from .municipality import import_decisions
+
+        report = import_decisions(state_dir, import_file)
+        click.echo(f"{import_file}: recorded {report['recorded']} decision(s), {report['unchanged']} already "
+                   f"recorded (week {report['week']}, municipality {report['municipality']}, "
+                   f"sha256 {report['file_sha256']})")
+        return
+    missing = [k for k, v in single.items() if v is None]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)} (or give --import FILE)")
     from .municipality import review_draft
 
-    review_draft(state_dir, draft_id, decision, reason)
-    click.echo(f"recorded: {decision} {draft_id}")
+    assert draft_id is not None and decision is not None and reason is not None and reviewer is not None
+    review_draft(state_dir, draft_id, decision, reason, reviewer)
+    click.echo(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
 
 
 @cli.command()
 @state_option
 @keys_option
-@click.option("--draft", "draft_id", required=True, help="An approved draft id.")
+@click.option("--draft", "draft_id", required=True, metavar="ID", help="An approved draft id.")
 def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     """The key custodian re-identifies one approved draft (written to the audit log).
 
+    The audit log and the ledger are verified first; the decision is the one the log records.
+
     \b
     Example:
-        socialsearch reidentify --state ./state --keys ./keys --draft D2026W47-...
+        socialsearch reidentify --state ./state --keys ./keys --draft D2026-W47-k1a2b3c4d-0123456789abcdef
     """
     from .custodian import reidentify_draft
 
@@ -323,7 +399,8 @@ def audit() -> None:
 @audit.command("verify")
 @state_option
 def audit_verify(state_dir: Path) -> None:
-    """Verify the audit log: fails on any changed, removed or reordered entry.
+    """Verify the audit log and the ledger rows it binds: fails on any changed, removed,
+    inserted or reordered entry or row, and on an empty log.
 
     \b
     Example:
@@ -331,8 +408,7 @@ def audit_verify(state_dir: Path) -> None:
     """
     from .audit import verify
 
-    report = verify(state_dir)
-    click.echo(f"audit log ok: {report.entries} entries, head {report.head}")
+    click.echo(str(verify(state_dir)))
 
 
 @cli.command()

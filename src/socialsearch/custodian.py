@@ -28,7 +28,7 @@ import polars as pl
 from . import vault
 from .errors import KeyStoreError, LedgerError, VaultError
 from .keys import KeyStore
-from .ledger import Ledger, lock_state
+from .ledger import Ledger, require_ledger
 from .pseudonyms import Pseudonymiser
 
 __all__ = ["reidentify_draft", "rekey_state"]
@@ -73,7 +73,9 @@ def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> d
 
     Needs the custodian's full keystore (the private key opens the vaults; the secret makes
     the new pseudonyms). Returns what was changed; the audit log records it without values.
+    A missing ledger is an error (nothing is created).
     """
+    require_ledger(state_dir)
     keystore = KeyStore.load(keys_dir)
     if not keystore.has_secret or not keystore.has_custodian_private_key:
         raise KeyStoreError(
@@ -90,8 +92,8 @@ def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> d
         p, e = _new_names(document, keystore, target)
         persons.update(p)
         events.update(e)
-    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
-        counts = ledger.rekey(persons, events, {
+    with Ledger.open(state_dir, create=False) as ledger:
+        counts = ledger.keys.rekey(persons, events, {
             "to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
         })
         for path, document in documents.items():
@@ -105,17 +107,21 @@ def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> d
 def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str, Any]:
     """Open the vault for one approved draft with the custodian's private key.
 
+    Before anything is opened, the whole audit chain and every ledger table bound to it are
+    verified, and the decision is the one the chain records: a review row edited behind the
+    log (say, dismiss → approve) is refused with an :class:`~socialsearch.errors.AuditError`.
     Returns the CPR numbers of the child and linked persons and the district and journal number
     of each event, and writes an audit entry (without those values).
     """
-    keystore = KeyStore.load(keys_dir)
-    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
-        draft = ledger.get_draft(draft_id)
+    with Ledger.open(state_dir, create=False) as ledger:
+        ledger.verify()
+        draft = ledger.drafts.get(draft_id)
         if draft.get("decision") != "approve":
             raise LedgerError(
                 f"draft {draft_id} is not approved (decision: {draft.get('decision') or 'none'}); "
                 "only approved drafts can be re-identified: `socialsearch review --decision approve`"
             )
+        keystore = KeyStore.load(keys_dir)
         path = state_dir / "vault" / f"{draft['week']}.vault"
         if not path.is_file():
             raise VaultError(f"no vault for week {draft['week']} at {path}")

@@ -42,7 +42,7 @@ from .geography import geography
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
 from .pseudonyms import Pseudonymiser
-from .search import History, SearchResult, weekly_search
+from .search import DraftIds, History, SearchResult, weekly_search
 from .station import pseudonymise_extracts
 from .weeks import IsoWeek
 
@@ -78,6 +78,7 @@ class RunReport:
         lines.append(f"persons without a valid CPR: {self.summary['persons']['without_valid_cpr']}, "
                      f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
                      f"unresolved: {unresolved}")
+        lines += [f"warning: {w}" for w in self.summary.get("warnings", [])]
         return "\n".join(lines)
 
 
@@ -220,24 +221,52 @@ def _inputs_digest(hub: HubExtracts) -> str:
     return h.hexdigest()
 
 
+def _reusing_recorded_ids(recorded: pl.DataFrame, make: DraftIds) -> DraftIds:
+    """Draft ids that keep the ids already recorded for the week's children.
+
+    A draft id is derived from the child's pseudonym; after ``keys rekey`` the pseudonym is
+    new, so without this a re-run of a recorded week would see every draft as changed.
+    """
+    def draft_ids(children: pl.Series, week: str) -> pl.Series:
+        fresh = make(children, week)
+        frame = pl.DataFrame({"child": children.cast(pl.String), "fresh": fresh.cast(pl.String)})
+        joined = frame.join(recorded, on="child", how="left", maintain_order="left")
+        return joined.select(pl.coalesce("draft_id", "fresh").alias("draft_id")).to_series()
+
+    return draft_ids
+
+
+def _registered_in(hub: HubExtracts, week: IsoWeek) -> int:
+    """How many events of the extracts were registered in ``week`` itself."""
+    registered = hub.incidents["registered_at"]
+    return int(registered.is_between(week.start, week.end, closed="left").sum())
+
+
 def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-             catalogue_path: Path | None = None) -> RunReport:
-    """Run the weekly search for ``week`` (see the module docstring for the order of effects)."""
+             catalogue_path: Path | None = None, now: datetime | None = None) -> RunReport:
+    """Run the weekly search for ``week`` (see the module docstring for the order of effects).
+
+    Every check that can refuse the run (the week has not ended by ``now``, default the
+    Copenhagen clock; week order; key; reviewed drafts that would change; draft ids) runs
+    before the first byte is written, so a refused run changes no file.
+    """
+    week.require_ended(now)
     catalogue = load_catalogue(catalogue_path)
     keystore = KeyStore.load(keys_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
-        ledger.check_week(week)
+        ledger.runs.check_week(week)
         with _stage("read", timings):
             hub = load_hub(input_dir, keystore)
-        ledger.check_key(hub.manifest["key_id"])
+        key_id = hub.manifest["key_id"]
+        ledger.keys.check(key_id)
         _checkpoint("after-read")
         with _stage("linkage", timings):
             persons, person_counts = _search_inputs(hub)
         with _stage("search", timings):
-            drafted_pairs, previous_drafts = ledger.history(week, lookback_weeks=catalogue.lookback_weeks)
-            pseudonymiser = Pseudonymiser(keystore, hub.manifest["key_id"])
+            drafted_pairs, previous_drafts = ledger.runs.history(week, lookback_weeks=catalogue.lookback_weeks)
+            pseudonymiser = Pseudonymiser(keystore, key_id)
             result = weekly_search(
                 incidents=hub.incidents,
                 persons=persons,
@@ -246,14 +275,23 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
                 catalogue=catalogue,
                 week=week,
                 history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
-                draft_ids=pseudonymiser.draft_ids,
+                draft_ids=_reusing_recorded_ids(ledger.runs.draft_ids(week), pseudonymiser.draft_ids),
             )
+        # Decide, then write: everything the ledger would refuse is refused here.
+        ledger.runs.check(week, result.drafts, result.signals, key_id)
         _checkpoint("after-search")
+        warnings = []
+        if _registered_in(hub, week) == 0:
+            warnings.append(
+                f"no event in the extracts was registered in week {week} itself: check that the extracts "
+                "are complete and are those of this week"
+            )
         with _stage("outputs", timings):
             documents = build_documents(result.signals, result.drafts)
             out_week = out_dir / str(week)
             html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
             summary = _summary(week, hub, result, person_counts, catalogue, documents)
+            summary["warnings"] = warnings
             write_json_atomic(out_week / "summary.json", summary)
         _checkpoint("after-outputs")
         with _stage("vault", timings):
@@ -261,14 +299,14 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
                               keystore.custodian_public_key, keystore.custodian_key_id)
         _checkpoint("after-vault")
         with _stage("ledger", timings):
-            run_id = ledger.record_run(
+            run_id = ledger.runs.record(
                 week,
                 result.drafts,
                 result.signals,
                 {
                     "catalogue_digest": catalogue.digest,
                     "inputs_digest": _inputs_digest(hub),
-                    "key_id": hub.manifest["key_id"],
+                    "key_id": key_id,
                     "counts": {"drafts": int(result.drafts.height), "signals": int(result.signals.height),
                                **person_counts},
                 },

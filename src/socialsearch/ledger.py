@@ -1,72 +1,68 @@
 """The ledger: what every weekly run drafted, what the municipalities decided, and the audit chain.
 
-One SQLite database, ``STATE/ledger.sqlite``, next to the lock file ``STATE/lock`` and the audit
-anchor ``STATE/audit.head``:
+One SQLite database, ``STATE/ledger.sqlite`` (layout: :mod:`socialsearch._ledger_schema`), next
+to the lock file ``STATE/lock`` (:mod:`socialsearch._lock`) and the audit anchor
+``STATE/audit.head``. A :class:`Ledger` has four small namespaces, each with one job:
 
-=================  =====================================================================
-table              holds
-=================  =====================================================================
-``runs``           one row per completed run (append-only): week, times, digests, key id
-``drafts``         one row per draft; ``UNIQUE (child, week)``
-``draft_signals``  the (child, event, person, role, link, code) rows of each draft
-``reviews``        the municipality's decisions (append-only; the latest one counts)
-``audit``          the hash-chained audit log (see :mod:`socialsearch.audit`)
-``schema_version`` the version of this layout
-=================  =====================================================================
+==================  ==========================================================================
+``ledger.runs``     check and record a week's run; history for the search; recorded draft ids
+``ledger.reviews``  record the municipality's decisions; the latest decision per draft
+``ledger.drafts``   one draft, or a filtered list
+``ledger.keys``     the key the pseudonyms are made with; refuse another; re-key
+==================  ==========================================================================
 
 The ledger holds pseudonyms, event references, draft ids, codes and digests only: never a CPR
-number, a name or a journal number (those live in the sealed vault). :meth:`Ledger.record_run`
-copies only the columns it knows from the search result, so a stray identifier column in a
-frame cannot leak in.
+number, a name or a journal number (those live in the sealed vault). Recording copies only the
+columns it knows from the search result, so a stray identifier column cannot leak in.
+
+Integrity: every row that matters is bound to the audit chain (the rules are in
+:mod:`socialsearch._integrity`); decisions are read as the chain records them, so a review row
+edited with ``sqlite3`` is never trusted.
 
 Durability: ``journal_mode=DELETE`` (a rollback journal) with ``synchronous=FULL`` and
-``foreign_keys=ON``. WAL would let readers run beside a writer, but writers are serialised by
-the state lock anyway and writes are rare (one transaction a week plus reviews); the rollback
-journal keeps the ledger a single file at rest, which can be backed up with a plain copy while
-no run holds the lock and works on file systems without shared memory (WAL does not work over
-network file systems). Every commit is durable when ``COMMIT`` returns; a process killed at any
-instant leaves either the old or the new state (SQLite rolls back a hot journal on next open).
+``foreign_keys=ON``. Writers are serialised by the state lock and writes are rare (one
+transaction a week plus reviews); the rollback journal keeps the ledger a single file at rest,
+which can be backed up with a plain copy while no run holds the lock, and works on file
+systems without shared memory. A process killed at any instant leaves either the old or the
+new state (SQLite rolls back a hot journal on next open).
 
-Ordering rule: a *new* week earlier than the latest recorded week is refused (it would change
+Week policy: a *new* week earlier than the latest recorded week is refused (it would change
 which signals count as new for the weeks after it); re-running a recorded week is allowed and
 idempotent (same drafts, same ids, nothing duplicated).
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
+import builtins
 import hashlib
 import json
 import os
 import re
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from . import audit
+from . import _integrity, _ledger_schema, audit
+from ._lock import LOCK_FILE, lock_state, lock_unless_held, missing_state
 from .audit import LEDGER_FILE, AuditEntry, canonical_json
-from .errors import LedgerError, StateLockedError, UsageError
+from .contract import DECISIONS, contains_cpr_like
+from .errors import LedgerError, UsageError
 from .weeks import IsoWeek
 
-__all__ = ["LOCK_FILE", "SCHEMA_VERSION", "Ledger", "backup", "lock_state"]
+__all__ = ["LOCK_FILE", "SCHEMA_VERSION", "Decision", "Ledger", "backup", "lock_state", "require_ledger", "safe_id"]
 
-LOCK_FILE = "lock"
-SCHEMA_VERSION = 1
-DECISIONS = ("approve", "dismiss")
+SCHEMA_VERSION = _ledger_schema.SCHEMA_VERSION
 _TS = "%Y-%m-%dT%H:%M:%S%.f%:z"
-# A CPR-looking token (DDMMYY[-]SSSS standing alone); used to keep identifiers out of messages
-# and out of free-text review reasons.
-_CPR_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-3]\d[01]\d\d\d-?\d{4}(?![0-9A-Za-z])")
+_INITIALS = re.compile(r"^[^\W\d_]{1,8}$")
 
-# Columns record_run copies from the search result; everything else in the frames is ignored.
+# Columns a run copies from the search result; everything else in the frames is ignored.
 _DRAFT_REQUIRED = ("draft_id", "week", "child", "municipality", "rule", "score", "threshold")
 _SIGNAL_REQUIRED = ("draft_id", "child", "event_ref", "person", "role", "link", "kind", "code", "weight", "new")
 _RUN_INFO_KEYS = frozenset(
@@ -76,154 +72,10 @@ _RUN_INFO_KEYS = frozenset(
     }
 )
 
-_SCHEMA = """
-CREATE TABLE schema_version (
-    version    INTEGER NOT NULL PRIMARY KEY,
-    applied_at TEXT NOT NULL
-);
-CREATE TABLE runs (
-    run_id           TEXT PRIMARY KEY,
-    week             TEXT NOT NULL CHECK (week GLOB '[0-9][0-9][0-9][0-9]-W[0-5][0-9]'),
-    started_at       TEXT NOT NULL,
-    finished_at      TEXT NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('recorded', 'replayed', 'replaced')),
-    catalogue_digest TEXT,
-    inputs_digest    TEXT,
-    key_id           TEXT,
-    counts           TEXT NOT NULL CHECK (json_valid(counts)),
-    drafts_digest    TEXT NOT NULL
-);
-CREATE INDEX runs_week ON runs (week);
-CREATE TABLE drafts (
-    draft_id        TEXT PRIMARY KEY,
-    week            TEXT NOT NULL CHECK (week GLOB '[0-9][0-9][0-9][0-9]-W[0-5][0-9]'),
-    child           TEXT NOT NULL,
-    municipality    TEXT NOT NULL CHECK (length(municipality) = 3),
-    age             INTEGER,
-    rule            TEXT NOT NULL CHECK (rule IN ('immediate', 'threshold')),
-    score           INTEGER NOT NULL,
-    threshold       INTEGER NOT NULL,
-    n_signals       INTEGER,
-    n_new_signals   INTEGER,
-    persons         TEXT NOT NULL CHECK (json_valid(persons)),
-    previous_drafts TEXT NOT NULL CHECK (json_valid(previous_drafts)),
-    run_id          TEXT NOT NULL REFERENCES runs (run_id),
-    UNIQUE (child, week),
-    UNIQUE (draft_id, child)
-);
-CREATE INDEX drafts_week ON drafts (week);
-CREATE TABLE draft_signals (
-    draft_id          TEXT NOT NULL,
-    child             TEXT NOT NULL,
-    event_ref         TEXT NOT NULL,
-    person            TEXT NOT NULL,
-    role              TEXT NOT NULL,
-    link              TEXT NOT NULL CHECK (link IN ('self', 'mother', 'father', 'custodian', 'household')),
-    kind              TEXT NOT NULL CHECK (kind IN ('offence', 'incident')),
-    code              TEXT NOT NULL,
-    category          TEXT,
-    weight            INTEGER NOT NULL,
-    registered_at     TEXT,
-    new               INTEGER NOT NULL CHECK (new IN (0, 1)),
-    resolved_by       TEXT CHECK (resolved_by IN ('cpr', 'probabilistic')),
-    match_probability REAL,
-    PRIMARY KEY (draft_id, event_ref, person, role, link, kind, code),
-    FOREIGN KEY (draft_id, child) REFERENCES drafts (draft_id, child) ON DELETE CASCADE
-);
-CREATE INDEX draft_signals_pairs ON draft_signals (child, event_ref);
-CREATE TABLE reviews (
-    review_id  INTEGER PRIMARY KEY,
-    draft_id   TEXT NOT NULL REFERENCES drafts (draft_id),
-    decision   TEXT NOT NULL CHECK (decision IN ('approve', 'dismiss')),
-    reason     TEXT NOT NULL CHECK (length(trim(reason)) > 0),
-    decided_at TEXT NOT NULL
-);
-CREATE INDEX reviews_draft ON reviews (draft_id);
-CREATE TRIGGER runs_append_only_u BEFORE UPDATE ON runs
-BEGIN SELECT RAISE(ABORT, 'runs are append-only'); END;
-CREATE TRIGGER runs_append_only_d BEFORE DELETE ON runs
-BEGIN SELECT RAISE(ABORT, 'runs are append-only'); END;
-CREATE TRIGGER reviews_append_only_u BEFORE UPDATE ON reviews
-BEGIN SELECT RAISE(ABORT, 'reviews are append-only; record a new decision instead'); END;
-CREATE TRIGGER reviews_append_only_d BEFORE DELETE ON reviews
-BEGIN SELECT RAISE(ABORT, 'reviews are append-only; record a new decision instead'); END;
-"""
 
-
-# --- the state lock ----------------------------------------------------------------------------
-
-_held: dict[Path, int] = {}
-_held_guard = threading.Lock()
-
-
-def _safe_id(value: str) -> str:
+def safe_id(value: str) -> str:
     """Quote an id for a message, unless it looks like a CPR number typed by mistake."""
-    return "(an id that looks like a CPR number)" if _CPR_LIKE.search(value) else repr(value)
-
-
-@contextmanager
-def lock_state(state_dir: str | os.PathLike[str]) -> Iterator[Path]:
-    """Hold the exclusive lock on a state folder (``STATE/lock``) for the ``with`` block.
-
-    The lock is an ``fcntl.flock`` on an open file, so the kernel releases it when the process
-    dies, however it dies: a killed run never leaves a stale lock. Any second attempt — from
-    another process or from this one — gets :class:`~socialsearch.errors.StateLockedError`
-    at once. (:meth:`Ledger.open` inside the block uses the lock already held.)
-
-    Examples
-    --------
-    >>> with lock_state("state"), Ledger.open("state") as ledger:  # doctest: +SKIP
-    ...     ...  # read history, search, write outputs, commit the ledger
-    """
-    state = Path(state_dir)
-    state.mkdir(parents=True, exist_ok=True)
-    path = (state / LOCK_FILE).resolve()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise StateLockedError(
-                f"state folder {state} is locked by another run (pid {holder}); wait for it to "
-                "finish, or check that no other socialsearch process uses this --state folder"
-            ) from None
-        raise
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        with _held_guard:
-            _held[path] = _held.get(path, 0) + 1
-        try:
-            yield state
-        finally:
-            with _held_guard:
-                _held[path] -= 1
-                if not _held[path]:
-                    del _held[path]
-            os.ftruncate(fd, 0)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _holds_lock(state_dir: Path) -> bool:
-    """Whether this process holds the lock of ``state_dir`` (through :func:`lock_state`)."""
-    with _held_guard:
-        return (state_dir / LOCK_FILE).resolve() in _held
-
-
-@contextmanager
-def _lock_unless_held(state_dir: Path) -> Iterator[None]:
-    if _holds_lock(state_dir):
-        yield
-    else:
-        with lock_state(state_dir):
-            yield
-
-
-# --- helpers -----------------------------------------------------------------------------------
+    return "(an id that looks like a CPR number)" if contains_cpr_like(value) else repr(value)
 
 
 def _now() -> str:
@@ -252,9 +104,10 @@ def _json_list(value: Any) -> str:
 
 
 def _draft_rows(drafts: pl.DataFrame) -> list[tuple[Any, ...]]:
-    """The drafts as ledger rows (without run_id), in draft_id order."""
+    """The drafts as ledger rows (``DRAFT_COLUMNS``, without run_id), in draft_id order."""
     if drafts.height == 0:
         return []
+
     def col(name: str, dtype: pl.DataType) -> pl.Expr:
         return pl.col(name) if name in drafts.columns else pl.lit(None, dtype=dtype).alias(name)
 
@@ -273,16 +126,14 @@ def _draft_rows(drafts: pl.DataFrame) -> list[tuple[Any, ...]]:
         col("previous_drafts", pl.List(pl.String())),
     ).sort("draft_id")
     # Drafts are a few thousand a week: one small JSON text per draft is fine in Python.
-    return [
-        (*row[:10], _json_list(row[10]), _json_list(row[11]))
-        for row in frame.iter_rows()
-    ]
+    return [(*row[:10], _json_list(row[10]), _json_list(row[11])) for row in frame.iter_rows()]
 
 
 def _signal_rows(signals: pl.DataFrame) -> list[tuple[Any, ...]]:
-    """The signals as ledger rows, in primary-key order."""
+    """The signals as ledger rows (``SIGNAL_COLUMNS``), in primary-key order."""
     if signals.height == 0:
         return []
+
     def col(name: str, dtype: pl.DataType) -> pl.Expr:
         return pl.col(name) if name in signals.columns else pl.lit(None, dtype=dtype).alias(name)
 
@@ -300,21 +151,53 @@ def _signal_rows(signals: pl.DataFrame) -> list[tuple[Any, ...]]:
         pl.col("new").cast(pl.Int64),
         col("resolved_by", pl.String()).cast(pl.String),
         col("match_probability", pl.Float64()).cast(pl.Float64),
-    ).sort("draft_id", "event_ref", "person", "role", "link", "kind", "code")
+        col("district", pl.String()).cast(pl.String),
+    ).sort(*_ledger_schema.SIGNAL_KEY)
     return list(frame.iter_rows())
 
 
-def _digest(draft_rows: list[tuple[Any, ...]], signal_rows: list[tuple[Any, ...]]) -> str:
-    """sha256 of a week's drafts and signals as recorded: binds the audit entry to the content."""
-    h = hashlib.sha256()
-    for row in draft_rows:
-        h.update(b"D" + canonical_json({"r": list(row)}).encode() + b"\n")
-    for row in signal_rows:
-        h.update(b"S" + canonical_json({"r": list(row)}).encode() + b"\n")
-    return h.hexdigest()
+@dataclass(frozen=True)
+class Decision:
+    """One decision to record: :meth:`Reviews.record_many` takes a list of these."""
+
+    draft_id: str
+    decision: str
+    reason: str
+    reviewer: str
 
 
-# --- the ledger --------------------------------------------------------------------------------
+def check_decision(decision: str, reason: str, reviewer: str) -> list[str]:
+    """Every problem with one decision's fields (empty when it may be recorded).
+
+    Messages describe, never quote, the reason: it may hold what it must not.
+    """
+    problems = []
+    if decision not in DECISIONS:
+        problems.append(f"decision: expected one of {', '.join(DECISIONS)}")
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append("reason: must not be empty; say why the draft is approved or dismissed")
+    elif contains_cpr_like(reason):
+        problems.append(
+            "reason: seems to contain a CPR number (ten digits, with or without separators); write it "
+            "without identifiers, the draft id identifies the case"
+        )
+    if not isinstance(reviewer, str) or not _INITIALS.match(reviewer.strip()):
+        problems.append("reviewer: expected the reviewer's initials, 1 to 8 letters")
+    return problems
+
+
+def require_ledger(state_dir: str | os.PathLike[str]) -> Path:
+    """The ledger file of ``state_dir``; a :class:`~socialsearch.errors.LedgerError` naming the
+    folder when there is none (nothing is created)."""
+    state = Path(state_dir)
+    path = state / LEDGER_FILE
+    if not path.is_file():
+        if not state.is_dir():
+            raise missing_state(state)
+        raise LedgerError(
+            f"no ledger at {path}: {state} is not the --state folder of a weekly run (nothing was created)"
+        )
+    return path
 
 
 class Ledger:
@@ -323,10 +206,11 @@ class Ledger:
     Examples
     --------
     >>> with lock_state("state"), Ledger.open("state") as ledger:  # doctest: +SKIP
-    ...     ledger.check_week(week)
-    ...     drafted_pairs, previous_drafts = ledger.history(week)
+    ...     ledger.runs.check_week(week)
+    ...     drafted_pairs, previous_drafts = ledger.runs.history(week)
     ...     result = weekly_search(...)
-    ...     run_id = ledger.record_run(week, result.drafts, result.signals, {"key_id": "k1"})
+    ...     ledger.runs.check(week, result.drafts, result.signals, "k1")   # refuse before writing
+    ...     run_id = ledger.runs.record(week, result.drafts, result.signals, {"key_id": "k1"})
     """
 
     def __init__(self, conn: sqlite3.Connection, state_dir: Path, *, readonly: bool = False) -> None:
@@ -334,35 +218,42 @@ class Ledger:
         self.state_dir = state_dir
         self.readonly = readonly
         self.opened_at = _now()
+        self.runs = Runs(self)
+        self.reviews = Reviews(self)
+        self.drafts = Drafts(self)
+        self.keys = Keys(self)
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
     @contextmanager
-    def open(cls, state_dir: str | os.PathLike[str], *, readonly: bool = False) -> Iterator[Ledger]:
-        """Open (creating it and its schema if needed) the ledger of ``state_dir``.
+    def open(
+        cls, state_dir: str | os.PathLike[str], *, readonly: bool = False, create: bool = True
+    ) -> Iterator[Ledger]:
+        """Open the ledger of ``state_dir`` (creating it and its schema if needed and allowed).
 
         A writable ledger needs the state lock: it uses the one this process already holds
         through :func:`lock_state` (as the weekly run does), or else takes it for the ``with``
-        block. ``readonly=True`` takes no lock and refuses every write; the ledger must exist.
+        block. ``create=False`` (review, re-identification, listing) and ``readonly=True``
+        refuse a missing ledger with a :class:`~socialsearch.errors.LedgerError` naming the
+        folder, and create nothing. ``readonly=True`` takes no lock and refuses every write.
         The lock belongs to the process: do not write to one state folder from two threads.
         """
         state = Path(state_dir)
+        path = state / LEDGER_FILE
+        if readonly or not create:
+            require_ledger(state)
         if readonly:
-            path = state / LEDGER_FILE
-            if not path.is_file():
-                raise LedgerError(f"no ledger at {path}: is {state} the --state folder of a weekly run?")
             conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=30.0)
             try:
                 ledger = cls(conn, state, readonly=True)
-                ledger._check_version()
+                _ledger_schema.check_version(conn, path)
                 yield ledger
             finally:
                 conn.close()
             return
         state.mkdir(parents=True, exist_ok=True)
-        with _lock_unless_held(state):
-            path = state / LEDGER_FILE
+        with lock_unless_held(state):
             created = not path.exists()
             conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             try:
@@ -380,34 +271,12 @@ class Ledger:
 
     def _ensure_schema(self) -> None:
         # Look first without a write transaction: opening an existing ledger changes no byte.
-        if self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone() is not None:
-            self._check_version()
-            return
-        with self._transaction():
-            exists = self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-            ).fetchone()
-            if exists is None:
-                for statement in _SCHEMA.split(";\n"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                audit.create_schema(self._conn)
-                self._conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (SCHEMA_VERSION, _now())
-                )
-        self._check_version()
-
-    def _check_version(self) -> None:
-        row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        if row is None or row[0] is None:
-            raise LedgerError(f"{self.state_dir / LEDGER_FILE} has no schema version: it is not a ledger")
-        if int(row[0]) > SCHEMA_VERSION:
-            raise LedgerError(
-                f"{self.state_dir / LEDGER_FILE} has schema version {row[0]}, newer than this "
-                f"socialsearch understands ({SCHEMA_VERSION}); upgrade socialsearch"
-            )
+        path = self.state_dir / LEDGER_FILE
+        if not _ledger_schema.exists(self._conn):
+            with self._transaction() as conn:
+                if not _ledger_schema.exists(conn):
+                    _ledger_schema.create(conn)
+        _ledger_schema.check_version(self._conn, path)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -429,10 +298,54 @@ class Ledger:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The underlying connection (for reading; write through the methods)."""
+        """The underlying connection (for reading; write through the namespaces)."""
         return self._conn
 
-    # -- weeks -----------------------------------------------------------------------------
+    # -- audit -----------------------------------------------------------------------------
+
+    def append_audit(self, kind: str, payload: Mapping[str, Any]) -> AuditEntry:
+        """Append one audit entry in its own transaction (e.g. ``"reidentify"``).
+
+        The payload must not hold raw CPR numbers, names or journal numbers: pass pseudonyms,
+        draft ids, key ids and counts.
+        """
+        with self._transaction() as conn:
+            entry = audit.append(conn, kind, dict(payload))
+        self._commit_audited()
+        return entry
+
+    def audit_entries(self, kind: str | None = None) -> list[AuditEntry]:
+        """The audit entries in order (optionally of one kind)."""
+        return audit.entries(self._conn, kind=kind)
+
+    def verify(self) -> audit.VerifyReport:
+        """Check the chain, its anchor and every bound table (see :func:`socialsearch.audit.verify`)."""
+        return audit.verify_connection(self._conn, audit.read_anchor(self.state_dir))
+
+
+class _Namespace:
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._ledger.connection
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What recording a run will do, decided before anything is written."""
+
+    week: str
+    draft_rows: list[tuple[Any, ...]]
+    signal_rows: list[tuple[Any, ...]]
+    gone: list[str]
+    status: str
+    same: bool
+
+
+class Runs(_Namespace):
+    """Weekly runs: the week policy, the history the search needs, checking and recording."""
 
     def weeks(self) -> list[str]:
         """The weeks with at least one recorded run, oldest first."""
@@ -443,6 +356,17 @@ class Ledger:
         row = self._conn.execute("SELECT max(week) FROM runs").fetchone()
         return None if row[0] is None else IsoWeek.parse(row[0])
 
+    def recorded(self) -> list[dict[str, Any]]:
+        """The recorded runs, oldest first."""
+        cur = self._conn.execute(
+            f"SELECT {', '.join(_ledger_schema.RUN_COLUMNS)} FROM runs ORDER BY rowid"
+        )
+        names = [d[0] for d in cur.description]
+        out = [dict(zip(names, row, strict=True)) for row in cur]
+        for run in out:
+            run["counts"] = json.loads(run["counts"])
+        return out
+
     def _refuse_earlier(self, week: IsoWeek, latest: IsoWeek) -> LedgerError:
         return LedgerError(
             f"week {week} is earlier than the latest week in the ledger ({latest}) and was never "
@@ -452,15 +376,14 @@ class Ledger:
         )
 
     def check_week(self, week: IsoWeek | str) -> None:
-        """Refuse a *new* week earlier than the latest recorded week (re-runs are fine)."""
-        week = _as_week(week)
-        latest = self.latest_week()
-        if latest is None or week >= latest:
-            return
-        if str(week) not in self.weeks():
-            raise self._refuse_earlier(week, latest)
+        """Refuse a *new* week earlier than the latest recorded week (re-runs are fine).
 
-    # -- history ---------------------------------------------------------------------------
+        A cheap early check; :meth:`check` repeats it with everything else.
+        """
+        w = _as_week(week)
+        latest = self.latest_week()
+        if latest is not None and w < latest and str(w) not in self.weeks():
+            raise self._refuse_earlier(w, latest)
 
     def history(
         self, week: IsoWeek | str, *, lookback_weeks: int | None = None
@@ -474,8 +397,7 @@ class Ledger:
         With ``lookback_weeks`` (the catalogue's), ``drafted_pairs`` is limited to drafts of
         the weeks in ``week``'s lookback window. That is exact, not an approximation: a draft
         of an earlier week only holds events registered before the window starts, and the
-        search ignores those. It keeps the pairs bounded however old the ledger grows.
-        ``previous_drafts`` always covers every earlier week.
+        search ignores those. ``previous_drafts`` always covers every earlier week.
         """
         w = _as_week(week)
         since = "0000-W00" if lookback_weeks is None else str(w.shift(-(lookback_weeks - 1)))
@@ -489,64 +411,36 @@ class Ledger:
             "SELECT child, draft_id, week FROM drafts WHERE week < ? ORDER BY child, week, draft_id",
             (str(w),),
         ).fetchall()
-        drafted_pairs = _frame(pairs, ("child", "event_ref"))
-        previous_drafts = _frame(previous, ("child", "draft_id", "week"))
-        return drafted_pairs, previous_drafts
+        return _frame(pairs, ("child", "event_ref")), _frame(previous, ("child", "draft_id", "week"))
 
-    # -- recording a run -------------------------------------------------------------------
+    def draft_ids(self, week: IsoWeek | str) -> pl.DataFrame:
+        """The draft ids already recorded for ``week``: [child, draft_id], by child.
+
+        A re-run reuses them, so a draft keeps its id across a re-keying (the child's
+        pseudonym changes, what was sent does not).
+        """
+        rows = self._conn.execute(
+            "SELECT child, draft_id FROM drafts WHERE week = ? ORDER BY child", (str(_as_week(week)),)
+        ).fetchall()
+        return _frame(rows, ("child", "draft_id"))
 
     def _recorded(self, week: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         drafts = self._conn.execute(
-            "SELECT draft_id, week, child, municipality, age, rule, score, threshold, n_signals, "
-            "n_new_signals, persons, previous_drafts FROM drafts WHERE week = ? ORDER BY draft_id",
+            f"SELECT {', '.join(_ledger_schema.DRAFT_COLUMNS)} FROM drafts WHERE week = ? ORDER BY draft_id",
             (week,),
         ).fetchall()
         signals = self._conn.execute(
-            "SELECT s.draft_id, s.child, s.event_ref, s.person, s.role, s.link, s.kind, s.code, "
-            "s.category, s.weight, s.registered_at, s.new, s.resolved_by, s.match_probability "
+            f"SELECT {', '.join('s.' + c for c in _ledger_schema.SIGNAL_COLUMNS)} "
             "FROM draft_signals AS s JOIN drafts AS d ON d.draft_id = s.draft_id WHERE d.week = ? "
-            "ORDER BY s.draft_id, s.event_ref, s.person, s.role, s.link, s.kind, s.code",
+            f"ORDER BY {', '.join('s.' + c for c in _ledger_schema.SIGNAL_KEY)}",
             (week,),
         ).fetchall()
         return drafts, signals
 
-    def record_run(
-        self,
-        week: IsoWeek | str,
-        drafts: pl.DataFrame,
-        signals: pl.DataFrame,
-        run_info: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Record a completed run of ``week`` in ONE transaction; returns the run id.
-
-        The transaction replaces the week's drafts and signals, inserts the run row and
-        appends an audit entry (kind ``"run"``). Re-running a week that gives the same drafts
-        changes no draft row (status ``replayed``); re-running the *latest* week with different
-        drafts replaces them (status ``replaced``) unless a draft that would disappear was
-        already reviewed; re-running an *earlier* week with different drafts is refused.
-
-        Parameters
-        ----------
-        week
-            The week searched.
-        drafts, signals
-            ``SearchResult.drafts`` and ``SearchResult.signals`` (see the result schema); only
-            the known columns are copied.
-        run_info
-            Optional: ``run_id``, ``started_at``, ``finished_at``, ``catalogue_digest``,
-            ``inputs_digest``, ``input_digests`` (name → sha256), ``key_id``, ``counts``
-            (name → int), ``vault_digest``, ``software_version``. Unknown keys are refused so
-            that nothing unexpected reaches the audit log.
-        """
+    def _plan(self, week: IsoWeek | str, drafts: pl.DataFrame, signals: pl.DataFrame, key_id: str | None) -> _Plan:
+        """Every check that can refuse a run, in one place; nothing is written."""
         w = _as_week(week)
         ws = str(w)
-        info = dict(run_info or {})
-        unknown = sorted(set(info) - _RUN_INFO_KEYS)
-        if unknown:
-            raise LedgerError(
-                f"cannot record the run: unknown run_info key(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(_RUN_INFO_KEYS))}"
-            )
         _check_columns(drafts, _DRAFT_REQUIRED, "drafts")
         _check_columns(signals, _SIGNAL_REQUIRED, "signals")
         draft_rows = _draft_rows(drafts)
@@ -564,56 +458,34 @@ class Ledger:
             )
         if len({r[:1] + r[2:8] for r in signal_rows}) != len(signal_rows):
             raise LedgerError(f"cannot record week {ws}: the signals frame repeats a signal")
-        digest = _digest(draft_rows, signal_rows)
-        counts = {str(k): v for k, v in dict(info.get("counts") or {}).items()}
-        counts.setdefault("drafts", len(draft_rows))
-        counts.setdefault("signals", len(signal_rows))
-        counts.setdefault("new_signals", sum(int(r[11]) for r in signal_rows))
-        run_id = str(info.get("run_id") or f"{ws}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
-        started = str(info.get("started_at") or self.opened_at)
-        finished = str(info.get("finished_at") or _now())
-        inputs_digest = info.get("inputs_digest")
-        if inputs_digest is None and info.get("input_digests"):
-            inputs_digest = hashlib.sha256(canonical_json(dict(info["input_digests"])).encode()).hexdigest()
-
-        try:
-            with self._transaction() as conn:
-                latest = self.latest_week()
-                seen = conn.execute("SELECT 1 FROM runs WHERE week = ? LIMIT 1", (ws,)).fetchone() is not None
-                old_drafts, old_signals = self._recorded(ws)
-                same = old_drafts == draft_rows and old_signals == signal_rows
-                if latest is not None and w < latest:
-                    if not seen:
-                        raise self._refuse_earlier(w, latest)
-                    if not same:
-                        raise self._refuse_changed_past(ws, latest, old_drafts, draft_rows)
-                status = "replayed" if seen and same else ("replaced" if seen else "recorded")
-                conn.execute(
-                    "INSERT INTO runs (run_id, week, started_at, finished_at, status, catalogue_digest, "
-                    "inputs_digest, key_id, counts, drafts_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, ws, started, finished, status, info.get("catalogue_digest"), inputs_digest,
-                     info.get("key_id"), canonical_json(counts), digest),
-                )
-                if not same:
-                    self._replace_week(ws, run_id, old_drafts, draft_rows, signal_rows)
-                payload: dict[str, Any] = {
-                    "run_id": run_id,
-                    "week": ws,
-                    "status": status,
-                    "catalogue_digest": info.get("catalogue_digest"),
-                    "inputs_digest": inputs_digest,
-                    "key_id": info.get("key_id"),
-                    "counts": counts,
-                    "drafts_digest": digest,
-                }
-                for key in ("input_digests", "vault_digest", "software_version"):
-                    if key in info:
-                        payload[key] = info[key]
-                audit.append(conn, "run", payload)
-        except sqlite3.IntegrityError as exc:
-            raise LedgerError(f"cannot record week {ws}: the ledger refused the drafts ({exc})") from None
-        self._commit_audited()
-        return run_id
+        if key_id is not None:
+            self._ledger.keys.check(key_id)
+        latest = self.latest_week()
+        seen = self._conn.execute("SELECT 1 FROM runs WHERE week = ? LIMIT 1", (ws,)).fetchone() is not None
+        old_drafts, old_signals = self._recorded(ws)
+        same = old_drafts == draft_rows and old_signals == signal_rows
+        if latest is not None and w < latest:
+            if not seen:
+                raise self._refuse_earlier(w, latest)
+            if not same:
+                raise self._refuse_changed_past(ws, latest, old_drafts, draft_rows)
+        gone = sorted({r[0] for r in old_drafts} - ids)
+        if not same:
+            self._refuse_changing_reviewed(ws, old_drafts, old_signals, draft_rows, signal_rows)
+            if ids:
+                marks = ",".join("?" * len(ids))
+                elsewhere = self._conn.execute(
+                    f"SELECT draft_id, week FROM drafts WHERE week != ? AND draft_id IN ({marks}) ORDER BY draft_id",
+                    (ws, *sorted(ids)),
+                ).fetchone()
+                if elsewhere is not None:
+                    raise LedgerError(
+                        f"cannot record week {ws}: draft id {safe_id(elsewhere[0])} is already recorded for "
+                        f"week {elsewhere[1]}; a draft id names one child's draft of one week. Check that the "
+                        "hub's draft-id key was not replaced, or use a fresh --state folder"
+                    )
+        status = "replayed" if seen and same else ("replaced" if seen else "recorded")
+        return _Plan(ws, draft_rows, signal_rows, gone, status, same)
 
     def _refuse_changed_past(
         self, week: str, latest: IsoWeek, old: list[tuple[Any, ...]], new: list[tuple[Any, ...]]
@@ -637,162 +509,315 @@ class Ledger:
             "inputs, or rebuild the state in a fresh --state folder, running the weeks in order"
         )
 
-    def _replace_week(
+    def _refuse_changing_reviewed(
         self,
         week: str,
-        run_id: str,
         old_drafts: list[tuple[Any, ...]],
+        old_signals: list[tuple[Any, ...]],
         draft_rows: list[tuple[Any, ...]],
         signal_rows: list[tuple[Any, ...]],
     ) -> None:
-        conn = self._conn
-        new_ids = {r[0] for r in draft_rows}
-        gone = sorted({r[0] for r in old_drafts} - new_ids)
-        if gone:
-            marks = ",".join("?" * len(gone))
-            reviewed = conn.execute(
-                f"SELECT DISTINCT draft_id FROM reviews WHERE draft_id IN ({marks}) ORDER BY draft_id", gone
-            ).fetchall()
-            if reviewed:
-                raise LedgerError(
-                    f"re-running week {week} would drop {len(reviewed)} draft(s) that were already "
-                    f"reviewed (first: {reviewed[0][0]}); re-run with the original inputs, or record "
-                    "the corrected run in a fresh --state folder"
+        """A draft a municipality already decided on must neither vanish nor change."""
+        reviewed = set(self._ledger.reviews.latest([r[0] for r in old_drafts]))
+        if not reviewed:
+            return
+        new_by = {r[0]: r for r in draft_rows}
+        old_by = {r[0]: r for r in old_drafts}
+
+        def signals_of(rows: list[tuple[Any, ...]], draft_id: str) -> list[tuple[Any, ...]]:
+            return [r for r in rows if r[0] == draft_id]
+
+        dropped = sorted(d for d in reviewed if d not in new_by)
+        changed = sorted(
+            d for d in reviewed
+            if d in new_by and (new_by[d] != old_by[d] or signals_of(signal_rows, d) != signals_of(old_signals, d))
+        )
+        if dropped:
+            raise LedgerError(
+                f"re-running week {week} would drop {len(dropped)} draft(s) that were already "
+                f"reviewed (first: {safe_id(dropped[0])}); nothing was written. Re-run with the original "
+                "inputs, or record the corrected run in a fresh --state folder"
+            )
+        if changed:
+            raise LedgerError(
+                f"re-running week {week} would change {len(changed)} draft(s) that were already "
+                f"reviewed (first: {safe_id(changed[0])}): the municipality decided on other content. "
+                "Nothing was written. Re-run with the original inputs; a late event is notified as a "
+                "follow-up in the next week's run"
+            )
+
+    def check(
+        self, week: IsoWeek | str, drafts: pl.DataFrame, signals: pl.DataFrame, key_id: str | None = None
+    ) -> None:
+        """Raise exactly what :meth:`record` would raise for these drafts, and write nothing.
+
+        The weekly run calls it before it writes its first byte (outputs, vault), so a refused
+        run changes no file. It performs the recording in a transaction it always rolls back,
+        so even a constraint of the schema is found here.
+        """
+        class _DryRun(Exception):
+            pass
+
+        try:
+            self._record(week, drafts, signals, {"key_id": key_id} if key_id else {}, dry_run=_DryRun)
+        except _DryRun:
+            return
+
+    def record(
+        self,
+        week: IsoWeek | str,
+        drafts: pl.DataFrame,
+        signals: pl.DataFrame,
+        run_info: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a completed run of ``week`` in ONE transaction; returns the run id.
+
+        The transaction replaces the week's drafts and signals, inserts the run row and
+        appends an audit entry (kind ``"run"``) that binds both. Re-running a week that gives
+        the same drafts changes no draft row (status ``replayed``); re-running the *latest*
+        week with different drafts replaces them (status ``replaced``) unless a draft that was
+        already reviewed would vanish or change; re-running an *earlier* week with different
+        drafts is refused, and so is a key other than the ledger's.
+
+        Parameters
+        ----------
+        week
+            The week searched.
+        drafts, signals
+            ``SearchResult.drafts`` and ``SearchResult.signals`` (see the result schema); only
+            the known columns are copied.
+        run_info
+            Optional: ``run_id``, ``started_at``, ``finished_at``, ``catalogue_digest``,
+            ``inputs_digest``, ``input_digests`` (name → sha256), ``key_id``, ``counts``
+            (name → int), ``vault_digest``, ``software_version``. Unknown keys are refused so
+            that nothing unexpected reaches the audit log.
+        """
+        return self._record(week, drafts, signals, run_info or {}, dry_run=None)
+
+    def _record(
+        self,
+        week: IsoWeek | str,
+        drafts: pl.DataFrame,
+        signals: pl.DataFrame,
+        run_info: Mapping[str, Any],
+        *,
+        dry_run: type[Exception] | None,
+    ) -> str:
+        ws = str(_as_week(week))
+        info = dict(run_info)
+        unknown = sorted(set(info) - _RUN_INFO_KEYS)
+        if unknown:
+            raise LedgerError(
+                f"cannot record the run: unknown run_info key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(_RUN_INFO_KEYS))}"
+            )
+        run_id = str(info.get("run_id") or f"{ws}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
+        inputs_digest = info.get("inputs_digest")
+        if inputs_digest is None and info.get("input_digests"):
+            inputs_digest = hashlib.sha256(canonical_json(dict(info["input_digests"])).encode()).hexdigest()
+        key_id = info.get("key_id")
+        try:
+            with self._ledger._transaction() as conn:
+                plan = self._plan(ws, drafts, signals, key_id)
+                counts = {str(k): v for k, v in dict(info.get("counts") or {}).items()}
+                counts.setdefault("drafts", len(plan.draft_rows))
+                counts.setdefault("signals", len(plan.signal_rows))
+                counts.setdefault("new_signals", sum(int(r[11]) for r in plan.signal_rows))
+                conn.execute("PRAGMA defer_foreign_keys = ON")  # drafts name the run row inserted below
+                if not plan.same:
+                    self._replace_week(plan, run_id)
+                digest = _integrity.week_digests(conn, [ws])[ws]
+                conn.execute(
+                    f"INSERT INTO runs ({', '.join(_ledger_schema.RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, ws, str(info.get("started_at") or self._ledger.opened_at),
+                     str(info.get("finished_at") or _now()), plan.status, info.get("catalogue_digest"),
+                     inputs_digest, key_id, canonical_json(counts), digest),
                 )
-        elsewhere = conn.execute(
-            f"SELECT draft_id FROM drafts WHERE week != ? AND draft_id IN ({','.join('?' * len(new_ids))})",
-            (week, *sorted(new_ids)),
-        ).fetchone() if new_ids else None
-        if elsewhere is not None:
-            raise LedgerError(f"draft id {elsewhere[0]} of week {week} is already recorded for another week")
+                payload: dict[str, Any] = {
+                    "run_id": run_id,
+                    "week": ws,
+                    "status": plan.status,
+                    "catalogue_digest": info.get("catalogue_digest"),
+                    "inputs_digest": inputs_digest,
+                    "key_id": key_id,
+                    "counts": counts,
+                    "drafts_digest": digest,
+                    "row_sha256": _integrity.run_hash(conn, run_id),
+                }
+                for key in ("input_digests", "vault_digest", "software_version"):
+                    if key in info:
+                        payload[key] = info[key]
+                audit.append(conn, "run", payload)
+                if dry_run is not None:
+                    raise dry_run
+        except sqlite3.IntegrityError as exc:
+            raise LedgerError(f"cannot record week {ws}: the ledger refused the drafts ({exc})") from None
+        self._ledger._commit_audited()
+        return run_id
+
+    def _replace_week(self, plan: _Plan, run_id: str) -> None:
+        conn = self._conn
         conn.execute(
-            "DELETE FROM draft_signals WHERE draft_id IN (SELECT draft_id FROM drafts WHERE week = ?)", (week,)
+            "DELETE FROM draft_signals WHERE draft_id IN (SELECT draft_id FROM drafts WHERE week = ?)", (plan.week,)
         )
-        conn.executemany("DELETE FROM drafts WHERE draft_id = ?", [(d,) for d in gone])
+        conn.executemany("DELETE FROM drafts WHERE draft_id = ?", [(d,) for d in plan.gone])
+        columns = _ledger_schema.DRAFT_COLUMNS
         conn.executemany(
-            "INSERT INTO drafts (draft_id, week, child, municipality, age, rule, score, threshold, "
-            "n_signals, n_new_signals, persons, previous_drafts, run_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (draft_id) DO UPDATE SET week = excluded.week, child = excluded.child, "
-            "municipality = excluded.municipality, age = excluded.age, rule = excluded.rule, "
-            "score = excluded.score, threshold = excluded.threshold, n_signals = excluded.n_signals, "
-            "n_new_signals = excluded.n_new_signals, persons = excluded.persons, "
-            "previous_drafts = excluded.previous_drafts, run_id = excluded.run_id",
-            [(*r, run_id) for r in draft_rows],
+            f"INSERT INTO drafts ({', '.join(columns)}, run_id) VALUES ({', '.join('?' * (len(columns) + 1))}) "
+            "ON CONFLICT (draft_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in (*columns[1:], "run_id")),
+            [(*r, run_id) for r in plan.draft_rows],
         )
+        signal_columns = _ledger_schema.SIGNAL_COLUMNS
         conn.executemany(
-            "INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code, "
-            "category, weight, registered_at, new, resolved_by, match_probability) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            signal_rows,
+            f"INSERT INTO draft_signals ({', '.join(signal_columns)}) VALUES ({', '.join('?' * len(signal_columns))})",
+            plan.signal_rows,
         )
 
-    # -- drafts and reviews ----------------------------------------------------------------
 
-    def _draft_row(self, draft_id: str) -> tuple[Any, ...]:
-        row = self._conn.execute(
+class Reviews(_Namespace):
+    """The municipality's decisions: recorded with an audit entry each, read as the chain says."""
+
+    def record(
+        self, draft_id: str, decision: str, reason: str, reviewer: str, *, source: str | None = None
+    ) -> dict[str, Any]:
+        """Record a decision on a draft and append an audit entry (kind ``review``).
+
+        The reason is kept in ``reviews``; the audit entry holds the row's sha256, so free
+        text never enters the append-only log. A reason that could hold a CPR number
+        (:func:`~socialsearch.contract.contains_cpr_like`) is refused; ``reviewer`` is the
+        reviewer's initials (1–8 letters); ``source`` says where the decision came from (an
+        imported file's sha256).
+        """
+        [recorded] = self.record_many([Decision(draft_id, decision, reason, reviewer)], source=source)
+        return recorded
+
+    def record_many(self, decisions: Sequence[Decision], *, source: str | None = None) -> list[dict[str, Any]]:
+        """Record several decisions all-or-nothing, in one transaction (one audit entry each)."""
+        for d in decisions:
+            problems = check_decision(d.decision, d.reason, d.reviewer)
+            if problems:
+                raise UsageError(f"cannot record the decision on draft {safe_id(d.draft_id)}: " + "; ".join(problems))
+        decided_at = _now()
+        out = []
+        with self._ledger._transaction() as conn:
+            for d in decisions:
+                draft = self._ledger.drafts._row(d.draft_id)
+                reason, reviewer = d.reason.strip(), d.reviewer.strip()
+                cur = conn.execute(
+                    "INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (d.draft_id, d.decision, reason, reviewer, decided_at, source),
+                )
+                review_id = int(cur.lastrowid or 0)
+                entry = audit.append(conn, "review", {
+                    "review_id": review_id,
+                    "draft_id": d.draft_id,
+                    "week": draft["week"],
+                    "municipality": draft["municipality"],
+                    "decision": d.decision,
+                    "reviewer": reviewer,
+                    "reason_sha256": hashlib.sha256(reason.encode("utf-8")).hexdigest(),
+                    "source": source,
+                    "row_sha256": _integrity.review_hash(conn, review_id),
+                }, at=decided_at)
+                out.append({"draft_id": d.draft_id, "decision": d.decision, "reason": reason, "reviewer": reviewer,
+                            "decided_at": decided_at, "source": source, "audit_seq": entry.seq})
+        self._ledger._commit_audited()
+        return out
+
+    def latest(self, draft_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """draft_id → the latest decision (``decision``, ``reason``, ``reviewer``, ``decided_at``).
+
+        Read as the AUDIT CHAIN records it: the chain's latest review entry per draft, whose
+        row must still hash to what the entry holds (else
+        :class:`~socialsearch.errors.AuditError`). A row inserted behind the chain is ignored.
+        Drafts without a decision are absent.
+        """
+        return {
+            draft_id: {k: review[k] for k in ("decision", "reason", "reviewer", "decided_at")}
+            for draft_id, review in _integrity.latest_reviews(self._conn, draft_ids).items()
+        }
+
+
+class Drafts(_Namespace):
+    """Reading drafts: one, with its events and decision, or a filtered list."""
+
+    def _row(self, draft_id: str) -> dict[str, Any]:
+        cur = self._conn.execute(
             "SELECT draft_id, week, municipality, child, age, rule, score, threshold, persons, "
             "previous_drafts, run_id FROM drafts WHERE draft_id = ?",
             (draft_id,),
-        ).fetchone()
+        )
+        row = cur.fetchone()
         if row is None:
             raise LedgerError(
-                f"unknown draft {_safe_id(draft_id)}: no such draft in the ledger at {self.state_dir}; "
-                "copy the draft_id from drafts.json or drafts.html"
+                f"unknown draft {safe_id(draft_id)}: no such draft in the ledger at {self._ledger.state_dir}; "
+                f"list them with `socialsearch drafts list --state {self._ledger.state_dir}`"
             )
-        return tuple(row)
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
 
-    def latest_decision(self, draft_id: str) -> dict[str, str] | None:
-        """The latest review of a draft (``decision``, ``reason``, ``decided_at``), or ``None``."""
-        self._draft_row(draft_id)
-        row = self._conn.execute(
-            "SELECT decision, reason, decided_at FROM reviews WHERE draft_id = ? "
-            "ORDER BY review_id DESC LIMIT 1",
-            (draft_id,),
-        ).fetchone()
-        return None if row is None else {"decision": row[0], "reason": row[1], "decided_at": row[2]}
-
-    def get_draft(self, draft_id: str) -> dict[str, Any]:
+    def get(self, draft_id: str) -> dict[str, Any]:
         """One draft as recorded: week, municipality, child pseudonym, persons, event refs, decision.
 
-        ``decision`` is the latest decision (``"approve"``, ``"dismiss"``) or ``None``;
-        ``review`` holds it with its reason and time.
+        ``decision`` is the latest decision as the audit chain records it (``"approve"``,
+        ``"dismiss"``) or ``None``; ``review`` holds it with its reason, reviewer and time.
         """
-        (did, week, municipality, child, age, rule, score, threshold, persons, previous, run_id) = (
-            self._draft_row(draft_id)
-        )
+        draft = self._row(draft_id)
         refs = [
             r for (r,) in self._conn.execute(
-                "SELECT DISTINCT event_ref FROM draft_signals WHERE draft_id = ? ORDER BY event_ref", (did,)
+                "SELECT DISTINCT event_ref FROM draft_signals WHERE draft_id = ? ORDER BY event_ref", (draft_id,)
             )
         ]
-        review = self.latest_decision(did)
+        review = self._ledger.reviews.latest([draft_id]).get(draft_id)
         return {
-            "draft_id": did,
-            "week": week,
-            "municipality": municipality,
-            "child": child,
-            "age": age,
-            "rule": rule,
-            "score": score,
-            "threshold": threshold,
-            "persons": json.loads(persons),
+            **draft,
+            "persons": json.loads(draft["persons"]),
+            "previous_drafts": json.loads(draft["previous_drafts"]),
             "event_refs": refs,
-            "previous_drafts": json.loads(previous),
-            "run_id": run_id,
             "decision": None if review is None else review["decision"],
             "review": review,
         }
 
-    def review(self, draft_id: str, decision: str, reason: str) -> dict[str, Any]:
-        """Record a municipality's decision on a draft and append an audit entry (kind ``review``).
+    def list(
+        self, *, week: str | None = None, municipality: str | None = None, pending: bool = False
+    ) -> builtins.list[dict[str, Any]]:
+        """The drafts, by week, municipality and id: draft_id, week, municipality, rule, score,
+        age, decision, reviewer, decided_at (the last three ``None`` while undecided).
 
-        The reason is kept in ``reviews``; the audit entry holds its sha256 only, so free text
-        never enters the append-only log. A reason that contains a CPR-looking number is refused.
+        ``pending=True`` keeps only drafts without a decision.
         """
-        if decision not in DECISIONS:
-            raise UsageError(f"decision {decision!r}: expected one of {', '.join(DECISIONS)}")
-        if not reason or not reason.strip():
-            raise UsageError("the reason must not be empty: say why the draft is approved or dismissed")
-        if _CPR_LIKE.search(reason):
-            raise UsageError(
-                "the reason seems to contain a CPR number; write it without identifiers "
-                "(the draft id identifies the case)"
-            )
-        decided_at = _now()
-        with self._transaction() as conn:
-            _, week, municipality, *_ = self._draft_row(draft_id)
-            cur = conn.execute(
-                "INSERT INTO reviews (draft_id, decision, reason, decided_at) VALUES (?, ?, ?, ?)",
-                (draft_id, decision, reason.strip(), decided_at),
-            )
-            entry = audit.append(conn, "review", {
-                "draft_id": draft_id,
-                "week": week,
-                "municipality": municipality,
-                "decision": decision,
-                "reason_sha256": hashlib.sha256(reason.strip().encode("utf-8")).hexdigest(),
-                "review_id": cur.lastrowid,
-            }, at=decided_at)
-        self._commit_audited()
-        return {"draft_id": draft_id, "decision": decision, "reason": reason.strip(),
-                "decided_at": decided_at, "audit_seq": entry.seq}
+        where: builtins.list[str] = []
+        args: builtins.list[str] = []
+        if week is not None:
+            where.append("week = ?")
+            args.append(str(_as_week(week)))
+        if municipality is not None:
+            where.append("municipality = ?")
+            args.append(municipality)
+        sql = "SELECT draft_id, week, municipality, rule, score, age FROM drafts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn.execute(sql + " ORDER BY week, municipality, draft_id", args).fetchall()
+        decisions = self._ledger.reviews.latest([r[0] for r in rows]) if rows else {}
+        out: builtins.list[dict[str, Any]] = []
+        for draft_id, w, kommune, rule, score, age in rows:
+            review = decisions.get(draft_id)
+            if pending and review is not None:
+                continue
+            out.append({
+                "draft_id": draft_id, "week": w, "municipality": kommune, "rule": rule, "score": score,
+                "age": age, "decision": review and review["decision"], "reviewer": review and review["reviewer"],
+                "decided_at": review and review["decided_at"],
+            })
+        return out
 
-    # -- audit -----------------------------------------------------------------------------
 
-    def append_audit(self, kind: str, payload: Mapping[str, Any]) -> AuditEntry:
-        """Append one audit entry in its own transaction (e.g. ``"reidentify"``).
+class Keys(_Namespace):
+    """The key the ledger's pseudonyms are made with, and re-keying after a rotation."""
 
-        The payload must not hold raw CPR numbers, names or journal numbers: pass pseudonyms,
-        draft ids, key ids and counts.
-        """
-        with self._transaction() as conn:
-            entry = audit.append(conn, kind, dict(payload))
-        self._commit_audited()
-        return entry
-
-    def key_id(self) -> str | None:
-        """The key the ledger's pseudonyms are made with: that of the latest run or re-keying."""
+    def id(self) -> str | None:
+        """The key of the latest run or re-keying, or ``None`` for an empty ledger."""
         row = self._conn.execute(
             "SELECT kind, payload FROM audit WHERE kind IN ('run', 'rekey') ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -802,31 +827,31 @@ class Ledger:
         key: str | None = data.get("key_id") if row[0] == "run" else data.get("to_key_id")
         return key
 
-    def check_key(self, key_id: str) -> None:
+    def check(self, key_id: str) -> None:
         """Refuse a run whose pseudonyms are made with another key than the ledger's.
 
         Otherwise every child and event already notified would look new under the new key.
         """
-        current = self.key_id()
+        current = self.id()
         if current is not None and current != key_id:
+            state = self._ledger.state_dir
             raise LedgerError(
                 f"the extracts are pseudonymised with key {key_id}, but the ledger holds pseudonyms "
                 f"of key {current}: the key custodian must first run "
-                f"`socialsearch keys rekey --keys KEYS --state {self.state_dir} --to {key_id}` "
-                "(see docs/privacy.md, Rotation)"
+                f"`socialsearch keys rekey --keys KEYS --state {state} --to {key_id}` "
+                "(see docs/privacy.md, Rotation). Nothing was written"
             )
 
     def rekey(self, persons: Mapping[str, str], events: Mapping[str, str],
               payload: Mapping[str, Any]) -> dict[str, int]:
         """Replace old pseudonyms and event references by new ones, in ONE transaction with an
-        audit entry (kind ``"rekey"``, ``payload`` plus the counts).
+        audit entry (kind ``"rekey"``: ``payload``, the counts, and each week's new digest).
 
         ``persons`` and ``events`` map old → new values. Values not in a map are left as they
         are, so running the same re-keying twice changes nothing the second time. Draft ids
         stay: they name what was sent.
         """
-        conn = self._conn
-        with self._transaction():
+        with self._ledger._transaction() as conn:
             conn.execute("PRAGMA defer_foreign_keys = ON")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS _pmap (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS _emap (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
@@ -860,25 +885,9 @@ class Ledger:
             ).rowcount
             conn.execute("DROP TABLE _pmap")
             conn.execute("DROP TABLE _emap")
-            audit.append(conn, "rekey", {**dict(payload), "counts": counts})
-        self._commit_audited()
+            audit.append(conn, "rekey", {**dict(payload), "counts": counts, "weeks": _integrity.week_digests(conn)})
+        self._ledger._commit_audited()
         return counts
-
-    def audit_entries(self, kind: str | None = None) -> list[AuditEntry]:
-        """The audit entries in order (optionally of one kind)."""
-        return audit.entries(self._conn, kind=kind)
-
-    def runs(self) -> list[dict[str, Any]]:
-        """The recorded runs, oldest first."""
-        cur = self._conn.execute(
-            "SELECT run_id, week, started_at, finished_at, status, catalogue_digest, inputs_digest, "
-            "key_id, counts, drafts_digest FROM runs ORDER BY rowid"
-        )
-        names = [d[0] for d in cur.description]
-        out = [dict(zip(names, row, strict=True)) for row in cur]
-        for run in out:
-            run["counts"] = json.loads(run["counts"])
-        return out
 
 
 def backup(state_dir: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
@@ -888,11 +897,11 @@ def backup(state_dir: str | os.PathLike[str], destination: str | os.PathLike[str
     """
     state = Path(state_dir)
     dest = Path(destination)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     if not (state / LEDGER_FILE).is_file():
         raise LedgerError(f"no ledger at {state / LEDGER_FILE}: nothing to back up")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     # A writable open (under the lock) first rolls back a hot journal left by a killed run.
-    with Ledger.open(state) as ledger:
+    with Ledger.open(state, create=False) as ledger:
         target = sqlite3.connect(dest)
         try:
             ledger.connection.backup(target)

@@ -69,6 +69,31 @@ class IsoWeek:
         """The next Monday 00:00 local time (exclusive): Sunday 24:00."""
         return datetime.combine(self.monday + timedelta(days=7), datetime.min.time(), TZ)
 
+    def has_ended(self, now: datetime | None = None) -> bool:
+        """Whether the week is over by the Copenhagen clock (``now``: default the current time).
+
+        Examples
+        --------
+        >>> w = IsoWeek.parse("2026-W47")
+        >>> w.has_ended(datetime(2026, 11, 22, 23, 59, tzinfo=TZ)), w.has_ended(datetime(2026, 11, 23, tzinfo=TZ))
+        (False, True)
+        """
+        moment = datetime.now(TZ) if now is None else now
+        if moment.tzinfo is None:
+            raise ValueError("now must carry a time zone")
+        return moment >= self.end
+
+    def require_ended(self, now: datetime | None = None) -> None:
+        """Refuse a week that has not ended: its registrations are incomplete, and running it
+        would make every earlier week look like a backfill (a typo such as 2030-W01)."""
+        if not self.has_ended(now):
+            moment = (datetime.now(TZ) if now is None else now).astimezone(TZ)
+            raise UsageError(
+                f"week {self} has not ended yet: it ends {self.end:%A %d %B %Y %H:%M} Europe/Copenhagen time, "
+                f"and it is now {moment:%Y-%m-%d %H:%M}. A week's registrations are complete only after it "
+                f"ends; run it then (is {self} a typo?). Nothing was written"
+            )
+
     def lookback_start(self, weeks: int) -> datetime:
         """Start of the ``weeks``-week window that ends with this week (inclusive)."""
         return self.shift(-(weeks - 1)).start

@@ -1,0 +1,201 @@
+"""How the audit chain binds the ledger's tables, and the check that they still agree.
+
+The rules, in one place:
+
+* a ``run`` entry holds the sha256 of its ``runs`` row (``row_sha256``) and the digest of its
+  week's drafts and signals exactly as they stand after the run (``drafts_digest``);
+* a ``rekey`` entry holds the digest of every week's drafts and signals after re-keying
+  (``weeks``), since re-keying rewrites pseudonyms in place;
+* a ``review`` entry holds its ``reviews`` row's id, decision, reviewer and sha256;
+* a re-identification is itself an entry (kind ``reidentify``).
+
+So every ``runs`` and ``reviews`` row has exactly one entry and every such entry its row, and
+each week's drafts and signals equal what the latest entry that wrote them recorded. A row
+changed, deleted or inserted with ``sqlite3`` (triggers dropped first) breaks one of these;
+:func:`verify_tables` names which. A row's canonical text is SQLite's ``json_array`` of its
+columns, computed the same way when it is written and when it is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import audit
+from ._ledger_schema import DRAFT_COLUMNS, REVIEW_COLUMNS, RUN_COLUMNS, SIGNAL_COLUMNS, SIGNAL_KEY, TRIGGERS
+from .audit import AuditEntry
+from .errors import AuditError
+
+__all__ = ["latest_reviews", "review_hash", "run_hash", "verify_tables", "week_digests"]
+
+_DRAFT_ROW = f"json_array({', '.join('d.' + c for c in (*DRAFT_COLUMNS, 'run_id'))})"
+_SIGNAL_ROW = f"json_array({', '.join('s.' + c for c in SIGNAL_COLUMNS)})"
+_RUN_ROW = f"json_array({', '.join(RUN_COLUMNS)})"
+_REVIEW_ROW = f"json_array({', '.join(REVIEW_COLUMNS)})"
+_TAMPERED = "changed behind the audit log"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def week_digests(conn: sqlite3.Connection, weeks: Sequence[str] | None = None) -> dict[str, str]:
+    """sha256 of each week's drafts and signals as they stand in the tables (all weeks by default)."""
+    where, args = "", tuple(weeks or ())
+    if weeks is not None:
+        if not weeks:
+            return {}
+        where = f"WHERE d.week IN ({','.join('?' * len(weeks))})"
+    hashes: dict[str, Any] = {w: hashlib.sha256() for w in args}
+    for week, row in conn.execute(f"SELECT d.week, {_DRAFT_ROW} FROM drafts AS d {where} ORDER BY d.week, d.draft_id",
+                                  args):
+        hashes.setdefault(week, hashlib.sha256()).update(b"D" + row.encode("utf-8") + b"\n")
+    order = ", ".join("s." + c for c in SIGNAL_KEY)
+    for week, row in conn.execute(
+        f"SELECT d.week, {_SIGNAL_ROW} FROM draft_signals AS s JOIN drafts AS d ON d.draft_id = s.draft_id "
+        f"{where} ORDER BY d.week, {order}",
+        args,
+    ):
+        hashes[week].update(b"S" + row.encode("utf-8") + b"\n")
+    return {week: h.hexdigest() for week, h in sorted(hashes.items())}
+
+
+def run_hash(conn: sqlite3.Connection, run_id: str) -> str | None:
+    """sha256 of one ``runs`` row's canonical text, or ``None`` when there is no such row."""
+    row = conn.execute(f"SELECT {_RUN_ROW} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return None if row is None else _sha(row[0])
+
+
+def review_hash(conn: sqlite3.Connection, review_id: int) -> str | None:
+    """sha256 of one ``reviews`` row's canonical text, or ``None`` when there is no such row."""
+    row = conn.execute(f"SELECT {_REVIEW_ROW} FROM reviews WHERE review_id = ?", (review_id,)).fetchone()
+    return None if row is None else _sha(row[0])
+
+
+def latest_reviews(
+    conn: sqlite3.Connection, draft_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The latest decision per draft as the audit chain records it, with its (verified) row.
+
+    Raises :class:`~socialsearch.errors.AuditError` when the row the chain names is missing or
+    differs from the one the chain hashed: the ``reviews`` table was edited behind the log.
+    """
+    wanted = None if draft_ids is None else set(draft_ids)
+    chained: dict[str, AuditEntry] = {}
+    for entry in audit.entries(conn):
+        if entry.kind == "review":
+            draft_id = str(entry.data["draft_id"])
+            if wanted is None or draft_id in wanted:
+                chained[draft_id] = entry
+    out: dict[str, dict[str, Any]] = {}
+    for draft_id, entry in sorted(chained.items()):
+        data = entry.data
+        review_id = int(data["review_id"])
+        if review_hash(conn, review_id) != data["row_sha256"]:
+            raise AuditError(
+                f"ledger table reviews: the decision on draft {draft_id} (review {review_id}, audit entry seq "
+                f"{entry.seq}) was {_TAMPERED}; the audit log records '{data['decision']}'. Restore the "
+                "ledger from a backup (docs/operations.md)"
+            )
+        row = conn.execute(
+            "SELECT decision, reason, reviewer, decided_at, source FROM reviews WHERE review_id = ?", (review_id,)
+        ).fetchone()
+        out[draft_id] = {"decision": row[0], "reason": row[1], "reviewer": row[2], "decided_at": row[3],
+                         "source": row[4], "review_id": review_id}
+    return out
+
+
+def verify_tables(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> dict[str, int]:
+    """Check that the ``runs``, ``reviews``, ``drafts`` and ``draft_signals`` tables are exactly
+    what the audit chain recorded; return how many rows of each were checked.
+
+    Raises :class:`~socialsearch.errors.AuditError` naming the first table and row that differ.
+    """
+    runs: dict[str, AuditEntry] = {}
+    reviews: dict[int, AuditEntry] = {}
+    weeks: dict[str, tuple[str, AuditEntry]] = {}
+    for entry in entries:
+        data = entry.data
+        if entry.kind == "run":
+            runs[str(data["run_id"])] = entry
+            weeks[str(data["week"])] = (str(data["drafts_digest"]), entry)
+        elif entry.kind == "review":
+            reviews[int(data["review_id"])] = entry
+        elif entry.kind == "rekey":
+            for week, digest in dict(data.get("weeks") or {}).items():
+                weeks[str(week)] = (str(digest), entry)
+
+    table_runs = {str(r) for (r,) in conn.execute("SELECT run_id FROM runs")}
+    extra_runs = sorted(table_runs - runs.keys())
+    if extra_runs:
+        raise AuditError(f"ledger table runs: run {extra_runs[0]} has no audit entry (inserted behind the audit log)")
+    for run_id, entry in runs.items():
+        found = run_hash(conn, run_id)
+        if found is None:
+            raise AuditError(
+                f"ledger table runs: run {run_id} of audit entry seq {entry.seq} is missing (deleted behind the "
+                "audit log)"
+            )
+        if found != entry.data["row_sha256"]:
+            raise AuditError(f"ledger table runs: run {run_id} (audit entry seq {entry.seq}) was {_TAMPERED}")
+
+    table_reviews = {int(r) for (r,) in conn.execute("SELECT review_id FROM reviews")}
+    extra_reviews = sorted(table_reviews - reviews.keys())
+    if extra_reviews:
+        raise AuditError(
+            f"ledger table reviews: review {extra_reviews[0]} has no audit entry (inserted behind the audit log); "
+            "it is not a decision of the municipality"
+        )
+    for review_id, entry in reviews.items():
+        found = review_hash(conn, review_id)
+        if found is None:
+            raise AuditError(
+                f"ledger table reviews: review {review_id} on draft {entry.data['draft_id']} (audit entry seq "
+                f"{entry.seq}) is missing (deleted behind the audit log)"
+            )
+        if found != entry.data["row_sha256"]:
+            raise AuditError(
+                f"ledger table reviews: review {review_id} on draft {entry.data['draft_id']} (audit entry seq "
+                f"{entry.seq}) was {_TAMPERED}; the audit log records '{entry.data['decision']}'"
+            )
+
+    orphans = conn.execute(
+        "SELECT count(*) FROM draft_signals AS s WHERE NOT EXISTS "
+        "(SELECT 1 FROM drafts AS d WHERE d.draft_id = s.draft_id AND d.child = s.child)"
+    ).fetchone()[0]
+    if orphans:
+        raise AuditError(
+            f"ledger table draft_signals: {orphans} row(s) belong to no draft (inserted or changed behind the "
+            "audit log)"
+        )
+    actual = week_digests(conn)
+    extra_weeks = sorted(actual.keys() - weeks.keys())
+    if extra_weeks:
+        raise AuditError(
+            f"ledger tables drafts/draft_signals: week {extra_weeks[0]} has drafts that no audit entry recorded "
+            "(inserted behind the audit log)"
+        )
+    empty = hashlib.sha256().hexdigest()
+    for week, (digest, entry) in sorted(weeks.items()):
+        if actual.get(week, empty) != digest:
+            raise AuditError(
+                f"ledger tables drafts/draft_signals: the drafts or signals of week {week} differ from what "
+                f"audit entry seq {entry.seq} ({entry.kind}) recorded: a draft or signal was {_TAMPERED} "
+                "(changed, deleted or inserted)"
+            )
+    present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    missing = [t for t in TRIGGERS if t not in present]
+    if missing:
+        raise AuditError(
+            f"ledger: the append-only trigger(s) {', '.join(missing)} were removed; the rows verify, but the "
+            "ledger has been opened for tampering"
+        )
+    counts = {
+        "runs": len(table_runs),
+        "reviews": len(table_reviews),
+        "drafts": int(conn.execute("SELECT count(*) FROM drafts").fetchone()[0]),
+        "signals": int(conn.execute("SELECT count(*) FROM draft_signals").fetchone()[0]),
+    }
+    return counts
