@@ -320,3 +320,295 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     assert code == 0, out
     assert json.loads(out)["child"]["cpr"] == "1003154123"
     assert invoke("audit", "verify", "--state", state)[0] == 0
+
+
+# --------------------------------------------------------------------------- decide, then write
+
+def snapshot(*roots: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder under ``roots``: what a refused run must not change."""
+    return {
+        str(p): (p.read_bytes() if p.is_file() else None)
+        for root in roots if root.exists() for p in sorted(root.rglob("*"))
+    }
+
+
+def recode(scenario: Path, district: str, journal: str, code: str) -> None:
+    """Give one incident another offence code (9999 is outside the catalogue)."""
+    path = scenario / "incidents" / f"{district}.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = [",".join([*ln.split(",")[:-1], code]) if f",{journal}," in ln else ln for ln in lines]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def approve(state: Path, draft_id: str) -> None:
+    code, out = invoke("review", "--state", state, "--draft", draft_id, "--decision", "approve",
+                       "--reason", "Relevant", "--reviewer", "ABC")
+    assert code == 0, out
+
+
+def test_refused_new_earlier_week_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    add_week48_drunk_driving_of_the_father(scenario)
+    assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(scenario, tmp_path, keys, catalogue_file, week="2026-W46")
+    assert code == 2 and "earlier than the latest week in the ledger (2026-W48)" in out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_refused_week_that_has_not_ended_creates_and_changes_nothing(scenario, tmp_path, keys, catalogue_file):
+    code, out = run(scenario, tmp_path, keys, catalogue_file, week="2030-W01")
+    assert code == 2 and "week 2030-W01 has not ended yet" in out
+    assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(scenario, tmp_path, keys, catalogue_file, week="2030-W01")
+    assert code == 2 and "typo" in out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+    # The typo did not block the real weeks.
+    add_week48_drunk_driving_of_the_father(scenario)
+    assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
+
+
+def test_refused_changed_past_week_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    add_week48_drunk_driving_of_the_father(scenario)
+    assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
+    recode(scenario, "NJY", "5100-80001-00001-26", "9999")
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(scenario, tmp_path, keys, catalogue_file)
+    assert code == 2 and "re-running week 2026-W47 gave different drafts than recorded" in out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_refused_run_that_drops_a_reviewed_draft_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    [a] = drafts_of(tmp_path)["101"]
+    approve(tmp_path / "state", a["draft_id"])
+    # A late extract without A's two new events: A would get no draft in W47.
+    recode(scenario, "NJY", "5100-80001-00001-26", "9999")
+    recode(scenario, "SSJ", "4200-80001-00001-26", "9999")
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(scenario, tmp_path, keys, catalogue_file)
+    assert code == 2 and "would drop 1 draft(s) that were already reviewed" in out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+    code, out = invoke("reidentify", "--state", tmp_path / "state", "--keys", keys, "--draft", a["draft_id"])
+    assert code == 0, out  # the approved draft can still be re-identified
+    assert invoke("audit", "verify", "--state", tmp_path / "state")[0] == 0
+
+
+def test_refused_run_that_changes_a_reviewed_draft_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    [a] = drafts_of(tmp_path)["101"]
+    approve(tmp_path / "state", a["draft_id"])
+    # A late event of the father in W47 itself: A's draft would change after the decision.
+    with (scenario / "incidents" / "NJY.csv").open("a", encoding="utf-8") as f:
+        f.write("NJY,5100-80001-00009-26,2026-11-20T01:00:00,2026-11-20T10:00:00,851,,2100\n")
+    with (scenario / "incident_persons" / "NJY.csv").open("a", encoding="utf-8") as f:
+        f.write("NJY,5100-80001-00009-26,0106851234,suspect,,,\n")
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(scenario, tmp_path, keys, catalogue_file)
+    assert code == 2 and "would change 1 draft(s) that were already reviewed" in out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_refused_run_under_another_key_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
+    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
+    assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(scenario, tmp_path, keys, catalogue_file)  # a late extract of W47, new key, no rekey
+    assert code == 2 and "keys rekey" in out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_week_without_registrations_warns_in_the_summary(scenario, tmp_path, keys, catalogue_file):
+    code, out = run(scenario, tmp_path, keys, catalogue_file, week="2026-W46")
+    assert code == 0, out
+    assert "warning: no event in the extracts was registered in week 2026-W46" in out
+    summary = json.loads((tmp_path / "out" / "2026-W46" / "summary.json").read_text(encoding="utf-8"))
+    assert len(summary["warnings"]) == 1
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    summary = json.loads((tmp_path / "out" / WEEK / "summary.json").read_text(encoding="utf-8"))
+    assert summary["warnings"] == []
+
+
+def test_late_extract_after_rotation_and_rekey_keeps_draft_ids(scenario, tmp_path, keys, catalogue_file):
+    from socialsearch.ledger import Ledger
+
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    first = drafts_of(tmp_path)
+    [a1] = first["101"]
+    state = tmp_path / "state"
+    approve(state, a1["draft_id"])
+    late = tmp_path / "late-extract-w47"
+    shutil.copytree(scenario, late)
+    add_week48_drunk_driving_of_the_father(scenario)
+    assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
+    old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
+    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
+    assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
+    assert invoke("keys", "rekey", "--keys", keys, "--state", state)[0] == 0
+
+    # A late extract for the reviewed, earlier week W47, pseudonymised with the new key.
+    code, out = run(late, tmp_path, keys, catalogue_file)
+    assert code == 0, out
+    again = drafts_of(tmp_path)
+    assert {m: [d["draft_id"] for d in ds] for m, ds in again.items()} == {
+        m: [d["draft_id"] for d in ds] for m, ds in first.items()
+    }
+    assert again["101"][0]["child"]["pseudonym"].startswith(new + ".")
+    with Ledger.open(state, readonly=True) as ledger:
+        assert ledger.runs.recorded()[-1]["status"] == "replayed"
+    # And the latest week too.
+    assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
+    assert invoke("audit", "verify", "--state", state)[0] == 0
+    code, out = invoke("reidentify", "--state", state, "--keys", keys, "--draft", a1["draft_id"])
+    assert code == 0 and json.loads(out)["child"]["cpr"] == "1003154123"
+
+
+# --------------------------------------------------------------------------- tampering
+
+def tamper(state: Path, *statements: str) -> None:
+    """Edit the ledger as an attacker with sqlite3 would: drop the triggers, edit, re-create them."""
+    import sqlite3
+
+    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+    try:
+        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        for statement in statements:
+            conn.execute(statement)
+        for _, sql in triggers:
+            conn.execute(sql)
+    finally:
+        conn.close()
+
+
+TAMPERING = {
+    "review decision dismiss->approve": (
+        "461", ["UPDATE reviews SET decision = 'approve' WHERE draft_id = '{D}'"], "ledger table reviews"),
+    "review reason": ("101", ["UPDATE reviews SET reason = 'anden grund' WHERE draft_id = '{A}'"],
+                      "ledger table reviews"),
+    "review deleted": ("101", ["DELETE FROM reviews WHERE draft_id = '{A}'"], "missing (deleted"),
+    "review inserted": ("461", ["INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at) "
+                                "VALUES ('{D}', 'approve', 'ok', 'ABC', '2026-11-30T10:00:00+00:00')"],
+                        "has no audit entry"),
+    "draft municipality": ("101", ["UPDATE drafts SET municipality = '147' WHERE draft_id = '{A}'"],
+                           "drafts or signals of week 2026-W47 differ"),
+    "signal deleted": ("101", ["DELETE FROM draft_signals WHERE rowid = (SELECT min(rowid) FROM draft_signals "
+                               "WHERE draft_id = '{A}')"], "drafts or signals of week 2026-W47 differ"),
+    "signal inserted": ("101", ["INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, "
+                                "code, weight, new) SELECT draft_id, child, 'E-forged', person, role, link, kind, "
+                                "code, weight, new FROM draft_signals WHERE draft_id = '{A}' LIMIT 1"],
+                        "drafts or signals of week 2026-W47 differ"),
+    "run changed": ("101", ["UPDATE runs SET key_id = 'kforged'"], "ledger table runs"),
+    "run deleted": ("101", ["DELETE FROM runs"], "ledger table runs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_tampering_with_any_table_is_found_and_blocks_reidentify(case, scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    drafts = drafts_of(tmp_path)
+    ids = {"A": drafts["101"][0]["draft_id"], "D": drafts["461"][0]["draft_id"]}
+    state = tmp_path / "state"
+    approve(state, ids["A"])
+    assert invoke("review", "--state", state, "--draft", ids["D"], "--decision", "dismiss",
+                  "--reason", "Kendt af forvaltningen", "--reviewer", "XY")[0] == 0
+    assert invoke("audit", "verify", "--state", state)[0] == 0
+    target, statements, expected = TAMPERING[case]
+    tamper(state, *(s.format(**ids) for s in statements))
+    code, out = invoke("audit", "verify", "--state", state)
+    assert code == 2 and expected in out, out
+    draft = ids["A"] if target == "101" else ids["D"]
+    code, out = invoke("reidentify", "--state", state, "--keys", keys, "--draft", draft)
+    assert code == 2, out
+    for needle in RAW_CPRS + JOURNALS:
+        assert needle not in out
+    assert "reidentify" not in {e for e in out.split()}
+
+
+# --------------------------------------------------------------------------- folders, drafts list, import
+
+@pytest.mark.parametrize("command", [
+    ["review", "--draft", "D2026-W47-k1a2b3c4d-0123456789abcdef", "--decision", "approve", "--reason", "ok",
+     "--reviewer", "ABC"],
+    ["review", "--import", "DECISIONS"],
+    ["drafts", "list"],
+    ["audit", "verify"],
+    ["reidentify", "--keys", "KEYS", "--draft", "D2026-W47-k1a2b3c4d-0123456789abcdef"],
+    ["keys", "rekey", "--keys", "KEYS"],
+], ids=lambda c: " ".join(c[:2]))
+def test_state_commands_never_create_a_state_folder(command, tmp_path, keys):
+    decisions = tmp_path / "decisions.json"
+    decisions.write_text("{}", encoding="utf-8")
+    args = [str(keys) if a == "KEYS" else str(decisions) if a == "DECISIONS" else a for a in command]
+    code, out = invoke(*args, "--state", tmp_path / "typo")
+    assert code == 2 and "no state folder at" in out and str(tmp_path / "typo") in out, out
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "empty").mkdir()
+    code, out = invoke(*args, "--state", tmp_path / "empty")
+    assert code == 2 and "no ledger at" in out, out
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_audit_verify_on_an_empty_chain_says_so(tmp_path):
+    from socialsearch.ledger import Ledger
+
+    with Ledger.open(tmp_path / "state"):
+        pass
+    code, out = invoke("audit", "verify", "--state", tmp_path / "state")
+    assert code == 2 and "is empty" in out and "ok" not in out
+
+
+def test_drafts_list_and_review_import_through_the_cli(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    [a] = drafts_of(tmp_path)["101"]
+    [d] = drafts_of(tmp_path)["461"]
+    state = tmp_path / "state"
+    code, out = invoke("drafts", "list", "--state", state, "--json")
+    assert code == 0, out
+    rows = json.loads(out)
+    assert [(r["draft_id"], r["municipality"], r["rule"], r["decision"]) for r in rows] == [
+        (a["draft_id"], "101", "threshold", None), (d["draft_id"], "461", "immediate", None)]
+    assert set(rows[0]) == {"draft_id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
+                            "decided_at"}
+    code, out = invoke("drafts", "list", "--state", state)
+    assert code == 0 and a["draft_id"] in out and "pending" in out
+
+    decisions = {"format": "socialsearch-decisions", "version": 1, "week": WEEK, "municipality": "101",
+                 "decisions": [{"draft_id": a["draft_id"], "decision": "approve",
+                                "reason": "Kendt familie, tages op", "reviewer": "ABC"}]}
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(decisions), encoding="utf-8")
+    code, out = invoke("review", "--state", state, "--import", path)
+    assert code == 0 and "recorded 1 decision(s), 0 already recorded" in out, out
+    code, out = invoke("review", "--state", state, "--import", path)
+    assert code == 0 and "recorded 0 decision(s), 1 already recorded" in out, out
+    rows = json.loads(invoke("drafts", "list", "--state", state, "--json", "--pending")[1])
+    assert [r["draft_id"] for r in rows] == [d["draft_id"]]
+    rows = json.loads(invoke("drafts", "list", "--state", state, "--json", "--municipality", "101")[1])
+    assert [(r["decision"], r["reviewer"]) for r in rows] == [("approve", "ABC")]
+    code, out = invoke("reidentify", "--state", state, "--keys", keys, "--draft", a["draft_id"])
+    assert code == 0, out
+
+    # A file naming another municipality's draft is refused whole: nothing recorded.
+    decisions["decisions"].append({"draft_id": d["draft_id"], "decision": "dismiss", "reason": "x",
+                                   "reviewer": "ABC"})
+    decisions["decisions"][0]["decision"] = "dismiss"
+    path.write_text(json.dumps(decisions), encoding="utf-8")
+    before = snapshot(state)
+    code, out = invoke("review", "--state", state, "--import", path)
+    assert code == 2 and "decision 2, draft_id" in out and "nothing was recorded" in out, out
+    assert snapshot(state) == before
+    # --import and --draft do not mix; --draft needs its companions.
+    code, out = invoke("review", "--state", state, "--import", path, "--draft", a["draft_id"])
+    assert code == 2 and "leave out --draft" in out
+    code, out = invoke("review", "--state", state, "--draft", a["draft_id"], "--decision", "approve",
+                       "--reason", "ok")
+    assert code == 2 and "--reviewer" in out

@@ -365,9 +365,9 @@ def test_lock_contention_between_processes(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(StateLockedError, match=rf"locked by another run \(pid {holder.pid}\); wait for it"):
-            with lock_state(tmp_path):
-                pass
+        locked = rf"locked by another run \(pid {holder.pid}\); wait for it"
+        with pytest.raises(StateLockedError, match=locked), lock_state(tmp_path):
+            pass
         with pytest.raises(StateLockedError), Ledger.open(tmp_path):
             pass
     finally:

@@ -156,6 +156,18 @@ def _signal_rows(signals: pl.DataFrame) -> list[tuple[Any, ...]]:
     return list(frame.iter_rows())
 
 
+_PROBABILITY = _ledger_schema.SIGNAL_COLUMNS.index("match_probability")
+
+
+def _comparable(signal_rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Signal rows without the match probability: whether a re-run gives the same drafts.
+
+    The probability is a diagnostic of the fuzzy resolution; it moves with the key and the model
+    (a re-run after ``keys rekey``), while the signals, their weights and the drafts do not.
+    """
+    return [r[:_PROBABILITY] + r[_PROBABILITY + 1:] for r in signal_rows]
+
+
 @dataclass(frozen=True)
 class Decision:
     """One decision to record: :meth:`Reviews.record_many` takes a list of these."""
@@ -463,7 +475,7 @@ class Runs(_Namespace):
         latest = self.latest_week()
         seen = self._conn.execute("SELECT 1 FROM runs WHERE week = ? LIMIT 1", (ws,)).fetchone() is not None
         old_drafts, old_signals = self._recorded(ws)
-        same = old_drafts == draft_rows and old_signals == signal_rows
+        same = old_drafts == draft_rows and _comparable(old_signals) == _comparable(signal_rows)
         if latest is not None and w < latest:
             if not seen:
                 raise self._refuse_earlier(w, latest)
@@ -525,7 +537,7 @@ class Runs(_Namespace):
         old_by = {r[0]: r for r in old_drafts}
 
         def signals_of(rows: list[tuple[Any, ...]], draft_id: str) -> list[tuple[Any, ...]]:
-            return [r for r in rows if r[0] == draft_id]
+            return _comparable([r for r in rows if r[0] == draft_id])
 
         dropped = sorted(d for d in reviewed if d not in new_by)
         changed = sorted(
@@ -872,17 +884,19 @@ class Keys(_Namespace):
                     "UPDATE draft_signals SET event_ref = _emap.new FROM _emap "
                     "WHERE draft_signals.event_ref = _emap.old").rowcount,
             }
-            # drafts.persons is a JSON list of {pseudonym, link}: rewrite it element by element.
-            counts["draft_persons"] = conn.execute(
-                """UPDATE drafts SET persons = (
-                       SELECT json_group_array(json_object(
-                           'link', json_extract(e.value, '$.link'),
-                           'pseudonym', coalesce(m.new, json_extract(e.value, '$.pseudonym'))))
-                       FROM json_each(drafts.persons) AS e
-                       LEFT JOIN _pmap AS m ON m.old = json_extract(e.value, '$.pseudonym'))
-                   WHERE EXISTS (SELECT 1 FROM json_each(drafts.persons) AS e
-                                 JOIN _pmap AS m ON m.old = json_extract(e.value, '$.pseudonym'))"""
-            ).rowcount
+            # drafts.persons is a JSON list of {pseudonym, link} sorted as the search sorts it (by
+            # pseudonym, then link): rewrite and re-sort it, so a re-run under the new key matches.
+            # Only drafts with a mapped person are touched (a few thousand at most).
+            rows = conn.execute(
+                "SELECT draft_id, persons FROM drafts WHERE EXISTS (SELECT 1 FROM json_each(drafts.persons) AS e "
+                "JOIN _pmap AS m ON m.old = json_extract(e.value, '$.pseudonym'))"
+            ).fetchall()
+            rewritten = []
+            for draft_id, text in rows:
+                people = [{**p, "pseudonym": persons.get(p["pseudonym"], p["pseudonym"])} for p in json.loads(text)]
+                rewritten.append((_json_list(sorted(people, key=lambda p: (p["pseudonym"], p["link"]))), draft_id))
+            conn.executemany("UPDATE drafts SET persons = ? WHERE draft_id = ?", rewritten)
+            counts["draft_persons"] = len(rewritten)
             conn.execute("DROP TABLE _pmap")
             conn.execute("DROP TABLE _emap")
             audit.append(conn, "rekey", {**dict(payload), "counts": counts, "weeks": _integrity.week_digests(conn)})

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .ledger import Decision, Ledger, check_decision, safe_id
+from .ledger import Decision, Ledger, check_decision, require_ledger, safe_id
 
 __all__ = ["DECISIONS_FORMAT", "drafts_list", "import_decisions", "review_draft"]
 
@@ -130,6 +130,7 @@ def import_decisions(state_dir: Path, path: Path) -> dict[str, Any]:
     Returns the file's sha256 and how many decisions were recorded and how many were already
     recorded (unchanged). The state folder and its ledger must exist (nothing is created).
     """
+    require_ledger(state_dir)
     raw, data = _read(path)
     digest = hashlib.sha256(raw).hexdigest()
     with Ledger.open(state_dir, create=False) as ledger:
