@@ -210,3 +210,121 @@ def test_canonical_json_roundtrips_and_is_order_independent(payload: dict) -> No
     assert json.loads(text) == payload
     assert canonical_json(dict(reversed(list(payload.items())))) == text
     assert "\n" not in text
+
+
+# --- the chain binds the ledger's tables -------------------------------------------------------
+
+
+def ledger_with_rows(state: Path) -> None:
+    """A run of week 47 (drafts D47-a for 101, D47-b for 147), D47-a dismissed then approved,
+    D47-b dismissed; then a re-keying and a second week."""
+    from test_ledger import make_drafts, make_signals, week47
+
+    drafts, signals = week47()
+    with Ledger.open(state) as ledger:
+        ledger.runs.record("2026-W47", drafts, signals, {"key_id": "k1"})
+        ledger.reviews.record("D47-a", "dismiss", "kendt sag", "ABC")
+        ledger.reviews.record("D47-a", "approve", "ny viden", "ABC")
+        ledger.reviews.record("D47-b", "dismiss", "kendt af forvaltningen", "XY")
+        ledger.keys.rekey({"C-a": "N-a"}, {"E1": "N1"}, {"to_key_id": "k2"})
+        w48 = make_drafts("2026-W48", [{"draft_id": "D48-a", "child": "N-a", "previous_drafts": ["D47-a"]}])
+        ledger.runs.record("2026-W48", w48, make_signals([("D48-a", "N-a", "E5", "P-father", True)]),
+                           {"key_id": "k2"})
+
+
+def tamper_tables(state: Path, *statements: str, recreate: bool = True) -> None:
+    """Edit the ledger's tables as an attacker with sqlite3 would: drop every trigger first."""
+    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+    try:
+        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        for s in statements:
+            conn.execute(s)
+        if recreate:
+            for _, sql in triggers:
+                conn.execute(sql)
+    finally:
+        conn.close()
+
+
+TABLE_TAMPERING: dict[str, tuple[str, ...]] = {
+    "review decision": ("UPDATE reviews SET decision = 'approve' WHERE draft_id = 'D47-b'",
+                        r"review 3 on draft D47-b \(audit entry seq 4\) was changed behind the audit log; the audit "
+                        r"log records 'dismiss'"),
+    "review reason": ("UPDATE reviews SET reason = 'noget andet' WHERE review_id = 2", "review 2 .* was changed"),
+    "review reviewer": ("UPDATE reviews SET reviewer = 'ZZ' WHERE review_id = 2", "review 2 .* was changed"),
+    "review deleted": ("DELETE FROM reviews WHERE review_id = 2", r"review 2 on draft D47-a .* is missing \(deleted"),
+    "review inserted": ("INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at) "
+                        "VALUES ('D47-b', 'approve', 'ok', 'ABC', '2026-11-30T10:00:00+00:00')",
+                        r"review 4 has no audit entry \(inserted"),
+    "draft municipality": ("UPDATE drafts SET municipality = '147' WHERE draft_id = 'D47-a'",
+                           "drafts or signals of week 2026-W47 differ from what audit entry seq 5 \\(rekey\\)"),
+    "draft week": ("UPDATE drafts SET week = '2026-W48' WHERE draft_id = 'D47-b'", "week 2026-W4[78] differ"),
+    "draft deleted": ("DELETE FROM drafts WHERE draft_id = 'D48-a'", "belong to no draft"),
+    "draft and signals deleted": ("DELETE FROM draft_signals WHERE draft_id = 'D48-a'",
+                                  "DELETE FROM drafts WHERE draft_id = 'D48-a'", "week 2026-W48 differ"),
+    "draft inserted": ("INSERT INTO drafts SELECT 'D49-x', '2026-W49', 'C-x', municipality, age, rule, score, "
+                       "threshold, n_signals, n_new_signals, persons, previous_drafts, run_id FROM drafts LIMIT 1",
+                       "week 2026-W49 has drafts that no audit entry recorded"),
+    "signal changed": ("UPDATE draft_signals SET weight = 9 WHERE event_ref = 'E5'", "week 2026-W48 differ"),
+    "signal district": ("UPDATE draft_signals SET district = 'NJY' WHERE event_ref = 'E5'", "week 2026-W48 differ"),
+    "signal deleted": ("DELETE FROM draft_signals WHERE event_ref = 'E2'", "week 2026-W47 differ"),
+    "signal orphaned": ("INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code, "
+                        "weight, new) VALUES ('D-none', 'C-q', 'E7', 'P', 'suspect', 'father', 'offence', '1100', "
+                        "2, 1)", "draft_signals: 1 row"),
+    "run changed": ("UPDATE runs SET counts = '{\"drafts\":0}' WHERE week = '2026-W48'", "ledger table runs: run"),
+    "run deleted": ("DELETE FROM runs WHERE week = '2026-W48'", r"is missing \(deleted"),
+    "run inserted": ("INSERT INTO runs SELECT run_id || 'x', week, started_at, finished_at, status, "
+                     "catalogue_digest, inputs_digest, key_id, counts, drafts_digest FROM runs LIMIT 1",
+                     r"has no audit entry \(inserted"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TABLE_TAMPERING))
+def test_any_change_to_a_ledger_table_is_found(tmp_path: Path, case: str) -> None:
+    ledger_with_rows(tmp_path)
+    report = verify(tmp_path)
+    assert report.rows == {"runs": 2, "reviews": 3, "drafts": 3, "signals": 4}
+    *statements, message = TABLE_TAMPERING[case]
+    tamper_tables(tmp_path, *statements)
+    with pytest.raises(AuditError, match=message):
+        verify(tmp_path)
+    with Ledger.open(tmp_path) as ledger, pytest.raises(AuditError):
+        ledger.verify()
+
+
+def test_dropped_ledger_triggers_are_reported(tmp_path: Path) -> None:
+    ledger_with_rows(tmp_path)
+    tamper_tables(tmp_path, "SELECT 1", recreate=False)
+    with pytest.raises(AuditError, match="trigger"):
+        verify(tmp_path)
+
+
+def test_decisions_are_read_from_the_chain_not_the_table(tmp_path: Path) -> None:
+    ledger_with_rows(tmp_path)
+    tamper_tables(tmp_path, "INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at) "
+                            "VALUES ('D47-b', 'approve', 'ok', 'ABC', '2026-11-30T10:00:00+00:00')")
+    with Ledger.open(tmp_path, readonly=True) as ledger:
+        # The forged later row is ignored: the chain's latest decision on D47-b is 'dismiss'.
+        assert ledger.reviews.latest(["D47-b"])["D47-b"]["decision"] == "dismiss"
+        assert ledger.drafts.get("D47-b")["decision"] == "dismiss"
+    tamper_tables(tmp_path, "UPDATE reviews SET decision = 'approve' WHERE review_id = 3")
+    with Ledger.open(tmp_path, readonly=True) as ledger:
+        with pytest.raises(AuditError, match="the audit log records 'dismiss'"):
+            ledger.reviews.latest(["D47-b"])
+        with pytest.raises(AuditError):
+            ledger.drafts.list()
+        assert ledger.reviews.latest(["D47-a"])["D47-a"]["decision"] == "approve"
+
+
+def test_entries_hold_row_digests_not_free_text(tmp_path: Path) -> None:
+    ledger_with_rows(tmp_path)
+    with Ledger.open(tmp_path, readonly=True) as ledger:
+        run, *_ = ledger.audit_entries("run")
+        assert len(run.data["row_sha256"]) == 64 and len(run.data["drafts_digest"]) == 64
+        review = ledger.audit_entries("review")[0]
+        assert len(review.data["row_sha256"]) == 64 and review.data["reviewer"] == "ABC"
+        assert "kendt" not in review.payload
+        [rekey] = ledger.audit_entries("rekey")
+        assert set(rekey.data["weeks"]) == {"2026-W47"}

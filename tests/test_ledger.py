@@ -518,3 +518,124 @@ def test_rekey_replaces_pseudonyms_everywhere_once_and_is_audited(tmp_path: Path
         ledger.keys.check("knew")
         assert [e.kind for e in ledger.audit_entries()][-2:] == ["rekey", "rekey"]
     audit.verify(tmp_path)
+
+
+# --- decide, then write: check raises what record would, and writes nothing ---------------------
+
+
+def _refusals(ledger: Ledger) -> dict[str, tuple[str, pl.DataFrame, pl.DataFrame, str | None, str]]:
+    """week, drafts, signals, key id and the expected message of each way a run is refused."""
+    drafts, signals = week47()
+    other = make_drafts("2026-W48", [{"draft_id": "D47-a", "child": "C-z"}])
+    other_signals = make_signals([("D47-a", "C-z", "E9", "P-father", True)])
+    bad_municipality = make_drafts("2026-W48", [{"draft_id": "D48-a", "child": "C-a", "municipality": "1010"}])
+    bad_signals = make_signals([("D48-a", "C-a", "E1", "P-father", True)])
+    return {
+        "earlier new week": ("2026-W46", make_drafts("2026-W46", []), make_signals([]), "k1", "earlier than"),
+        "changed past week": ("2026-W47", drafts.with_columns(score=pl.lit(9, dtype=pl.Int64)), signals, "k1",
+                              "different drafts than recorded"),
+        "other key": ("2026-W48", make_drafts("2026-W48", []), make_signals([]), "k2", "keys rekey"),
+        "draft id of another week": ("2026-W48", other, other_signals, "k1", "already recorded for week 2026-W47"),
+        "schema constraint": ("2026-W48", bad_municipality, bad_signals, "k1", "the ledger refused the drafts"),
+        "frame repeats a draft": ("2026-W48", pl.concat([other, other]), other_signals, "k1", "repeats a draft_id"),
+    }
+
+
+@pytest.mark.parametrize("case", ["earlier new week", "changed past week", "other key", "draft id of another week",
+                                  "schema constraint", "frame repeats a draft"])
+def test_check_raises_exactly_what_record_raises_and_writes_nothing(tmp_path: Path, case: str) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.runs.record("2026-W47", drafts, signals, {"key_id": "k1"})
+        ledger.runs.record("2026-W47", drafts, signals, {"key_id": "k1"})
+        if case in ("earlier new week", "changed past week"):
+            ledger.runs.record("2026-W48", make_drafts("2026-W48", []), make_signals([]), {"key_id": "k1"})
+        week, d, s, key, message = _refusals(ledger)[case]
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        with pytest.raises(LedgerError, match=message) as checked:
+            ledger.runs.check(week, d, s, key)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        with pytest.raises(LedgerError, match=message) as recorded:
+            ledger.runs.record(week, d, s, {"key_id": key})
+        assert str(checked.value) == str(recorded.value)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_check_passes_what_record_accepts_and_changes_no_byte(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        ledger.runs.check("2026-W47", drafts, signals, "k1")
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        ledger.runs.record("2026-W47", drafts, signals, {"key_id": "k1"})
+        assert ledger.runs.weeks() == ["2026-W47"]
+
+
+def test_a_reviewed_draft_may_not_change_in_a_rerun(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.runs.record("2026-W47", drafts, signals)
+        ledger.reviews.record("D47-a", "dismiss", "kendt", "ABC")
+        changed = signals.with_columns(weight=pl.when(pl.col("event_ref") == "E1").then(3).otherwise(pl.col("weight")))
+        with pytest.raises(LedgerError, match="would change 1 draft"):
+            ledger.runs.check("2026-W47", drafts, changed)
+        # An unreviewed draft may still change in a re-run of the latest week.
+        more = signals.with_columns(weight=pl.when(pl.col("event_ref") == "E3").then(3).otherwise(pl.col("weight")))
+        ledger.runs.record("2026-W47", drafts, more)
+        assert ledger.runs.recorded()[-1]["status"] == "replaced"
+
+
+def test_district_is_kept_and_recorded_draft_ids_are_offered(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.runs.record("2026-W47", drafts, signals)
+        assert ledger.runs.draft_ids("2026-W47").rows() == [("C-a", "D47-a"), ("C-b", "D47-b")]
+        assert ledger.runs.draft_ids("2026-W48").height == 0
+    assert table(tmp_path, "SELECT DISTINCT district FROM draft_signals") == [("KBH",)]
+
+
+def test_reviews_record_reviewer_and_source_and_list_drafts(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.runs.record("2026-W47", drafts, signals)
+        got = ledger.reviews.record("D47-a", "approve", "ok", " Æbø ", source="f" * 64)
+        assert (got["reviewer"], got["source"]) == ("Æbø", "f" * 64)
+        for bad in ("", "A1", "ABCDEFGHI", "A B", "A.B"):
+            with pytest.raises(UsageError, match="initials"):
+                ledger.reviews.record("D47-a", "approve", "ok", bad)
+        [entry] = ledger.audit_entries("review")
+        assert entry.data["reviewer"] == "Æbø" and entry.data["source"] == "f" * 64
+        latest = ledger.reviews.latest()
+        assert set(latest) == {"D47-a"} and set(latest["D47-a"]) == {"decision", "reason", "reviewer", "decided_at"}
+        rows = ledger.drafts.list()
+        assert [(r["draft_id"], r["decision"], r["reviewer"]) for r in rows] == [
+            ("D47-a", "approve", "Æbø"), ("D47-b", None, None)]
+        assert [r["draft_id"] for r in ledger.drafts.list(pending=True)] == ["D47-b"]
+        assert [r["draft_id"] for r in ledger.drafts.list(municipality="147")] == ["D47-b"]
+        assert ledger.drafts.list(week="2026-W48") == []
+        assert set(rows[0]) == {"draft_id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
+                                "decided_at"}
+    assert table(tmp_path, "SELECT reviewer, source FROM reviews") == [("Æbø", "f" * 64)]
+
+
+def test_open_without_create_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="no state folder at"), Ledger.open(tmp_path / "typo", create=False):
+        pass
+    assert not (tmp_path / "typo").exists()
+    with pytest.raises(LedgerError, match="no ledger at"), Ledger.open(tmp_path, create=False):
+        pass
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(LedgerError, match="no state folder"), lock_state(tmp_path / "typo", create=False):
+        pass
+    assert not (tmp_path / "typo").exists()
+
+
+def test_version_1_ledger_is_refused_with_advice(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path):
+        pass
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
+    conn.execute("DELETE FROM schema_version")
+    conn.execute("INSERT INTO schema_version VALUES (1, 'then')")
+    conn.close()
+    with pytest.raises(LedgerError, match="version 1.*fresh --state folder"), Ledger.open(tmp_path):
+        pass

@@ -1,0 +1,108 @@
+"""The key custodian: re-identification trusts the audit chain, not the tables; folder safety."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from socialsearch import custodian, vault
+from socialsearch.errors import AuditError, KeyStoreError, LedgerError
+from socialsearch.hub import run_week
+from socialsearch.keys import KeyStore
+from socialsearch.ledger import Ledger
+from socialsearch.municipality import review_draft
+from socialsearch.weeks import IsoWeek
+
+WEEK = IsoWeek.parse("2026-W47")
+
+
+@pytest.fixture
+def world(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str, Path | str]:
+    """One weekly run of the hand-made scenario; A (101) approved, D (461) dismissed."""
+    keys = tmp_path / "keys"
+    KeyStore.init(keys)
+    state = tmp_path / "state"
+    run_week(input_dir=scenario, week=WEEK, out_dir=tmp_path / "out", state_dir=state, keys_dir=keys,
+             catalogue_path=catalogue_file)
+    with Ledger.open(state, readonly=True) as ledger:
+        ids = {r["municipality"]: r["draft_id"] for r in ledger.drafts.list()}
+    review_draft(state, ids["101"], "approve", "Relevant", "ABC")
+    review_draft(state, ids["461"], "dismiss", "Kendt af forvaltningen", "XY")
+    return {"keys": keys, "state": state, "A": ids["101"], "D": ids["461"]}
+
+
+def forge(state: Path, statement: str) -> None:
+    """An attacker's edit with sqlite3: drop the triggers, edit, put the triggers back."""
+    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+    try:
+        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute(statement)
+        for _, sql in triggers:
+            conn.execute(sql)
+    finally:
+        conn.close()
+
+
+def test_approved_draft_is_reidentified_and_audited(world: dict) -> None:
+    opened = custodian.reidentify_draft(world["state"], world["keys"], world["A"])
+    assert opened["child"]["cpr"] == "1003154123"
+    with Ledger.open(world["state"], readonly=True) as ledger:
+        [entry] = ledger.audit_entries("reidentify")
+    assert entry.data["draft_id"] == world["A"] and "1003154123" not in entry.payload
+
+
+def test_dismissed_draft_is_refused(world: dict) -> None:
+    with pytest.raises(LedgerError, match="not approved \\(decision: dismiss\\)"):
+        custodian.reidentify_draft(world["state"], world["keys"], world["D"])
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE reviews SET decision = 'approve' WHERE draft_id = '{D}'",
+    "INSERT INTO reviews (draft_id, decision, reason, reviewer, decided_at) "
+    "VALUES ('{D}', 'approve', 'ok', 'ABC', '2026-11-30T10:00:00+00:00')",
+], ids=["dismiss edited to approve", "approve row inserted"])
+def test_forged_approval_opens_nothing(world: dict, statement: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    forge(world["state"], statement.format(D=world["D"]))
+    opened: list[Path] = []
+    monkeypatch.setattr(vault, "read_vault", lambda path, keystore: opened.append(path))
+    with pytest.raises(AuditError, match="behind the audit log"):
+        custodian.reidentify_draft(world["state"], world["keys"], world["D"])
+    assert opened == []
+
+
+def test_any_tampering_blocks_even_an_approved_draft(world: dict) -> None:
+    forge(world["state"], "DELETE FROM draft_signals WHERE rowid = (SELECT min(rowid) FROM draft_signals)")
+    with pytest.raises(AuditError, match="drafts or signals of week 2026-W47 differ"):
+        custodian.reidentify_draft(world["state"], world["keys"], world["A"])
+
+
+def test_custodian_commands_create_no_state_folder(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="no state folder"):
+        custodian.reidentify_draft(tmp_path / "typo", tmp_path / "keys", "D2026-W47-k1a2b3c4d-0123456789abcdef")
+    with pytest.raises(LedgerError, match="no state folder"):  # before the keystore is even looked at
+        custodian.rekey_state(tmp_path / "typo", tmp_path / "no-keys")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "state").mkdir()
+    with pytest.raises(LedgerError, match="no ledger at"):
+        custodian.rekey_state(tmp_path / "state", tmp_path / "no-keys")
+    assert list((tmp_path / "state").iterdir()) == []
+
+
+def test_rekey_keeps_the_ledger_verifiable(world: dict) -> None:
+    from socialsearch.keys import rotate
+
+    store = rotate(world["keys"])
+    new = next(k for k in (d["id"] for d in store.describe()["keys"]) if k != store.primary_key_id)
+    rotate(world["keys"], promote=new)
+    report = custodian.rekey_state(world["state"], world["keys"])
+    assert report["to_key_id"] == new
+    from socialsearch import audit
+
+    assert audit.verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
+    assert custodian.reidentify_draft(world["state"], world["keys"], world["A"])["child"]["cpr"] == "1003154123"
+    with pytest.raises(KeyStoreError):
+        custodian.rekey_state(world["state"], world["keys"], "k-unknown")
