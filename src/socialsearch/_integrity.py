@@ -74,6 +74,22 @@ def review_hash(conn: sqlite3.Connection, review_id: int) -> str | None:
     return None if row is None else _sha(row[0])
 
 
+def _reviews(
+    conn: sqlite3.Connection, review_ids: Iterable[int] | None = None
+) -> dict[int, tuple[str, tuple[Any, ...]]]:
+    """review_id → (sha256 of the row's canonical text, (decision, reason, reviewer, decided_at, source))."""
+    sql = f"SELECT review_id, {_REVIEW_ROW}, decision, reason, reviewer, decided_at, source FROM reviews"
+    if review_ids is None:
+        rows = conn.execute(sql).fetchall()
+    else:
+        ids = sorted(set(review_ids))
+        rows = []
+        for start in range(0, len(ids), 900):  # below SQLite's limit of bound parameters
+            chunk = ids[start:start + 900]
+            rows += conn.execute(sql + f" WHERE review_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return {int(r[0]): (_sha(r[1]), tuple(r[2:])) for r in rows}
+
+
 def latest_reviews(
     conn: sqlite3.Connection, draft_ids: Iterable[str] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -83,27 +99,26 @@ def latest_reviews(
     differs from the one the chain hashed: the ``reviews`` table was edited behind the log.
     """
     wanted = None if draft_ids is None else set(draft_ids)
-    chained: dict[str, AuditEntry] = {}
-    for entry in audit.entries(conn):
-        if entry.kind == "review":
-            draft_id = str(entry.data["draft_id"])
-            if wanted is None or draft_id in wanted:
-                chained[draft_id] = entry
+    chained: dict[str, tuple[int, dict[str, Any]]] = {}
+    for entry in audit.entries(conn, kind="review"):
+        data = entry.data  # decoded once
+        draft_id = str(data["draft_id"])
+        if wanted is None or draft_id in wanted:
+            chained[draft_id] = (entry.seq, data)
+    rows = _reviews(conn, [int(data["review_id"]) for _, data in chained.values()])
     out: dict[str, dict[str, Any]] = {}
-    for draft_id, entry in sorted(chained.items()):
-        data = entry.data
+    for draft_id, (seq, data) in sorted(chained.items()):
         review_id = int(data["review_id"])
-        if review_hash(conn, review_id) != data["row_sha256"]:
+        found = rows.get(review_id)
+        if found is None or found[0] != data["row_sha256"]:
             raise AuditError(
                 f"ledger table reviews: the decision on draft {draft_id} (review {review_id}, audit entry seq "
-                f"{entry.seq}) was {_TAMPERED}; the audit log records '{data['decision']}'. Restore the "
+                f"{seq}) was {_TAMPERED}; the audit log records '{data['decision']}'. Restore the "
                 "ledger from a backup (docs/operations.md)"
             )
-        row = conn.execute(
-            "SELECT decision, reason, reviewer, decided_at, source FROM reviews WHERE review_id = ?", (review_id,)
-        ).fetchone()
-        out[draft_id] = {"decision": row[0], "reason": row[1], "reviewer": row[2], "decided_at": row[3],
-                         "source": row[4], "review_id": review_id}
+        decision, reason, reviewer, decided_at, source = found[1]
+        out[draft_id] = {"decision": decision, "reason": reason, "reviewer": reviewer, "decided_at": decided_at,
+                         "source": source, "review_id": review_id}
     return out
 
 
@@ -127,12 +142,13 @@ def verify_tables(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> di
             for week, digest in dict(data.get("weeks") or {}).items():
                 weeks[str(week)] = (str(digest), entry)
 
-    table_runs = {str(r) for (r,) in conn.execute("SELECT run_id FROM runs")}
+    run_rows = {str(r): _sha(text) for r, text in conn.execute(f"SELECT run_id, {_RUN_ROW} FROM runs")}
+    table_runs = set(run_rows)
     extra_runs = sorted(table_runs - runs.keys())
     if extra_runs:
         raise AuditError(f"ledger table runs: run {extra_runs[0]} has no audit entry (inserted behind the audit log)")
     for run_id, entry in runs.items():
-        found = run_hash(conn, run_id)
+        found = run_rows.get(run_id)
         if found is None:
             raise AuditError(
                 f"ledger table runs: run {run_id} of audit entry seq {entry.seq} is missing (deleted behind the "
@@ -141,7 +157,8 @@ def verify_tables(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> di
         if found != entry.data["row_sha256"]:
             raise AuditError(f"ledger table runs: run {run_id} (audit entry seq {entry.seq}) was {_TAMPERED}")
 
-    table_reviews = {int(r) for (r,) in conn.execute("SELECT review_id FROM reviews")}
+    review_rows = _reviews(conn)
+    table_reviews = set(review_rows)
     extra_reviews = sorted(table_reviews - reviews.keys())
     if extra_reviews:
         raise AuditError(
@@ -149,7 +166,7 @@ def verify_tables(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> di
             "it is not a decision of the municipality"
         )
     for review_id, entry in reviews.items():
-        found = review_hash(conn, review_id)
+        found = review_rows[review_id][0] if review_id in review_rows else None
         if found is None:
             raise AuditError(
                 f"ledger table reviews: review {review_id} on draft {entry.data['draft_id']} (audit entry seq "

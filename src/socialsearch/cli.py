@@ -317,12 +317,19 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} draft(s) in {state_dir}", title_justify="left")
-    for name in ("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer", "decided at"):
+    for name in ("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
+                 "decided at (Copenhagen)"):
         table.add_column(name, no_wrap=name == "draft id", justify="right" if name in ("score", "age") else "left")
+    from datetime import datetime
+
+    from .contract import TZ
+
     for r in rows:
+        when = None if r["decided_at"] is None else datetime.fromisoformat(r["decided_at"]).astimezone(TZ)
+        decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}"
         table.add_row(r["draft_id"], r["week"], r["municipality"], r["rule"], str(r["score"]),
                       "" if r["age"] is None else str(r["age"]), r["decision"] or "pending",
-                      r["reviewer"] or "", (r["decided_at"] or "")[:16].replace("T", " "))
+                      r["reviewer"] or "", decided)
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 

@@ -168,6 +168,14 @@ def _comparable(signal_rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [r[:_PROBABILITY] + r[_PROBABILITY + 1:] for r in signal_rows]
 
 
+def _by_draft(signal_rows: list[tuple[Any, ...]], draft_ids: set[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """The comparable signal rows of the given drafts, grouped by draft (one pass over the rows)."""
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for row in _comparable([r for r in signal_rows if r[0] in draft_ids]):
+        grouped.setdefault(row[0], []).append(row)
+    return grouped
+
+
 @dataclass(frozen=True)
 class Decision:
     """One decision to record: :meth:`Reviews.record_many` takes a list of these."""
@@ -535,14 +543,12 @@ class Runs(_Namespace):
             return
         new_by = {r[0]: r for r in draft_rows}
         old_by = {r[0]: r for r in old_drafts}
-
-        def signals_of(rows: list[tuple[Any, ...]], draft_id: str) -> list[tuple[Any, ...]]:
-            return _comparable([r for r in rows if r[0] == draft_id])
-
+        new_signals = _by_draft(signal_rows, reviewed)
+        old_signals_by = _by_draft(old_signals, reviewed)
         dropped = sorted(d for d in reviewed if d not in new_by)
         changed = sorted(
             d for d in reviewed
-            if d in new_by and (new_by[d] != old_by[d] or signals_of(signal_rows, d) != signals_of(old_signals, d))
+            if d in new_by and (new_by[d] != old_by[d] or new_signals.get(d) != old_signals_by.get(d))
         )
         if dropped:
             raise LedgerError(
