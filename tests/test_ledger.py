@@ -639,3 +639,34 @@ def test_version_1_ledger_is_refused_with_advice(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(LedgerError, match="version 1.*fresh --state folder"), Ledger.open(tmp_path):
         pass
+
+
+_HOT = textwrap.dedent(
+    """
+    import os, signal, sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("PRAGMA cache_size=1")  # spill to the file: the journal becomes hot
+    conn.execute("BEGIN IMMEDIATE")
+    rows = [(i,) for i in range(10, 5000)]
+    conn.executemany("INSERT INTO schema_version VALUES (?, 'x' || hex(zeroblob(200)))", rows)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_readonly_open_recovers_after_a_killed_writer(tmp_path: Path) -> None:
+    drafts, signals = week47()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.runs.record("2026-W47", drafts, signals)
+    proc = subprocess.run([sys.executable, "-c", _HOT, str(tmp_path / "ledger.sqlite")], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    assert (tmp_path / "ledger.sqlite-journal").exists()
+    ro = sqlite3.connect((tmp_path / "ledger.sqlite").resolve().as_uri() + "?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError):  # what a plain read-only open would meet
+        ro.execute("SELECT count(*) FROM drafts").fetchone()
+    ro.close()
+    with Ledger.open(tmp_path, readonly=True) as ledger:  # e.g. `drafts list` right after the kill
+        assert [d["draft_id"] for d in ledger.drafts.list()] == ["D47-a", "D47-b"]
+    assert table(tmp_path, "SELECT count(*) FROM schema_version") == [(1,)]
+    audit.verify(tmp_path)

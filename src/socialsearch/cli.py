@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from .contract import DECISIONS
 from .errors import EXIT_UNEXPECTED, SocialsearchError
 from .weeks import IsoWeek
 
@@ -336,7 +337,7 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
 @cli.command()
 @state_option
 @click.option("--draft", "draft_id", metavar="ID", help="The draft id (see `drafts list`).")
-@click.option("--decision", type=click.Choice(["approve", "dismiss"]))
+@click.option("--decision", type=click.Choice(list(DECISIONS)))
 @click.option("--reason", help="Why (kept in the ledger; no CPR numbers or names).")
 @click.option("--reviewer", metavar="INITIALS", help="The caseworker's initials, 1-8 letters.")
 @click.option("--import", "import_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),

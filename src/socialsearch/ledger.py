@@ -53,7 +53,7 @@ from . import _integrity, _ledger_schema, audit
 from ._lock import LOCK_FILE, lock_state, lock_unless_held, missing_state
 from .audit import LEDGER_FILE, AuditEntry, canonical_json
 from .contract import DECISIONS, contains_cpr_like
-from .errors import LedgerError, UsageError
+from .errors import LedgerError, StateLockedError, UsageError
 from .weeks import IsoWeek
 
 __all__ = ["LOCK_FILE", "SCHEMA_VERSION", "Decision", "Ledger", "backup", "lock_state", "require_ledger", "safe_id"]
@@ -220,6 +220,25 @@ def require_ledger(state_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _recover_hot_journal(state: Path, path: Path) -> None:
+    """Roll back the journal a killed writer left, so a read-only open can read the ledger.
+
+    A read-only connection cannot roll back a hot journal; a writable one does on its first read.
+    While a run holds the lock the journal is its own, not hot: then the reader just reads.
+    """
+    if not path.with_name(path.name + "-journal").exists():
+        return
+    try:
+        with lock_unless_held(state):
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+    except StateLockedError:
+        pass
+
+
 class Ledger:
     """The SQLite ledger of one state folder; open it with :meth:`Ledger.open`.
 
@@ -264,6 +283,7 @@ class Ledger:
         if readonly or not create:
             require_ledger(state)
         if readonly:
+            _recover_hot_journal(state, path)
             conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=30.0)
             try:
                 ledger = cls(conn, state, readonly=True)
