@@ -85,7 +85,9 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWe
     console.print(f"Summary: {(out / str(week) / 'summary.json').resolve()}")
     console.print(
         "\nNext steps (municipality, then the key custodian, then the data-protection officer):\n"
-        f"  socialsearch review --state {state} --draft {draft_id} --decision approve --reason \"Relevant\"\n"
+        f"  socialsearch drafts list --state {state} --week {week}\n"
+        f"  socialsearch review --state {state} --draft {draft_id} --decision approve --reason \"Relevant\" "
+        "--reviewer ABC\n"
         f"  socialsearch reidentify --state {state} --keys {keys} --draft {draft_id}\n"
         f"  socialsearch audit verify --state {state}",
         highlight=False,
