@@ -2,9 +2,12 @@
 
 Order of effects (what makes a run safe to kill at any instant and simply run again):
 
+0. refuse a week that has not ended yet (Europe/Copenhagen clock), before anything exists;
 1. take the state lock (a second run on the same state fails at once);
 2. read and validate every input, pseudonymise raw input in memory, resolve people without a
-   valid CPR, search — all in memory, nothing written;
+   valid CPR, search — all in memory, nothing written — then decide: ``ledger.runs.check``
+   raises whatever recording would raise (week order, key, reviewed drafts that would vanish
+   or change, draft ids), so a refused run changes no byte;
 3. write ``OUT/<week>/<kommunekode>/drafts.{json,html}`` and ``summary.json``, each atomically
    (temporary file, fsync, rename), and remove municipality folders the run no longer produces;
 4. write the sealed vault ``STATE/vault/<week>.vault`` atomically;
