@@ -19,11 +19,11 @@ columns, computed the same way when it is written and when it is checked.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from . import audit
 from ._ledger_schema import DRAFT_COLUMNS, REVIEW_COLUMNS, RUN_COLUMNS, SIGNAL_COLUMNS, SIGNAL_KEY, TRIGGERS
 from .audit import AuditEntry
 from .errors import AuditError
@@ -98,13 +98,19 @@ def latest_reviews(
     Raises :class:`~socialsearch.errors.AuditError` when the row the chain names is missing or
     differs from the one the chain hashed: the ``reviews`` table was edited behind the log.
     """
-    wanted = None if draft_ids is None else set(draft_ids)
+    sql = "SELECT seq, payload FROM audit WHERE kind = 'review'"
+    args: tuple[str, ...] = ()
+    if draft_ids is not None:
+        wanted = sorted(set(draft_ids))
+        if not wanted:
+            return {}
+        # One scan in SQLite instead of decoding every review entry in Python.
+        sql += " AND json_extract(payload, '$.draft_id') IN (SELECT value FROM json_each(?))"
+        args = (json.dumps(wanted),)
     chained: dict[str, tuple[int, dict[str, Any]]] = {}
-    for entry in audit.entries(conn, kind="review"):
-        data = entry.data  # decoded once
-        draft_id = str(data["draft_id"])
-        if wanted is None or draft_id in wanted:
-            chained[draft_id] = (entry.seq, data)
+    for seq, payload in conn.execute(sql + " ORDER BY seq", args):
+        data = json.loads(payload)
+        chained[str(data["draft_id"])] = (int(seq), data)
     rows = _reviews(conn, [int(data["review_id"]) for _, data in chained.values()])
     out: dict[str, dict[str, Any]] = {}
     for draft_id, (seq, data) in sorted(chained.items()):

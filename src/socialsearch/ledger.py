@@ -558,7 +558,7 @@ class Runs(_Namespace):
         signal_rows: list[tuple[Any, ...]],
     ) -> None:
         """A draft a municipality already decided on must neither vanish nor change."""
-        reviewed = set(self._ledger.reviews.latest([r[0] for r in old_drafts]))
+        reviewed = set(self._ledger.reviews.latest([r[0] for r in old_drafts])) if old_drafts else set()
         if not reviewed:
             return
         new_by = {r[0]: r for r in draft_rows}
