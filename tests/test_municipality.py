@@ -152,6 +152,12 @@ def test_a_malformed_file_is_refused(state: Path, document: bytes, message: str)
         import_decisions(state, path)
 
 
+def test_a_byte_order_mark_is_tolerated(state: Path) -> None:
+    path = write(state / "d.json", [{"draft_id": "D47-a", "decision": "approve", "reason": "ok", "reviewer": "AB"}])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert import_decisions(state, path)["recorded"] == 1
+
+
 def test_other_week_is_refused(state: Path) -> None:
     path = write(state / "d.json", [{"draft_id": "D47-a", "decision": "approve", "reason": "ok", "reviewer": "AB"}],
                  week="2026-W48")

@@ -67,7 +67,7 @@ def _read(path: Path) -> tuple[bytes, dict[str, Any]]:
     except OSError as exc:
         raise UsageError(f"cannot read the decisions file {path}: {exc.strerror or type(exc).__name__}") from None
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark is tolerated
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise UsageError(
@@ -124,6 +124,13 @@ def _validate(path: Path, data: dict[str, Any], ledger: Ledger) -> list[Decision
     return decisions
 
 
+def _already_recorded(decision: Decision, latest: dict[str, Any] | None) -> bool:
+    """Whether the draft's latest decision is this one (same decision, reason and reviewer)."""
+    return latest is not None and (latest["decision"], latest["reason"], latest["reviewer"]) == (
+        decision.decision, decision.reason.strip(), decision.reviewer.strip()
+    )
+
+
 def import_decisions(state_dir: Path, path: Path) -> dict[str, Any]:
     """Record the decisions of a ``decisions.json`` file from the drafts page, all or nothing.
 
@@ -136,12 +143,7 @@ def import_decisions(state_dir: Path, path: Path) -> dict[str, Any]:
     with Ledger.open(state_dir, create=False) as ledger:
         decisions = _validate(path, data, ledger)
         latest = ledger.reviews.latest([d.draft_id for d in decisions])
-        new = [
-            d for d in decisions
-            if (latest.get(d.draft_id) or {}).get("decision", None) != d.decision
-            or latest[d.draft_id]["reason"] != d.reason.strip()
-            or latest[d.draft_id]["reviewer"] != d.reviewer.strip()
-        ]
+        new = [d for d in decisions if not _already_recorded(d, latest.get(d.draft_id))]
         recorded = ledger.reviews.record_many(new, source=digest) if new else []
     return {
         "file_sha256": digest,
