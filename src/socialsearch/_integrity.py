@@ -79,10 +79,11 @@ def _reviews(
 ) -> dict[int, tuple[str, tuple[Any, ...]]]:
     """review_id → (sha256 of the row's canonical text, (decision, reason, reviewer, decided_at, source))."""
     sql = f"SELECT review_id, {_REVIEW_ROW}, decision, reason, reviewer, decided_at, source FROM reviews"
-    if review_ids is None:
-        rows = conn.execute(sql).fetchall()
+    ids = None if review_ids is None else sorted(set(review_ids))
+    if ids is None or len(ids) > 10_000:  # many: one scan of the table beats many lookups
+        wanted = None if ids is None else set(ids)
+        rows = [r for r in conn.execute(sql) if wanted is None or r[0] in wanted]
     else:
-        ids = sorted(set(review_ids))
         rows = []
         for start in range(0, len(ids), 900):  # below SQLite's limit of bound parameters
             chunk = ids[start:start + 900]

@@ -837,7 +837,8 @@ class Drafts(_Namespace):
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY week, municipality, draft_id", args).fetchall()
-        decisions = self._ledger.reviews.latest([r[0] for r in rows]) if rows else {}
+        unfiltered = week is None and municipality is None
+        decisions = self._ledger.reviews.latest(None if unfiltered else [r[0] for r in rows]) if rows else {}
         out: builtins.list[dict[str, Any]] = []
         for draft_id, w, kommune, rule, score, age in rows:
             review = decisions.get(draft_id)
