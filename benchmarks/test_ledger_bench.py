@@ -10,7 +10,14 @@ The ledger holds ``WEEKS`` weeks of ``DRAFTS`` drafts each (national scale emits
 week, see docs/performance-search.md), 8 signals per draft and one decision per draft, every
 row bound to the audit chain. Measured: ``runs.check`` + ``runs.record`` of the next week (what
 a weekly run adds), ``audit.verify`` (the whole chain and every table, as ``reidentify`` does
-before it opens anything), ``drafts.list`` and ``reviews.latest`` of everything.
+before it opens anything) and ``drafts.list``. (Under pytest the first round of
+``test_record_next_week`` records the week; later rounds replay it.)
+
+Measured 2026-12-01 on the shared 2-core development machine, CPU seconds
+(``python benchmarks/test_ledger_bench.py 52 3000``): building 52 weeks 82 s wall, ledger
+564 MiB; ``runs.check`` 0.52 s and ``runs.record`` 0.49 s for the 53rd week; ``audit.verify``
+8.4 s (156,053 entries, 159,000 drafts, 1,272,000 signals, 156,000 reviews); ``drafts.list``
+of everything 2.9 s, of one week and municipality 0.18 s; peak RSS 0.59 GB.
 """
 
 from __future__ import annotations
@@ -115,17 +122,21 @@ if __name__ == "__main__":
               f"ledger {os.path.getsize(Path(tmp) / 'ledger.sqlite') / 2**20:.0f} MiB")
         week = FIRST.shift(weeks)
         d, s = week_frames(week, drafts)
+        clock = time.process_time  # CPU seconds: the machine may be shared
         with Ledger.open(tmp) as ledger:
-            t = time.perf_counter()
+            t = clock()
             ledger.runs.check(week, d, s, "k1")
-            t1 = time.perf_counter()
+            t1 = clock()
             ledger.runs.record(week, d, s, {"key_id": "k1"})
-            t2 = time.perf_counter()
-        print(f"runs.check {t1 - t:.2f} s, runs.record {t2 - t1:.2f} s")
-        t = time.perf_counter()
+            t2 = clock()
+        print(f"runs.check {t1 - t:.2f} CPU s, runs.record {t2 - t1:.2f} CPU s")
+        t = clock()
         report = audit.verify(tmp)
-        print(f"audit.verify {time.perf_counter() - t:.2f} s: {report}")
+        print(f"audit.verify {clock() - t:.2f} CPU s: {report}")
         with Ledger.open(tmp, readonly=True) as ledger:
-            t = time.perf_counter()
+            t = clock()
             n = len(ledger.drafts.list())
-            print(f"drafts.list {time.perf_counter() - t:.2f} s ({n} drafts)")
+            t1 = clock()
+            m = len(ledger.drafts.list(week=str(week), municipality="101"))
+            t2 = clock()
+        print(f"drafts.list {t1 - t:.2f} CPU s ({n} drafts); one week and municipality {t2 - t1:.2f} CPU s ({m})")
