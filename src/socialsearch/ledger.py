@@ -186,7 +186,7 @@ class Decision:
     reviewer: str
 
 
-def check_decision(decision: str, reason: str, reviewer: str) -> list[str]:
+def check_decision(decision: object, reason: object, reviewer: object) -> list[str]:
     """Every problem with one decision's fields (empty when it may be recorded).
 
     Messages describe, never quote, the reason: it may hold what it must not.

@@ -116,7 +116,7 @@ def _validate(path: Path, data: dict[str, Any], ledger: Ledger) -> list[Decision
             problems.append(f"{where}, draft_id: {safe_id(draft_id)} is decided twice in this file")
         seen.add(draft_id)
         decision, reason, reviewer = item.get("decision"), item.get("reason"), item.get("reviewer")
-        problems += [f"{where} ({safe_id(draft_id)}), {p}" for p in check_decision(decision, reason, reviewer)]  # type: ignore[arg-type]
+        problems += [f"{where} ({safe_id(draft_id)}), {p}" for p in check_decision(decision, reason, reviewer)]
         if isinstance(decision, str) and isinstance(reason, str) and isinstance(reviewer, str):
             decisions.append(Decision(draft_id, decision, reason, reviewer))
     if problems:
