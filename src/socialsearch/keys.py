@@ -56,7 +56,9 @@ __all__ = [
     "rotate",
 ]
 
-PURPOSES: tuple[str, ...] = ("person", "event", "draft", "vault", "linkage")
+PURPOSES: tuple[str, ...] = ("person", "event", "draft", "recipient", "vault", "linkage")
+#: the sub-keys a hub keystore holds (derived by the custodian and exported; no secret)
+HUB_PURPOSES: tuple[str, ...] = ("draft", "recipient")
 KeyStoreRole = Literal["full", "station", "hub"]
 
 KEYSET = "keyset.json"
@@ -123,13 +125,15 @@ def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Key:
-    """One keyset entry; ``secret`` is None in a hub keystore (which holds ``draft`` instead)."""
+    """One keyset entry; ``secret`` is None in a hub keystore (which holds ``draft`` and
+    ``recipient`` sub-keys instead)."""
 
     id: str
     status: Literal["enabled", "disabled"]
     created_at: str
     secret: bytes | None = None
     draft: bytes | None = None
+    recipient: bytes | None = None
 
     def __repr__(self) -> str:  # never show the secret
         return f"_Key(id={self.id!r}, status={self.status!r})"
@@ -140,6 +144,8 @@ class _Key:
             out["secret"] = _b64(self.secret)
         if self.draft is not None:
             out["draft_subkey"] = _b64(self.draft)
+        if self.recipient is not None:
+            out["recipient_subkey"] = _b64(self.recipient)
         return out
 
     @classmethod
@@ -148,6 +154,7 @@ class _Key:
             kid, status = str(data["id"]), str(data["status"])
             secret = _unb64(data["secret"]) if "secret" in data else None
             draft = _unb64(data["draft_subkey"]) if "draft_subkey" in data else None
+            recipient = _unb64(data["recipient_subkey"]) if "recipient_subkey" in data else None
             created = str(data.get("created_at", ""))
         except (KeyError, ValueError, TypeError):
             raise KeyStoreError(f"{path}: a key entry is damaged (id, status, secret)") from None
@@ -155,7 +162,7 @@ class _Key:
             raise KeyStoreError(f"{path}: a key entry has a bad id or status")
         if (secret is None and draft is None) or (secret is not None and len(secret) != 32):
             raise KeyStoreError(f"{path}: key {kid} holds no usable key material")
-        return cls(kid, status, created, secret, draft)  # type: ignore[arg-type]
+        return cls(kid, status, created, secret, draft, recipient)  # type: ignore[arg-type]
 
 
 def _new_key_id(taken: set[str]) -> str:
@@ -353,7 +360,8 @@ class KeyStore:
     def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
         """32-byte sub-key: HKDF-SHA256 of the key's secret, info ``b"socialsearch/v1/" + purpose``.
 
-        ``key_id`` defaults to the primary key. A hub keystore has only ``"draft"``.
+        ``key_id`` defaults to the primary key. A hub keystore has only ``"draft"`` and
+        ``"recipient"`` (the key it derives each municipality's scoping key from).
         """
         if purpose not in PURPOSES:
             raise KeyStoreError(f"unknown key purpose {purpose!r} (expected one of {', '.join(PURPOSES)})")
@@ -362,8 +370,14 @@ class KeyStore:
         if cached is not None:
             return cached
         if key.secret is None:
-            if purpose == "draft" and key.draft is not None:
-                return key.draft
+            held = {"draft": key.draft, "recipient": key.recipient}.get(purpose)
+            if held is not None:
+                return held
+            if purpose == "recipient":
+                raise KeyStoreError(
+                    f"the hub keystore {self._directory} was exported by an older socialsearch and holds "
+                    "no recipient key; export it again: `socialsearch keys export --role hub`"
+                )
             raise KeyStoreError(
                 f"the keystore {self._directory} is a {self._role} keystore and holds no pseudonymisation "
                 f"secret, so it cannot derive {purpose!r} keys; use a station or full keystore"
@@ -412,14 +426,14 @@ def rotate(directory: str | Path, promote: str | None = None, disable: str | Non
         keys[new.id] = new
     elif promote is not None:
         key = store._key(promote)
-        keys[key.id] = _Key(key.id, "enabled", key.created_at, key.secret, key.draft)
+        keys[key.id] = _Key(key.id, "enabled", key.created_at, key.secret, key.draft, key.recipient)
         store._primary = key.id
     else:
         assert disable is not None
         key = store._key(disable)
         if key.id == store._primary:
             raise KeyStoreError(f"key {key.id} is the primary; promote another key before disabling it")
-        keys[key.id] = _Key(key.id, "disabled", key.created_at, key.secret, key.draft)
+        keys[key.id] = _Key(key.id, "disabled", key.created_at, key.secret, key.draft, key.recipient)
     store._write_keyset()
     return store
 
@@ -427,7 +441,7 @@ def rotate(directory: str | Path, promote: str | None = None, disable: str | Non
 def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"]) -> KeyStore:
     """Export the keys a matching hub or a source station needs into a new keystore ``out``.
 
-    ``hub``: the custodian's public key and each key's derived ``draft`` sub-key only (no
+    ``hub``: the custodian's public key and each key's derived ``draft`` and ``recipient`` sub-keys only (no
     pseudonymisation secret, no private key). ``station``: the secret keyset and the public key.
     """
     if role not in ("hub", "station"):
@@ -442,7 +456,7 @@ def export(directory: str | Path, out: str | Path, role: Literal["hub", "station
     os.chmod(d, 0o700)
     if role == "hub":
         keys = tuple(
-            _Key(k.id, k.status, k.created_at, None, source.subkey("draft", k.id))
+            _Key(k.id, k.status, k.created_at, None, source.subkey("draft", k.id), source.subkey("recipient", k.id))
             for k in source._keys.values()
         )
     else:
