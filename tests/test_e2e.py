@@ -112,7 +112,8 @@ def test_no_raw_identifier_in_any_output_ledger_vault_or_message(scenario, tmp_p
     code, out = run(scenario, tmp_path, keys, catalogue_file)
     assert code == 0
     pseudo = tmp_path / "pseudo"
-    code2, out2 = invoke("pseudonymise", "--input", scenario, "--out", pseudo, "--keys", keys)
+    code2, out2 = invoke("pseudonymise", "--input", scenario, "--out", pseudo, "--keys", keys,
+                         "--week", WEEK, "--catalogue", catalogue_file)
     assert code2 == 0
     needles = [s.encode() for s in RAW_CPRS + RAW_NAMES + JOURNALS]
     files = [p for base in (tmp_path / "out", tmp_path / "state", pseudo) for p in base.rglob("*") if p.is_file()]
@@ -129,7 +130,8 @@ def test_no_raw_identifier_in_any_output_ledger_vault_or_message(scenario, tmp_p
 def test_hub_run_on_pseudonymised_extracts_equals_single_site_run(scenario, tmp_path, keys, catalogue_file):
     single, hub = tmp_path / "single", tmp_path / "hub"
     assert run(scenario, single, keys, catalogue_file)[0] == 0
-    assert invoke("pseudonymise", "--input", scenario, "--out", tmp_path / "pseudo", "--keys", keys)[0] == 0
+    assert invoke("pseudonymise", "--input", scenario, "--out", tmp_path / "pseudo", "--keys", keys,
+                  "--week", WEEK, "--catalogue", catalogue_file)[0] == 0
     assert invoke("keys", "export", "--keys", keys, "--role", "hub", "--out", tmp_path / "hub-keys")[0] == 0
     code, out = run(tmp_path / "pseudo", hub, tmp_path / "hub-keys", catalogue_file)
     assert code == 0, out
@@ -311,7 +313,8 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     follow = drafts_of(tmp_path, "2026-W48")
     assert sorted(follow) == ["101"]  # D's event is known under the new key too: not notified again
     [a2] = follow["101"]
-    assert a2["child"]["pseudonym"].startswith(new + ".")
+    # Drafts carry pseudonyms scoped to their municipality; a new key gives new ones.
+    assert a2["child"]["pseudonym"].startswith("101.") and a2["child"]["pseudonym"] != a1["child"]["pseudonym"]
     assert a2["previous_drafts"] == [a1["draft_id"]]
     assert [s["new"] for s in a2["signals"]].count(True) == 1
     assert d1["draft_id"] not in json.dumps(follow)

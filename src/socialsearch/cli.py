@@ -233,21 +233,29 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
 
 
 @cli.command()
-@click.option("--input", "input_dir", required=True, type=_dir(exists=True), help="Raw extracts (DESIGN §3).")
-@click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the pseudonymised extracts.")
+@click.option("--input", "input_dir", required=True, type=_dir(exists=True),
+              help="Raw extracts: incidents/, incident_persons/, population, relations.")
+@click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the hub extract (not inside --input).")
 @keys_option
-def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
-    """At a source station: replace CPR numbers, journal numbers and names by keyed values.
+@click.option("--week", required=True, callback=_week, help="The ISO week the hub will search, e.g. 2026-W47.")
+@click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
+@click.option("--force", is_flag=True, help="Replace an existing, non-empty --out folder.")
+def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, catalogue_path: Path | None,
+                 force: bool) -> None:
+    """At a source station: the hub extract for one week, with keyed pseudonyms only.
 
+    Resolves people without a valid CPR number against the population register here, keeps
+    only what the week's search needs, and writes no name, birth date or journal number.
     `socialsearch run` accepts the result at a hub that holds no secret.
 
     \b
     Example:
-        socialsearch pseudonymise --input ./extract --out ./pseudo --keys ./keys
+        socialsearch pseudonymise --input ./extract --out ./pseudo --keys ./keys --week 2026-W47
     """
-    from .station import pseudonymise_dir
+    from .station import pseudonymise as pseudonymise_
 
-    report = pseudonymise_dir(input_dir, out_dir, keys_dir)
+    report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 

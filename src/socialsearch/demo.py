@@ -20,7 +20,7 @@ from .errors import UsageError
 from .geography import geography
 from .hub import RunReport, run_week
 from .keys import KeyStore, export
-from .station import pseudonymise_dir
+from .station import pseudonymise
 from .synth import synthesize
 from .weeks import IsoWeek
 
@@ -59,9 +59,10 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWe
     KeyStore.init(keys)
     export(keys, hub_keys, "hub")
     console.print(f"[bold]2.[/] keys: {keys} (custodian, secret) and {hub_keys} (hub: no secret)")
-    with console.status("pseudonymising at the source station ..."):
-        pseudonymise_dir(extract, pseudo, keys)
-    console.print(f"[bold]3.[/] pseudonymised extracts (no CPR numbers, names or journal numbers) -> {pseudo}")
+    with console.status("resolving, minimising and pseudonymising at the source station ..."):
+        pseudonymise(extract, pseudo, keys, week=week)
+    console.print(f"[bold]3.[/] the hub extract for {week} (pseudonyms only: no CPR number, name, birth date "
+                  f"or journal number) -> {pseudo}")
     with console.status(f"running the weekly search for {week} at the hub ..."):
         report = run_week(input_dir=pseudo, week=week, out_dir=out, state_dir=state, keys_dir=hub_keys)
     console.print(f"[bold]4.[/] weekly search for {week}: {report.drafts} draft(s)")
@@ -75,8 +76,8 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWe
         table.add_row(code, geo.municipality_name(code), str(n))
     console.print(table)
     persons = report.summary["persons"]
-    console.print(f"persons without a valid CPR: {persons['without_valid_cpr']}, resolved by fuzzy "
-                  f"matching: {persons['resolved_probabilistically']}, unresolved: {persons['unresolved']}")
+    console.print(f"persons without a valid CPR: {persons['without_valid_cpr']}, resolved at the "
+                  f"station: {persons['resolved_probabilistically']}, unresolved: {persons['unresolved']}")
     draft_id = "<draft_id>"
     if report.html_paths:
         first = max(report.html_paths, key=lambda p: report.drafts_per_municipality[p.parent.name])
