@@ -28,15 +28,15 @@ from .errors import (
     VaultError,
 )
 from .extracts import RawExtracts, read_raw
-from .hub_extract import HubExtract, read_hub, write_hub
 from .geography import geography
 from .hub import RunReport, run_week
+from .hub_extract import HubExtract, read_hub, write_hub
 from .identifiers import birth_date, cpr_status, is_valid_cpr, normalise_cpr
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
-from .resolution import resolve
 from .municipality import review_draft
 from .pseudonyms import Pseudonymiser
+from .resolution import resolve
 from .search import History, SearchResult, weekly_search
 from .station import pseudonymise, pseudonymise_extracts
 from .synth import synthesize

@@ -35,7 +35,9 @@ def recipient_key(keystore: KeyStore, key_id: str, municipality: str) -> bytes:
 def _scoped(values: pl.DataFrame, keystore: KeyStore, key_id: str) -> pl.DataFrame:
     """``_to`` (the recipient municipality), ``value``, ``kind`` (distinct) → adds ``scoped``.
 
-    One HMAC per distinct value per municipality; the loop is over the (at most 98) municipalities, never over values."""
+    One HMAC per distinct value per municipality; the loop is over the (at most 98)
+    municipalities, never over values.
+    """
     parts = []
     for (municipality,), group in values.group_by("_to"):
         digest = hmac_unique(group.get_column("value"), recipient_key(keystore, key_id, str(municipality)))
