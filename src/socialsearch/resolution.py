@@ -103,9 +103,11 @@ MATCH_THRESHOLD: Final = 0.99
 AMBIGUITY_MARGIN: Final = math.log2(MATCH_THRESHOLD / (1.0 - MATCH_THRESHOLD))
 """Least lead in log2 odds (bits) of the best candidate over the runner-up (about 6.63)."""
 
-# An uninformative prior fixed with the threshold: a person without a valid CPR number is as
-# likely to be in no register (a visitor, an undocumented person) as to be a resident.
-P_IN_REGISTER: Final = 0.5
+# Estimated by ECM together with the m-probabilities (benchmarks/test_resolution_bench.py::
+# test_fit_parameters: the ECM match share of the candidate pairs times pairs per query). The
+# first version fixed an uninformative 0.5 a priori; it was replaced by this estimate after
+# the first evaluation run (docs/resolution.md reports the figures of both).
+P_IN_REGISTER: Final = 0.9039
 """Prior probability that a query's person is in the register at all."""
 
 _JW_HIGH, _JW_LOW = 0.92, 0.80
@@ -432,9 +434,10 @@ def comparison_pairs(
         .join(tf_s, on="rs", how="left")
         .join(date_u, on=["iid", "date_level"], how="left")
     )
-    prior = model.p_in_register / n_register
+    # log2 odds of "this resident" against "nobody in the register", before the other candidates
+    prior = model.p_in_register / n_register / (1.0 - model.p_in_register)
     weight = (
-        pl.lit(math.log2(prior / (1.0 - prior)))
+        pl.lit(math.log2(prior))
         + _by_level(pl.col("date_level"), model.date_m)
         - pl.col("u_date").log(2)
         + _name_weight("given_level", "tf_g", model.given_m, model.given_u, model.term_frequencies)
@@ -477,18 +480,24 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
     model = DEFAULT_MODEL if model is None else model
     pairs, mapping = comparison_pairs(queries, register, model=model)
 
-    ranked = pairs.group_by("iid").agg(
+    # P(best | all candidates) = 1 / (2^-w1 + sum_k 2^(w_k - w1)): the query's person is one
+    # resident or nobody in the register, weighed against every candidate of the query.
+    ranked = pairs.with_columns(lead=pl.col("weight").max().over("iid") - pl.col("weight")).group_by("iid").agg(
         best=pl.col("weight").max(),
         second=pl.when(pl.len() > 1).then(pl.col("weight").top_k(2).min()),
+        others=(2.0 ** -pl.col("lead")).sum(),
         rid=pl.col("rid").get(pl.col("weight").arg_max()),
         cpr=pl.col("cpr").get(pl.col("weight").arg_max()),
     )
-    p_best = _probability(pl.col("best"))
+    ranked = ranked.with_columns(
+        alone=_probability(pl.col("best")),
+        joint=1.0 / (2.0 ** -pl.col("best") + pl.col("others")),
+    )
     clear = pl.col("second").is_null() | (pl.col("best") - pl.col("second") >= model.margin)
     ranked = ranked.with_columns(
-        outcome=pl.when(p_best < model.threshold)
+        outcome=pl.when(pl.col("alone") < model.threshold)
         .then(pl.lit("below_threshold"))
-        .when(~clear)
+        .when(~clear | (pl.col("joint") < model.threshold))
         .then(pl.lit("ambiguous"))
         .otherwise(pl.lit("resolved"))
     )
@@ -512,11 +521,11 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
 
     resolved = pl.col("outcome") == "resolved"
     matches = (
-        mapping.join(ranked.select("iid", "cpr", "best", "outcome"), on="iid", how="left")
+        mapping.join(ranked.select("iid", "cpr", "joint", "outcome"), on="iid", how="left")
         .select(
             "qid",
             cpr=pl.when(resolved).then("cpr"),
-            match_probability=pl.when(resolved).then(_probability(pl.col("best"))).cast(pl.Float64),
+            match_probability=pl.when(resolved).then("joint").cast(pl.Float64),
             outcome=pl.when(pl.col("iid").is_null())
             .then(pl.lit("no_birth_date"))
             .otherwise(pl.col("outcome").fill_null("no_candidate")),
