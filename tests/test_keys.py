@@ -132,7 +132,7 @@ def test_hub_export_holds_no_secret(store: KeyStore, tmp_path: Path) -> None:
     assert loaded.subkey("draft") == store.subkey("draft")
     assert loaded.primary_key_id == store.primary_key_id
     assert loaded.custodian_key_id == store.custodian_key_id
-    for purpose in ("person", "event", "vault", "linkage"):
+    for purpose in ("person", "event", "vault"):
         with pytest.raises(KeyStoreError, match="no pseudonymisation secret"):
             loaded.subkey(purpose)
     with pytest.raises(KeyStoreError, match="no custodian private key"):

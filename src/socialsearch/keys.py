@@ -56,7 +56,7 @@ __all__ = [
     "rotate",
 ]
 
-PURPOSES: tuple[str, ...] = ("person", "event", "draft", "recipient", "vault", "linkage")
+PURPOSES: tuple[str, ...] = ("person", "event", "draft", "recipient", "vault")
 #: the sub-keys a hub keystore holds (derived by the custodian and exported; no secret)
 HUB_PURPOSES: tuple[str, ...] = ("draft", "recipient")
 KeyStoreRole = Literal["full", "station", "hub"]
