@@ -303,7 +303,7 @@ class KeyStore:
 
     @property
     def has_secret(self) -> bool:
-        """True when this keystore can make person, event, vault and linkage keys (not a hub)."""
+        """True when this keystore can make person, event and vault keys (not a hub)."""
         return self._role != "hub"
 
     @property
