@@ -35,6 +35,7 @@ from .pipeline import RunReport, reidentify_draft, review_draft, run_week
 from .pseudonymise import pseudonymise_dir, pseudonymise_extracts
 from .pseudonyms import Pseudonymiser
 from .search import History, SearchResult, weekly_search
+from .stats import stats
 from .synth import synthesize
 from .weeks import IsoWeek
 
@@ -81,6 +82,7 @@ __all__ = [
     "resolve",
     "review_draft",
     "run_week",
+    "stats",
     "synthesize",
     "weekly_search",
     "write_hub",
