@@ -253,34 +253,37 @@ def _connect(state_dir: Path) -> sqlite3.Connection:
 
 def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The period's drafts (one row each, with the latest decision) and their signals."""
+    period = "FROM drafts AS d WHERE d.week >= ? AND d.week <= ?"
+    weeks = (str(first), str(last))
     try:
         draft_rows = conn.execute(
-            "SELECT d.draft_id, d.week, d.child, d.municipality, d.age, d.rule, d.previous_drafts, r.decision "
-            "FROM drafts AS d LEFT JOIN ("
-            "  SELECT draft_id, decision FROM reviews WHERE review_id IN "
-            "  (SELECT max(review_id) FROM reviews GROUP BY draft_id)"
-            ") AS r ON r.draft_id = d.draft_id WHERE d.week >= ? AND d.week <= ?",
-            (str(first), str(last)),
+            f"SELECT d.draft_id, d.week, d.child, d.municipality, d.age, d.rule, d.previous_drafts {period}", weeks
+        ).fetchall()
+        review_rows = conn.execute(
+            f"SELECT r.draft_id, r.decision, r.review_id FROM reviews AS r WHERE r.draft_id IN "
+            f"(SELECT d.draft_id {period})", weeks
         ).fetchall()
         columns = {row[1] for row in conn.execute("PRAGMA table_info(draft_signals)")}
         district = "s.district" if "district" in columns else "NULL"
         signal_rows = conn.execute(
-            f"SELECT s.draft_id, {district}, s.category, s.registered_at, s.new FROM draft_signals AS s "
-            "JOIN drafts AS d ON d.draft_id = s.draft_id WHERE d.week >= ? AND d.week <= ?",
-            (str(first), str(last)),
+            f"SELECT s.draft_id, {district}, s.category, s.registered_at FROM draft_signals AS s "
+            f"WHERE s.draft_id IN (SELECT d.draft_id {period})", weeks
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise LedgerError(f"cannot read the ledger for statistics ({exc}); is it a socialsearch ledger?") from None
+    reviews = pl.DataFrame(
+        review_rows, schema={"draft_id": pl.String, "decision": pl.String, "review_id": pl.Int64}, orient="row"
+    )
+    latest = reviews.sort("review_id").group_by("draft_id").agg(pl.col("decision").last())  # reviews: latest counts
     drafts = pl.DataFrame(
         draft_rows,
         schema={"draft_id": pl.String, "week": pl.String, "child": pl.String, "municipality": pl.String,
-                "age": pl.Int64, "rule": pl.String, "previous_drafts": pl.String, "decision": pl.String},
+                "age": pl.Int64, "rule": pl.String, "previous_drafts": pl.String},
         orient="row",
-    )
+    ).join(latest, on="draft_id", how="left")
     signals = pl.DataFrame(
         signal_rows,
-        schema={"draft_id": pl.String, "district": pl.String, "category": pl.String,
-                "registered_at": pl.String, "new": pl.Int64},
+        schema={"draft_id": pl.String, "district": pl.String, "category": pl.String, "registered_at": pl.String},
         orient="row",
     )
     return drafts, signals
