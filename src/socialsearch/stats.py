@@ -99,6 +99,10 @@ _DIM_DA = {
     "follow_up": "Første udkast og opfølgninger",
     "cross_district": "Udkast med hændelser fra en anden politikreds",
 }
+_BY_DA = {
+    "municipality": "kommune", "district": "politikreds", "category": "kategori", "age_band": "aldersgruppe",
+    "rule": "regel", "decision": "afgørelse", "cross_district": "anden politikreds × afgørelse",
+}
 # Age bands in whole years on the last day of the draft week (the child's age in the draft).
 _AGE_BANDS = ((0, 5), (6, 11), (12, 14), (15, 17))
 _UNKNOWN = "unknown"
@@ -503,7 +507,8 @@ def _row_keys(frame: pl.DataFrame, dim: str, first: IsoWeek, last: IsoWeek) -> l
     if dim == "cross_district":
         return ["same", "other", _UNKNOWN]
     present = set(frame[dim].drop_nulls().to_list()) if frame.height else set()
-    return sorted(present, key=lambda v: (v == _UNKNOWN, v))
+    labels = _labels(dim) if dim == "category" else {}  # categories read best in label order
+    return sorted(present, key=lambda v: (v == _UNKNOWN, labels.get(v, v), v))
 
 
 def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: frozenset[CellId]) -> StatsTable:
@@ -638,6 +643,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
     two_way = len(table.columns) > 1
     totals = [table.value(r, TOTAL) for r, _ in rows]
     top = max([v for v in totals if v is not None] + [1])
+    hatch = f"hatch-{table.name}"  # one pattern id per chart: ids must be unique in the page
     # About 7 px per character of a 12 px sans-serif label.
     label_w, plot_w, bar, gap = max(80, 12 + 7 * max((len(label) for _, label in rows), default=0)), 420, 16, 6
     width = label_w + plot_w + 60
@@ -645,7 +651,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" width="100%" '
              f'style="max-width:{width}px" {_SVG_FONT}>',
              f"<title>{markupsafe.escape(table.title)}</title>",
-             '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+             f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
              'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ddd"/>'
              '<line x1="0" y1="0" x2="0" y2="6" stroke="#888" stroke-width="2"/></pattern></defs>']
     for i, ((key, label), total) in enumerate(zip(rows, totals, strict=True)):
@@ -665,10 +671,10 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
             if rest:
                 segments.append(("hidden", rest))
         elif total:
-            segments = [("all", total)]
+            segments = [(key if table.name == "decision" else "all", total)]
         for kind, v in segments:
             w = plot_w * v / top
-            fill = "url(#hatch)" if kind == "hidden" else _COLOURS.get(kind, "#0b4f8a")
+            fill = f"url(#{hatch})" if kind == "hidden" else _COLOURS.get(kind, "#0b4f8a")
             parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" fill="{fill}"/>')
             x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + bar - 4}">{total}</text>')
@@ -676,7 +682,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
         y = height - 12
         x = float(label_w)
         for kind in (*DECISIONS, "hidden"):
-            fill = "url(#hatch)" if kind == "hidden" else _COLOURS[kind]
+            fill = f"url(#{hatch})" if kind == "hidden" else _COLOURS[kind]
             text = "skjult (<5)" if kind == "hidden" else _DECISION_DA[kind]
             parts.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{fill}"/>'
                          f'<text x="{x + 16:.0f}" y="{y}">{markupsafe.escape(text)}</text>')
@@ -712,7 +718,7 @@ def render_html(report: StatsReport) -> str:
         tables=report.tables,
         marker=SUPPRESSED,
         minimum=MIN_PUBLISHED,
-        by=", ".join(_DIM_DA[b].removeprefix("Udkast pr. ").split(" (")[0] for b in report.by) or "–",
+        by=", ".join(_BY_DA[b] for b in report.by) or "ingen",
     )
 
 
