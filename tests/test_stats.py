@@ -499,3 +499,35 @@ def test_suppress_example_from_the_docs() -> None:
     # Children, not drafts, decide: 8 drafts of 2 children are hidden (and b with them).
     assert suppress({"a": 8, "b": 7, "t": 15}, {"a": 2, "b": 7, "t": 9},
                     [Relation("t", ("a", "b"))]) == {"a", "b"}
+
+
+def test_the_audit_closes_what_the_row_and_column_rule_leaves_open() -> None:
+    # Found by the property test with the audit switched off. After the row/column rule the
+    # hidden cells below hold >= 2 per row and column, yet cell (0, 2) = 1 follows from them:
+    # rows 0 and 1 give t0 + t1 = 29 - 15 = 14, column 1 gives x01 + x11 = 8, and
+    # t0 + t1 = x01 + x02 + x11 + 5 = 13 + x02, so x02 = 1. The audit hides (1, 2) as well.
+    values, relations = two_way([[0, 3, 1], [0, 5, 5], [1, 9, 5]])
+    by_rule_alone = {(-1, 0), (-1, 2), (0, -1), (0, 1), (0, 2), (1, -1), (1, 1), (2, 0), (2, 2)}
+    for rel in relations:
+        assert sum(m in by_rule_alone for m in rel.members) != 1
+    leaky = {k: (None if k in by_rule_alone else v) for k, v in values.items()}
+    assert solvable(leaky, relations) == {(0, 2): 1}
+    hidden = suppress(values, values, relations)
+    assert hidden == by_rule_alone | {(1, 2)}
+    assert solvable({k: (None if k in hidden else v) for k, v in values.items()}, relations) == {}
+
+
+def test_cross_district_by_decision(state: Path, tmp_path: Path) -> None:
+    # same:  approved A1@40 A3 A4 B4 = 4, dismissed A6 B5 C1 B6 = 4, undecided A2@42 B1@42 B8 = 3; 11
+    # other: approved A2@40 B1@41 B2 B3 = 4, dismissed A5 = 1, undecided A1@41 B7 = 2; 7
+    # Every decision cell is 1..4 children; the 2 x 3 block has published margins on all sides.
+    result = stats(state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path,
+                   by=("cross_district", "decision"))
+    assert [t.name for t in result.tables] == ["week", "follow_up", "decision", "cross_district"]
+    assert cells(result, "cross_district") == {
+        "same": [SUPPRESSED, SUPPRESSED, SUPPRESSED, 11],
+        "other": [SUPPRESSED, SUPPRESSED, SUPPRESSED, 7],
+        "unknown": [0, 0, 0, 0],
+        "*": [8, 5, 5, 18],
+    }
+    assert result.summary["cross_district_pct"] == 38.9
