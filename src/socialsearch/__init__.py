@@ -39,6 +39,7 @@ from .pseudonyms import Pseudonymiser
 from .resolution import resolve
 from .search import History, SearchResult, weekly_search
 from .station import pseudonymise, pseudonymise_extracts
+from .statistics import stats
 from .synth import synthesize
 from .weeks import IsoWeek
 
@@ -85,6 +86,7 @@ __all__ = [
     "resolve",
     "review_draft",
     "run_week",
+    "stats",
     "synthesize",
     "weekly_search",
     "write_hub",

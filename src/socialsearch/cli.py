@@ -304,6 +304,41 @@ def review(state_dir: Path, draft_id: str, decision: str, reason: str) -> None:
 
 @cli.command()
 @state_option
+@click.option("--from", "from_week", required=True, callback=_week, help="First ISO week, e.g. 2026-W27.")
+@click.option("--to", "to_week", required=True, callback=_week, help="Last ISO week (included), e.g. 2026-W39.")
+@click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for stats.json, stats.csv, stats.html.")
+@click.option("--by", "by", multiple=True, default=("municipality",), show_default=True,
+              type=click.Choice(["municipality", "district", "category", "age_band", "rule", "decision",
+                                 "cross_district"]),
+              help="Add a table (and chart) of drafts by this dimension and decision; repeat for more.")
+def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...]) -> None:
+    """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells shown as "<5".
+
+    Reads the ledger only (no keys, no vault) and writes stats.json, stats.csv and stats.html.
+
+    \b
+    Example:
+        socialsearch stats --state ./state --from 2026-W27 --to 2026-W39 --out ./q3 --by district --by category
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from .statistics import stats as publish_stats
+
+    report = publish_stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by)
+    table = Table(title=f"socialsearch stats {report.from_week} – {report.to_week}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in report.summary.items():
+        table.add_row(key, "–" if value is None else str(value))
+    console = Console(width=100)
+    console.print(table)
+    for kind, path in report.paths.items():
+        console.print(f"wrote {kind}: {path}", markup=False, highlight=False)
+
+
+@cli.command()
+@state_option
 @keys_option
 @click.option("--draft", "draft_id", required=True, help="An approved draft id.")
 def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:

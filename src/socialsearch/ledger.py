@@ -127,6 +127,7 @@ CREATE TABLE draft_signals (
     new               INTEGER NOT NULL CHECK (new IN (0, 1)),
     resolved_by       TEXT CHECK (resolved_by IN ('cpr', 'probabilistic')),
     match_probability REAL,
+    district          TEXT,
     PRIMARY KEY (draft_id, event_ref, person, role, link, kind, code),
     FOREIGN KEY (draft_id, child) REFERENCES drafts (draft_id, child) ON DELETE CASCADE
 );
@@ -300,6 +301,7 @@ def _signal_rows(signals: pl.DataFrame) -> list[tuple[Any, ...]]:
         pl.col("new").cast(pl.Int64),
         col("resolved_by", pl.String()).cast(pl.String),
         col("match_probability", pl.Float64()).cast(pl.Float64),
+        col("district", pl.String()).cast(pl.String),
     ).sort("draft_id", "event_ref", "person", "role", "link", "kind", "code")
     return list(frame.iter_rows())
 
@@ -503,8 +505,8 @@ class Ledger:
         ).fetchall()
         signals = self._conn.execute(
             "SELECT s.draft_id, s.child, s.event_ref, s.person, s.role, s.link, s.kind, s.code, "
-            "s.category, s.weight, s.registered_at, s.new, s.resolved_by, s.match_probability "
-            "FROM draft_signals AS s JOIN drafts AS d ON d.draft_id = s.draft_id WHERE d.week = ? "
+            "s.category, s.weight, s.registered_at, s.new, s.resolved_by, s.match_probability, "
+            "s.district FROM draft_signals AS s JOIN drafts AS d ON d.draft_id = s.draft_id WHERE d.week = ? "
             "ORDER BY s.draft_id, s.event_ref, s.person, s.role, s.link, s.kind, s.code",
             (week,),
         ).fetchall()
@@ -682,8 +684,8 @@ class Ledger:
         )
         conn.executemany(
             "INSERT INTO draft_signals (draft_id, child, event_ref, person, role, link, kind, code, "
-            "category, weight, registered_at, new, resolved_by, match_probability) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "category, weight, registered_at, new, resolved_by, match_probability, district) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             signal_rows,
         )
 
