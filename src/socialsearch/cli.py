@@ -64,6 +64,11 @@ def _dir(exists: bool = False) -> click.Path:
 keys_option = click.option(
     "--keys", "keys_dir", required=True, type=_dir(), help="Keystore folder (see `keys init`)."
 )
+absent_option = click.option(
+    "--absent-district", "absent_districts", multiple=True, metavar="CODE",
+    help="A police district that delivered no incidents for this run (repeatable); any other "
+         "district without incident rows is an error.",
+)
 state_option = click.option(
     "--state", "state_dir", required=True, type=_dir(), help="State folder: ledger, audit log, vaults."
 )
@@ -236,7 +241,8 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
 @click.option("--input", "input_dir", required=True, type=_dir(exists=True), help="Raw extracts (DESIGN §3).")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the pseudonymised extracts.")
 @keys_option
-def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
+@absent_option
+def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, absent_districts: tuple[str, ...]) -> None:
     """At a source station: replace CPR numbers, journal numbers and names by keyed values.
 
     `socialsearch run` accepts the result at a hub that holds no secret.
@@ -247,7 +253,7 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
     """
     from .station import pseudonymise_dir
 
-    report = pseudonymise_dir(input_dir, out_dir, keys_dir)
+    report = pseudonymise_dir(input_dir, out_dir, keys_dir, absent_districts=absent_districts)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
@@ -261,8 +267,9 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
 @keys_option
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
+@absent_option
 def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-        catalogue_path: Path | None) -> None:
+        catalogue_path: Path | None, absent_districts: tuple[str, ...]) -> None:
     """Run the weekly search and write pseudonymised drafts per municipality.
 
     \b
@@ -272,7 +279,7 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     from .hub import run_week
 
     report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
-                      keys_dir=keys_dir, catalogue_path=catalogue_path)
+                      keys_dir=keys_dir, catalogue_path=catalogue_path, absent_districts=absent_districts)
     click.echo(report.describe())
 
 

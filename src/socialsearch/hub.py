@@ -23,7 +23,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,8 +97,12 @@ def _checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def load_hub(input_dir: Path, keystore: KeyStore) -> HubExtracts:
-    """Read ``input_dir`` as hub extracts, pseudonymising raw extracts in memory first."""
+def load_hub(input_dir: Path, keystore: KeyStore, *, absent_districts: Collection[str] = ()) -> HubExtracts:
+    """Read ``input_dir`` as hub extracts, pseudonymising raw extracts in memory first.
+
+    ``absent_districts`` (raw extracts only) are the police districts named as having
+    delivered no incidents (:func:`~socialsearch.extracts.read_raw`).
+    """
     if is_hub_layout(input_dir):
         return read_hub(input_dir)
     if not keystore.has_secret:
@@ -107,7 +111,7 @@ def load_hub(input_dir: Path, keystore: KeyStore) -> HubExtracts:
             "pseudonymise them at a source station first (`socialsearch pseudonymise`) "
             "or run with the full keystore"
         )
-    return pseudonymise_extracts(read_raw(input_dir), keystore)
+    return pseudonymise_extracts(read_raw(input_dir, absent_districts=absent_districts), keystore)
 
 
 def _search_inputs(hub: HubExtracts) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -221,7 +225,7 @@ def _inputs_digest(hub: HubExtracts) -> str:
 
 
 def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-             catalogue_path: Path | None = None) -> RunReport:
+             catalogue_path: Path | None = None, absent_districts: Collection[str] = ()) -> RunReport:
     """Run the weekly search for ``week`` (see the module docstring for the order of effects)."""
     catalogue = load_catalogue(catalogue_path)
     keystore = KeyStore.load(keys_dir)
@@ -230,7 +234,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.check_week(week)
         with _stage("read", timings):
-            hub = load_hub(input_dir, keystore)
+            hub = load_hub(input_dir, keystore, absent_districts=absent_districts)
         ledger.check_key(hub.manifest["key_id"])
         _checkpoint("after-read")
         with _stage("linkage", timings):

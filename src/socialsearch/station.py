@@ -13,6 +13,7 @@ back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,10 +138,14 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
     )
 
 
-def pseudonymise_dir(input_dir: Path, out_dir: Path, keys_dir: Path) -> dict[str, Any]:
-    """Read raw extracts from ``input_dir``, pseudonymise them and write the hub layout to ``out_dir``."""
+def pseudonymise_dir(input_dir: Path, out_dir: Path, keys_dir: Path, *,
+                     absent_districts: Collection[str] = ()) -> dict[str, Any]:
+    """Read raw extracts from ``input_dir``, pseudonymise them and write the hub layout to ``out_dir``.
+
+    ``absent_districts``: police districts named as having delivered no incidents (:func:`read_raw`).
+    """
     keystore = KeyStore.load(keys_dir)
-    raw = read_raw(input_dir)
+    raw = read_raw(input_dir, absent_districts=absent_districts)
     hub = pseudonymise_extracts(raw, keystore)
     write_hub(hub, out_dir)
     log.info("pseudonymised %s into %s", input_dir, out_dir)
