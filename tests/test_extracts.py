@@ -10,11 +10,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialsearch.errors import InputError
+from socialsearch.cli import cli
+from socialsearch.errors import InputError, UsageError
 from socialsearch.extracts import (
+    _RAW_SPECS,
     HUB_FORMAT,
     PER_RULE_LIMIT,
     HubExtracts,
@@ -400,7 +403,7 @@ def test_wrong_parquet_column_type(tmp_path: Path) -> None:
         (lambda r: (r / "relations.csv").write_text(RELATIONS + "1,2,father,extra\n"),
          "relations.csv, row 2: expected 3 fields on every row, as in the header (this row has 4"),
         (lambda r: (r / "relations.csv").write_bytes(RELATIONS.encode() + b"\xff\xfe,1,father\n"),
-         "relations.csv, row 2: expected a UTF-8 CSV file (this one is not UTF-8"),
+         "relations.csv, row 2: expected a UTF-8 CSV file (it is not UTF-8"),
         (lambda r: (r / "incident_persons" / "x.parquet").write_bytes(b"not parquet"),
          "incident_persons/x.parquet: expected a readable Parquet file"),
     ],
@@ -664,3 +667,419 @@ def test_a_missing_header_row_is_not_echoed(tmp_path: Path) -> None:
     error = input_error(make_raw(tmp_path / "in", population=headless))
     assert "population.csv, column 'cpr': expected a column 'cpr' (the first row does not look like " \
            "a header row of column names; add one)" in str(error)
+
+
+# --- no silent input loss: every entry of a folder is read or refused ---------------------
+
+
+def refused(root: Path, absent: tuple[str, ...] = ABSENT) -> str:
+    """The message of the InputError ``read_raw`` raises (which must name no identifier)."""
+    return str(input_error(root, absent))
+
+
+def loop(folder: Path, name: str) -> None:
+    """Two links pointing at each other: ``name`` -> ``name.other`` -> ``name``."""
+    (folder / name).symlink_to(f"{name}.other")
+    (folder / f"{name}.other").symlink_to(name)
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragments"),
+    [
+        (lambda f: (f / "SSJ.csv").symlink_to("SSJ.csv"),
+         ["incidents/SSJ.csv: expected a file, not a symbolic link that loops"]),
+        (lambda f: loop(f, "SSJ.csv"),
+         ["incidents/SSJ.csv: expected a file, not a symbolic link that loops",
+          "incidents/SSJ.csv.other: expected a file, not a symbolic link that loops"]),
+        (lambda f: (f / "SSJ.csv").symlink_to("gone/SSJ.csv"),
+         ["incidents/SSJ.csv: expected a file, not a broken symbolic link (its target does not exist)"]),
+        (lambda f: (f / "SSJ.csv").mkdir(),
+         ["incidents/SSJ.csv: expected a file, not a folder (sub-folders are not read"]),
+        (lambda f: (f / "2026" / "week47").mkdir(parents=True),
+         ["incidents/2026: expected a file, not a folder"]),
+        (lambda f: __import__("os").mkfifo(f / "SSJ.csv"),
+         ["incidents/SSJ.csv: expected a regular file (this is a named pipe, FIFO)"]),
+        (lambda f: (f / "README.txt").write_text("notes"),
+         ["incidents/README.txt: expected only *.csv and *.parquet files in incidents/ (move other "
+          "files out; only .DS_Store, Thumbs.db, desktop.ini are skipped)"]),
+        (lambda f: (f / "SSJ.xlsx").write_bytes(b"PK\x03\x04"),
+         ["incidents/SSJ.xlsx: expected only *.csv and *.parquet files"]),
+        (lambda f: (f / ".KBH.csv").write_text(INCIDENTS_KBH),
+         ["incidents/.KBH.csv: expected a table file, not a hidden or temporary file (the name starts "
+          "with '.')"]),
+        (lambda f: (f / "~$KBH.csv").write_text("lock"),
+         ["incidents/~$KBH.csv: expected a table file, not a hidden or temporary file"]),
+    ],
+    ids=["self-loop", "two-link-loop", "dangling-link", "folder-named-csv", "sub-folder", "fifo",
+         "other-suffix", "workbook", "hidden-csv", "excel-lock-file"],
+)
+def test_every_folder_entry_is_read_or_refused(tmp_path: Path, setup, fragments: list[str]) -> None:  # type: ignore[no-untyped-def]
+    root = make_raw(tmp_path / "in")
+    setup(root / "incidents")
+    message = refused(root)
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_refused_entries_are_reported_with_every_other_problem(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incident_persons" / "SSJ.csv").symlink_to("nowhere.csv")
+    (root / "relations.csv").write_text(RELATIONS.replace("father", "uncle"))
+    error = input_error(root)
+    assert [p.file for p in error.problems] == ["incident_persons/SSJ.csv", "relations.csv"]
+
+
+def test_a_link_to_a_file_is_read(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    elsewhere = tmp_path / "delivered" / "KBH.csv"
+    elsewhere.parent.mkdir()
+    (root / "incidents" / "KBH.csv").rename(elsewhere)
+    (root / "incidents" / "KBH.csv").symlink_to(elsewhere)
+    assert read_raw(root, absent_districts=ABSENT).rows["incidents"] == 3
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        (lambda r: ((r / "population.csv").unlink(), (r / "population.csv").mkdir()),
+         "population.csv: expected a file, not a folder"),
+        (lambda r: ((r / "relations.csv").unlink(), (r / "relations.csv").symlink_to("relations.csv")),
+         "relations.csv: expected a file, not a symbolic link that loops"),
+        (lambda r: ((r / "relations.csv").unlink(), (r / "relations.parquet").symlink_to("old.parquet")),
+         "relations.parquet: expected a file, not a broken symbolic link"),
+        (lambda r: ((r / "incidents").rename(r / "incidents.old"), (r / "incidents").symlink_to("gone")),
+         "incidents: expected a folder incidents/ holding *.csv or *.parquet files (this is a symbolic "
+         "link to no folder)"),
+    ],
+    ids=["table-is-folder", "table-link-loops", "table-link-dangles", "folder-link-dangles"],
+)
+def test_table_files_and_folders_that_are_not_what_they_seem(tmp_path: Path, setup, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    root = make_raw(tmp_path / "in")
+    setup(root)
+    assert fragment in refused(root)
+
+
+def test_an_unreadable_file_is_an_input_error_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads a mode-000 file anyway, so the test makes opening it fail as EACCES would."""
+    root = make_raw(tmp_path / "in")
+    target = root / "incidents" / "KBH.csv"
+    real_open = Path.open
+
+    def deny(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", deny)
+    message = refused(root, (*ABSENT, "KBH"))
+    assert "incidents/KBH.csv: expected a readable file (Permission denied)" in message
+
+
+# --- CSV: encodings, separators, fields per row, header ----------------------------------
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incidents" / "KBH.csv").write_bytes(INCIDENTS_KBH.encode("utf-8-sig"))
+    (root / "population.csv").write_bytes(POPULATION.replace("\n", "\r\n").encode("utf-8-sig"))
+    raw = read_raw(root, absent_districts=ABSENT)
+    assert raw.incidents.columns[0] == "district" and raw.rows["incidents"] == 3
+    assert raw.population["cpr"].to_list() == ["0101801234", "1003154123"]
+
+
+SAVE_AS = 'Filer > Gem som > filtype "CSV UTF-8 (kommasepareret) (*.csv)"'
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (INCIDENTS_KBH.replace(",", ";").encode(),
+         "incidents/KBH.csv: expected comma-separated values (the file is separated by ';', expected ',')"),
+        (INCIDENTS_KBH.replace(",", "\t").encode(),
+         "incidents/KBH.csv: expected comma-separated values (the file is separated by tabs, expected ',')"),
+        (INCIDENTS_KBH.encode("utf-16"),
+         "incidents/KBH.csv: expected a UTF-8 CSV file (this one is UTF-16"),
+        (INCIDENTS_KBH.encode("utf-16-le"),
+         "incidents/KBH.csv: expected a UTF-8 CSV file (this one holds zero bytes: UTF-16 without a "
+         "byte-order mark"),
+        (INCIDENTS_KBH.replace("J-KBH-0002", "J-KBH-Ø002").encode("latin-1"),
+         "incidents/KBH.csv, row 2: expected a UTF-8 CSV file (it is not UTF-8: it looks like "
+         "Windows-1252"),
+        (INCIDENTS_KBH.replace(",", ";").replace("J-KBH-0002", "J-KBH-Ø002").encode("cp1252"),
+         "incidents/KBH.csv: expected comma-separated values (the file is separated by ';', expected ','; "
+         "also, it is not UTF-8: it looks like Windows-1252"),
+        (b"PK\x03\x04" + bytes(40), "incidents/KBH.csv: expected a CSV file (this is an Excel workbook"),
+    ],
+    ids=["semicolon", "tab", "utf-16-bom", "utf-16-no-bom", "latin-1", "danish-excel", "workbook"],
+)
+def test_other_encodings_and_separators_say_which_and_how_to_save(tmp_path: Path, content: bytes,
+                                                                   fragment: str) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incidents" / "KBH.csv").write_bytes(content)
+    message = refused(root)
+    assert fragment in message
+    assert SAVE_AS in message
+    assert "Ø002" not in message and "J-KBH" not in message
+
+
+def test_a_danish_excel_file_names_the_encoding_of_its_letters(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    text = PERSONS_KBH.replace("Mette,Hansen", "Søren,Ærø")
+    (root / "incident_persons" / "KBH.csv").write_bytes(text.encode("cp1252"))
+    message = refused(root)
+    assert "incident_persons/KBH.csv, row 2: expected a UTF-8 CSV file" in message
+    assert "its æ, ø and å are single bytes" in message
+    assert "Søren" not in message and "Ærø" not in message
+
+
+def test_rows_with_too_many_or_too_few_fields_name_the_row_and_the_count(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    text = PERSONS_KBH.replace("0101801234,suspect,,,", "0101801234,suspect,,").replace(
+        "Mette,Hansen,2015-03-10", "Mette,Hansen,,2015-03-10")
+    (root / "incident_persons" / "KBH.csv").write_text(text)
+    error = input_error(root)
+    assert [(p.row, p.column) for p in error.problems] == [(1, None), (2, None)]
+    message = str(error)
+    assert "incident_persons/KBH.csv, row 1: expected 7 fields on every row, as in the header (this row has 6" \
+        in message
+    assert "incident_persons/KBH.csv, row 2: expected 7 fields on every row, as in the header (this row has 8" \
+        in message
+
+
+def test_field_count_check_is_capped_per_file(tmp_path: Path) -> None:
+    rows = "".join(f"KBH,J-{i},2026-11-16T08:30:00,2026-11-16T09:00:00,101,5100,,extra\n" for i in range(25))
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH + rows, "FYN.csv": INCIDENTS_FYN})
+    error = input_error(root)
+    assert len(error.problems) == PER_RULE_LIMIT + 1
+    assert "(5 more row(s) like this)" in error.problems[-1].expected
+
+
+def test_quoted_values_may_hold_commas_quotes_and_line_breaks(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    text = PERSONS_KBH.replace("Mette,Hansen", '"Mette, ""Mis""","Hansen\nJensen"').replace(
+        "010180-1234,Suspect", "010180-1234,Suspect")
+    (root / "incident_persons" / "KBH.csv").write_text(text + "KBH,J-KBH-0002,,bystander,,,\n")
+    error = input_error(root)
+    # the bad role is on the fourth record (line 6 of the file): rows count records
+    assert [(p.row, p.column) for p in error.problems] == [(4, "role")]
+    (root / "incident_persons" / "KBH.csv").write_text(text)
+    raw = read_raw(root, absent_districts=ABSENT)
+    assert raw.incident_persons["given_name"].to_list()[2] == 'Mette, "Mis"'
+    assert raw.incident_persons["surname"].to_list()[2] == "Hansen\nJensen"
+
+
+def test_an_unclosed_quote_is_refused(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incident_persons" / "KBH.csv").write_text(PERSONS_KBH.replace("Mette", '"Mette'))
+    assert "incident_persons/KBH.csv: expected a CSV file whose quotes are balanced" in refused(root)
+
+
+def test_blank_lines_are_skipped_and_still_counted_as_rows(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    text = INCIDENTS_KBH.replace("\nKBH,J-KBH-0002", "\n\n   \nKBH,J-KBH-0002") + "\n\r\n"
+    (root / "incidents" / "KBH.csv").write_text(text)
+    assert read_raw(root, absent_districts=ABSENT).rows["incidents"] == 3
+    (root / "incidents" / "KBH.csv").write_text(text.replace(",147,", ",999,"))
+    error = input_error(root)
+    assert [(p.file, p.row, p.column) for p in error.problems] == [("incidents/KBH.csv", 4, "municipality")]
+
+
+def test_a_column_name_twice_is_refused(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    header = "district,incident_id,cpr,role,given_name,surname,role\n"
+    (root / "incident_persons" / "KBH.csv").write_text(header + "".join(PERSONS_KBH.splitlines(True)[1:]))
+    message = refused(root)
+    assert "incident_persons/KBH.csv, column 'role': expected each column name once in the header (it " \
+           "appears in columns 4 and 7; only one of them would be read)" in message
+
+
+def test_a_repeated_name_that_may_be_data_is_not_shown(tmp_path: Path) -> None:
+    """Without a header the first data row is taken as one; its values must not be echoed."""
+    root = make_raw(tmp_path / "in")
+    (root / "relations.csv").write_text("0101801234,0101801234,father\n1003154123,0101801234,father\n")
+    message = refused(root)
+    assert "relations.csv: expected each column name once in the header (a name (not shown) appears in " \
+           "columns 1 and 2" in message
+
+
+def test_a_header_differing_in_case_is_pointed_out_without_echoing_it(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incidents" / "KBH.csv").write_text(INCIDENTS_KBH.replace("registered_at", "Registered At"))
+    message = refused(root)
+    assert "incidents/KBH.csv, column 'registered_at': expected a column 'registered_at' (the header has: " \
+           "district, incident_id, occurred_at, municipality, incident_code, offence_code and 1 other " \
+           "column(s); one differs from 'registered_at' only in case, spaces or dashes)" in message
+    assert "Registered At" not in message
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"PAR1" + bytes(20), "incidents/KBH.csv: expected a CSV file (this is a Parquet file: rename it"),
+        (INCIDENTS_KBH.replace("\n", "\r").encode(),
+         "incidents/KBH.csv: expected a CSV file whose lines end in a line feed"),
+        (b"\n\n  \n", "incidents/KBH.csv: expected a header row (the file is empty)"),
+    ],
+    ids=["parquet-named-csv", "classic-mac", "only-blank-lines"],
+)
+def test_files_that_are_not_csv_text(tmp_path: Path, content: bytes, fragment: str) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incidents" / "KBH.csv").write_bytes(content)
+    assert fragment in refused(root)
+
+
+# --- police districts --------------------------------------------------------------------
+
+
+def test_rows_per_district_are_counted_for_the_summary(tmp_path: Path) -> None:
+    raw = read_raw(make_raw(tmp_path / "in"), absent_districts=ABSENT)
+    assert raw.rows_per_district["incidents"] == {**dict.fromkeys(ABSENT, 0), "FYN": 1, "KBH": 2}
+    assert raw.rows_per_district["incident_persons"] == {**dict.fromkeys(ABSENT, 0), "FYN": 1, "KBH": 3}
+    assert list(raw.rows_per_district["incidents"]) == sorted(raw.rows_per_district["incidents"])
+
+
+def test_a_district_without_incident_rows_is_an_error_unless_named_absent(tmp_path: Path) -> None:
+    header = INCIDENTS_KBH.splitlines()[0] + "\n"
+    root = make_raw(tmp_path / "in", incidents={"KBH.csv": INCIDENTS_KBH, "FYN.csv": INCIDENTS_FYN,
+                                                "BOR.csv": header})  # a header-only file is no delivery
+    error = input_error(root, absent=())
+    assert len(error.problems) == 1
+    message = str(error)
+    assert "incidents/, column 'district': expected incident rows from every police district (none from " \
+           "BOR (Bornholms Politi), KVE (Københavns Vestegns Politi)," in message
+    assert "--absent-district BOR --absent-district KVE --absent-district MVJ" in message
+    assert "FYN (" not in message and "KBH (" not in message
+    error = input_error(root, absent=("BOR",))
+    assert "none from KVE" in str(error) and "BOR (" not in str(error)
+    assert read_raw(root, absent_districts=[c.lower() for c in ABSENT]).rows["incidents"] == 3
+
+
+def test_a_district_named_absent_must_have_no_rows(tmp_path: Path) -> None:
+    error = input_error(make_raw(tmp_path / "in"), absent=(*ABSENT, "KBH"))
+    assert [str(p) for p in error.problems] == [
+        "incidents/, column 'district': expected no rows of police district KBH (Københavns Politi), which "
+        "was named with --absent-district (found 2 row(s)); drop the option for KBH"]
+
+
+def test_an_unknown_absent_district_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"--absent-district XYZ: not a police district code \(the codes are BOR"):
+        read_raw(make_raw(tmp_path / "in"), absent_districts=(*ABSENT, "XYZ"))
+
+
+def invoke(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    code, out = invoke("keys", "init", "--keys", tmp_path / "keys")
+    assert code == 0, out
+    return tmp_path / "keys"
+
+
+def absent_options(codes: tuple[str, ...] = ABSENT) -> list[str]:
+    return [arg for code in codes for arg in ("--absent-district", code)]
+
+
+def test_cli_pseudonymise_refuses_a_missing_district_then_accepts_it_named(tmp_path: Path, keys: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys)
+    assert code == 2
+    assert "incidents/, column 'district': expected incident rows from every police district" in out
+    assert not (tmp_path / "pseudo").exists()
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys,
+                       *absent_options())
+    assert code == 0, out
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "p2", "--keys", keys,
+                       *absent_options((*ABSENT, "KBH")))
+    assert code == 2 and "named with --absent-district (found 2 row(s))" in out
+
+
+def test_cli_run_refuses_a_missing_district_with_exit_2(tmp_path: Path, keys: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    args = ["run", "--input", root, "--week", "2026-W47", "--out", tmp_path / "out",
+            "--state", tmp_path / "state", "--keys", keys]
+    code, out = invoke(*args, *absent_options(ABSENT[1:]))
+    assert code == 2
+    assert "none from BOR (Bornholms Politi): their children would be missed" in out
+    assert "--absent-district BOR" in out
+    code, out = invoke(*args, *absent_options(), "--absent-district", "xyz")
+    assert code == 2 and "--absent-district XYZ: not a police district code" in out
+
+
+def test_cli_unreadable_and_looping_files_exit_2_naming_them(
+    tmp_path: Path, keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_raw(tmp_path / "in")
+    loop(root / "incident_persons", "SSJ.csv")
+    target = root / "population.csv"
+    real_open = Path.open
+
+    def deny(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", deny)
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys,
+                       *absent_options())
+    assert code == 2, out
+    assert "incident_persons/SSJ.csv: expected a file, not a symbolic link that loops" in out
+    assert "population.csv: expected a readable file (Permission denied)" in out
+
+
+# --- no message quotes a cell ---------------------------------------------------------------
+
+IDENTIFIERS = {
+    "cpr": "2512874321",
+    "dashed_cpr": "251287-4321",
+    "name": "Kirstine",
+    "birth_date": "1987-12-25",
+    "journal": "4400-81234-00077-26",
+}
+FILES = {
+    "incidents": "incidents/KBH.csv",
+    "incident_persons": "incident_persons/KBH.csv",
+    "population": "population.csv",
+    "relations": "relations.csv",
+}
+COLUMNS = [(table, col.name) for table, specs in _RAW_SPECS.items() for col in specs]
+
+
+def accepts(table: str, column: str, kind: str) -> bool:
+    """Whether the contract accepts this kind of identifier in this column (then no error is due)."""
+    if column in ("incident_id", "given_name", "surname", "incident_code", "offence_code"):
+        return True  # free text
+    if table == "incident_persons" and column == "cpr":
+        return True  # an invalid CPR number of an incident person goes to the fallback
+    if column == "birth_date":
+        return kind == "birth_date"
+    if column in ("cpr", "child_cpr", "adult_cpr"):
+        return kind in ("cpr", "dashed_cpr")
+    return False
+
+
+@pytest.mark.parametrize(("table", "column"), COLUMNS, ids=[f"{t}.{c}" for t, c in COLUMNS])
+@pytest.mark.parametrize("kind", sorted(IDENTIFIERS))
+def test_no_message_quotes_an_identifier_put_in_any_column(tmp_path: Path, table: str, column: str,
+                                                           kind: str) -> None:
+    root = make_raw(tmp_path / "in")
+    path = root / FILES[table]
+    header, first, *rest = path.read_text().splitlines()
+    fields = first.split(",")
+    fields[header.split(",").index(column)] = IDENTIFIERS[kind]
+    path.write_text("\n".join([header, ",".join(fields), *rest]) + "\n")
+    try:
+        read_raw(root, absent_districts=ABSENT)
+    except Exception as exc:  # whatever is raised must not carry the value
+        message = str(exc)
+        for value in IDENTIFIERS.values():
+            assert value not in message, message
+        assert isinstance(exc, InputError), message
+        here = [p for p in exc.problems if (p.file, p.row, p.column) == (FILES[table], 1, column)]
+        if not accepts(table, column, kind):
+            assert here and all(p.value and SHAPE.fullmatch(p.value) for p in here), message
+            assert f"{FILES[table]}, row 1, column '{column}': expected" in message
+    else:
+        assert accepts(table, column, kind), f"{table}.{column} accepted a {kind}"

@@ -532,8 +532,10 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-#: Files an operating system leaves in folders by itself; the only entries that are skipped.
-IGNORED_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+#: Files an operating system leaves in folders by itself: the only entries that are skipped
+#: (compared without regard to case).
+IGNORED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+_IGNORED = frozenset(name.lower() for name in IGNORED_FILES)
 
 _SAVE_AS_UTF8 = (
     "save it as UTF-8 with commas: in Excel, Filer > Gem som > filtype \"CSV UTF-8 "
@@ -543,11 +545,13 @@ _SAVE_AS_UTF8 = (
 _SEPARATOR_NAMES = {";": "';'", "\t": "tabs", "|": "'|'"}
 _HEAD_BYTES = 1 << 16
 _QUOTED = r'"(?:[^"]|"")*"'
+_UNBALANCED = ("a CSV file whose quotes are balanced (a '\"' opens a value that is never closed, "
+               "or a '\"' stands inside a value that does not start with one)")
 
 
 def _kind_of(mode: int) -> str:
     if stat.S_ISFIFO(mode):
-        return "named pipe (FIFO)"
+        return "named pipe, FIFO"
     if stat.S_ISSOCK(mode):
         return "socket"
     if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
@@ -555,7 +559,7 @@ def _kind_of(mode: int) -> str:
     return "special file"
 
 
-def _entry_problem(path: Path) -> str | None:
+def _entry_problem(path: Path, *, in_folder: bool = True) -> str | None:
     """Why ``path`` cannot be read as a table file; None for a regular file (or a link to one).
 
     Nothing is opened: a named pipe would block the run, a device never end.
@@ -571,6 +575,8 @@ def _entry_problem(path: Path) -> str | None:
                     "file in or remove the link")
         return f"a readable file ({exc.strerror or type(exc).__name__})"
     if stat.S_ISDIR(mode):
+        if not in_folder:
+            return "a file, not a folder"
         return ("a file, not a folder (sub-folders are not read: move its files up into this "
                 "folder, or move it out)")
     if not stat.S_ISREG(mode):
@@ -589,7 +595,7 @@ def _folder_entries(folder: Path, table: str, rel: str, problems: _Problems) -> 
     ok = True
     for entry in entries:  # one per file of the folder, not per row
         name = entry.name
-        if name.lower() in IGNORED_FILES:
+        if name.lower() in _IGNORED:
             continue
         path = folder / name
         where = f"{rel}/{name}"
@@ -599,7 +605,7 @@ def _folder_entries(folder: Path, table: str, rel: str, problems: _Problems) -> 
                        f"'{name[0]}'); remove it, or rename it if it is an extract")
         if problem is None and path.suffix.lower() not in _SUFFIXES:
             problem = (f"only *.csv and *.parquet files in {table}/ (move other files out; only "
-                       f"{', '.join(sorted(IGNORED_FILES))} are skipped)")
+                       f"{', '.join(IGNORED_FILES)} are skipped)")
         if problem is not None:
             problems.names.append(where)
             problems.add(where, None, problem)
@@ -632,7 +638,7 @@ def _table_files(root: Path, table: str, problems: _Problems) -> tuple[list[Path
     if len(found) > 1:
         problems.add(str(root / table), None, f"one file, {table}.csv or {table}.parquet, not both")
         return [], False
-    problem = _entry_problem(found[0])
+    problem = _entry_problem(found[0], in_folder=False)
     if problem is not None:
         problems.add(found[0].name, None, problem)
         return [], False
@@ -675,7 +681,7 @@ def _header_separator(head: bytes) -> str:
 
 
 def _not_utf8(path: Path) -> tuple[str, int] | None:
-    """When the file is not UTF-8: which encoding it looks like, and the row of the first bad byte.
+    """When the file is not UTF-8: the encoding it looks like, and the row of the first bad byte.
 
     The row counts lines (the header is row 0); it is the data row unless a quoted value
     spans lines before it.
@@ -691,9 +697,9 @@ def _not_utf8(path: Path) -> tuple[str, int] | None:
         looks = "Windows-1252 (Western European \"ANSI\"), as Danish Excel's \"CSV (semikolonsepareret)\" writes"
     except UnicodeDecodeError:
         looks = "Latin-1 (ISO 8859-1) or another single-byte encoding"
-    danish = any(bytes([b]) in data for b in b"\xe6\xf8\xe5\xc6\xd8\xc5")
-    letters = "; its æ, ø and å are single bytes" if danish else ""
-    return f"a UTF-8 CSV file (this one is not UTF-8: it looks like {looks}{letters}); {_SAVE_AS_UTF8}", row
+    if any(bytes([b]) in data for b in b"\xe6\xf8\xe5\xc6\xd8\xc5"):
+        looks += "; its æ, ø and å are single bytes"
+    return f"it is not UTF-8: it looks like {looks}", row
 
 
 def _record_fields(path: Path) -> pl.DataFrame:
@@ -730,7 +736,7 @@ def _header_problems(names: list[str], rel: str, problems: _Problems) -> bool:
     for name, where in positions.items():
         if len(where) > 1:
             known = name in _KNOWN_COLUMNS  # any other name may be a cell of a data row
-            columns = ", ".join(str(i) for i in where)
+            columns = ", ".join(str(i) for i in where[:-1]) + f" and {where[-1]}"
             problems.add(rel, name if known else None,
                          f"each column name once in the header ("
                          f"{'it' if known else 'a name (not shown)'} appears in columns {columns}; "
@@ -756,7 +762,7 @@ def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
     separator = _header_separator(head)
     if separator != ",":
         encoding = _not_utf8(path)
-        also = " and is not UTF-8" if encoding else ""
+        also = f"; also, {encoding[0]}" if encoding else ""
         problems.add(rel, None, f"comma-separated values (the file is separated by "
                      f"{_SEPARATOR_NAMES[separator]}, expected ','{also}); {_SAVE_AS_UTF8}")
         return None
@@ -771,7 +777,9 @@ def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
     except pl.exceptions.PolarsError as exc:
         encoding = _not_utf8(path)
         if encoding is not None:
-            problems.add(rel, None, encoding[0], encoding[1])
+            problems.add(rel, None, f"a UTF-8 CSV file ({encoding[0]}); {_SAVE_AS_UTF8}", encoding[1])
+        elif path.read_bytes().count(b'"') % 2:
+            problems.add(rel, None, _UNBALANCED)
         else:  # the library's message may quote a line of data: never pass it on
             problems.add(rel, None, f"a CSV file with a header row and one record per line "
                          f"({type(exc).__name__})")
@@ -782,8 +790,7 @@ def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
     width = len(names)
     data = records.slice(1).with_row_index(_ROW, offset=1)
     if data.height != frame.height:
-        problems.add(rel, None, "a CSV file whose quotes are balanced (a '\"' opens a value that is "
-                     "never closed, or a quote stands inside an unquoted value)")
+        problems.add(rel, None, _UNBALANCED)
         return None
     ragged = data.filter(~pl.col("blank") & (pl.col("fields") != width))
     for row, fields in ragged.head(PER_RULE_LIMIT).select(_ROW, "fields").iter_rows():
