@@ -702,23 +702,32 @@ def _not_utf8(path: Path) -> tuple[str, int] | None:
     return f"it is not UTF-8: it looks like {looks}", row
 
 
-def _record_fields(path: Path) -> pl.DataFrame:
+def _read_lines(path: Path) -> pl.DataFrame:
+    """The file's lines as one text column ``line`` (Polars, no quoting, no splitting)."""
+    return pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None,
+                       infer_schema=False, empty_string_is_null=False,
+                       schema={"line": pl.String}, truncate_ragged_lines=True, encoding="utf8")
+
+
+def _record_fields(lines: pl.DataFrame) -> pl.DataFrame:
     """One row per CSV record (the header first): its number of fields and whether it is blank.
 
-    Read as plain lines (Polars), joined where a quoted value spans lines, then counted with
-    string expressions: commas outside quotes, plus one.
+    Lines are joined where a quoted value spans them, then counted with string expressions:
+    commas outside quotes, plus one.
     """
-    lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None,
-                        infer_schema=False, empty_string_is_null=False,
-                        schema={"line": pl.String}, truncate_ragged_lines=True, encoding="utf8")
     quotes = pl.col("line").str.count_matches('"', literal=True)
-    lines = lines.with_columns(inside=((quotes.cum_sum() - quotes) % 2) == 1)
-    if lines["inside"].any():  # a quoted value spans lines: a record is several lines
-        lines = (lines.group_by((~pl.col("inside")).cum_sum().alias("record"), maintain_order=True)
-                 .agg(pl.col("line").str.join("\n")))
+    lines = lines.with_columns(quotes=quotes)
+    if lines["quotes"].sum() == 0:  # the usual case: no quoting at all, one record per line
+        unquoted = pl.col("line")
+    else:
+        lines = lines.with_columns(inside=((pl.col("quotes").cum_sum() - pl.col("quotes")) % 2) == 1)
+        if lines["inside"].any():  # a quoted value spans lines: a record is several lines
+            lines = (lines.group_by((~pl.col("inside")).cum_sum().alias("record"), maintain_order=True)
+                     .agg(pl.col("line").str.join("\n")))
+        unquoted = pl.col("line").str.replace_all(_QUOTED, "")
     text = pl.col("line").str.strip_chars_end("\r")
     return lines.select(
-        fields=text.str.replace_all(_QUOTED, "").str.count_matches(",", literal=True) + 1,
+        fields=unquoted.str.count_matches(",", literal=True) + 1,
         blank=text.str.strip_chars().str.len_bytes() == 0,
     )
 
@@ -770,7 +779,7 @@ def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
         header = pl.read_csv(path, has_header=False, n_rows=1, infer_schema=False, encoding="utf8",
                              truncate_ragged_lines=True)
         frame = pl.read_csv(path, infer_schema=False, encoding="utf8", truncate_ragged_lines=True)
-        records = _record_fields(path)
+        lines = _read_lines(path)
     except pl.exceptions.NoDataError:
         problems.add(rel, None, "a header row (the file is empty)")
         return None
@@ -788,7 +797,7 @@ def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
     if not _header_problems(names, rel, problems):
         return None
     width = len(names)
-    data = records.slice(1).with_row_index(_ROW, offset=1)
+    data = _record_fields(lines).slice(1).with_row_index(_ROW, offset=1)
     if data.height != frame.height:
         problems.add(rel, None, _UNBALANCED)
         return None
