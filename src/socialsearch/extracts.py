@@ -256,8 +256,10 @@ def _describe_shape(length: int, digits: bool, letters: bool, spaces: bool, punc
     parts += [repr(c) for c in punct]
     if other:
         parts.append("other characters")
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     article = "an" if str(length).startswith("8") or length in (11, 18) else "a"
+    if not parts:
+        return f"{article} {length}-character value"
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"{article} {length}-character value of {listed}"
 
 
