@@ -729,6 +729,20 @@ def test_refused_entries_are_reported_with_every_other_problem(tmp_path: Path) -
     assert [p.file for p in error.problems] == ["incident_persons/SSJ.csv", "relations.csv"]
 
 
+def test_a_table_file_one_folder_too_high_is_refused(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "incident_persons" / "FYN.csv").rename(root / "FYN.csv")
+    (root / "truth").mkdir()  # other entries at the top (notes, synth's truth/) are not input
+    (root / "notes.txt").write_text("week 47")
+    message = refused(root)
+    assert "FYN.csv: expected no table file at the top of the input folder other than " \
+           "population.csv|parquet and relations.csv|parquet" in message
+    (root / "FYN.csv").unlink()
+    (root / "relations.csv").rename(root / "Relations.csv")
+    message = refused(root)
+    assert "Relations.csv: expected the name relations.csv (names are case-sensitive)" in message
+
+
 def test_a_link_to_a_file_is_read(tmp_path: Path) -> None:
     root = make_raw(tmp_path / "in")
     elsewhere = tmp_path / "delivered" / "KBH.csv"

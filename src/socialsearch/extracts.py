@@ -647,6 +647,31 @@ def _table_files(root: Path, table: str, problems: _Problems) -> tuple[list[Path
     return found, True
 
 
+def _stray_tables(root: Path, problems: _Problems) -> None:
+    """Refuse a table-looking file at the top of the input folder that no table would read.
+
+    Other entries there (notes, synth's ``truth/``) are not input and stay unread, but a
+    ``*.csv`` or ``*.parquet`` file is never skipped silently: it is most likely a district's
+    file put one folder too high, or a table file named in another case.
+    """
+    expected = {f"{table}{suffix}" for table in _FILE_TABLES for suffix in _SUFFIXES}
+    try:
+        names = sorted(e.name for e in os.scandir(root))
+    except OSError as exc:
+        problems.add(str(root), None, f"a readable folder ({exc.strerror or type(exc).__name__})")
+        return
+    for name in names:  # one per entry of the folder
+        if Path(name).suffix.lower() not in _SUFFIXES or name in expected:
+            continue
+        if name.lower() in expected:
+            if not os.path.lexists(root / name.lower()):  # (a case-insensitive disk finds it)
+                problems.add(name, None, f"the name {name.lower()} (names are case-sensitive)")
+        else:
+            problems.add(name, None, "no table file at the top of the input folder other than "
+                         "population.csv|parquet and relations.csv|parquet (files of incidents and "
+                         "incident persons go in incidents/ and incident_persons/)")
+
+
 def _read_head(path: Path) -> bytes:
     """The first bytes of a file, to recognise its format before a parser sees it."""
     with path.open("rb") as handle:
@@ -1039,6 +1064,7 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
     tables: dict[str, pl.DataFrame | None] = {}
     complete: dict[str, bool] = {}
     with _withheld_library_messages(f"validating the extracts in {root}"):
+        _stray_tables(root, problems)
         for table in (*_FOLDER_TABLES, *_FILE_TABLES):
             tables[table], complete[table] = _read_table(root, table, problems, files, digests)
         _cross_checks(tables, complete, problems)
