@@ -64,6 +64,11 @@ def _dir(exists: bool = False) -> click.Path:
 keys_option = click.option(
     "--keys", "keys_dir", required=True, type=_dir(), help="Keystore folder (see `keys init`)."
 )
+absent_option = click.option(
+    "--absent-district", "absent_districts", multiple=True, metavar="CODE",
+    help="A police district that delivered no incidents for this run (repeatable); any other "
+         "district without incident rows is an error.",
+)
 state_option = click.option(
     "--state", "state_dir", required=True, type=_dir(), help="State folder: ledger, audit log, vaults."
 )
@@ -241,8 +246,9 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
 @click.option("--force", is_flag=True, help="Replace an existing, non-empty --out folder.")
+@absent_option
 def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, catalogue_path: Path | None,
-                 force: bool) -> None:
+                 force: bool, absent_districts: tuple[str, ...]) -> None:
     """At a source station: the hub extract for one week, with keyed pseudonyms only.
 
     Resolves people without a valid CPR number against the population register here, keeps
@@ -255,7 +261,8 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
     """
     from .station import pseudonymise as pseudonymise_
 
-    report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force)
+    report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
+                           absent_districts=absent_districts)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
@@ -269,8 +276,9 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
 @keys_option
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
+@absent_option
 def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-        catalogue_path: Path | None) -> None:
+        catalogue_path: Path | None, absent_districts: tuple[str, ...]) -> None:
     """Run the weekly search and write pseudonymised drafts per municipality.
 
     \b
@@ -280,7 +288,7 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     from .hub import run_week
 
     report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
-                      keys_dir=keys_dir, catalogue_path=catalogue_path)
+                      keys_dir=keys_dir, catalogue_path=catalogue_path, absent_districts=absent_districts)
     click.echo(report.describe())
 
 

@@ -24,7 +24,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,11 +100,19 @@ def _checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: Catalogue) -> HubExtract:
+def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: Catalogue,
+             absent_districts: Collection[str] = ()) -> HubExtract:
     """The hub extract for ``week``: read from ``input_dir``, or made in memory from raw extracts
     there (single-site mode, which needs the secret). Refuses an extract made for another week
-    or another catalogue, saying what to do."""
+    or another catalogue, saying what to do.
+
+    ``absent_districts`` (raw extracts only) are the police districts named as having delivered
+    no incidents (:func:`~socialsearch.extracts.read_raw`); a hub extract was checked at the station.
+    """
     if is_hub_extract(input_dir):
+        if absent_districts:
+            raise UsageError("--absent-district applies to raw extracts; the station already checked the "
+                             f"districts of the hub extract in {input_dir}")
         hub = read_hub(input_dir)
     elif not keystore.has_secret:
         raise KeyStoreError(
@@ -113,7 +121,8 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
             "or run with the full keystore"
         )
     else:
-        return pseudonymise_extracts(read_raw(input_dir), keystore, week=week, catalogue=catalogue)
+        raw = read_raw(input_dir, absent_districts=absent_districts)
+        return pseudonymise_extracts(raw, keystore, week=week, catalogue=catalogue)
     if hub.week != str(week):
         raise UsageError(
             f"the hub extract in {input_dir} was made for week {hub.week}, not {week}; the station must "
@@ -221,7 +230,7 @@ def _summary(week: IsoWeek, hub: HubExtract, result: SearchResult, persons: dict
         "persons": persons,
         "inputs": {
             "rows_read": counts.get("rows_read", {}),
-            "incidents_read_per_district": counts.get("incidents_read_per_district", {}),
+            "rows_read_per_district": counts.get("rows_read_per_district", {}),
             "hub_extract_rows": {name: frame.height for name, frame in hub.tables.items()},
         },
     }
@@ -235,7 +244,7 @@ def _inputs_digest(hub: HubExtract) -> str:
 
 
 def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-             catalogue_path: Path | None = None) -> RunReport:
+             catalogue_path: Path | None = None, absent_districts: Collection[str] = ()) -> RunReport:
     """Run the weekly search for ``week`` (see the module docstring for the order of effects)."""
     catalogue = load_catalogue(catalogue_path)
     keystore = KeyStore.load(keys_dir)
@@ -244,7 +253,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.check_week(week)
         with _stage("read", timings):
-            hub = load_hub(input_dir, keystore, week=week, catalogue=catalogue)
+            hub = load_hub(input_dir, keystore, week=week, catalogue=catalogue, absent_districts=absent_districts)
         ledger.check_key(hub.key_id)
         person_counts = _person_counts(hub)
         _checkpoint("after-read")

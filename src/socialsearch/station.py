@@ -201,18 +201,13 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": {
             "rows_read": dict(sorted(raw.rows.items())),
-            "incidents_read_per_district": _per_district(raw.incidents),
-            "incident_persons_read_per_district": _per_district(raw.incident_persons),
+            "rows_read_per_district": raw.rows_per_district,
             "catalogue_events_in_window": int(events.get_column("_event").n_unique()),
             "persons": counts,
             "shipped": {name: frame.height for name, frame in tables.items()},
         },
     }
     return HubExtract(manifest=manifest, **tables)
-
-
-def _per_district(frame: pl.DataFrame) -> dict[str, int]:
-    return {str(d): int(n) for d, n in frame.group_by("district").len().sort("district").iter_rows()}
 
 
 def _check_folders(input_dir: Path, out_dir: Path) -> None:
@@ -241,7 +236,7 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
         raise UsageError(f"{out_dir} exists and is not empty; choose another --out folder or pass --force")
     cat = load_catalogue(Path(catalogue) if catalogue is not None else None)
     keystore = KeyStore.load(keys_dir)
-    raw = read_raw(input_dir)
+    raw = read_raw(input_dir, absent_districts=absent_districts)
     hub = pseudonymise_extracts(raw, keystore, week=week, catalogue=cat)
     write_hub(hub, out_dir, force=force)
     log.info("wrote the hub extract for %s to %s", week, out_dir)
