@@ -11,7 +11,7 @@ import pytest
 from socialsearch.catalogue import load_catalogue
 from socialsearch.errors import InputError, UsageError
 from socialsearch.extracts import read_raw
-from socialsearch.hub_extract import HUB_SCHEMA, is_hub_extract, read_hub, write_hub
+from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, is_hub_extract, read_hub, write_hub
 from socialsearch.keys import KeyStore
 from socialsearch.station import pseudonymise_extracts
 from socialsearch.weeks import IsoWeek
@@ -46,9 +46,9 @@ def _rewrite(folder: Path, table: str, frame: pl.DataFrame) -> None:
     """Replace a table and record its digest, as a careless tool would (so the schema checks run)."""
     import hashlib
 
-    frame.write_parquet(folder / f"{table}.parquet")
+    frame.write_parquet(folder / HUB_PATHS[table])
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"][f"{table}.parquet"] = hashlib.sha256((folder / f"{table}.parquet").read_bytes()).hexdigest()
+    manifest["files"][HUB_PATHS[table]] = hashlib.sha256((folder / HUB_PATHS[table]).read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
@@ -62,7 +62,7 @@ def test_an_extra_column_such_as_a_name_is_refused(folder: Path) -> None:
 
 
 def test_value_rules_name_file_row_and_column(folder: Path) -> None:
-    persons = pl.read_parquet(folder / "incident_persons.parquet")
+    persons = pl.read_parquet(folder / "incident_persons" / "incident_persons.parquet")
     _rewrite(folder, "incident_persons", persons.with_columns(pl.lit("boss").alias("role")))
     with pytest.raises(InputError, match=r"incident_persons.parquet, row 1, column 'role': expected a role"):
         read_hub(folder)

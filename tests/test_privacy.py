@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 
 from socialsearch.hub import run_week
-from socialsearch.hub_extract import HUB_SCHEMA, read_hub
+from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
 from socialsearch.keys import KeyStore, export
 from socialsearch.station import pseudonymise
 from socialsearch.synth import synthesize
@@ -51,8 +51,8 @@ def _raw(world: dict[str, Path]) -> dict[str, pl.DataFrame]:
         "population": pl.read_parquet(raw / "population.parquet"),
         "relations": pl.read_parquet(raw / "relations.parquet"),
         "incidents": pl.concat([pl.read_parquet(p) for p in sorted((raw / "incidents").glob("*.parquet"))]),
-        "incident_persons": pl.concat([pl.read_parquet(p) for p in sorted((raw / "incident_persons").glob("*.parquet"))],
-                                      how="diagonal_relaxed"),
+        "incident_persons": pl.concat(
+            [pl.read_parquet(p) for p in sorted((raw / "incident_persons").glob("*.parquet"))], how="diagonal_relaxed"),
     }
 
 
@@ -71,7 +71,7 @@ def _identifiers(world: dict[str, Path]) -> set[str]:
 
 def test_the_hub_extract_has_exactly_the_contract_columns(world: dict[str, Path]) -> None:
     for table, schema in HUB_SCHEMA.items():
-        stored = pl.read_parquet_schema(world["pseudo"] / f"{table}.parquet")
+        stored = pl.read_parquet_schema(world["pseudo"] / HUB_PATHS[table])
         assert list(stored) == list(schema), table
     # Nothing that could carry a name or a birth date: no Date column, no name-like column.
     columns = [c for schema in HUB_SCHEMA.values() for c in schema]
@@ -90,7 +90,7 @@ def test_no_value_in_the_hub_extract_is_a_raw_identifier_or_an_unkeyed_hash_of_o
                 values = set(frame[column].drop_nulls().to_list())
                 assert not values & needles, (table, column)
                 assert not values & hashes, (table, column)
-    blob = b"".join(p.read_bytes() for p in sorted(world["pseudo"].iterdir()))
+    blob = b"".join(p.read_bytes() for p in sorted(world["pseudo"].rglob("*")) if p.is_file())
     for needle in sorted(needles)[:5000]:
         assert needle.encode() not in blob
 
@@ -114,7 +114,8 @@ def test_row_order_does_not_follow_the_raw_files(world: dict[str, Path], tmp_pat
     first, second = read_hub(world["pseudo"]), read_hub(tmp_path / "pseudo")
     for table in HUB_SCHEMA:
         assert first.tables[table].equals(second.tables[table]), table
-    assert (world["pseudo"] / "children.parquet").read_bytes() == (tmp_path / "pseudo" / "children.parquet").read_bytes()
+    for path in HUB_PATHS.values():
+        assert (world["pseudo"] / path).read_bytes() == (tmp_path / "pseudo" / path).read_bytes(), path
 
 
 def _drafts(world: dict[str, Path]) -> dict[str, list[dict]]:
@@ -151,8 +152,8 @@ def test_nothing_confirms_a_candidate_raw_file(world: dict[str, Path]) -> None:
     for path in world["raw"].rglob("*"):
         if path.is_file():
             assert hashlib.sha256(path.read_bytes()).hexdigest() not in manifest
-            assert path.name not in manifest or path.name.endswith(".parquet") and path.name in {
-                f"{t}.parquet" for t in HUB_SCHEMA}
+            assert path.name not in manifest or path.name.endswith(".parquet") and any(
+                p.endswith("/" + path.name) or p == path.name for p in HUB_PATHS.values())
     # The sealed values are keyed: the same CPR number sealed under another keystore differs,
     # so a hub cannot seal a candidate value itself and compare.
     hub = read_hub(world["pseudo"])

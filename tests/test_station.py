@@ -23,7 +23,7 @@ import pytest
 from socialsearch.catalogue import load_catalogue
 from socialsearch.errors import UsageError
 from socialsearch.extracts import read_raw
-from socialsearch.hub_extract import HUB_SCHEMA, read_hub
+from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
 from socialsearch.keys import KeyStore
 from socialsearch.station import pseudonymise, pseudonymise_extracts
 from socialsearch.weeks import IsoWeek
@@ -77,8 +77,9 @@ def test_pseudonymise_writes_a_folder_the_hub_reads(scenario: Path, catalogue_fi
     hub = read_hub(out)
     assert hub.week == str(WEEK) and hub.key_id == keystore.primary_key_id
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert sorted(manifest["files"]) == sorted(f"{t}.parquet" for t in HUB_SCHEMA)
-    assert sorted(p.name for p in out.iterdir()) == sorted([*manifest["files"], "manifest.json"])
+    assert sorted(manifest["files"]) == sorted(HUB_PATHS.values())
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*manifest["files"], "manifest.json"])
 
 
 @pytest.mark.parametrize("where", ["same", "inside", "around"])

@@ -5,12 +5,13 @@ secret::
 
     PSEUDO/manifest.json              format, version 2, week, catalogue digest, key ids, the
                                       sealed vault data key, counts, file digests, created_at
-    PSEUDO/incidents.parquet          event_ref, district, occurred_at, registered_at,
-                                      municipality, incident_code, offence_code, event_sealed
-    PSEUDO/incident_persons.parquet   event_ref, person, role, resolved_by, match_probability,
-                                      person_sealed
-    PSEUDO/children.parquet           person, age, municipality, person_sealed
-    PSEUDO/relations.parquet          child, adult, relation
+    PSEUDO/incidents/incidents.parquet                event_ref, district, occurred_at, registered_at,
+                                                      municipality, incident_code, offence_code,
+                                                      event_sealed
+    PSEUDO/incident_persons/incident_persons.parquet  event_ref, person, role, resolved_by,
+                                                      match_probability, person_sealed
+    PSEUDO/children.parquet                           person, age, municipality, person_sealed
+    PSEUDO/relations.parquet                          child, adult, relation
 
 It holds only what the week's search needs: catalogue events registered in W's lookback
 window, the persons on them who link to a child, those children (age in whole years on the
@@ -41,6 +42,7 @@ from .geography import geography
 
 __all__ = [
     "HUB_FORMAT",
+    "HUB_PATHS",
     "HUB_SCHEMA",
     "HUB_VERSION",
     "HubExtract",
@@ -68,6 +70,13 @@ HUB_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
     "relations": {"child": _S, "adult": _S, "relation": _S},
 }
 """Every column the hub extract may hold, with its type; nothing else is read or written."""
+HUB_PATHS: Final[dict[str, str]] = {
+    "incidents": "incidents/incidents.parquet",
+    "incident_persons": "incident_persons/incident_persons.parquet",
+    "children": "children.parquet",
+    "relations": "relations.parquet",
+}
+"""Where each table lives in the folder (DESIGN §3b)."""
 _NULLABLE = {"incident_code", "offence_code", "match_probability"}
 
 
@@ -180,7 +189,7 @@ def _checks(table: str) -> list[_Check]:
 
 
 def _read_table(root: Path, table: str, manifest: dict[str, Any], problems: _Problems) -> pl.DataFrame | None:
-    rel = f"{table}.parquet"
+    rel = HUB_PATHS[table]
     index = len(problems.names)
     problems.names.append(rel)
     path = root / rel
@@ -278,7 +287,8 @@ def write_hub(hub: HubExtract, directory: str | Path, *, force: bool = False) ->
     files = {}
     for table, schema in HUB_SCHEMA.items():
         frame = hub.tables[table].select([pl.col(c).cast(t) for c, t in schema.items()])
-        files[f"{table}.parquet"] = _write_table(frame, staging / f"{table}.parquet")
+        (staging / HUB_PATHS[table]).parent.mkdir(exist_ok=True)
+        files[HUB_PATHS[table]] = _write_table(frame, staging / HUB_PATHS[table])
     write_json_atomic(staging / MANIFEST, {**hub.manifest, "format": HUB_FORMAT, "version": HUB_VERSION,
                                            "files": files})
     if root.exists():
