@@ -280,8 +280,8 @@ def test_html_each_person_once_with_all_relations() -> None:
     persons = first.split('<table class="persons">')[1].split("</table>")[0]
     assert persons.count("<tr>") == 1 + 2
     seen = text_of(persons)
-    assert "P1 Mor og forældremyndighedsindehaver 1 hændelse: mistænkt PM" in seen
-    assert "P2 Far 2 hændelser: mistænkt og forurettet PF" in seen
+    assert "P1 Mor og forældremyndighedsindehaver · 1 hændelse: mistænkt PM" in seen
+    assert "P2 Far · 2 hændelser: mistænkt og forurettet PF" in seen
     assert "Barnets mor er registreret i 1 hændelse med vold" in text_of(first)
 
 
