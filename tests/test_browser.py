@@ -162,7 +162,7 @@ def test_print_one_draft_per_page_nothing_clipped(page: Any) -> None:
             const visible = (sel) => [...document.querySelectorAll(sel)].filter(e => e.offsetParent !== null).length;
             const breaks = [...document.querySelectorAll('article.draft, section.household')]
                 .map(e => getComputedStyle(e).breakBefore);
-            return {form: visible('fieldset.decision'), toolbar: visible('#toolbar'),
+            return {form: visible('fieldset.decision'), toolbar: visible('.toolbar'),
                     paper: visible('.paper-decision'), breaks: breaks};
         """)
         assert shown == {"form": 0, "toolbar": 0, "paper": 4, "breaks": ["auto", "page", "auto", "page", "page"]}

@@ -397,3 +397,14 @@ def test_documents_contain_only_pseudonyms(code: str) -> None:
     docs = build_documents(signals_frame().with_columns(cpr=pl.lit("0101901234")), drafts_frame())
     text = json.dumps(docs[code], ensure_ascii=False) + render_html(code, docs[code], week="2026-W47")
     assert "0101901234" not in text
+
+
+def test_html_parents_on_the_same_event_share_one_sentence() -> None:
+    rows = [signal("DX", "CX", "E1", "PM", "mother"), signal("DX", "CX", "E1", "PF", "father", "victim"),
+            signal("DX", "CX", "E1", "PH", "household", "witness")]
+    drafts = drafts_frame().head(1).with_columns(draft_id=pl.lit("DX"), child=pl.lit("CX"))
+    seen = text_of(render_html("101", build_documents(signals_frame(rows), drafts)["101"], week="2026-W47",
+                               lookback_weeks=26))
+    assert ("Barnets mor, far og en voksen i barnets husstand er registreret i 1 hændelse med vold i 1 politikreds "
+            "inden for 26 uger.") in seen
+    assert seen.count("er registreret i") == 1

@@ -381,19 +381,26 @@ def _relation_da(links: list[str]) -> str:
 
 def _concerns(signals: list[dict[str, Any]], links: Mapping[str, list[str]], labels: Mapping[str, str],
               weeks: int) -> list[str]:
-    """One sentence per person, e.g. "Barnets far er registreret i 3 hændelser med vold ..."."""
+    """One sentence per person, e.g. "Barnets far er registreret i 3 hændelser med vold ...".
+
+    People registered on exactly the same events share one sentence ("Barnets mor og far er
+    registreret i 1 hændelse ..."), so one event is never read as two.
+    """
     by_person: dict[str, list[dict[str, Any]]] = {}
     for s in signals:
         by_person.setdefault(s["person"], []).append(s)
     subjects = {p: _SUBJECT_DA.get(links[p][0], "En person med tilknytning til barnet") for p in by_person}
     repeated = {s for s in subjects.values() if list(subjects.values()).count(s) > 1}
-    sentences = []
+    groups: dict[frozenset[str], list[str]] = {}
     for person in _person_order({p: links[p] for p in by_person}):
-        sigs = by_person[person]
-        subject = subjects[person]
-        if subject in repeated:
-            subject += f" ({labels[person]})"
-        events = {s["event_ref"] for s in sigs}
+        groups.setdefault(frozenset(s["event_ref"] for s in by_person[person]), []).append(person)
+    sentences = []
+    for events, people in groups.items():
+        names = [subjects[p] + (f" ({labels[p]})" if subjects[p] in repeated else "") for p in people]
+        if names[0].startswith("Barnets "):
+            names = [names[0], *(n.removeprefix("Barnets ") for n in names[1:])]
+        subject = _join_da([names[0], *map(_lower_first, names[1:])])
+        sigs = [s for p in people for s in by_person[p]]
         districts = {s["district"] for s in sigs}
         categories: list[str] = []
         for s in sigs:
