@@ -67,17 +67,26 @@ class RunReport:
     def drafts(self) -> int:
         return sum(self.drafts_per_municipality.values())
 
-    def describe(self) -> str:
-        """A short human-readable account for the terminal."""
+    def describe(self, state_dir: Path | None = None) -> str:
+        """A short account for the terminal: drafts per municipality with the page to open,
+        persons without a valid CPR, and the command that lists the drafts (with ``state_dir``,
+        the ``--state`` folder of the run)."""
+        import shlex
+
         geo = geography()
+        week_dir = self.out_dir / self.week
         lines = [f"week {self.week}: {self.drafts} draft(s) in {len(self.drafts_per_municipality)} "
-                 f"municipality(ies); output in {self.out_dir / self.week}"]
+                 f"municipality(ies); output in {week_dir}"]
+        if self.drafts_per_municipality:
+            lines.append("caseworkers' pages (one per municipality):")
         for code, n in sorted(self.drafts_per_municipality.items()):
-            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}")
-        unresolved = self.summary["persons"]["unresolved"]
-        lines.append(f"persons without a valid CPR: {self.summary['persons']['without_valid_cpr']}, "
-                     f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
-                     f"unresolved: {unresolved}")
+            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}  {week_dir / code / 'drafts.html'}")
+        persons = self.summary["persons"]
+        lines.append(f"persons without a valid CPR: {persons['without_valid_cpr']}, "
+                     f"resolved by fuzzy matching: {persons['resolved_probabilistically']}, "
+                     f"unresolved: {persons['unresolved']}")
+        state = shlex.quote(str(state_dir)) if state_dir is not None else "STATE"
+        lines.append(f"list the drafts: socialsearch drafts list --state {state} --week {self.week}")
         return "\n".join(lines)
 
 
