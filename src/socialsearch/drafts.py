@@ -482,9 +482,9 @@ def _event_rows(signals: list[dict[str, Any]], links: Mapping[str, list[str]],
                     probability = s.get("match_probability")
                     note = ("fundet ved sandsynlighedsbaseret match, sandsynlighed "
                             + (_decimal_da(float(probability)) if probability is not None else "ukendt"))
-            people.append({
+            people.append({  # the first tie only: the persons table gives them all
                 "label": labels[person],
-                "relation": _relation_da(links[person]),
+                "relation": LINK_DA.get(links[person][0], links[person][0]),
                 "roles": _join_da(roles),
                 "note": note,
             })
