@@ -85,7 +85,7 @@ def test_build_documents_every_field() -> None:
         "points": {"new": 2, "earlier": 3},
         "immediate_categories": [],
         "previous_drafts": ["D-old"],
-        "earlier_drafts": [{"draft_id": "D-old", "week": None, "decision": None}],
+        "earlier_drafts": [{"draft_id": "D-old", "week": None}],  # the ledger was not asked
         "siblings": [],
         "signals": [
             {
@@ -147,8 +147,7 @@ def test_build_documents_earlier_drafts_immediate_categories_and_siblings() -> N
     # Without the ledger's answer, the week comes from the draft id's shape.
     docs = build_documents(signals_frame(), drafts_frame().with_columns(
         previous_drafts=pl.lit(["D2026-W45-k0a1b2c3d-00ff"], dtype=pl.List(pl.String))))
-    assert docs["101"][0]["earlier_drafts"] == [
-        {"draft_id": "D2026-W45-k0a1b2c3d-00ff", "week": "2026-W45", "decision": None}]
+    assert docs["101"][0]["earlier_drafts"] == [{"draft_id": "D2026-W45-k0a1b2c3d-00ff", "week": "2026-W45"}]
     household = household_docs()
     assert {d["draft_id"]: d["siblings"] for d in household} == {
         "DS1": ["DS2", "DS3"], "DS2": ["DS1", "DS3"], "DS3": ["DS1", "DS2"], "DZ": []}
@@ -243,8 +242,10 @@ def test_html_names_the_earlier_drafts_week_and_decision() -> None:
     seen = text_of(page(earlier={"D-old": {"week": "2026-W40", "decision": "approve"}}))
     assert "Uge 40, 2026: godkendt (udkast D-old )" in seen
     assert "Dette udkast er en opfølgning." in seen
+    seen = text_of(page(earlier={"D-old": {"week": "2026-W44", "decision": None}}))
+    assert "Uge 44, 2026: ikke afgjort endnu (udkast D-old )" in seen
     seen = text_of(page())
-    assert "Ukendt uge: ikke afgjort (udkast D-old )" in seen
+    assert "Ukendt uge: beslutningen er ikke oplyst (udkast D-old )" in seen
 
 
 def test_html_immediate_headline_names_the_category() -> None:

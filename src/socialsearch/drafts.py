@@ -137,8 +137,9 @@ def build_documents(
         byte-identical output on re-runs.
     earlier
         What the ledger knows of earlier drafts: draft id → ``{"week": "2026-W45",
-        "decision": "approve" | "dismiss" | None}``. An earlier draft missing here gets the week
-        from its id and no decision.
+        "decision": "approve" | "dismiss" | None}`` (None: no decision recorded yet). An
+        earlier draft missing here gets the week from its id and no ``decision`` key (the page
+        then says the decision is not known, rather than that there is none).
     immediate_categories
         The catalogue's immediate category ids; an immediate draft then names the categories
         that made it (``reason.immediate_categories``).
@@ -246,8 +247,16 @@ def _earlier(draft_id: str, earlier: Mapping[str, Mapping[str, Any]]) -> dict[st
     if week is None:
         m = _DRAFT_WEEK.match(draft_id)
         week = m.group(1) if m else None
-    decision = known.get("decision")
-    return {"draft_id": draft_id, "week": week, "decision": decision}
+    item: dict[str, Any] = {"draft_id": draft_id, "week": week}
+    if draft_id in earlier:  # the ledger answered: a decision, or None while none is recorded
+        item["decision"] = known.get("decision")
+    return item
+
+
+def _decision_da(earlier: Mapping[str, Any]) -> str:
+    if "decision" not in earlier:
+        return "beslutningen er ikke oplyst"
+    return DECISION_DA.get(earlier["decision"] or "", "ikke afgjort endnu")
 
 
 def _mark_siblings(docs: list[dict[str, Any]]) -> None:
@@ -560,7 +569,7 @@ def _view(draft: Mapping[str, Any], lookback_weeks: int | None, labels: Mapping[
         "probabilistic": any(s.get("resolved_by") == "probabilistic" for s in signals),
         "earlier": [
             {"draft_id": e["draft_id"], "week": _week_da(e.get("week")),
-             "decision": DECISION_DA.get(e.get("decision") or "", "ikke afgjort")}
+             "decision": _decision_da(e)}
             for e in earlier
         ],
     }
