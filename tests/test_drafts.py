@@ -410,3 +410,20 @@ def test_html_parents_on_the_same_event_share_one_sentence() -> None:
     assert ("Barnets mor, far og en voksen i barnets husstand er registreret i 1 hændelse med vold i 1 politikreds "
             "inden for 26 uger.") in seen
     assert seen.count("er registreret i") == 1
+
+
+def test_children_who_are_only_on_the_same_event_are_not_siblings() -> None:
+    rows = [signal("DV1", "CV1", "E5", "CV1", "self", "victim"), signal("DV2", "CV2", "E5", "CV2", "self", "victim"),
+            signal("DV1", "CV1", "E6", "CV1", "self", "victim")]
+    drafts = pl.concat([drafts_frame().head(1).with_columns(draft_id=pl.lit(d), child=pl.lit(c))
+                        for d, c in (("DV1", "CV1"), ("DV2", "CV2"))])
+    docs = build_documents(signals_frame(rows), drafts)["101"]
+    assert [d["siblings"] for d in docs] == [[], []]
+    html = render_html("101", docs, week="2026-W47")
+    assert "Søskende" not in text_of(html)
+    # A page from documents without the field groups the same way.
+    for d in docs:
+        del d["siblings"]
+    assert "Søskende" not in text_of(render_html("101", docs, week="2026-W47"))
+    assert "Søskende: 3 børn" in text_of(render_html("101", [{k: v for k, v in d.items() if k != "siblings"}
+                                                            for d in household_docs()], week="2026-W47"))

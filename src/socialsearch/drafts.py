@@ -156,8 +156,8 @@ def build_documents(
         from events in no earlier draft of the child, and from events that were),
         ``immediate_categories`` (the immediate categories among an immediate draft's signals),
         ``earlier_drafts`` [{draft_id, week, decision}] and ``siblings`` (the drafts in the same
-        list that share an event with this one). Date-times are ISO 8601 with offset in
-        Europe/Copenhagen.
+        list with the same adult on the same event: brothers and sisters, as the page groups
+        them). Date-times are ISO 8601 with offset in Europe/Copenhagen.
 
     Examples
     --------
@@ -259,12 +259,21 @@ def _decision_da(earlier: Mapping[str, Any]) -> str:
     return DECISION_DA.get(earlier["decision"] or "", "ikke afgjort endnu")
 
 
-def _mark_siblings(docs: list[dict[str, Any]]) -> None:
-    """Set each draft's ``siblings``: the other drafts connected to it through shared events."""
-    by_event: dict[str, list[int]] = {}
+def _shared(doc: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(event, adult) pairs of a draft: what siblings' drafts have in common."""
+    return {(s["event_ref"], s["person"]) for s in doc.get("signals") or [] if s.get("link") != "self"}
+
+
+def _sibling_map(docs: list[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """draft id → the other drafts connected to it through the same adult on the same event.
+
+    Two children who are merely on the same event themselves (two victims of one incident)
+    are not connected; children whose father is on the same event are.
+    """
+    by_pair: dict[tuple[str, str], list[int]] = {}
     for i, doc in enumerate(docs):
-        for ref in {s["event_ref"] for s in doc["signals"]}:
-            by_event.setdefault(ref, []).append(i)
+        for pair in _shared(doc):
+            by_pair.setdefault(pair, []).append(i)
     parent = list(range(len(docs)))
 
     def root(i: int) -> int:
@@ -273,14 +282,20 @@ def _mark_siblings(docs: list[dict[str, Any]]) -> None:
             i = parent[i]
         return i
 
-    for members in by_event.values():
+    for members in by_pair.values():
         for other in members[1:]:
             parent[root(other)] = root(members[0])
     groups: dict[int, list[str]] = {}
     for i, doc in enumerate(docs):
         groups.setdefault(root(i), []).append(doc["draft_id"])
-    for i, doc in enumerate(docs):
-        doc["siblings"] = [d for d in groups[root(i)] if d != doc["draft_id"]]
+    return {doc["draft_id"]: [d for d in groups[root(i)] if d != doc["draft_id"]] for i, doc in enumerate(docs)}
+
+
+def _mark_siblings(docs: list[dict[str, Any]]) -> None:
+    """Set each draft's ``siblings`` (see :func:`_sibling_map`)."""
+    siblings = _sibling_map(list(docs))
+    for doc in docs:
+        doc["siblings"] = siblings[doc["draft_id"]]
 
 
 # --- Danish text -------------------------------------------------------------------------------
@@ -578,16 +593,14 @@ def _view(draft: Mapping[str, Any], lookback_weeks: int | None, labels: Mapping[
 def _households(drafts: list[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     """Drafts grouped by shared events; households with an immediate draft first."""
     by_id = {d["draft_id"]: d for d in drafts}
+    computed = _sibling_map(drafts) if any("siblings" not in d for d in drafts) else {}
     seen: set[str] = set()
     groups: list[list[Mapping[str, Any]]] = []
     for d in drafts:
         if d["draft_id"] in seen:
             continue
-        ids = [d["draft_id"], *(s for s in d.get("siblings") or [] if s in by_id)]
-        if "siblings" not in d:  # documents from before siblings were recorded
-            mine = {s["event_ref"] for s in d.get("signals") or []}
-            ids += [o["draft_id"] for o in drafts if o is not d
-                    and mine & {s["event_ref"] for s in o.get("signals") or []}]
+        siblings = d["siblings"] if "siblings" in d else computed[d["draft_id"]]
+        ids = [d["draft_id"], *(s for s in siblings if s in by_id)]
         members = [by_id[i] for i in dict.fromkeys(ids) if i not in seen]
         seen.update(m["draft_id"] for m in members)
         members.sort(key=lambda m: (m["reason"]["rule"] != "immediate", m["draft_id"]))
@@ -632,11 +645,12 @@ def render_html(
             number += 1
             views.append(_view(d, lookback_weeks, labels, number))
         all_views += views
-        counts: dict[str, int] = {}
+        counts: dict[tuple[str, str], int] = {}
         for d in group:
-            for ref in {s["event_ref"] for s in d.get("signals") or []}:
-                counts[ref] = counts.get(ref, 0) + 1
-        households.append({"drafts": views, "shared_events": sum(1 for n in counts.values() if n > 1)})
+            for pair in _shared(d):
+                counts[pair] = counts.get(pair, 0) + 1
+        shared = {ref for (ref, _), n in counts.items() if n > 1}
+        households.append({"drafts": views, "shared_events": len(shared)})
     n_immediate = sum(1 for v in all_views if v["immediate"])
     return _environment().get_template(TEMPLATE).render(
         title=f"Underretningsudkast til {name} — uge {iso.week}, {iso.year}",
