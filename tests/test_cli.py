@@ -166,3 +166,6 @@ def test_run_ends_with_the_pages_and_the_command_that_lists_the_drafts(scenario,
     assert "caseworkers' pages (one per municipality):" in lines
     assert any(line.endswith(str(out / "2026-W47" / "101" / "drafts.html")) for line in lines)
     assert lines[-1] == f"list the drafts: socialsearch drafts list --state {state} --week 2026-W47"
+    # The immediate draft's page names the category that made it (the hub passes the catalogue's).
+    page = (out / "2026-W47" / "461" / "drafts.html").read_text(encoding="utf-8")
+    assert "Der er registreret en hændelse i kategorien »" in page

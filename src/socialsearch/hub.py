@@ -259,7 +259,8 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
             )
         _checkpoint("after-search")
         with _stage("outputs", timings):
-            documents = build_documents(result.signals, result.drafts)
+            documents = build_documents(result.signals, result.drafts, immediate_categories=[
+                c.id for c in catalogue.categories if c.immediate])
             out_week = out_dir / str(week)
             html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
             summary = _summary(week, hub, result, person_counts, catalogue, documents)
