@@ -133,6 +133,13 @@ def test_a_reason_with_ten_digits_is_refused(page: Any, downloads: Path, reason:
     assert not any(downloads.iterdir())
 
 
+def test_dates_and_times_in_a_reason_are_not_taken_for_a_cpr_number(page: Any, downloads: Path) -> None:
+    fill(page, 1, "dismiss", "Hændelsen 2026-11-17 10:00 er allerede kendt; tlf. 12 34 56 78.", "ABC")
+    page.find_element(By.ID, "download").click()
+    data = json.loads(downloaded(downloads).read_text(encoding="utf-8"))
+    assert data["decisions"][0]["reason"] == "Hændelsen 2026-11-17 10:00 er allerede kendt; tlf. 12 34 56 78."
+
+
 def test_incomplete_decisions_are_refused_with_what_to_fix(page: Any, downloads: Path) -> None:
     fill(page, 2, None, "Begrundelse uden valg", "")
     fill(page, 3, "approve", "", "A")
