@@ -293,7 +293,8 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     assert invoke("review", "--state", state, "--draft", a1["draft_id"], "--decision", "approve",
                   "--reason", "ok")[0] == 0
     old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
-    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    assert invoke("keys", "rotate", "--keys", keys)[0] == 0
+    shown = json.loads(invoke("keys", "show", "--keys", keys)[1])
     new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
     assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
     # Without re-keying, a run under the new key would re-notify everything: it is refused.

@@ -3,6 +3,9 @@
 Errors a user can cause (:class:`~socialsearch.errors.SocialsearchError`) exit with code 2 and
 their message; anything else exits with code 1 and a message that carries no data values
 (set ``SOCIALSEARCH_DEBUG=1`` for the traceback).
+
+``-v``/``-vv`` (more log output) and ``-q`` (errors only, no progress display) are accepted
+before the command and after it (``socialsearch run ... -v``); every command gets them.
 """
 
 from __future__ import annotations
@@ -11,23 +14,62 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import progress
 from .errors import EXIT_UNEXPECTED, SocialsearchError
 from .weeks import IsoWeek
 
 
-class _Group(click.Group):
+def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    """Add this occurrence of -v/-q (before or after the command) and apply the sum."""
+    counts = ctx.find_root().meta.setdefault("socialsearch.verbosity", {"verbose": 0, "quiet": False})
+    if param.name == "verbose":
+        counts["verbose"] += int(value)
+    elif value:
+        counts["quiet"] = True
+    level = logging.ERROR if counts["quiet"] else logging.WARNING - 10 * min(counts["verbose"], 2)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    progress.configure(enabled=False if counts["quiet"] else None)
+
+
+def _verbosity_options() -> list[click.Option]:
+    return [
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_verbosity,
+                     help="More log output (-vv for debug)."),
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_verbosity,
+                     help="Errors only: no progress display, no log output below errors."),
+    ]
+
+
+class _Commands(click.Group):
+    """A group whose commands all accept -v/-q after their name, as the root group does before it."""
+
+    group_class: type[click.Group] | type[type] | None = type  # subgroups are _Commands too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "verbose" for p in cmd.params):
+            cmd.params.extend(_verbosity_options())
+        super().add_command(cmd, name)
+
+
+class _Group(_Commands):
     """The root group: maps every error of every command to an exit code, in one place.
+
+    Its subgroups are plain :class:`_Commands` (the error mapping happens once, here).
 
     A :class:`~socialsearch.errors.SocialsearchError` prints its message and exits with
     :data:`~socialsearch.errors.EXIT_USAGE`; anything else prints only the exception's type
     (its message may quote data values) and exits with :data:`~socialsearch.errors.EXIT_UNEXPECTED`.
     """
+
+    group_class = _Commands
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -76,16 +118,18 @@ state_option = click.option(
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="socialsearch")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+def cli() -> None:
     """socialsearch: the weekly, privacy-preserving police-to-municipality child-welfare search.
+
+    -v and -q work before or after a command: `socialsearch run ... -v`.
 
     \b
     Example:
         socialsearch demo
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+cli.params.extend(_verbosity_options())
 
 
 # --------------------------------------------------------------------------- keys
@@ -136,7 +180,8 @@ def keys_show(keys_dir: Path) -> None:
 def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> None:
     """Rotate in three steps: add a key, promote it, later disable the old one.
 
-    Old keys stay in the keystore for re-identification and re-keying.
+    Old keys stay in the keystore for re-identification and re-keying. Each step says what
+    it changed and what to do next.
 
     \b
     Example:
@@ -147,7 +192,39 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
     from .keys import rotate
 
     store = rotate(keys_dir, promote=promote, disable=disable)
-    click.echo(json.dumps(store.describe(), indent=2, ensure_ascii=False))
+    click.echo(_rotation_message(store, keys_dir, promote, disable))
+
+
+def _rotation_message(store: Any, keys_dir: Path, promote: str | None, disable: str | None) -> str:
+    """What a rotation step changed and the commands of the next steps (key ids only)."""
+    keys = shlex.quote(str(keys_dir))
+    if promote is not None:
+        return "\n".join([
+            f"promoted key {promote}: new pseudonyms and draft ids use it from now on.",
+            "Next:",
+            "  1. export the keys again for the hub and the source stations, replacing the old exports:",
+            f"       socialsearch keys export --keys {keys} --role hub --out HUB-KEYS --force",
+            f"       socialsearch keys export --keys {keys} --role station --out STATION-KEYS --force",
+            "  2. before the next weekly run, re-key the ledger and vaults so nothing is notified twice:",
+            f"       socialsearch keys rekey --keys {keys} --state STATE",
+            "  3. later, disable the old key:",
+            f"       socialsearch keys rotate --keys {keys} --disable "
+            + ", ".join(k for k in store.key_ids if k != promote and store.key_status(k) == "enabled"),
+        ])
+    if disable is not None:
+        return (f"disabled key {disable}: it no longer makes pseudonyms; its secret stays in {keys_dir} so old "
+                f"vaults can still be opened and old pseudonyms re-keyed.\n"
+                f"Primary key: {store.primary_key_id}. Keys: "
+                + ", ".join(f"{k} ({store.key_status(k)})" for k in store.key_ids))
+    added = store.key_ids[-1]
+    return "\n".join([
+        f"added key {added} (enabled, not yet primary; the primary is still {store.primary_key_id}).",
+        "Next:",
+        "  1. give every source station the new key (the station export holds the secrets):",
+        f"       socialsearch keys export --keys {keys} --role station --out STATION-KEYS --force",
+        "  2. when every station has it, make it the primary:",
+        f"       socialsearch keys rotate --keys {keys} --promote {added}",
+    ])
 
 
 @keys.command("export")
@@ -156,17 +233,22 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
               help="hub: no secret, only the draft-id key and the custodian's public key; "
                    "station: the secret and the custodian's public key.")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the exported keystore.")
-def keys_export(keys_dir: Path, role: str, out_dir: Path) -> None:
+@click.option("--force", is_flag=True,
+              help="Replace an earlier hub or station export in --out (after a rotation); "
+                   "never replaces a full keystore.")
+def keys_export(keys_dir: Path, role: str, out_dir: Path, force: bool) -> None:
     """Export the keys a matching hub or a source station needs, and nothing more.
 
     \b
     Example:
         socialsearch keys export --keys ./keys --role hub --out ./hub-keys
+        socialsearch keys export --keys ./keys --role hub --out ./hub-keys --force   # after a rotation
     """
     from .keys import export
 
-    export(keys_dir, out_dir, role)  # type: ignore[arg-type]
-    click.echo(f"exported a {role} keystore to {out_dir}")
+    store = export(keys_dir, out_dir, role, force=force)  # type: ignore[arg-type]
+    click.echo(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
+               f"primary {store.primary_key_id})")
 
 
 @keys.command("rekey")
@@ -219,8 +301,8 @@ def catalogue_check(path: Path | None) -> None:
 # --------------------------------------------------------------------------- data
 @cli.command()
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder to write the extracts to.")
-@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0001),
-              help="1.0 is Denmark (about 5.9 million people).")
+@click.option("--scale", default=0.01, show_default=True, type=click.FloatRange(min=0.0001),
+              help="0.01 is about 59,000 people; 1.0 is Denmark (about 5.9 million people, several GiB).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--week", required=True, callback=_week, help="Last ISO week of the year of events, e.g. 2026-W47.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
@@ -233,7 +315,8 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
     """
     from .synth import synthesize
 
-    summary = synthesize(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
+    with progress.stage(f"synthesising a Denmark at scale {scale:g}"):
+        summary = synthesize(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
     click.echo(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
 
 
@@ -261,8 +344,9 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
     """
     from .station import pseudonymise as pseudonymise_
 
-    report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
-                           absent_districts=absent_districts)
+    with progress.stage(f"the hub extract for {week} at the source station"):
+        report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
+                               absent_districts=absent_districts)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
@@ -287,9 +371,10 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     """
     from .hub import run_week
 
-    report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
-                      keys_dir=keys_dir, catalogue_path=catalogue_path, absent_districts=absent_districts)
-    click.echo(report.describe())
+    with progress.stage(f"weekly search for {week}"):
+        report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
+                          keys_dir=keys_dir, catalogue_path=catalogue_path, absent_districts=absent_districts)
+    click.echo(report.describe(state_dir=state_dir))
 
 
 @cli.command()

@@ -70,17 +70,26 @@ class RunReport:
     def drafts(self) -> int:
         return sum(self.drafts_per_municipality.values())
 
-    def describe(self) -> str:
-        """A short human-readable account for the terminal."""
+    def describe(self, state_dir: Path | None = None) -> str:
+        """A short account for the terminal: drafts per municipality with the page to open,
+        persons without a valid CPR, and the command that lists the drafts (with ``state_dir``,
+        the ``--state`` folder of the run)."""
+        import shlex
+
         geo = geography()
+        week_dir = self.out_dir / self.week
         lines = [f"week {self.week}: {self.drafts} draft(s) in {len(self.drafts_per_municipality)} "
-                 f"municipality(ies); output in {self.out_dir / self.week}"]
+                 f"municipality(ies); output in {week_dir}"]
+        if self.drafts_per_municipality:
+            lines.append("caseworkers' pages (one per municipality):")
         for code, n in sorted(self.drafts_per_municipality.items()):
-            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}")
-        unresolved = self.summary["persons"]["unresolved"]
-        lines.append(f"persons without a valid CPR: {self.summary['persons']['without_valid_cpr']}, "
-                     f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
-                     f"unresolved: {unresolved}")
+            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}  {week_dir / code / 'drafts.html'}")
+        persons = self.summary["persons"]
+        lines.append(f"persons without a valid CPR: {persons['without_valid_cpr']}, "
+                     f"resolved by fuzzy matching: {persons['resolved_probabilistically']}, "
+                     f"unresolved: {persons['unresolved']}")
+        state = shlex.quote(str(state_dir)) if state_dir is not None else "STATE"
+        lines.append(f"list the drafts: socialsearch drafts list --state {state} --week {self.week}")
         return "\n".join(lines)
 
 
@@ -180,6 +189,16 @@ def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dic
     }
 
 
+def _earlier(ledger: Ledger, drafts: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Week and latest decision of every earlier draft this week's drafts refer to (a handful)."""
+    ids = drafts.get_column("previous_drafts").explode().drop_nulls().unique().sort().to_list()
+    out = {}
+    for draft_id in ids:
+        draft = ledger.get_draft(draft_id)
+        out[draft_id] = {"week": draft["week"], "decision": draft["decision"]}
+    return out
+
+
 def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek,
                    lookback_weeks: int) -> list[Path]:
     """Write every municipality's drafts atomically and drop what this run no longer produces
@@ -273,7 +292,9 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
         _checkpoint("after-search")
         with _stage("outputs", timings):
             scoped_drafts, scoped_signals = scope_pseudonyms(result.drafts, result.signals, keystore, hub.key_id)
-            documents = build_documents(scoped_signals, scoped_drafts)
+            documents = build_documents(
+                scoped_signals, scoped_drafts, earlier=_earlier(ledger, result.drafts),
+                immediate_categories=[c.id for c in catalogue.categories if c.immediate])
             out_week = out_dir / str(week)
             html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
             summary = _summary(week, hub, result, person_counts, catalogue, documents)

@@ -104,16 +104,43 @@ def _write_private(path: Path, payload: Mapping[str, Any]) -> None:
         raise
 
 
+def _check_permissions(directory: Path) -> None:
+    """Refuse a keystore whose secrets others could read or replace, naming every problem at once.
+
+    Secret files (``keyset.json``, ``custodian.key``) must be readable by the owner only, and
+    the folder must not be writable by group or others (who could swap a file in).
+    """
+    problems: list[str] = []
+    fixes: list[str] = []
+    files: list[str] = []
+    for name in (KEYSET, CUSTODIAN_KEY):
+        path = directory / name
+        if not path.is_file():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            problems.append(f"{path} holds secrets but is readable by group or others (mode {mode:04o})")
+            files.append(str(path))
+    if files:
+        fixes.append("chmod 600 " + " ".join(files))
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & 0o022:
+        problems.append(f"{directory} can be written by group or others (mode {mode:04o})")
+        fixes.append(f"chmod 700 {directory}")
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise KeyStoreError(f"{problems[0]}; fix it with: {fixes[0]}")
+    listed = "\n".join(f"  - {p}" for p in problems)
+    raise KeyStoreError(f"the keystore {directory} is not private ({len(problems)} problems):\n{listed}\n"
+                        f"fix them with: {' && '.join(fixes)}")
+
+
 def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
     if not path.is_file():
         raise KeyStoreError(f"{path} is missing: is {path.parent} a keystore? (`socialsearch keys init`)")
     if secret:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise KeyStoreError(
-                f"{path} holds secrets but is readable by group or others (mode {mode:04o}); "
-                f"fix it with: chmod 600 {path}"
-            )
+        _check_permissions(path.parent)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -242,6 +269,8 @@ class KeyStore:
         d = Path(directory)
         if not d.is_dir():
             raise KeyStoreError(f"keystore {d} does not exist (create one with `socialsearch keys init`)")
+        if (d / KEYSET).is_file():
+            _check_permissions(d)
         data = _read_json(d / KEYSET, secret=True)
         if data.get("format") != _FORMAT or data.get("version") != _VERSION:
             raise KeyStoreError(f"{d / KEYSET}: not a version-{_VERSION} socialsearch keyset")
@@ -438,11 +467,14 @@ def rotate(directory: str | Path, promote: str | None = None, disable: str | Non
     return store
 
 
-def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"]) -> KeyStore:
+def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"], *,
+           force: bool = False) -> KeyStore:
     """Export the keys a matching hub or a source station needs into a new keystore ``out``.
 
     ``hub``: the custodian's public key and each key's derived ``draft`` and ``recipient`` sub-keys only (no
     pseudonymisation secret, no private key). ``station``: the secret keyset and the public key.
+    ``force=True`` replaces an earlier hub or station export in ``out`` (after a rotation);
+    a full keystore (one holding the custodian's private key) is never replaced.
     """
     if role not in ("hub", "station"):
         raise KeyStoreError(f"unknown export role {role!r} (expected hub or station)")
@@ -450,8 +482,14 @@ def export(directory: str | Path, out: str | Path, role: Literal["hub", "station
     if role == "station" and not source.has_secret:
         raise KeyStoreError(f"{directory} is a hub keystore and holds no secret to export to a station")
     d = Path(out)
-    if any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB, CUSTODIAN_KEY)):
-        raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it")
+    if d.exists() and d.resolve() == source.directory.resolve():
+        raise KeyStoreError(f"{d} is the keystore being exported; export to another folder")
+    if (d / CUSTODIAN_KEY).exists():
+        raise KeyStoreError(f"{d} holds a full keystore with the custodian's private key; "
+                            "refusing to overwrite it, even with --force")
+    if not force and any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB)):
+        raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it "
+                            "(replace an earlier export with --force)")
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
     if role == "hub":
