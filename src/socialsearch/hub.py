@@ -33,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from . import vault
+from . import progress, vault
 from .atomic import remove_stale_tmp, write_json_atomic
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
@@ -95,9 +95,10 @@ class RunReport:
 
 @contextmanager
 def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
-    """Time one stage of the run and log it (no data values are logged)."""
+    """Time one stage of the run, show it as progress and log it (no data values are logged)."""
     start = time.perf_counter()
-    yield
+    with progress.stage(name):
+        yield
     timings[name] = round(time.perf_counter() - start, 3)
     log.info("stage %s took %.2f s", name, timings[name])
 

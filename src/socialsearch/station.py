@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from . import identifiers, resolution, vault
+from . import identifiers, progress, resolution, vault
 from .catalogue import Catalogue, load_catalogue
 from .contract import DATETIME, age_on
 from .errors import UsageError
@@ -149,11 +149,14 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     key_id = pseudonymiser.key_id
     data_key = keystore.subkey("vault", key_id)
 
-    events = _catalogue_events(raw.incidents, catalogue, week)
-    persons = _signal_persons(raw.incident_persons, events, catalogue)
-    register = _register(raw.population)
-    persons, counts = _resolve(persons, register)
-    children, relations, persons = _minimise(persons, register, raw.relations, week, catalogue.child_max_age)
+    with progress.stage("selecting the week's catalogue events"):
+        events = _catalogue_events(raw.incidents, catalogue, week)
+        persons = _signal_persons(raw.incident_persons, events, catalogue)
+        register = _register(raw.population)
+    with progress.stage("resolving people without a valid CPR number"):
+        persons, counts = _resolve(persons, register)
+    with progress.stage("keeping only the linked children, relations and persons"):
+        children, relations, persons = _minimise(persons, register, raw.relations, week, catalogue.child_max_age)
 
     # Each distinct CPR number of a shipped person is hashed and sealed once, then joined back.
     cprs = pl.concat([children.get_column("cpr"), relations.get_column("adult"),
