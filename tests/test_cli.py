@@ -86,3 +86,86 @@ def test_readme_quick_start_has_exactly_two_commands():
     assert "pytest" in commands[1] and "[test]" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1].strip() in ci
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if not isinstance(
+    cli.commands[c[0]] if len(c) == 1 else cli.commands[c[0]].commands[c[1]], click.Group)], ids=" ".join)
+def test_every_command_accepts_verbose_and_quiet_after_its_name(command):
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert "-v, --verbose" in result.output and "-q, --quiet" in result.output
+
+
+def test_verbose_and_quiet_work_before_and_after_the_command(tmp_path):
+    import logging
+
+    runner = CliRunner()
+    keys = str(tmp_path / "keys")
+    assert runner.invoke(cli, ["keys", "init", "--keys", keys, "-v"]).exit_code == 0
+    assert logging.getLogger().level == logging.INFO
+    assert runner.invoke(cli, ["-v", "keys", "show", "--keys", keys, "-v"]).exit_code == 0
+    assert logging.getLogger().level == logging.DEBUG
+    result = runner.invoke(cli, ["keys", "show", "--keys", keys, "-q"])
+    assert result.exit_code == 0 and logging.getLogger().level == logging.ERROR
+    from socialsearch import progress
+
+    assert not progress.is_enabled()
+    assert runner.invoke(cli, ["keys", "show", "--keys", keys]).exit_code == 0
+    assert logging.getLogger().level == logging.WARNING  # each invocation starts afresh
+
+
+def test_keys_rotate_says_what_it_did_and_what_comes_next(tmp_path):
+    runner = CliRunner()
+    keys = tmp_path / "keys"
+    runner.invoke(cli, ["keys", "init", "--keys", str(keys)])
+    from socialsearch.keys import KeyStore
+
+    old = KeyStore.load(keys).primary_key_id
+    result = runner.invoke(cli, ["keys", "rotate", "--keys", str(keys)])
+    assert result.exit_code == 0
+    new = next(k for k in KeyStore.load(keys).key_ids if k != old)
+    assert result.output.startswith(f"added key {new} (enabled, not yet primary; the primary is still {old}).")
+    assert f"socialsearch keys rotate --keys {keys} --promote {new}" in result.output
+    assert "--role station" in result.output and "{" not in result.output  # no JSON dump
+    result = runner.invoke(cli, ["keys", "rotate", "--keys", str(keys), "--promote", new])
+    assert result.output.startswith(f"promoted key {new}")
+    assert f"socialsearch keys rekey --keys {keys} --state STATE" in result.output
+    assert f"socialsearch keys rotate --keys {keys} --disable {old}" in result.output
+    result = runner.invoke(cli, ["keys", "rotate", "--keys", str(keys), "--disable", old])
+    assert result.output.startswith(f"disabled key {old}") and f"{old} (disabled), {new} (enabled)" in result.output
+
+
+def test_keys_export_force_replaces_an_earlier_export(tmp_path):
+    runner = CliRunner()
+    keys, hub = tmp_path / "keys", tmp_path / "hub-keys"
+    runner.invoke(cli, ["keys", "init", "--keys", str(keys)])
+    export = ["keys", "export", "--keys", str(keys), "--role", "hub", "--out", str(hub)]
+    assert runner.invoke(cli, export).exit_code == 0
+    runner.invoke(cli, ["keys", "rotate", "--keys", str(keys)])
+    again = runner.invoke(cli, export)
+    assert again.exit_code == 2 and "--force" in again.output
+    forced = runner.invoke(cli, [*export, "--force"])
+    assert forced.exit_code == 0 and "exported a hub keystore" in forced.output
+    from socialsearch.keys import KeyStore
+
+    assert KeyStore.load(hub).key_ids == KeyStore.load(keys).key_ids
+
+
+def test_synth_defaults_to_a_small_denmark():
+    option = next(p for p in cli.commands["synth"].params if p.name == "scale")
+    assert option.default <= 0.01
+
+
+def test_run_ends_with_the_pages_and_the_command_that_lists_the_drafts(scenario, catalogue_file, tmp_path):
+    runner = CliRunner()
+    keys, out, state = tmp_path / "keys", tmp_path / "out", tmp_path / "state"
+    runner.invoke(cli, ["keys", "init", "--keys", str(keys)])
+    result = runner.invoke(cli, ["run", "--input", str(scenario), "--week", "2026-W47", "--out", str(out),
+                                 "--state", str(state), "--keys", str(keys), "--catalogue", str(catalogue_file), "-q"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "caseworkers' pages (one per municipality):" in lines
+    assert any(line.endswith(str(out / "2026-W47" / "101" / "drafts.html")) for line in lines)
+    assert lines[-1] == f"list the drafts: socialsearch drafts list --state {state} --week 2026-W47"
+    # The immediate draft's page names the category that made it (the hub passes the catalogue's).
+    page = (out / "2026-W47" / "461" / "drafts.html").read_text(encoding="utf-8")
+    assert "Der er registreret en hændelse i kategorien »" in page

@@ -112,7 +112,8 @@ def test_no_raw_identifier_in_any_output_ledger_vault_or_message(scenario, tmp_p
     code, out = run(scenario, tmp_path, keys, catalogue_file)
     assert code == 0
     pseudo = tmp_path / "pseudo"
-    code2, out2 = invoke("pseudonymise", "--input", scenario, "--out", pseudo, "--keys", keys)
+    code2, out2 = invoke("pseudonymise", "--input", scenario, "--out", pseudo, "--keys", keys,
+                         "--week", WEEK, "--catalogue", catalogue_file)
     assert code2 == 0
     needles = [s.encode() for s in RAW_CPRS + RAW_NAMES + JOURNALS]
     files = [p for base in (tmp_path / "out", tmp_path / "state", pseudo) for p in base.rglob("*") if p.is_file()]
@@ -129,7 +130,8 @@ def test_no_raw_identifier_in_any_output_ledger_vault_or_message(scenario, tmp_p
 def test_hub_run_on_pseudonymised_extracts_equals_single_site_run(scenario, tmp_path, keys, catalogue_file):
     single, hub = tmp_path / "single", tmp_path / "hub"
     assert run(scenario, single, keys, catalogue_file)[0] == 0
-    assert invoke("pseudonymise", "--input", scenario, "--out", tmp_path / "pseudo", "--keys", keys)[0] == 0
+    assert invoke("pseudonymise", "--input", scenario, "--out", tmp_path / "pseudo", "--keys", keys,
+                  "--week", WEEK, "--catalogue", catalogue_file)[0] == 0
     assert invoke("keys", "export", "--keys", keys, "--role", "hub", "--out", tmp_path / "hub-keys")[0] == 0
     code, out = run(tmp_path / "pseudo", hub, tmp_path / "hub-keys", catalogue_file)
     assert code == 0, out
@@ -291,7 +293,8 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     assert invoke("review", "--state", state, "--draft", a1["draft_id"], "--decision", "approve",
                   "--reason", "ok", "--reviewer", "ABC")[0] == 0
     old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
-    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    assert invoke("keys", "rotate", "--keys", keys)[0] == 0
+    shown = json.loads(invoke("keys", "show", "--keys", keys)[1])
     new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
     assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
     # Without re-keying, a run under the new key would re-notify everything: it is refused.
@@ -311,7 +314,8 @@ def test_key_rotation_with_rekey_notifies_nothing_twice(scenario, tmp_path, keys
     follow = drafts_of(tmp_path, "2026-W48")
     assert sorted(follow) == ["101"]  # D's event is known under the new key too: not notified again
     [a2] = follow["101"]
-    assert a2["child"]["pseudonym"].startswith(new + ".")
+    # Drafts carry pseudonyms scoped to their municipality; a new key gives new ones.
+    assert a2["child"]["pseudonym"].startswith("101.") and a2["child"]["pseudonym"] != a1["child"]["pseudonym"]
     assert a2["previous_drafts"] == [a1["draft_id"]]
     assert [s["new"] for s in a2["signals"]].count(True) == 1
     assert d1["draft_id"] not in json.dumps(follow)
@@ -415,7 +419,8 @@ def test_refused_run_that_changes_a_reviewed_draft_changes_no_byte(scenario, tmp
 def test_refused_run_under_another_key_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
     assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
     old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
-    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    assert invoke("keys", "rotate", "--keys", keys)[0] == 0
+    shown = json.loads(invoke("keys", "show", "--keys", keys)[1])
     new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
     assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
     before = snapshot(tmp_path / "out", tmp_path / "state")
@@ -448,7 +453,8 @@ def test_late_extract_after_rotation_and_rekey_keeps_draft_ids(scenario, tmp_pat
     add_week48_drunk_driving_of_the_father(scenario)
     assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
     old_primary = json.loads(invoke("keys", "show", "--keys", keys)[1])["primary"]
-    shown = json.loads(invoke("keys", "rotate", "--keys", keys)[1])
+    assert invoke("keys", "rotate", "--keys", keys)[0] == 0
+    shown = json.loads(invoke("keys", "show", "--keys", keys)[1])
     new = next(k["id"] for k in shown["keys"] if k["id"] != old_primary)
     assert invoke("keys", "rotate", "--keys", keys, "--promote", new)[0] == 0
     assert invoke("keys", "rekey", "--keys", keys, "--state", state)[0] == 0
@@ -460,9 +466,9 @@ def test_late_extract_after_rotation_and_rekey_keeps_draft_ids(scenario, tmp_pat
     assert {m: [d["draft_id"] for d in ds] for m, ds in again.items()} == {
         m: [d["draft_id"] for d in ds] for m, ds in first.items()
     }
-    assert again["101"][0]["child"]["pseudonym"].startswith(new + ".")
     with Ledger.open(state, readonly=True) as ledger:
         assert ledger.runs.recorded()[-1]["status"] == "replayed"
+        assert ledger.drafts.get(a1["draft_id"])["child"].startswith(new + ".")  # the ledger's own pseudonym
     # And the latest week too.
     assert run(scenario, tmp_path, keys, catalogue_file, week="2026-W48")[0] == 0
     assert invoke("audit", "verify", "--state", state)[0] == 0

@@ -132,7 +132,7 @@ def test_hub_export_holds_no_secret(store: KeyStore, tmp_path: Path) -> None:
     assert loaded.subkey("draft") == store.subkey("draft")
     assert loaded.primary_key_id == store.primary_key_id
     assert loaded.custodian_key_id == store.custodian_key_id
-    for purpose in ("person", "event", "vault", "linkage"):
+    for purpose in ("person", "event", "vault"):
         with pytest.raises(KeyStoreError, match="no pseudonymisation secret"):
             loaded.subkey(purpose)
     with pytest.raises(KeyStoreError, match="no custodian private key"):
@@ -167,3 +167,38 @@ def test_pseudonym_key_id() -> None:
     assert frame.select(pseudonym_key_id("p"))["p"].to_list() == [
         "k0a1b2c3d", "k99999999", "k0a1b2c3d", None, None,
     ]
+
+
+def test_every_permission_problem_is_reported_at_once(store: KeyStore) -> None:
+    d = store.directory
+    os.chmod(d / "keyset.json", 0o644)
+    os.chmod(d / "custodian.key", 0o640)
+    os.chmod(d, 0o777)
+    try:
+        with pytest.raises(KeyStoreError) as info:
+            KeyStore.load(d)
+    finally:
+        os.chmod(d, 0o700)
+    message = str(info.value)
+    assert "3 problems" in message
+    assert f"{d / 'keyset.json'} holds secrets but is readable by group or others (mode 0644)" in message
+    assert f"{d / 'custodian.key'} holds secrets but is readable by group or others (mode 0640)" in message
+    assert f"{d} can be written by group or others (mode 0777)" in message
+    assert f"fix them with: chmod 600 {d / 'keyset.json'} {d / 'custodian.key'} && chmod 700 {d}" in message
+
+
+def test_export_force_replaces_an_export_but_never_a_full_keystore(store: KeyStore, tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    export(store.directory, hub, "hub")
+    rotate(store.directory)
+    with pytest.raises(KeyStoreError, match="--force"):
+        export(store.directory, hub, "hub")
+    replaced = export(store.directory, hub, "hub", force=True)
+    assert KeyStore.load(hub).key_ids == replaced.key_ids == KeyStore.load(store.directory).key_ids
+    assert _mode(hub / "keyset.json") == 0o600
+    other = KeyStore.init(tmp_path / "other")
+    with pytest.raises(KeyStoreError, match="custodian's private key"):
+        export(store.directory, other.directory, "hub", force=True)
+    with pytest.raises(KeyStoreError, match="being exported"):
+        export(store.directory, store.directory, "station", force=True)
+    assert KeyStore.load(other.directory).has_custodian_private_key

@@ -4,7 +4,7 @@ The public API, stage by stage (each a function from frames to frames or a small
 
     from socialsearch import (
         load_catalogue, read_raw, read_hub, KeyStore, Pseudonymiser, pseudonymise_extracts,
-        encode_people, resolve, weekly_search, build_documents, render_html, Ledger, run_week,
+        resolve, weekly_search, build_documents, render_html, Ledger, run_week,
     )
 
 See ``docs/architecture.md`` for how they fit together.
@@ -27,17 +27,19 @@ from .errors import (
     UsageError,
     VaultError,
 )
-from .extracts import HubExtracts, RawExtracts, read_hub, read_raw, write_hub
+from .extracts import RawExtracts, read_raw
 from .geography import geography
 from .hub import RunReport, run_week
+from .hub_extract import HubExtract, read_hub, write_hub
 from .identifiers import birth_date, cpr_status, is_valid_cpr, normalise_cpr
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
-from .linkage import encode_people, resolve
 from .municipality import review_draft
 from .pseudonyms import Pseudonymiser
+from .resolution import resolve
 from .search import History, SearchResult, weekly_search
-from .station import pseudonymise_dir, pseudonymise_extracts
+from .station import pseudonymise, pseudonymise_extracts
+from .statistics import stats
 from .synth import synthesize
 from .weeks import IsoWeek
 
@@ -50,7 +52,7 @@ __all__ = [
     "Category",
     "Code",
     "History",
-    "HubExtracts",
+    "HubExtract",
     "InputError",
     "IsoWeek",
     "KeyStore",
@@ -69,13 +71,12 @@ __all__ = [
     "birth_date",
     "build_documents",
     "cpr_status",
-    "encode_people",
     "geography",
     "is_valid_cpr",
     "lock_state",
     "load_catalogue",
     "normalise_cpr",
-    "pseudonymise_dir",
+    "pseudonymise",
     "pseudonymise_extracts",
     "read_hub",
     "read_raw",
@@ -85,6 +86,7 @@ __all__ = [
     "resolve",
     "review_draft",
     "run_week",
+    "stats",
     "synthesize",
     "weekly_search",
     "write_hub",

@@ -3,6 +3,9 @@
 Errors a user can cause (:class:`~socialsearch.errors.SocialsearchError`) exit with code 2 and
 their message; anything else exits with code 1 and a message that carries no data values
 (set ``SOCIALSEARCH_DEBUG=1`` for the traceback).
+
+``-v``/``-vv`` (more log output) and ``-q`` (errors only, no progress display) are accepted
+before the command and after it (``socialsearch run ... -v``); every command gets them.
 """
 
 from __future__ import annotations
@@ -11,24 +14,63 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import progress
 from .contract import DECISIONS
 from .errors import EXIT_UNEXPECTED, SocialsearchError
 from .weeks import IsoWeek
 
 
-class _Group(click.Group):
+def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    """Add this occurrence of -v/-q (before or after the command) and apply the sum."""
+    counts = ctx.find_root().meta.setdefault("socialsearch.verbosity", {"verbose": 0, "quiet": False})
+    if param.name == "verbose":
+        counts["verbose"] += int(value)
+    elif value:
+        counts["quiet"] = True
+    level = logging.ERROR if counts["quiet"] else logging.WARNING - 10 * min(counts["verbose"], 2)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    progress.configure(enabled=False if counts["quiet"] else None)
+
+
+def _verbosity_options() -> list[click.Option]:
+    return [
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_verbosity,
+                     help="More log output (-vv for debug)."),
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_verbosity,
+                     help="Errors only: no progress display, no log output below errors."),
+    ]
+
+
+class _Commands(click.Group):
+    """A group whose commands all accept -v/-q after their name, as the root group does before it."""
+
+    group_class: type[click.Group] | type[type] | None = type  # subgroups are _Commands too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "verbose" for p in cmd.params):
+            cmd.params.extend(_verbosity_options())
+        super().add_command(cmd, name)
+
+
+class _Group(_Commands):
     """The root group: maps every error of every command to an exit code, in one place.
+
+    Its subgroups are plain :class:`_Commands` (the error mapping happens once, here).
 
     A :class:`~socialsearch.errors.SocialsearchError` prints its message and exits with
     :data:`~socialsearch.errors.EXIT_USAGE`; anything else prints only the exception's type
     (its message may quote data values) and exits with :data:`~socialsearch.errors.EXIT_UNEXPECTED`.
     """
+
+    group_class = _Commands
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -65,6 +107,11 @@ def _dir(exists: bool = False) -> click.Path:
 keys_option = click.option(
     "--keys", "keys_dir", required=True, type=_dir(), help="Keystore folder (see `keys init`)."
 )
+absent_option = click.option(
+    "--absent-district", "absent_districts", multiple=True, metavar="CODE",
+    help="A police district that delivered no incidents for this run (repeatable); any other "
+         "district without incident rows is an error.",
+)
 state_option = click.option(
     "--state", "state_dir", required=True, type=_dir(), help="State folder: ledger, audit log, vaults."
 )
@@ -72,16 +119,18 @@ state_option = click.option(
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="socialsearch")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+def cli() -> None:
     """socialsearch: the weekly, privacy-preserving police-to-municipality child-welfare search.
+
+    -v and -q work before or after a command: `socialsearch run ... -v`.
 
     \b
     Example:
         socialsearch demo
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+cli.params.extend(_verbosity_options())
 
 
 # --------------------------------------------------------------------------- keys
@@ -132,7 +181,8 @@ def keys_show(keys_dir: Path) -> None:
 def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> None:
     """Rotate in three steps: add a key, promote it, later disable the old one.
 
-    Old keys stay in the keystore for re-identification and re-keying.
+    Old keys stay in the keystore for re-identification and re-keying. Each step says what
+    it changed and what to do next.
 
     \b
     Example:
@@ -143,7 +193,39 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
     from .keys import rotate
 
     store = rotate(keys_dir, promote=promote, disable=disable)
-    click.echo(json.dumps(store.describe(), indent=2, ensure_ascii=False))
+    click.echo(_rotation_message(store, keys_dir, promote, disable))
+
+
+def _rotation_message(store: Any, keys_dir: Path, promote: str | None, disable: str | None) -> str:
+    """What a rotation step changed and the commands of the next steps (key ids only)."""
+    keys = shlex.quote(str(keys_dir))
+    if promote is not None:
+        return "\n".join([
+            f"promoted key {promote}: new pseudonyms and draft ids use it from now on.",
+            "Next:",
+            "  1. export the keys again for the hub and the source stations, replacing the old exports:",
+            f"       socialsearch keys export --keys {keys} --role hub --out HUB-KEYS --force",
+            f"       socialsearch keys export --keys {keys} --role station --out STATION-KEYS --force",
+            "  2. before the next weekly run, re-key the ledger and vaults so nothing is notified twice:",
+            f"       socialsearch keys rekey --keys {keys} --state STATE",
+            "  3. later, disable the old key:",
+            f"       socialsearch keys rotate --keys {keys} --disable "
+            + ", ".join(k for k in store.key_ids if k != promote and store.key_status(k) == "enabled"),
+        ])
+    if disable is not None:
+        return (f"disabled key {disable}: it no longer makes pseudonyms; its secret stays in {keys_dir} so old "
+                f"vaults can still be opened and old pseudonyms re-keyed.\n"
+                f"Primary key: {store.primary_key_id}. Keys: "
+                + ", ".join(f"{k} ({store.key_status(k)})" for k in store.key_ids))
+    added = store.key_ids[-1]
+    return "\n".join([
+        f"added key {added} (enabled, not yet primary; the primary is still {store.primary_key_id}).",
+        "Next:",
+        "  1. give every source station the new key (the station export holds the secrets):",
+        f"       socialsearch keys export --keys {keys} --role station --out STATION-KEYS --force",
+        "  2. when every station has it, make it the primary:",
+        f"       socialsearch keys rotate --keys {keys} --promote {added}",
+    ])
 
 
 @keys.command("export")
@@ -152,17 +234,22 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
               help="hub: no secret, only the draft-id key and the custodian's public key; "
                    "station: the secret and the custodian's public key.")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the exported keystore.")
-def keys_export(keys_dir: Path, role: str, out_dir: Path) -> None:
+@click.option("--force", is_flag=True,
+              help="Replace an earlier hub or station export in --out (after a rotation); "
+                   "never replaces a full keystore.")
+def keys_export(keys_dir: Path, role: str, out_dir: Path, force: bool) -> None:
     """Export the keys a matching hub or a source station needs, and nothing more.
 
     \b
     Example:
         socialsearch keys export --keys ./keys --role hub --out ./hub-keys
+        socialsearch keys export --keys ./keys --role hub --out ./hub-keys --force   # after a rotation
     """
     from .keys import export
 
-    export(keys_dir, out_dir, role)  # type: ignore[arg-type]
-    click.echo(f"exported a {role} keystore to {out_dir}")
+    store = export(keys_dir, out_dir, role, force=force)  # type: ignore[arg-type]
+    click.echo(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
+               f"primary {store.primary_key_id})")
 
 
 @keys.command("rekey")
@@ -215,8 +302,8 @@ def catalogue_check(path: Path | None) -> None:
 # --------------------------------------------------------------------------- data
 @cli.command()
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder to write the extracts to.")
-@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0001),
-              help="1.0 is Denmark (about 5.9 million people).")
+@click.option("--scale", default=0.01, show_default=True, type=click.FloatRange(min=0.0001),
+              help="0.01 is about 59,000 people; 1.0 is Denmark (about 5.9 million people, several GiB).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--week", required=True, callback=_week, help="Last ISO week of the year of events, e.g. 2026-W47.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
@@ -229,26 +316,38 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
     """
     from .synth import synthesize
 
-    summary = synthesize(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
+    with progress.stage(f"synthesising a Denmark at scale {scale:g}"):
+        summary = synthesize(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
     click.echo(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
 
 
 @cli.command()
-@click.option("--input", "input_dir", required=True, type=_dir(exists=True), help="Raw extracts (DESIGN §3).")
-@click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the pseudonymised extracts.")
+@click.option("--input", "input_dir", required=True, type=_dir(exists=True),
+              help="Raw extracts: incidents/, incident_persons/, population, relations.")
+@click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the hub extract (not inside --input).")
 @keys_option
-def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
-    """At a source station: replace CPR numbers, journal numbers and names by keyed values.
+@click.option("--week", required=True, callback=_week, help="The ISO week the hub will search, e.g. 2026-W47.")
+@click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
+@click.option("--force", is_flag=True, help="Replace an existing, non-empty --out folder.")
+@absent_option
+def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, catalogue_path: Path | None,
+                 force: bool, absent_districts: tuple[str, ...]) -> None:
+    """At a source station: the hub extract for one week, with keyed pseudonyms only.
 
+    Resolves people without a valid CPR number against the population register here, keeps
+    only what the week's search needs, and writes no name, birth date or journal number.
     `socialsearch run` accepts the result at a hub that holds no secret.
 
     \b
     Example:
-        socialsearch pseudonymise --input ./extract --out ./pseudo --keys ./keys
+        socialsearch pseudonymise --input ./extract --out ./pseudo --keys ./keys --week 2026-W47
     """
-    from .station import pseudonymise_dir
+    from .station import pseudonymise as pseudonymise_
 
-    report = pseudonymise_dir(input_dir, out_dir, keys_dir)
+    with progress.stage(f"the hub extract for {week} at the source station"):
+        report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
+                               absent_districts=absent_districts)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
@@ -262,8 +361,9 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path) -> None:
 @keys_option
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
+@absent_option
 def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-        catalogue_path: Path | None) -> None:
+        catalogue_path: Path | None, absent_districts: tuple[str, ...]) -> None:
     """Run the weekly search and write pseudonymised drafts per municipality.
 
     \b
@@ -272,9 +372,10 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     """
     from .hub import run_week
 
-    report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
-                      keys_dir=keys_dir, catalogue_path=catalogue_path)
-    click.echo(report.describe())
+    with progress.stage(f"weekly search for {week}"):
+        report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
+                          keys_dir=keys_dir, catalogue_path=catalogue_path, absent_districts=absent_districts)
+    click.echo(report.describe(state_dir=state_dir))
 
 
 DRAFT_ID_EXAMPLE = "D2026-W47-k1a2b3c4d-0123456789abcdef"
@@ -374,6 +475,41 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
     assert draft_id is not None and decision is not None and reason is not None and reviewer is not None
     review_draft(state_dir, draft_id, decision, reason, reviewer)
     click.echo(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
+
+
+@cli.command()
+@state_option
+@click.option("--from", "from_week", required=True, callback=_week, help="First ISO week, e.g. 2026-W27.")
+@click.option("--to", "to_week", required=True, callback=_week, help="Last ISO week (included), e.g. 2026-W39.")
+@click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for stats.json, stats.csv, stats.html.")
+@click.option("--by", "by", multiple=True, default=("municipality",), show_default=True,
+              type=click.Choice(["municipality", "district", "category", "age_band", "rule", "decision",
+                                 "cross_district"]),
+              help="Add a table (and chart) of drafts by this dimension and decision; repeat for more.")
+def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...]) -> None:
+    """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells shown as "<5".
+
+    Reads the ledger only (no keys, no vault) and writes stats.json, stats.csv and stats.html.
+
+    \b
+    Example:
+        socialsearch stats --state ./state --from 2026-W27 --to 2026-W39 --out ./q3 --by district --by category
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from .statistics import stats as publish_stats
+
+    report = publish_stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by)
+    table = Table(title=f"socialsearch stats {report.from_week} – {report.to_week}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in report.summary.items():
+        table.add_row(key, "–" if value is None else str(value))
+    console = Console(width=100)
+    console.print(table)
+    for kind, path in report.paths.items():
+        console.print(f"wrote {kind}: {path}", markup=False, highlight=False)
 
 
 @cli.command()

@@ -145,7 +145,7 @@ def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str
         "child": {"pseudonym": child, "cpr": persons.get(child)},
         "persons": [{"pseudonym": p, "cpr": c} for p, c in sorted(persons.items()) if p != child],
         "events": [
-            {"event_ref": ref, "district": value.split(":", 1)[0], "journal_number": value.split(":", 1)[1]}
-            for ref, value in sorted(events.items())
+            {"event_ref": ref, "district": district, "journal_number": journal}
+            for ref, (district, journal) in sorted((r, vault.split_event_reference(v)) for r, v in events.items())
         ],
     }

@@ -16,11 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from . import progress
 from .errors import UsageError
 from .geography import geography
 from .hub import RunReport, run_week
 from .keys import KeyStore, export
-from .station import pseudonymise_dir
+from .station import pseudonymise
 from .synth import synthesize
 from .weeks import IsoWeek
 
@@ -52,17 +53,18 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWe
     keys, hub_keys = demo_dir / "keys", demo_dir / "hub-keys"
     out, state = demo_dir / "out", demo_dir / "state"
 
-    with console.status("synthesising a small Denmark ..."):
+    with progress.stage("synthesising a small Denmark"):
         synth = synthesize(extract, scale=scale, seed=seed, week=week)
     console.print(f"[bold]1.[/] synthetic extracts for week {week}: {synth.people:,} people, "
                   f"{synth.children:,} children, {synth.rows['incidents']:,} police events -> {extract}")
     KeyStore.init(keys)
     export(keys, hub_keys, "hub")
     console.print(f"[bold]2.[/] keys: {keys} (custodian, secret) and {hub_keys} (hub: no secret)")
-    with console.status("pseudonymising at the source station ..."):
-        pseudonymise_dir(extract, pseudo, keys)
-    console.print(f"[bold]3.[/] pseudonymised extracts (no CPR numbers, names or journal numbers) -> {pseudo}")
-    with console.status(f"running the weekly search for {week} at the hub ..."):
+    with progress.stage("the hub extract at the source station"):
+        pseudonymise(extract, pseudo, keys, week=week)
+    console.print(f"[bold]3.[/] the hub extract for {week} (pseudonyms only: no CPR number, name, birth date "
+                  f"or journal number) -> {pseudo}")
+    with progress.stage(f"the weekly search for {week} at the hub"):
         report = run_week(input_dir=pseudo, week=week, out_dir=out, state_dir=state, keys_dir=hub_keys)
     console.print(f"[bold]4.[/] weekly search for {week}: {report.drafts} draft(s)")
 
@@ -75,8 +77,8 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWe
         table.add_row(code, geo.municipality_name(code), str(n))
     console.print(table)
     persons = report.summary["persons"]
-    console.print(f"persons without a valid CPR: {persons['without_valid_cpr']}, resolved by fuzzy "
-                  f"matching: {persons['resolved_probabilistically']}, unresolved: {persons['unresolved']}")
+    console.print(f"persons without a valid CPR: {persons['without_valid_cpr']}, resolved at the "
+                  f"station: {persons['resolved_probabilistically']}, unresolved: {persons['unresolved']}")
     draft_id = "<draft_id>"
     if report.html_paths:
         first = max(report.html_paths, key=lambda p: report.drafts_per_municipality[p.parent.name])
@@ -84,12 +86,13 @@ def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWe
         draft_id = json.loads((first.parent / "drafts.json").read_text(encoding="utf-8"))[0]["draft_id"]
     console.print(f"Summary: {(out / str(week) / 'summary.json').resolve()}")
     console.print(
-        "\nNext steps (municipality, then the key custodian, then the data-protection officer):\n"
+        "\nNext steps (the municipality, then the key custodian, then the data-protection officer):\n"
         f"  socialsearch drafts list --state {state} --week {week}\n"
         f"  socialsearch review --state {state} --draft {draft_id} --decision approve --reason \"Relevant\" "
         "--reviewer ABC\n"
         f"  socialsearch reidentify --state {state} --keys {keys} --draft {draft_id}\n"
-        f"  socialsearch audit verify --state {state}",
+        f"  socialsearch audit verify --state {state}\n"
+        f"  socialsearch stats --state {state} --from {week} --to {week} --out {demo_dir / 'stats'}",
         highlight=False,
     )
     return report

@@ -2,8 +2,16 @@
 
 :func:`build_documents` turns a :class:`~socialsearch.search.SearchResult`'s frames into one
 list of draft documents per receiving municipality; :func:`render_html` renders such a list as
-a self-contained Danish page (Jinja2, autoescaped, inline CSS, printable);
-:func:`write_municipality` writes both files atomically to ``OUT/<week>/<kommunekode>/``.
+a self-contained Danish page (Jinja2, autoescaped, inline CSS and script, printable, usable
+offline); :func:`write_municipality` writes both files atomically to ``OUT/<week>/<kommunekode>/``.
+
+The page is written for the municipal caseworker: per child, why the draft was made (the
+immediate category by name, or the score split into new points and points already seen in an
+earlier draft), one row per police event with every person's relation and role merged into it,
+each person once with all their relations, siblings whose drafts share events under one
+household heading, and what to do next. Each draft has a small form (approve or dismiss, a
+reason, the reviewer's initials); the page itself turns the answers into ``decisions.json``
+(:data:`DECISIONS_FORMAT`) for download, without a server, for ``socialsearch review --import``.
 
 Everything here is pseudonymised: children and adults appear as pseudonyms, events as keyed
 event references. The output is deterministic (same frames, same bytes), so a re-run of a week
@@ -13,7 +21,8 @@ rewrites identical files.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -29,16 +38,27 @@ from .resources import template_dir
 from .weeks import IsoWeek
 
 __all__ = [
+    "DECISIONS_FORMAT",
+    "DECISION_DA",
     "KIND_DA",
     "LINK_DA",
     "ROLE_DA",
     "build_documents",
+    "municipality_name_da",
     "render_html",
     "write_municipality",
 ]
 
 _ISO = "%Y-%m-%dT%H:%M:%S%:z"
 TEMPLATE = "drafts.html.j2"
+
+DECISIONS_FORMAT = "socialsearch-decisions"
+"""The ``format`` of the ``decisions.json`` the page produces (version 1)::
+
+    {"format": "socialsearch-decisions", "version": 1, "week": "2026-W47", "municipality": "101",
+     "decisions": [{"draft_id": "...", "decision": "approve" | "dismiss", "reason": "...",
+                    "reviewer": "ABC"}]}
+"""
 
 LINK_DA: dict[str, str] = {
     "self": "barnet selv",
@@ -56,9 +76,12 @@ ROLE_DA: dict[str, str] = {
     "involved": "involveret",
 }
 KIND_DA: dict[str, str] = {"offence": "gerningskode", "incident": "hændelseskode"}
+DECISION_DA: dict[str, str] = {"approve": "godkendt", "dismiss": "afvist"}
+"""A recorded decision as the page names it; an earlier draft without one is "ikke afgjort"."""
 
-# The subject of the concern sentence, by link; the order is the priority when one person has
-# several ties to the child (a mother who is also custodian is "Barnets mor").
+# The order in which one person's ties are named ("far og forældremyndighedsindehaver") and
+# the subject of the concern sentence, by the first of them.
+_LINK_ORDER = ("self", "mother", "father", "custodian", "household")
 _SUBJECT_DA: dict[str, str] = {
     "self": "Barnet selv",
     "mother": "Barnets mor",
@@ -66,6 +89,8 @@ _SUBJECT_DA: dict[str, str] = {
     "custodian": "Barnets forældremyndighedsindehaver",
     "household": "En voksen i barnets husstand",
 }
+# Official names that are not "<name> Kommune".
+_MUNICIPALITY_DA: dict[str, str] = {"101": "Københavns Kommune", "400": "Bornholms Regionskommune"}
 
 _SIGNAL_FIELDS = (
     "event_ref", "registered_at", "occurred_at", "district", "municipality", "kind", "code", "label",
@@ -74,6 +99,7 @@ _SIGNAL_FIELDS = (
 )
 _SIGNAL_ORDER = ("registered_at", "event_ref", "code", "person", "link", "role", "kind")
 _PROBABILISTIC_ONLY = ("resolved_by", "match_probability")
+_DRAFT_WEEK = re.compile(r"^D(\d{4}-W\d{2})-")
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -92,17 +118,31 @@ def _iso_local(name: str, schema: Mapping[str, pl.DataType]) -> pl.Expr:
 
 
 def build_documents(
-    signals: pl.DataFrame, drafts: pl.DataFrame, *, generated_at: str | None = None
+    signals: pl.DataFrame,
+    drafts: pl.DataFrame,
+    *,
+    generated_at: str | None = None,
+    earlier: Mapping[str, Mapping[str, Any]] | None = None,
+    immediate_categories: Collection[str] = (),
 ) -> dict[str, list[dict[str, Any]]]:
     """The draft documents of DESIGN.md §6, grouped by receiving municipality.
 
     Parameters
     ----------
     signals, drafts
-        ``SearchResult.signals`` and ``SearchResult.drafts`` (``notes/result_schema.md``).
+        ``SearchResult.signals`` and ``SearchResult.drafts`` (:data:`~socialsearch.search.SIGNAL_SCHEMA`,
+        :data:`~socialsearch.search.DRAFT_SCHEMA`).
     generated_at
         Optional time stamp copied into every draft as ``generated_at``; leave it out for
         byte-identical output on re-runs.
+    earlier
+        What the ledger knows of earlier drafts: draft id → ``{"week": "2026-W45",
+        "decision": "approve" | "dismiss" | None}`` (None: no decision recorded yet). An
+        earlier draft missing here gets the week from its id and no ``decision`` key (the page
+        then says the decision is not known, rather than that there is none).
+    immediate_categories
+        The catalogue's immediate category ids; an immediate draft then names the categories
+        that made it (``reason.immediate_categories``).
 
     Returns
     -------
@@ -112,13 +152,18 @@ def build_documents(
         ``persons`` [{pseudonym, link}], ``signals`` (sorted by registered_at, event_ref, code,
         person, link; ``resolved_by`` and ``match_probability`` only on signals whose person
         was found by probabilistic matching), ``reason`` {rule, score, threshold},
-        ``previous_drafts``. Date-times are ISO 8601 with offset in Europe/Copenhagen.
+        ``previous_drafts`` [draft ids], and for the page: ``points`` {new, earlier} (the score
+        from events in no earlier draft of the child, and from events that were),
+        ``immediate_categories`` (the immediate categories among an immediate draft's signals),
+        ``earlier_drafts`` [{draft_id, week, decision}] and ``siblings`` (the drafts in the same
+        list with the same adult on the same event: brothers and sisters, as the page groups
+        them). Date-times are ISO 8601 with offset in Europe/Copenhagen.
 
     Examples
     --------
     >>> docs = build_documents(result.signals, result.drafts)  # doctest: +SKIP
-    >>> docs["101"][0]["reason"]  # doctest: +SKIP
-    {'rule': 'threshold', 'score': 4, 'threshold': 3}
+    >>> docs["101"][0]["reason"], docs["101"][0]["points"]  # doctest: +SKIP
+    ({'rule': 'threshold', 'score': 4, 'threshold': 3}, {'new': 2, 'earlier': 2})
     """
     if drafts.height == 0:
         return {}
@@ -152,15 +197,24 @@ def build_documents(
         .join(per_draft, on="draft_id", how="left")
         .sort("municipality", "draft_id")
     )
+    immediate = set(immediate_categories)
     out: dict[str, list[dict[str, Any]]] = {}
     # One dict per draft (hundreds a week): the output itself, not extract-sized work.
     for doc in documents.to_dicts():
         doc["signals"] = [_trim_signal(s) for s in doc["signals"] or []]
         doc["persons"] = doc["persons"] or []
         doc["previous_drafts"] = doc["previous_drafts"] or []
+        doc["points"] = _points(doc["signals"], doc["reason"]["score"])
+        doc["immediate_categories"] = (
+            sorted({s["category"] for s in doc["signals"] if s.get("category") in immediate})
+            if doc["reason"]["rule"] == "immediate" else []
+        )
+        doc["earlier_drafts"] = [_earlier(d, earlier or {}) for d in doc["previous_drafts"]]
         if generated_at is not None:
             doc["generated_at"] = generated_at
         out.setdefault(doc["municipality"], []).append(doc)
+    for docs in out.values():
+        _mark_siblings(docs)
     return out
 
 
@@ -170,19 +224,81 @@ def _trim_signal(signal: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in signal.items() if k not in _PROBABILISTIC_ONLY}
 
 
-# --- HTML --------------------------------------------------------------------------------------
+def _event_weights(signals: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, bool]]:
+    """event_ref → (its weight: the largest of its codes', whether it is in no earlier draft)."""
+    events: dict[str, tuple[int, bool]] = {}
+    for s in signals:
+        weight, new = events.get(s["event_ref"], (0, False))
+        events[s["event_ref"]] = (max(weight, int(s.get("weight") or 0)), new or bool(s.get("new")))
+    return events
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+def _points(signals: list[dict[str, Any]], score: int) -> dict[str, int]:
+    """The score split into points from new events and from events of earlier drafts."""
+    if not signals:
+        return {"new": int(score), "earlier": 0}
+    events = _event_weights(signals).values()
+    return {"new": sum(w for w, new in events if new), "earlier": sum(w for w, new in events if not new)}
+
+
+def _earlier(draft_id: str, earlier: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    known = earlier.get(draft_id) or {}
+    week = known.get("week")
+    if week is None:
+        m = _DRAFT_WEEK.match(draft_id)
+        week = m.group(1) if m else None
+    item: dict[str, Any] = {"draft_id": draft_id, "week": week}
+    if draft_id in earlier:  # the ledger answered: a decision, or None while none is recorded
+        item["decision"] = known.get("decision")
+    return item
+
+
+def _decision_da(earlier: Mapping[str, Any]) -> str:
+    if "decision" not in earlier:
+        return "beslutningen er ikke oplyst"
+    return DECISION_DA.get(earlier["decision"] or "", "ikke afgjort endnu")
+
+
+def _shared(doc: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(event, adult) pairs of a draft: what siblings' drafts have in common."""
+    return {(s["event_ref"], s["person"]) for s in doc.get("signals") or [] if s.get("link") != "self"}
+
+
+def _sibling_map(docs: list[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """draft id → the other drafts connected to it through the same adult on the same event.
+
+    Two children who are merely on the same event themselves (two victims of one incident)
+    are not connected; children whose father is on the same event are.
+    """
+    by_pair: dict[tuple[str, str], list[int]] = {}
+    for i, doc in enumerate(docs):
+        for pair in _shared(doc):
+            by_pair.setdefault(pair, []).append(i)
+    parent = list(range(len(docs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for members in by_pair.values():
+        for other in members[1:]:
+            parent[root(other)] = root(members[0])
+    groups: dict[int, list[str]] = {}
+    for i, doc in enumerate(docs):
+        groups.setdefault(root(i), []).append(doc["draft_id"])
+    return {doc["draft_id"]: [d for d in groups[root(i)] if d != doc["draft_id"]] for i, doc in enumerate(docs)}
+
+
+def _mark_siblings(docs: list[dict[str, Any]]) -> None:
+    """Set each draft's ``siblings`` (see :func:`_sibling_map`)."""
+    siblings = _sibling_map(list(docs))
+    for doc in docs:
+        doc["siblings"] = siblings[doc["draft_id"]]
+
+
+# --- Danish text -------------------------------------------------------------------------------
 
 
 def _name(lookup: Any, code: str | None) -> str:
@@ -192,6 +308,20 @@ def _name(lookup: Any, code: str | None) -> str:
         return str(lookup(code))
     except KeyError:
         return code
+
+
+def municipality_name_da(code: str | None) -> str:
+    """The municipality's name as a Dane writes it: ``"101"`` → ``"Københavns Kommune"``.
+
+    Examples
+    --------
+    >>> municipality_name_da("101"), municipality_name_da("751"), municipality_name_da("400")
+    ('Københavns Kommune', 'Aarhus Kommune', 'Bornholms Regionskommune')
+    """
+    if code in _MUNICIPALITY_DA:
+        return _MUNICIPALITY_DA[code]
+    name = _name(geography().municipality_name, code)
+    return f"{name} Kommune" if code is not None and name != code else f"kommune {name}"
 
 
 def _decimal_da(value: float, digits: int = 2) -> str:
@@ -204,14 +334,29 @@ def _plural(n: int, one: str, many: str) -> str:
 
 
 def _join_da(items: list[str]) -> str:
-    """["a", "b", "c"] → "a, b og c"."""
+    """["a", "b", "c"] → "a, b og c"; "samt" before the last when an item already holds "og".
+
+    Examples
+    --------
+    >>> _join_da(["vold", "trusler", "narkotika"])
+    'vold, trusler og narkotika'
+    >>> _join_da(["selvmordsforsøg og selvmordstrusler", "vold"])
+    'selvmordsforsøg og selvmordstrusler samt vold'
+    """
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " og " + items[-1]
+    last = " samt " if any(" og " in item for item in items) else " og "
+    return ", ".join(items[:-1]) + last + items[-1]
 
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+def _age_da(age: int | None) -> str:
+    if age is None:
+        return "alder ukendt"
+    return "under 1 år" if age < 1 else f"{age} år"
 
 
 def _when(text: str | None) -> tuple[str, str]:
@@ -222,6 +367,13 @@ def _when(text: str | None) -> tuple[str, str]:
     return (moment.strftime("%d.%m.%Y"), moment.strftime("%H:%M"))
 
 
+def _week_da(week: str | None) -> str:
+    if not week:
+        return "ukendt uge"
+    iso = IsoWeek.parse(week)
+    return f"uge {iso.week}, {iso.year}"
+
+
 def _span_weeks(signals: list[dict[str, Any]]) -> int:
     moments = [datetime.fromisoformat(s["registered_at"]) for s in signals if s.get("registered_at")]
     if not moments:
@@ -230,37 +382,49 @@ def _span_weeks(signals: list[dict[str, Any]]) -> int:
     return max(1, math.ceil(days / 7))
 
 
-def _person_labels(draft: Mapping[str, Any]) -> dict[str, str]:
-    """Short labels P1, P2, ... for the persons, in the order of the persons list."""
-    order: list[str] = []
-    for p in draft.get("persons") or []:
-        if p["pseudonym"] not in order:
-            order.append(p["pseudonym"])
-    for s in draft.get("signals") or []:
-        if s["person"] not in order:
-            order.append(s["person"])
-    return {pseudonym: f"P{i}" for i, pseudonym in enumerate(order, start=1)}
+def _links_of(signals: Iterable[Mapping[str, Any]], persons: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """person pseudonym → its ties to the child, in :data:`_LINK_ORDER`; persons in draft order."""
+    rank = {link: i for i, link in enumerate(_LINK_ORDER)}
+    links: dict[str, set[str]] = {}
+    for p in persons:
+        links.setdefault(p["pseudonym"], set()).add(p["link"])
+    for s in signals:
+        links.setdefault(s["person"], set()).add(s["link"])
+    return {person: sorted(ls, key=lambda k: (rank.get(k, len(rank)), k)) for person, ls in links.items()}
 
 
-def _concerns(draft: Mapping[str, Any], labels: Mapping[str, str], weeks: int) -> list[str]:
-    """One sentence per person, e.g. "Barnets far er registreret i 3 hændelser med vold ..."."""
+def _person_order(links: Mapping[str, list[str]]) -> list[str]:
+    """The child first, then mother, father, custodians, household, each by pseudonym."""
+    rank = {link: i for i, link in enumerate(_LINK_ORDER)}
+    return sorted(links, key=lambda p: (rank.get(links[p][0], len(rank)), p))
+
+
+def _relation_da(links: list[str]) -> str:
+    return _join_da([LINK_DA.get(link, link) for link in links])
+
+
+def _concerns(signals: list[dict[str, Any]], links: Mapping[str, list[str]], labels: Mapping[str, str],
+              weeks: int) -> list[str]:
+    """One sentence per person, e.g. "Barnets far er registreret i 3 hændelser med vold ...".
+
+    People registered on exactly the same events share one sentence ("Barnets mor og far er
+    registreret i 1 hændelse ..."), so one event is never read as two.
+    """
     by_person: dict[str, list[dict[str, Any]]] = {}
-    for s in draft.get("signals") or []:
+    for s in signals:
         by_person.setdefault(s["person"], []).append(s)
-    rank = {link: i for i, link in enumerate(_SUBJECT_DA)}
-    subjects: dict[str, str] = {}
-    for person, sigs in by_person.items():
-        link = min((s["link"] for s in sigs), key=lambda k: rank.get(k, len(rank)))
-        subjects[person] = _SUBJECT_DA.get(link, "En person med tilknytning til barnet")
-    counts: dict[str, int] = {}
-    for subject in subjects.values():
-        counts[subject] = counts.get(subject, 0) + 1
+    subjects = {p: _SUBJECT_DA.get(links[p][0], "En person med tilknytning til barnet") for p in by_person}
+    repeated = {s for s in subjects.values() if list(subjects.values()).count(s) > 1}
+    groups: dict[frozenset[str], list[str]] = {}
+    for person in _person_order({p: links[p] for p in by_person}):
+        groups.setdefault(frozenset(s["event_ref"] for s in by_person[person]), []).append(person)
     sentences = []
-    for person, sigs in by_person.items():
-        subject = subjects[person]
-        if counts[subject] > 1:
-            subject += f" ({labels[person]})"
-        events = {s["event_ref"] for s in sigs}
+    for events, people in groups.items():
+        names = [subjects[p] + (f" ({labels[p]})" if subjects[p] in repeated else "") for p in people]
+        if names[0].startswith("Barnets "):
+            names = [names[0], *(n.removeprefix("Barnets ") for n in names[1:])]
+        subject = _join_da([names[0], *map(_lower_first, names[1:])])
+        sigs = [s for p in people for s in by_person[p]]
         districts = {s["district"] for s in sigs}
         categories: list[str] = []
         for s in sigs:
@@ -275,77 +439,174 @@ def _concerns(draft: Mapping[str, Any], labels: Mapping[str, str], weeks: int) -
     return sentences
 
 
-def _rule_text(reason: Mapping[str, Any]) -> str:
+def _headline(draft: Mapping[str, Any], signals: list[dict[str, Any]]) -> tuple[str, str]:
+    """Why the draft was made: (the short rule, the sentence that explains it)."""
+    reason = draft["reason"]
+    score, threshold = int(reason["score"]), int(reason["threshold"])
+    points = draft.get("points") or _points(signals, score)
+    new, old = int(points["new"]), int(points["earlier"])
+    split = (
+        f"alle {score} point er nye" if old == 0 else
+        f"{_plural(new, 'nyt point', 'nye point')} og {_plural(old, 'point', 'point')} fra hændelser, "
+        "der allerede har været med i et tidligere udkast"
+    )
     if reason["rule"] == "immediate":
-        return (
-            "Straks-kategori: mindst én hændelse hører til en kategori, der altid udløser et udkast "
-            f"({reason['score']} point, tærskel {reason['threshold']})"
-        )
-    return f"Tærskel nået: {reason['score']} point (tærskel {reason['threshold']})"
+        labels: list[str] = []
+        for category in draft.get("immediate_categories") or []:
+            label = next((s.get("category_label") for s in signals if s.get("category") == category), None)
+            text = f"»{label or category}«"
+            if text not in labels:
+                labels.append(text)
+        if labels:
+            which = (f"kategorien {labels[0]}" if len(labels) == 1 else f"kategorierne {_join_da(labels)}")
+            sentence = (f"Der er registreret en hændelse i {which}, som altid udløser et udkast, "
+                        "uanset antallet af point.")
+        else:
+            sentence = ("Mindst én hændelse hører til en kategori, der altid udløser et udkast, "
+                        "uanset antallet af point.")
+        return ("Straks-udkast", f"{sentence} Barnet har i alt {_plural(score, 'point', 'point')} "
+                                 f"(tærskelværdien er {threshold}); {split}.")
+    return ("Tærskel nået", f"{score} point mod en tærskelværdi på {threshold}: {split}.")
 
 
-def _view(draft: Mapping[str, Any], lookback_weeks: int | None) -> dict[str, Any]:
-    """What the template shows for one draft (small: one child's signals)."""
+def _event_rows(signals: list[dict[str, Any]], links: Mapping[str, list[str]],
+                labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One row per event: its codes, and each person on it once with every role they had."""
     geo = geography()
-    signals = list(draft.get("signals") or [])
-    labels = _person_labels(draft)
-    weeks = lookback_weeks or _span_weeks(signals)
-    rows = []
+    weights = _event_weights(signals)
+    by_event: dict[str, list[dict[str, Any]]] = {}
     for s in signals:
-        occurred_day, occurred_time = _when(s.get("occurred_at"))
-        registered_day, _ = _when(s.get("registered_at"))
-        probability = s.get("match_probability")
-        probabilistic = s.get("resolved_by") == "probabilistic"
+        by_event.setdefault(s["event_ref"], []).append(s)
+    rows = []
+    for ref, sigs in by_event.items():
+        first = sigs[0]
+        occurred_day, occurred_time = _when(first.get("occurred_at"))
+        registered_day, _ = _when(first.get("registered_at"))
+        codes: list[dict[str, str]] = []
+        categories: list[str] = []
+        for s in sigs:
+            code = {"kind": KIND_DA.get(s.get("kind", ""), s.get("kind", "")).capitalize(),
+                    "code": s.get("code", ""), "label": s.get("label") or ""}
+            if code not in codes:
+                codes.append(code)
+            category = s.get("category_label") or s.get("category") or ""
+            if category and category not in categories:
+                categories.append(category)
+        people = []
+        for person in _person_order({s["person"]: links[s["person"]] for s in sigs}):
+            roles: list[str] = []
+            note = None
+            for s in sigs:
+                if s["person"] != person:
+                    continue
+                role = ROLE_DA.get(s.get("role", ""), s.get("role", ""))
+                if role not in roles:
+                    roles.append(role)
+                if s.get("resolved_by") == "probabilistic":
+                    probability = s.get("match_probability")
+                    note = ("fundet ved sandsynlighedsbaseret match, sandsynlighed "
+                            + (_decimal_da(float(probability)) if probability is not None else "ukendt"))
+            people.append({  # the first tie only: the persons table gives them all
+                "label": labels[person],
+                "relation": LINK_DA.get(links[person][0], links[person][0]),
+                "roles": _join_da(roles),
+                "note": note,
+            })
+        weight, new = weights[ref]
         rows.append({
+            "event_ref": ref,
             "date": occurred_day,
             "time": occurred_time,
             "registered": registered_day,
-            "category": s.get("category_label") or s.get("category") or "",
-            "kind": KIND_DA.get(s.get("kind", ""), s.get("kind", "")).capitalize(),
-            "code": s.get("code", ""),
-            "label": s.get("label") or "",
-            "role": ROLE_DA.get(s.get("role", ""), s.get("role", "")),
-            "link": LINK_DA.get(s["link"], s["link"]),
-            "person": labels[s["person"]],
-            "district": _name(geo.district_name, s.get("district")),
-            "municipality": _name(geo.municipality_name, s.get("municipality")),
-            "new": bool(s.get("new")),
-            "weight": s.get("weight"),
-            "event_ref": s.get("event_ref", ""),
-            "probabilistic_note": (
-                "personen er fundet ved sandsynlighedsbaseret match, sandsynlighed "
-                + (_decimal_da(float(probability)) if probability is not None else "ukendt")
-            ) if probabilistic else None,
+            "categories": _join_da([categories[0], *map(_lower_first, categories[1:])]) if categories else "",
+            "codes": codes,
+            "people": people,
+            "district": _name(geo.district_name, first.get("district")),
+            "municipality": _name(geo.municipality_name, first.get("municipality")),
+            "weight": weight,
+            "new": new,
         })
+    return rows
+
+
+def _household_labels(group: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Short labels P1, P2, ... shared by the drafts of one household, adults before children."""
+    links: dict[str, list[str]] = {}
+    for d in group:
+        for person, ls in _links_of(d.get("signals") or [], d.get("persons") or []).items():
+            links[person] = sorted(set(links.get(person, [])) | set(ls),
+                                   key=lambda k: (_LINK_ORDER.index(k) if k in _LINK_ORDER else 9, k))
+    return {p: f"P{i}" for i, p in enumerate(_person_order(links), start=1)}
+
+
+def _view(draft: Mapping[str, Any], lookback_weeks: int | None, labels: Mapping[str, str],
+          number: int) -> dict[str, Any]:
+    """What the template shows for one draft (small: one child's signals)."""
+    signals = list(draft.get("signals") or [])
+    links = _links_of(signals, draft.get("persons") or [])
+    weeks = lookback_weeks or _span_weeks(signals)
+    rows = _event_rows(signals, links, labels)
+    n_events = {s["event_ref"] for s in signals}
     persons = []
-    seen: set[str] = set()
-    for p in list(draft.get("persons") or []) + [
-        {"pseudonym": s["person"], "link": s["link"]} for s in signals
-    ]:
-        key = p["pseudonym"] + "\0" + p["link"]
-        if key in seen:
-            continue
-        seen.add(key)
-        persons.append({"label": labels[p["pseudonym"]], "pseudonym": p["pseudonym"],
-                        "link": LINK_DA.get(p["link"], p["link"])})
-    probabilistic = sorted({f"{r['person']} ({r['link']})" for r in rows if r["probabilistic_note"]})
+    for person in _person_order(links):
+        events = {s["event_ref"] for s in signals if s["person"] == person}
+        roles: list[str] = []
+        for s in signals:
+            role = ROLE_DA.get(s.get("role", ""), s.get("role", ""))
+            if s["person"] == person and role not in roles:
+                roles.append(role)
+        persons.append({
+            "label": labels.get(person, "?"),
+            "pseudonym": person,
+            "relation": _relation_da(links[person]),
+            "events": _plural(len(events), "hændelse", "hændelser") if events else "ingen hændelser",
+            "roles": _join_da(roles),
+        })
+    rule, why = _headline(draft, signals)
+    earlier = draft.get("earlier_drafts") or [_earlier(d, {}) for d in draft.get("previous_drafts") or []]
     child = draft["child"]
     return {
+        "number": number,
         "draft_id": draft["draft_id"],
+        "immediate": draft["reason"]["rule"] == "immediate",
         "child_pseudonym": child["pseudonym"],
-        "age": child.get("age"),
-        "municipality": _name(geo.municipality_name, child.get("municipality")),
+        "age": _age_da(child.get("age")),
+        "municipality": municipality_name_da(child.get("municipality")),
         "municipality_code": child.get("municipality"),
-        "concerns": _concerns(draft, labels, weeks),
-        "n_events": len({s["event_ref"] for s in signals}),
-        "n_new_events": len({s["event_ref"] for s in signals if s.get("new")}),
+        "rule": rule,
+        "why": why,
+        "concerns": _concerns(signals, links, labels, weeks),
+        "n_events": len(n_events),
+        "n_new_events": sum(1 for r in rows if r["new"]),
         "n_districts": len({s["district"] for s in signals}),
-        "rule": _rule_text(draft["reason"]),
         "rows": rows,
         "persons": persons,
-        "probabilistic_persons": probabilistic,
-        "previous_drafts": list(draft.get("previous_drafts") or []),
+        "probabilistic": any(s.get("resolved_by") == "probabilistic" for s in signals),
+        "earlier": [
+            {"draft_id": e["draft_id"], "week": _week_da(e.get("week")),
+             "decision": _decision_da(e)}
+            for e in earlier
+        ],
     }
+
+
+def _households(drafts: list[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Drafts grouped by shared events; households with an immediate draft first."""
+    by_id = {d["draft_id"]: d for d in drafts}
+    computed = _sibling_map(drafts) if any("siblings" not in d for d in drafts) else {}
+    seen: set[str] = set()
+    groups: list[list[Mapping[str, Any]]] = []
+    for d in drafts:
+        if d["draft_id"] in seen:
+            continue
+        siblings = d["siblings"] if "siblings" in d else computed[d["draft_id"]]
+        ids = [d["draft_id"], *(s for s in siblings if s in by_id)]
+        members = [by_id[i] for i in dict.fromkeys(ids) if i not in seen]
+        seen.update(m["draft_id"] for m in members)
+        members.sort(key=lambda m: (m["reason"]["rule"] != "immediate", m["draft_id"]))
+        groups.append(members)
+    groups.sort(key=lambda g: (g[0]["reason"]["rule"] != "immediate", g[0]["draft_id"]))
+    return groups
 
 
 def render_html(
@@ -369,14 +630,30 @@ def render_html(
         The catalogue's lookback, used in "inden for 26 uger"; default: the span of each
         child's signals.
 
-    The page is self-contained (inline CSS, no scripts, no external addresses), escapes every
-    value, and prints one child per page.
+    The page is self-contained (inline CSS and script, no external addresses), escapes every
+    value, prints each draft from a new page, and produces ``decisions.json`` in the browser.
     """
     iso = IsoWeek.parse(week)
-    name = _name(geography().municipality_name, municipality)
-    views = [_view(d, lookback_weeks) for d in drafts]
+    name = municipality_name_da(municipality)
+    households: list[dict[str, Any]] = []
+    all_views: list[dict[str, Any]] = []
+    number = 0
+    for group in _households(list(drafts)):
+        labels = _household_labels(group)
+        views = []
+        for d in group:
+            number += 1
+            views.append(_view(d, lookback_weeks, labels, number))
+        all_views += views
+        counts: dict[tuple[str, str], int] = {}
+        for d in group:
+            for pair in _shared(d):
+                counts[pair] = counts.get(pair, 0) + 1
+        shared = {ref for (ref, _), n in counts.items() if n > 1}
+        households.append({"drafts": views, "shared_events": len(shared)})
+    n_immediate = sum(1 for v in all_views if v["immediate"])
     return _environment().get_template(TEMPLATE).render(
-        title=f"Underretningsudkast — {name} — uge {iso.week}, {iso.year}",
+        title=f"Underretningsudkast til {name} — uge {iso.week}, {iso.year}",
         municipality=municipality,
         municipality_name=name,
         week=str(iso),
@@ -384,7 +661,22 @@ def render_html(
         year=iso.year,
         monday=iso.monday.strftime("%d.%m.%Y"),
         sunday=iso.sunday.strftime("%d.%m.%Y"),
-        drafts=views,
+        households=households,
+        n_drafts=len(all_views),
+        n_immediate=n_immediate,
+        decisions_format=DECISIONS_FORMAT,
+    )
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
@@ -400,6 +692,7 @@ def write_municipality(
 
     ``drafts.json`` is the list of draft documents (UTF-8, indented, sorted keys);
     ``week`` defaults to the drafts' week, else the folder name. Returns the folder.
+    Earlier drafts' weeks and decisions come from the documents (``build_documents(earlier=...)``).
     """
     folder = Path(out_week_dir) / municipality
     if week is None:

@@ -60,8 +60,16 @@ class InputProblem:
     """One violation of the input contract, located as precisely as possible.
 
     ``row`` is the 1-based data row (the header is row 0) in the file, or ``None`` when
-    the problem concerns the whole file or column. ``value`` must never be set to raw
-    identifiers; it is meant for codes, dates and other non-identifying values.
+    the problem concerns the whole file or column. ``value`` describes what was found and is
+    never a cell of an extract: a shifted column can put a CPR number, a name, a birth date or
+    a journal number anywhere, so a cell is described by its shape ("a 10-character value of
+    digits and '-'"). It may also be a fact about a file that is not data (a manifest's
+    version number).
+
+    Examples
+    --------
+    >>> print(InputProblem("x.csv", "registered_at", "a date-time", 7, "a 10-character value of digits"))
+    x.csv, row 7, column 'registered_at': expected a date-time (found a 10-character value of digits)
     """
 
     file: str
@@ -76,7 +84,7 @@ class InputProblem:
             where += f", row {self.row}"
         if self.column is not None:
             where += f", column '{self.column}'"
-        found = f" (found {self.value!r})" if self.value is not None else ""
+        found = f" (found {self.value})" if self.value is not None else ""
         return f"{where}: expected {self.expected}{found}"
 
 

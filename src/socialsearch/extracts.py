@@ -1,4 +1,4 @@
-"""Reading and validating the input contract: raw extracts and the pseudonymised hub layout.
+"""Reading and validating the raw input contract (the hub extract is :mod:`socialsearch.hub_extract`).
 
 Raw extracts (DESIGN.md §3) are what police districts and the CPR extract deliver::
 
@@ -10,12 +10,13 @@ Raw extracts (DESIGN.md §3) are what police districts and the CPR extract deliv
 :func:`read_raw` reads them into normalised Polars frames (codes as strings, date-times as
 ``Datetime("us", "Europe/Copenhagen")``) and checks every rule of the contract in vectorised
 passes; all problems are raised together in one :class:`~socialsearch.errors.InputError`
-naming file, 1-based data row, column and what was expected. A problem never shows a CPR
-number, a name, a birth date or a journal number (``incident_id``); codes and date-times are
-shown.
-
-The hub layout (``docs/architecture.md``) is what ``socialsearch pseudonymise`` writes and
-``run`` reads without any secret: :func:`write_hub`, :func:`read_hub`, :func:`is_hub_layout`.
+naming file, 1-based data row, column and what was expected. Every entry of the two input
+folders and every table file is read or refused (broken or looping links, sub-folders, other
+files, other encodings and separators, rows with another number of fields than the header), and
+every police district of the reference geography must have incident rows unless it is named as
+absent. A problem never shows a cell's value, only its shape ("a 10-character value of digits
+and '-'"): a shifted column can put a CPR number, a name, a birth date or a journal number in
+any column.
 
 Examples
 --------
@@ -26,42 +27,33 @@ Datetime(time_unit='us', time_zone='Europe/Copenhagen')
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
+import os
 import re
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from .atomic import replacing, write_json_atomic
-from .contract import CPR_STATUSES, DATETIME, RELATIONS, ROLES, TIME_ZONE
-from .errors import InputError, InputProblem
+from .contract import DATETIME, RELATIONS, ROLES, TIME_ZONE
+from .errors import InputError, InputProblem, UsageError
 from .geography import geography
 from .identifiers import normalise_cpr as _normalise_cpr
 
 __all__ = [
-    "HUB_FORMAT",
-    "HUB_VERSION",
     "PER_RULE_LIMIT",
     "RELATIONS",
     "ROLES",
     "TIME_ZONE",
-    "HubExtracts",
     "RawExtracts",
-    "is_hub_layout",
     "parse_datetime",
-    "read_hub",
     "read_raw",
-    "write_hub",
 ]
 
-HUB_FORMAT = "socialsearch-pseudonymised"
-HUB_VERSION = 1
-MANIFEST = "manifest.json"
 
 #: problems reported per (file, column, rule); more are summarised in one line
 PER_RULE_LIMIT = 20
@@ -97,7 +89,9 @@ class RawExtracts:
     """Validated raw extracts in their normalised form (see ``docs/data-contract.md``).
 
     ``files`` are the files read, ``digests`` maps each file's path relative to the input
-    folder to the SHA-256 of its bytes, ``rows`` the data rows read per table.
+    folder to the SHA-256 of its bytes, ``rows`` the data rows read per table, and
+    ``rows_per_district`` the rows of ``incidents`` and ``incident_persons`` per police
+    district of the reference geography (0 for a district named as absent).
     """
 
     incidents: pl.DataFrame
@@ -107,20 +101,7 @@ class RawExtracts:
     files: tuple[Path, ...]
     digests: dict[str, str]
     rows: dict[str, int]
-
-
-@dataclass(frozen=True)
-class HubExtracts:
-    """Pseudonymised extracts in the hub layout (``docs/architecture.md``); no raw identifiers."""
-
-    incidents: pl.DataFrame
-    incident_persons: pl.DataFrame
-    population: pl.DataFrame
-    relations: pl.DataFrame
-    manifest: dict[str, Any]
-    files: tuple[Path, ...]
-    digests: dict[str, str]
-    rows: dict[str, int]
+    rows_per_district: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------
@@ -134,13 +115,12 @@ class _Col:
     kind: str  # text | code | district | municipality | datetime | date | cpr | role | relation
     required: bool = True  # the column must exist
     nonempty: bool = True  # every row needs a value
-    secret: bool = False  # never show the value in a message
 
 
 _RAW_SPECS: dict[str, tuple[_Col, ...]] = {
     "incidents": (
         _Col("district", "district"),
-        _Col("incident_id", "text", secret=True),
+        _Col("incident_id", "text"),
         _Col("occurred_at", "datetime"),
         _Col("registered_at", "datetime"),
         _Col("municipality", "municipality"),
@@ -150,22 +130,22 @@ _RAW_SPECS: dict[str, tuple[_Col, ...]] = {
     ),
     "incident_persons": (
         _Col("district", "district"),
-        _Col("incident_id", "text", secret=True),
-        _Col("cpr", "cpr", nonempty=False, secret=True),
+        _Col("incident_id", "text"),
+        _Col("cpr", "cpr", nonempty=False),
         _Col("role", "role"),
-        _Col("given_name", "text", required=False, nonempty=False, secret=True),
-        _Col("surname", "text", required=False, nonempty=False, secret=True),
-        _Col("birth_date", "date", required=False, nonempty=False, secret=True),
+        _Col("given_name", "text", required=False, nonempty=False),
+        _Col("surname", "text", required=False, nonempty=False),
+        _Col("birth_date", "date", required=False, nonempty=False),
     ),
     "population": (
-        _Col("cpr", "cpr", secret=True),
+        _Col("cpr", "cpr"),
         _Col("municipality", "municipality"),
-        _Col("given_name", "text", required=False, nonempty=False, secret=True),
-        _Col("surname", "text", required=False, nonempty=False, secret=True),
+        _Col("given_name", "text", required=False, nonempty=False),
+        _Col("surname", "text", required=False, nonempty=False),
     ),
     "relations": (
-        _Col("child_cpr", "cpr", secret=True),
-        _Col("adult_cpr", "cpr", secret=True),
+        _Col("child_cpr", "cpr"),
+        _Col("adult_cpr", "cpr"),
         _Col("relation", "relation"),
     ),
 }
@@ -195,29 +175,60 @@ _EXPECT_DATETIME = (
 
 @dataclass(frozen=True)
 class _Check:
-    """One rule over a parsed frame: rows where ``bad`` is true break it."""
+    """One rule over a parsed frame: rows where ``bad`` is true break it.
+
+    ``show`` names a column whose value's *shape* (length; digits, letters, spaces, which
+    punctuation) is described in the problem; the value itself is never shown.
+    """
 
     column: str | None
     expected: str
     bad: pl.Expr
-    show: str | None = None  # a column whose value may be shown (codes, date-times) ...
-    safe: str = r"[A-Z0-9]{1,5}"  # ... when the whole value matches this pattern
+    show: str | None = None
 
 
-# A value is echoed only when it has the shape of what was expected: a district code, a
-# kommunekode, a date-time. A shifted CSV column can put a name or a CPR number where a code
-# belongs, so anything else (and anything with ten digits in a row) is never shown.
-_SAFE_DISTRICT = r"[A-Z0-9]{1,5}"
-_SAFE_MUNICIPALITY = r"\d{1,4}"
-_SAFE_DATETIME = r"[0-9:+\-.,TZz ]{1,40}"
-_CPR_LIKE = re.compile(r"\d{6}-?\d{4}")
+# A shifted CSV column can put a name, a CPR number, a birth date or a journal number anywhere,
+# and no pattern tells a code from an identifier for sure: messages describe a value's shape,
+# never the value.
+_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # ASCII punctuation: separators such as - / . : + ,
+_SHAPE = ("_shape_len", "_shape_digits", "_shape_letters", "_shape_spaces", "_shape_punct",
+          "_shape_other")
 
 
-def _displayable(value: object, safe: str) -> str | None:
-    text = None if value is None else str(value)
-    if text is None or not re.fullmatch(safe, text) or _CPR_LIKE.search(text):
-        return None
-    return text
+def _shape_exprs(column: str) -> list[pl.Expr]:
+    """Expressions describing the shape of ``column``'s values, one column per trait."""
+    text = pl.col(column).cast(pl.String)
+    return [
+        text.str.len_chars().alias("_shape_len"),
+        text.str.contains(r"\d").alias("_shape_digits"),
+        text.str.contains(r"\p{L}").alias("_shape_letters"),
+        text.str.contains(r"\s").alias("_shape_spaces"),
+        text.str.extract_all(_PUNCTUATION).list.unique().list.sort().list.join("").alias("_shape_punct"),
+        text.str.contains(r"[^\d\p{L}\s!-/:-@\[-`{-~]").alias("_shape_other"),
+    ]
+
+
+def _describe_shape(length: int, digits: bool, letters: bool, spaces: bool, punct: str,
+                    other: bool) -> str:
+    """``a 10-character value of digits and '-'``: what a value looks like, not what it is.
+
+    Examples
+    --------
+    >>> _describe_shape(11, True, False, False, "-", False)
+    "an 11-character value of digits and '-'"
+    >>> _describe_shape(6, False, True, False, "", False)
+    'a 6-character value of letters'
+    """
+    parts = [name for name, has in (("digits", digits), ("letters", letters), ("spaces", spaces))
+             if has]
+    parts += [repr(c) for c in punct]
+    if other:
+        parts.append("other characters")
+    article = "an" if str(length).startswith("8") or length in (11, 18) else "a"
+    if not parts:
+        return f"{article} {length}-character value"
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{article} {length}-character value of {listed}"
 
 
 @dataclass
@@ -230,7 +241,11 @@ class _Problems:
         self.items.append(InputProblem(file, column, expected, row, value))
 
     def scan(self, frame: pl.DataFrame, checks: Iterable[_Check]) -> None:
-        """Record the first rows breaking each check; ``frame`` has ``_file`` and ``_row``."""
+        """Record the first rows breaking each check; ``frame`` has ``_file`` and ``_row``.
+
+        Where a check names a column to ``show``, the problem carries the shape of that
+        column's value (computed in Polars; the value never reaches Python).
+        """
         checks = list(checks)
         if not checks or frame.height == 0:
             return
@@ -244,10 +259,14 @@ class _Problems:
             per_file = hits.group_by(_FILE, maintain_order=True).len()
             for file_index, rows in per_file.iter_rows():
                 first = hits.filter(pl.col(_FILE) == file_index).head(PER_RULE_LIMIT)
+                if check.show:
+                    first = first.with_columns(_shape_exprs(check.show)).drop(check.show)
                 name = self.names[file_index]
                 for rec in first.iter_rows(named=True):
-                    value = _displayable(rec.get(check.show), check.safe) if check.show else None
-                    self.add(name, check.column, check.expected, rec[_ROW], value)
+                    shape = None
+                    if check.show and rec["_shape_len"]:
+                        shape = _describe_shape(*(rec[c] for c in _SHAPE))
+                    self.add(name, check.column, check.expected, rec[_ROW], shape)
                 if rows > PER_RULE_LIMIT:
                     self.add(name, check.column,
                              f"{check.expected} ({rows - PER_RULE_LIMIT} more row(s) like this)")
@@ -408,16 +427,15 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
     """
     name, raw_name = spec.name, f"_raw_{spec.name}"
     raw_col, value_col = pl.col(raw_name), pl.col(name)
-    show = None if spec.secret else raw_name
+    show = raw_name  # its shape is described, never its value
     checks: list[_Check] = []
     if spec.kind == "datetime":
         gap = f"_gap_{name}"
         checks.append(_Check(name, _EXPECT_DATETIME,
-                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(gap), show,
-                             _SAFE_DATETIME))
+                             raw_col.is_not_null() & value_col.is_null() & ~pl.col(gap), show))
         checks.append(_Check(name, "a local time that exists in Europe/Copenhagen (clocks skip "
                              "02:00-03:00 on the last Sunday of March); give it with its UTC offset",
-                             pl.col(gap), show, _SAFE_DATETIME))
+                             pl.col(gap), show))
         raw = _blank_to_null(pl.col(name).cast(pl.String))
         if dtype == pl.String:
             return raw, None, checks, _datetime_stages(raw_name, name, gap)
@@ -444,22 +462,22 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
         value = _municipality(text)
         checks.append(_Check(name, "one of the 98 kommunekoder (3 digits, e.g. 101 for København)",
                              raw_col.is_not_null() & (value_col.is_null() | ~value_col.is_in(
-                                 sorted(geography().municipality_codes))), show, _SAFE_MUNICIPALITY))
+                                 sorted(geography().municipality_codes))), show))
     elif spec.kind == "district":
         codes = sorted(geography().district_codes)
         checks.append(_Check(name, f"a police district code ({', '.join(codes)})",
-                             raw_col.is_not_null() & ~value_col.is_in(codes), show, _SAFE_DISTRICT))
+                             raw_col.is_not_null() & ~value_col.is_in(codes), show))
     elif spec.kind == "role":
-        checks.append(_Check(name, f"a role: {' | '.join(ROLES)} (value not shown)",
-                             value_col.is_not_null() & ~value_col.is_in(ROLES)))
+        checks.append(_Check(name, f"a role: {' | '.join(ROLES)}",
+                             value_col.is_not_null() & ~value_col.is_in(ROLES), show))
     elif spec.kind == "relation":
-        checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)} (value not shown)",
-                             value_col.is_not_null() & ~value_col.is_in(RELATIONS)))
+        checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)}",
+                             value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
     elif spec.kind == "cpr" and spec.nonempty:
         # Normalised once (kept as _norm_<name>) for this check and the cross-file ones.
         norm = f"_norm_{name}"
-        checks.append(_Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS (value not shown)",
-                             raw_col.is_not_null() & pl.col(norm).is_null()))
+        checks.append(_Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
+                             raw_col.is_not_null() & pl.col(norm).is_null(), show))
         return text, value, checks, [[_normalise_cpr(value_col).alias(norm)]]
     return text, value, checks, []
 
@@ -484,52 +502,350 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _table_files(root: Path, table: str, problems: _Problems) -> list[Path]:
-    """The files holding ``table`` in a raw input folder (errors recorded, not raised)."""
-    if table in _FOLDER_TABLES:
-        folder = root / table
-        if not folder.is_dir():
-            problems.add(str(folder), None, f"a folder {table}/ holding *.csv or *.parquet files")
-            return []
-        files = sorted(
-            p for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith(".")
-        )
-        if not files:
-            problems.add(str(folder), None, "at least one *.csv or *.parquet file (the folder is empty)")
-        return files
-    found = [root / f"{table}{s}" for s in _SUFFIXES if (root / f"{table}{s}").is_file()]
-    if not found:
-        problems.add(str(root / f"{table}.csv"), None, f"a file {table}.csv or {table}.parquet")
-    elif len(found) > 1:
-        problems.add(str(root / table), None,
-                     f"one file, {table}.csv or {table}.parquet, not both")
-        return []
-    return found
+#: Files an operating system leaves in folders by itself: the only entries that are skipped
+#: (compared without regard to case).
+IGNORED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+_IGNORED = frozenset(name.lower() for name in IGNORED_FILES)
+
+_SAVE_AS_UTF8 = (
+    "save it as UTF-8 with commas: in Excel, Filer > Gem som > filtype \"CSV UTF-8 "
+    "(kommasepareret) (*.csv)\" (File > Save As > \"CSV UTF-8 (Comma delimited)\"); Danish "
+    "Windows writes ';' even then unless the list separator is ',' (see docs/data-contract.md)"
+)
+_SEPARATOR_NAMES = {";": "';'", "\t": "tabs", "|": "'|'"}
+_HEAD_BYTES = 1 << 16
+_QUOTED = r'"(?:[^"]|"")*"'
+_UNBALANCED = ("a CSV file whose quotes are balanced (a '\"' opens a value that is never closed, "
+               "or a '\"' stands inside a value that does not start with one)")
 
 
-def _read_file(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
-    """Read one CSV (all columns as text) or Parquet file; None after recording a problem."""
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe, FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "device"
+    return "special file"
+
+
+def _entry_problem(path: Path, *, in_folder: bool = True) -> str | None:
+    """Why ``path`` cannot be read as a table file; None for a regular file (or a link to one).
+
+    Nothing is opened: a named pipe would block the run, a device never end.
+    """
     try:
-        if path.suffix.lower() == ".csv":
-            frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
-            return frame.rename({c: c.strip() for c in frame.columns})
-        return pl.read_parquet(path)
-    except pl.exceptions.NoDataError:
-        problems.add(rel, None, "a header row (the file is empty)")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        # The library's message may quote a line of data: never pass it on.
-        kind = "a UTF-8 CSV file with a header row and the same number of fields on every row" \
-            if path.suffix.lower() == ".csv" else "a readable Parquet file"
-        problems.add(rel, None, f"{kind} ({type(exc).__name__})")
+        mode = path.stat().st_mode  # follows symbolic links
+    except OSError as exc:
+        if path.is_symlink():
+            if exc.errno == errno.ELOOP:
+                return ("a file, not a symbolic link that loops (it points back to itself through "
+                        "one or more links); replace it by the file it should point to")
+            return ("a file, not a broken symbolic link (its target does not exist); copy the "
+                    "file in or remove the link")
+        return f"a readable file ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISDIR(mode):
+        if not in_folder:
+            return "a file, not a folder"
+        return ("a file, not a folder (sub-folders are not read: move its files up into this "
+                "folder, or move it out)")
+    if not stat.S_ISREG(mode):
+        return f"a regular file (this is a {_kind_of(mode)})"
     return None
 
 
-def _describe_header(columns: list[str]) -> str:
-    """The header's names, unless the first row looks like data (it may hold a CPR number)."""
-    if columns and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ .-]{0,40}", c) for c in columns):
-        return "the header has: " + ", ".join(columns)
-    return "the first row does not look like a header row of column names; add one"
+def _folder_entries(folder: Path, table: str, rel: str, problems: _Problems) -> tuple[list[Path], bool]:
+    """Every entry of ``folder``: the table files to read, and whether none was refused."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        problems.add(str(folder), None, f"a readable folder ({exc.strerror or type(exc).__name__})")
+        return [], False
+    files: list[Path] = []
+    ok = True
+    for entry in entries:  # one per file of the folder, not per row
+        name = entry.name
+        if name.lower() in _IGNORED:
+            continue
+        path = folder / name
+        where = f"{rel}/{name}"
+        problem = _entry_problem(path)
+        if problem is None and name.startswith((".", "~")):
+            problem = ("a table file, not a hidden or temporary file (the name starts with "
+                       f"'{name[0]}'); remove it, or rename it if it is an extract")
+        if problem is None and path.suffix.lower() not in _SUFFIXES:
+            problem = (f"only *.csv and *.parquet files in {table}/ (move other files out; only "
+                       f"{', '.join(IGNORED_FILES)} are skipped)")
+        if problem is not None:
+            problems.names.append(where)
+            problems.add(where, None, problem)
+            ok = False
+        else:
+            files.append(path)
+    if not entries or (ok and not files):
+        problems.add(str(folder), None, "at least one *.csv or *.parquet file (the folder is empty)")
+        ok = False
+    return files, ok
+
+
+def _table_files(root: Path, table: str, problems: _Problems) -> tuple[list[Path], bool]:
+    """The files holding ``table``, and whether every candidate could be taken (errors recorded)."""
+    if table in _FOLDER_TABLES:
+        folder = root / table
+        if not folder.is_dir():
+            why = ""
+            if folder.is_symlink():
+                why = " (this is a symbolic link to no folder)"
+            elif folder.exists():
+                why = " (this is a file)"
+            problems.add(str(folder), None, f"a folder {table}/ holding *.csv or *.parquet files{why}")
+            return [], False
+        return _folder_entries(folder, table, table, problems)
+    found = [root / f"{table}{s}" for s in _SUFFIXES if os.path.lexists(root / f"{table}{s}")]
+    if not found:
+        problems.add(str(root / f"{table}.csv"), None, f"a file {table}.csv or {table}.parquet")
+        return [], False
+    if len(found) > 1:
+        problems.add(str(root / table), None, f"one file, {table}.csv or {table}.parquet, not both")
+        return [], False
+    problem = _entry_problem(found[0], in_folder=False)
+    if problem is not None:
+        problems.add(found[0].name, None, problem)
+        return [], False
+    return found, True
+
+
+def _stray_tables(root: Path, problems: _Problems) -> None:
+    """Refuse a table-looking file at the top of the input folder that no table would read.
+
+    Other entries there (notes, synth's ``truth/``) are not input and stay unread, but a
+    ``*.csv`` or ``*.parquet`` file is never skipped silently: it is most likely a district's
+    file put one folder too high, or a table file named in another case.
+    """
+    expected = {f"{table}{suffix}" for table in _FILE_TABLES for suffix in _SUFFIXES}
+    try:
+        names = sorted(e.name for e in os.scandir(root))
+    except OSError as exc:
+        problems.add(str(root), None, f"a readable folder ({exc.strerror or type(exc).__name__})")
+        return
+    for name in names:  # one per entry of the folder
+        if Path(name).suffix.lower() not in _SUFFIXES or name in expected:
+            continue
+        if name.lower() in expected:
+            if not os.path.lexists(root / name.lower()):  # (a case-insensitive disk finds it)
+                problems.add(name, None, f"the name {name.lower()} (names are case-sensitive)")
+        else:
+            problems.add(name, None, "no table file at the top of the input folder other than "
+                         "population.csv|parquet and relations.csv|parquet (files of incidents and "
+                         "incident persons go in incidents/ and incident_persons/)")
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of a file, to recognise its format before a parser sees it."""
+    with path.open("rb") as handle:
+        return handle.read(_HEAD_BYTES)
+
+
+def _not_text(head: bytes) -> str | None:
+    """What a ``.csv`` file is when it is not UTF-8 text, from its first bytes; else None."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return f"a UTF-8 CSV file (this one is UTF-32: it starts with a UTF-32 byte-order mark); {_SAVE_AS_UTF8}"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (f"a UTF-8 CSV file (this one is UTF-16, as Excel's \"Unicode-tekst\" writes: it "
+                f"starts with a UTF-16 byte-order mark); {_SAVE_AS_UTF8}")
+    if head.startswith(b"PAR1"):
+        return "a CSV file (this is a Parquet file: rename it to end in .parquet)"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        return f"a CSV file (this is an Excel workbook, not text); {_SAVE_AS_UTF8}"
+    if b"\x00" in head:
+        return (f"a UTF-8 CSV file (this one holds zero bytes: UTF-16 without a byte-order mark, or "
+                f"not text at all); {_SAVE_AS_UTF8}")
+    if b"\r" in head and b"\n" not in head:
+        return ("a CSV file whose lines end in a line feed (these end in a carriage return only, "
+                "as classic Mac OS wrote); save it with Windows (CRLF) or Unix (LF) line endings")
+    return None
+
+
+def _header_separator(head: bytes) -> str:
+    """The separator the header row uses: the most frequent of , ; tab | outside quotes."""
+    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
+    line = re.sub(_QUOTED, "", line)
+    counts = {sep: line.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return "," if counts[best] == 0 or counts[","] >= counts[best] else best
+
+
+def _not_utf8(path: Path) -> tuple[str, int] | None:
+    """When the file is not UTF-8: the encoding it looks like, and the row of the first bad byte.
+
+    The row counts lines (the header is row 0); it is the data row unless a quoted value
+    spans lines before it.
+    """
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        row = data.count(b"\n", 0, exc.start)
+    try:
+        data.decode("cp1252")
+        looks = "Windows-1252 (Western European \"ANSI\"), as Danish Excel's \"CSV (semikolonsepareret)\" writes"
+    except UnicodeDecodeError:
+        looks = "Latin-1 (ISO 8859-1) or another single-byte encoding"
+    if any(bytes([b]) in data for b in b"\xe6\xf8\xe5\xc6\xd8\xc5"):
+        looks += "; its æ, ø and å are single bytes"
+    return f"it is not UTF-8: it looks like {looks}", row
+
+
+def _read_lines(path: Path) -> pl.DataFrame:
+    """The file's lines as one text column ``line`` (Polars, no quoting, no splitting)."""
+    return pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None,
+                       infer_schema=False, empty_string_is_null=False,
+                       schema={"line": pl.String}, truncate_ragged_lines=True, encoding="utf8")
+
+
+def _record_fields(lines: pl.DataFrame) -> pl.DataFrame:
+    """One row per CSV record (the header first): its number of fields and whether it is blank.
+
+    Lines are joined where a quoted value spans them, then counted with string expressions:
+    commas outside quotes, plus one.
+    """
+    quotes = pl.col("line").str.count_matches('"', literal=True)
+    lines = lines.with_columns(quotes=quotes)
+    if lines["quotes"].sum() == 0:  # the usual case: no quoting at all, one record per line
+        unquoted = pl.col("line")
+    else:
+        lines = lines.with_columns(inside=((pl.col("quotes").cum_sum() - pl.col("quotes")) % 2) == 1)
+        if lines["inside"].any():  # a quoted value spans lines: a record is several lines
+            lines = (lines.group_by((~pl.col("inside")).cum_sum().alias("record"), maintain_order=True)
+                     .agg(pl.col("line").str.join("\n")))
+        unquoted = pl.col("line").str.replace_all(_QUOTED, "")
+    text = pl.col("line").str.strip_chars_end("\r")
+    return lines.select(
+        fields=unquoted.str.count_matches(",", literal=True) + 1,
+        blank=text.str.strip_chars().str.len_bytes() == 0,
+    )
+
+
+def _header_problems(names: list[str], rel: str, problems: _Problems) -> bool:
+    """Record every column name that appears twice; True when the header is usable."""
+    if not any(names):
+        problems.add(rel, None, "a header row of column names (the first line has none)")
+        return False
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names):  # one per column of the header
+        if name:
+            positions.setdefault(name, []).append(i + 1)
+    ok = True
+    for name, where in positions.items():
+        if len(where) > 1:
+            known = name in _KNOWN_COLUMNS  # any other name may be a cell of a data row
+            columns = ", ".join(str(i) for i in where[:-1]) + f" and {where[-1]}"
+            problems.add(rel, name if known else None,
+                         f"each column name once in the header ("
+                         f"{'it' if known else 'a name (not shown)'} appears in columns {columns}; "
+                         "only one of them would be read)")
+            ok = False
+    return ok
+
+
+def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
+    """Read a CSV file as text columns named by its header, with ``_row`` (blank rows dropped).
+
+    Refused, with the reason recorded: an empty file, another encoding or separator, a column
+    name that appears twice, a row with another number of fields than the header.
+    """
+    head = _read_head(path)
+    if not head.strip(b"\xef\xbb\xbf \t\r\n"):
+        problems.add(rel, None, "a header row (the file is empty)")
+        return None
+    not_text = _not_text(head)
+    if not_text:
+        problems.add(rel, None, not_text)
+        return None
+    separator = _header_separator(head)
+    if separator != ",":
+        encoding = _not_utf8(path)
+        also = f"; also, {encoding[0]}" if encoding else ""
+        problems.add(rel, None, f"comma-separated values (the file is separated by "
+                     f"{_SEPARATOR_NAMES[separator]}, expected ','{also}); {_SAVE_AS_UTF8}")
+        return None
+    try:
+        header = pl.read_csv(path, has_header=False, n_rows=1, infer_schema=False, encoding="utf8",
+                             truncate_ragged_lines=True)
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8", truncate_ragged_lines=True)
+        lines = _read_lines(path)
+    except pl.exceptions.NoDataError:
+        problems.add(rel, None, "a header row (the file is empty)")
+        return None
+    except pl.exceptions.PolarsError as exc:
+        encoding = _not_utf8(path)
+        if encoding is not None:
+            problems.add(rel, None, f"a UTF-8 CSV file ({encoding[0]}); {_SAVE_AS_UTF8}", encoding[1])
+        elif path.read_bytes().count(b'"') % 2:
+            problems.add(rel, None, _UNBALANCED)
+        else:  # the library's message may quote a line of data: never pass it on
+            problems.add(rel, None, f"a CSV file with a header row and one record per line "
+                         f"({type(exc).__name__})")
+        return None
+    names = [("" if v is None else str(v)).strip() for v in header.row(0)]
+    if not _header_problems(names, rel, problems):
+        return None
+    width = len(names)
+    data = _record_fields(lines).slice(1).with_row_index(_ROW, offset=1)
+    if data.height != frame.height:
+        problems.add(rel, None, _UNBALANCED)
+        return None
+    ragged = data.filter(~pl.col("blank") & (pl.col("fields") != width))
+    for row, fields in ragged.head(PER_RULE_LIMIT).select(_ROW, "fields").iter_rows():
+        problems.add(rel, None, f"{width} fields on every row, as in the header (this row has "
+                     f"{fields}: a ',' too many or too few, or an unquoted ',' inside a value)", row)
+    if ragged.height > PER_RULE_LIMIT:
+        problems.add(rel, None, f"{width} fields on every row, as in the header "
+                     f"({ragged.height - PER_RULE_LIMIT} more row(s) like this)")
+    if ragged.height:
+        return None
+    renamed = {old: new or f"_unnamed_{i}" for i, (old, new) in enumerate(zip(frame.columns, names, strict=True))}
+    frame = frame.rename(renamed)
+    keep = [c for c in frame.columns if not c.startswith("_")]
+    return (frame.select(keep).with_columns(data[_ROW].cast(pl.UInt32))
+            .filter(~data["blank"]))
+
+
+def _read_file(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
+    """Read one CSV (all columns as text) or Parquet file; None after recording a problem.
+
+    A CSV frame carries ``_row``, its 1-based data row (blank rows are dropped, not
+    renumbered); for Parquet the row is the position.
+    """
+    try:
+        if path.suffix.lower() == ".csv":
+            return _read_csv(path, rel, problems)
+        frame = pl.read_parquet(path)
+        return frame.select([c for c in frame.columns if not c.startswith("_")])
+    except OSError as exc:
+        problems.add(rel, None, f"a readable file ({exc.strerror or type(exc).__name__})")
+    except pl.exceptions.PolarsError as exc:
+        # The library's message may quote a line of data: never pass it on.
+        problems.add(rel, None, f"a readable Parquet file ({type(exc).__name__})")
+    return None
+
+
+_KNOWN_COLUMNS = frozenset(c.name for specs in _RAW_SPECS.values() for c in specs)
+
+
+def _describe_header(columns: list[str], wanted: str) -> str:
+    """What the header holds, naming only contract columns (another name may be a data cell)."""
+    known = [c for c in columns if c in _KNOWN_COLUMNS]
+    others = sum(1 for c in columns if c and c not in _KNOWN_COLUMNS and not c.startswith("_"))
+    if not known:
+        return "the first row does not look like a header row of column names; add one"
+    text = "the header has: " + ", ".join(known)
+    if others:
+        text += f" and {others} other column(s)"
+    if any(re.sub(r"[\s-]+", "_", c.strip().lower()) == wanted for c in columns):
+        text += f"; one differs from '{wanted}' only in case, spaces or dashes"
+    return text
 
 
 def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
@@ -538,9 +854,9 @@ def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
     specs = _RAW_SPECS[table]
     missing = [s.name for s in specs if s.required and s.name not in frame.columns]
     for name in missing:
-        problems.add(rel, name, f"a column '{name}' ({_describe_header(frame.columns)})")
-    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE),
-                            pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
+        problems.add(rel, name, f"a column '{name}' ({_describe_header(frame.columns, name)})")
+    row = pl.col(_ROW) if _ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32)
+    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE), row.alias(_ROW)]
     checks: list[_Check] = []
     stages: list[list[_Stage]] = []
     for spec in specs:
@@ -579,17 +895,19 @@ def _read_table(root: Path, table: str, problems: _Problems,
                 files: list[Path], digests: dict[str, str]) -> tuple[pl.DataFrame | None, bool]:
     """All files of a table, concatenated; ``(frame, complete)``."""
     frames: list[pl.DataFrame] = []
-    complete = True
-    paths = _table_files(root, table, problems)
-    if not paths:
-        return None, False
+    paths, complete = _table_files(root, table, problems)
     for path in paths:
         rel = _rel(path, root)
-        files.append(path)
-        digests[rel] = _sha256(path)
         index = len(problems.names)
         problems.names.append(rel)
-        frame = _read_file(path, rel, problems)
+        try:
+            frame = _read_file(path, rel, problems)
+            if frame is not None:
+                digests[rel] = _sha256(path)
+                files.append(path)
+        except OSError as exc:  # a file that vanished or became unreadable while we read it
+            problems.add(rel, None, f"a readable file ({exc.strerror or type(exc).__name__})")
+            frame = None
         normalised = None if frame is None else _normalise(table, frame, rel, index, problems)
         if normalised is None:
             complete = False
@@ -632,7 +950,51 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
             pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
 
 
-def read_raw(input_dir: Path) -> RawExtracts:
+def _absent(names: Collection[str]) -> frozenset[str]:
+    """The district codes named as absent, checked against the reference geography."""
+    if isinstance(names, str):  # a single code passed where a collection was meant
+        names = [names]
+    codes = frozenset(n.strip().upper() for n in names)
+    unknown = sorted(codes - geography().district_codes)
+    if unknown:
+        raise UsageError(f"--absent-district {', '.join(unknown)}: not a police district code "
+                         f"(the codes are {', '.join(sorted(geography().district_codes))})")
+    return codes
+
+
+def _rows_per_district(tables: dict[str, pl.DataFrame | None]) -> dict[str, dict[str, int]]:
+    """Rows of ``incidents`` and ``incident_persons`` per reference district (0 when none)."""
+    codes = sorted(geography().district_codes)
+    out: dict[str, dict[str, int]] = {}
+    for table in _FOLDER_TABLES:
+        frame = tables.get(table)
+        counts: dict[str, int] = {}
+        if frame is not None:
+            grouped = frame.filter(pl.col("district").is_in(codes)).group_by("district").len()
+            counts = dict(zip(grouped["district"].to_list(), grouped["len"].to_list(), strict=True))
+        out[table] = {code: int(counts.get(code, 0)) for code in codes}
+    return out
+
+
+def _district_checks(per_district: dict[str, int], absent: frozenset[str],
+                     problems: _Problems) -> None:
+    """Every reference district has incident rows, except those named as absent (which have none)."""
+    geo = geography()
+    missing = [c for c in sorted(per_district) if per_district[c] == 0 and c not in absent]
+    extra = [c for c in sorted(per_district) if per_district[c] and c in absent]
+    if missing:
+        listed = ", ".join(f"{c} ({geo.district_name(c)})" for c in missing)
+        options = " ".join(f"--absent-district {c}" for c in missing)
+        problems.add("incidents/", "district", f"incident rows from every police district (none from "
+                     f"{listed}: their children would be missed); add their files, or, if they "
+                     f"delivered no extract for this run, name them: {options}")
+    for code in extra:  # one per police district
+        problems.add("incidents/", "district", f"no rows of police district {code} "
+                     f"({geo.district_name(code)}), which was named with --absent-district (found "
+                     f"{per_district[code]} row(s)); drop the option for {code}")
+
+
+def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawExtracts:
     """Read and validate raw extracts laid out as in DESIGN.md §3.
 
     Parameters
@@ -640,19 +1002,26 @@ def read_raw(input_dir: Path) -> RawExtracts:
     input_dir
         The folder holding ``incidents/``, ``incident_persons/``, ``population.*`` and
         ``relations.*``.
+    absent_districts
+        Police district codes that delivered no incidents for this run. Every other district
+        of the reference geography must have incident rows (a missing district means
+        children silently missed), and these must have none.
 
     Returns
     -------
     RawExtracts
         Frames in the normalised raw schema (``docs/data-contract.md``), with the files
-        read, their SHA-256 digests and the rows read per table.
+        read, their SHA-256 digests, the rows read per table and per district.
 
     Raises
     ------
+    UsageError
+        ``absent_districts`` names a code that is no police district.
     InputError
         Every problem found (first :data:`PER_RULE_LIMIT` rows per rule and file), each
-        naming file, row, column and what was expected. Identifying values are never shown.
+        naming file, row, column and what was expected. Cell values are never shown.
     """
+    absent = _absent(absent_districts)
     root = Path(input_dir)
     if not root.is_dir():
         raise InputError.single(root, None, "a folder holding incidents/, incident_persons/, "
@@ -663,9 +1032,13 @@ def read_raw(input_dir: Path) -> RawExtracts:
     tables: dict[str, pl.DataFrame | None] = {}
     complete: dict[str, bool] = {}
     with _withheld_library_messages(f"validating the extracts in {root}"):
+        _stray_tables(root, problems)
         for table in (*_FOLDER_TABLES, *_FILE_TABLES):
             tables[table], complete[table] = _read_table(root, table, problems, files, digests)
         _cross_checks(tables, complete, problems)
+        per_district = _rows_per_district(tables)
+        if complete["incidents"]:
+            _district_checks(per_district["incidents"], absent, problems)
     problems.raise_if_any()
     out = {
         name: frame.drop([c for c in frame.columns if c.startswith("_")])
@@ -680,262 +1053,5 @@ def read_raw(input_dir: Path) -> RawExtracts:
         files=tuple(files),
         digests=digests,
         rows={name: frame.height for name, frame in out.items()},
+        rows_per_district=per_district,
     )
-
-
-# --------------------------------------------------------------------------------------
-# The hub layout
-# --------------------------------------------------------------------------------------
-
-_S, _B = pl.String(), pl.Binary()
-_HUB_SCHEMA: dict[str, dict[str, pl.DataType]] = {
-    "incidents": {
-        "district": _S, "event_ref": _S, "occurred_at": DATETIME, "registered_at": DATETIME,
-        "municipality": _S, "incident_code": _S, "offence_code": _S, "event_sealed": _B,
-    },
-    "incident_persons": {
-        "district": _S, "event_ref": _S, "person": _S, "cpr_status": _S, "role": _S,
-        "person_sealed": _B,
-    },
-    "population": {"person": _S, "municipality": _S, "birth_date": pl.Date(), "person_sealed": _B},
-    "relations": {"child": _S, "adult": _S, "relation": _S},
-}
-_HUB_NULLABLE = {"incident_code", "offence_code", "person", "person_sealed"}
-_HUB_PATHS = {
-    "incidents": "incidents/incidents.parquet",
-    "incident_persons": "incident_persons/incident_persons.parquet",
-    "population": "population.parquet",
-    "relations": "relations.parquet",
-}
-
-
-def is_hub_layout(directory: Path) -> bool:
-    """True when ``directory`` holds pseudonymised extracts (a ``manifest.json`` of our format).
-
-    A ``manifest.json`` that is not valid JSON also counts, so that :func:`read_hub`
-    reports what is wrong with it instead of the folder being read as raw extracts.
-    """
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        return False
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        return True
-    return isinstance(manifest, dict) and manifest.get("format") == HUB_FORMAT
-
-
-def _read_manifest(root: Path) -> dict[str, Any]:
-    path = root / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError.single(path, None, "a manifest.json written by `socialsearch pseudonymise`") from None
-    except (ValueError, OSError) as exc:
-        raise InputError.single(path, None, f"a readable JSON manifest ({type(exc).__name__})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != HUB_FORMAT:
-        raise InputError.single(path, "format", f'"{HUB_FORMAT}"')
-    if manifest.get("version") != HUB_VERSION:
-        raise InputError.single(path, "version", f"{HUB_VERSION} (this socialsearch reads version {HUB_VERSION})",
-                                value=str(manifest.get("version")))
-    return manifest
-
-
-def _hub_files(root: Path, table: str, manifest: dict[str, Any], problems: _Problems) -> list[Path]:
-    listed = manifest.get("files")
-    if isinstance(listed, dict):
-        prefix = table + "/" if table in _FOLDER_TABLES else table + "."
-        paths = [root / rel for rel in sorted(listed) if rel.startswith(prefix)]
-        if not paths:
-            problems.add(str(root / MANIFEST), "files", f"at least one file of table {table}")
-        return paths
-    if table in _FOLDER_TABLES:
-        folder = root / table
-        paths = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-        if not paths:
-            problems.add(str(folder), None, "a folder holding *.parquet files")
-        return paths
-    path = root / f"{table}.parquet"
-    if not path.is_file():
-        problems.add(str(path), None, f"the file {table}.parquet")
-        return []
-    return [path]
-
-
-def _hub_column(name: str, want: pl.DataType, have: pl.DataType) -> pl.Expr | None:
-    """Cast an accepted stored type to the hub type, or None when it does not fit."""
-    col = pl.col(name)
-    if want == pl.String and (have == pl.String or isinstance(have, (pl.Categorical, pl.Enum, pl.Null))):
-        return col.cast(pl.String)
-    if want == pl.Binary and have in (pl.Binary, pl.Null):
-        return col.cast(pl.Binary)
-    if want == pl.Date and have in (pl.Date, pl.Null):
-        return col.cast(pl.Date)
-    if isinstance(want, pl.Datetime) and isinstance(have, pl.Datetime):
-        col = col.dt.cast_time_unit("us")
-        if have.time_zone is None:
-            return col.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
-        return col.dt.convert_time_zone(TIME_ZONE)
-    return None
-
-
-def _hub_checks(table: str) -> list[_Check]:
-    schema = _HUB_SCHEMA[table]
-    checks = [
-        _Check(name, "a value (this column may not be empty)", pl.col(name).is_null())
-        for name in schema
-        if name not in _HUB_NULLABLE
-    ]
-    geo = geography()
-    if "district" in schema:
-        checks.append(_Check("district", "a police district code", ~pl.col("district").is_in(
-            sorted(geo.district_codes)), "district"))
-    if "municipality" in schema:
-        checks.append(_Check("municipality", "one of the 98 kommunekoder", ~pl.col("municipality").is_in(
-            sorted(geo.municipality_codes)), "municipality", _SAFE_MUNICIPALITY))
-    if table == "incident_persons":
-        checks += [
-            _Check("role", f"a role: {' | '.join(ROLES)}", ~pl.col("role").is_in(ROLES)),
-            _Check("cpr_status", f"one of {' | '.join(CPR_STATUSES)}",
-                   ~pl.col("cpr_status").is_in(CPR_STATUSES)),
-            _Check("person", "a pseudonym where cpr_status is valid",
-                   (pl.col("cpr_status") == "valid") & pl.col("person").is_null()),
-        ]
-    if table == "relations":
-        checks.append(_Check("relation", f"a relation: {' | '.join(RELATIONS)}",
-                             ~pl.col("relation").is_in(RELATIONS)))
-    return checks
-
-
-def _read_hub_tables(root: Path, manifest: dict[str, Any], problems: _Problems,
-                     files: list[Path], digests: dict[str, str]) -> dict[str, pl.DataFrame | None]:
-    """Read, cast and check every hub table; problems are recorded, not raised."""
-    entry = manifest.get("files")
-    listed: dict[str, Any] = entry if isinstance(entry, dict) else {}
-    tables: dict[str, pl.DataFrame | None] = {}
-    for table, schema in _HUB_SCHEMA.items():
-        frames: list[pl.DataFrame] = []
-        ok = True
-        for path in _hub_files(root, table, manifest, problems):
-            rel = _rel(path, root)
-            index = len(problems.names)
-            problems.names.append(rel)
-            if not path.is_file():
-                problems.add(rel, None, "the file the manifest lists (it is missing)")
-                ok = False
-                continue
-            files.append(path)
-            digests[rel] = _sha256(path)
-            if rel in listed and listed[rel] != digests[rel]:
-                problems.add(rel, None, "the content recorded in manifest.json (SHA-256 differs: the "
-                             "folder was changed or only partly written; pseudonymise again)")
-                ok = False
-                continue
-            frame = _read_file(path, rel, problems)
-            if frame is None:
-                ok = False
-                continue
-            file_ok = True
-            exprs = [pl.lit(index, pl.UInt32).alias(_FILE),
-                     pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(_ROW)]
-            for name, want in schema.items():
-                if name not in frame.columns:
-                    problems.add(rel, name, f"a column '{name}' of type {want}")
-                    file_ok = False
-                    continue
-                expr = _hub_column(name, want, frame.schema[name])
-                if expr is None:
-                    problems.add(rel, name, f"type {want} (found {frame.schema[name]})")
-                    file_ok = False
-                    continue
-                exprs.append(expr.alias(name))
-            if not file_ok:
-                ok = False
-                continue
-            extra = [pl.col(c) for c in frame.columns if c.startswith("lk_")]
-            out = frame.select(exprs + extra)
-            problems.scan(out, _hub_checks(table))
-            frames.append(out)
-        tables[table] = pl.concat(frames, how="diagonal_relaxed") if frames and ok else None
-    incidents, persons = tables["incidents"], tables["incident_persons"]
-    if incidents is not None:
-        problems.scan(incidents, [_Check("event_ref", "an event reference unique in incidents",
-                                         ~pl.col("event_ref").is_first_distinct())])
-    if incidents is not None and persons is not None:
-        orphans = persons.filter(pl.col("event_ref").is_not_null()).join(
-            incidents.select("event_ref"), on="event_ref", how="anti")
-        problems.scan(orphans, [_Check("event_ref", "an event that exists in incidents",
-                                       pl.lit(True))])
-    return tables
-
-
-def read_hub(directory: Path) -> HubExtracts:
-    """Read and validate pseudonymised extracts written by :func:`write_hub`.
-
-    The schema is checked column by column (stored types are cast where lossless:
-    categorical → string, any timestamp → ``Datetime("us", "Europe/Copenhagen")``), then the
-    values (district and municipality codes, roles, relations, non-empty keys). Files listed
-    in the manifest must match their SHA-256 digests. Columns named ``lk_*`` pass through
-    unchanged; other extra columns are dropped.
-
-    Raises
-    ------
-    InputError
-        Naming file, row, column and what was expected, as :func:`read_raw` does.
-    """
-    root = Path(directory)
-    manifest = _read_manifest(root)
-    problems = _Problems([], [])
-    files: list[Path] = []
-    digests: dict[str, str] = {}
-    with _withheld_library_messages(f"validating the pseudonymised extracts in {root}"):
-        tables = _read_hub_tables(root, manifest, problems, files, digests)
-    problems.raise_if_any()
-    out = {name: frame.drop(_FILE, _ROW) for name, frame in tables.items() if frame is not None}
-    return HubExtracts(
-        incidents=out["incidents"],
-        incident_persons=out["incident_persons"],
-        population=out["population"],
-        relations=out["relations"],
-        manifest=manifest,
-        files=tuple(files),
-        digests=digests,
-        rows={name: frame.height for name, frame in out.items()},
-    )
-
-
-def _write_parquet_atomic(frame: pl.DataFrame, target: Path) -> str:
-    """Write ``frame`` to ``target`` atomically (:func:`atomic.replacing`); returns its SHA-256."""
-    with replacing(target) as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
-        digest = _sha256(tmp)
-    return digest
-
-
-def write_hub(hub: HubExtracts, directory: Path) -> Path:
-    """Write ``hub`` to ``directory`` in the hub layout; returns the manifest's path.
-
-    Each Parquet file is written atomically (temporary file, fsync, rename); other
-    ``*.parquet`` files left in ``incidents/`` and ``incident_persons/`` are removed; the
-    manifest, written last and atomically, records every file's SHA-256, so a folder
-    whose writing was interrupted is detected by :func:`read_hub` rather than read.
-    """
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    frames = {
-        "incidents": hub.incidents,
-        "incident_persons": hub.incident_persons,
-        "population": hub.population,
-        "relations": hub.relations,
-    }
-    written: dict[str, str] = {}
-    for table, frame in frames.items():
-        written[_HUB_PATHS[table]] = _write_parquet_atomic(frame, root / _HUB_PATHS[table])
-    for table in _FOLDER_TABLES:
-        keep = root / _HUB_PATHS[table]
-        for stale in (root / table).glob("*.parquet"):
-            if stale != keep:
-                stale.unlink()
-    manifest = {**hub.manifest, "format": HUB_FORMAT, "version": HUB_VERSION, "files": written}
-    return write_json_atomic(root / MANIFEST, manifest)
-

@@ -21,12 +21,13 @@ overwrites the same files with the same content; a kill after step 5 leaves a co
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,16 +36,18 @@ from typing import Any
 
 import polars as pl
 
-from . import linkage, vault
+from . import progress, vault
 from .atomic import remove_stale_tmp, write_json_atomic
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
-from .errors import KeyStoreError
-from .extracts import HubExtracts, is_hub_layout, read_hub, read_raw
+from .errors import KeyStoreError, UsageError
+from .extracts import read_raw
 from .geography import geography
+from .hub_extract import HubExtract, is_hub_extract, read_hub
 from .keys import KeyStore
 from .ledger import Ledger, lock_state
 from .pseudonyms import Pseudonymiser
+from .recipients import scope_pseudonyms
 from .search import DraftIds, History, SearchResult, weekly_search
 from .station import pseudonymise_extracts
 from .weeks import IsoWeek
@@ -70,26 +73,36 @@ class RunReport:
     def drafts(self) -> int:
         return sum(self.drafts_per_municipality.values())
 
-    def describe(self) -> str:
-        """A short human-readable account for the terminal."""
+    def describe(self, state_dir: Path | None = None) -> str:
+        """A short account for the terminal: drafts per municipality with the page to open,
+        persons without a valid CPR, and the command that lists the drafts (with ``state_dir``,
+        the ``--state`` folder of the run)."""
+        import shlex
+
         geo = geography()
+        week_dir = self.out_dir / self.week
         lines = [f"week {self.week}: {self.drafts} draft(s) in {len(self.drafts_per_municipality)} "
-                 f"municipality(ies); output in {self.out_dir / self.week}"]
+                 f"municipality(ies); output in {week_dir}"]
+        if self.drafts_per_municipality:
+            lines.append("caseworkers' pages (one per municipality):")
         for code, n in sorted(self.drafts_per_municipality.items()):
-            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}")
-        unresolved = self.summary["persons"]["unresolved"]
-        lines.append(f"persons without a valid CPR: {self.summary['persons']['without_valid_cpr']}, "
-                     f"resolved by fuzzy matching: {self.summary['persons']['resolved_probabilistically']}, "
-                     f"unresolved: {unresolved}")
+            lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}  {week_dir / code / 'drafts.html'}")
+        persons = self.summary["persons"]
+        lines.append(f"persons without a valid CPR: {persons['without_valid_cpr']}, "
+                     f"resolved by fuzzy matching: {persons['resolved_probabilistically']}, "
+                     f"unresolved: {persons['unresolved']}")
+        state = shlex.quote(str(state_dir)) if state_dir is not None else "STATE"
+        lines.append(f"list the drafts: socialsearch drafts list --state {state} --week {self.week}")
         lines += [f"warning: {w}" for w in self.summary.get("warnings", [])]
         return "\n".join(lines)
 
 
 @contextmanager
 def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
-    """Time one stage of the run and log it (no data values are logged)."""
+    """Time one stage of the run, show it as progress and log it (no data values are logged)."""
     start = time.perf_counter()
-    yield
+    with progress.stage(name):
+        yield
     timings[name] = round(time.perf_counter() - start, 3)
     log.info("stage %s took %.2f s", name, timings[name])
 
@@ -101,35 +114,44 @@ def _checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def load_hub(input_dir: Path, keystore: KeyStore) -> HubExtracts:
-    """Read ``input_dir`` as hub extracts, pseudonymising raw extracts in memory first."""
-    if is_hub_layout(input_dir):
-        return read_hub(input_dir)
-    if not keystore.has_secret:
+def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: Catalogue,
+             absent_districts: Collection[str] = ()) -> HubExtract:
+    """The hub extract for ``week``: read from ``input_dir``, or made in memory from raw extracts
+    there (single-site mode, which needs the secret). Refuses an extract made for another week
+    or another catalogue, saying what to do.
+
+    ``absent_districts`` (raw extracts only) are the police districts named as having delivered
+    no incidents (:func:`~socialsearch.extracts.read_raw`); a hub extract was checked at the station.
+    """
+    if is_hub_extract(input_dir):
+        if absent_districts:
+            raise UsageError("--absent-district applies to raw extracts; the station already checked the "
+                             f"districts of the hub extract in {input_dir}")
+        hub = read_hub(input_dir)
+    elif not keystore.has_secret:
         raise KeyStoreError(
             f"{input_dir} holds raw extracts, but this keystore has no pseudonymisation secret; "
-            "pseudonymise them at a source station first (`socialsearch pseudonymise`) "
+            "pseudonymise them at a source station first (`socialsearch pseudonymise --week W`) "
             "or run with the full keystore"
         )
-    return pseudonymise_extracts(read_raw(input_dir), keystore)
+    else:
+        raw = read_raw(input_dir, absent_districts=absent_districts)
+        return pseudonymise_extracts(raw, keystore, week=week, catalogue=catalogue)
+    if hub.week != str(week):
+        raise UsageError(
+            f"the hub extract in {input_dir} was made for week {hub.week}, not {week}; the station must "
+            f"pseudonymise again with --week {week}"
+        )
+    if hub.catalogue_digest != catalogue.digest:
+        raise UsageError(
+            f"the hub extract in {input_dir} was made with another catalogue (sha256 {hub.catalogue_digest[:12]}…) "
+            f"than this run's {Path(catalogue.source).name} (sha256 {catalogue.digest[:12]}…); run with the "
+            "station's catalogue, or have the station pseudonymise again with this one"
+        )
+    return hub
 
 
-def _search_inputs(hub: HubExtracts) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Resolve people without a valid CPR; returns the persons frame for the search and counts."""
-    result = linkage.resolve(hub.incident_persons, hub.population)
-    persons = result.persons.filter(pl.col("person").is_not_null()).select(
-        "event_ref", "person", "role", "resolved_by", "match_probability"
-    )
-    without = int(hub.incident_persons["person"].null_count())
-    counts = {
-        "without_valid_cpr": without,
-        "resolved_probabilistically": int(result.stats.get("resolved", 0)),
-        "unresolved": without - int(result.stats.get("resolved", 0)),
-    }
-    return persons, counts
-
-
-def _vault_document(hub: HubExtracts, result: SearchResult, week: IsoWeek) -> dict[str, Any]:
+def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dict[str, Any]:
     """The mapping back to raw identifiers for exactly the people and events in the drafts."""
     pairs = pl.concat(
         [
@@ -137,23 +159,19 @@ def _vault_document(hub: HubExtracts, result: SearchResult, week: IsoWeek) -> di
             result.signals.select("draft_id", "person"),
         ]
     ).unique()
-    # Semi-join first: only the few thousand people in drafts, not the whole population.
     wanted = pairs.select("person").unique()
     sealed_people = pl.concat(
         [
-            hub.population.select("person", "person_sealed").join(wanted, on="person", how="semi"),
+            hub.children.select("person", "person_sealed").join(wanted, on="person", how="semi"),
             hub.incident_persons.select("person", "person_sealed").join(wanted, on="person", how="semi"),
         ]
-    ).drop_nulls().unique("person", keep="first")
+    ).unique("person", keep="first")
     people = pairs.join(sealed_people, on="person", how="left").sort("draft_id", "person")
     refs = result.signals.select("draft_id", "event_ref").unique()
-    events = (
-        refs.join(
-            hub.incidents.select("event_ref", "event_sealed").join(refs, on="event_ref", how="semi"),
-            on="event_ref", how="left",
-        )
-        .sort("draft_id", "event_ref")
-    )
+    events = refs.join(
+        hub.incidents.select("event_ref", "event_sealed").join(refs, on="event_ref", how="semi"),
+        on="event_ref", how="left",
+    ).sort("draft_id", "event_ref")
     drafts: dict[str, dict[str, dict[str, str]]] = {
         d: {"persons": {}, "events": {}} for d in result.drafts["draft_id"].to_list()
     }
@@ -168,12 +186,22 @@ def _vault_document(hub: HubExtracts, result: SearchResult, week: IsoWeek) -> di
         drafts[draft_id]["events"][ref] = sealed
     return {
         "format": "socialsearch-vault",
-        "version": 1,
+        "version": 2,
         "week": str(week),
-        "key_id": hub.manifest["key_id"],
+        "key_id": hub.key_id,
         "data_key": hub.manifest["vault_key"],
         "drafts": drafts,
     }
+
+
+def _earlier(ledger: Ledger, drafts: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Week and latest decision of every earlier draft this week's drafts refer to (a handful)."""
+    ids = drafts.get_column("previous_drafts").explode().drop_nulls().unique().sort().to_list()
+    out = {}
+    for draft_id in ids:
+        draft = ledger.drafts.get(draft_id)
+        out[draft_id] = {"week": draft["week"], "decision": draft["decision"]}
+    return out
 
 
 def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek,
@@ -195,13 +223,24 @@ def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], w
     return html
 
 
-def _summary(week: IsoWeek, hub: HubExtracts, result: SearchResult, persons: dict[str, int],
+def _person_counts(hub: HubExtract) -> dict[str, int]:
+    """The station's resolution counts (from the manifest): no identifiers."""
+    counts = hub.manifest.get("counts", {}).get("persons", {})
+    return {
+        "without_valid_cpr": int(counts.get("without_valid_cpr", 0)),
+        "resolved_probabilistically": int(counts.get("resolved", 0)),
+        "unresolved": int(counts.get("unresolved", 0)),
+    }
+
+
+def _summary(week: IsoWeek, hub: HubExtract, result: SearchResult, persons: dict[str, int],
              catalogue: Catalogue, documents: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    counts = hub.manifest.get("counts", {})
     return {
         "week": str(week),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "catalogue": {"source": Path(catalogue.source).name, "sha256": catalogue.digest},
-        "key_id": hub.manifest["key_id"],
+        "key_id": hub.key_id,
         "drafts": {
             "total": int(result.drafts.height),
             "per_municipality": {m: len(d) for m, d in sorted(documents.items())},
@@ -213,15 +252,19 @@ def _summary(week: IsoWeek, hub: HubExtracts, result: SearchResult, persons: dic
         },
         "search": {k: int(v) for k, v in sorted(result.stats.items())},
         "persons": persons,
-        "inputs": {"rows": dict(sorted(hub.rows.items())), "files": sorted(hub.digests)},
+        "inputs": {
+            "rows_read": counts.get("rows_read", {}),
+            "rows_read_per_district": counts.get("rows_read_per_district", {}),
+            "hub_extract_rows": {name: frame.height for name, frame in hub.tables.items()},
+        },
     }
 
 
-def _inputs_digest(hub: HubExtracts) -> str:
-    h = hashlib.sha256()
-    for name, digest in sorted(hub.digests.items()):
-        h.update(f"{name}\0{digest}\n".encode())
-    return h.hexdigest()
+def _inputs_digest(hub: HubExtract) -> str:
+    """A fingerprint of the hub extract's manifest (counts and file digests; not its time stamp
+    or the randomised sealed data key), recorded with the run."""
+    stable = {k: v for k, v in hub.manifest.items() if k not in ("created_at", "vault_key")}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _reusing_recorded_ids(recorded: pl.DataFrame, make: DraftIds) -> DraftIds:
@@ -239,14 +282,15 @@ def _reusing_recorded_ids(recorded: pl.DataFrame, make: DraftIds) -> DraftIds:
     return draft_ids
 
 
-def _registered_in(hub: HubExtracts, week: IsoWeek) -> int:
+def _registered_in(hub: HubExtract, week: IsoWeek) -> int:
     """How many events of the extracts were registered in ``week`` itself."""
     registered = hub.incidents["registered_at"]
     return int(registered.is_between(week.start, week.end, closed="left").sum())
 
 
 def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-             catalogue_path: Path | None = None, now: datetime | None = None) -> RunReport:
+             catalogue_path: Path | None = None, absent_districts: Collection[str] = (),
+             now: datetime | None = None) -> RunReport:
     """Run the weekly search for ``week`` (see the module docstring for the order of effects).
 
     Every check that can refuse the run (the week has not ended by ``now``, default the
@@ -261,19 +305,18 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.runs.check_week(week)
         with _stage("read", timings):
-            hub = load_hub(input_dir, keystore)
-        key_id = hub.manifest["key_id"]
+            hub = load_hub(input_dir, keystore, week=week, catalogue=catalogue, absent_districts=absent_districts)
+        key_id = hub.key_id
         ledger.keys.check(key_id)
+        person_counts = _person_counts(hub)
         _checkpoint("after-read")
-        with _stage("linkage", timings):
-            persons, person_counts = _search_inputs(hub)
         with _stage("search", timings):
             drafted_pairs, previous_drafts = ledger.runs.history(week, lookback_weeks=catalogue.lookback_weeks)
             pseudonymiser = Pseudonymiser(keystore, key_id)
             result = weekly_search(
                 incidents=hub.incidents,
-                persons=persons,
-                population=hub.population.select("person", "municipality", "birth_date"),
+                persons=hub.incident_persons,
+                population=hub.children.select("person", "municipality", "age"),
                 relations=hub.relations,
                 catalogue=catalogue,
                 week=week,
@@ -290,7 +333,10 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
                 "are complete and are those of this week"
             )
         with _stage("outputs", timings):
-            documents = build_documents(result.signals, result.drafts)
+            scoped_drafts, scoped_signals = scope_pseudonyms(result.drafts, result.signals, keystore, hub.key_id)
+            documents = build_documents(
+                scoped_signals, scoped_drafts, earlier=_earlier(ledger, result.drafts),
+                immediate_categories=[c.id for c in catalogue.categories if c.immediate])
             out_week = out_dir / str(week)
             html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
             summary = _summary(week, hub, result, person_counts, catalogue, documents)

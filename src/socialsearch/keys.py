@@ -56,7 +56,9 @@ __all__ = [
     "rotate",
 ]
 
-PURPOSES: tuple[str, ...] = ("person", "event", "draft", "vault", "linkage")
+PURPOSES: tuple[str, ...] = ("person", "event", "draft", "recipient", "vault")
+#: the sub-keys a hub keystore holds (derived by the custodian and exported; no secret)
+HUB_PURPOSES: tuple[str, ...] = ("draft", "recipient")
 KeyStoreRole = Literal["full", "station", "hub"]
 
 KEYSET = "keyset.json"
@@ -102,16 +104,43 @@ def _write_private(path: Path, payload: Mapping[str, Any]) -> None:
         raise
 
 
+def _check_permissions(directory: Path) -> None:
+    """Refuse a keystore whose secrets others could read or replace, naming every problem at once.
+
+    Secret files (``keyset.json``, ``custodian.key``) must be readable by the owner only, and
+    the folder must not be writable by group or others (who could swap a file in).
+    """
+    problems: list[str] = []
+    fixes: list[str] = []
+    files: list[str] = []
+    for name in (KEYSET, CUSTODIAN_KEY):
+        path = directory / name
+        if not path.is_file():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            problems.append(f"{path} holds secrets but is readable by group or others (mode {mode:04o})")
+            files.append(str(path))
+    if files:
+        fixes.append("chmod 600 " + " ".join(files))
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & 0o022:
+        problems.append(f"{directory} can be written by group or others (mode {mode:04o})")
+        fixes.append(f"chmod 700 {directory}")
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise KeyStoreError(f"{problems[0]}; fix it with: {fixes[0]}")
+    listed = "\n".join(f"  - {p}" for p in problems)
+    raise KeyStoreError(f"the keystore {directory} is not private ({len(problems)} problems):\n{listed}\n"
+                        f"fix them with: {' && '.join(fixes)}")
+
+
 def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
     if not path.is_file():
         raise KeyStoreError(f"{path} is missing: is {path.parent} a keystore? (`socialsearch keys init`)")
     if secret:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise KeyStoreError(
-                f"{path} holds secrets but is readable by group or others (mode {mode:04o}); "
-                f"fix it with: chmod 600 {path}"
-            )
+        _check_permissions(path.parent)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -123,13 +152,15 @@ def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Key:
-    """One keyset entry; ``secret`` is None in a hub keystore (which holds ``draft`` instead)."""
+    """One keyset entry; ``secret`` is None in a hub keystore (which holds ``draft`` and
+    ``recipient`` sub-keys instead)."""
 
     id: str
     status: Literal["enabled", "disabled"]
     created_at: str
     secret: bytes | None = None
     draft: bytes | None = None
+    recipient: bytes | None = None
 
     def __repr__(self) -> str:  # never show the secret
         return f"_Key(id={self.id!r}, status={self.status!r})"
@@ -140,6 +171,8 @@ class _Key:
             out["secret"] = _b64(self.secret)
         if self.draft is not None:
             out["draft_subkey"] = _b64(self.draft)
+        if self.recipient is not None:
+            out["recipient_subkey"] = _b64(self.recipient)
         return out
 
     @classmethod
@@ -148,6 +181,7 @@ class _Key:
             kid, status = str(data["id"]), str(data["status"])
             secret = _unb64(data["secret"]) if "secret" in data else None
             draft = _unb64(data["draft_subkey"]) if "draft_subkey" in data else None
+            recipient = _unb64(data["recipient_subkey"]) if "recipient_subkey" in data else None
             created = str(data.get("created_at", ""))
         except (KeyError, ValueError, TypeError):
             raise KeyStoreError(f"{path}: a key entry is damaged (id, status, secret)") from None
@@ -155,7 +189,7 @@ class _Key:
             raise KeyStoreError(f"{path}: a key entry has a bad id or status")
         if (secret is None and draft is None) or (secret is not None and len(secret) != 32):
             raise KeyStoreError(f"{path}: key {kid} holds no usable key material")
-        return cls(kid, status, created, secret, draft)  # type: ignore[arg-type]
+        return cls(kid, status, created, secret, draft, recipient)  # type: ignore[arg-type]
 
 
 def _new_key_id(taken: set[str]) -> str:
@@ -235,6 +269,8 @@ class KeyStore:
         d = Path(directory)
         if not d.is_dir():
             raise KeyStoreError(f"keystore {d} does not exist (create one with `socialsearch keys init`)")
+        if (d / KEYSET).is_file():
+            _check_permissions(d)
         data = _read_json(d / KEYSET, secret=True)
         if data.get("format") != _FORMAT or data.get("version") != _VERSION:
             raise KeyStoreError(f"{d / KEYSET}: not a version-{_VERSION} socialsearch keyset")
@@ -296,7 +332,7 @@ class KeyStore:
 
     @property
     def has_secret(self) -> bool:
-        """True when this keystore can make person, event, vault and linkage keys (not a hub)."""
+        """True when this keystore can make person, event and vault keys (not a hub)."""
         return self._role != "hub"
 
     @property
@@ -353,7 +389,8 @@ class KeyStore:
     def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
         """32-byte sub-key: HKDF-SHA256 of the key's secret, info ``b"socialsearch/v1/" + purpose``.
 
-        ``key_id`` defaults to the primary key. A hub keystore has only ``"draft"``.
+        ``key_id`` defaults to the primary key. A hub keystore has only ``"draft"`` and
+        ``"recipient"`` (the key it derives each municipality's scoping key from).
         """
         if purpose not in PURPOSES:
             raise KeyStoreError(f"unknown key purpose {purpose!r} (expected one of {', '.join(PURPOSES)})")
@@ -362,8 +399,14 @@ class KeyStore:
         if cached is not None:
             return cached
         if key.secret is None:
-            if purpose == "draft" and key.draft is not None:
-                return key.draft
+            held = {"draft": key.draft, "recipient": key.recipient}.get(purpose)
+            if held is not None:
+                return held
+            if purpose == "recipient":
+                raise KeyStoreError(
+                    f"the hub keystore {self._directory} was exported by an older socialsearch and holds "
+                    "no recipient key; export it again: `socialsearch keys export --role hub`"
+                )
             raise KeyStoreError(
                 f"the keystore {self._directory} is a {self._role} keystore and holds no pseudonymisation "
                 f"secret, so it cannot derive {purpose!r} keys; use a station or full keystore"
@@ -412,23 +455,26 @@ def rotate(directory: str | Path, promote: str | None = None, disable: str | Non
         keys[new.id] = new
     elif promote is not None:
         key = store._key(promote)
-        keys[key.id] = _Key(key.id, "enabled", key.created_at, key.secret, key.draft)
+        keys[key.id] = _Key(key.id, "enabled", key.created_at, key.secret, key.draft, key.recipient)
         store._primary = key.id
     else:
         assert disable is not None
         key = store._key(disable)
         if key.id == store._primary:
             raise KeyStoreError(f"key {key.id} is the primary; promote another key before disabling it")
-        keys[key.id] = _Key(key.id, "disabled", key.created_at, key.secret, key.draft)
+        keys[key.id] = _Key(key.id, "disabled", key.created_at, key.secret, key.draft, key.recipient)
     store._write_keyset()
     return store
 
 
-def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"]) -> KeyStore:
+def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"], *,
+           force: bool = False) -> KeyStore:
     """Export the keys a matching hub or a source station needs into a new keystore ``out``.
 
-    ``hub``: the custodian's public key and each key's derived ``draft`` sub-key only (no
+    ``hub``: the custodian's public key and each key's derived ``draft`` and ``recipient`` sub-keys only (no
     pseudonymisation secret, no private key). ``station``: the secret keyset and the public key.
+    ``force=True`` replaces an earlier hub or station export in ``out`` (after a rotation);
+    a full keystore (one holding the custodian's private key) is never replaced.
     """
     if role not in ("hub", "station"):
         raise KeyStoreError(f"unknown export role {role!r} (expected hub or station)")
@@ -436,13 +482,19 @@ def export(directory: str | Path, out: str | Path, role: Literal["hub", "station
     if role == "station" and not source.has_secret:
         raise KeyStoreError(f"{directory} is a hub keystore and holds no secret to export to a station")
     d = Path(out)
-    if any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB, CUSTODIAN_KEY)):
-        raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it")
+    if d.exists() and d.resolve() == source.directory.resolve():
+        raise KeyStoreError(f"{d} is the keystore being exported; export to another folder")
+    if (d / CUSTODIAN_KEY).exists():
+        raise KeyStoreError(f"{d} holds a full keystore with the custodian's private key; "
+                            "refusing to overwrite it, even with --force")
+    if not force and any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB)):
+        raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it "
+                            "(replace an earlier export with --force)")
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
     if role == "hub":
         keys = tuple(
-            _Key(k.id, k.status, k.created_at, None, source.subkey("draft", k.id))
+            _Key(k.id, k.status, k.created_at, None, source.subkey("draft", k.id), source.subkey("recipient", k.id))
             for k in source._keys.values()
         )
     else:

@@ -23,12 +23,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .drafts import DECISIONS_FORMAT  # the page writes what review --import reads: one name for both
 from .errors import UsageError
 from .ledger import Decision, Ledger, check_decision, require_ledger, safe_id
 
 __all__ = ["DECISIONS_FORMAT", "drafts_list", "import_decisions", "review_draft"]
 
-DECISIONS_FORMAT = "socialsearch-decisions"
 _MUNICIPALITY = re.compile(r"^\d{3}$")
 _LIMIT = 20
 

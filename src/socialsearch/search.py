@@ -168,7 +168,8 @@ def weekly_search(
         ``resolved_by`` (default ``"cpr"``) and ``match_probability`` (default null). Rows
         with a null ``person`` are ignored.
     population
-        ``person, municipality, birth_date``: the CPR extract (one row per person).
+        ``person, municipality`` and ``age`` (whole years on W's last day; the hub extract's
+        children) or ``birth_date`` (a full CPR extract): one row per person.
     relations
         ``child, adult, relation`` (mother, father, custodian, household).
     catalogue
@@ -285,9 +286,12 @@ def _link_population(
         .group_by("person")
         .agg(pl.col("matched").any(), (~pl.col("matched")).any().alias("related"))
     )
+    # A hub extract gives the children's ages; a full population frame gives birth dates.
+    age = "age" if "age" in population.collect_schema() else age_on(pl.col("birth_date"), week.sunday)
     known = (
         candidates.join(
-            population.select("person", "municipality", "birth_date", pl.lit(True).alias("in_pop")),
+            population.select("person", "municipality", age.alias("age") if isinstance(age, pl.Expr) else "age",
+                              pl.lit(True).alias("in_pop")),
             on="person",
             how="left",
         )
@@ -297,7 +301,7 @@ def _link_population(
             "related",
             "municipality",
             pl.col("in_pop").fill_null(False).alias("in_population"),
-            age_on(pl.col("birth_date"), week.sunday).alias("age"),
+            pl.col("age").cast(pl.Int64),
         )
         .with_columns(pl.col("age").is_between(0, max_age).fill_null(False).alias("is_child"))
         .collect()

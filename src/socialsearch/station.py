@@ -1,152 +1,246 @@
-"""The source-station stage: raw extracts → pseudonymised (hub) extracts.
+"""The source station: raw extracts → the hub extract for one week (DESIGN §2 v2, §3b, §5a).
 
-Every CPR number becomes a keyed pseudonym, every journal number a keyed event reference,
-and names with birth dates become keyed Bloom-filter encodings for the fuzzy fallback. Next
-to each pseudonym travels the raw value encrypted under the vault data key
-(``person_sealed``, ``event_sealed``), which only the key custodian can open; the data key
-itself is sealed to the custodian in the manifest. A hub therefore needs no secret.
+The station already holds identities, so everything that needs them happens here, in the
+clear, and only pseudonyms leave:
 
-Each distinct CPR number is normalised and hashed once, across all four tables, and joined
-back.
+1. **Select** the events the week's search can use: a catalogue code, registered in W's
+   lookback window; on them, the persons whose role one of the event's codes counts.
+2. **Resolve** those persons without a valid CPR number against the population register
+   (:func:`socialsearch.resolution.resolve`: birth-date candidates, Danish name folding,
+   Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold).
+3. **Minimise**: keep the children (age 0..``child_max_age`` on the last day of W) who are such
+   a person or whose adult is; the relations between them; the persons and events that link
+   to one of them. No name, birth date, adult's municipality or CPR status leaves.
+4. **Pseudonymise** each distinct CPR number once (HMAC-SHA256, :mod:`socialsearch.pseudonyms`),
+   each event as a keyed reference, and seal the raw values of exactly the shipped people and
+   events to the key custodian (AES-SIV under a data key sealed to the custodian's X25519 key).
+5. **Order** every table by keyed values (a permutation no one without the secret can
+   reproduce or relate to the raw files' order).
+
+Single-site ``run`` on raw input calls the same :func:`pseudonymise_extracts`, so there is one
+search path.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from . import identifiers, linkage, vault
-from .extracts import HubExtracts, RawExtracts, read_raw, write_hub
+from . import identifiers, progress, resolution, vault
+from .catalogue import Catalogue, load_catalogue
+from .contract import DATETIME, age_on
+from .errors import UsageError
+from .extracts import RawExtracts, read_raw
+from .hub_extract import HubExtract, write_hub
 from .keys import KeyStore
 from .pseudonyms import Pseudonymiser
+from .weeks import IsoWeek
 
-__all__ = ["FORMAT", "pseudonymise_dir", "pseudonymise_extracts"]
+__all__ = ["pseudonymise", "pseudonymise_extracts"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "socialsearch-pseudonymised"
-FORMAT_VERSION = 1
+
+def _catalogue_events(incidents: pl.DataFrame, catalogue: Catalogue, week: IsoWeek) -> pl.DataFrame:
+    """Events with a catalogue code registered in W's lookback window, long by (event, kind, code)."""
+    codes = catalogue.codes_frame()
+    start = pl.lit(week.lookback_start(catalogue.lookback_weeks), dtype=DATETIME)
+    end = pl.lit(week.end, dtype=DATETIME)
+    window = incidents.lazy().with_row_index("_event").filter(
+        (pl.col("registered_at") >= start) & (pl.col("registered_at") < end)
+    )
+    parts = []
+    for kind, column in (("incident", "incident_code"), ("offence", "offence_code")):
+        wanted = codes.filter(pl.col("kind") == kind)["code"].unique().to_list()
+        parts.append(window.filter(pl.col(column).is_in(wanted)).select(
+            "_event", "district", "incident_id", pl.lit(kind).alias("kind"), pl.col(column).alias("code")))
+    return pl.concat(parts).collect()
 
 
-def _normalised(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Replace each raw CPR column by its normalised form (``None`` when invalid or missing)."""
-    return frame.with_columns(identifiers.normalise_cpr(pl.col(c)).alias(c) for c in columns)
-
-
-def _identity_table(columns: list[pl.Series], pseudonymiser: Pseudonymiser, data_key: bytes) -> pl.DataFrame:
-    """One row per distinct valid CPR number in ``columns`` (already normalised):
-    ``cpr``, ``person``, ``person_sealed``, ``birth_date``."""
-    values = pl.concat([c.rename("cpr") for c in columns]).drop_nulls().unique()
-    return values.to_frame().with_columns(
-        person=pseudonymiser.persons_distinct_normalised(values),
-        person_sealed=vault.seal_values(values, data_key),
-        birth_date=identifiers.birth_date(pl.col("cpr")),
+def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Incident persons on those events whose role one of the event's codes counts (one row per
+    person row), with ``_event``, the normalised ``cpr`` (null when not valid) and names."""
+    roles = catalogue.codes_frame().select("kind", "code", "role")
+    counted = events.join(roles, on=["kind", "code"]).select("_event", "district", "incident_id", "role").unique()
+    names = [c for c in ("given_name", "surname", "birth_date") if c in persons.columns]
+    return (
+        persons.lazy()
+        .join(counted.lazy(), on=["district", "incident_id", "role"], how="semi")
+        .join(counted.lazy().select("_event", "district", "incident_id").unique(),
+              on=["district", "incident_id"], how="left")
+        .select("_event", "role", identifiers.normalise_cpr(pl.col("cpr")).alias("cpr"), *names)
+        .collect()
     )
 
 
-def _join_identity(frame: pl.DataFrame, column: str, ids: pl.DataFrame, *, keep: dict[str, str]) -> pl.DataFrame:
-    """Replace the normalised CPR ``column`` by the identity columns ``keep`` (name → new name)."""
-    renamed = ids.select(pl.col("cpr").alias(column), *(pl.col(k).alias(v) for k, v in keep.items()))
-    return frame.join(renamed, on=column, how="left").drop(column)
+def _register(population: pl.DataFrame) -> pl.DataFrame:
+    """The population with normalised CPR, birth date (from the CPR number) and names."""
+    names = [pl.col(c) if c in population.columns else pl.lit(None, pl.String).alias(c)
+             for c in ("given_name", "surname")]
+    return population.select(
+        identifiers.normalise_cpr(pl.col("cpr")).alias("cpr"), "municipality", *names
+    ).with_columns(identifiers.birth_date(pl.col("cpr")).alias("birth_date"))
 
 
-def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore) -> HubExtracts:
-    """Turn validated raw extracts into the hub layout (see ``docs/architecture.md``)."""
+def _resolve(persons: pl.DataFrame, register: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Give persons without a valid CPR number the resident :mod:`resolution` finds, if any.
+
+    Returns the persons with ``cpr`` filled where resolved, ``resolved_by`` and
+    ``match_probability``; and the counts for the manifest.
+    """
+    persons = persons.with_row_index("_qid")
+    missing = persons.filter(pl.col("cpr").is_null())
+    counts = {"without_valid_cpr": missing.height, "resolved": 0, "unresolved": missing.height}
+    if missing.height == 0 or not {"given_name", "surname", "birth_date"} <= set(missing.columns):
+        found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.String, "match_probability": pl.Float64})
+    else:
+        outcome = resolution.resolve(
+            missing.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date"),
+            register.select("cpr", "given_name", "surname", "birth_date"),
+        )
+        found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
+            pl.col("qid").cast(pl.UInt32).alias("_qid"), pl.col("cpr").alias("_found"), "match_probability")
+        counts["resolved"] = found.height
+        counts["unresolved"] = missing.height - found.height
+        counts.update({f"outcome_{k}": v for k, v in sorted(outcome.stats.items()) if k != "queries"})
+    out = persons.join(found, on="_qid", how="left").select(
+        "_event", "role",
+        pl.coalesce("cpr", "_found").alias("cpr"),
+        pl.when(pl.col("cpr").is_not_null()).then(pl.lit("cpr"))
+        .when(pl.col("_found").is_not_null()).then(pl.lit("probabilistic")).alias("resolved_by"),
+        pl.when(pl.col("cpr").is_null()).then(pl.col("match_probability")).alias("match_probability"),
+    ).filter(pl.col("cpr").is_not_null())
+    return out, counts
+
+
+def _minimise(persons: pl.DataFrame, register: pl.DataFrame, relations: pl.DataFrame,
+              week: IsoWeek, max_age: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The children the persons link to, the relations between them, and the linking persons.
+
+    A child is a resident aged 0..``max_age`` on W's last day who is one of the persons (link
+    ``self``) or whose adult, in ``relations``, is one of them.
+    """
+    people = persons.select("cpr").unique()
+    rel = relations.select(
+        identifiers.normalise_cpr(pl.col("child_cpr")).alias("child"),
+        identifiers.normalise_cpr(pl.col("adult_cpr")).alias("adult"), "relation",
+    ).join(people, left_on="adult", right_on="cpr", how="semi").filter(pl.col("child") != pl.col("adult"))
+    candidates = pl.concat([people.get_column("cpr"), rel.get_column("child")]).unique().to_frame("cpr")
+    children = (
+        register.join(candidates, on="cpr", how="semi")
+        .select("cpr", age_on(pl.col("birth_date"), week.sunday).alias("age"), "municipality")
+        .filter(pl.col("age").is_between(0, max_age))
+    )
+    rel = rel.join(children.select(pl.col("cpr").alias("child")), on="child", how="semi").unique()
+    linking = pl.concat([children.get_column("cpr"), rel.get_column("adult")]).unique().to_frame("cpr")
+    return children, rel, persons.join(linking, on="cpr", how="semi")
+
+
+def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek,
+                          catalogue: Catalogue) -> HubExtract:
+    """The hub extract of ``raw`` for ``week`` and ``catalogue`` (see the module docstring)."""
     pseudonymiser = Pseudonymiser(keystore)
     key_id = pseudonymiser.key_id
     data_key = keystore.subkey("vault", key_id)
-    linkage_key = keystore.subkey("linkage", key_id)
-    population = _normalised(raw.population, "cpr")
-    relations = _normalised(raw.relations, "child_cpr", "adult_cpr")
-    persons = raw.incident_persons.with_columns(
-        cpr_status=identifiers.cpr_status(pl.col("cpr")),
-        cpr=identifiers.normalise_cpr(pl.col("cpr")),
-    )
-    ids = _identity_table(
-        [population["cpr"], relations["child_cpr"], relations["adult_cpr"], persons["cpr"]],
-        pseudonymiser, data_key,
-    )
 
-    incidents = raw.incidents.with_columns(
-        event_ref=pseudonymiser.events(raw.incidents["district"], raw.incidents["incident_id"]),
-        event_sealed=vault.seal_values(
-            (raw.incidents["district"] + ":" + raw.incidents["incident_id"]), data_key
-        ),
-    )
-    # Every incident person's event exists (checked by read_raw): join the reference, don't re-hash.
-    persons = persons.join(
-        incidents.select("district", "incident_id", "event_ref"), on=["district", "incident_id"], how="left"
-    )
-    incidents = incidents.select(
-        "district", "event_ref", "occurred_at", "registered_at", "municipality",
-        "incident_code", "offence_code", "event_sealed",
-    )
-    persons = _join_identity(persons, "cpr", ids, keep={"person": "person", "person_sealed": "person_sealed"})
-    # Only people without a valid CPR need name encodings: encode just those rows.
-    persons = persons.with_row_index("_row")
-    encoded = linkage.encode_people(
-        persons.filter(pl.col("person").is_null()), given="given_name", surname="surname",
-        birth_date="birth_date", key=linkage_key,
-    )
-    lk_cols = [c for c in encoded.columns if c.startswith("lk_")]
-    persons = (
-        persons.join(encoded.select(["_row", *lk_cols]), on="_row", how="left")
-        .sort("_row")
-        .select("district", "event_ref", "person", "cpr_status", "role", "person_sealed", *lk_cols)
-    )
+    with progress.stage("selecting the week's catalogue events"):
+        events = _catalogue_events(raw.incidents, catalogue, week)
+        persons = _signal_persons(raw.incident_persons, events, catalogue)
+        register = _register(raw.population)
+    with progress.stage("resolving people without a valid CPR number"):
+        persons, counts = _resolve(persons, register)
+    with progress.stage("keeping only the linked children, relations and persons"):
+        children, relations, persons = _minimise(persons, register, raw.relations, week, catalogue.child_max_age)
 
-    population = _join_identity(population, "cpr", ids, keep={
-        "person": "person", "person_sealed": "person_sealed", "birth_date": "birth_date"})
-    pop_encoded = linkage.encode_people(
-        population, given="given_name", surname="surname", birth_date="birth_date", key=linkage_key
+    # Each distinct CPR number of a shipped person is hashed and sealed once, then joined back.
+    cprs = pl.concat([children.get_column("cpr"), relations.get_column("adult"),
+                      persons.get_column("cpr")]).unique().rename("cpr")
+    ids = cprs.to_frame().with_columns(
+        person=pseudonymiser.persons_distinct_normalised(cprs),
+        person_sealed=vault.seal_values(cprs, data_key),
     )
-    pop_lk = [c for c in pop_encoded.columns if c.startswith("lk_")]
-    population = pop_encoded.select("person", "municipality", "birth_date", "person_sealed", *pop_lk)
-
-    relations = (
-        _join_identity(relations, "child_cpr", ids, keep={"person": "child"})
-        .pipe(_join_identity, "adult_cpr", ids, keep={"person": "adult"})
-        .select("child", "adult", "relation")
+    shipped = events.select("_event").unique().join(persons.select("_event").unique(), on="_event", how="semi")
+    incidents = raw.incidents.with_row_index("_event").join(shipped, on="_event", how="semi")
+    incidents = incidents.with_columns(
+        event_ref=pseudonymiser.events(incidents["district"], incidents["incident_id"]),
+        event_sealed=vault.seal_values(vault.event_reference_text(incidents["district"], incidents["incident_id"]),
+                                       data_key),
     )
-
-    sealed_key = vault.seal_data_key(data_key, keystore.custodian_public_key,
-                                     keystore.custodian_key_id, key_id=key_id)
+    person_rows = (
+        persons.join(incidents.select("_event", "event_ref"), on="_event")
+        .join(ids, on="cpr")
+        .select("event_ref", "person", "role", "resolved_by", "match_probability", "person_sealed")
+        .unique(subset=["event_ref", "person", "role"], keep="first", maintain_order=True)
+    )
+    hub_children = children.join(ids, on="cpr").select("person", "age", "municipality", "person_sealed")
+    hub_relations = (
+        relations.join(ids.select(pl.col("cpr").alias("child"), pl.col("person").alias("_c")), on="child")
+        .join(ids.select(pl.col("cpr").alias("adult"), pl.col("person").alias("_a")), on="adult")
+        .select(pl.col("_c").alias("child"), pl.col("_a").alias("adult"), "relation")
+    )
+    tables = {
+        # Ordered by keyed values only: nothing about the raw files' order survives.
+        "incidents": incidents.select(
+            "event_ref", "district", "occurred_at", "registered_at", "municipality",
+            "incident_code", "offence_code", "event_sealed").sort("event_ref"),
+        "incident_persons": person_rows.sort("event_ref", "person", "role"),
+        "children": hub_children.sort("person"),
+        "relations": hub_relations.sort("child", "adult", "relation"),
+    }
     manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
+        "week": str(week),
+        "catalogue": {"sha256": catalogue.digest, "lookback_weeks": catalogue.lookback_weeks,
+                      "child_max_age": catalogue.child_max_age},
         "key_id": key_id,
         "custodian_key_id": keystore.custodian_key_id,
-        "vault_key": sealed_key,
+        "vault_key": vault.seal_data_key(data_key, keystore.custodian_public_key,
+                                         keystore.custodian_key_id, key_id=key_id),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inputs": dict(sorted(raw.digests.items())),
-        "rows": dict(sorted(raw.rows.items())),
+        "counts": {
+            "rows_read": dict(sorted(raw.rows.items())),
+            "rows_read_per_district": raw.rows_per_district,
+            "catalogue_events_in_window": int(events.get_column("_event").n_unique()),
+            "persons": counts,
+            "shipped": {name: frame.height for name, frame in tables.items()},
+        },
     }
-    return HubExtracts(
-        incidents=incidents,
-        incident_persons=persons,
-        population=population,
-        relations=relations,
-        manifest=manifest,
-        files=raw.files,
-        digests=raw.digests,
-        rows=raw.rows,
-    )
+    return HubExtract(manifest=manifest, **tables)
 
 
-def pseudonymise_dir(input_dir: Path, out_dir: Path, keys_dir: Path) -> dict[str, Any]:
-    """Read raw extracts from ``input_dir``, pseudonymise them and write the hub layout to ``out_dir``."""
+def _check_folders(input_dir: Path, out_dir: Path) -> None:
+    """Refuse an output folder that is, contains or lies inside the input folder."""
+    src, dst = input_dir.resolve(), out_dir.resolve()
+    if src == dst or src.is_relative_to(dst) or dst.is_relative_to(src):
+        raise UsageError(
+            f"--out {out_dir} would overlap the raw extracts in --input {input_dir}; "
+            "write the hub extract to a folder of its own"
+        )
+
+
+def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Path, *, week: IsoWeek | str,
+                 catalogue: str | Path | None = None, force: bool = False,
+                 absent_districts: Collection[str] = ()) -> dict[str, Any]:
+    """Read raw extracts, make the hub extract for ``week`` and write it to ``out_dir``.
+
+    ``out_dir`` must not overlap ``input_dir``, and an existing non-empty ``out_dir`` is replaced
+    only with ``force``; the folder is written beside it and renamed into place when complete.
+    Returns the manifest's counts (no identifiers).
+    """
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    week = week if isinstance(week, IsoWeek) else IsoWeek.parse(str(week))
+    _check_folders(input_dir, out_dir)
+    if out_dir.exists() and os.listdir(out_dir) and not force:
+        raise UsageError(f"{out_dir} exists and is not empty; choose another --out folder or pass --force")
+    cat = load_catalogue(Path(catalogue) if catalogue is not None else None)
     keystore = KeyStore.load(keys_dir)
-    raw = read_raw(input_dir)
-    hub = pseudonymise_extracts(raw, keystore)
-    write_hub(hub, out_dir)
-    log.info("pseudonymised %s into %s", input_dir, out_dir)
-    return {
-        "out": str(out_dir),
-        "key_id": hub.manifest["key_id"],
-        "rows": hub.manifest["rows"],
-        "persons_without_valid_cpr": int(hub.incident_persons["person"].null_count()),
-    }
+    raw = read_raw(input_dir, absent_districts=absent_districts)
+    hub = pseudonymise_extracts(raw, keystore, week=week, catalogue=cat)
+    write_hub(hub, out_dir, force=force)
+    log.info("wrote the hub extract for %s to %s", week, out_dir)
+    return {"out": str(out_dir), "week": str(week), "key_id": hub.key_id, **hub.manifest["counts"]}

@@ -54,6 +54,7 @@ from .errors import KeyStoreError, VaultError
 from .keys import KeyStore, hkdf
 
 __all__ = [
+    "event_reference_text",
     "open_data_key",
     "open_mapping",
     "open_sealed",
@@ -62,6 +63,7 @@ __all__ = [
     "seal",
     "seal_data_key",
     "seal_values",
+    "split_event_reference",
     "write_vault",
 ]
 
@@ -71,6 +73,18 @@ _SEAL_INFO = b"socialsearch/v1/seal"
 _VAULT_AAD = b"socialsearch/v1/vault-document"
 _DATA_KEY_AAD = b"socialsearch/v1/data-key:"
 _CHUNK = 262_144  # values per vectorised step (bounds the temporary index arrays to ~100 MB)
+
+
+# ------------------------------------------------------------------ what is sealed
+def event_reference_text(district: pl.Series, incident_id: pl.Series) -> pl.Series:
+    """The raw value sealed for an event: ``<district>:<journal number>``."""
+    return (district.cast(pl.String) + ":" + incident_id.cast(pl.String)).rename("event")
+
+
+def split_event_reference(text: str) -> tuple[str, str]:
+    """``(district, journal number)`` of an opened :func:`event_reference_text` value."""
+    district, _, journal = text.partition(":")
+    return district, journal
 
 
 # --------------------------------------------------------------------------- public key

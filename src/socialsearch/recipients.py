@@ -1,0 +1,105 @@
+"""Recipient-scoped pseudonyms: what each municipality's drafts call a person or an event.
+
+The hub's own pseudonyms (in its extract and its ledger) are the same everywhere. If they went
+into the drafts, two municipalities could join their drafts on them and learn that the same
+adult appears in both. So every pseudonym and event reference written under
+``OUT/<week>/<kommunekode>/`` is re-keyed for that municipality (DESIGN §2 rule 5, §6)::
+
+    K_m      = HKDF-SHA256(recipient sub-key, info = b"socialsearch/v2/recipient/" + kommunekode)
+    person   = "<kommunekode>." + b64u(HMAC-SHA256(K_m, hub pseudonym)[:16])
+    event    = "<kommunekode>.e." + b64u(HMAC-SHA256(K_m, hub event reference)[:16])
+
+The recipient sub-key is a hub key (``keys export --role hub`` includes it); it opens nothing.
+The same child keeps one pseudonym in its municipality week after week (the same hub
+pseudonym under the same key); another municipality sees an unrelated value. Draft ids stay
+global: they name what was sent, for the ledger and the custodian.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .keys import KeyStore, hkdf
+from .pseudonyms import hmac_unique
+
+__all__ = ["recipient_key", "scope_pseudonyms"]
+
+_INFO = b"socialsearch/v2/recipient/"
+
+
+def recipient_key(keystore: KeyStore, key_id: str, municipality: str) -> bytes:
+    """The scoping key of one municipality (32 bytes)."""
+    return hkdf(keystore.subkey("recipient", key_id), _INFO + municipality.encode("ascii"))
+
+
+def _scoped(values: pl.DataFrame, keystore: KeyStore, key_id: str) -> pl.DataFrame:
+    """``_to`` (the recipient municipality), ``value``, ``kind`` (distinct) → adds ``scoped``.
+
+    One HMAC per distinct value per municipality; the loop is over the (at most 98)
+    municipalities, never over values.
+    """
+    parts = []
+    for (municipality,), group in values.group_by("_to"):
+        digest = hmac_unique(group.get_column("value"), recipient_key(keystore, key_id, str(municipality)))
+        body = (
+            digest.bin.head(16).bin.encode("base64")
+            .str.replace_all("+", "-", literal=True).str.replace_all("/", "_", literal=True)
+            .str.strip_chars_end("=")
+        )
+        parts.append(group.with_columns(
+            scoped=pl.concat_str(pl.col("_to"), pl.lit("."),
+                                 pl.when(pl.col("kind") == "event").then(pl.lit("e.")).otherwise(pl.lit("")),
+                                 body)))
+    if not parts:
+        return values.with_columns(scoped=pl.lit(None, pl.String))
+    return pl.concat(parts)
+
+
+def scope_pseudonyms(drafts: pl.DataFrame, signals: pl.DataFrame, keystore: KeyStore,
+                     key_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The search result's drafts and signals with every person pseudonym and event reference
+    replaced by its value scoped to the draft's municipality (see the module docstring).
+
+    ``drafts`` needs ``draft_id, municipality, child, persons`` (a list of ``{pseudonym, link}``);
+    ``signals`` needs ``draft_id, child, person, event_ref``.
+    """
+    # The recipient is the draft's municipality (a signal's own ``municipality`` is where it happened).
+    where = drafts.select("draft_id", pl.col("municipality").alias("_to"))
+    sig = signals.join(where, on="draft_id", how="left")
+    listed = (drafts.select(pl.col("municipality").alias("_to"), "persons").explode("persons")
+              .select("_to", pl.col("persons").struct.field("pseudonym").alias("value")))
+    values = pl.concat([
+        drafts.select(pl.col("municipality").alias("_to"), pl.col("child").alias("value"),
+                      pl.lit("person").alias("kind")),
+        listed.drop_nulls().with_columns(kind=pl.lit("person")),
+        sig.select("_to", pl.col("person").alias("value"), pl.lit("person").alias("kind")),
+        sig.select("_to", pl.col("event_ref").alias("value"), pl.lit("event").alias("kind")),
+    ]).unique()
+    table = _scoped(values, keystore, key_id).select("_to", "value", "kind", "scoped")
+    persons = table.filter(pl.col("kind") == "person").drop("kind")
+    events = table.filter(pl.col("kind") == "event").drop("kind")
+
+    def swap(frame: pl.DataFrame, column: str, lookup: pl.DataFrame) -> pl.DataFrame:
+        renamed = lookup.rename({"value": column, "scoped": f"_{column}"})
+        return (frame.join(renamed, on=["_to", column], how="left", maintain_order="left")
+                .with_columns(pl.col(f"_{column}").alias(column)).drop(f"_{column}"))
+
+    sig = swap(swap(swap(sig, "child", persons), "person", persons), "event_ref", events).drop("_to")
+    exploded = (
+        drafts.select("draft_id", pl.col("municipality").alias("_to"), pl.col("persons").alias("_p"))
+        .explode("_p")
+        .with_row_index("_i")
+        .with_columns(pl.col("_p").struct.field("pseudonym").alias("value"), pl.col("_p").struct.field("link"))
+        .join(persons, on=["_to", "value"], how="left", maintain_order="left")
+        .sort("_i")
+    )
+    lists = (
+        exploded.filter(pl.col("_p").is_not_null())
+        .group_by("draft_id", maintain_order=True)
+        .agg(pl.struct(pl.col("scoped").alias("pseudonym"), "link").alias("persons"))
+    )
+    drafts_to = drafts.with_columns(pl.col("municipality").alias("_to"))
+    out = swap(drafts_to, "child", persons)
+    out = out.drop("persons").join(lists, on="draft_id", how="left", maintain_order="left").select(drafts.columns)
+    out = out.with_columns(pl.col("persons").fill_null(pl.lit([], dtype=drafts.schema["persons"])))
+    return out, sig.select(signals.columns)

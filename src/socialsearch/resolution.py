@@ -1,0 +1,543 @@
+"""Resolving incident persons without a valid CPR number, at the source station, in the clear.
+
+DESIGN.md §5a. The station holds the population register with names and birth dates; it
+resolves each incident person without a valid CPR number against it here, and only the
+resulting CPR number (which the station replaces by a pseudonym right away), the outcome and
+the match probability leave this module. No name, no birth date and no encoding of either is
+returned, logged or put in an exception message.
+
+The model, in the manner of Fellegi & Sunter (1969) and Splink:
+
+* **Candidates** of a query are the residents born on the query's birth date, on the date with
+  day and month swapped, or on a date one digit different (:func:`date_variants`; a variant
+  that is no calendar date is dropped). Everyone on the exact or swapped date is a candidate;
+  on a one-digit date (about 40 dates) only residents who share the first given name or the
+  last surname part with the query, after folding (the others could never pass the
+  threshold, and this keeps the pairs per query in the hundreds at national scale). A
+  namesake born on any other date is never a candidate.
+* **Names** are compared after Danish folding (:func:`fold_name`: case, accents, æ/ø/å with
+  aa ≡ å, hyphens and spaces) on five levels: exact, one name's parts a subset of the
+  other's (a missing middle name, one half of a double surname), Jaro-Winkler ≥ 0.92,
+  ≥ 0.80, else; a missing name on either side carries no weight.
+* **Weights.** Each level has an m-probability (the share of true matches at that level)
+  and a u-probability (the share of non-matching pairs). The m-probabilities, and the
+  u-probabilities of the non-exact name levels, are constants (:data:`DEFAULT_MODEL`),
+  estimated once with recordlinkage's ``ECMClassifier`` on synthetic candidate pairs by
+  ``benchmarks/test_resolution_bench.py::test_fit_parameters``. The u-probability of an
+  exact name is the name's frequency in the register (Splink's term-frequency adjustment: a
+  shared "Jensen" says less than a shared "Ærenlund"), and that of a birth-date level is the
+  share of residents born on the date(s) of that level, both counted at run time. With the
+  prior λ = :data:`P_IN_REGISTER` / (register size), the prior and the date weight together
+  make "one of the residents born that day", so probabilities mean the same at every scale.
+* **Decision.** Per query the best candidate is accepted when its match probability is at
+  least :data:`MATCH_THRESHOLD`, the runner-up is at least :data:`AMBIGUITY_MARGIN` bits
+  (log2 odds) behind, and no other query claims the same resident as strongly; otherwise the
+  query stays unresolved with its reason. Nothing unresolved is guessed.
+
+Everything runs as Polars joins and expressions over whole frames; string similarity is
+rapidfuzz's ``cpdist`` (C++) over the distinct name pairs. recordlinkage is not imported at
+run time (it is pandas-based and compares pair by pair).
+
+Examples
+--------
+>>> import datetime as dt
+>>> others = pl.DataFrame({"cpr": [f"{i:010d}" for i in range(400)],
+...     "given_name": ["Mette", "Ole", "Anne", "Jens"] * 100, "surname": ["Jensen", "Nielsen"] * 200,
+...     "birth_date": [dt.date(1985, 3, 12) - dt.timedelta(days=i % 100) for i in range(400)]})
+>>> register = pl.concat([others, pl.DataFrame({"cpr": ["1203851234"], "given_name": ["Søren"],
+...     "surname": ["Ærenlund"], "birth_date": [dt.date(1985, 3, 12)]})])
+>>> queries = pl.DataFrame({"qid": [1, 2], "given_name": ["Soeren", "Mette"], "surname": ["Aerenlund", "Jensen"],
+...                         "birth_date": [dt.date(1985, 12, 3), dt.date(1985, 3, 12)]})
+>>> result = resolve(queries, register)
+>>> result.matches.select("qid", "cpr", "outcome").rows()
+[(1, '1203851234', 'resolved'), (2, None, 'below_threshold')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import polars as pl
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
+
+from socialsearch.errors import InputError, InputProblem
+
+__all__ = [
+    "AMBIGUITY_MARGIN",
+    "DATE_LEVELS",
+    "DEFAULT_MODEL",
+    "MATCH_THRESHOLD",
+    "NAME_LEVELS",
+    "OUTCOMES",
+    "P_IN_REGISTER",
+    "MatchModel",
+    "Resolution",
+    "comparison_pairs",
+    "date_variants",
+    "fold_name",
+    "resolve",
+]
+
+OUTCOMES: Final = ("resolved", "ambiguous", "below_threshold", "no_candidate", "no_birth_date")
+"""The outcome of each query, in :attr:`Resolution.matches` and :attr:`Resolution.stats`."""
+
+NAME_LEVELS: Final = ("exact", "subset", "jw92", "jw80", "other")
+"""Comparison levels of a name (codes 0-4; null when either side has no name)."""
+
+DATE_LEVELS: Final = ("exact", "swapped", "one_digit")
+"""Comparison levels of the birth date (codes 0-2)."""
+
+# Fixed on 2026-12-01, before any evaluation was run (no benchmark of this module existed),
+# from the cost of errors alone: a false resolution puts the wrong family in a draft, a missed
+# one loses one signal, so a resolution must be at least 99 % likely.
+MATCH_THRESHOLD: Final = 0.99
+"""Least match probability of an accepted resolution (fixed in advance, see the comment)."""
+
+# Fixed together with MATCH_THRESHOLD: the best candidate must be at least 99 times as likely
+# as the runner-up, i.e. at least 99 % likely if it is one of the two (log2(0.99/0.01)).
+AMBIGUITY_MARGIN: Final = math.log2(MATCH_THRESHOLD / (1.0 - MATCH_THRESHOLD))
+"""Least lead in log2 odds (bits) of the best candidate over the runner-up (about 6.63)."""
+
+# Estimated by ECM together with the m-probabilities (benchmarks/test_resolution_bench.py::
+# test_fit_parameters: the ECM match share of the candidate pairs times pairs per query). The
+# first version fixed an uninformative 0.5 a priori; it was replaced by this estimate after
+# the first evaluation run (docs/resolution.md reports the figures of both).
+P_IN_REGISTER: Final = 0.9039
+"""Prior probability that a query's person is in the register at all."""
+
+_JW_HIGH, _JW_LOW = 0.92, 0.80
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """Fellegi–Sunter parameters: m- and u-probabilities per comparison level.
+
+    ``given_m``, ``surname_m``: m per :data:`NAME_LEVELS`; ``given_u``, ``surname_u``: u per
+    level, of which the exact level is used only when ``term_frequencies`` is off (otherwise
+    the name's frequency in the register is). ``date_m``: m per :data:`DATE_LEVELS`; the
+    date's u always comes from the register (the share of residents born on those dates).
+    """
+
+    given_m: tuple[float, float, float, float, float]
+    given_u: tuple[float, float, float, float, float]
+    surname_m: tuple[float, float, float, float, float]
+    surname_u: tuple[float, float, float, float, float]
+    date_m: tuple[float, float, float]
+    p_in_register: float = P_IN_REGISTER
+    threshold: float = MATCH_THRESHOLD
+    margin: float = AMBIGUITY_MARGIN
+    term_frequencies: bool = True
+
+    def __post_init__(self) -> None:
+        probs = [*self.given_m, *self.given_u, *self.surname_m, *self.surname_u, *self.date_m]
+        if not all(0.0 < p <= 1.0 for p in probs):
+            raise ValueError("every m- and u-probability must be in (0, 1]")
+        if not 0.0 < self.p_in_register < 1.0 or not 0.0 < self.threshold < 1.0 or self.margin < 0:
+            raise ValueError("p_in_register and threshold must be in (0, 1), margin >= 0")
+
+
+# Estimated by benchmarks/test_resolution_bench.py::test_fit_parameters (recordlinkage
+# ECMClassifier on the candidate pairs of synth seed 2, scale 0.05; see docs/resolution.md),
+# each m floored at 0.01 and renormalised so that an error kind the synthetic data lacks
+# (a one-digit birth date) is not impossible.
+DEFAULT_MODEL: Final = MatchModel(
+    given_m=(0.9363, 0.0345, 0.0097, 0.0097, 0.0097),
+    given_u=(0.0029, 0.0038, 0.0007, 0.0055, 0.9872),
+    surname_m=(0.8397, 0.0097, 0.1311, 0.0097, 0.0097),
+    surname_u=(0.0106, 0.0034, 0.0061, 0.0244, 0.9555),
+    date_m=(0.9660, 0.0240, 0.0100),
+)
+"""The model :func:`resolve` uses unless given another."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Outcome of :func:`resolve`.
+
+    ``matches``: one row per query, ``qid``, ``cpr`` (null unless resolved),
+    ``match_probability`` (Float64, null unless resolved) and ``outcome`` (:data:`OUTCOMES`).
+    ``stats``: counts per outcome, plus ``queries``, ``identities`` (distinct folded name and
+    birth-date combinations), ``candidate_pairs`` and ``conflicts`` (queries left unresolved
+    because another query claimed their best resident; counted in ``ambiguous`` too). No
+    identifiers.
+    """
+
+    matches: pl.DataFrame
+    stats: dict[str, int]
+
+
+# --------------------------------------------------------------------------- folding
+
+# Danish letters first, so that å ≡ aa, æ ≡ ae, ø ≡ oe; then German letters seen in Danish
+# names; any other diacritic (é, ñ, ç) is dropped after NFKD.
+_FOLD = {"å": "aa", "æ": "ae", "ø": "oe", "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ð": "d", "þ": "th"}
+
+
+def fold_name(expr: pl.Expr) -> pl.Expr:
+    """Fold a name for comparison: lower case, æ/ø/å as ae/oe/aa, no accents or punctuation.
+
+    Hyphens and runs of white space become one space (a double name's parts); a name with
+    no letter left is null.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"n": ["Ærø", "AEROE", " Anne-Marie ", "Åse", "José", "O'Brien", "."]})
+    >>> df.select(fold_name(pl.col("n")))["n"].to_list()
+    ['aeroe', 'aeroe', 'anne marie', 'aase', 'jose', 'obrien', None]
+    """
+    e = expr.cast(pl.String).str.normalize("NFC").str.to_lowercase()
+    e = e.str.replace_many(list(_FOLD), list(_FOLD.values()))
+    e = e.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
+    e = e.str.replace_all(r"[^a-z\s\-]", "")
+    e = e.str.replace_all(r"[\s\-]+", " ").str.strip_chars()
+    return pl.when(e.str.len_chars() > 0).then(e)
+
+
+# --------------------------------------------------------------------------- birth dates
+
+
+def date_variants(dates: pl.Series) -> pl.DataFrame:
+    """The candidate dates of each distinct birth date: itself, day and month swapped, one digit off.
+
+    Returns ``birth_date``, ``candidate_date`` and ``date_level`` (UInt8 code of
+    :data:`DATE_LEVELS`). A swap or a one-digit change that gives no calendar date (30
+    February, month 13) is dropped; a swap of a date whose day equals its month is the date
+    itself and is not repeated.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> v = date_variants(pl.Series([dt.date(2000, 2, 29)]))
+    >>> v.filter(pl.col("date_level") < 2)["candidate_date"].to_list()
+    [datetime.date(2000, 2, 29)]
+    >>> sorted(d.year for d in v["candidate_date"].to_list() if (d.month, d.day) == (2, 29))[:4]
+    [2000, 2004, 2008, 2020]
+    """
+    base = dates.cast(pl.Date).drop_nulls().unique().to_frame("birth_date")
+    base = base.filter(pl.col("birth_date").dt.year().is_between(1000, 9999))
+    text = pl.col("birth_date").dt.strftime("%Y%m%d")
+    exact = base.select("birth_date", candidate_date="birth_date", date_level=pl.lit(0, pl.UInt8))
+    day, month = pl.col("birth_date").dt.day(), pl.col("birth_date").dt.month()
+    swapped = base.filter(day != month).select(
+        "birth_date",
+        candidate_date=pl.concat_str(text.str.slice(0, 4), text.str.slice(6, 2), text.str.slice(4, 2))
+        .str.to_date("%Y%m%d", strict=False),
+        date_level=pl.lit(1, pl.UInt8),
+    )
+    edits = pl.DataFrame({"pos": np.repeat(np.arange(8), 10), "digit": np.tile(np.arange(10), 8)}).cast(
+        {"pos": pl.UInt32, "digit": pl.String}
+    )
+    one = base.join(edits, how="cross").with_columns(text=text)
+    one = one.filter(pl.col("text").str.slice(pl.col("pos"), 1) != pl.col("digit")).select(
+        "birth_date",
+        candidate_date=pl.concat_str(
+            pl.col("text").str.slice(0, pl.col("pos")), "digit", pl.col("text").str.slice(pl.col("pos") + 1)
+        ).str.to_date("%Y%m%d", strict=False),
+        date_level=pl.lit(2, pl.UInt8),
+    )
+    out = pl.concat([exact, swapped, one]).drop_nulls("candidate_date")
+    return out.filter(pl.col("candidate_date").dt.year().is_between(1000, 9999))
+
+
+# --------------------------------------------------------------------------- input checks
+
+_Columns = Mapping[str, type[pl.DataType] | None]
+_QUERY_COLUMNS: _Columns = {"qid": None, "given_name": pl.String, "surname": pl.String, "birth_date": pl.Date}
+_REGISTER_COLUMNS: _Columns = {"cpr": pl.String, "given_name": pl.String, "surname": pl.String, "birth_date": pl.Date}
+
+
+def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
+    problems = []
+    for name, dtype in columns.items():
+        if name not in frame.columns:
+            problems.append(InputProblem(what, name, "a column with this name"))
+        elif dtype is None:
+            if not frame.schema[name].is_integer():
+                problems.append(InputProblem(what, name, "an integer column"))
+        elif frame.schema[name] not in (dtype, pl.Null):
+            problems.append(InputProblem(what, name, f"a {dtype.__name__} column"))
+    if problems:
+        raise InputError(problems)
+    return frame.select(list(columns)).cast({c: t for c, t in columns.items() if t is not None})
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _name_table(register: pl.Series, queries: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """Fold once per distinct raw name; id each distinct folded name (spaces removed).
+
+    Returns (raw→nid for the register, raw→nid for the queries, the names: ``nid``, ``full``,
+    ``parts``, ``first``, ``last``, ``n`` = residents with this folded name) and the number
+    of residents with a name in this field.
+    """
+    counts = register.value_counts(name="n").rename({register.name: "raw"}).drop_nulls("raw")
+    raw_r = counts.with_columns(folded=fold_name(pl.col("raw")))
+    raw_q = queries.drop_nulls().unique().to_frame("raw").with_columns(folded=fold_name(pl.col("raw")))
+    full = pl.col("folded").str.replace_all(" ", "", literal=True)
+    raw_r, raw_q = raw_r.with_columns(full=full), raw_q.with_columns(full=full)
+    folded = pl.concat(
+        [raw_r.select("full", "folded", "n"), raw_q.select("full", "folded", n=pl.lit(0, pl.UInt32))]
+    ).drop_nulls("full")
+    names = (
+        folded.group_by("full")
+        .agg(pl.col("n").sum(), folded=pl.col("folded").min())
+        .sort("full")
+        .with_row_index("nid")
+        .with_columns(parts=pl.col("folded").str.split(" "))
+        .select("nid", "full", "parts", first=pl.col("parts").list.first(), last=pl.col("parts").list.last(), n="n")
+    )
+    total = int(counts["n"].sum())
+    ids = names.select("full", "nid")
+    reg_map = raw_r.join(ids, on="full", how="left").select("raw", "nid")
+    q_map = raw_q.join(ids, on="full", how="left").select("raw", "nid")
+    return reg_map, q_map, names, total
+
+
+def _name_levels(pairs: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """Level code of each distinct (qn, rn) pair of name ids: ``qn``, ``rn``, ``level``."""
+    distinct = pairs.select("qn", "rn").drop_nulls().unique()
+    info = names.select("nid", "full", "parts")
+    both = distinct.join(info.rename({"nid": "qn", "full": "qf", "parts": "qp"}), on="qn").join(
+        info.rename({"nid": "rn", "full": "rf", "parts": "rp"}), on="rn"
+    )
+    jw = cpdist(
+        both["qf"].to_list(), both["rf"].to_list(), scorer=JaroWinkler.normalized_similarity, workers=-1
+    ) if both.height else np.zeros(0)
+    subset = (pl.col("qp").list.set_difference("rp").list.len() == 0) | (
+        pl.col("rp").list.set_difference("qp").list.len() == 0
+    )
+    return both.with_columns(jw=pl.Series(jw, dtype=pl.Float64)).select(
+        "qn",
+        "rn",
+        level=pl.when(pl.col("qn") == pl.col("rn"))
+        .then(0)
+        .when(subset)
+        .then(1)
+        .when(pl.col("jw") >= _JW_HIGH)
+        .then(2)
+        .when(pl.col("jw") >= _JW_LOW)
+        .then(3)
+        .otherwise(4)
+        .cast(pl.UInt8),
+    )
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _by_level(level: pl.Expr, values: tuple[float, ...]) -> pl.Expr:
+    """log2 of ``values[level]`` (null where the level is null)."""
+    logs = np.log2(np.asarray(values, dtype=np.float64)).tolist()
+    return level.replace_strict(list(range(len(logs))), logs, default=None, return_dtype=pl.Float64)
+
+
+def _name_weight(level: str, tf: str, m: tuple[float, ...], u: tuple[float, ...], use_tf: bool) -> pl.Expr:
+    """log2(m/u) of a name level, 0 for a missing name; the exact level's u is the name's
+    frequency in the register when ``use_tf``."""
+    ratio = _by_level(pl.col(level), m) - _by_level(pl.col(level), u)
+    if use_tf:
+        exact_m = math.log2(m[0])
+        ratio = pl.when(pl.col(level) == 0).then(pl.lit(exact_m) - pl.col(tf).log(2)).otherwise(ratio)
+    return ratio.fill_null(0.0)
+
+
+def comparison_pairs(
+    queries: pl.DataFrame,
+    register: pl.DataFrame,
+    *,
+    model: MatchModel | None = None,
+    block_one_digit: bool = True,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The candidate pairs of :func:`resolve` with their comparison levels and match weights.
+
+    Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (row of
+    the register), ``cpr``, ``date_level``, ``given_level``, ``surname_level`` (codes, null
+    for a missing name) and ``weight`` (log2 odds of a match, prior included).
+    ``identities``: ``qid`` → ``iid`` (null when the query has no birth date).
+
+    ``block_one_digit=False`` makes every resident on a one-digit date a candidate (used to
+    fit the parameters on small data, where the blocking would bias the name u's).
+    """
+    model = DEFAULT_MODEL if model is None else model
+    q = _check(queries, "queries", _QUERY_COLUMNS)
+    if q["qid"].n_unique() != q.height:
+        raise InputError(InputProblem("queries", "qid", "unique values"))
+    reg = _check(register, "register", _REGISTER_COLUMNS).filter(pl.col("birth_date").is_not_null())
+    n_register = max(reg.height, 1)
+
+    g_reg, g_q, g_names, g_total = _name_table(reg["given_name"], q["given_name"])
+    s_reg, s_q, s_names, s_total = _name_table(reg["surname"], q["surname"])
+
+    q = q.join(g_q.rename({"raw": "given_name", "nid": "qg"}), on="given_name", how="left").join(
+        s_q.rename({"raw": "surname", "nid": "qs"}), on="surname", how="left"
+    )
+    idents = (
+        q.filter(pl.col("birth_date").is_not_null())
+        .select("qg", "qs", "birth_date")
+        .unique()
+        .sort("birth_date", "qg", "qs", nulls_last=True)
+        .with_row_index("iid")
+    )
+    mapping = q.join(idents, on=["qg", "qs", "birth_date"], how="left", nulls_equal=True).select("qid", "iid")
+
+    variants = date_variants(idents["birth_date"])
+    wanted = variants.select(pl.col("candidate_date").alias("birth_date")).unique()
+    reg = reg.join(wanted, on="birth_date", how="semi").with_row_index("rid")
+    reg = reg.join(g_reg.rename({"raw": "given_name", "nid": "rg"}), on="given_name", how="left").join(
+        s_reg.rename({"raw": "surname", "nid": "rs"}), on="surname", how="left"
+    )
+    per_date = reg.group_by("birth_date").agg(n_date=pl.len())
+    iv = idents.join(variants, on="birth_date").drop("birth_date").rename({"candidate_date": "birth_date"})
+    iv = iv.join(per_date, on="birth_date", how="left").with_columns(pl.col("n_date").fill_null(0))
+    date_u = iv.group_by("iid", "date_level").agg(u_date=pl.col("n_date").sum() / n_register)
+
+    near = iv.filter(pl.col("date_level") < 2).select("iid", "birth_date", "date_level")
+    near = near.join(reg.select("rid", "birth_date"), on="birth_date").select("iid", "rid", "date_level")
+    far = iv.filter((pl.col("date_level") == 2) & (pl.col("n_date") > 0)).select("iid", "birth_date")
+    if block_one_digit:
+        firsts = g_names.select(pl.col("nid").alias("qg"), g1="first")
+        lasts = s_names.select(pl.col("nid").alias("qs"), s1="last")
+        keyed = far.join(idents.select("iid", "qg", "qs"), on="iid").join(firsts, on="qg", how="left").join(
+            lasts, on="qs", how="left"
+        )
+        rk = reg.select("rid", "birth_date", "rg", "rs").join(
+            g_names.select(pl.col("nid").alias("rg"), g1="first"), on="rg", how="left"
+        ).join(s_names.select(pl.col("nid").alias("rs"), s1="last"), on="rs", how="left")
+        by_given = keyed.drop_nulls("g1").join(rk.drop_nulls("g1"), on=["birth_date", "g1"]).select("iid", "rid")
+        by_surname = keyed.drop_nulls("s1").join(rk.drop_nulls("s1"), on=["birth_date", "s1"]).select("iid", "rid")
+        far_pairs = pl.concat([by_given, by_surname]).unique()
+    else:
+        far_pairs = far.join(reg.select("rid", "birth_date"), on="birth_date").select("iid", "rid")
+    pairs = pl.concat([near, far_pairs.with_columns(date_level=pl.lit(2, pl.UInt8))])
+
+    pairs = pairs.join(idents.select("iid", "qg", "qs"), on="iid").join(
+        reg.select("rid", "cpr", "rg", "rs"), on="rid"
+    )
+    g_lv = _name_levels(pairs.select(qn="qg", rn="rg"), g_names).rename(
+        {"qn": "qg", "rn": "rg", "level": "given_level"}
+    )
+    s_lv = _name_levels(pairs.select(qn="qs", rn="rs"), s_names).rename(
+        {"qn": "qs", "rn": "rs", "level": "surname_level"}
+    )
+    tf_g = g_names.select(pl.col("nid").alias("rg"), tf_g=pl.col("n") / max(g_total, 1))
+    tf_s = s_names.select(pl.col("nid").alias("rs"), tf_s=pl.col("n") / max(s_total, 1))
+    pairs = (
+        pairs.join(g_lv, on=["qg", "rg"], how="left")
+        .join(s_lv, on=["qs", "rs"], how="left")
+        .join(tf_g, on="rg", how="left")
+        .join(tf_s, on="rs", how="left")
+        .join(date_u, on=["iid", "date_level"], how="left")
+    )
+    # log2 odds of "this resident" against "nobody in the register", before the other candidates
+    prior = model.p_in_register / n_register / (1.0 - model.p_in_register)
+    weight = (
+        pl.lit(math.log2(prior))
+        + _by_level(pl.col("date_level"), model.date_m)
+        - pl.col("u_date").log(2)
+        + _name_weight("given_level", "tf_g", model.given_m, model.given_u, model.term_frequencies)
+        + _name_weight("surname_level", "tf_s", model.surname_m, model.surname_u, model.term_frequencies)
+    )
+    pairs = pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", weight=weight)
+    return pairs, mapping
+
+
+# --------------------------------------------------------------------------- decision
+
+
+def _probability(weight: pl.Expr) -> pl.Expr:
+    return 1.0 / (1.0 + (-weight * math.log(2.0)).exp())
+
+
+def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel | None = None) -> Resolution:
+    """Resolve persons without a valid CPR number against the population register.
+
+    Parameters
+    ----------
+    queries
+        ``qid`` (integer, unique), ``given_name``, ``surname`` (String, nullable) and
+        ``birth_date`` (Date, nullable): the incident persons without a valid CPR number.
+        Queries with the same folded names and birth date are one identity and get the same
+        answer (the same person on several events).
+    register
+        ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
+        ``birth_date`` (Date): the population register. Only residents born on a candidate
+        date of some query are read past a semi-join.
+    model
+        The parameters; :data:`DEFAULT_MODEL` unless given.
+
+    Returns
+    -------
+    Resolution
+        One row per query with its CPR number and match probability when resolved, and
+        the outcome; counts per outcome. No name or birth date.
+    """
+    model = DEFAULT_MODEL if model is None else model
+    pairs, mapping = comparison_pairs(queries, register, model=model)
+
+    # P(best | all candidates) = 1 / (2^-w1 + sum_k 2^(w_k - w1)): the query's person is one
+    # resident or nobody in the register, weighed against every candidate of the query.
+    ranked = pairs.with_columns(lead=pl.col("weight").max().over("iid") - pl.col("weight")).group_by("iid").agg(
+        best=pl.col("weight").max(),
+        second=pl.when(pl.len() > 1).then(pl.col("weight").top_k(2).min()),
+        others=(2.0 ** -pl.col("lead")).sum(),
+        rid=pl.col("rid").get(pl.col("weight").arg_max()),
+        cpr=pl.col("cpr").get(pl.col("weight").arg_max()),
+    )
+    ranked = ranked.with_columns(
+        alone=_probability(pl.col("best")),
+        joint=1.0 / (2.0 ** -pl.col("best") + pl.col("others")),
+    )
+    clear = pl.col("second").is_null() | (pl.col("best") - pl.col("second") >= model.margin)
+    ranked = ranked.with_columns(
+        outcome=pl.when(pl.col("alone") < model.threshold)
+        .then(pl.lit("below_threshold"))
+        .when(~clear | (pl.col("joint") < model.threshold))
+        .then(pl.lit("ambiguous"))
+        .otherwise(pl.lit("resolved"))
+    )
+    # One-to-one: a resident proposed for several identities goes to the one that leads the
+    # others by the margin; the others stay unresolved (they are not moved to their
+    # runner-up, which they had already ranked far below).
+    proposed = ranked.filter(pl.col("outcome") == "resolved")
+    claims = proposed.group_by("rid").agg(
+        n=pl.len(),
+        top=pl.col("best").max(),
+        next=pl.col("best").top_k(2).min(),
+    )
+    proposed = proposed.join(claims, on="rid").with_columns(
+        conflict=(pl.col("n") > 1)
+        & ((pl.col("best") < pl.col("top")) | (pl.col("top") - pl.col("next") < model.margin))
+    )
+    conflicts = proposed.filter("conflict").select("iid")
+    ranked = ranked.join(conflicts.with_columns(lost=pl.lit(True)), on="iid", how="left").with_columns(
+        outcome=pl.when(pl.col("lost")).then(pl.lit("ambiguous")).otherwise("outcome")
+    )
+
+    resolved = pl.col("outcome") == "resolved"
+    matches = (
+        mapping.join(ranked.select("iid", "cpr", "joint", "outcome"), on="iid", how="left")
+        .select(
+            "qid",
+            cpr=pl.when(resolved).then("cpr"),
+            match_probability=pl.when(resolved).then("joint").cast(pl.Float64),
+            outcome=pl.when(pl.col("iid").is_null())
+            .then(pl.lit("no_birth_date"))
+            .otherwise(pl.col("outcome").fill_null("no_candidate")),
+        )
+        .sort("qid")
+    )
+    counts = dict(matches.group_by("outcome").len().iter_rows())
+    stats = {o: int(counts.get(o, 0)) for o in OUTCOMES}
+    stats |= {
+        "queries": matches.height,
+        "identities": int(mapping["iid"].drop_nulls().n_unique()),
+        "candidate_pairs": pairs.height,
+        "conflicts": int(mapping.join(conflicts, on="iid").height),
+    }
+    return Resolution(matches=matches, stats=stats)

@@ -1,0 +1,122 @@
+"""The source station (socialsearch.station) on the hand-made scenario of tests/test_e2e.py.
+
+Worked out by hand for 2026-W47 with tests/data/catalogue.toml (lookback from 25 May 2026):
+
+* shipped events (6): FYN-1 (5600, child D as victim), FYN-2 (2100, B's mother as suspect),
+  KBH-1, NJY-1, OJY-1 (the father F of A as suspect), SSJ-1 (1100, "Mete Hansen" without a
+  CPR number, resolved at the station to A's mother M);
+* not shipped: FYN-3 (B's mother as *witness*: a role 1100 does not count), NJY-2 (code 9999
+  is not in the catalogue), OJY-2/OJY-3 (the father of C, who is 18 on Sunday 22 Nov),
+  SSJ-2 ("John Smith", unresolvable);
+* children (3): A (11, 101), B (14, 461), D (7, 461); relations (4): A-F father, A-M mother,
+  A-M custodian, B-mother; persons without a valid CPR on catalogue events: 2, resolved 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from socialsearch.catalogue import load_catalogue
+from socialsearch.errors import UsageError
+from socialsearch.extracts import read_raw
+from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
+from socialsearch.keys import KeyStore
+from socialsearch.station import pseudonymise, pseudonymise_extracts
+from socialsearch.weeks import IsoWeek
+
+WEEK = IsoWeek.parse("2026-W47")
+
+
+@pytest.fixture
+def keystore(tmp_path: Path) -> KeyStore:
+    return KeyStore.init(tmp_path / "keys")
+
+
+def test_the_hub_extract_holds_exactly_what_the_week_needs(scenario: Path, catalogue_file: Path,
+                                                           keystore: KeyStore) -> None:
+    hub = pseudonymise_extracts(read_raw(scenario), keystore, week=WEEK, catalogue=load_catalogue(catalogue_file))
+    assert {name: frame.height for name, frame in hub.tables.items()} == {
+        "incidents": 6, "incident_persons": 6, "children": 3, "relations": 4}
+    assert sorted(hub.children["age"].to_list()) == [7, 11, 14]
+    assert sorted(hub.children["municipality"].to_list()) == ["101", "461", "461"]
+    assert sorted(hub.incidents["district"].to_list()) == ["FYN", "FYN", "KBH", "NJY", "OJY", "SSJ"]
+    assert sorted(hub.relations["relation"].to_list()) == ["custodian", "father", "mother", "mother"]
+    by = hub.incident_persons.group_by("resolved_by").len().sort("resolved_by").rows()
+    assert by == [("cpr", 5), ("probabilistic", 1)]
+    resolved = hub.incident_persons.filter(pl.col("resolved_by") == "probabilistic")
+    assert 0.5 < resolved["match_probability"].item() <= 1.0
+    assert hub.incident_persons.filter(pl.col("resolved_by") == "cpr")["match_probability"].null_count() == 5
+    persons = hub.manifest["counts"]["persons"]
+    assert (persons["without_valid_cpr"], persons["resolved"], persons["unresolved"]) == (2, 1, 1)
+    for name, frame in hub.tables.items():
+        assert list(frame.columns) == list(HUB_SCHEMA[name]), name
+
+
+def test_tables_are_ordered_by_keyed_values_only(scenario: Path, catalogue_file: Path, keystore: KeyStore) -> None:
+    hub = pseudonymise_extracts(read_raw(scenario), keystore, week=WEEK, catalogue=load_catalogue(catalogue_file))
+    assert hub.incidents["event_ref"].is_sorted()
+    assert hub.children["person"].is_sorted()
+    assert hub.relations["child"].is_sorted()
+
+
+def test_a_week_outside_the_events_ships_nothing(scenario: Path, catalogue_file: Path, keystore: KeyStore) -> None:
+    hub = pseudonymise_extracts(read_raw(scenario), keystore, week=IsoWeek.parse("2025-W10"),
+                                catalogue=load_catalogue(catalogue_file))
+    assert all(frame.height == 0 for frame in hub.tables.values())
+
+
+def test_pseudonymise_writes_a_folder_the_hub_reads(scenario: Path, catalogue_file: Path, tmp_path: Path,
+                                                    keystore: KeyStore) -> None:
+    out = tmp_path / "pseudo"
+    report = pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)
+    assert report["shipped"]["children"] == 3 and report["week"] == str(WEEK)
+    hub = read_hub(out)
+    assert hub.week == str(WEEK) and hub.key_id == keystore.primary_key_id
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest["files"]) == sorted(HUB_PATHS.values())
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*manifest["files"], "manifest.json"])
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "around"])
+def test_the_output_may_not_overlap_the_input(scenario: Path, catalogue_file: Path, tmp_path: Path,
+                                              keystore: KeyStore, where: str) -> None:
+    out = {"same": scenario, "inside": scenario / "pseudo", "around": scenario.parent}[where]
+    before = sorted(p.relative_to(scenario) for p in scenario.rglob("*"))
+    with pytest.raises(UsageError, match="overlap"):
+        pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)
+    assert sorted(p.relative_to(scenario) for p in scenario.rglob("*")) == before
+
+
+def test_a_non_empty_output_needs_force_and_is_replaced_whole(scenario: Path, catalogue_file: Path,
+                                                              tmp_path: Path, keystore: KeyStore) -> None:
+    out = tmp_path / "pseudo"
+    out.mkdir()
+    (out / "keep.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(UsageError, match="--force"):
+        pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "x"
+    pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file, force=True)
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").is_file()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_the_hub_refuses_another_week_another_catalogue_and_version_1(scenario: Path, catalogue_file: Path,
+                                                                       tmp_path: Path, keystore: KeyStore) -> None:
+    from socialsearch.hub import load_hub
+
+    out = tmp_path / "pseudo"
+    pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)
+    with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W48"):
+        load_hub(out, keystore, week=IsoWeek.parse("2026-W48"), catalogue=load_catalogue(catalogue_file))
+    with pytest.raises(UsageError, match="another catalogue"):
+        load_hub(out, keystore, week=WEEK, catalogue=load_catalogue(None))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    (out / "manifest.json").write_text(json.dumps({**manifest, "format": "socialsearch-pseudonymised",
+                                                   "version": 1}), encoding="utf-8")
+    with pytest.raises(UsageError, match="version 1.*pseudonymise the raw extracts again"):
+        read_hub(out)
