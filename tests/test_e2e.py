@@ -634,3 +634,24 @@ def test_run_week_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
     assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
     report = run_week(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ))  # Monday 00:00: the week is over
     assert report.drafts == 2
+
+
+def test_refused_extract_of_another_week_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    pseudo = tmp_path / "pseudo-w47"
+    assert invoke("pseudonymise", "--input", scenario, "--out", pseudo, "--keys", keys, "--week", WEEK,
+                  "--catalogue", catalogue_file)[0] == 0
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    code, out = run(pseudo, tmp_path, keys, catalogue_file, week="2026-W48")  # W47's extract, run as W48
+    assert code == 2 and "2026-W47" in out, out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_refused_missing_district_changes_no_byte(scenario, tmp_path, keys, catalogue_file):
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    before = snapshot(tmp_path / "out", tmp_path / "state")
+    (scenario / "incidents" / "FYN.csv").unlink()
+    (scenario / "incident_persons" / "FYN.csv").unlink()
+    code, out = run(scenario, tmp_path, keys, catalogue_file)
+    assert code == 2 and "FYN" in out and "--absent-district" in out, out
+    assert snapshot(tmp_path / "out", tmp_path / "state") == before
