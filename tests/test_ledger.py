@@ -613,6 +613,8 @@ def test_reviews_record_reviewer_and_source_and_list_drafts(tmp_path: Path) -> N
         assert [r["draft_id"] for r in ledger.drafts.list(pending=True)] == ["D47-b"]
         assert [r["draft_id"] for r in ledger.drafts.list(municipality="147")] == ["D47-b"]
         assert ledger.drafts.list(week="2026-W48") == []
+        assert [r["draft_id"] for r in ledger.drafts.list(draft_ids=["D47-b", "D-none"])] == ["D47-b"]
+        assert ledger.drafts.list(draft_ids=[]) == []
         assert set(rows[0]) == {"draft_id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
                                 "decided_at"}
     assert table(tmp_path, "SELECT reviewer, source FROM reviews") == [("Æbø", "f" * 64)]

@@ -197,11 +197,7 @@ def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dic
 def _earlier(ledger: Ledger, drafts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Week and latest decision of every earlier draft this week's drafts refer to (a handful)."""
     ids = drafts.get_column("previous_drafts").explode().drop_nulls().unique().sort().to_list()
-    out = {}
-    for draft_id in ids:
-        draft = ledger.drafts.get(draft_id)
-        out[draft_id] = {"week": draft["week"], "decision": draft["decision"]}
-    return out
+    return {d["draft_id"]: {"week": d["week"], "decision": d["decision"]} for d in ledger.drafts.list(draft_ids=ids)}
 
 
 def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek,

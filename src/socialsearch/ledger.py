@@ -818,12 +818,13 @@ class Drafts(_Namespace):
         }
 
     def list(
-        self, *, week: str | None = None, municipality: str | None = None, pending: bool = False
+        self, *, week: str | None = None, municipality: str | None = None, pending: bool = False,
+        draft_ids: Iterable[str] | None = None,
     ) -> builtins.list[dict[str, Any]]:
         """The drafts, by week, municipality and id: draft_id, week, municipality, rule, score,
         age, decision, reviewer, decided_at (the last three ``None`` while undecided).
 
-        ``pending=True`` keeps only drafts without a decision.
+        ``pending=True`` keeps only drafts without a decision; ``draft_ids`` only those drafts.
         """
         where: builtins.list[str] = []
         args: builtins.list[str] = []
@@ -833,11 +834,14 @@ class Drafts(_Namespace):
         if municipality is not None:
             where.append("municipality = ?")
             args.append(municipality)
+        if draft_ids is not None:
+            where.append("draft_id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(sorted(set(draft_ids))))
         sql = "SELECT draft_id, week, municipality, rule, score, age FROM drafts"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY week, municipality, draft_id", args).fetchall()
-        unfiltered = week is None and municipality is None
+        unfiltered = week is None and municipality is None and draft_ids is None
         decisions = self._ledger.reviews.latest(None if unfiltered else [r[0] for r in rows]) if rows else {}
         out: builtins.list[dict[str, Any]] = []
         for draft_id, w, kommune, rule, score, age in rows:
