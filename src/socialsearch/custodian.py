@@ -28,7 +28,7 @@ import polars as pl
 from . import vault
 from .errors import KeyStoreError, LedgerError, VaultError
 from .keys import KeyStore
-from .ledger import Ledger, require_ledger
+from .ledger import Ledger, lock_state, require_ledger
 from .pseudonyms import Pseudonymiser
 
 __all__ = ["reidentify_draft", "rekey_state"]
@@ -84,15 +84,16 @@ def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> d
         )
     target = to_key or keystore.primary_key_id
     keystore.key_status(target)  # KeyStoreError for an unknown key id
-    paths = sorted((state_dir / "vault").glob("*.vault"))
-    documents = {path: vault.read_vault(path, keystore) for path in paths}
-    persons: dict[str, str] = {}
-    events: dict[str, str] = {}
-    for document in documents.values():
-        p, e = _new_names(document, keystore, target)
-        persons.update(p)
-        events.update(e)
-    with Ledger.open(state_dir, create=False) as ledger:
+    # Under the lock from reading the vaults to rewriting them: a weekly run cannot slip between.
+    with lock_state(state_dir, create=False), Ledger.open(state_dir, create=False) as ledger:
+        paths = sorted((state_dir / "vault").glob("*.vault"))
+        documents = {path: vault.read_vault(path, keystore) for path in paths}
+        persons: dict[str, str] = {}
+        events: dict[str, str] = {}
+        for document in documents.values():
+            p, e = _new_names(document, keystore, target)
+            persons.update(p)
+            events.update(e)
         counts = ledger.keys.rekey(persons, events, {
             "to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
         })
