@@ -26,7 +26,7 @@ from pathlib import Path
 from . import audit
 from .errors import LedgerError
 
-__all__ = ["SCHEMA_VERSION", "check_version", "create"]
+__all__ = ["SCHEMA_VERSION", "check_version", "create", "exists"]
 
 SCHEMA_VERSION = 2
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import LedgerError, StateLockedError
 
-__all__ = ["LOCK_FILE", "holds_lock", "lock_state", "lock_unless_held"]
+__all__ = ["LOCK_FILE", "holds_lock", "lock_state", "lock_unless_held", "missing_state"]
 
 LOCK_FILE = "lock"
 
