@@ -27,7 +27,7 @@ import re
 import shutil
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -740,6 +740,7 @@ class _NameTables:
     surname_female: pl.Series  # the feminine form (Polish -ska, Russian -ova, ...), else the same
     surname_groups: _Group
     danish_surname_p: np.ndarray  # the Danish surname distribution (for documentation and tests)
+    hyphenated: np.ndarray  # bool per surname: already hyphenated (Nørgaard-Pedersen, Al-Hassan)
 
     def draw_origin(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Name sources for ``size`` households or people: Danish or, for ~15 %, a foreign origin."""
@@ -801,15 +802,20 @@ def _weighted(names: object, seed: int) -> tuple[list[str], np.ndarray]:
 
 def _feminine(name: str, locale: str) -> str:
     """The feminine form of a surname where the language has one and Faker lists only one form."""
+    if locale == "bg_BG" and name.endswith(("ов", "ев", "ин")):
+        return name + "а"
     if locale == "pl_PL":
         for male, female in (("ski", "ska"), ("cki", "cka"), ("dzki", "dzka")):
             if name.endswith(male):
                 return name[: -len(male)] + female
-    if locale == "lt_LT":
-        for male in ("as", "is", "ys", "us"):
-            if name.endswith(male):
-                return name[: -len(male)] + "ienė"
     return name
+
+
+def _paired(male: Sequence[str], female: Sequence[str]) -> bool:
+    """Whether Faker's masculine and feminine surname lists are the same names (Ivanov, Ivanova)."""
+    if not male or len(male) != len(female):
+        return False
+    return sum(f.startswith(m[:-2]) for m, f in zip(male, female, strict=True)) > 0.9 * len(male)
 
 
 def _source_lists(key: str, curated: Mapping[str, Mapping[str, list[str]]], seed: int) -> tuple[
@@ -832,8 +838,7 @@ def _source_lists(key: str, curated: Mapping[str, Mapping[str, list[str]]], seed
         last_names, last_w = _weighted(provider.male_last_names, seed + 2)
     elif key == "uk_UA":
         last_names, last_w = _weighted(provider.last_names_common, seed + 2)  # same for both sexes
-    elif (hasattr(provider, "last_names_male") and hasattr(provider, "last_names_female")
-          and len(provider.last_names_male) == len(provider.last_names_female)):
+    elif _paired(getattr(provider, "last_names_male", ()), getattr(provider, "last_names_female", ())):
         last_names, last_w = _weighted(provider.last_names_male, seed + 2)
         pairs = dict(zip(provider.last_names_male, provider.last_names_female, strict=True))
         fem_list = [pairs[n] for n in last_names]
@@ -925,6 +930,7 @@ def _name_tables() -> _NameTables:
         surname=pl.Series([*dk_last, *surnames], dtype=pl.String),
         surname_female=pl.Series([*dk_last, *surnames_f], dtype=pl.String),
         surname_groups=_Group.of([dk_p, *surname_w]), danish_surname_p=dk_p,
+        hyphenated=np.array(["-" in name for name in [*dk_last, *surnames]], dtype=bool),
     )
 
 
@@ -954,7 +960,10 @@ def _draw_names(rng: np.random.Generator, tables: _NameTables, male: np.ndarray,
 
     sgroup = origin.astype(np.int64)
     s1 = tables.surname_groups.draw(rng, sgroup)
-    s2 = np.where(danish & (rng.random(n) < P_HYPHEN), tables.surname_groups.draw(rng, sgroup), -1).astype(np.int32)
+    s2 = tables.surname_groups.draw(rng, sgroup)
+    plain = ~tables.hyphenated[s1] & ~tables.hyphenated[s2] & (s1 != s2)  # no triple-barrelled names
+    s2 = np.where(danish & (rng.random(n) < P_HYPHEN) & plain, s2, -1).astype(np.int32)
+    del plain
     del sgroup
     mid_draw = tables.surname_groups.draw(rng, np.zeros(n, dtype=np.int64))
     sm = np.where(danish & (rng.random(n) < P_MIDDLE) & (mid_draw != s1), mid_draw, -1).astype(np.int32)
@@ -968,16 +977,16 @@ def _draw_names(rng: np.random.Generator, tables: _NameTables, male: np.ndarray,
     sm[mothers] = np.where(keep & danish[mothers] & (s2[mothers] < 0) & (own != s1[fathers]), own, sm[mothers])
     s1[mothers], s2[mothers] = s1[fathers], s2[fathers]
 
-    # children: the father's surname (70 %) or the mother's; sometimes the other's as a middle name
-    mother_c, father_c = i_mother[child_fam], i_father[child_fam]
-    from_father = (father_c >= 0) & (rng.random(n_child) < P_CHILD_FATHERS)
-    src = np.where(from_father, father_c, mother_c)
-    other = np.where(from_father, mother_c, father_c)
-    s1[:n_child], s2[:n_child] = s1[src], s2[src]
+    # children: the father's surname (70 %) or the mother's, the same for all siblings; sometimes
+    # the other parent's as a middle name
+    from_father = has_father & (rng.random(n_fam) < P_CHILD_FATHERS)
+    src = np.where(from_father, i_father, i_mother)
+    other = np.where(from_father, i_mother, i_father)
     other_s1 = s1[np.maximum(other, 0)]
-    middle = (danish[:n_child] & (other >= 0) & (rng.random(n_child) < P_CHILD_MIDDLE)
-              & (other_s1 != s1[:n_child]) & (s2[:n_child] < 0))
-    sm[:n_child] = np.where(middle, other_s1, sm[src])
+    middle = (fam_origin == 0) & (other >= 0) & (rng.random(n_fam) < P_CHILD_MIDDLE) & (other_s1 != s1[src]) \
+        & (s2[src] < 0)
+    s1[:n_child], s2[:n_child] = s1[src][child_fam], s2[src][child_fam]
+    sm[:n_child] = np.where(middle, other_s1, sm[src])[child_fam]
     return _PersonNames(origin=origin, g1=g1, g2=g2, sm=sm, s1=s1, s2=s2)
 
 
