@@ -881,7 +881,7 @@ def _danish_surnames(spec: Mapping[str, object], immigrant_share: float,
     # shares among the Danish-origin draws: exact top ten after hyphenation, and the -sen total
     p_top = np.array(list(top.values()), dtype=np.float64) / population / (1 - immigrant_share) / (1 - P_HYPHEN)
     sen_total = (float(spec["sen_share"]) - immigrant_share * foreign_sen) / (1 - immigrant_share)  # type: ignore[arg-type]
-    p_sen = _zipf(len(sen), 1.1, None, 2.0) * (sen_total - p_top.sum())
+    p_sen = _zipf(len(sen), 1.0, None, 3.0) * (sen_total - p_top.sum())
     p_other = _zipf(len(other), 1.0, None, 12.0) * (1.0 - sen_total)
     return [*top, *sen, *other], np.concatenate((p_top, p_sen, p_other))
 
