@@ -8,7 +8,8 @@ under the shared big-memory lock)::
 
     SOCIALSEARCH_BENCH_SCALE=0.1 .venv/bin/pytest benchmarks/test_synth_bench.py ...
 
-or without pytest: ``python benchmarks/test_synth_bench.py [scale] [out_dir] [--no-structure]``.
+or without pytest: ``python benchmarks/test_synth_bench.py [scale] [out_dir] [--no-structure | --stages]``
+(``--stages``: seconds and peak memory of each stage instead).
 Ten Denmarks (about 60 million people; peak about 11 GB, several minutes)::
 
     flock /tmp/socialsearch-bigmem.lock .venv/bin/python benchmarks/test_synth_bench.py 10 /tmp/x10 --no-structure
@@ -151,10 +152,53 @@ def test_synthesize_national(benchmark: Any, tmp_path: Path) -> None:
     assert result["rows"]["population"] > 0
 
 
+def stage_profile(scale: float, out: Path) -> dict[str, dict[str, float]]:
+    """Seconds and peak memory (``VmHWM`` reset per call) of each stage of one ``synthesize`` call.
+
+    The stages are the module's own functions, wrapped for the duration of the call.
+    """
+    import socialsearch.synth as synth
+
+    stages: dict[str, dict[str, float]] = {}
+
+    def record(name: str, seconds: float) -> None:
+        stage = stages.setdefault(name, {"seconds": 0.0, "peak_rss_mib": 0.0, "calls": 0})
+        stage["seconds"] = round(stage["seconds"] + seconds, 2)
+        stage["peak_rss_mib"] = max(stage["peak_rss_mib"], round(peak_rss_mib(), 1))
+        stage["calls"] += 1
+
+    def wrap(name: str, func: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            reset_peak_rss()
+            start = time.perf_counter()
+            result = func(*args, **kwargs)
+            record(name, time.perf_counter() - start)
+            return result
+        return timed
+
+    names = ["_people", "_events", "_incident_frame", "_incident_persons", "_corrupt", "_write_frame",
+             "_population_chunk", "_relations_chunk", "_truth_people_chunk"]
+    saved = {name: getattr(synth, name) for name in names}
+    close = synth._ChunkedFile.close
+    try:
+        for name in names:
+            setattr(synth, name, wrap(name, saved[name]))
+        synth._ChunkedFile.close = lambda self: wrap(f"merge {self.path.name}", close)(self)  # type: ignore[method-assign]
+        synth.synthesize(out, scale=scale, seed=0, week=WEEK)
+    finally:
+        for name, func in saved.items():
+            setattr(synth, name, func)
+        synth._ChunkedFile.close = close  # type: ignore[method-assign]
+    return stages
+
+
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     scale = float(args[0]) if args else bench_scale()
     target = Path(args[1]) if len(args) > 1 else Path(tempfile.mkdtemp()) / "extract"
+    if "--stages" in sys.argv:
+        print(json.dumps(stage_profile(scale, target), indent=2))
+        sys.exit(0)
     _, info = measure(scale, target)
     print(json.dumps(info, ensure_ascii=False), flush=True)
     if "--no-structure" not in sys.argv:
