@@ -500,3 +500,17 @@ def test_cli_scale_defaults_to_a_small_denmark() -> None:
     text = " ".join(result.output.split())
     assert "[default: 0.01;" in text or "[default: 0.01]" in text
     assert "1.0 is national" in text
+
+
+def test_cpr_numbers_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socialsearch.synth as synth
+
+    rng = np.random.default_rng(5)
+    births = rng.integers(-40_000, 20_000, size=5_000)
+    births[:2_000] = 12_345  # many people on one date
+    male = rng.random(5_000) < 0.5
+    whole = synth._cpr_numbers(births, male, np.random.default_rng(1))
+    monkeypatch.setattr(synth, "_CPR_BLOCK", 7)
+    blocked = synth._cpr_numbers(births, male, np.random.default_rng(1))
+    assert np.array_equal(whole, blocked)
+    assert np.unique(whole).shape[0] == whole.shape[0]

@@ -3,11 +3,17 @@
 :func:`synthesize` writes DESIGN.md §3's layout (one incidents and one incident_persons file per
 police district, ``population`` and ``relations``) for a country of ``scale`` × Denmark, plus the
 ground truth under ``OUT/truth/`` (not part of the input contract). Everything is drawn with
-vectorised NumPy from one seeded generator, so the same seed, scale, week and catalogue give the
-same files. Loops run over municipalities, districts, codes and role slots only, never over people
-or events.
+vectorised NumPy from the seed (one generator for the country, one stream per police district
+for its incident persons), so the same seed, scale, week and catalogue give the same files.
+Loops run over municipalities, districts, codes, role slots, name sources and chunks only,
+never over people or events.
 
-The model (assumptions and rates) is documented in ``docs/synthetic-data.md``.
+The country is held as compact arrays (names as indices into the name tables of
+``data/names.json`` and Faker's lists); text is built and written per district and per chunk
+of ``chunk_rows`` rows, which keeps ten Denmarks within a few GB.
+
+The model (assumptions, rates and the sources of the name model) is documented in
+``docs/synthetic-data.md``.
 
 Examples
 --------
