@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from socialsearch.catalogue import Catalogue, Category, Code
 from socialsearch.errors import UsageError
 from socialsearch.geography import geography
-from socialsearch.synth import INPUT_SCHEMAS, _cpr_numbers, synthesize
+from socialsearch.synth import INPUT_SCHEMAS, _cpr_numbers, _cpr_strings, synthesize
 from socialsearch.weeks import TZ, IsoWeek
 
 WEEK = IsoWeek(2026, 47)
@@ -180,7 +180,7 @@ def test_cpr_generator_property(people_in: list[tuple[date, bool]], seed: int) -
     # many people on few dates stress the per-date serials
     births = np.array([(d - date(1970, 1, 1)).days for d, _ in people_in] * 3, dtype=np.int64)
     male = np.array([m for _, m in people_in] * 3)
-    cprs = _cpr_numbers(births, male, np.random.default_rng(seed)).to_list()
+    cprs = _cpr_strings(_cpr_numbers(births, male, np.random.default_rng(seed))).to_list()
     assert len(set(cprs)) == len(cprs)
     for cpr, b, m in zip(cprs, births, male, strict=True):
         assert cpr_birth(cpr) == date(1970, 1, 1) + timedelta(days=int(b))
@@ -372,3 +372,145 @@ def test_packaged_catalogue_is_the_default(tmp_path: Path) -> None:
     inc = pl.read_parquet(tmp_path / "d" / "incidents" / "*.parquet").join(truth, on=["district", "incident_id"])
     hit = pl.col("incident_code").is_in(codes) | pl.col("offence_code").is_in(codes)
     assert inc.select(hit == pl.col("in_catalogue")).to_series().all()
+
+
+# --------------------------------------------------------------------------- the name model
+NAME_SCALE = 0.05  # about 300,000 people: enough for shares within a few tenths of a per cent
+DST_2016 = {  # Statistics Denmark, people carrying the surname, 2016 (population 5,707,251)
+    "Nielsen": 255_138, "Jensen": 254_675, "Hansen": 213_339, "Pedersen": 161_074, "Andersen": 157_753,
+    "Christensen": 118_117, "Larsen": 114_711, "Sørensen": 109_746, "Rasmussen": 93_723, "Jørgensen": 87_466,
+}
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    """Population at NAME_SCALE with birth date, sex and name origin from the truth."""
+    target = tmp_path_factory.mktemp("names") / "extract"
+    synthesize(target, scale=NAME_SCALE, seed=7, week=WEEK, catalogue=_catalogue())
+    pop = pl.read_parquet(target / "population.parquet").with_columns(cpr=_digits("cpr"))
+    truth = pl.read_parquet(target / "truth" / "people.parquet")
+    frame = pop.join(truth.select("cpr", "birth_date", "sex", "member", "family_id", "origin"), on="cpr")
+    assert frame.height == pop.height == truth.height
+    return frame.with_columns(last=pl.col("surname").str.split(" ").list.last())
+
+
+def test_sen_share_and_top_ten_surnames(named: pl.DataFrame) -> None:
+    sen = named["last"].str.ends_with("sen").mean()
+    assert 0.41 < sen < 0.45  # type: ignore[operator]  # about 43 % carry a -sen name
+    counts = dict(named.group_by("last").len().iter_rows())
+    for name, count in DST_2016.items():
+        target = count / 5_707_251
+        assert abs(counts[name] / named.height - target) < 0.15 * target, name
+    top = named.group_by("last").len().sort("len", descending=True).head(2)["last"].to_list()
+    assert set(top) == {"Nielsen", "Jensen"}
+    top10 = sum(counts[n] for n in DST_2016) / named.height
+    assert 0.25 < top10 < 0.30
+
+
+def test_long_tail_of_real_looking_surnames(named: pl.DataFrame) -> None:
+    danish = named.filter(origin="dk")
+    assert danish["last"].n_unique() > 2_000
+    assert named["surname"].n_unique() > 5_000
+    # every Danish surname is a word (letters, one hyphen at most), not a random string
+    assert danish["last"].str.contains(r"^[A-ZÆØÅ][a-zæøåé]+(-[A-ZÆØÅ][a-zæøåé]+)?$").all()
+    tails = danish.filter(~pl.col("last").str.ends_with("sen"))["last"]
+    for ending in ("gaard", "holm", "lund", "strup", "bjerg"):
+        assert tails.str.ends_with(ending).sum() > 0, ending
+
+
+def test_immigrant_origin_names(named: pl.DataFrame) -> None:
+    foreign = named.filter(pl.col("origin") != "dk")
+    share = foreign.height / named.height
+    assert 0.13 < share < 0.17  # immigrants and descendants: about 15 %
+    assert foreign["origin"].n_unique() >= 20
+    assert foreign["last"].str.ends_with("sen").mean() < 0.05  # type: ignore[operator]
+    biggest = foreign.group_by("origin").len().sort("len", descending=True)["origin"].head(5).to_list()
+    assert "tr_TR" in biggest and "levant" in biggest
+    # names in Latin script, and the Polish feminine form for women
+    assert not foreign["surname"].str.contains(r"[\u0400-\u04ff\u0600-\u06ff]").any()
+    polish = foreign.filter(origin="pl_PL")
+    women, men = polish.filter(sex="F")["last"], polish.filter(sex="M")["last"]
+    assert women.str.ends_with("ska").sum() > 0 and men.str.ends_with("ski").sum() > 0
+    assert women.str.ends_with("ski").sum() == 0
+
+
+def test_double_given_names_middle_names_and_hyphens(named: pl.DataFrame) -> None:
+    double = named["given_name"].str.contains(" ", literal=True).mean()
+    assert 0.15 < double < 0.30  # type: ignore[operator]
+    middle = named["surname"].str.contains(" ", literal=True).mean()
+    assert 0.10 < middle < 0.35  # type: ignore[operator]
+    hyphen = named["surname"].str.contains("-", literal=True).mean()
+    assert 0.01 < hyphen < 0.06  # type: ignore[operator]
+
+
+def test_namesakes_with_the_same_birth_date(named: pl.DataFrame) -> None:
+    same = named.group_by("given_name", "surname", "birth_date").len().filter(pl.col("len") > 1)
+    assert same.height > 0
+    # at most a few in a thousand people share name and birth date at this scale
+    assert same["len"].sum() / named.height < 0.01
+
+
+def test_families_share_surnames(named: pl.DataFrame) -> None:
+    kids = named.filter(member="child")
+    parents = named.filter(pl.col("member").is_in(["mother", "father"])).select(
+        "family_id", "member", "last", "origin")
+    wide = kids.join(parents.filter(member="mother"), on="family_id", suffix="_mother").join(
+        parents.filter(member="father"), on="family_id", how="left", suffix="_father")
+    assert wide.height == kids.height
+    from_parent = (pl.col("last") == pl.col("last_mother")) | (pl.col("last") == pl.col("last_father"))
+    assert wide.filter(origin="dk").select(from_parent.all()).item()
+    # elsewhere a daughter may carry the feminine form (Kowalska of Kowalski)
+    assert wide.filter(pl.col("origin") != "dk").select(from_parent.mean()).item() > 0.95
+    assert (wide["origin"] == wide["origin_mother"]).all()
+    # siblings carry one surname
+    per_family = kids.group_by("family_id").agg(pl.col("last").n_unique())
+    assert (per_family["last"] == 1).mean() > 0.95  # type: ignore[operator]
+    known = wide.filter(pl.col("last_father").is_not_null() & (pl.col("last_father") != pl.col("last_mother")))
+    fathers = (known["last"] == known["last_father"]).mean()
+    assert 0.6 < fathers < 0.8  # type: ignore[operator]
+
+
+def test_names_deterministic_for_a_seed(tmp_path: Path) -> None:
+    frames = []
+    for name, seed in (("a", 9), ("b", 9), ("c", 10)):
+        synthesize(tmp_path / name, scale=0.002, seed=seed, week=WEEK, catalogue=_catalogue())
+        frames.append(pl.read_parquet(tmp_path / name / "population.parquet"))
+    assert frames[0].equals(frames[1])
+    assert not frames[0].select("given_name", "surname").equals(frames[2].select("given_name", "surname"))
+
+
+def test_output_identical_whatever_the_chunk_size(tmp_path: Path) -> None:
+    synthesize(tmp_path / "big", scale=0.002, seed=4, week=WEEK, catalogue=_catalogue())
+    synthesize(tmp_path / "small", scale=0.002, seed=4, week=WEEK, catalogue=_catalogue(), chunk_rows=997)
+    files = sorted(p.relative_to(tmp_path / "big") for p in (tmp_path / "big").rglob("*.parquet"))
+    assert len(files) == 24 + 2 + 4
+    for rel in files:
+        assert pl.read_parquet(tmp_path / "big" / rel).equals(pl.read_parquet(tmp_path / "small" / rel)), rel
+    with pytest.raises(UsageError, match="chunk_rows"):
+        synthesize(tmp_path / "x", scale=0.001, week=WEEK, catalogue=_catalogue(), chunk_rows=0)
+
+
+def test_cli_scale_defaults_to_a_small_denmark() -> None:
+    from click.testing import CliRunner
+
+    from socialsearch.cli import cli
+
+    result = CliRunner().invoke(cli, ["synth", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "[default: 0.01;" in text or "[default: 0.01]" in text
+    assert "1.0 is national" in text
+
+
+def test_cpr_numbers_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socialsearch.synth as synth
+
+    rng = np.random.default_rng(5)
+    births = rng.integers(-40_000, 20_000, size=5_000)
+    births[:2_000] = 12_345  # many people on one date
+    male = rng.random(5_000) < 0.5
+    whole = synth._cpr_numbers(births, male, np.random.default_rng(1))
+    monkeypatch.setattr(synth, "_CPR_BLOCK", 7)
+    blocked = synth._cpr_numbers(births, male, np.random.default_rng(1))
+    assert np.array_equal(whole, blocked)
+    assert np.unique(whole).shape[0] == whole.shape[0]

@@ -303,16 +303,20 @@ def catalogue_check(path: Path | None) -> None:
 @cli.command()
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder to write the extracts to.")
 @click.option("--scale", default=0.01, show_default=True, type=click.FloatRange(min=0.0001),
-              help="0.01 is about 59,000 people; 1.0 is Denmark (about 5.9 million people, several GiB).")
+              help="Size as a share of Denmark: 0.01 is about 60,000 people; 1.0 is national "
+                   "(about 5.97 million people, 1.15 million children); 10 is ten Denmarks.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--week", required=True, callback=_week, help="Last ISO week of the year of events, e.g. 2026-W47.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
 def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> None:
     """Write a synthetic Denmark in the input contract's layout (one file per police district).
 
+    The default size is small (about 60,000 people); ask for national size with --scale 1.0.
+
     \b
     Example:
-        socialsearch synth --out ./extract --scale 0.01 --seed 1 --week 2026-W47
+        socialsearch synth --out ./extract --seed 1 --week 2026-W47
+        socialsearch synth --out ./national --scale 1.0 --week 2026-W47
     """
     from .synth import synthesize
 

@@ -3,11 +3,17 @@
 :func:`synthesize` writes DESIGN.md §3's layout (one incidents and one incident_persons file per
 police district, ``population`` and ``relations``) for a country of ``scale`` × Denmark, plus the
 ground truth under ``OUT/truth/`` (not part of the input contract). Everything is drawn with
-vectorised NumPy from one seeded generator, so the same seed, scale, week and catalogue give the
-same files. Loops run over municipalities, districts, codes and role slots only, never over people
-or events.
+vectorised NumPy from the seed (one generator for the country, one stream per police district
+for its incident persons), so the same seed, scale, week and catalogue give the same files.
+Loops run over municipalities, districts, codes, role slots, name sources and chunks only,
+never over people or events.
 
-The model (assumptions and rates) is documented in ``docs/synthetic-data.md``.
+The country is held as compact arrays (names as indices into the name tables of
+``data/names.json`` and Faker's lists); text is built and written per district and per chunk
+of ``chunk_rows`` rows, which keeps ten Denmarks within a few GB.
+
+The model (assumptions, rates and the sources of the name model) is documented in
+``docs/synthetic-data.md``.
 
 Examples
 --------
@@ -20,10 +26,14 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
+import shutil
 import time
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -211,6 +221,10 @@ class _Spec:
 
 
 # --------------------------------------------------------------------------- public API
+#: Rows per chunk when the population, relations and truth/people are built and written.
+CHUNK_ROWS = 1_000_000
+
+
 @dataclass(frozen=True)
 class SynthSummary:
     """What :func:`synthesize` wrote.
@@ -243,8 +257,13 @@ def synthesize(
     week: IsoWeek,
     fmt: Format = "parquet",
     catalogue: Catalogue | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> SynthSummary:
     """Write a synthetic Denmark of ``scale`` × 5.97 million people to ``out``.
+
+    The country is drawn as compact numeric arrays (about 50 bytes a person); the text columns
+    are built and written one police district, or one chunk of ``chunk_rows`` people or
+    relations, at a time, so the peak memory stays well below the size of the tables.
 
     Parameters
     ----------
@@ -252,7 +271,7 @@ def synthesize(
         Folder to write to (created). Files of an earlier run in the same format are replaced; a
         folder holding input files of the other format is refused (the reader would read both).
     scale
-        1.0 is Denmark; 0.01 is about 60,000 people.
+        1.0 is Denmark; 0.01 is about 60,000 people; 10 is ten Denmarks (about 60 million).
     seed
         Same seed, scale, week, format and catalogue → identical files.
     week
@@ -262,17 +281,23 @@ def synthesize(
         (UTF-8 with a header, local date-times without offset).
     catalogue
         The event-code catalogue whose codes get events; ``None`` loads the packaged one.
+    chunk_rows
+        Rows built and written at a time for the population, relations and ``truth/people``.
+        It changes the memory used and the Parquet row groups, never the rows written.
 
     Raises
     ------
     UsageError
-        A non-positive scale, an unknown format, or ``out`` holding files of the other format.
+        A non-positive scale or chunk size, an unknown format, or ``out`` holding files of the
+        other format.
     """
     started = time.perf_counter()
     if not scale > 0:
         raise UsageError(f"scale {scale!r}: expected a positive number (1.0 is Denmark)")
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"format {fmt!r}: expected 'parquet' or 'csv'")
+    if chunk_rows < 1:
+        raise UsageError(f"chunk_rows {chunk_rows!r}: expected a positive number of rows")
     if catalogue is None:
         from .catalogue import load_catalogue
 
@@ -285,23 +310,64 @@ def synthesize(
     people = _people(rng, geo, scale, week)
     specs = _specs(catalogue)
     events = _events(rng, geo, people, specs, scale, week)
-    persons = _incident_persons(rng, people, events)
-    persons, fallback = _corrupt(rng, persons)
+    foreign_pool = _foreign_pool(rng, int(events.persons[0].shape[0]))
+    pop_dashed = rng.random(people.n) < P_DASHED["population"]
+    n_rel = int(people.relations[0].shape[0])
+    rel_dashed = (rng.random(n_rel) < P_DASHED["relations"], rng.random(n_rel) < P_DASHED["relations"])
 
-    rows: dict[str, int] = {}
+    rows = {"incidents": 0, "incident_persons": 0}
     files: list[Path] = []
+    scratch = out / f".synth-parts-{os.getpid()}"
+    try:
+        truth_incidents = _ChunkedFile(out / "truth" / "incidents.parquet", "parquet", scratch)
+        fallback_parts: list[pl.DataFrame] = []
+        for d_index, district in enumerate(sorted(geo.district_codes)):
+            # each district draws from its own stream, so no district depends on another's size
+            drng = np.random.default_rng(np.random.SeedSequence([seed, 0x50C1A1, 1 + d_index]))
+            incidents = _incident_frame(geo, specs, events, district)
+            rows["incidents"] += incidents.height
+            files.append(_write_frame(incidents.select(*INPUT_SCHEMAS["incidents"]),
+                                      out / "incidents" / f"{district}.{fmt}", fmt))
+            truth_incidents.add(incidents.select(
+                "district", "incident_id", in_catalogue="_in_catalogue", category="_category",
+                boundary=pl.when(pl.col("_boundary") != "").then("_boundary"),
+            ))
+            persons = _incident_persons(drng, people, events, incidents)
+            del incidents
+            persons, fallback = _corrupt(drng, persons, foreign_pool)
+            rows["incident_persons"] += persons.height
+            files.append(_write_frame(persons.drop("_row"), out / "incident_persons" / f"{district}.{fmt}", fmt))
+            fallback_parts.append(fallback)
+            del persons
+        del events
 
-    def write(name: str, table: pl.DataFrame) -> None:
-        rows[name] = table.height
-        files.extend(_write(out, fmt, name, table, geo))
+        population = _ChunkedFile(out / f"population.{fmt}", fmt, scratch)
+        order = np.lexsort((people.birth, people.municipality))  # by municipality, then age
+        for start in range(0, people.n, chunk_rows):
+            population.add(_population_chunk(people, order[start:start + chunk_rows], pop_dashed))
+        del order, pop_dashed
+        files.append(population.close())
 
-    # written one by one (each table is built in the call), so only one table is alive at a time
-    write("incidents", events.frame.drop("_event", "_boundary", "_in_catalogue", "_category"))
-    write("incident_persons", persons.drop("_row"))
-    del persons
-    write("population", _population_frame(rng, people))
-    write("relations", _relations_frame(rng, people))
-    truth = _truth_frames(people, events, fallback)
+        relations = _ChunkedFile(out / f"relations.{fmt}", fmt, scratch)
+        for start in range(0, max(n_rel, 1), chunk_rows):
+            relations.add(_relations_chunk(people, slice(start, start + chunk_rows), rel_dashed))
+        del rel_dashed
+        files.append(relations.close())
+
+        truth_people = _ChunkedFile(out / "truth" / "people.parquet", "parquet", scratch)
+        for start in range(0, people.n, chunk_rows):
+            truth_people.add(_truth_people_chunk(people, np.arange(start, min(start + chunk_rows, people.n))))
+        fallback = pl.concat(fallback_parts)
+        files += [
+            _write_frame(fallback, out / "truth" / "fallback.parquet", "parquet"),
+            truth_people.close(),
+            _write_frame(_families_frame(people), out / "truth" / "families.parquet", "parquet"),
+            truth_incidents.close(),
+        ]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    rows = {"incidents": rows["incidents"], "incident_persons": rows["incident_persons"],
+            "population": population.rows, "relations": relations.rows}
     foreign = int((fallback["kind"] == "foreign").sum())
     summary_json = {
         "week": str(week), "seed": seed, "scale": scale, "format": fmt,
@@ -309,7 +375,7 @@ def synthesize(
         "people": people.n, "children": people.n_children, "families": people.n_families,
         "fallback": fallback.height, "foreign": foreign,
     }
-    files += _write_truth(out, truth, summary_json)
+    files.append(_write_summary(out, summary_json))
     return SynthSummary(
         out=out, week=str(week), seed=seed, scale=scale, format=fmt, rows=rows,
         people=people.n, children=people.n_children, families=people.n_families,
@@ -321,19 +387,22 @@ def synthesize(
 # --------------------------------------------------------------------------- people
 @dataclass
 class _People:
-    """Everyone in the register as parallel arrays indexed by person number."""
+    """Everyone in the register as compact parallel arrays indexed by person number.
 
-    birth: np.ndarray  # int64 days since 1970-01-01
+    Text (CPR numbers as strings, names) is never held for everyone at once: :meth:`cpr_str`,
+    :meth:`given_str` and :meth:`surname_str` build it for the people of one chunk.
+    """
+
+    birth: np.ndarray  # int32 days since 1970-01-01
     male: np.ndarray  # bool
-    municipality: np.ndarray  # int64 index into geography().municipalities
+    municipality: np.ndarray  # int16 index into geography().municipalities
     member: np.ndarray  # int8 kind (CHILD, MOTHER, ...)
-    family: np.ndarray  # int64 family number, -1 none
-    partner: np.ndarray  # int64 person, -1 none
-    risk: np.ndarray  # float64 adult propensity (0 for children)
-    youth: np.ndarray  # float64 youth propensity (13-17-year-olds)
-    cpr: pl.Series  # String, DDMMYYSSSS
-    given: pl.Series
-    surname: pl.Series
+    family: np.ndarray  # int32 family number, -1 none
+    partner: np.ndarray  # int32 person, -1 none
+    risk: np.ndarray  # float32 adult propensity (0 for children)
+    youth: np.ndarray  # float32 youth propensity (13-17-year-olds)
+    cpr: np.ndarray  # int64, the ten digits DDMMYYSSSS as a number
+    names: _PersonNames
     fam_start: np.ndarray  # first child of each family (children are contiguous by family)
     fam_size: np.ndarray
     fam_structure: np.ndarray
@@ -354,6 +423,19 @@ class _People:
     @property
     def n_families(self) -> int:
         return int(self.fam_size.shape[0])
+
+    def cpr_str(self, idx: np.ndarray) -> pl.Series:
+        """CPR numbers ``DDMMYYSSSS`` of the people ``idx``."""
+        return _cpr_strings(self.cpr[idx])
+
+    def given_str(self, idx: np.ndarray) -> pl.Series:
+        """Given names (one or two, space-separated) of the people ``idx``."""
+        return _name_tables().given_str(self.names.g1[idx], self.names.g2[idx])
+
+    def surname_str(self, idx: np.ndarray) -> pl.Series:
+        """Surnames (with a middle name, hyphenated or not) of the people ``idx``."""
+        nm = self.names
+        return _name_tables().surname_str(nm.sm[idx], nm.s1[idx], nm.s2[idx], ~self.male[idx])
 
 
 RELATIONS = ("mother", "father", "custodian", "household")
@@ -435,11 +517,11 @@ def _people(rng: np.random.Generator, geo: Geography, scale: float, week: IsoWee
                            np.ones(fathers_fam.shape[0], bool), rng.random(n_other) < 0.497))
     member = np.concatenate((np.full(n_child, CHILD), np.full(n_fam, MOTHER),
                              np.full(fathers_fam.shape[0], FATHER), np.full(n_other, OTHER))).astype(np.int8)
-    family = np.full(n, -1, dtype=np.int64)
+    family = np.full(n, -1, dtype=np.int32)
     family[:n_child] = child_fam
     family[i_mother] = np.arange(n_fam)
     family[i_father[fathers_fam]] = fathers_fam
-    municipality = np.empty(n, dtype=np.int64)
+    municipality = np.empty(n, dtype=np.int16)
     municipality[:n_child] = home[child_fam]
     municipality[i_other0:] = rng.choice(n_muni, size=n_other, p=shares)
 
@@ -467,7 +549,7 @@ def _people(rng: np.random.Generator, geo: Geography, scale: float, week: IsoWee
     municipality[i_step], municipality[i_cust] = home[step_fam], home[cust_fam]
 
     # partners: couples, and a resident parent's new partner
-    partner = np.full(n, -1, dtype=np.int64)
+    partner = np.full(n, -1, dtype=np.int32)
     couple = np.flatnonzero(has_father)
     partner[i_mother[couple]] = i_father[couple]
     partner[i_father[couple]] = i_mother[couple]
@@ -480,10 +562,10 @@ def _people(rng: np.random.Generator, geo: Geography, scale: float, week: IsoWee
                                  mother_resident, step_fam, i_step, cust_fam, i_cust)
     risk, youth = _propensities(rng, birth, member, sun)
     cpr = _cpr_numbers(birth, male, rng)
-    given, surname = _names(rng, male, i_father, i_mother, child_fam, n_child)
+    names = _draw_names(rng, _name_tables(), male, i_father, i_mother, child_fam, n_child)
     return _People(
-        birth=birth, male=male, municipality=municipality, member=member, family=family,
-        partner=partner, risk=risk, youth=youth, cpr=cpr, given=given, surname=surname,
+        birth=birth.astype(np.int32), male=male, municipality=municipality, member=member, family=family,
+        partner=partner, risk=risk, youth=youth, cpr=cpr, names=names,
         fam_start=fam_start, fam_size=fam_size, fam_structure=structure, fam_home=home,
         fam_mother=i_mother, fam_father=i_father, relations=relations, sunday=sun,
     )
@@ -517,8 +599,8 @@ def _relation_arrays(
         (child[cust >= 0], cust[cust >= 0], 2),
         (child[step >= 0], step[step >= 0], 3),
     ]
-    c = np.concatenate([p[0] for p in parts])
-    a = np.concatenate([p[1] for p in parts])
+    c = np.concatenate([p[0] for p in parts]).astype(np.int32)
+    a = np.concatenate([p[1] for p in parts]).astype(np.int32)
     r = np.concatenate([np.full(p[0].shape[0], p[2], dtype=np.int8) for p in parts])
     order = np.lexsort((r, c))
     return c[order], a[order], r[order]
@@ -542,7 +624,7 @@ def _propensities(rng: np.random.Generator, birth: np.ndarray, member: np.ndarra
     youth_at = teen & (rng.random(n) < YOUTH_RISK_SHARE)
     youth = np.where(teen, YOUTH_BASELINE * (age - 11), 0.0)
     youth[youth_at] += rng.gamma(RISK_SHAPE, 1.0, int(youth_at.sum()))
-    return risk, youth
+    return risk.astype(np.float32), youth.astype(np.float32)
 
 
 # the 7th digit per birth century (reference/README.md): allowed digits, a 4-slot class has -1s
@@ -550,53 +632,146 @@ _CENTURY_DIGITS = {1800: (5, 6, 7, 8), 1900: (0, 1, 2, 3), 1937: (0, 1, 2, 3, 4,
                    2000: (4, 5, 6, 7, 8, 9)}
 
 
-def _cpr_numbers(birth: np.ndarray, male: np.ndarray, rng: np.random.Generator) -> pl.Series:
-    """Unique, valid CPR numbers ``DDMMYYSSSS`` for the birth dates and sexes.
+# the 7th digit per birth century (reference/README.md): allowed digits, a 4-slot class has -1s
+_CENTURY_DIGITS = {1800: (5, 6, 7, 8), 1900: (0, 1, 2, 3), 1937: (0, 1, 2, 3, 4, 9),
+                   2000: (4, 5, 6, 7, 8, 9)}
+_CPR_BLOCK = 4_000_000  # people per block of the serial arithmetic (bounds its temporaries)
+
+
+def _cpr_numbers(birth: np.ndarray, male: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unique, valid CPR numbers ``DDMMYYSSSS`` (as int64) for the birth dates and sexes.
 
     Within each (birth date, sex) the k-th person gets serial ``(offset + k * 7919) mod M`` over
     the M = digits × 500 serials the century table allows with the right parity (odd = male);
     7919 is prime and M's prime factors are 2, 3 and 5, so the serials are distinct.
+    :func:`_cpr_strings` writes them with their leading zero.
     """
-    dates = pl.Series(birth.astype("datetime64[D]"))
-    year = dates.dt.year().to_numpy().astype(np.int64)
-    month = dates.dt.month().to_numpy().astype(np.int64)
-    day = dates.dt.day().to_numpy().astype(np.int64)
-    cls = np.select([year < 1900, year < 1937, year < 2000], [0, 1, 2], 3)
-    table = np.full((4, 6), -1, dtype=np.int64)
-    for i, digits in enumerate(_CENTURY_DIGITS.values()):
-        table[i, : len(digits)] = digits
-    n_digits = (table >= 0).sum(axis=1)[cls]
+    n = int(birth.shape[0])
     key = birth.astype(np.int64) * 2 + male
     order = np.argsort(key, kind="stable")
     sk = key[order]
-    first = np.r_[True, sk[1:] != sk[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(sk.shape[0]), 0))
-    rank = np.empty_like(key)
-    rank[order] = np.arange(sk.shape[0]) - start
-    m = n_digits * 500
+    first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    del sk
+    rank_sorted = np.arange(n, dtype=np.int64) - np.repeat(first, np.diff(np.r_[first, n]))
+    del first
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = rank_sorted
+    del order, rank_sorted
+    table = np.full((4, 6), -1, dtype=np.int64)
+    for i, digits in enumerate(_CENTURY_DIGITS.values()):
+        table[i, : len(digits)] = digits
     salt = int(rng.integers(0, 1 << 20))
-    v = ((key * 2654435761 + salt) % m + rank * 7919) % m
-    d7 = table[cls, v // 500]
-    rem = v % 500
-    serial = d7 * 1000 + (rem // 5) * 10 + 2 * (rem % 5) + male
-    number = day * 10**8 + month * 10**6 + (year % 100) * 10**4 + serial
-    return pl.Series("cpr", number).cast(pl.String).str.zfill(10)
+    number = np.empty(n, dtype=np.int64)
+    for a in range(0, n, _CPR_BLOCK):
+        b = min(a + _CPR_BLOCK, n)
+        days = birth[a:b].astype("datetime64[D]")
+        months = days.astype("datetime64[M]")
+        year = months.astype("datetime64[Y]").astype(np.int64) + 1970
+        month = months.astype(np.int64) % 12 + 1
+        day = (days - months).astype(np.int64) + 1
+        cls = np.select([year < 1900, year < 1937, year < 2000], [0, 1, 2], 3)
+        m = (table >= 0).sum(axis=1)[cls] * 500
+        v = ((key[a:b] * 2654435761 + salt) % m + rank[a:b] * 7919) % m
+        rem = v % 500
+        serial = table[cls, v // 500] * 1000 + (rem // 5) * 10 + 2 * (rem % 5) + male[a:b]
+        number[a:b] = day * 10**8 + month * 10**6 + (year % 100) * 10**4 + serial
+    return number
 
 
-@lru_cache(maxsize=1)
-def _name_lists() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Faker's Danish given names (male, female) and surnames, and foreign names; read once."""
-    from faker.providers.person.da_DK import Provider as Da
-    from faker.providers.person.de_DE import Provider as De
-    from faker.providers.person.en_GB import Provider as En
-    from faker.providers.person.tr_TR import Provider as Tr
+def _cpr_strings(number: np.ndarray) -> pl.Series:
+    """CPR numbers from :func:`_cpr_numbers` as ten-digit strings."""
+    return pl.Series("cpr", number, dtype=pl.Int64).cast(pl.String).str.zfill(10)
 
-    foreign_given = tuple(list(De.first_names)[:300] + list(En.first_names)[:200] + list(Tr.first_names)[:200])
-    foreign_last = tuple(list(De.last_names) + list(En.last_names) + list(Tr.last_names)
-                         + ["Kowalski", "Nowak", "Wiśniewski", "Popescu", "Ionescu", "Kazlauskas",
-                            "Petrov", "Horváth", "Jankauskas", "Novák"])
-    return (tuple(Da.first_names_male), tuple(Da.first_names_female), tuple(Da.last_names),
-            foreign_given, foreign_last)
+
+# --------------------------------------------------------------------------- names
+_NAMES_FILE = Path(__file__).resolve().parent / "data" / "names.json"
+P_DOUBLE_GIVEN = (0.25, 0.10)  # two given names: Danish origin, other origins
+P_MIDDLE = 0.15  # a Danish-origin adult with a middle name (a surname-like name before the surname)
+P_HYPHEN = 0.02  # a Danish-origin adult with a hyphenated surname
+P_TAKE_PARTNERS = 0.55  # a mother with a known father carries the father's surname ...
+P_KEEP_AS_MIDDLE = 0.5  # ... and keeps her own as a middle name
+P_CHILD_FATHERS = 0.7  # a child carries the father's surname (else the mother's)
+P_CHILD_MIDDLE = 0.25  # a child carries the other parent's surname as a middle name
+_CYRILLIC = dict(zip(
+    "абвгґдеєёжзиіїйклмнопрстуфхцчшщъыьэюя",
+    ["a", "b", "v", "h", "g", "d", "e", "ie", "io", "zh", "z", "y", "i", "i", "i", "k", "l", "m", "n",
+     "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "iu", "ia"],
+    strict=True,
+))
+
+
+@dataclass(frozen=True)
+class _PersonNames:
+    """Names as indices into the name tables (-1: none)."""
+
+    origin: np.ndarray  # int8 name source (0 Danish, see _NameTables.sources)
+    g1: np.ndarray  # int32 first given name
+    g2: np.ndarray  # int32 second given name or -1
+    sm: np.ndarray  # int32 middle name (a surname) or -1
+    s1: np.ndarray  # int32 surname
+    s2: np.ndarray  # int32 second part of a hyphenated surname or -1
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Weighted names of several groups in one table; group g's cumulative weights run from g to g + 1."""
+
+    cdf: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @staticmethod
+    def of(weights: list[np.ndarray]) -> _Group:
+        sizes = np.array([w.shape[0] for w in weights], dtype=np.int64)
+        cdf = np.concatenate([g + np.cumsum(w) / w.sum() for g, w in enumerate(weights)])
+        lo = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        return _Group(cdf=cdf, lo=lo, hi=lo + sizes)
+
+    def draw(self, rng: np.random.Generator, group: np.ndarray) -> np.ndarray:
+        """One name index per row, drawn by weight within the row's group."""
+        idx = np.searchsorted(self.cdf, group + rng.random(group.shape[0]), side="right")
+        return np.clip(idx, self.lo[group], self.hi[group] - 1).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class _NameTables:
+    """Every name the generator uses, with its popularity, per name source (origin)."""
+
+    sources: tuple[str, ...]  # "dk" first, then Faker locales and the curated lists
+    origin_p: np.ndarray  # share of each source among people of foreign origin (index 0 unused)
+    immigrant_share: float
+    given: pl.Series  # groups source*2 + female
+    given_groups: _Group
+    surname: pl.Series  # groups by source; the masculine or neutral form
+    surname_female: pl.Series  # the feminine form (Polish -ska, Russian -ova, ...), else the same
+    surname_groups: _Group
+    danish_surname_p: np.ndarray  # the Danish surname distribution (for documentation and tests)
+    hyphenated: np.ndarray  # bool per surname: already hyphenated (Nørgaard-Pedersen, Al-Hassan)
+
+    def draw_origin(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Name sources for ``size`` households or people: Danish or, for ~15 %, a foreign origin."""
+        foreign = rng.random(size) < self.immigrant_share
+        src = rng.choice(len(self.sources), size=size, p=self.origin_p)
+        return np.where(foreign, src, 0).astype(np.int8)
+
+    def given_str(self, g1: np.ndarray, g2: np.ndarray) -> pl.Series:
+        frame = pl.DataFrame({"a": self.given.gather(g1), "b": self.given.gather(np.maximum(g2, 0)),
+                              "two": g2 >= 0})
+        return frame.select(given_name=pl.when("two").then(pl.concat_str(["a", "b"], separator=" "))
+                            .otherwise("a")).to_series()
+
+    def surname_str(self, sm: np.ndarray, s1: np.ndarray, s2: np.ndarray, female: np.ndarray) -> pl.Series:
+        frame = pl.DataFrame({
+            "mid": self.surname.gather(np.maximum(sm, 0)), "has_mid": sm >= 0,
+            "m1": self.surname.gather(s1), "f1": self.surname_female.gather(s1),
+            "m2": self.surname.gather(np.maximum(s2, 0)), "f2": self.surname_female.gather(np.maximum(s2, 0)),
+            "has_second": s2 >= 0, "female": female,
+        })
+        first = pl.when("female").then("f1").otherwise("m1")
+        second = pl.when("female").then("f2").otherwise("m2")
+        last = pl.when("has_second").then(pl.concat_str([first, second], separator="-")).otherwise(first)
+        return frame.select(surname=pl.when("has_mid").then(pl.concat_str([pl.col("mid"), last], separator=" "))
+                            .otherwise(last)).to_series()
 
 
 def _zipf(n: int, s: float, shuffle_seed: int | None, offset: float = 3.0) -> np.ndarray:
@@ -607,48 +782,245 @@ def _zipf(n: int, s: float, shuffle_seed: int | None, offset: float = 3.0) -> np
     return np.asarray(w / w.sum(), dtype=np.float64)
 
 
-def _names(rng: np.random.Generator, male: np.ndarray, i_father: np.ndarray, i_mother: np.ndarray,
-           child_fam: np.ndarray, n_child: int) -> tuple[pl.Series, pl.Series]:
-    """Given names by sex (a quarter with two), surnames shared within families.
+def _plain(name: str) -> str:
+    """Cyrillic transliterated, Vietnamese tone marks removed; other Latin letters kept."""
+    if any("\u0400" <= c <= "\u04ff" for c in name):
+        out = "".join(_CYRILLIC.get(c.lower(), c) if c.lower() in _CYRILLIC else c for c in name)
+        return out[:1].upper() + out[1:]
+    return name
 
-    Names are drawn and inherited as indices into the name lists; strings are built once.
+
+def _strip_marks(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.replace("Đ", "D").replace("đ", "d"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _weighted(names: object, seed: int) -> tuple[list[str], np.ndarray]:
+    """A Faker list (alphabetical: Zipf in a fixed shuffled order) or weighted dict, deduplicated."""
+    if isinstance(names, Mapping):
+        keys, w = list(names), np.array(list(names.values()), dtype=np.float64)
+    else:
+        keys = list(names)  # type: ignore[call-overload]
+        w = _zipf(len(keys), 0.8, seed)
+    frame = pl.DataFrame({"n": keys, "w": w}).group_by("n", maintain_order=True).agg(pl.col("w").sum())
+    return frame["n"].to_list(), frame["w"].to_numpy()
+
+
+def _feminine(name: str, locale: str) -> str:
+    """The feminine form of a surname where the language has one and Faker lists only one form."""
+    if locale == "bg_BG" and name.endswith(("ов", "ев", "ин")):
+        return name + "а"
+    if locale == "pl_PL":
+        for male, female in (("ski", "ska"), ("cki", "cka"), ("dzki", "dzka")):
+            if name.endswith(male):
+                return name[: -len(male)] + female
+    return name
+
+
+def _paired(male: Sequence[str], female: Sequence[str]) -> bool:
+    """Whether Faker's masculine and feminine surname lists are the same names (Ivanov, Ivanova)."""
+    if not male or len(male) != len(female):
+        return False
+    return sum(f.startswith(m[:-2]) for m, f in zip(male, female, strict=True)) > 0.9 * len(male)
+
+
+def _source_lists(key: str, curated: Mapping[str, Mapping[str, list[str]]], seed: int) -> tuple[
+        tuple[list[str], np.ndarray], tuple[list[str], np.ndarray], tuple[list[str], list[str], np.ndarray]]:
+    """(male given, female given, (surnames, feminine surnames, weights)) of one name source."""
+    if key in curated:
+        lists = curated[key]
+        men, women, last = lists["male"], lists["female"], lists["surnames"]
+        return ((men, _zipf(len(men), 0.9, None)), (women, _zipf(len(women), 0.9, None)),
+                (last, last, _zipf(len(last), 0.9, None)))
+    provider = importlib.import_module(f"faker.providers.person.{key}").Provider
+    if key == "zh_CN":
+        given = _weighted(provider.first_romanized_names, seed)
+        last_names, last_w = _weighted(provider.last_romanized_names, seed + 1)
+        return given, given, (last_names, last_names, last_w)
+    male = _weighted(getattr(provider, "first_names_male", None) or provider.first_names, seed)
+    female = _weighted(getattr(provider, "first_names_female", None) or provider.first_names, seed + 1)
+    fem_list: list[str] | None = None
+    if key == "pl_PL":
+        last_names, last_w = _weighted(provider.male_last_names, seed + 2)
+    elif key == "uk_UA":
+        last_names, last_w = _weighted(provider.last_names_common, seed + 2)  # same for both sexes
+    elif _paired(getattr(provider, "last_names_male", ()), getattr(provider, "last_names_female", ())):
+        last_names, last_w = _weighted(provider.last_names_male, seed + 2)
+        pairs = dict(zip(provider.last_names_male, provider.last_names_female, strict=True))
+        fem_list = [pairs[n] for n in last_names]
+    else:
+        last_names, last_w = _weighted(provider.last_names, seed + 2)
+    if fem_list is None:
+        fem_list = [_feminine(n, key) for n in last_names]
+    clean = _strip_marks if key == "vi_VN" else _plain
+    return (([clean(n) for n in male[0]], male[1]), ([clean(n) for n in female[0]], female[1]),
+            ([clean(n) for n in last_names], [clean(n) for n in fem_list], last_w))
+
+
+def _danish_surnames(spec: Mapping[str, object], immigrant_share: float,
+                     foreign_sen: float) -> tuple[list[str], np.ndarray]:
+    """Danish surnames and their probabilities (see docs/synthetic-data.md, "Names").
+
+    The ten most common names get their 2016 shares; the other -sen names and the rest share
+    the remaining mass, Zipf-like in list order, so that ``sen_share`` of everyone carries a -sen
+    name. The tail is Faker's da_DK list, the listed names, then place-name compounds
+    (prefix + suffix: Øster+gaard, Birk+holm, Lund+by, ...) in a fixed shuffled order.
     """
-    males, females, lasts, _, _ = _name_lists()
+    from faker.providers.person.da_DK import Provider as Da
+
+    top: Mapping[str, int] = spec["top_2016"]  # type: ignore[assignment]
+    population = float(spec["population_2016"])  # type: ignore[arg-type]
+    prefixes: list[str] = spec["compound_prefixes"]  # type: ignore[assignment]
+    suffixes: list[str] = spec["compound_suffixes"]  # type: ignore[assignment]
+    compounds = [p + s for p in prefixes for s in suffixes
+                 if s not in p.lower() and p.lower() not in s and not re.search(r"(.)\1\1", (p + s).lower())]
+    compounds = list(np.random.default_rng(0x5E7).permutation(np.array(compounds)))
+    listed = [*Da.last_names, *spec["sen"], *spec["other"], *compounds]  # type: ignore[misc]
+    seen = set(top)
+    tail: list[str] = []
+    for name in listed:
+        if name not in seen:
+            seen.add(name)
+            tail.append(str(name))
+    sen = [n for n in tail if n.endswith("sen")]
+    other = [n for n in tail if not n.endswith("sen")]
+    # shares among the Danish-origin draws: exact top ten after hyphenation, and the -sen total
+    p_top = np.array(list(top.values()), dtype=np.float64) / population / (1 - immigrant_share) / (1 - P_HYPHEN)
+    sen_total = (float(spec["sen_share"]) - immigrant_share * foreign_sen) / (1 - immigrant_share)  # type: ignore[arg-type]
+    p_sen = _zipf(len(sen), 1.0, None, 3.0) * (sen_total - p_top.sum())
+    p_other = _zipf(len(other), 1.0, None, 12.0) * (1.0 - sen_total)
+    return [*top, *sen, *other], np.concatenate((p_top, p_sen, p_other))
+
+
+@lru_cache(maxsize=1)
+def _name_tables() -> _NameTables:
+    """The name tables, built once from names.json and Faker's lists."""
+    spec = json.loads(_NAMES_FILE.read_text(encoding="utf-8"))
+    from faker.providers.person.da_DK import Provider as Da
+
+    curated = spec["curated"]
+    origins = spec["origins"]
+    weight: dict[str, float] = {}
+    for _country, count, keys in origins["countries"]:
+        parts = keys.split()
+        for key in parts:
+            weight[key] = weight.get(key, 0.0) + count / len(parts)
+    foreign = sorted(weight, key=lambda k: -weight[k])
+    sources = ("dk", *foreign)
+    origin_p = np.array([0.0, *(weight[k] for k in foreign)])
+    origin_p /= origin_p.sum()
+    immigrant_share = float(origins["share_of_population"])
+
+    given: list[str] = []
+    given_w: list[np.ndarray] = []
+    surnames: list[str] = []
+    surnames_f: list[str] = []
+    surname_w: list[np.ndarray] = []
+    foreign_sen = 0.0
+    for i, key in enumerate(foreign):
+        (male, male_w), (female, female_w), (last, last_f, last_w) = _source_lists(key, curated, 100 + 10 * i)
+        given += [*male, *female]
+        given_w += [male_w, female_w]
+        surnames += last
+        surnames_f += last_f
+        surname_w.append(last_w)
+        sen = np.array([n.endswith("sen") for n in last])
+        foreign_sen += origin_p[1 + i] * float(last_w[sen].sum() / last_w.sum())
+    dk_last, dk_p = _danish_surnames(spec["surnames_dk"], immigrant_share, foreign_sen)
+    dk_male, dk_female = list(Da.first_names_male), list(Da.first_names_female)
+    given = [*dk_male, *dk_female, *given]
+    given_w = [_zipf(len(dk_male), 0.8, 11), _zipf(len(dk_female), 0.8, 12), *given_w]
+    return _NameTables(
+        sources=sources, origin_p=origin_p, immigrant_share=immigrant_share,
+        given=pl.Series(given, dtype=pl.String), given_groups=_Group.of(given_w),
+        surname=pl.Series([*dk_last, *surnames], dtype=pl.String),
+        surname_female=pl.Series([*dk_last, *surnames_f], dtype=pl.String),
+        surname_groups=_Group.of([dk_p, *surname_w]), danish_surname_p=dk_p,
+        hyphenated=np.array(["-" in name for name in [*dk_last, *surnames]], dtype=bool),
+    )
+
+
+def _draw_names(rng: np.random.Generator, tables: _NameTables, male: np.ndarray, i_father: np.ndarray,
+                i_mother: np.ndarray, child_fam: np.ndarray, n_child: int) -> _PersonNames:
+    """Origins, given names and surnames; families share an origin and pass surnames on.
+
+    Everyone draws their own names first (as indices, from their origin's lists). Then a mother
+    with a known father takes his surname (often keeping hers as a middle name), and children
+    take the father's or the mother's surname, sometimes the other parent's as a middle name.
+    """
     n = int(male.shape[0])
-    given_list = pl.Series([*males, *females], dtype=pl.String)
-    pm, pf = _zipf(len(males), 0.8, 11), _zipf(len(females), 0.8, 12)
+    n_fam = int(i_mother.shape[0])
+    origin = tables.draw_origin(rng, n)
+    fam_origin = tables.draw_origin(rng, n_fam)
+    origin[:n_child] = fam_origin[child_fam]
+    origin[i_mother] = fam_origin
+    has_father = i_father >= 0
+    origin[i_father[has_father]] = fam_origin[has_father]
+    danish = origin == 0
 
-    def given_idx() -> np.ndarray:
-        return np.where(male, rng.choice(len(males), size=n, p=pm),
-                        len(males) + rng.choice(len(females), size=n, p=pf))
+    ggroup = origin.astype(np.int64) * 2 + ~male
+    g1, g2 = tables.given_groups.draw(rng, ggroup), tables.given_groups.draw(rng, ggroup)
+    del ggroup
+    double = (rng.random(n) < np.where(danish, P_DOUBLE_GIVEN[0], P_DOUBLE_GIVEN[1])) & (g1 != g2)
+    g2 = np.where(double, g2, -1).astype(np.int32)
 
-    g1, g2 = given_idx(), given_idx()
-    double = (rng.random(n) < 0.25) & (g1 != g2)
+    sgroup = origin.astype(np.int64)
+    s1 = tables.surname_groups.draw(rng, sgroup)
+    s2 = tables.surname_groups.draw(rng, sgroup)
+    plain = ~tables.hyphenated[s1] & ~tables.hyphenated[s2] & (s1 != s2)  # no triple-barrelled names
+    s2 = np.where(danish & (rng.random(n) < P_HYPHEN) & plain, s2, -1).astype(np.int32)
+    del plain
+    del sgroup
+    mid_draw = tables.surname_groups.draw(rng, np.zeros(n, dtype=np.int64))
+    sm = np.where(danish & (rng.random(n) < P_MIDDLE) & (mid_draw != s1), mid_draw, -1).astype(np.int32)
+    del mid_draw
 
-    p_last = _zipf(len(lasts), 0.7, None, 5.0)  # Jensen about 4 %, top ten about 28 %
-    s1, s2 = rng.choice(len(lasts), size=n, p=p_last), rng.choice(len(lasts), size=n, p=p_last)
-    u = rng.random(n)
-    s2 = np.where((u < 0.09) & (s1 != s2), s2, -1)  # a double surname ...
-    hyphen = u < 0.03  # ... with a hyphen
-    # married mothers mostly carry the father's surname; children the father's or the mother's
-    couple = i_father >= 0
-    take = couple & (rng.random(i_father.shape[0]) < 0.55)
-    src = np.arange(n)
-    src[i_mother[take]] = i_father[take]
-    from_father = couple[child_fam] & (rng.random(n_child) < 0.7)
-    src[:n_child] = np.where(from_father, i_father[child_fam], i_mother[child_fam])
-    s1, s2, hyphen = s1[src], s2[src], hyphen[src]
+    # a mother takes the father's surname, often keeping her own as a middle name
+    take = np.flatnonzero(has_father & (rng.random(n_fam) < P_TAKE_PARTNERS))
+    keep = rng.random(take.shape[0]) < P_KEEP_AS_MIDDLE
+    mothers, fathers = i_mother[take], i_father[take]
+    own = s1[mothers]
+    sm[mothers] = np.where(keep & danish[mothers] & (s2[mothers] < 0) & (own != s1[fathers]), own, sm[mothers])
+    s1[mothers], s2[mothers] = s1[fathers], s2[fathers]
 
-    # one column at a time keeps the peak memory down at national scale
-    given = pl.DataFrame({"g1": given_list.gather(g1), "g2": given_list.gather(g2), "double": double}).select(
-        given_name=pl.when("double").then(pl.concat_str(["g1", "g2"], separator=" ")).otherwise("g1"),
-    ).to_series()
-    last_list = pl.Series(lasts, dtype=pl.String)
-    surname = pl.DataFrame({
-        "s1": last_list.gather(s1), "s2": last_list.gather(np.maximum(s2, 0)), "two": s2 >= 0,
-        "sep": pl.Series(np.where(hyphen, "-", " ")),
-    }).select(surname=pl.when("two").then(pl.concat_str(["s1", "sep", "s2"])).otherwise("s1")).to_series()
-    return given, surname
+    # children: the father's surname (70 %) or the mother's, the same for all siblings; sometimes
+    # the other parent's as a middle name
+    from_father = has_father & (rng.random(n_fam) < P_CHILD_FATHERS)
+    src = np.where(from_father, i_father, i_mother)
+    other = np.where(from_father, i_mother, i_father)
+    other_s1 = s1[np.maximum(other, 0)]
+    middle = (fam_origin == 0) & (other >= 0) & (rng.random(n_fam) < P_CHILD_MIDDLE) & (other_s1 != s1[src]) \
+        & (s2[src] < 0)
+    s1[:n_child], s2[:n_child] = s1[src][child_fam], s2[src][child_fam]
+    sm[:n_child] = np.where(middle, other_s1, sm[src])[child_fam]
+    return _PersonNames(origin=origin, g1=g1, g2=g2, sm=sm, s1=s1, s2=s2)
+
+
+@dataclass(frozen=True)
+class _ForeignPool:
+    """People in no register (tourists, foreign workers): their names and birth dates."""
+
+    given: pl.Series
+    surname: pl.Series
+    birth: pl.Series  # Date
+
+
+def _foreign_pool(rng: np.random.Generator, n_rows: int) -> _ForeignPool:
+    """A pool smaller than the foreign rows expected, so some foreigners appear on several events."""
+    tables = _name_tables()
+    size = max(int(n_rows * P_FOREIGN / 1.3), 1)
+    src = rng.choice(len(tables.sources) - 1, size=size, p=tables.origin_p[1:]) + 1
+    male = rng.random(size) < 0.6
+    gg = src.astype(np.int64) * 2 + ~male
+    g1, g2 = tables.given_groups.draw(rng, gg), tables.given_groups.draw(rng, gg)
+    g2 = np.where((rng.random(size) < P_DOUBLE_GIVEN[1]) & (g1 != g2), g2, -1)
+    s1 = tables.surname_groups.draw(rng, src.astype(np.int64))
+    none = np.full(size, -1, dtype=np.int32)
+    return _ForeignPool(
+        given=tables.given_str(g1, g2),
+        surname=tables.surname_str(none, s1, none, ~male),
+        birth=pl.Series(rng.integers(-15_000, 11_000, size=size).astype("datetime64[D]")),
+    )
 
 
 # --------------------------------------------------------------------------- events
@@ -696,7 +1068,16 @@ def _specs(catalogue: Catalogue) -> list[_Spec]:
 
 @dataclass
 class _Events:
-    frame: pl.DataFrame  # input columns plus _event, _boundary, _in_catalogue, _category
+    """A year of events as arrays indexed by event number, and their people."""
+
+    spec: np.ndarray  # index into the specs
+    muni: np.ndarray  # int16 municipality index
+    district: np.ndarray  # int8 index into the sorted district codes
+    reg_day: np.ndarray  # registration: days since epoch (local)
+    reg_sec: np.ndarray  # ... and seconds of the day
+    delay: np.ndarray  # seconds from occurrence to registration
+    boundary: np.ndarray  # 1 Sunday 23:xx of W, 2 Monday 00:xx of W, 3 Sunday 23:xx of W-1
+    office: np.ndarray  # index into _OFFICES
     persons: tuple[np.ndarray, np.ndarray, np.ndarray]  # event, person, role index
 
 
@@ -707,9 +1088,9 @@ class _Pools:
         self.p = people
         age = (people.sunday - people.birth) // 365.2425
         adult = people.member != CHILD
-        self.adults = np.flatnonzero(adult)
-        self.children = np.flatnonzero((people.member == CHILD) & (age >= 3))
-        self.young = np.flatnonzero((people.member == CHILD) & (age <= 10))
+        self.adults = np.flatnonzero(adult).astype(np.int32)
+        self.children = np.flatnonzero((people.member == CHILD) & (age >= 3)).astype(np.int32)
+        self.young = np.flatnonzero((people.member == CHILD) & (age <= 10)).astype(np.int32)
         carer = np.isin(people.member, (MOTHER, FATHER, HOUSEHOLD, CUSTODIAN))
         self.weighted = {
             RISK: self._cdf(self.adults, people.risk[self.adults]),
@@ -720,7 +1101,7 @@ class _Pools:
 
     @staticmethod
     def _cdf(idx: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return idx, np.cumsum(w)
+        return idx.astype(np.int32), np.cumsum(w, dtype=np.float64)
 
     def draw(self, rng: np.random.Generator, pool: int, primary: np.ndarray) -> np.ndarray:
         """One person per row of ``primary`` (the event's main person, -1 none); -1 if none fits."""
@@ -756,6 +1137,8 @@ class _Pools:
             got = np.where((rng.random(size) < 0.3) & (father >= 0), father, p.fam_mother[f])
             return np.where(is_child, got, -1)
         raise ValueError(f"unknown pool {pool}")
+
+
 
 
 def _events(rng: np.random.Generator, geo: Geography, people: _People, specs: list[_Spec],
@@ -830,8 +1213,11 @@ def _events(rng: np.random.Generator, geo: Geography, people: _People, specs: li
     own = np.where(main_ok, people.municipality[np.maximum(primary, 0)], anywhere)
     muni = np.where(main_ok & (rng.random(n_ev) >= P_EVENT_AWAY), own, anywhere)
 
-    frame = _incident_frame(rng, geo, specs, spec, muni, reg_day, reg_sec, delay, boundary)
-    return _Events(frame=frame, persons=(ev_p, person_p, role_p))
+    district_of = np.array([sorted(geo.district_codes).index(m.district) for m in geo.municipalities], dtype=np.int8)
+    office = rng.integers(0, len(_OFFICES), size=n_ev).astype(np.int8)
+    return _Events(spec=spec, muni=muni.astype(np.int16), district=district_of[muni], reg_day=reg_day,
+                   reg_sec=reg_sec, delay=delay, boundary=boundary, office=office,
+                   persons=(ev_p, person_p, role_p))
 
 
 def _local(day: np.ndarray, sec: np.ndarray) -> pl.Series:
@@ -846,55 +1232,63 @@ def _local(day: np.ndarray, sec: np.ndarray) -> pl.Series:
     return aware.fill_null(later)
 
 
-def _incident_frame(rng: np.random.Generator, geo: Geography, specs: list[_Spec], spec: np.ndarray,
-                    muni: np.ndarray, reg_day: np.ndarray, reg_sec: np.ndarray, delay: np.ndarray,
-                    boundary: np.ndarray) -> pl.DataFrame:
-    """Incidents with district, journal number, codes and date-times, sorted per district by time."""
-    n_ev = int(spec.shape[0])
+def _incident_frame(geo: Geography, specs: list[_Spec], events: _Events, district: str) -> pl.DataFrame:
+    """One district's incidents with journal number, codes and date-times, sorted by time.
+
+    Returns the input columns plus ``_event`` (the event number) and the truth helpers
+    ``_boundary``, ``_in_catalogue`` and ``_category``.
+    """
+    sel = np.flatnonzero(events.district == sorted(geo.district_codes).index(district))
     codes = [m.code for m in geo.municipalities]
-    districts = [m.district for m in geo.municipalities]
-    registered = _local(reg_day, reg_sec)
-    occurred = registered - pl.Series(delay * 1_000_000).cast(pl.Duration("us"))
+    registered = _local(events.reg_day[sel], events.reg_sec[sel])
+    occurred = registered - pl.Series(events.delay[sel] * 1_000_000).cast(pl.Duration("us"))
+    spec = events.spec[sel]
     frame = pl.DataFrame({
-        "_event": np.arange(n_ev),
-        "district": pl.Series(districts, dtype=pl.String).gather(muni),
+        "_event": sel,
+        "district": pl.Series([district] * sel.shape[0], dtype=pl.String),
         "registered_at": registered,
         "occurred_at": occurred,
-        "municipality": pl.Series(codes, dtype=pl.String).gather(muni),
+        "municipality": pl.Series(codes, dtype=pl.String).gather(events.muni[sel]),
         "incident_code": pl.Series([s.incident_code for s in specs], dtype=pl.String).gather(spec),
         "offence_code": pl.Series([s.offence_code for s in specs], dtype=pl.String).gather(spec),
-        "_office": pl.Series(_OFFICES, dtype=pl.String).gather(rng.integers(0, len(_OFFICES), size=n_ev)),
-        "_boundary": pl.Series(["", "sunday_23", "monday_00", "previous_sunday_23"]).gather(boundary),
-        "_in_catalogue": np.array([s.category is not None for s in specs])[spec],
+        "_office": pl.Series(_OFFICES, dtype=pl.String).gather(events.office[sel]),
+        "_boundary": pl.Series(["", "sunday_23", "monday_00", "previous_sunday_23"]).gather(events.boundary[sel]),
+        "_in_catalogue": np.array([s.category is not None for s in specs], dtype=bool)[spec],
         "_category": pl.Series([s.category for s in specs], dtype=pl.String).gather(spec),
-    }).sort("district", "registered_at", "_event")
-    prefix = pl.col("district").replace_strict(DISTRICT_NUMBERS, default="9900", return_dtype=pl.String)
+    }).sort("registered_at", "_event")
+    prefix = DISTRICT_NUMBERS.get(district, "9900")
     yy = (pl.col("registered_at").dt.year() % 100).cast(pl.String).str.zfill(2)
-    seq = (pl.int_range(1, pl.len() + 1).over("district", "_office", yy) + 100).cast(pl.String).str.zfill(5)
+    seq = (pl.int_range(1, pl.len() + 1).over("_office", yy) + 100).cast(pl.String).str.zfill(5)
     frame = frame.with_columns(
-        incident_id=pl.concat_str([prefix, pl.col("_office"), seq, yy], separator="-"),
+        incident_id=pl.concat_str([pl.lit(prefix), pl.col("_office"), seq, yy], separator="-"),
     )
     return frame.select("_event", *INPUT_SCHEMAS["incidents"], "_boundary", "_in_catalogue", "_category")
 
 
 # --------------------------------------------------------------------------- incident persons
-def _incident_persons(rng: np.random.Generator, people: _People, events: _Events) -> pl.DataFrame:
-    """One row per (event, person): CPR (some dashed), role, names and birth date."""
-    ev_p, person_p, role_p = events.persons
-    dashed = rng.random(int(ev_p.shape[0])) < P_DASHED["incident_persons"]
+def _incident_persons(rng: np.random.Generator, people: _People, events: _Events,
+                      incidents: pl.DataFrame) -> pl.DataFrame:
+    """One row per (event, person) of one district's ``incidents``: CPR (some dashed), role, names, birth date."""
+    ev_all, person_all, role_all = events.persons
+    in_district = np.zeros(events.spec.shape[0], dtype=bool)
+    in_district[incidents["_event"].to_numpy()] = True
+    rows = np.flatnonzero(in_district[ev_all])
+    del in_district
+    ev_p, person_p = ev_all[rows], person_all[rows]
+    dashed = rng.random(int(rows.shape[0])) < P_DASHED["incident_persons"]
     frame = pl.DataFrame({
         "_event": ev_p,
-        "_order": np.arange(ev_p.shape[0]),
+        "_order": rows,
         "_person": person_p,
-        "cpr": _maybe_dashed(people.cpr.gather(person_p), dashed),
-        "role": pl.Series(ROLES, dtype=pl.String).gather(role_p),
-        "given_name": people.given.gather(person_p),
-        "surname": people.surname.gather(person_p),
+        "cpr": _maybe_dashed(people.cpr_str(person_p), dashed),
+        "role": pl.Series(ROLES, dtype=pl.String).gather(role_all[rows]),
+        "given_name": people.given_str(person_p),
+        "surname": people.surname_str(person_p),
         "birth_date": pl.Series(people.birth[person_p].astype("datetime64[D]")),
     })
-    keys = events.frame.select("_event", "district", "incident_id", "registered_at").with_row_index("_pos")
+    keys = incidents.select("_event", "district", "incident_id").with_row_index("_pos")
     frame = (frame.join(keys, on="_event", how="inner").sort("_pos", "_order")
-             .with_columns(_row=pl.int_range(pl.len()).over("district").cast(pl.UInt32)))
+             .with_columns(_row=pl.int_range(pl.len()).cast(pl.UInt32)))
     return frame.select("_event", "_person", "_row", *INPUT_SCHEMAS["incident_persons"])
 
 
@@ -908,10 +1302,11 @@ def _maybe_dashed(cpr: pl.Series, dashed: np.ndarray) -> pl.Series:
 _FULLWIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
 
 
-def _corrupt(rng: np.random.Generator, persons: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _corrupt(rng: np.random.Generator, persons: pl.DataFrame,
+             pool: _ForeignPool) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Blank or corrupt ~1.4 % of CPR numbers (plus ~0.3 % foreigners), vary names; return truth.
 
-    Returns the incident persons (without helper columns) and the truth of every changed row.
+    Returns the incident persons (``_row`` and the input columns) and the truth of every changed row.
     """
     n = persons.height
     u = rng.random(n)
@@ -924,15 +1319,8 @@ def _corrupt(rng: np.random.Generator, persons: pl.DataFrame) -> tuple[pl.DataFr
     letters = pl.Series(list("OlSBZ")).gather(rng.integers(0, 5, size=n))
     bad_day = pl.Series(rng.integers(32, 60, size=n)).cast(pl.String)
     bad_month = pl.Series(rng.integers(13, 100, size=n)).cast(pl.String)
-
-    # foreign persons: a pool smaller than the rows, so some appear on several events
-    n_for = int(foreign.sum())
-    _, _, _, fgiven, flast = _name_lists()
-    pool = max(int(n_for / 1.3), 1)
-    fid = rng.integers(0, pool, size=n)
-    f_given = pl.Series(fgiven).gather(np.asarray(rng.integers(0, len(fgiven), size=pool))[fid])
-    f_last = pl.Series(flast).gather(np.asarray(rng.integers(0, len(flast), size=pool))[fid])
-    f_birth = pl.Series((rng.integers(-15_000, 11_000, size=pool)[fid]).astype("datetime64[D]"))
+    # foreign persons come from a pool shared by all districts, so some appear on several events
+    fid = rng.integers(0, pool.given.len(), size=n)
 
     digits = pl.col("cpr").str.replace_all("-", "", literal=True)
     p10 = pl.col("_pos") % 10
@@ -957,7 +1345,8 @@ def _corrupt(rng: np.random.Generator, persons: pl.DataFrame) -> tuple[pl.DataFr
         _fallback=pl.Series(fallback), _foreign=pl.Series(foreign), _kind=kind,
         _variant=pl.Series(NAME_VARIANTS).gather(variant_i), _pos=pl.Series(pos),
         _digit=pl.Series(digit), _letter=letters, _bad_day=bad_day, _bad_month=bad_month,
-        _fid=pl.Series(fid), _fgiven=f_given, _flast=f_last, _fbirth=f_birth,
+        _fid=pl.Series(fid), _fgiven=pool.given.gather(fid), _flast=pool.surname.gather(fid),
+        _fbirth=pool.birth.gather(fid),
     )
     frame = frame.with_columns(_true=pl.col("cpr").str.replace_all("-", "", literal=True))
     frame = frame.with_columns(
@@ -1016,57 +1405,54 @@ def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(given_name=pl.col("_g"), surname=pl.col("_s"), birth_date=pl.col("_d"))
 
 
+
+
 # --------------------------------------------------------------------------- register tables
-def _population_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame:
-    """The CPR extract sorted by municipality and birth date; a few numbers written with the dash."""
-    geo = geography()
-    codes = pl.Series([m.code for m in geo.municipalities], dtype=pl.String)
-    dashed = rng.random(people.n) < P_DASHED["population"]
-    order = np.lexsort((people.birth, people.municipality))  # by municipality, then age
+def _population_chunk(people: _People, idx: np.ndarray, dashed: np.ndarray) -> pl.DataFrame:
+    """The CPR extract's rows for the people ``idx`` (in file order); a few numbers with the dash."""
+    codes = pl.Series([m.code for m in geography().municipalities], dtype=pl.String)
     return pl.DataFrame({
-        "cpr": _maybe_dashed(people.cpr.clone(), dashed).gather(order),
-        "municipality": codes.gather(people.municipality[order]),
-        "given_name": people.given.gather(order),
-        "surname": people.surname.gather(order),
+        "cpr": _maybe_dashed(people.cpr_str(idx), dashed[idx]),
+        "municipality": codes.gather(people.municipality[idx]),
+        "given_name": people.given_str(idx),
+        "surname": people.surname_str(idx),
     })
 
 
-def _relations_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame:
-    child, adult, rel = people.relations
-    n = int(child.shape[0])
+def _relations_chunk(people: _People, rows: slice, dashed: tuple[np.ndarray, np.ndarray]) -> pl.DataFrame:
+    child, adult, rel = (a[rows] for a in people.relations)
     return pl.DataFrame({
-        "child_cpr": _maybe_dashed(people.cpr.gather(child), rng.random(n) < P_DASHED["relations"]),
-        "adult_cpr": _maybe_dashed(people.cpr.gather(adult), rng.random(n) < P_DASHED["relations"]),
+        "child_cpr": _maybe_dashed(people.cpr_str(child), dashed[0][rows]),
+        "adult_cpr": _maybe_dashed(people.cpr_str(adult), dashed[1][rows]),
         "relation": pl.Series(RELATIONS, dtype=pl.String).gather(rel),
     })
 
 
-def _truth_frames(people: _People, events: _Events, fallback: pl.DataFrame) -> dict[str, pl.DataFrame]:
+def _truth_people_chunk(people: _People, idx: np.ndarray) -> pl.DataFrame:
+    """``truth/people`` for the people ``idx``: birth, sex, home, family role, propensities, name origin."""
     codes = pl.Series([m.code for m in geography().municipalities], dtype=pl.String)
-    fam_id = pl.Series(people.family)
-    return {
-        "fallback": fallback,
-        "people": pl.DataFrame({
-            "cpr": people.cpr,
-            "birth_date": pl.Series(people.birth.astype("datetime64[D]")),
-            "sex": pl.Series(np.where(people.male, "M", "F")),
-            "municipality": codes.gather(people.municipality),
-            "member": pl.Series(MEMBERS).gather(people.member),
-            "family_id": fam_id.set(fam_id < 0, None),
-            "risk": people.risk,
-            "youth_risk": people.youth,
-        }),
-        "families": pl.DataFrame({
-            "family_id": np.arange(people.n_families),
-            "structure": pl.Series(STRUCTURES).gather(people.fam_structure),
-            "municipality": codes.gather(people.fam_home),
-            "children": people.fam_size,
-        }),
-        "incidents": events.frame.select(
-            "district", "incident_id", in_catalogue="_in_catalogue", category="_category",
-            boundary=pl.when(pl.col("_boundary") != "").then("_boundary"),
-        ),
-    }
+    fam_id = pl.Series(people.family[idx].astype(np.int64))
+    return pl.DataFrame({
+        "cpr": people.cpr_str(idx),
+        "birth_date": pl.Series(people.birth[idx].astype("datetime64[D]")),
+        "sex": pl.Series(np.where(people.male[idx], "M", "F")),
+        "municipality": codes.gather(people.municipality[idx]),
+        "member": pl.Series(MEMBERS).gather(people.member[idx]),
+        "family_id": fam_id.set(fam_id < 0, None),
+        "risk": people.risk[idx].astype(np.float64),
+        "youth_risk": people.youth[idx].astype(np.float64),
+        "origin": pl.Series(_name_tables().sources, dtype=pl.String).gather(people.names.origin[idx]),
+    })
+
+
+def _families_frame(people: _People) -> pl.DataFrame:
+    codes = pl.Series([m.code for m in geography().municipalities], dtype=pl.String)
+    return pl.DataFrame({
+        "family_id": np.arange(people.n_families),
+        "structure": pl.Series(STRUCTURES).gather(people.fam_structure),
+        "municipality": codes.gather(people.fam_home),
+        "children": people.fam_size,
+    })
 
 
 # --------------------------------------------------------------------------- writing
@@ -1097,21 +1483,44 @@ def _write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> Path:
     return path
 
 
-def _write(out: Path, fmt: str, name: str, frame: pl.DataFrame, geo: Geography) -> list[Path]:
-    """One input table: a file per police district for incidents and persons, else one file."""
-    if name not in _TABLE_DIRS:
-        return [_write_frame(frame, out / f"{name}.{fmt}", fmt)]
-    return [
-        _write_frame(frame.filter(pl.col("district") == district), out / name / f"{district}.{fmt}", fmt)
-        for district in sorted(geo.district_codes)
-    ]
+class _ChunkedFile:
+    """One output file written from row chunks without holding them all.
+
+    Each chunk goes to a part file in ``scratch``; :meth:`close` streams the parts, in order,
+    into the target (one Parquet file of several row groups, or one CSV file) and renames it
+    into place.
+    """
+
+    def __init__(self, path: Path, fmt: str, scratch: Path) -> None:
+        self.path, self.fmt, self.scratch = path, fmt, scratch
+        self.parts: list[Path] = []
+        self.rows = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        part = self.scratch / f"{self.path.parent.name}-{self.path.stem}-{len(self.parts):06d}.parquet"
+        frame.write_parquet(part, compression="lz4", statistics=False)
+        self.parts.append(part)
+        self.rows += frame.height
+
+    def close(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        lazy = pl.scan_parquet(self.parts)
+        if self.fmt == "parquet":
+            lazy.sink_parquet(tmp, compression="zstd", statistics=True)
+        else:
+            lazy.with_columns(pl.col(pl.Datetime).dt.replace_time_zone(None)).sink_csv(
+                tmp, datetime_format="%Y-%m-%dT%H:%M:%S", date_format="%Y-%m-%d")
+        os.replace(tmp, self.path)
+        for part in self.parts:
+            part.unlink()
+        return self.path
 
 
-def _write_truth(out: Path, truth: dict[str, pl.DataFrame], summary: dict[str, object]) -> list[Path]:
-    files = [_write_frame(frame, out / "truth" / f"{name}.parquet", "parquet") for name, frame in truth.items()]
+def _write_summary(out: Path, summary: dict[str, object]) -> Path:
     path = out / "truth" / "summary.json"
     tmp = path.with_name(".summary.json.tmp")
     tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-    return [*files, path]
-
+    return path
