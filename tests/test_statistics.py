@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialsearch.cli import cli
-from socialsearch.errors import LedgerError, UsageError
+from socialsearch.errors import AuditError, LedgerError, UsageError
 from socialsearch.ledger import Ledger
 from socialsearch.statistics import SUPPRESSED, Relation, StatsReport, stats, suppress
 from socialsearch.weeks import IsoWeek
@@ -341,6 +341,22 @@ def test_ledger_without_signal_districts(state: Path, tmp_path: Path) -> None:
     assert cells(result, "cross_district") == {"same": [0], "other": [0], "unknown": [18], "*": [18]}
     assert result.summary["cross_district_pct"] == 0.0
     assert result.summary["approved_pct"] == 44.4
+
+
+def test_decisions_come_from_the_audit_chain_not_the_reviews_table(state: Path, tmp_path: Path) -> None:
+    """A dismissal turned into an approval with sqlite3 (triggers dropped) is refused, not counted."""
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    conn = sqlite3.connect(forged / "ledger.sqlite")
+    sqlite3.connect(state / "ledger.sqlite").backup(conn)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    conn.execute("UPDATE reviews SET decision = 'approve' WHERE decision = 'dismiss'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(AuditError):
+        stats(forged, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 # --- the command --------------------------------------------------------------------------------

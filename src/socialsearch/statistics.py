@@ -52,6 +52,7 @@ import markupsafe
 import numpy as np
 import polars as pl
 
+from . import _integrity
 from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .audit import LEDGER_FILE
 from .errors import LedgerError, UsageError
@@ -263,10 +264,9 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
         draft_rows = conn.execute(
             f"SELECT d.draft_id, d.week, d.child, d.municipality, d.age, d.rule, d.previous_drafts {period}", weeks
         ).fetchall()
-        review_rows = conn.execute(
-            f"SELECT r.draft_id, r.decision, r.review_id FROM reviews AS r WHERE r.draft_id IN "
-            f"(SELECT d.draft_id {period})", weeks
-        ).fetchall()
+        # Decisions as the audit chain records them (a row edited behind the chain raises, one
+        # inserted behind it is ignored), never straight from the reviews table.
+        decided = _integrity.latest_reviews(conn, [row[0] for row in draft_rows])
         columns = {row[1] for row in conn.execute("PRAGMA table_info(draft_signals)")}
         district = "s.district" if "district" in columns else "NULL"
         signal_rows = conn.execute(
@@ -275,10 +275,10 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise LedgerError(f"cannot read the ledger for statistics ({exc}); is it a socialsearch ledger?") from None
-    reviews = pl.DataFrame(
-        review_rows, schema={"draft_id": pl.String, "decision": pl.String, "review_id": pl.Int64}, orient="row"
+    latest = pl.DataFrame(
+        [(draft_id, review["decision"]) for draft_id, review in decided.items()],
+        schema={"draft_id": pl.String, "decision": pl.String}, orient="row",
     )
-    latest = reviews.sort("review_id").group_by("draft_id").agg(pl.col("decision").last())  # reviews: latest counts
     drafts = pl.DataFrame(
         draft_rows,
         schema={"draft_id": pl.String, "week": pl.String, "child": pl.String, "municipality": pl.String,
