@@ -362,7 +362,7 @@ class _Prepared:
 
     idents: pl.DataFrame  # iid (= row), qg, qs, birth_date
     mapping: pl.DataFrame  # qid -> iid (null: no birth date)
-    register: pl.DataFrame  # rid (= row), cpr, birth_date, rg, rs
+    register: pl.DataFrame  # rid (= row), cpr, birth_date, rg, rs, g1 (first given part), s1 (last surname part)
     variants: pl.DataFrame  # iid, birth_date (the candidate date), date_level, n_date
     log_u_date: np.ndarray  # (identities, 3): log2 share of residents on the dates of each level
     given: _Names
@@ -397,7 +397,10 @@ def _prepare(queries: pl.DataFrame, register: pl.DataFrame, model: MatchModel) -
     reg = reg.join(
         given.register.rename({"raw": "given_name", "nid": "rg"}), on="given_name", how="left", maintain_order="left"
     ).join(surname.register.rename({"raw": "surname", "nid": "rs"}), on="surname", how="left", maintain_order="left")
-    reg = reg.select("rid", "cpr", "birth_date", "rg", "rs")
+    reg = reg.select(
+        "rid", "cpr", "birth_date", "rg", "rs",
+        g1=pl.Series(given.first).gather(reg["rg"]), s1=pl.Series(surname.last).gather(reg["rs"]),
+    )
     per_date = reg.group_by("birth_date").agg(n_date=pl.len())
     iv = (
         idents.select("iid", "birth_date")
@@ -425,15 +428,11 @@ def _candidates(prep: _Prepared, iids: pl.Series, block_one_digit: bool) -> pl.D
     near = iv.filter(pl.col("date_level") < 2).join(reg.select("rid", "birth_date"), on="birth_date")
     far = iv.filter((pl.col("date_level") == 2) & (pl.col("n_date") > 0)).select("iid", "birth_date")
     if block_one_digit:
-        qg = prep.idents["qg"].gather(far["iid"]).to_numpy()
-        qs = prep.idents["qs"].gather(far["iid"]).to_numpy()
-        rg, rs = reg["rg"].to_numpy(), reg["rs"].to_numpy()
         keyed = far.with_columns(
-            g1=pl.Series(_part(prep.given.first, qg)), s1=pl.Series(_part(prep.surname.last, qs))
+            g1=pl.Series(prep.given.first).gather(prep.idents["qg"].gather(far["iid"])),
+            s1=pl.Series(prep.surname.last).gather(prep.idents["qs"].gather(far["iid"])),
         )
-        rk = reg.select("rid", "birth_date").with_columns(
-            g1=pl.Series(_part(prep.given.first, rg)), s1=pl.Series(_part(prep.surname.last, rs))
-        )
+        rk = reg.select("rid", "birth_date", "g1", "s1")
         joins = [
             keyed.drop_nulls(k).join(rk.drop_nulls(k), on=["birth_date", k]).select("iid", "rid") for k in ("g1", "s1")
         ]
@@ -443,14 +442,6 @@ def _candidates(prep: _Prepared, iids: pl.Series, block_one_digit: bool) -> pl.D
     return pl.concat(
         [near.select("iid", "rid", "date_level"), far_pairs.with_columns(date_level=pl.lit(2, pl.UInt8))]
     )
-
-
-def _part(parts: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Part id per name id, NaN where the name is missing (a float array, so Polars sees nulls)."""
-    out = np.full(len(ids), np.nan)
-    ok = ~np.isnan(ids.astype(np.float64))
-    out[ok] = parts[ids[ok].astype(np.int64)]
-    return out
 
 
 def _name_weights(level: pl.Series, r: pl.Series, names: _Names, m: tuple[float, ...], u: tuple[float, ...],
@@ -535,14 +526,15 @@ def comparison_pairs(
 def _rank(pairs: pl.DataFrame) -> pl.DataFrame:
     """Per identity: best weight and resident, runner-up weight, and sum_k 2^(w_k - w_best).
 
-    Sorted first, so that the sums (and so the probabilities) do not depend on row order.
+    The weights are summed in descending order within each identity, so that the sums (and
+    so the probabilities) do not depend on row order.
     """
-    ordered = pairs.select("iid", "rid", "weight").sort("iid", "weight", descending=[False, True])
-    return ordered.group_by("iid", maintain_order=True).agg(
-        best=pl.col("weight").first(),
-        second=pl.col("weight").get(1, null_on_oob=True),
-        others=(2.0 ** (pl.col("weight") - pl.col("weight").first())).sum(),
-        rid=pl.col("rid").first(),
+    best = pl.col("weight").max()
+    return pairs.group_by("iid").agg(
+        best=best,
+        second=pl.when(pl.len() > 1).then(pl.col("weight").top_k(2).min()),
+        others=(2.0 ** (pl.col("weight").sort(descending=True) - best)).sum(),
+        rid=pl.col("rid").get(pl.col("weight").arg_max()),
         pairs=pl.len(),
     )
 
