@@ -29,14 +29,18 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   share of residents born on the date(s) of that level, both counted at run time. With the
   prior λ = :data:`P_IN_REGISTER` / (register size), the prior and the date weight together
   make "one of the residents born that day", so probabilities mean the same at every scale.
-* **Decision.** Per query the best candidate is accepted when its match probability is at
-  least :data:`MATCH_THRESHOLD`, the runner-up is at least :data:`AMBIGUITY_MARGIN` bits
-  (log2 odds) behind, and no other query claims the same resident as strongly; otherwise the
-  query stays unresolved with its reason. Nothing unresolved is guessed.
+* **Decision.** A query's person is one resident or nobody in the register; the probability
+  of the best candidate is weighed against all of the query's candidates. It is accepted
+  when that probability is at least :data:`MATCH_THRESHOLD`, the runner-up is at least
+  :data:`AMBIGUITY_MARGIN` bits (log2 odds) behind, and no other query claims the same
+  resident as strongly (one-to-one); otherwise the query stays unresolved with its reason.
+  Queries with the same folded names and birth date are one identity (the same person on
+  several events) and get one answer. Nothing unresolved is guessed.
 
-Everything runs as Polars joins and expressions over whole frames; string similarity is
-rapidfuzz's ``cpdist`` (C++) over the distinct name pairs. recordlinkage is not imported at
-run time (it is pandas-based and compares pair by pair).
+Everything runs as Polars joins and expressions and NumPy arithmetic over whole columns, in
+batches of identities of about four million pairs; string similarity is rapidfuzz's
+``cpdist`` (C++, element-wise) over the pairs that are neither exact nor subset.
+recordlinkage is not imported at run time (it is pandas-based and compares pair by pair).
 
 Examples
 --------
@@ -556,7 +560,8 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
     register
         ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
         ``birth_date`` (Date): the population register. Only residents born on a candidate
-        date of some query are kept past a semi-join.
+        date of some query are kept past a semi-join. Uniqueness of ``cpr`` is not checked;
+        a resident listed twice ties with itself and leaves its queries ``ambiguous``.
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.
 
