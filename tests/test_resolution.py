@@ -377,3 +377,27 @@ def test_properties(reg_rows: list, q_rows: list, rnd: object) -> None:
     shuffled = resolve(q.sample(fraction=1.0, shuffle=True, seed=5), reg.sample(fraction=1.0, shuffle=True, seed=7))
     assert shuffled.matches.equals(m)
     assert shuffled.stats == result.stats
+
+
+def test_one_digit_blocking_keeps_a_subset_of_the_unblocked_pairs() -> None:
+    reg = register([("1303851111", "Karen", "Ærenlund", dt.date(1985, 3, 13)),
+                    ("1303852222", "Bo", "Ulv", dt.date(1985, 3, 13))])
+    q = queries([(1, "Karen", "Jensen", D), (2, None, "Ærenlund", D)])
+    blocked, _ = comparison_pairs(q, reg)
+    full, _ = comparison_pairs(q, reg, block_one_digit=False)
+    key = ["iid", "cpr"]
+    assert blocked.join(full, on=key, how="anti").height == 0
+    assert full.filter(pl.col("date_level") == 2).height > blocked.filter(pl.col("date_level") == 2).height
+    one_digit = set(blocked.filter(pl.col("date_level") == 2)["cpr"].to_list())
+    assert {"1303851111"} <= one_digit and "1303852222" not in one_digit
+    both = blocked.join(full, on=key, suffix="_full")
+    assert (both["weight"] == both["weight_full"]).all()
+
+
+def test_recordlinkage_is_not_imported_at_run_time() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, socialsearch.resolution; print('recordlinkage' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
