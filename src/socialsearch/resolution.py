@@ -29,14 +29,18 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   share of residents born on the date(s) of that level, both counted at run time. With the
   prior λ = :data:`P_IN_REGISTER` / (register size), the prior and the date weight together
   make "one of the residents born that day", so probabilities mean the same at every scale.
-* **Decision.** Per query the best candidate is accepted when its match probability is at
-  least :data:`MATCH_THRESHOLD`, the runner-up is at least :data:`AMBIGUITY_MARGIN` bits
-  (log2 odds) behind, and no other query claims the same resident as strongly; otherwise the
-  query stays unresolved with its reason. Nothing unresolved is guessed.
+* **Decision.** A query's person is one resident or nobody in the register; the probability
+  of the best candidate is weighed against all of the query's candidates. It is accepted
+  when that probability is at least :data:`MATCH_THRESHOLD`, the runner-up is at least
+  :data:`AMBIGUITY_MARGIN` bits (log2 odds) behind, and no other query claims the same
+  resident as strongly (one-to-one); otherwise the query stays unresolved with its reason.
+  Queries with the same folded names and birth date are one identity (the same person on
+  several events) and get one answer. Nothing unresolved is guessed.
 
-Everything runs as Polars joins and expressions over whole frames; string similarity is
-rapidfuzz's ``cpdist`` (C++) over the distinct name pairs. recordlinkage is not imported at
-run time (it is pandas-based and compares pair by pair).
+Everything runs as Polars joins and expressions and NumPy arithmetic over whole columns, in
+batches of identities of about four million pairs; string similarity is rapidfuzz's
+``cpdist`` (C++, element-wise) over the pairs that are neither exact nor subset.
+recordlinkage is not imported at run time (it is pandas-based and compares pair by pair).
 
 Examples
 --------
@@ -107,7 +111,7 @@ AMBIGUITY_MARGIN: Final = math.log2(MATCH_THRESHOLD / (1.0 - MATCH_THRESHOLD))
 # test_fit_parameters: the ECM match share of the candidate pairs times pairs per query). The
 # first version fixed an uninformative 0.5 a priori; it was replaced by this estimate after
 # the first evaluation run (docs/resolution.md reports the figures of both).
-P_IN_REGISTER: Final = 0.9039
+P_IN_REGISTER: Final = 0.9046
 """Prior probability that a query's person is in the register at all."""
 
 _JW_HIGH, _JW_LOW = 0.92, 0.80
@@ -146,10 +150,10 @@ class MatchModel:
 # each m floored at 0.01 and renormalised so that an error kind the synthetic data lacks
 # (a one-digit birth date) is not impossible.
 DEFAULT_MODEL: Final = MatchModel(
-    given_m=(0.9363, 0.0345, 0.0097, 0.0097, 0.0097),
+    given_m=(0.9352, 0.0357, 0.0097, 0.0097, 0.0097),
     given_u=(0.0029, 0.0038, 0.0007, 0.0055, 0.9872),
-    surname_m=(0.8397, 0.0097, 0.1311, 0.0097, 0.0097),
-    surname_u=(0.0106, 0.0034, 0.0061, 0.0244, 0.9555),
+    surname_m=(0.8398, 0.0097, 0.1310, 0.0097, 0.0097),
+    surname_u=(0.0106, 0.0035, 0.0061, 0.0244, 0.9555),
     date_m=(0.9660, 0.0240, 0.0100),
 )
 """The model :func:`resolve` uses unless given another."""
@@ -207,7 +211,7 @@ def date_variants(dates: pl.Series) -> pl.DataFrame:
     Returns ``birth_date``, ``candidate_date`` and ``date_level`` (UInt8 code of
     :data:`DATE_LEVELS`). A swap or a one-digit change that gives no calendar date (30
     February, month 13) is dropped; a swap of a date whose day equals its month is the date
-    itself and is not repeated.
+    itself and is not repeated; so is a variant whose year is not four digits.
 
     Examples
     --------
@@ -269,113 +273,118 @@ def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
 # --------------------------------------------------------------------------- names
 
 
-def _name_table(register: pl.Series, queries: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
-    """Fold once per distinct raw name; id each distinct folded name (spaces removed).
+@dataclass(frozen=True)
+class _Names:
+    """One name field. Each distinct folded name (spaces removed) has an id ``nid``; its parts
+    (the most common spelling's, so "yannick" is one part even if someone wrote "Yan Nick")
+    have part ids. Arrays are indexed by ``nid``."""
 
-    Returns (raw→nid for the register, raw→nid for the queries, the names: ``nid``, ``full``,
-    ``parts``, ``first``, ``last``, ``n`` = residents with this folded name) and the number
-    of residents with a name in this field.
-    """
+    register: pl.DataFrame  # raw -> nid
+    queries: pl.DataFrame  # raw -> nid
+    full: np.ndarray  # object array of folded names without spaces
+    first: np.ndarray  # part id of the first part
+    last: np.ndarray  # part id of the last part
+    parts: np.ndarray  # number of parts
+    log_tf: np.ndarray  # log2 of the share of residents (with this field) that carry the name
+
+
+def _names(register: pl.Series, queries: pl.Series) -> _Names:
+    """Fold once per distinct raw name and count the residents per folded name."""
     counts = register.value_counts(name="n").rename({register.name: "raw"}).drop_nulls("raw")
-    raw_r = counts.with_columns(folded=fold_name(pl.col("raw")))
-    raw_q = queries.drop_nulls().unique().to_frame("raw").with_columns(folded=fold_name(pl.col("raw")))
     full = pl.col("folded").str.replace_all(" ", "", literal=True)
-    raw_r, raw_q = raw_r.with_columns(full=full), raw_q.with_columns(full=full)
-    folded = pl.concat(
-        [raw_r.select("full", "folded", "n"), raw_q.select("full", "folded", n=pl.lit(0, pl.UInt32))]
-    ).drop_nulls("full")
+    raw_r = counts.with_columns(folded=fold_name(pl.col("raw"))).with_columns(full=full)
+    raw_q = (
+        queries.drop_nulls().unique().to_frame("raw")
+        .with_columns(folded=fold_name(pl.col("raw")), n=pl.lit(0, pl.UInt32))
+        .with_columns(full=full)
+    )
+    forms = pl.concat([raw_r.select("full", "folded", "n"), raw_q.select("full", "folded", "n")])
+    forms = forms.drop_nulls("full").group_by("full", "folded").agg(pl.col("n").sum())
     names = (
-        folded.group_by("full")
-        .agg(pl.col("n").sum(), folded=pl.col("folded").min())
-        .sort("full")
+        forms.sort("full", "n", "folded", descending=[False, True, False])
+        .group_by("full", maintain_order=True)
+        .agg(pl.col("n").sum(), folded=pl.col("folded").first())
         .with_row_index("nid")
-        .with_columns(parts=pl.col("folded").str.split(" "))
-        .select("nid", "full", "parts", first=pl.col("parts").list.first(), last=pl.col("parts").list.last(), n="n")
     )
-    total = int(counts["n"].sum())
+    split = pl.col("folded").str.split(" ")
+    ends = names.select("nid", first=split.list.first(), last=split.list.last(), parts=split.list.len())
+    vocab = ends.select(part=pl.concat([pl.col("first"), pl.col("last")]).unique().sort()).with_row_index("pid")
+    ends = ends.join(vocab.rename({"part": "first", "pid": "first_pid"}), on="first").join(
+        vocab.rename({"part": "last", "pid": "last_pid"}), on="last"
+    ).sort("nid")
+    total = max(int(counts["n"].sum()), 1)
+    n = names["n"].to_numpy().astype(np.float64)
+    with np.errstate(divide="ignore"):
+        log_tf = np.log2(n / total)
     ids = names.select("full", "nid")
-    reg_map = raw_r.join(ids, on="full", how="left").select("raw", "nid")
-    q_map = raw_q.join(ids, on="full", how="left").select("raw", "nid")
-    return reg_map, q_map, names, total
+    return _Names(
+        register=raw_r.join(ids, on="full", how="left").select("raw", "nid"),
+        queries=raw_q.join(ids, on="full", how="left").select("raw", "nid"),
+        full=names["full"].to_numpy().astype(object),
+        first=ends["first_pid"].to_numpy(),
+        last=ends["last_pid"].to_numpy(),
+        parts=ends["parts"].to_numpy(),
+        log_tf=log_tf,
+    )
 
 
-def _name_levels(pairs: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
-    """Level code of each distinct (qn, rn) pair of name ids: ``qn``, ``rn``, ``level``."""
-    distinct = pairs.select("qn", "rn").drop_nulls().unique()
-    info = names.select("nid", "full", "parts")
-    both = distinct.join(info.rename({"nid": "qn", "full": "qf", "parts": "qp"}), on="qn").join(
-        info.rename({"nid": "rn", "full": "rf", "parts": "rp"}), on="rn"
+def _levels(names: _Names, q: pl.Series, r: pl.Series) -> pl.Series:
+    """Level code (:data:`NAME_LEVELS`) of each pair of name ids; null where either is null.
+
+    Subset: one name is a single part equal to the other's first or last part, or both
+    have the same first and last parts and a different number of parts (a middle name).
+    """
+    valid = (q.is_not_null() & r.is_not_null()).to_numpy()
+    qi = q.fill_null(0).to_numpy().astype(np.int64)
+    ri = r.fill_null(0).to_numpy().astype(np.int64)
+    qf, ql, qn = names.first[qi], names.last[qi], names.parts[qi]
+    rf, rl, rn = names.first[ri], names.last[ri], names.parts[ri]
+    subset = (
+        ((qn == 1) & ((qf == rf) | (qf == rl)))
+        | ((rn == 1) & ((rf == qf) | (rf == ql)))
+        | ((qf == rf) & (ql == rl) & (qn != rn))
     )
-    jw = cpdist(
-        both["qf"].to_list(), both["rf"].to_list(), scorer=JaroWinkler.normalized_similarity, workers=-1
-    ) if both.height else np.zeros(0)
-    subset = (pl.col("qp").list.set_difference("rp").list.len() == 0) | (
-        pl.col("rp").list.set_difference("qp").list.len() == 0
-    )
-    return both.with_columns(jw=pl.Series(jw, dtype=pl.Float64)).select(
-        "qn",
-        "rn",
-        level=pl.when(pl.col("qn") == pl.col("rn"))
-        .then(0)
-        .when(subset)
-        .then(1)
-        .when(pl.col("jw") >= _JW_HIGH)
-        .then(2)
-        .when(pl.col("jw") >= _JW_LOW)
-        .then(3)
-        .otherwise(4)
-        .cast(pl.UInt8),
-    )
+    level = np.full(len(qi), 4, dtype=np.uint8)
+    exact = qi == ri
+    level[subset] = 1
+    todo = np.flatnonzero(valid & ~exact & ~subset)
+    if len(todo):
+        jw = np.asarray(
+            cpdist(names.full[qi[todo]], names.full[ri[todo]], scorer=JaroWinkler.normalized_similarity, workers=-1)
+        )
+        level[todo] = np.where(jw >= _JW_HIGH, 2, np.where(jw >= _JW_LOW, 3, 4))
+    level[exact] = 0
+    return pl.Series(level).scatter(np.flatnonzero(~valid), None)
 
 
 # --------------------------------------------------------------------------- comparison
 
 
-def _by_level(level: pl.Expr, values: tuple[float, ...]) -> pl.Expr:
-    """log2 of ``values[level]`` (null where the level is null)."""
-    logs = np.log2(np.asarray(values, dtype=np.float64)).tolist()
-    return level.replace_strict(list(range(len(logs))), logs, default=None, return_dtype=pl.Float64)
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything the pairs are computed from: identities, the filtered register, names, dates."""
+
+    idents: pl.DataFrame  # iid (= row), qg, qs, birth_date
+    mapping: pl.DataFrame  # qid -> iid (null: no birth date)
+    register: pl.DataFrame  # rid (= row), cpr, birth_date, rg, rs, g1 (first given part), s1 (last surname part)
+    variants: pl.DataFrame  # iid, birth_date (the candidate date), date_level, n_date
+    log_u_date: np.ndarray  # (identities, 3): log2 share of residents on the dates of each level
+    given: _Names
+    surname: _Names
+    log_prior: float
 
 
-def _name_weight(level: str, tf: str, m: tuple[float, ...], u: tuple[float, ...], use_tf: bool) -> pl.Expr:
-    """log2(m/u) of a name level, 0 for a missing name; the exact level's u is the name's
-    frequency in the register when ``use_tf``."""
-    ratio = _by_level(pl.col(level), m) - _by_level(pl.col(level), u)
-    if use_tf:
-        exact_m = math.log2(m[0])
-        ratio = pl.when(pl.col(level) == 0).then(pl.lit(exact_m) - pl.col(tf).log(2)).otherwise(ratio)
-    return ratio.fill_null(0.0)
-
-
-def comparison_pairs(
-    queries: pl.DataFrame,
-    register: pl.DataFrame,
-    *,
-    model: MatchModel | None = None,
-    block_one_digit: bool = True,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The candidate pairs of :func:`resolve` with their comparison levels and match weights.
-
-    Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (row of
-    the register), ``cpr``, ``date_level``, ``given_level``, ``surname_level`` (codes, null
-    for a missing name) and ``weight`` (log2 odds of a match, prior included).
-    ``identities``: ``qid`` → ``iid`` (null when the query has no birth date).
-
-    ``block_one_digit=False`` makes every resident on a one-digit date a candidate (used to
-    fit the parameters on small data, where the blocking would bias the name u's).
-    """
-    model = DEFAULT_MODEL if model is None else model
+def _prepare(queries: pl.DataFrame, register: pl.DataFrame, model: MatchModel) -> _Prepared:
     q = _check(queries, "queries", _QUERY_COLUMNS)
     if q["qid"].n_unique() != q.height:
         raise InputError(InputProblem("queries", "qid", "unique values"))
     reg = _check(register, "register", _REGISTER_COLUMNS).filter(pl.col("birth_date").is_not_null())
     n_register = max(reg.height, 1)
+    given = _names(reg["given_name"], q["given_name"])
+    surname = _names(reg["surname"], q["surname"])
 
-    g_reg, g_q, g_names, g_total = _name_table(reg["given_name"], q["given_name"])
-    s_reg, s_q, s_names, s_total = _name_table(reg["surname"], q["surname"])
-
-    q = q.join(g_q.rename({"raw": "given_name", "nid": "qg"}), on="given_name", how="left").join(
-        s_q.rename({"raw": "surname", "nid": "qs"}), on="surname", how="left"
+    q = q.join(given.queries.rename({"raw": "given_name", "nid": "qg"}), on="given_name", how="left").join(
+        surname.queries.rename({"raw": "surname", "nid": "qs"}), on="surname", how="left"
     )
     idents = (
         q.filter(pl.col("birth_date").is_not_null())
@@ -389,69 +398,153 @@ def comparison_pairs(
     variants = date_variants(idents["birth_date"])
     wanted = variants.select(pl.col("candidate_date").alias("birth_date")).unique()
     reg = reg.join(wanted, on="birth_date", how="semi").with_row_index("rid")
-    reg = reg.join(g_reg.rename({"raw": "given_name", "nid": "rg"}), on="given_name", how="left").join(
-        s_reg.rename({"raw": "surname", "nid": "rs"}), on="surname", how="left"
+    reg = reg.join(
+        given.register.rename({"raw": "given_name", "nid": "rg"}), on="given_name", how="left", maintain_order="left"
+    ).join(surname.register.rename({"raw": "surname", "nid": "rs"}), on="surname", how="left", maintain_order="left")
+    reg = reg.select(
+        "rid", "cpr", "birth_date", "rg", "rs",
+        g1=pl.Series(given.first).gather(reg["rg"]), s1=pl.Series(surname.last).gather(reg["rs"]),
     )
     per_date = reg.group_by("birth_date").agg(n_date=pl.len())
-    iv = idents.join(variants, on="birth_date").drop("birth_date").rename({"candidate_date": "birth_date"})
-    iv = iv.join(per_date, on="birth_date", how="left").with_columns(pl.col("n_date").fill_null(0))
-    date_u = iv.group_by("iid", "date_level").agg(u_date=pl.col("n_date").sum() / n_register)
-
-    near = iv.filter(pl.col("date_level") < 2).select("iid", "birth_date", "date_level")
-    near = near.join(reg.select("rid", "birth_date"), on="birth_date").select("iid", "rid", "date_level")
-    far = iv.filter((pl.col("date_level") == 2) & (pl.col("n_date") > 0)).select("iid", "birth_date")
-    if block_one_digit:
-        firsts = g_names.select(pl.col("nid").alias("qg"), g1="first")
-        lasts = s_names.select(pl.col("nid").alias("qs"), s1="last")
-        keyed = far.join(idents.select("iid", "qg", "qs"), on="iid").join(firsts, on="qg", how="left").join(
-            lasts, on="qs", how="left"
+    iv = (
+        idents.select("iid", "birth_date")
+        .join(variants, on="birth_date")
+        .select("iid", "date_level", birth_date="candidate_date")
+        .join(per_date, on="birth_date", how="left")
+        .with_columns(pl.col("n_date").fill_null(0))
+    )
+    shares = iv.group_by("iid", "date_level").agg(pl.col("n_date").sum())
+    log_u = np.full((idents.height, len(DATE_LEVELS)), -np.inf)
+    with np.errstate(divide="ignore"):
+        log_u[shares["iid"].to_numpy(), shares["date_level"].to_numpy()] = np.log2(
+            shares["n_date"].to_numpy() / n_register
         )
-        rk = reg.select("rid", "birth_date", "rg", "rs").join(
-            g_names.select(pl.col("nid").alias("rg"), g1="first"), on="rg", how="left"
-        ).join(s_names.select(pl.col("nid").alias("rs"), s1="last"), on="rs", how="left")
-        by_given = keyed.drop_nulls("g1").join(rk.drop_nulls("g1"), on=["birth_date", "g1"]).select("iid", "rid")
-        by_surname = keyed.drop_nulls("s1").join(rk.drop_nulls("s1"), on=["birth_date", "s1"]).select("iid", "rid")
-        far_pairs = pl.concat([by_given, by_surname]).unique()
-    else:
-        far_pairs = far.join(reg.select("rid", "birth_date"), on="birth_date").select("iid", "rid")
-    pairs = pl.concat([near, far_pairs.with_columns(date_level=pl.lit(2, pl.UInt8))])
-
-    pairs = pairs.join(idents.select("iid", "qg", "qs"), on="iid").join(
-        reg.select("rid", "cpr", "rg", "rs"), on="rid"
-    )
-    g_lv = _name_levels(pairs.select(qn="qg", rn="rg"), g_names).rename(
-        {"qn": "qg", "rn": "rg", "level": "given_level"}
-    )
-    s_lv = _name_levels(pairs.select(qn="qs", rn="rs"), s_names).rename(
-        {"qn": "qs", "rn": "rs", "level": "surname_level"}
-    )
-    tf_g = g_names.select(pl.col("nid").alias("rg"), tf_g=pl.col("n") / max(g_total, 1))
-    tf_s = s_names.select(pl.col("nid").alias("rs"), tf_s=pl.col("n") / max(s_total, 1))
-    pairs = (
-        pairs.join(g_lv, on=["qg", "rg"], how="left")
-        .join(s_lv, on=["qs", "rs"], how="left")
-        .join(tf_g, on="rg", how="left")
-        .join(tf_s, on="rs", how="left")
-        .join(date_u, on=["iid", "date_level"], how="left")
-    )
     # log2 odds of "this resident" against "nobody in the register", before the other candidates
     prior = model.p_in_register / n_register / (1.0 - model.p_in_register)
-    weight = (
-        pl.lit(math.log2(prior))
-        + _by_level(pl.col("date_level"), model.date_m)
-        - pl.col("u_date").log(2)
-        + _name_weight("given_level", "tf_g", model.given_m, model.given_u, model.term_frequencies)
-        + _name_weight("surname_level", "tf_s", model.surname_m, model.surname_u, model.term_frequencies)
+    return _Prepared(idents, mapping, reg, iv, log_u, given, surname, math.log2(prior))
+
+
+def _candidates(prep: _Prepared, iids: pl.Series, block_one_digit: bool) -> pl.DataFrame:
+    """(iid, rid, date_level) of the identities ``iids``: everyone on the exact and swapped
+    dates; on one-digit dates those sharing the first given-name part or the last surname part."""
+    iv = prep.variants.filter(pl.col("iid").is_in(iids.implode()))
+    reg = prep.register
+    near = iv.filter(pl.col("date_level") < 2).join(reg.select("rid", "birth_date"), on="birth_date")
+    far = iv.filter((pl.col("date_level") == 2) & (pl.col("n_date") > 0)).select("iid", "birth_date")
+    if block_one_digit:
+        keyed = far.with_columns(
+            g1=pl.Series(prep.given.first).gather(prep.idents["qg"].gather(far["iid"])),
+            s1=pl.Series(prep.surname.last).gather(prep.idents["qs"].gather(far["iid"])),
+        )
+        rk = reg.select("rid", "birth_date", "g1", "s1")
+        joins = [
+            keyed.drop_nulls(k).join(rk.drop_nulls(k), on=["birth_date", k]).select("iid", "rid") for k in ("g1", "s1")
+        ]
+        far_pairs = pl.concat(joins).unique()
+    else:
+        far_pairs = far.join(reg.select("rid", "birth_date"), on="birth_date").select("iid", "rid")
+    return pl.concat(
+        [near.select("iid", "rid", "date_level"), far_pairs.with_columns(date_level=pl.lit(2, pl.UInt8))]
     )
-    pairs = pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", weight=weight)
-    return pairs, mapping
+
+
+def _name_weights(level: pl.Series, r: pl.Series, names: _Names, m: tuple[float, ...], u: tuple[float, ...],
+                  use_tf: bool) -> np.ndarray:
+    """log2(m/u) per pair; 0 for a missing name; the exact level's u is the name's register share."""
+    table = np.log2(np.asarray(m)) - np.log2(np.asarray(u))
+    lv = level.fill_null(255).to_numpy()
+    out = np.zeros(len(lv))
+    valid = lv != 255
+    out[valid] = table[lv[valid]]
+    if use_tf:
+        exact = lv == 0
+        out[exact] = math.log2(m[0]) - names.log_tf[r.to_numpy()[exact].astype(np.int64)]
+    return out
+
+
+def _compare(prep: _Prepared, iids: pl.Series, model: MatchModel, block_one_digit: bool = True) -> pl.DataFrame:
+    """Candidate pairs of the identities ``iids`` with their levels and weights (log2 odds)."""
+    pairs = _candidates(prep, iids, block_one_digit)
+    iid, rid = pairs["iid"], pairs["rid"]
+    qg, qs = prep.idents["qg"].gather(iid), prep.idents["qs"].gather(iid)
+    rg, rs = prep.register["rg"].gather(rid), prep.register["rs"].gather(rid)
+    g_level = _levels(prep.given, qg, rg)
+    s_level = _levels(prep.surname, qs, rs)
+    d_level = pairs["date_level"].to_numpy().astype(np.int64)
+    weight = (
+        prep.log_prior
+        + np.log2(np.asarray(model.date_m))[d_level]
+        - prep.log_u_date[iid.to_numpy().astype(np.int64), d_level]
+        + _name_weights(g_level, rg, prep.given, model.given_m, model.given_u, model.term_frequencies)
+        + _name_weights(s_level, rs, prep.surname, model.surname_m, model.surname_u, model.term_frequencies)
+    )
+    return pairs.with_columns(
+        given_level=g_level.cast(pl.UInt8), surname_level=s_level.cast(pl.UInt8), weight=pl.Series(weight)
+    )
+
+
+_BATCH_PAIRS = 4_000_000
+"""Identities are compared in batches of about this many exact- and swapped-date pairs, so
+that memory stays bounded at any register size."""
+
+
+def _batches(prep: _Prepared) -> list[pl.Series]:
+    per = (
+        prep.variants.filter(pl.col("date_level") < 2)
+        .group_by("iid")
+        .agg(pl.col("n_date").sum())
+        .sort("iid")
+        .with_columns(batch=(pl.col("n_date").cum_sum() // _BATCH_PAIRS))
+    )
+    return [group["iid"] for _, group in per.group_by("batch", maintain_order=True)]
+
+
+def comparison_pairs(
+    queries: pl.DataFrame,
+    register: pl.DataFrame,
+    *,
+    model: MatchModel | None = None,
+    block_one_digit: bool = True,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The candidate pairs of :func:`resolve` with their comparison levels and match weights.
+
+    Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (row of
+    the filtered register), ``cpr``, ``date_level``, ``given_level``, ``surname_level``
+    (codes, null for a missing name) and ``weight`` (log2 odds of "this resident" against
+    "nobody in the register", before the other candidates). ``identities``: ``qid`` → ``iid``
+    (null when the query has no birth date).
+
+    ``block_one_digit=False`` makes every resident on a one-digit date a candidate (used to
+    fit the parameters on small data, where the blocking would bias the name u's).
+    """
+    model = DEFAULT_MODEL if model is None else model
+    prep = _prepare(queries, register, model)
+    pairs = _compare(prep, prep.idents["iid"], model, block_one_digit)
+    pairs = pairs.with_columns(cpr=prep.register["cpr"].gather(pairs["rid"]))
+    return pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "weight"), prep.mapping
 
 
 # --------------------------------------------------------------------------- decision
 
 
+def _rank(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Per identity: best weight and resident, runner-up weight, and sum_k 2^(w_k - w_best).
+
+    The weights are summed in descending order within each identity, so that the sums (and
+    so the probabilities) do not depend on row order.
+    """
+    best = pl.col("weight").max()
+    return pairs.group_by("iid").agg(
+        best=best,
+        second=pl.when(pl.len() > 1).then(pl.col("weight").top_k(2).min()),
+        others=(2.0 ** (pl.col("weight").sort(descending=True) - best)).sum(),
+        rid=pl.col("rid").get(pl.col("weight").arg_max()),
+        pairs=pl.len(),
+    )
+
+
 def _probability(weight: pl.Expr) -> pl.Expr:
-    return 1.0 / (1.0 + (-weight * math.log(2.0)).exp())
+    return 1.0 / (1.0 + 2.0 ** (-weight))
 
 
 def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel | None = None) -> Resolution:
@@ -467,7 +560,8 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
     register
         ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
         ``birth_date`` (Date): the population register. Only residents born on a candidate
-        date of some query are read past a semi-join.
+        date of some query are kept past a semi-join. Uniqueness of ``cpr`` is not checked;
+        a resident listed twice ties with itself and leaves its queries ``ambiguous``.
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.
 
@@ -478,24 +572,16 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
         the outcome; counts per outcome. No name or birth date.
     """
     model = DEFAULT_MODEL if model is None else model
-    pairs, mapping = comparison_pairs(queries, register, model=model)
-
+    prep = _prepare(queries, register, model)
+    empty = pl.DataFrame(schema={"iid": pl.UInt32, "rid": pl.UInt32, "weight": pl.Float64})
+    ranked = pl.concat(
+        [_rank(empty), *(_rank(_compare(prep, batch, model)) for batch in _batches(prep))], how="vertical_relaxed"
+    )
     # P(best | all candidates) = 1 / (2^-w1 + sum_k 2^(w_k - w1)): the query's person is one
     # resident or nobody in the register, weighed against every candidate of the query.
-    ranked = pairs.with_columns(lead=pl.col("weight").max().over("iid") - pl.col("weight")).group_by("iid").agg(
-        best=pl.col("weight").max(),
-        second=pl.when(pl.len() > 1).then(pl.col("weight").top_k(2).min()),
-        others=(2.0 ** -pl.col("lead")).sum(),
-        rid=pl.col("rid").get(pl.col("weight").arg_max()),
-        cpr=pl.col("cpr").get(pl.col("weight").arg_max()),
-    )
-    ranked = ranked.with_columns(
-        alone=_probability(pl.col("best")),
-        joint=1.0 / (2.0 ** -pl.col("best") + pl.col("others")),
-    )
     clear = pl.col("second").is_null() | (pl.col("best") - pl.col("second") >= model.margin)
-    ranked = ranked.with_columns(
-        outcome=pl.when(pl.col("alone") < model.threshold)
+    ranked = ranked.with_columns(joint=1.0 / (2.0 ** -pl.col("best") + pl.col("others"))).with_columns(
+        outcome=pl.when(_probability(pl.col("best")) < model.threshold)
         .then(pl.lit("below_threshold"))
         .when(~clear | (pl.col("joint") < model.threshold))
         .then(pl.lit("ambiguous"))
@@ -505,23 +591,18 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
     # others by the margin; the others stay unresolved (they are not moved to their
     # runner-up, which they had already ranked far below).
     proposed = ranked.filter(pl.col("outcome") == "resolved")
-    claims = proposed.group_by("rid").agg(
-        n=pl.len(),
-        top=pl.col("best").max(),
-        next=pl.col("best").top_k(2).min(),
-    )
-    proposed = proposed.join(claims, on="rid").with_columns(
-        conflict=(pl.col("n") > 1)
-        & ((pl.col("best") < pl.col("top")) | (pl.col("top") - pl.col("next") < model.margin))
-    )
-    conflicts = proposed.filter("conflict").select("iid")
-    ranked = ranked.join(conflicts.with_columns(lost=pl.lit(True)), on="iid", how="left").with_columns(
-        outcome=pl.when(pl.col("lost")).then(pl.lit("ambiguous")).otherwise("outcome")
+    claims = proposed.group_by("rid").agg(n=pl.len(), top=pl.col("best").max(), next=pl.col("best").top_k(2).min())
+    lost = proposed.join(claims, on="rid").filter(
+        (pl.col("n") > 1) & ((pl.col("best") < pl.col("top")) | (pl.col("top") - pl.col("next") < model.margin))
+    )["iid"]
+    ranked = ranked.with_columns(
+        outcome=pl.when(pl.col("iid").is_in(lost.implode())).then(pl.lit("ambiguous")).otherwise("outcome"),
+        cpr=prep.register["cpr"].gather(ranked["rid"]),
     )
 
     resolved = pl.col("outcome") == "resolved"
     matches = (
-        mapping.join(ranked.select("iid", "cpr", "joint", "outcome"), on="iid", how="left")
+        prep.mapping.join(ranked.select("iid", "cpr", "joint", "outcome"), on="iid", how="left")
         .select(
             "qid",
             cpr=pl.when(resolved).then("cpr"),
@@ -536,8 +617,8 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
     stats = {o: int(counts.get(o, 0)) for o in OUTCOMES}
     stats |= {
         "queries": matches.height,
-        "identities": int(mapping["iid"].drop_nulls().n_unique()),
-        "candidate_pairs": pairs.height,
-        "conflicts": int(mapping.join(conflicts, on="iid").height),
+        "identities": prep.idents.height,
+        "candidate_pairs": int(ranked["pairs"].sum()),
+        "conflicts": int(prep.mapping.filter(pl.col("iid").is_in(lost.implode())).height),
     }
     return Resolution(matches=matches, stats=stats)

@@ -1,0 +1,403 @@
+"""Tests of socialsearch.resolution: folding, date variants, the Fellegi–Sunter decision rules."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from dataclasses import replace
+from itertools import product
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from socialsearch.errors import InputError
+from socialsearch.resolution import (
+    AMBIGUITY_MARGIN,
+    DEFAULT_MODEL,
+    MATCH_THRESHOLD,
+    OUTCOMES,
+    MatchModel,
+    comparison_pairs,
+    date_variants,
+    fold_name,
+    resolve,
+)
+
+D = dt.date(1985, 3, 12)
+GIVEN = ["Anne", "Mette", "Jens", "Peter", "Lars", "Hanne", "Søren", "Kirsten", "Michael", "Susanne"]
+SURNAMES = ["Jensen", "Nielsen", "Hansen", "Pedersen", "Andersen", "Christensen", "Larsen", "Sørensen"]
+
+
+def fold(values: list[str | None]) -> list[str | None]:
+    return pl.DataFrame({"n": values}, schema={"n": pl.String}).select(fold_name(pl.col("n")))["n"].to_list()
+
+
+def others(n: int = 3000, seed: int = 0) -> pl.DataFrame:
+    """A background register: common Danish names, birth dates over 1984-1986 (about 3 a day)."""
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {
+            "cpr": [f"9{i:09d}" for i in range(n)],
+            "given_name": [GIVEN[i] for i in rng.integers(0, len(GIVEN), n)],
+            "surname": [SURNAMES[i] for i in rng.integers(0, len(SURNAMES), n)],
+            "birth_date": [dt.date(1984, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 1096, n)],
+        }
+    )
+
+
+def people(rows: list[tuple[str, str | None, str | None, dt.date]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"cpr": pl.String, "given_name": pl.String, "surname": pl.String,
+                                      "birth_date": pl.Date}, orient="row")
+
+
+def register(rows: list[tuple[str, str | None, str | None, dt.date]], background: bool = True) -> pl.DataFrame:
+    mine = people(rows)
+    return pl.concat([others(), mine]) if background else mine
+
+
+def queries(rows: list[tuple[int, str | None, str | None, dt.date | None]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"qid": pl.Int64, "given_name": pl.String, "surname": pl.String,
+                                      "birth_date": pl.Date}, orient="row")
+
+
+def outcome(result_matches: pl.DataFrame, qid: int) -> tuple[str | None, str]:
+    row = result_matches.filter(pl.col("qid") == qid).row(0, named=True)
+    return row["cpr"], row["outcome"]
+
+
+# --------------------------------------------------------------------------- folding
+
+
+def test_fold_danish_letters_and_aa() -> None:
+    assert fold(["Ærø", "AEROE", "Åse", "Aase", "Søren", "Soeren", "SØREN"]) == [
+        "aeroe", "aeroe", "aase", "aase", "soeren", "soeren", "soeren"
+    ]
+
+
+def test_fold_hyphens_spaces_accents_case() -> None:
+    assert fold(["Anne-Marie", " anne   marie ", "Anne - Marie", "José", "Zoë", "O'Brien", "ÇELİK"]) == [
+        "anne marie", "anne marie", "anne marie", "jose", "zoe", "obrien", "celik"
+    ]
+
+
+def test_fold_empty_and_null() -> None:
+    assert fold(["", "  ", "-", ".", None]) == [None, None, None, None, None]
+
+
+def test_folded_spellings_compare_exact() -> None:
+    reg = register([("1203851111", "Åse Marie", "Møller-Hansen", D)])
+    q = queries([(1, "AASE-MARIE", "Moeller Hansen", D)])
+    pairs, _ = comparison_pairs(q, reg)
+    mine = pairs.filter(pl.col("cpr") == "1203851111")
+    assert mine.select("given_level", "surname_level").row(0) == (0, 0)
+
+
+def test_missing_middle_name_and_half_a_double_surname_are_subset_level() -> None:
+    reg = register([("1203851111", "Anne Marie", "Møller Hansen", D)])
+    q = queries([(1, "Anne", "Hansen", D)])
+    pairs, _ = comparison_pairs(q, reg)
+    assert pairs.filter(pl.col("cpr") == "1203851111").select("given_level", "surname_level").row(0) == (1, 1)
+
+
+# --------------------------------------------------------------------------- date variants
+
+
+def _reference_variants(d: dt.date) -> dict[dt.date, int]:
+    """Brute force: the date itself (0), day/month swapped (1), one of the 8 digits changed (2)."""
+    out = {d: 0}
+    if d.day != d.month:
+        with contextlib.suppress(ValueError):
+            out[dt.date(d.year, d.day, d.month)] = 1
+    text = d.strftime("%Y%m%d")
+    for pos, digit in product(range(8), "0123456789"):
+        if text[pos] == digit:
+            continue
+        t = text[:pos] + digit + text[pos + 1 :]
+        try:
+            v = dt.date(int(t[:4]), int(t[4:6]), int(t[6:]))
+        except ValueError:
+            continue
+        if v.year >= 1000:  # a four-digit year
+            out.setdefault(v, 2)
+    return out
+
+
+def variants_of(d: dt.date) -> dict[dt.date, int]:
+    v = date_variants(pl.Series([d]))
+    return dict(zip(v["candidate_date"].to_list(), v["date_level"].to_list(), strict=True))
+
+
+def test_swap_and_one_digit() -> None:
+    v = variants_of(D)
+    assert v[D] == 0
+    assert v[dt.date(1985, 12, 3)] == 1
+    assert v[dt.date(1985, 3, 13)] == 2 and v[dt.date(1975, 3, 12)] == 2 and v[dt.date(1985, 8, 12)] == 2
+    assert dt.date(1985, 3, 21) not in v  # two digits changed
+    assert dt.date(1986, 3, 13) not in v
+
+
+def test_invalid_variants_are_dropped() -> None:
+    v = variants_of(dt.date(1985, 1, 30))
+    assert dt.date(1985, 1, 30) in v
+    assert all(isinstance(d, dt.date) for d in v)  # no 1985-30-01, 1985-01-39, 1985-11-30 is fine
+    assert dt.date(1985, 11, 30) in v
+    assert len(v) == len(_reference_variants(dt.date(1985, 1, 30)))
+
+
+def test_no_swap_when_day_is_month_or_above_twelve() -> None:
+    assert 1 not in variants_of(dt.date(1985, 5, 5)).values()
+    assert 1 not in variants_of(dt.date(1985, 3, 13)).values()
+
+
+def test_29_february() -> None:
+    v = variants_of(dt.date(2000, 2, 29))
+    assert v[dt.date(2004, 2, 29)] == 2 and v[dt.date(2000, 2, 28)] == 2
+    assert not any(d.year == 2001 and d.month == 2 and d.day == 29 for d in v)  # not a date
+    assert 1 not in v.values()  # 29 February swapped is month 29
+    assert v == _reference_variants(dt.date(2000, 2, 29))
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2030, 12, 31)))
+@settings(max_examples=60, deadline=None)
+def test_variants_equal_brute_force(d: dt.date) -> None:
+    assert variants_of(d) == _reference_variants(d)
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_rare_exact_match_resolves_with_probability() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    result = resolve(queries([(7, "Karen", "Aerenlund", D)]), reg)
+    row = result.matches.row(0, named=True)
+    assert (row["cpr"], row["outcome"]) == ("1203851111", "resolved")
+    assert MATCH_THRESHOLD <= row["match_probability"] <= 1.0
+
+
+def test_hand_worked_probability() -> None:
+    """Three residents, no background: the probability worked out from the model's constants."""
+    reg = people([("1", "Karen", "Ærenlund", D), ("2", "Bo", "Ulv", D), ("3", "Ib", "Ek", dt.date(1990, 7, 25))])
+    q = queries([(1, "Karen", "Ærenlund", D)])
+    pairs, _ = comparison_pairs(q, reg)
+    assert sorted(pairs.select("cpr", "date_level", "given_level", "surname_level").rows()) == [
+        ("1", 0, 0, 0), ("2", 0, 4, 4)
+    ]
+    m = DEFAULT_MODEL
+    n = 3  # residents; 2 born on D; each name once among 3 given names and 3 surnames
+    prior = math.log2(m.p_in_register / n / (1 - m.p_in_register))
+    date = math.log2(m.date_m[0] / (2 / n))
+    w1 = prior + date + math.log2(m.given_m[0] / (1 / n)) + math.log2(m.surname_m[0] / (1 / n))
+    w2 = prior + date + math.log2(m.given_m[4] / m.given_u[4]) + math.log2(m.surname_m[4] / m.surname_u[4])
+    got = dict(zip(pairs["cpr"], pairs["weight"], strict=True))
+    assert got["1"] == pytest.approx(w1) and got["2"] == pytest.approx(w2)
+    joint = 1.0 / (2.0**-w1 + 1.0 + 2.0 ** (w2 - w1))
+    row = resolve(q, reg).matches.row(0, named=True)
+    assert row["outcome"] == ("resolved" if joint >= MATCH_THRESHOLD else "below_threshold")
+    if row["outcome"] == "resolved":
+        assert row["match_probability"] == pytest.approx(joint)
+
+
+def test_namesake_with_another_birth_date_is_never_a_candidate() -> None:
+    reg = register([("2507901111", "Karen", "Ærenlund", dt.date(1990, 7, 25))])
+    q = queries([(1, "Karen", "Ærenlund", D)])
+    pairs, _ = comparison_pairs(q, reg)
+    assert "2507901111" not in pairs["cpr"].to_list()
+    assert outcome(resolve(q, reg).matches, 1) == (None, "below_threshold")
+
+
+def test_namesake_one_digit_off_is_a_candidate_but_weaker() -> None:
+    reg = register([("1303851111", "Karen", "Ærenlund", dt.date(1985, 3, 13))])
+    pairs, _ = comparison_pairs(queries([(1, "Karen", "Ærenlund", D)]), reg)
+    assert pairs.filter(pl.col("cpr") == "1303851111")["date_level"].to_list() == [2]
+
+
+def test_two_equally_likely_residents_leave_the_query_unresolved() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D), ("1203852222", "Karen", "Ærenlund", D)])
+    result = resolve(queries([(1, "Karen", "Ærenlund", D)]), reg)
+    assert outcome(result.matches, 1) == (None, "ambiguous")
+    assert result.stats["ambiguous"] == 1 and result.stats["resolved"] == 0
+
+
+def test_runner_up_within_the_margin_is_ambiguous() -> None:
+    """Karen on the exact date against Karin one digit off: the margin decides."""
+    reg = register([("1203851111", "Karen", "Ærenlund", D), ("1303852222", "Karen", "Ærenlund", dt.date(1985, 3, 13))])
+    q = queries([(1, "Karen", "Ærenlund", D)])
+    pairs, _ = comparison_pairs(q, reg)
+    w = dict(zip(pairs["cpr"], pairs["weight"], strict=True))
+    lead = w["1203851111"] - w["1303852222"]
+    expected = "resolved" if lead >= AMBIGUITY_MARGIN else "ambiguous"
+    assert outcome(resolve(q, reg).matches, 1)[1] == expected
+    wide = replace(DEFAULT_MODEL, margin=lead + 1.0)
+    assert outcome(resolve(q, reg, model=wide).matches, 1) == (None, "ambiguous")
+
+
+def test_one_to_one_between_queries() -> None:
+    """Two different query identities whose best resident is the same: only the clearly
+    stronger one gets it; the other is not moved to another resident."""
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    q = queries([(1, "Karen", "Ærenlund", D), (2, "Karen", "Æernlund", dt.date(1985, 12, 3))])
+    result = resolve(q, reg)
+    got = dict(zip(result.matches["qid"], result.matches["cpr"], strict=True))
+    assert got[1] == "1203851111"
+    assert got[2] is None and outcome(result.matches, 2)[1] == "ambiguous"
+    assert result.stats["conflicts"] == 1
+
+
+def test_the_same_identity_on_several_events_gets_one_answer() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    result = resolve(queries([(1, "Karen", "Ærenlund", D), (2, "KAREN", "Aerenlund", D)]), reg)
+    assert result.matches["cpr"].to_list() == ["1203851111", "1203851111"]
+    assert result.stats["identities"] == 1 and result.stats["conflicts"] == 0
+
+
+def test_term_frequency_rare_surname_says_more_than_common() -> None:
+    reg = register([("1203851111", "Peter", "Ærenlund", D), ("1203852222", "Peter", "Jensen", D)], background=True)
+    q = queries([(1, "Peter", "Ærenlund", D), (2, "Peter", "Jensen", D)])
+    pairs, mapping = comparison_pairs(q, reg)
+    exact = pairs.filter((pl.col("given_level") == 0) & (pl.col("surname_level") == 0))
+    w = dict(zip(exact["cpr"], exact["weight"], strict=True))
+    assert w["1203851111"] > w["1203852222"] + 5  # "Jensen" is 1/8 of the register, Ærenlund 1/3002
+    flat = replace(DEFAULT_MODEL, term_frequencies=False)
+    pairs_flat, _ = comparison_pairs(q, reg, model=flat)
+    exact_flat = pairs_flat.filter((pl.col("given_level") == 0) & (pl.col("surname_level") == 0))
+    wf = dict(zip(exact_flat["cpr"], exact_flat["weight"], strict=True))
+    assert wf["1203851111"] == pytest.approx(wf["1203852222"])
+
+
+def test_missing_names_and_dates() -> None:
+    reg = register([("1203851111", "Karen", None, D)])
+    q = queries([(1, None, None, None), (2, "Karen", None, D), (3, None, "Ærenlund", D)])
+    result = resolve(q, reg)
+    assert outcome(result.matches, 1) == (None, "no_birth_date")
+    pairs, mapping = comparison_pairs(q, reg)
+    mine = pairs.filter(pl.col("cpr") == "1203851111")
+    assert mine["surname_level"].null_count() == mine.height  # a missing name carries no weight
+    assert result.stats["no_birth_date"] == 1
+    assert sum(result.stats[o] for o in OUTCOMES) == 3
+
+
+def test_no_candidate() -> None:
+    result = resolve(queries([(1, "Karen", "Ærenlund", dt.date(1950, 1, 1))]), register([]))
+    assert outcome(result.matches, 1) == (None, "no_candidate")
+
+
+def test_empty_inputs() -> None:
+    empty_q = queries([])
+    result = resolve(empty_q, register([]))
+    assert result.matches.columns == ["qid", "cpr", "match_probability", "outcome"]
+    assert result.matches.height == 0
+    assert result.stats["queries"] == 0 and all(result.stats[o] == 0 for o in OUTCOMES)
+    result = resolve(queries([(1, "Karen", "Ærenlund", D)]), register([], background=False))
+    assert outcome(result.matches, 1) == (None, "no_candidate")
+
+
+def test_output_schema_and_no_identifying_values() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    result = resolve(queries([(1, "Karen", "Ærenlund", D), (2, "Ib", "Ek", None)]), reg)
+    assert result.matches.schema == pl.Schema(
+        {"qid": pl.Int64, "cpr": pl.String, "match_probability": pl.Float64, "outcome": pl.String}
+    )
+    text = str(result.matches.rows()) + str(result.stats) + repr(result)
+    for value in ("Karen", "karen", "Ærenlund", "aerenlund", "1985", "Ib", "Ek"):
+        assert value not in text
+    assert set(result.stats) >= set(OUTCOMES)
+
+
+def test_bad_inputs_are_refused_naming_the_column() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    with pytest.raises(InputError, match="queries, column 'birth_date'"):
+        resolve(queries([(1, "Karen", "Ærenlund", D)]).drop("birth_date"), reg)
+    with pytest.raises(InputError, match="register, column 'birth_date': expected a Date column"):
+        resolve(queries([(1, "Karen", "Ærenlund", D)]), reg.with_columns(pl.col("birth_date").cast(pl.String)))
+    with pytest.raises(InputError, match="column 'qid': expected unique values"):
+        resolve(queries([(1, "Karen", "Ærenlund", D), (1, "Ib", "Ek", D)]), reg)
+    with pytest.raises(InputError, match="column 'qid': expected an integer column"):
+        resolve(queries([(1, "Karen", "Ærenlund", D)]).with_columns(pl.col("qid").cast(pl.String)), reg)
+
+
+def test_model_refuses_impossible_probabilities() -> None:
+    with pytest.raises(ValueError, match="m- and u-probability"):
+        replace(DEFAULT_MODEL, date_m=(1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="threshold"):
+        MatchModel(DEFAULT_MODEL.given_m, DEFAULT_MODEL.given_u, DEFAULT_MODEL.surname_m,
+                   DEFAULT_MODEL.surname_u, DEFAULT_MODEL.date_m, threshold=1.0)
+
+
+# --------------------------------------------------------------------------- properties
+
+_names = st.sampled_from(["Karen", "Kaaren", "Anne Marie", "Anne", "Søren", "Soeren", "Bo", None])
+_surnames = st.sampled_from(["Ærenlund", "Aerenlund", "Jensen", "Jensne", "Møller-Hansen", "Hansen", None])
+_dates = st.dates(min_value=dt.date(1985, 3, 1), max_value=dt.date(1985, 3, 31)) | st.sampled_from(
+    [dt.date(1985, 12, 3), dt.date(1975, 3, 12), dt.date(1985, 3, 12)]
+)
+_rows = st.lists(st.tuples(_names, _surnames, _dates), min_size=0, max_size=12)
+
+
+def _case(reg_rows: list[tuple[str | None, str | None, dt.date]],
+          q_rows: list[tuple[str | None, str | None, dt.date | None]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    reg = people([(f"1{i:09d}", g, s, d) for i, (g, s, d) in enumerate(reg_rows)])
+    reg = pl.concat([others(300, seed=1), reg])
+    q = queries([(i, g, s, d) for i, (g, s, d) in enumerate(q_rows)])
+    return q, reg
+
+
+@given(_rows, st.lists(st.tuples(_names, _surnames, _dates | st.none()), max_size=8), st.randoms())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_properties(reg_rows: list, q_rows: list, rnd: object) -> None:
+    q, reg = _case(reg_rows, q_rows)
+    result = resolve(q, reg)
+    m = result.matches
+    assert m["qid"].to_list() == sorted(q["qid"].to_list())
+    assert set(m["outcome"].unique().to_list()) <= set(OUTCOMES)
+    assert sum(result.stats[o] for o in OUTCOMES) == q.height
+
+    # a resolved query's resident is born on one of the query's candidate dates
+    resolved = m.filter(pl.col("outcome") == "resolved").join(q, on="qid").join(
+        reg.select("cpr", true_birth="birth_date"), on="cpr"
+    )
+    for birth, true_birth in resolved.select("birth_date", "true_birth").rows():
+        assert true_birth in _reference_variants(birth)
+    assert resolved["match_probability"].min() is None or resolved["match_probability"].min() >= MATCH_THRESHOLD
+    assert m.filter(pl.col("outcome") != "resolved")["cpr"].null_count() == m.filter(
+        pl.col("outcome") != "resolved").height
+
+    # one-to-one: a resident is given only to queries that are one identity
+    ident = q.with_columns(g=fold_name(pl.col("given_name")).str.replace_all(" ", ""),
+                           s=fold_name(pl.col("surname")).str.replace_all(" ", ""))
+    per_cpr = m.filter(pl.col("outcome") == "resolved").join(ident, on="qid").group_by("cpr").agg(
+        pl.struct("g", "s", "birth_date").n_unique().alias("identities")
+    )
+    assert per_cpr["identities"].max() is None or per_cpr["identities"].max() == 1
+
+    # the register's and the queries' row order change nothing
+    shuffled = resolve(q.sample(fraction=1.0, shuffle=True, seed=5), reg.sample(fraction=1.0, shuffle=True, seed=7))
+    assert shuffled.matches.equals(m)
+    assert shuffled.stats == result.stats
+
+
+def test_one_digit_blocking_keeps_a_subset_of_the_unblocked_pairs() -> None:
+    reg = register([("1303851111", "Karen", "Ærenlund", dt.date(1985, 3, 13)),
+                    ("1303852222", "Bo", "Ulv", dt.date(1985, 3, 13))])
+    q = queries([(1, "Karen", "Jensen", D), (2, None, "Ærenlund", D)])
+    blocked, _ = comparison_pairs(q, reg)
+    full, _ = comparison_pairs(q, reg, block_one_digit=False)
+    key = ["iid", "cpr"]
+    assert blocked.join(full, on=key, how="anti").height == 0
+    assert full.filter(pl.col("date_level") == 2).height > blocked.filter(pl.col("date_level") == 2).height
+    one_digit = set(blocked.filter(pl.col("date_level") == 2)["cpr"].to_list())
+    assert {"1303851111"} <= one_digit and "1303852222" not in one_digit
+    both = blocked.join(full, on=key, suffix="_full")
+    assert (both["weight"] == both["weight_full"]).all()
+
+
+def test_recordlinkage_is_not_imported_at_run_time() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, socialsearch.resolution; print('recordlinkage' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
