@@ -503,10 +503,13 @@ impl Output {
             .collect();
         let per_buffer_u = per_buffer;
         tasks.into_par_iter().for_each_init(&init, |state, (first, views, data)| {
+            // the chunk holding the task's first value; a task may run into the next chunks
+            let mut c = starts.partition_point(|&s| s <= first).saturating_sub(1);
             for (k, (view, out)) in views.iter_mut().zip(data.chunks_mut(width)).enumerate() {
                 let g = first + k;
-                // the chunk holding global index g (columns have few chunks)
-                let c = starts.partition_point(|&s| s <= g) - 1;
+                while g >= starts[c] + column.chunks[c].len() {
+                    c += 1;
+                }
                 let chunk = &column.chunks[c];
                 let i = g - starts[c];
                 if !chunk.is_valid(i) {
