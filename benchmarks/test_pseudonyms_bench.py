@@ -14,9 +14,10 @@ ids/s, the thread count, the 1-minute load average, peak memory of this process 
 reset before the step) and, for the headline test, the machine's limits measured in the same
 run (``hardware_limits``): single-block SHA-256 compressions/s of ``sha2`` (the code the
 kernel runs) on 1 and 2 threads, the native HMAC kernel alone on 10-byte values (raw 32-byte
-digests), and ``openssl speed -evp sha256 -bytes 64`` when ``openssl`` is installed. HMAC-SHA256
-of a short value with precomputed pads is two compressions, so the limit in ids/s is half the
-compression rate.
+digests), and ``openssl speed -evp sha256 -bytes 64`` when ``openssl`` is installed.
+HMAC-SHA256 of a short value with precomputed pads is two compressions, so the limit in ids/s
+is half the compression rate; the 2-thread limit that ratios are taken against is twice the
+1-thread one (on a shared machine the second core is often busy while it is measured).
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ def hardware_limits(sample: pl.Series) -> dict[str, Any]:
     limits["compression_scaling_2_threads"] = (
         limits["sha256_compressions_per_s_2_threads"] / limits["sha256_compressions_per_s_1_threads"]
     )
+    # On a shared machine the 2-thread measurement often finds the second core busy; the
+    # limit that ratios are taken against is the ideal one, twice the 1-thread figure.
+    limits["hmac_limit_per_s_2_threads_measured"] = limits["hmac_limit_per_s_2_threads"]
+    limits["hmac_limit_per_s_2_threads"] = 2 * limits["hmac_limit_per_s_1_threads"]
     key = os.urandom(32)
     for threads in (1, 2):
         limits[f"native_hmac_10B_raw_per_s_{threads}_threads"] = _best_rate(
