@@ -1,4 +1,4 @@
-"""Keyed pseudonyms: RFC 4231 vectors, golden values, properties, the parallel path."""
+"""Keyed pseudonyms: RFC 4231 vectors, golden values, properties, thread counts."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import json
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialsearch import pseudonyms
+from socialsearch import _native, pseudonyms
 from socialsearch.errors import KeyStoreError, UsageError
 from socialsearch.keys import KeyStore, export, pseudonym_key_id, rotate
 from socialsearch.pseudonyms import Pseudonymiser, hmac_sha256, hmac_unique, verify_mac
@@ -73,8 +72,10 @@ def test_rfc4231_known_answers(key: bytes, data: bytes, expected: str, size: int
     out = hmac_unique(pl.Series([data, None, data], dtype=pl.Binary), key)
     assert out.dtype == pl.Binary
     assert out[0][:size].hex() == expected and out[2] == out[0] and out[1] is None
-    # the bulk loop itself, as used in this process and in worker processes
-    assert pseudonyms._hmac_buffer(key, data, [len(data)])[:size].hex() == expected
+    # the native kernel itself, on one and on two threads
+    for threads in (1, 2):
+        out = pl.Series(_native.hmac_sha256(key, pl.Series([data], dtype=pl.Binary), threads=threads))
+        assert out[0][:size].hex() == expected
 
 
 def test_hmac_unique_strings_and_multibyte() -> None:
@@ -87,14 +88,14 @@ def test_hmac_unique_strings_and_multibyte() -> None:
     ]
 
 
-def test_parallel_path_matches_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pseudonyms, "PARALLEL_THRESHOLD", 10)
-    values = pl.Series([f"{i:010d}" for i in range(1000)] + ["æ" * 7])
+def test_thread_counts_agree() -> None:
+    values = pl.Series([f"{i:010d}" for i in range(20_000)] + ["æ" * 7])
     key = b"\x01" * 32
     serial = hmac_unique(values, key, workers=1)
-    parallel = hmac_unique(values, key, workers=3)
-    assert parallel.to_list() == serial.to_list()
+    for workers in (2, 3):
+        assert hmac_unique(values, key, workers=workers).to_list() == serial.to_list()
     assert serial[5] == hmac.digest(key, b"0000000005", "sha256")
+    assert serial[-1] == hmac.digest(key, ("æ" * 7).encode(), "sha256")
 
 
 def test_verify_mac() -> None:
@@ -197,17 +198,21 @@ def test_properties(fixed: KeyStore, other: KeyStore, numbers: list[str]) -> Non
     assert len(set(mine)) == len(set(numbers))
 
 
-def test_encoders_match_stdlib() -> None:
-    rng = np.random.default_rng(7)
-    raw = rng.integers(0, 256, size=(50, 17), dtype=np.uint8)
-    for k in (1, 2, 3, 16, 17):
-        got = pseudonyms._base64(raw[:, :k])
-        for row, enc in zip(raw[:, :k], got, strict=True):
-            assert enc.tobytes().decode() == base64.urlsafe_b64encode(row.tobytes()).decode().rstrip("=")
-        std = pseudonyms._base64(raw[:, :k], urlsafe=False)
-        assert std[0].tobytes().decode() == base64.b64encode(raw[0, :k].tobytes()).decode().rstrip("=")
-    assert pseudonyms._hex(raw[:2, :8])[1].tobytes().decode() == raw[1, :8].tobytes().hex()
-    assert pseudonyms._ascii_rows(b"x.", np.zeros((0, 3), np.uint8)).to_list() == []
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=30))
+def test_encodings_match_stdlib(fixed: KeyStore, texts: list[str]) -> None:
+    """Each pseudonym is prefix + base64url (16 bytes) or hex (8 bytes) of ``hmac.digest``."""
+    p = Pseudonymiser(fixed)
+    series = pl.Series(texts)
+    event_key, draft_key = fixed.subkey("event"), fixed.subkey("draft")
+    refs = p.events(series, series).to_list()
+    drafts = p.draft_ids(series, "2026-W47").to_list()
+    for text, ref, draft in zip(texts, refs, drafts, strict=True):
+        district = text.encode()
+        mac = hmac.digest(event_key, str(len(district)).encode() + b":" + district + b":" + district, "sha256")
+        assert ref == f"e.{FIXED_KID}." + base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
+        mac = hmac.digest(draft_key, b"2026-W47:" + text.encode(), "sha256")
+        assert draft == f"D2026-W47-{FIXED_KID}-" + mac[:8].hex()
 
 
 def test_persons_repeats_nulls_and_spellings(fixed: KeyStore) -> None:
@@ -221,11 +226,16 @@ def test_persons_repeats_nulls_and_spellings(fixed: KeyStore) -> None:
     assert p.persons(pl.Series([None, None], dtype=pl.String)).to_list() == [None, None]
 
 
-def test_failed_worker_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pseudonyms, "PARALLEL_THRESHOLD", 10)
-    monkeypatch.setattr(pseudonyms.sys, "executable", "/bin/false")
-    with pytest.raises(RuntimeError, match="HMAC worker process failed"):
-        hmac_unique(pl.Series([f"{i:010d}" for i in range(100)]), b"k" * 32, workers=2)
+def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCIALSEARCH_THREADS", "3")
+    assert pseudonyms.default_threads() == 3
+    monkeypatch.setenv("SOCIALSEARCH_THREADS", "0")
+    assert pseudonyms.default_threads() == 1
+    monkeypatch.setenv("SOCIALSEARCH_THREADS", "many")
+    with pytest.raises(UsageError, match="SOCIALSEARCH_THREADS"):
+        hmac_unique(pl.Series(["a"]), b"k")
+    monkeypatch.delenv("SOCIALSEARCH_THREADS")
+    assert pseudonyms.default_threads() >= 1
 
 
 def test_distinct_normalised_fast_path_gives_the_same_pseudonyms(tmp_path):

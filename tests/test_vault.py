@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
-from cryptography.hazmat.primitives import cmac
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -125,32 +122,21 @@ def test_values_round_trip_nulls_and_lengths() -> None:
     values = pl.Series("cpr", ["0101901234", None, "", "x" * 15, "y" * 16, "KBH:2026-0001", "æøå\x00", None])
     sealed = seal_values(values, KEY)
     assert sealed.dtype == pl.Binary and sealed.name == "cpr"
-    assert [None if b is None else len(b) for b in sealed] == [32, None, 32, 32, 48, 32, 32, None]
+    # AES-SIV: a 16-byte synthetic IV, then a ciphertext as long as the UTF-8 value
+    assert [None if b is None else len(b) for b in sealed] == [26, None, 16, 31, 32, 29, 23, None]
     assert open_values(sealed, KEY).to_list() == values.to_list()
     assert seal_values(values, KEY).to_list() == sealed.to_list()  # deterministic
     assert seal_values(pl.Series([], dtype=pl.String), KEY).to_list() == []
     assert open_values(seal_values(pl.Series([None], dtype=pl.String), KEY), KEY).to_list() == [None]
 
 
-def test_values_match_reference_cmac_and_ctr() -> None:
-    """One row, recomputed with cryptography's CMAC and CTR (no vectorisation)."""
-    value = "KBH:2026-000000042"  # 18 bytes → 32 padded
-    k_mac = hkdf(KEY, b"socialsearch/v1/vault/values/mac")
-    k_enc = hkdf(KEY, b"socialsearch/v1/vault/values/enc")
-    padded = value.encode() + b"\x80" + b"\x00" * 13
-    mac = cmac.CMAC(algorithms.AES(k_mac))
-    mac.update(padded)
-    iv = mac.finalize()
-    enc = Cipher(algorithms.AES(k_enc), modes.CTR(iv)).encryptor()
-    expected = iv + enc.update(padded) + enc.finalize()
-    assert seal_values(pl.Series([value]), KEY).item() == expected
-
-
-def test_counter_carries_over_64_bits() -> None:
-    iv = np.frombuffer(bytes(8 * [0]) + b"\xff" * 8, np.uint8).reshape(1, 16)
-    k = os.urandom(32)
-    enc = Cipher(algorithms.AES(k), modes.CTR(iv.tobytes())).encryptor()
-    assert vault._keystream(k, iv, 3).tobytes() == enc.update(bytes(48))
+def test_values_are_standard_aes_siv() -> None:
+    """Each value is cryptography's AES-SIV (RFC 5297) under HKDF(data key), with the purpose as AD."""
+    values = ["KBH:2026-000000042", "0101901234", "", "æøå"]
+    siv = AESSIV(hkdf(KEY, b"socialsearch/v2/vault/value-key", 64))
+    expected = [siv.encrypt(v.encode(), [b"socialsearch/v2/vault/value"]) for v in values]
+    assert seal_values(pl.Series(values), KEY).to_list() == expected
+    assert open_values(pl.Series(expected, dtype=pl.Binary), KEY).to_list() == values
 
 
 def test_values_wrong_key_and_tampering() -> None:
@@ -163,8 +149,19 @@ def test_values_wrong_key_and_tampering() -> None:
     with pytest.raises(VaultError, match="1 of 2") as info:
         open_values(pl.Series([rows[0], bytes(damaged), None]), KEY)
     assert "0101901234" not in str(info.value) and "0202901234" not in str(info.value)
+    with pytest.raises(VaultError, match="1 of 2"):  # one byte short
+        open_values(pl.Series([rows[0], rows[1][:-1]]), KEY)
     with pytest.raises(VaultError, match="impossible length"):
-        open_values(pl.Series([rows[0][:31]]), KEY)
+        open_values(pl.Series([rows[0][:15]]), KEY)
+    with pytest.raises(VaultError, match="too short"):
+        seal_values(pl.Series(["x"]), b"short")
+
+
+def test_values_not_utf8_after_opening() -> None:
+    siv = AESSIV(hkdf(KEY, b"socialsearch/v2/vault/value-key", 64))
+    sealed = siv.encrypt(b"\xff\xfe", [b"socialsearch/v2/vault/value"])
+    with pytest.raises(VaultError, match="not valid UTF-8"):
+        open_values(pl.Series([sealed]), KEY)
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,0 +1,164 @@
+//! The Python module `socialsearch._native` (types in `src/socialsearch/_native.pyi`).
+//!
+//! Every kernel takes a column as any object with `__arrow_c_stream__` (a Polars Series),
+//! releases the GIL while it works, and returns an [`ArrowArray`] that `pl.Series(...)` takes
+//! over without a copy.
+
+use std::sync::Mutex;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule, PyCapsuleMethods};
+
+use crate::arrow::{ArrowArrayStream, Column, Output};
+use crate::kernels::{self, Encoding, SivKey, MAX_ASSOCIATED_DATA};
+
+/// A string or binary column made by a kernel, for `polars.Series(...)` (Arrow PyCapsule
+/// interface, `__arrow_c_array__`); it can be handed over once.
+#[pyclass(module = "socialsearch._native", name = "ArrowArray", frozen)]
+struct ArrowArray {
+    output: Mutex<Option<Output>>,
+    len: usize,
+}
+
+impl ArrowArray {
+    fn new(output: Output) -> Self {
+        let len = output.len();
+        Self { output: Mutex::new(Some(output)), len }
+    }
+}
+
+#[pymethods]
+impl ArrowArray {
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema; // the array has one type; a consumer casts if it wants another
+        let output = self
+            .output
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this native array was already handed over"))?;
+        let (schema, array) = output.into_ffi();
+        let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
+        Ok((schema, array))
+    }
+
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<socialsearch._native.ArrowArray of {} values>", self.len)
+    }
+}
+
+fn column(values: &Bound<'_, PyAny>) -> PyResult<Column> {
+    let capsule = values
+        .call_method0("__arrow_c_stream__")
+        .map_err(|_| PyValueError::new_err("expected a column with __arrow_c_stream__ (a polars Series)"))?;
+    let capsule = capsule.cast_into::<PyCapsule>().map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let stream = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: a capsule named "arrow_array_stream" holds an ArrowArrayStream; we move it out
+    unsafe { Column::from_stream(stream.as_ptr() as *mut ArrowArrayStream) }.map_err(PyValueError::new_err)
+}
+
+fn siv_key(key: &[u8]) -> PyResult<SivKey> {
+    SivKey::new(key).ok_or_else(|| PyValueError::new_err("an AES-SIV key is 32 or 64 bytes"))
+}
+
+fn check_associated_data(ad: &[Vec<u8>]) -> PyResult<()> {
+    if ad.len() > MAX_ASSOCIATED_DATA {
+        return Err(PyValueError::new_err("AES-SIV takes at most 126 associated-data items"));
+    }
+    Ok(())
+}
+
+/// HMAC-SHA256 of every value, each written as `prefix` + its encoding ("raw": 32 bytes,
+/// binary column; "base64url16": 22 characters, string column; "hex8": 16 characters).
+#[pyfunction]
+#[pyo3(signature = (key, values, prefix = b"".as_slice(), encoding = "raw", threads = 0))]
+fn hmac_sha256(
+    py: Python<'_>,
+    key: &[u8],
+    values: &Bound<'_, PyAny>,
+    prefix: &[u8],
+    encoding: &str,
+    threads: usize,
+) -> PyResult<ArrowArray> {
+    let encoding = Encoding::parse(encoding)
+        .ok_or_else(|| PyValueError::new_err("encoding must be 'raw', 'base64url16' or 'hex8'"))?;
+    if encoding != Encoding::Raw && !prefix.is_ascii() {
+        return Err(PyValueError::new_err("a text pseudonym's prefix must be ASCII"));
+    }
+    let column = column(values)?;
+    let (key, prefix) = (key.to_vec(), prefix.to_vec());
+    let out = py.detach(move || kernels::with_threads(threads, || kernels::hmac_column(&key, &column, &prefix, encoding)));
+    Ok(ArrowArray::new(out))
+}
+
+/// AES-SIV (RFC 5297) of every value under `key` (32 or 64 bytes) and `associated_data`.
+#[pyfunction]
+#[pyo3(signature = (key, values, associated_data, threads = 0))]
+fn aes_siv_seal(
+    py: Python<'_>,
+    key: &[u8],
+    values: &Bound<'_, PyAny>,
+    associated_data: Vec<Vec<u8>>,
+    threads: usize,
+) -> PyResult<ArrowArray> {
+    let key = siv_key(key)?;
+    check_associated_data(&associated_data)?;
+    let column = column(values)?;
+    let (out, failed) =
+        py.detach(move || kernels::with_threads(threads, || kernels::siv_seal(&key, &associated_data, &column)));
+    if failed > 0 {
+        return Err(PyRuntimeError::new_err("AES-SIV failed to seal a value"));
+    }
+    Ok(ArrowArray::new(out))
+}
+
+/// Open values sealed by `aes_siv_seal`: `(plaintexts, 0)`, or `(None, n)` when `n` values do
+/// not authenticate.
+#[pyfunction]
+#[pyo3(signature = (key, values, associated_data, threads = 0))]
+fn aes_siv_open(
+    py: Python<'_>,
+    key: &[u8],
+    values: &Bound<'_, PyAny>,
+    associated_data: Vec<Vec<u8>>,
+    threads: usize,
+) -> PyResult<(Option<ArrowArray>, usize)> {
+    let key = siv_key(key)?;
+    check_associated_data(&associated_data)?;
+    let column = column(values)?;
+    let (out, failed) =
+        py.detach(move || kernels::with_threads(threads, || kernels::siv_open(&key, &associated_data, &column)));
+    Ok(if failed > 0 { (None, failed) } else { (Some(ArrowArray::new(out)), 0) })
+}
+
+/// `count` single-block SHA-256 compressions on `threads` threads (a benchmark of the
+/// hardware's limit); returns a digest of the final states so that nothing is optimised away.
+#[pyfunction]
+#[pyo3(signature = (count, threads = 1))]
+fn sha256_compressions<'py>(py: Python<'py>, count: u64, threads: usize) -> Bound<'py, PyBytes> {
+    let threads = threads.max(1);
+    let state = py.detach(move || kernels::with_threads(threads, || kernels::sha256_compressions(count, threads)));
+    let bytes: Vec<u8> = state.iter().flat_map(|w| w.to_be_bytes()).collect();
+    PyBytes::new(py, &bytes)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ArrowArray>()?;
+    m.add_function(wrap_pyfunction!(hmac_sha256, m)?)?;
+    m.add_function(wrap_pyfunction!(aes_siv_seal, m)?)?;
+    m.add_function(wrap_pyfunction!(aes_siv_open, m)?)?;
+    m.add_function(wrap_pyfunction!(sha256_compressions, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+"""Types of the Rust extension ``socialsearch._native`` (source: ``rust/``).
+
+Every kernel takes a String or Binary column as any object with ``__arrow_c_stream__`` (a
+Polars Series; read in place, not copied), works on ``threads`` threads (0 = every CPU) with
+the GIL released, keeps nulls null, and returns an :class:`ArrowArray` for ``pl.Series(...)``.
+"""
+
+from typing import Any
+
+class ArrowArray:
+    """A column made by a kernel (Arrow ``string_view``/``binary_view``), handed over once."""
+
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[Any, Any]: ...
+    def __len__(self) -> int: ...
+
+def hmac_sha256(
+    key: bytes, values: object, prefix: bytes = b"", encoding: str = "raw", threads: int = 0
+) -> ArrowArray:
+    """``prefix`` + HMAC-SHA256 (RFC 2104) of each value: ``"raw"`` (32 bytes, binary),
+    ``"base64url16"`` (base64url of the first 16 bytes, no padding, string) or ``"hex8"`` (hex of
+    the first 8 bytes, string); text prefixes must be ASCII."""
+
+def aes_siv_seal(key: bytes, values: object, associated_data: list[bytes], threads: int = 0) -> ArrowArray:
+    """AES-SIV (RFC 5297; ``key`` of 32 or 64 bytes) of each value: the 16-byte SIV then the
+    ciphertext, as ``cryptography``'s ``AESSIV(key).encrypt(value, associated_data)``."""
+
+def aes_siv_open(
+    key: bytes, values: object, associated_data: list[bytes], threads: int = 0
+) -> tuple[ArrowArray | None, int]:
+    """The plaintexts of values sealed by :func:`aes_siv_seal` and 0, or ``(None, n)`` when
+    ``n`` values do not authenticate."""
+
+def sha256_compressions(count: int, threads: int = 1) -> bytes:
+    """``count`` single-block SHA-256 compressions on ``threads`` threads (a hardware-limit
+    benchmark); returns a digest of the final states."""

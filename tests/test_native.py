@@ -1,0 +1,199 @@
+"""The Rust kernels of ``socialsearch._native``: RFC 4231 and RFC 5297 known answers, and
+properties against the standard library's ``hmac`` and ``cryptography``'s ``AESSIV``."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+
+import polars as pl
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialsearch import _native
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex("".join(text.split()))
+
+
+def native_hmac(key: bytes, values: pl.Series, threads: int = 0) -> list[bytes | None]:
+    return pl.Series(_native.hmac_sha256(key, values, threads=threads)).to_list()
+
+
+def seal(key: bytes, values: list[bytes | None], ad: list[bytes], threads: int = 0) -> list[bytes | None]:
+    return pl.Series(_native.aes_siv_seal(key, pl.Series(values, dtype=pl.Binary), ad, threads)).to_list()
+
+
+def open_(key: bytes, values: list[bytes | None], ad: list[bytes], threads: int = 0) -> tuple[list[bytes] | None, int]:
+    opened, bad = _native.aes_siv_open(key, pl.Series(values, dtype=pl.Binary), ad, threads)
+    return (None if opened is None else pl.Series(opened).to_list()), bad
+
+
+# ---------------------------------------------------------------------------- RFC 4231
+RFC4231 = [
+    # (key, data, HMAC-SHA-256, bytes compared): RFC 4231 section 4, test cases 1-7
+    (b"\x0b" * 20, b"Hi There",
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32),
+    (b"Jefe", b"what do ya want for nothing?",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32),
+    (b"\xaa" * 20, b"\xdd" * 50,
+     "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 32),
+    (bytes(range(1, 26)), b"\xcd" * 50,
+     "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 32),
+    (b"\x0c" * 20, b"Test With Truncation", "a3b6167473100ee06e0c796c2955552b", 16),
+    (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32),
+    (b"\xaa" * 131,
+     b"This is a test using a larger than block-size key and a larger than block-size data. "
+     b"The key needs to be hashed before being used by the HMAC algorithm.",
+     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32),
+]
+
+
+@pytest.mark.parametrize(("key", "data", "expected", "size"), RFC4231)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rfc4231(key: bytes, data: bytes, expected: str, size: int, threads: int) -> None:
+    out = native_hmac(key, pl.Series([data, None, data], dtype=pl.Binary), threads=threads)
+    assert out[0] is not None and out[0][:size].hex() == expected
+    assert out[1] is None and out[2] == out[0]
+
+
+# ---------------------------------------------------------------------------- RFC 5297
+A1_KEY = h("fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff")
+A1_AD = h("10111213 14151617 18191a1b 1c1d1e1f 20212223 24252627")
+A1_PLAINTEXT = h("11223344 55667788 99aabbcc ddee")
+A1_OUTPUT = h("85632d07 c6e8f37f 950acd32 0a2ecc93 40c02b96 90c4dc04 daef7f6a fe5c")
+
+A2_KEY = h("7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f")
+A2_AD1 = h("00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988 77665544 33221100")
+A2_AD2 = h("10203040 50607080 90a0")
+A2_NONCE = h("09f91102 9d74e35b d84156c5 635688c0")
+A2_PLAINTEXT = h("74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e 63727970 "
+                 "74207573 696e6720 5349562d 414553")
+A2_OUTPUT = h("7bdb6e3b 432667eb 06f4d14b ff2fbd0f cb900f2f ddbe4043 26601965 c889bf17 "
+              "dba77ceb 094fa663 b7a3f748 ba8af829 ea64ad54 4a272e9c 485b62a3 fd5c0d")
+
+
+def test_rfc5297_a1_deterministic() -> None:
+    assert seal(A1_KEY, [A1_PLAINTEXT, None], [A1_AD]) == [A1_OUTPUT, None]
+    assert open_(A1_KEY, [A1_OUTPUT, None], [A1_AD]) == ([A1_PLAINTEXT, None], 0)
+
+
+def test_rfc5297_a2_nonce_is_the_last_associated_data_item() -> None:
+    ad = [A2_AD1, A2_AD2, A2_NONCE]
+    assert seal(A2_KEY, [A2_PLAINTEXT], ad) == [A2_OUTPUT]
+    assert open_(A2_KEY, [A2_OUTPUT], ad) == ([A2_PLAINTEXT], 0)
+    assert open_(A2_KEY, [A2_OUTPUT], [A2_AD1, A2_AD2]) == (None, 1)
+
+
+# -------------------------------------------------------------------------- properties
+@settings(max_examples=40, deadline=None)
+@given(key=st.binary(max_size=140), values=st.lists(st.one_of(st.none(), st.binary(max_size=150)), max_size=40),
+       threads=st.integers(1, 3))
+def test_hmac_equals_hmac_digest(key: bytes, values: list[bytes | None], threads: int) -> None:
+    expected = [None if v is None else hmac.digest(key, v, "sha256") for v in values]
+    assert native_hmac(key, pl.Series(values, dtype=pl.Binary), threads=threads) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(values=st.lists(st.text(max_size=30), max_size=30), prefix=st.text("abcdef0123.-", max_size=12))
+def test_text_encodings_equal_the_standard_library(values: list[str], prefix: str) -> None:
+    key = b"k" * 32
+    series = pl.Series(values, dtype=pl.String)
+    b64 = pl.Series(_native.hmac_sha256(key, series, prefix.encode(), "base64url16")).to_list()
+    hx = pl.Series(_native.hmac_sha256(key, series, prefix.encode(), "hex8")).to_list()
+    for value, got_b64, got_hex in zip(values, b64, hx, strict=True):
+        mac = hmac.digest(key, value.encode(), "sha256")
+        assert got_b64 == prefix + base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
+        assert got_hex == prefix + mac[:8].hex()
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.sampled_from([32, 64]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       ad=st.lists(st.binary(max_size=40), max_size=4),
+       values=st.lists(st.one_of(st.none(), st.binary(max_size=80)), max_size=30),
+       threads=st.integers(1, 3))
+def test_seal_equals_cryptography_and_opens(key: bytes, ad: list[bytes], values: list[bytes | None],
+                                            threads: int) -> None:
+    siv = AESSIV(key)
+    expected = [None if v is None else siv.encrypt(v, ad) for v in values]
+    sealed = seal(key, values, ad, threads)
+    assert sealed == expected
+    assert open_(key, sealed, ad, threads) == (values, 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.binary(max_size=40), min_size=1, max_size=20), data=st.data())
+def test_tampering_is_detected(values: list[bytes], data: st.DataObject) -> None:
+    key = bytes(range(64))
+    sealed = seal(key, list(values), [b"ad"])
+    i = data.draw(st.integers(0, len(sealed) - 1))
+    target = sealed[i]
+    assert target is not None
+    bit = data.draw(st.integers(0, 8 * len(target) - 1))
+    damaged = bytearray(target)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    sealed[i] = bytes(damaged)
+    assert open_(key, sealed, [b"ad"]) == (None, 1)
+
+
+# ------------------------------------------------------------------------ the interface
+def test_chunked_and_sliced_columns() -> None:
+    """Several Arrow arrays in one stream, and a slice (an array offset), read correctly."""
+    key = b"key"
+    a = pl.Series([f"a{i}" for i in range(5000)])
+    b = pl.Series(["x" * 40, None, "b"])
+    chunked = pl.concat([a, b], rechunk=False)
+    assert chunked.n_chunks() == 2
+    expected = [None if v is None else hmac.digest(key, v.encode(), "sha256") for v in chunked.to_list()]
+    assert native_hmac(key, chunked, threads=2) == expected
+    sliced = chunked.slice(4998, 4)
+    assert native_hmac(key, sliced) == expected[4998:5002]
+    large = pl.Series(["v" * 20, "w"], dtype=pl.String).cast(pl.Binary)
+    assert native_hmac(key, large) == [hmac.digest(key, v, "sha256") for v in large.to_list()]
+
+
+def test_empty_and_all_null() -> None:
+    assert native_hmac(b"k", pl.Series([], dtype=pl.String)) == []
+    assert native_hmac(b"k", pl.Series([None, None], dtype=pl.String)) == [None, None]
+    assert seal(bytes(64), [], []) == []
+    assert seal(bytes(64), [None], []) == [None]
+    assert open_(bytes(64), [None], []) == ([None], 0)
+
+
+def test_large_column_on_two_threads_equals_one() -> None:
+    values = pl.Series([f"{i:010d}" for i in range(50_000)])
+    one = pl.Series(_native.hmac_sha256(b"k" * 32, values, b"p.", "base64url16", 1))
+    two = pl.Series(_native.hmac_sha256(b"k" * 32, values, b"p.", "base64url16", 2))
+    assert one.dtype == pl.String and one.equals(two)
+    assert one.n_unique() == len(values)
+
+
+def test_errors() -> None:
+    values = pl.Series(["a"])
+    with pytest.raises(ValueError, match="32 or 64 bytes"):
+        _native.aes_siv_seal(bytes(48), values, [])
+    with pytest.raises(ValueError, match="string or binary"):
+        _native.hmac_sha256(b"k", pl.Series([1, 2]))
+    with pytest.raises(ValueError, match="__arrow_c_stream__"):
+        _native.hmac_sha256(b"k", [b"a"])
+    with pytest.raises(ValueError, match="encoding"):
+        _native.hmac_sha256(b"k", values, b"", "base32")
+    with pytest.raises(ValueError, match="ASCII"):
+        _native.hmac_sha256(b"k", values, "æ".encode(), "hex8")
+    with pytest.raises(ValueError, match="126"):
+        _native.aes_siv_seal(bytes(64), values, [b""] * 127)
+    array = _native.hmac_sha256(b"k", values)
+    assert len(array) == 1
+    pl.Series(array)
+    with pytest.raises(RuntimeError, match="already handed over"):
+        pl.Series(array)
+
+
+def test_sha256_compressions_is_deterministic() -> None:
+    one = _native.sha256_compressions(1000, 1)
+    assert len(one) == 32 and one == _native.sha256_compressions(1000, 1)
+    assert one != _native.sha256_compressions(1001, 1)
