@@ -12,7 +12,7 @@ Run (national scale; the extract is generated once under ``SOCIALSEARCH_BENCH_DI
     SOCIALSEARCH_BENCH_DIR=/tmp/ss-bench python -m pytest benchmarks/test_peer_bench.py -p no:cacheprovider -s
 
 Each contender runs as its own child process, one after the other, so that each one's wall time
-and peak resident memory (``ru_maxrss`` of that child from ``wait4``) are its own:
+and peak resident memory (the maximum RSS of that process alone) are its own:
 
 * ``socialsearch run`` single-site: raw extract → drafts, including the station's work (select,
   resolve, minimise, pseudonymise, seal) and the hub's (search, scoping, drafts JSON + HTML,
@@ -55,18 +55,26 @@ def _peer() -> Path:
     return path
 
 
+# A small parent for each contender: its RUSAGE_CHILDREN maximum is exactly the contender's peak
+# (ru_maxrss from wait4 in the benchmark's own process would also count the forked copy of it).
+_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
 def _measure(args: list[str]) -> tuple[float, float, str]:
     """Run ``args`` as a child process: (wall seconds, peak RSS MiB of that child, stdout)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+        done = subprocess.run([sys.executable, "-c", _WRAPPER, str(peak_file), *args],
+                              capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        assert proc.returncode == 0, err.read()[-2000:]
-        return seconds, usage.ru_maxrss / 1024, out.read()
+        assert done.returncode == 0, done.stderr[-2000:]
+        return seconds, int(peak_file.read_text()) / 1024, done.stdout
 
 
 def _per_municipality(week_dir: Path) -> dict[str, int]:
