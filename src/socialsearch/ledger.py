@@ -359,7 +359,7 @@ class Ledger:
         return audit.entries(self._conn, kind=kind)
 
     def verify(self) -> audit.VerifyReport:
-        """Check the chain, its anchor and every bound table (see :func:`socialsearch.audit.verify`)."""
+        """Check the chain, its anchor and every bound table (see :func:`socialsearch.audit_verify`)."""
         return audit.verify_connection(self._conn, audit.read_anchor(self.state_dir))
 
 

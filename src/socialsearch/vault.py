@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .atomic import write_bytes_atomic
+from ._atomic import write_bytes_atomic
 from .errors import KeyStoreError, VaultError
 from .keys import KeyStore, hkdf
 
