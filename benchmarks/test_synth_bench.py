@@ -137,7 +137,7 @@ def name_figures(out: Path) -> dict[str, Any]:
 
 
 @pytest.mark.benchmark(group="synth")
-def test_synthesize_national(benchmark: Any, tmp_path: Path) -> None:
+def test_synth_national(benchmark: Any, tmp_path: Path) -> None:
     scale = bench_scale()
     result: dict[str, Any] = {}
 

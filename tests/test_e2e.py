@@ -620,7 +620,7 @@ def test_drafts_list_and_review_import_through_the_cli(scenario, tmp_path, keys,
     assert code == 2 and "--reviewer" in out
 
 
-def test_run_week_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
+def test_run_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
     from datetime import datetime
 
     import socialsearch

@@ -360,21 +360,22 @@ _HOLDER = textwrap.dedent(
 
 
 def test_lock_contention_between_processes(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
+    # ``with`` closes the holder's pipes and waits for it, however the test ends.
+    with subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        locked = rf"locked by another run \(pid {holder.pid}\); wait for it"
-        with pytest.raises(StateLockedError, match=locked), lock_state(tmp_path):
-            pass
-        with pytest.raises(StateLockedError), Ledger.open(tmp_path):
-            pass
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            locked = rf"locked by another run \(pid {holder.pid}\); wait for it"
+            with pytest.raises(StateLockedError, match=locked), lock_state(tmp_path):
+                pass
+            with pytest.raises(StateLockedError), Ledger.open(tmp_path):
+                pass
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.write("\n")
+            holder.stdin.close()
+            holder.wait(timeout=30)
     with lock_state(tmp_path):  # released when the holder ends
         pass
 

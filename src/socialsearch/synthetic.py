@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from .catalogue import Catalogue, Code
+from .catalogue import Catalogue, Code, load_catalogue
 from .errors import UsageError
 from .geography import Geography, geography
 from .weeks import IsoWeek
@@ -256,7 +256,7 @@ def synth(
     seed: int = 0,
     week: str | IsoWeek,
     fmt: Format = "parquet",
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue | str | Path | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> SynthSummary:
     """Write a synthetic Denmark of ``scale`` × 5.97 million people to ``out`` (``socialsearch synth``).
@@ -280,7 +280,8 @@ def synth(
         ``"parquet"`` (date-times as ``Datetime("us", "Europe/Copenhagen")``) or ``"csv"``
         (UTF-8 with a header, local date-times without offset).
     catalogue
-        The event-code catalogue whose codes get events; ``None`` loads the packaged one.
+        The event-code catalogue (or its TOML file) whose codes get events; ``None`` loads the
+        packaged one.
     chunk_rows
         Rows built and written at a time for the population, relations and ``truth/people``.
         It changes the memory used and the Parquet row groups, never the rows written.
@@ -298,10 +299,8 @@ def synth(
         raise UsageError(f"format {fmt!r}: expected 'parquet' or 'csv'")
     if chunk_rows < 1:
         raise UsageError(f"chunk_rows {chunk_rows!r}: expected a positive number of rows")
-    if catalogue is None:
-        from .catalogue import load_catalogue
-
-        catalogue = load_catalogue()
+    if not isinstance(catalogue, Catalogue):
+        catalogue = load_catalogue(catalogue)
     out = Path(out)
     week = week if isinstance(week, IsoWeek) else IsoWeek.parse(week)
     _check_out(out, fmt)
