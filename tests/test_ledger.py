@@ -189,7 +189,7 @@ def test_new_week_earlier_than_latest_is_refused(tmp_path: Path) -> None:
         with pytest.raises(LedgerError, match=earlier):
             ledger.runs.check_week(IsoWeek.parse("2026-W46"))
         empty = make_drafts("2026-W46", [])
-        with pytest.raises(LedgerError, match="fresh --state folder"):
+        with pytest.raises(LedgerError, match="fresh state folder"):
             ledger.runs.record("2026-W46", empty, make_signals([]))
         assert ledger.runs.weeks() == ["2026-W47"]
 
@@ -640,7 +640,7 @@ def test_version_1_ledger_is_refused_with_advice(tmp_path: Path) -> None:
     conn.execute("DELETE FROM schema_version")
     conn.execute("INSERT INTO schema_version VALUES (1, 'then')")
     conn.close()
-    with pytest.raises(LedgerError, match="version 1.*fresh --state folder"), Ledger.open(tmp_path):
+    with pytest.raises(LedgerError, match="version 1.*fresh state folder"), Ledger.open(tmp_path):
         pass
 
 

@@ -312,7 +312,7 @@ def audit_verify(state_dir: str | Path) -> VerifyReport:
     Raises :class:`~socialsearch.errors.AuditError` naming the first bad entry (changed,
     removed, reordered, bad genesis, trailing entries removed) or the first table row that
     differs from the chain, and when the chain is empty (nothing to vouch for: usually a
-    mistyped --state folder); :class:`~socialsearch.errors.LedgerError` when there is no
+    mistyped state folder); :class:`~socialsearch.errors.LedgerError` when there is no
     ledger (nothing is created).
 
     Examples
@@ -326,7 +326,7 @@ def audit_verify(state_dir: str | Path) -> VerifyReport:
     if not path.is_file():
         what = "no ledger at" if state.is_dir() else "no state folder at"
         raise LedgerError(
-            f"{what} {path if state.is_dir() else state}: give the --state folder of a weekly run (nothing was created)"
+            f"{what} {path if state.is_dir() else state}: give the state folder of a weekly run (nothing was created)"
         )
     # The anchor is read first: it is written after each commit, so it can never be ahead of
     # the chain we then read unless entries were removed.
@@ -345,6 +345,6 @@ def audit_verify(state_dir: str | Path) -> VerifyReport:
     if report.entries == 0:
         raise AuditError(
             f"audit log of {state} is empty: no run, review or re-identification was ever recorded there, "
-            "so there is nothing to verify. Is this the --state folder of the weekly run?"
+            "so there is nothing to verify. Is this the state folder of the weekly run?"
         )
     return report

@@ -250,7 +250,7 @@ def _connect(state_dir: Path) -> sqlite3.Connection:
     path = state_dir / LEDGER_FILE
     if not path.is_file():
         raise LedgerError(
-            f"no ledger at {path}: is {state_dir} the --state folder of a weekly run? "
+            f"no ledger at {path}: is {state_dir} the state folder of a weekly run? "
             "(stats only reads a ledger; it never creates one)"
         )
     return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
