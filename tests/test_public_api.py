@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import pytest
 
 import socialsearch
 from socialsearch.cli import cli
@@ -102,3 +103,34 @@ def test_private_modules_are_underscored_and_not_exported() -> None:
     for name in ("atomic", "resources", "demo", "synth"):
         assert not (SRC / f"{name}.py").exists(), f"{name}.py: private plumbing is underscored"
     assert not any(name.startswith("_") for name in socialsearch.__all__)
+
+
+def _misuses(root: Path) -> dict[str, typing.Callable[[], object]]:
+    """Each operation given a folder that does not exist, or a bad week or draft."""
+    nowhere = root / "nowhere"
+    keys = root / "keys"
+    return {
+        "keys_init": lambda: socialsearch.keys_init(keys),  # a second time: refused
+        "keys_show": lambda: socialsearch.keys_show(nowhere),
+        "keys_rotate": lambda: socialsearch.keys_rotate(nowhere),
+        "keys_export": lambda: socialsearch.keys_export(keys, keys, "hub"),
+        "keys_rekey": lambda: socialsearch.keys_rekey(nowhere, keys),
+        "audit_verify": lambda: socialsearch.audit_verify(nowhere),
+        "catalogue_check": lambda: socialsearch.catalogue_check(nowhere / "event_codes.toml"),
+        "drafts_list": lambda: socialsearch.drafts_list(root, week="2026-W99"),
+        "review": lambda: socialsearch.review(nowhere, "D2026-W47-k1a2b3c4d-0123456789abcdef", "approve", "ok", "AB"),
+        "import_decisions": lambda: socialsearch.import_decisions(nowhere, nowhere / "decisions.json"),
+        "reidentify": lambda: socialsearch.reidentify(nowhere, keys, "D2026-W47-k1a2b3c4d-0123456789abcdef"),
+        "stats": lambda: socialsearch.stats(nowhere, from_week="2026-W47", to_week="2026-W46", out_dir=root / "q"),
+        "pseudonymise": lambda: socialsearch.pseudonymise(nowhere, root / "pseudo", keys, week="2026-W47"),
+        "run": lambda: socialsearch.run(nowhere, "2026-W47", root / "out", root / "state", keys),
+        "synth": lambda: socialsearch.synth(root / "synth", scale=0.001, week="2026-W54"),
+        "demo": lambda: socialsearch.demo(keys, week="2026-W47"),  # a folder that is not an earlier demo
+    }
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_operations_refuse_with_their_own_errors(name: str, tmp_path: Path) -> None:
+    socialsearch.keys_init(tmp_path / "keys")
+    with pytest.raises(socialsearch.SocialsearchError):
+        _misuses(tmp_path)[name]()

@@ -51,7 +51,8 @@ def drafts_list(
     """The drafts in the ledger (draft_id, week, municipality, rule, score, age, decision,
     reviewer, decided_at), decisions as the audit chain records them; nothing is created."""
     with Ledger.open(state_dir, readonly=True) as ledger:
-        return ledger.drafts.list(week=None if week is None else str(week), municipality=municipality, pending=pending)
+        return ledger.drafts.list(week=None if week is None else str(IsoWeek.parse(str(week))),
+                                  municipality=municipality, pending=pending)
 
 
 def _refuse(path: Path, problems: list[str]) -> UsageError:
