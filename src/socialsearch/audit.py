@@ -317,9 +317,14 @@ def audit_verify(state_dir: str | Path) -> VerifyReport:
 
     Examples
     --------
-    >>> report = audit_verify("state")  # doctest: +SKIP
-    >>> print(report)  # doctest: +SKIP
-    audit log ok: 12 entries, head 5f0c...
+    >>> import tempfile
+    >>> from socialsearch.ledger import Ledger
+    >>> state = tempfile.mkdtemp()
+    >>> with Ledger.open(state) as ledger:
+    ...     _ = ledger.append_audit("note", {"what": "an example"})
+    >>> report = audit_verify(state)
+    >>> report.entries, report.rows["drafts"]
+    (1, 0)
     """
     state = Path(state_dir)
     path = state / LEDGER_FILE

@@ -30,9 +30,16 @@ dimension's row totals) share one cell, so a number hidden in one table is hidde
 
 Examples
 --------
->>> report = stats("state", from_week="2026-W27", to_week="2026-W39", out_dir="q3")  # doctest: +SKIP
->>> report.summary["drafts"]  # doctest: +SKIP
-412
+A ledger without runs gives empty tables (a real one is the ``--state`` folder of the runs):
+
+>>> import pathlib, tempfile
+>>> from socialsearch.ledger import Ledger
+>>> state = pathlib.Path(tempfile.mkdtemp())
+>>> with Ledger.open(state) as ledger:
+...     _ = ledger.append_audit("note", {})
+>>> report = stats(state, from_week="2026-W27", to_week="2026-W39", out_dir=state / "q3")
+>>> report.summary["drafts"], sorted(p.name for p in report.paths.values())
+(0, ['stats.csv', 'stats.html', 'stats.json'])
 """
 
 from __future__ import annotations
