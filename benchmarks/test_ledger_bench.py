@@ -9,13 +9,13 @@ or without pytest: ``python benchmarks/test_ledger_bench.py [weeks] [drafts_per_
 The ledger holds ``WEEKS`` weeks of ``DRAFTS`` drafts each (national scale emits 600–3,200 a
 week, see docs/performance-search.md), 8 signals per draft and one decision per draft, every
 row bound to the audit chain. Measured: ``runs.check`` + ``runs.record`` of the next week (what
-a weekly run adds), ``audit.verify`` (the whole chain and every table, as ``reidentify`` does
+a weekly run adds), ``audit_verify`` (the whole chain and every table, as ``reidentify`` does
 before it opens anything) and ``drafts.list``. (Under pytest the first round of
 ``test_record_next_week`` records the week; later rounds replay it.)
 
 Measured 2026-12-01 on the shared 2-core development machine, CPU seconds
 (``python benchmarks/test_ledger_bench.py 52 3000``): building 52 weeks 82 s wall, ledger
-564 MiB; ``runs.check`` 0.52 s and ``runs.record`` 0.49 s for the 53rd week; ``audit.verify``
+564 MiB; ``runs.check`` 0.52 s and ``runs.record`` 0.49 s for the 53rd week; ``audit_verify``
 8.4 s (156,053 entries, 159,000 drafts, 1,272,000 signals, 156,000 reviews); ``drafts.list``
 of everything 2.9 s, of one week and municipality 0.18 s; peak RSS 0.59 GB.
 """
@@ -100,7 +100,7 @@ def test_record_next_week(benchmark, state: Path) -> None:  # type: ignore[no-un
 
 
 def test_audit_verify(benchmark, state: Path) -> None:  # type: ignore[no-untyped-def]
-    report = benchmark.pedantic(audit.verify, args=(state,), rounds=3, iterations=1)
+    report = benchmark.pedantic(audit.audit_verify, args=(state,), rounds=3, iterations=1)
     assert report.rows["drafts"] >= WEEKS * DRAFTS
 
 
@@ -131,8 +131,8 @@ if __name__ == "__main__":
             t2 = clock()
         print(f"runs.check {t1 - t:.2f} CPU s, runs.record {t2 - t1:.2f} CPU s")
         t = clock()
-        report = audit.verify(tmp)
-        print(f"audit.verify {clock() - t:.2f} CPU s: {report}")
+        report = audit.audit_verify(tmp)
+        print(f"audit_verify {clock() - t:.2f} CPU s: {report}")
         with Ledger.open(tmp, readonly=True) as ledger:
             t = clock()
             n = len(ledger.drafts.list())

@@ -38,9 +38,9 @@ from pathlib import Path
 import pytest
 from memory import bench_scale
 
-from socialsearch.keys import KeyStore, export
-from socialsearch.resources import config_path
-from socialsearch.synth import synthesize
+from socialsearch._resources import config_path
+from socialsearch.keys import KeyStore, keys_export
+from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
@@ -87,10 +87,10 @@ def workspace() -> Path:
     root = Path(os.environ.get("SOCIALSEARCH_BENCH_DIR") or tempfile.mkdtemp(prefix="ss-bench-"))
     extract = root / f"extract-{bench_scale():g}"
     if not (extract / "population.parquet").is_file():
-        synthesize(extract, scale=bench_scale(), seed=0, week=WEEK)
+        synth(extract, scale=bench_scale(), seed=0, week=WEEK)
     if not (root / "keys").is_dir():
         KeyStore.init(root / "keys")
-        export(root / "keys", root / "hub-keys", "hub")
+        keys_export(root / "keys", root / "hub-keys", "hub")
     return root
 
 

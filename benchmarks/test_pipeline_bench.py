@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 from memory import bench_scale
 
-from socialsearch.keys import KeyStore, export
-from socialsearch.hub import run_week
+from socialsearch.hub import run
+from socialsearch.keys import KeyStore, keys_export
 from socialsearch.station import pseudonymise_dir
-from socialsearch.synth import synthesize
+from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
@@ -44,12 +44,12 @@ def workspace() -> Path:
     extract = root / f"extract-{scale:g}"
     if not (extract / "population.parquet").is_file():
         start = time.perf_counter()
-        synthesize(extract, scale=scale, seed=0, week=WEEK)
+        synth(extract, scale=scale, seed=0, week=WEEK)
         print(f"\nsynthesised scale {scale:g} in {time.perf_counter() - start:.1f} s")
     keys = root / "keys"
     if not keys.is_dir():
         KeyStore.init(keys)
-        export(keys, root / "hub-keys", "hub")
+        keys_export(keys, root / "hub-keys", "hub")
     return root
 
 
@@ -76,7 +76,7 @@ def test_weekly_run_at_hub_national(benchmark, workspace: Path, peak_memory) -> 
     def step() -> None:
         for sub in ("out", "state"):
             shutil.rmtree(workspace / sub, ignore_errors=True)
-        reports.append(run_week(input_dir=pseudo, week=WEEK, out_dir=workspace / "out",
+        reports.append(run(input_dir=pseudo, week=WEEK, out_dir=workspace / "out",
                                 state_dir=workspace / "state", keys_dir=workspace / "hub-keys"))
 
     peak_memory.reset()

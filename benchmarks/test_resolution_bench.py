@@ -89,10 +89,10 @@ def load_synth(out: Path) -> dict[str, pl.DataFrame]:
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     def make(scale: float, seed: int) -> Path:
-        from socialsearch.synth import synthesize
+        from socialsearch.synthetic import synth
 
         out = tmp_path_factory.mktemp(f"synth-{scale}-{seed}")
-        synthesize(out, scale=scale, seed=seed, week=WEEK)
+        synth(out, scale=scale, seed=seed, week=WEEK)
         return out
 
     return make

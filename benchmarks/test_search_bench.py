@@ -9,7 +9,7 @@ Run (national scale, ~1.5 min including data generation)::
 
 or without pytest: ``python benchmarks/test_search_bench.py [scale]``.
 
-The frames are generated directly with numpy/Polars (not by ``socialsearch.synth``), shaped
+The frames are generated directly with numpy/Polars (not by ``socialsearch.synthetic``), shaped
 like the hub layout at scale 1.0 = Denmark: 5.9 M residents of whom 1.15 M children, ~2.2 M
 relation rows, 1.5 M incidents registered over the 52 weeks ending with the searched week and
 ~3.5 M incident-person rows. Pseudonyms are random 32-character base64 strings, like keyed

@@ -1,4 +1,4 @@
-"""Benchmark of ``socialsearch.synth.synthesize`` (the synthetic Denmark) at national scale.
+"""Benchmark of ``socialsearch.synthetic.synth`` (the synthetic Denmark) at national scale.
 
 Run (scale 1.0 = Denmark, about half a minute on 2 idle cores; anything at scale 0.2 or more
 under the shared big-memory lock)::
@@ -15,7 +15,7 @@ Ten Denmarks (about 60 million people; peak about 11 GB, several minutes)::
     flock /tmp/socialsearch-bigmem.lock .venv/bin/python benchmarks/test_synth_bench.py 10 /tmp/x10 --no-structure
 
 Reported (``benchmark.extra_info`` and printed): wall seconds and process CPU seconds of one
-``synthesize`` call, peak resident memory, the row counts per table, and the structure of the
+``synth`` call, peak resident memory, the row counts per table, and the structure of the
 synthetic Denmark (relations by type, single-custodian and cross-municipality shares, the
 fallback share, and the name model's figures: -sen share, top surnames, origins, double given
 names, hyphens, namesakes with the same birth date). ``--no-structure`` skips reading the output
@@ -37,17 +37,17 @@ import polars as pl
 import pytest
 from memory import bench_scale, peak_rss_mib, reset_peak_rss
 
-from socialsearch.synth import SynthSummary, synthesize
+from socialsearch.synthetic import SynthSummary, synth
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
 
 
 def measure(scale: float, out: Path, seed: int = 0) -> tuple[SynthSummary, dict[str, Any]]:
-    """Run ``synthesize`` once and return its summary and the measurements."""
+    """Run ``synth`` once and return its summary and the measurements."""
     reset = reset_peak_rss()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    summary = synthesize(out, scale=scale, seed=seed, week=WEEK)
+    summary = synth(out, scale=scale, seed=seed, week=WEEK)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     info: dict[str, Any] = {
         "scale": scale,
@@ -137,7 +137,7 @@ def name_figures(out: Path) -> dict[str, Any]:
 
 
 @pytest.mark.benchmark(group="synth")
-def test_synthesize_national(benchmark: Any, tmp_path: Path) -> None:
+def test_synth_national(benchmark: Any, tmp_path: Path) -> None:
     scale = bench_scale()
     result: dict[str, Any] = {}
 
@@ -153,11 +153,11 @@ def test_synthesize_national(benchmark: Any, tmp_path: Path) -> None:
 
 
 def stage_profile(scale: float, out: Path) -> dict[str, dict[str, float]]:
-    """Seconds and peak memory (``VmHWM`` reset per call) of each stage of one ``synthesize`` call.
+    """Seconds and peak memory (``VmHWM`` reset per call) of each stage of one ``synth`` call.
 
     The stages are the module's own functions, wrapped for the duration of the call.
     """
-    import socialsearch.synth as synth
+    import socialsearch.synthetic as synthetic
 
     stages: dict[str, dict[str, float]] = {}
 
@@ -178,17 +178,17 @@ def stage_profile(scale: float, out: Path) -> dict[str, dict[str, float]]:
 
     names = ["_people", "_events", "_incident_frame", "_incident_persons", "_corrupt", "_write_frame",
              "_population_chunk", "_relations_chunk", "_truth_people_chunk"]
-    saved = {name: getattr(synth, name) for name in names}
-    close = synth._ChunkedFile.close
+    saved = {name: getattr(synthetic, name) for name in names}
+    close = synthetic._ChunkedFile.close
     try:
         for name in names:
-            setattr(synth, name, wrap(name, saved[name]))
-        synth._ChunkedFile.close = lambda self: wrap(f"merge {self.path.name}", close)(self)  # type: ignore[method-assign]
-        synth.synthesize(out, scale=scale, seed=0, week=WEEK)
+            setattr(synthetic, name, wrap(name, saved[name]))
+        synthetic._ChunkedFile.close = lambda self: wrap(f"merge {self.path.name}", close)(self)  # type: ignore[method-assign]
+        synthetic.synth(out, scale=scale, seed=0, week=WEEK)
     finally:
         for name, func in saved.items():
-            setattr(synth, name, func)
-        synth._ChunkedFile.close = close  # type: ignore[method-assign]
+            setattr(synthetic, name, func)
+        synthetic._ChunkedFile.close = close  # type: ignore[method-assign]
     return stages
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from socialsearch import atomic
-from socialsearch.atomic import remove_stale_tmp, write_bytes_atomic, write_json_atomic, write_text_atomic
+from socialsearch import _atomic as atomic
+from socialsearch._atomic import remove_stale_tmp, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def test_write_bytes_creates_parents_and_leaves_no_tmp(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialsearch import audit
-from socialsearch.audit import GENESIS, canonical_json, entry_hash, verify
+from socialsearch.audit import GENESIS, audit_verify, canonical_json, entry_hash
 from socialsearch.errors import AuditError, LedgerError
 from socialsearch.ledger import Ledger
 
@@ -47,7 +47,7 @@ def test_hash_is_sha256_of_the_documented_fields() -> None:
 
 def test_clean_log_verifies(tmp_path: Path) -> None:
     written = make_log(tmp_path)
-    report = verify(tmp_path)
+    report = audit_verify(tmp_path)
     assert (report.entries, report.head, report.head_seq, report.anchor_seq) == (5, written[-1].hash, 5, 5)
     assert [e.prev_hash for e in written[1:]] == [e.hash for e in written[:-1]]
     assert written[0].prev_hash == GENESIS
@@ -59,16 +59,16 @@ def test_empty_log_is_refused_as_nothing_to_verify(tmp_path: Path) -> None:
     with Ledger.open(tmp_path):
         pass
     with pytest.raises(AuditError, match="is empty"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
     report = audit.verify_connection(sqlite3.connect(tmp_path / "ledger.sqlite"), (0, GENESIS))
     assert (report.entries, report.head) == (0, GENESIS)
 
 
 def test_missing_ledger_is_a_clear_error_and_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no ledger at"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
     with pytest.raises(LedgerError, match="no state folder at"):
-        verify(tmp_path / "typo")
+        audit_verify(tmp_path / "typo")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -86,14 +86,14 @@ def test_triggers_refuse_update_delete_and_out_of_chain_insert(tmp_path: Path) -
             )
     finally:
         conn.close()
-    assert verify(tmp_path).entries == 2
+    assert audit_verify(tmp_path).entries == 2
 
 
 def test_changed_payload_is_found(tmp_path: Path) -> None:
     make_log(tmp_path)
     tamper(tmp_path, "UPDATE audit SET payload = '{\"i\":3,\"note\":\"forged\"}' WHERE seq = 3")
     with pytest.raises(AuditError, match=r"entry seq 3 \(test\) was changed"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_changed_and_rehashed_entry_breaks_the_next_link(tmp_path: Path) -> None:
@@ -103,42 +103,42 @@ def test_changed_and_rehashed_entry_breaks_the_next_link(tmp_path: Path) -> None
     new_hash = entry_hash(e.prev_hash, e.seq, e.at, e.kind, forged)
     tamper(tmp_path, f"UPDATE audit SET payload = '{forged}', hash = '{new_hash}' WHERE seq = 3")
     with pytest.raises(AuditError, match="entry seq 4 does not link to seq 3"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_deleted_middle_entry_is_found(tmp_path: Path) -> None:
     make_log(tmp_path)
     tamper(tmp_path, "DELETE FROM audit WHERE seq = 3")
     with pytest.raises(AuditError, match=r"entry seq 3 is missing \(removed\)"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_deleted_first_entry_is_bad_genesis(tmp_path: Path) -> None:
     make_log(tmp_path)
     tamper(tmp_path, "DELETE FROM audit WHERE seq = 1")
     with pytest.raises(AuditError, match="bad genesis"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_deleted_middle_entry_with_renumbering_is_found(tmp_path: Path) -> None:
     make_log(tmp_path)
     tamper(tmp_path, "DELETE FROM audit WHERE seq = 3", "UPDATE audit SET seq = seq - 1 WHERE seq > 3")
     with pytest.raises(AuditError, match="entry seq 3"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_deleted_last_entry_is_found_by_the_anchor(tmp_path: Path) -> None:
     make_log(tmp_path)
     tamper(tmp_path, "DELETE FROM audit WHERE seq = 5")
     with pytest.raises(AuditError, match=r"audit.head records entry seq 5, but the log ends at seq 4"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_deleted_anchor_is_found(tmp_path: Path) -> None:
     make_log(tmp_path)
     (tmp_path / "audit.head").unlink()
     with pytest.raises(AuditError, match="anchor file audit.head is missing"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_swapped_entries_are_found(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_swapped_entries_are_found(tmp_path: Path) -> None:
         "UPDATE audit SET seq = 3 WHERE seq = 1000",
     )
     with pytest.raises(AuditError, match="entry seq 2 is out of order"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_swapped_contents_are_found(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_swapped_contents_are_found(tmp_path: Path) -> None:
         f"UPDATE audit SET payload = '{a.payload}', at = '{a.at}' WHERE seq = 3",
     )
     with pytest.raises(AuditError, match=r"entry seq 2 \(test\) was changed"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_dropped_triggers_alone_are_reported(tmp_path: Path) -> None:
@@ -171,14 +171,14 @@ def test_dropped_triggers_alone_are_reported(tmp_path: Path) -> None:
     conn.execute("DROP TRIGGER audit_no_delete")
     conn.close()
     with pytest.raises(AuditError, match="audit_no_delete were removed"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_lagging_anchor_is_accepted_and_repaired(tmp_path: Path) -> None:
     written = make_log(tmp_path, 3)
     # a writer killed between its commit and the anchor update leaves the anchor one behind
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 2, "hash": written[1].hash}))
-    assert verify(tmp_path).anchor_seq == 2
+    assert audit_verify(tmp_path).anchor_seq == 2
     with Ledger.open(tmp_path):
         pass
     assert audit.read_anchor(tmp_path) == (3, written[2].hash)
@@ -188,10 +188,10 @@ def test_rewritten_anchor_hash_is_found(tmp_path: Path) -> None:
     make_log(tmp_path, 3)
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 3, "hash": "a" * 64}))
     with pytest.raises(AuditError, match="entry seq 3 differs from the one recorded"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
     (tmp_path / "audit.head").write_text("not json")
     with pytest.raises(AuditError, match="damaged"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_bad_kind_and_payload_are_refused(tmp_path: Path) -> None:
@@ -284,12 +284,12 @@ TABLE_TAMPERING: dict[str, tuple[str, ...]] = {
 @pytest.mark.parametrize("case", sorted(TABLE_TAMPERING))
 def test_any_change_to_a_ledger_table_is_found(tmp_path: Path, case: str) -> None:
     ledger_with_rows(tmp_path)
-    report = verify(tmp_path)
+    report = audit_verify(tmp_path)
     assert report.rows == {"runs": 2, "reviews": 3, "drafts": 3, "signals": 4}
     *statements, message = TABLE_TAMPERING[case]
     tamper_tables(tmp_path, *statements)
     with pytest.raises(AuditError, match=message):
-        verify(tmp_path)
+        audit_verify(tmp_path)
     with Ledger.open(tmp_path) as ledger, pytest.raises(AuditError):
         ledger.verify()
 
@@ -298,7 +298,7 @@ def test_dropped_ledger_triggers_are_reported(tmp_path: Path) -> None:
     ledger_with_rows(tmp_path)
     tamper_tables(tmp_path, "SELECT 1", recreate=False)
     with pytest.raises(AuditError, match="trigger"):
-        verify(tmp_path)
+        audit_verify(tmp_path)
 
 
 def test_decisions_are_read_from_the_chain_not_the_table(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from socialsearch import custodian, vault
 from socialsearch.errors import AuditError, KeyStoreError, LedgerError
-from socialsearch.hub import run_week
+from socialsearch.hub import run
 from socialsearch.keys import KeyStore
 from socialsearch.ledger import Ledger
-from socialsearch.municipality import review_draft
+from socialsearch.municipality import review
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
@@ -24,12 +24,12 @@ def world(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str, Pat
     keys = tmp_path / "keys"
     KeyStore.init(keys)
     state = tmp_path / "state"
-    run_week(input_dir=scenario, week=WEEK, out_dir=tmp_path / "out", state_dir=state, keys_dir=keys,
-             catalogue_path=catalogue_file)
+    run(input_dir=scenario, week=WEEK, out_dir=tmp_path / "out", state_dir=state, keys_dir=keys,
+             catalogue=catalogue_file)
     with Ledger.open(state, readonly=True) as ledger:
         ids = {r["municipality"]: r["draft_id"] for r in ledger.drafts.list()}
-    review_draft(state, ids["101"], "approve", "Relevant", "ABC")
-    review_draft(state, ids["461"], "dismiss", "Kendt af forvaltningen", "XY")
+    review(state, ids["101"], "approve", "Relevant", "ABC")
+    review(state, ids["461"], "dismiss", "Kendt af forvaltningen", "XY")
     return {"keys": keys, "state": state, "A": ids["101"], "D": ids["461"]}
 
 
@@ -48,7 +48,7 @@ def forge(state: Path, statement: str) -> None:
 
 
 def test_approved_draft_is_reidentified_and_audited(world: dict) -> None:
-    opened = custodian.reidentify_draft(world["state"], world["keys"], world["A"])
+    opened = custodian.reidentify(world["state"], world["keys"], world["A"])
     assert opened["child"]["cpr"] == "1003154123"
     with Ledger.open(world["state"], readonly=True) as ledger:
         [entry] = ledger.audit_entries("reidentify")
@@ -57,7 +57,7 @@ def test_approved_draft_is_reidentified_and_audited(world: dict) -> None:
 
 def test_dismissed_draft_is_refused(world: dict) -> None:
     with pytest.raises(LedgerError, match="not approved \\(decision: dismiss\\)"):
-        custodian.reidentify_draft(world["state"], world["keys"], world["D"])
+        custodian.reidentify(world["state"], world["keys"], world["D"])
 
 
 @pytest.mark.parametrize("statement", [
@@ -70,39 +70,39 @@ def test_forged_approval_opens_nothing(world: dict, statement: str, monkeypatch:
     opened: list[Path] = []
     monkeypatch.setattr(vault, "read_vault", lambda path, keystore: opened.append(path))
     with pytest.raises(AuditError, match="behind the audit log"):
-        custodian.reidentify_draft(world["state"], world["keys"], world["D"])
+        custodian.reidentify(world["state"], world["keys"], world["D"])
     assert opened == []
 
 
 def test_any_tampering_blocks_even_an_approved_draft(world: dict) -> None:
     forge(world["state"], "DELETE FROM draft_signals WHERE rowid = (SELECT min(rowid) FROM draft_signals)")
     with pytest.raises(AuditError, match="drafts or signals of week 2026-W47 differ"):
-        custodian.reidentify_draft(world["state"], world["keys"], world["A"])
+        custodian.reidentify(world["state"], world["keys"], world["A"])
 
 
 def test_custodian_commands_create_no_state_folder(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no state folder"):
-        custodian.reidentify_draft(tmp_path / "typo", tmp_path / "keys", "D2026-W47-k1a2b3c4d-0123456789abcdef")
+        custodian.reidentify(tmp_path / "typo", tmp_path / "keys", "D2026-W47-k1a2b3c4d-0123456789abcdef")
     with pytest.raises(LedgerError, match="no state folder"):  # before the keystore is even looked at
-        custodian.rekey_state(tmp_path / "typo", tmp_path / "no-keys")
+        custodian.keys_rekey(tmp_path / "typo", tmp_path / "no-keys")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "state").mkdir()
     with pytest.raises(LedgerError, match="no ledger at"):
-        custodian.rekey_state(tmp_path / "state", tmp_path / "no-keys")
+        custodian.keys_rekey(tmp_path / "state", tmp_path / "no-keys")
     assert list((tmp_path / "state").iterdir()) == []
 
 
 def test_rekey_keeps_the_ledger_verifiable(world: dict) -> None:
-    from socialsearch.keys import rotate
+    from socialsearch.keys import keys_rotate
 
-    store = rotate(world["keys"])
+    store = keys_rotate(world["keys"])
     new = next(k for k in (d["id"] for d in store.describe()["keys"]) if k != store.primary_key_id)
-    rotate(world["keys"], promote=new)
-    report = custodian.rekey_state(world["state"], world["keys"])
+    keys_rotate(world["keys"], promote=new)
+    report = custodian.keys_rekey(world["state"], world["keys"])
     assert report["to_key_id"] == new
     from socialsearch import audit
 
-    assert audit.verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
-    assert custodian.reidentify_draft(world["state"], world["keys"], world["A"])["child"]["cpr"] == "1003154123"
+    assert audit.audit_verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
+    assert custodian.reidentify(world["state"], world["keys"], world["A"])["child"]["cpr"] == "1003154123"
     with pytest.raises(KeyStoreError):
-        custodian.rekey_state(world["state"], world["keys"], "k-unknown")
+        custodian.keys_rekey(world["state"], world["keys"], "k-unknown")

@@ -620,19 +620,19 @@ def test_drafts_list_and_review_import_through_the_cli(scenario, tmp_path, keys,
     assert code == 2 and "--reviewer" in out
 
 
-def test_run_week_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
+def test_run_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
     from datetime import datetime
 
+    import socialsearch
     from socialsearch.errors import UsageError
-    from socialsearch.hub import run_week
     from socialsearch.weeks import TZ, IsoWeek
 
     args = {"input_dir": scenario, "week": IsoWeek.parse(WEEK), "out_dir": tmp_path / "out",
-            "state_dir": tmp_path / "state", "keys_dir": keys, "catalogue_path": catalogue_file}
+            "state_dir": tmp_path / "state", "keys_dir": keys, "catalogue": catalogue_file}
     with pytest.raises(UsageError, match="has not ended yet"):
-        run_week(**args, now=datetime(2026, 11, 22, 23, 59, tzinfo=TZ))  # Sunday evening of W47
+        socialsearch.run(**args, now=datetime(2026, 11, 22, 23, 59, tzinfo=TZ))  # Sunday evening of W47
     assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
-    report = run_week(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ))  # Monday 00:00: the week is over
+    report = socialsearch.run(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ))  # Monday 00:00: the week is over
     assert report.drafts == 2
 
 

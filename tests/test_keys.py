@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from socialsearch.errors import KeyStoreError
-from socialsearch.keys import PURPOSES, KeyStore, export, pseudonym_key_id, rotate
+from socialsearch.keys import PURPOSES, KeyStore, keys_export, keys_rotate, pseudonym_key_id
 
 
 def _secret(store: KeyStore, kid: str) -> bytes:
@@ -102,14 +102,14 @@ def test_repr_describe_and_errors_never_show_secrets(store: KeyStore) -> None:
 def test_rotation_three_steps(store: KeyStore) -> None:
     old = store.primary_key_id
     old_person = store.subkey("person")
-    added = rotate(store.directory)
+    added = keys_rotate(store.directory)
     new = next(k for k in added.key_ids if k != old)
     assert added.primary_key_id == old and added.key_status(new) == "enabled"
     with pytest.raises(KeyStoreError, match="primary"):
-        rotate(store.directory, disable=old)
-    promoted = rotate(store.directory, promote=new)
+        keys_rotate(store.directory, disable=old)
+    promoted = keys_rotate(store.directory, promote=new)
     assert promoted.primary_key_id == new
-    disabled = rotate(store.directory, disable=old)
+    disabled = keys_rotate(store.directory, disable=old)
     assert disabled.key_status(old) == "disabled"
     reloaded = KeyStore.load(store.directory)
     assert reloaded.key_ids == (old, new)
@@ -117,11 +117,11 @@ def test_rotation_three_steps(store: KeyStore) -> None:
     assert reloaded.subkey("person") != old_person
     assert _mode(store.directory / "keyset.json") == 0o600
     with pytest.raises(KeyStoreError, match="not in the keystore"):
-        rotate(store.directory, promote="k00000000")
+        keys_rotate(store.directory, promote="k00000000")
 
 
 def test_hub_export_holds_no_secret(store: KeyStore, tmp_path: Path) -> None:
-    hub = export(store.directory, tmp_path / "hub", "hub")
+    hub = keys_export(store.directory, tmp_path / "hub", "hub")
     assert hub.role == "hub" and not hub.has_secret and not hub.has_custodian_private_key
     assert not (tmp_path / "hub" / "custodian.key").exists()
     text = "".join(p.read_text() for p in (tmp_path / "hub").iterdir())
@@ -138,21 +138,21 @@ def test_hub_export_holds_no_secret(store: KeyStore, tmp_path: Path) -> None:
     with pytest.raises(KeyStoreError, match="no custodian private key"):
         loaded.custodian_private_key()
     with pytest.raises(KeyStoreError):
-        export(tmp_path / "hub", tmp_path / "station", "station")
+        keys_export(tmp_path / "hub", tmp_path / "station", "station")
     with pytest.raises(KeyStoreError, match="hub keystore"):
-        rotate(tmp_path / "hub")
+        keys_rotate(tmp_path / "hub")
 
 
 def test_station_export(store: KeyStore, tmp_path: Path) -> None:
-    rotate(store.directory)
-    station = KeyStore.load(export(store.directory, tmp_path / "st", "station").directory)
+    keys_rotate(store.directory)
+    station = KeyStore.load(keys_export(store.directory, tmp_path / "st", "station").directory)
     assert station.role == "station" and station.has_secret and not station.has_custodian_private_key
     assert not (tmp_path / "st" / "custodian.key").exists()
     for kid in store.key_ids:
         assert station.subkey("person", kid) == KeyStore.load(store.directory).subkey("person", kid)
     assert station.custodian_public_key.public_bytes_raw() == store.custodian_public_key.public_bytes_raw()
     with pytest.raises(KeyStoreError, match="already holds"):
-        export(store.directory, tmp_path / "st", "station")
+        keys_export(store.directory, tmp_path / "st", "station")
 
 
 def test_custodian_private_key(store: KeyStore) -> None:
@@ -189,16 +189,16 @@ def test_every_permission_problem_is_reported_at_once(store: KeyStore) -> None:
 
 def test_export_force_replaces_an_export_but_never_a_full_keystore(store: KeyStore, tmp_path: Path) -> None:
     hub = tmp_path / "hub"
-    export(store.directory, hub, "hub")
-    rotate(store.directory)
+    keys_export(store.directory, hub, "hub")
+    keys_rotate(store.directory)
     with pytest.raises(KeyStoreError, match="--force"):
-        export(store.directory, hub, "hub")
-    replaced = export(store.directory, hub, "hub", force=True)
+        keys_export(store.directory, hub, "hub")
+    replaced = keys_export(store.directory, hub, "hub", force=True)
     assert KeyStore.load(hub).key_ids == replaced.key_ids == KeyStore.load(store.directory).key_ids
     assert _mode(hub / "keyset.json") == 0o600
     other = KeyStore.init(tmp_path / "other")
     with pytest.raises(KeyStoreError, match="custodian's private key"):
-        export(store.directory, other.directory, "hub", force=True)
+        keys_export(store.directory, other.directory, "hub", force=True)
     with pytest.raises(KeyStoreError, match="being exported"):
-        export(store.directory, store.directory, "station", force=True)
+        keys_export(store.directory, store.directory, "station", force=True)
     assert KeyStore.load(other.directory).has_custodian_private_key

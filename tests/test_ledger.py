@@ -139,7 +139,7 @@ def test_record_run_stores_rows_and_audit_entry(tmp_path: Path) -> None:
                           " FROM draft_signals ORDER BY 1, 3")
     assert sig[0] == ("D47-a", "C-a", "E1", "P-father", "2026-11-17T10:30:00+01:00", 1)
     assert len(sig) == 3
-    assert audit.read_anchor(tmp_path) == (1, audit.verify(tmp_path).head)
+    assert audit.read_anchor(tmp_path) == (1, audit.audit_verify(tmp_path).head)
 
 
 def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
     assert table(tmp_path, "SELECT * FROM drafts ORDER BY draft_id") == before_d
     assert table(tmp_path, "SELECT * FROM draft_signals ORDER BY draft_id, event_ref") == before_s
     assert table(tmp_path, "SELECT count(*) FROM drafts")[0][0] == 2
-    assert audit.verify(tmp_path).entries == 2
+    assert audit.audit_verify(tmp_path).entries == 2
 
 
 def test_rerun_of_latest_week_with_other_drafts_replaces_them(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_new_week_earlier_than_latest_is_refused(tmp_path: Path) -> None:
         with pytest.raises(LedgerError, match=earlier):
             ledger.runs.check_week(IsoWeek.parse("2026-W46"))
         empty = make_drafts("2026-W46", [])
-        with pytest.raises(LedgerError, match="fresh --state folder"):
+        with pytest.raises(LedgerError, match="fresh state folder"):
             ledger.runs.record("2026-W46", empty, make_signals([]))
         assert ledger.runs.weeks() == ["2026-W47"]
 
@@ -322,7 +322,7 @@ def test_append_audit_and_verify(tmp_path: Path) -> None:
     with Ledger.open(tmp_path) as ledger:
         entry = ledger.append_audit("reidentify", {"draft_id": "D1", "persons": 2})
         assert entry.seq == 1 and entry.prev_hash == audit.GENESIS
-    report = audit.verify(tmp_path)
+    report = audit.audit_verify(tmp_path)
     assert report.entries == 1 and report.head == entry.hash
 
 
@@ -360,21 +360,22 @@ _HOLDER = textwrap.dedent(
 
 
 def test_lock_contention_between_processes(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
+    # ``with`` closes the holder's pipes and waits for it, however the test ends.
+    with subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        locked = rf"locked by another run \(pid {holder.pid}\); wait for it"
-        with pytest.raises(StateLockedError, match=locked), lock_state(tmp_path):
-            pass
-        with pytest.raises(StateLockedError), Ledger.open(tmp_path):
-            pass
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            locked = rf"locked by another run \(pid {holder.pid}\); wait for it"
+            with pytest.raises(StateLockedError, match=locked), lock_state(tmp_path):
+                pass
+            with pytest.raises(StateLockedError), Ledger.open(tmp_path):
+                pass
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.write("\n")
+            holder.stdin.close()
+            holder.wait(timeout=30)
     with lock_state(tmp_path):  # released when the holder ends
         pass
 
@@ -477,7 +478,7 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
     assert proc.returncode == -9, proc.stderr
     committed = point == "before-anchor"
     assert (state / "ledger.sqlite-journal").exists() is not committed  # a hot journal, or none
-    report = audit.verify(state)  # a lagging anchor is accepted
+    report = audit.audit_verify(state)  # a lagging anchor is accepted
     assert (report.entries, report.anchor_seq) == ((2, 1) if committed else (1, 1))
     drafts, signals = week47()
     with Ledger.open(state) as ledger:  # rolls back the hot journal / moves the anchor
@@ -489,7 +490,7 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
         clean = ledger.runs.history("2026-W48")
     assert crashed[0].equals(clean[0]) and crashed[1].equals(clean[1])
     assert not (state / "ledger.sqlite-journal").exists()
-    report = audit.verify(state)
+    report = audit.audit_verify(state)
     assert report.anchor_seq == report.head_seq == (3 if committed else 2)
 
 
@@ -517,7 +518,7 @@ def test_rekey_replaces_pseudonyms_everywhere_once_and_is_audited(tmp_path: Path
             ledger.keys.check("kold")
         ledger.keys.check("knew")
         assert [e.kind for e in ledger.audit_entries()][-2:] == ["rekey", "rekey"]
-    audit.verify(tmp_path)
+    audit.audit_verify(tmp_path)
 
 
 # --- decide, then write: check raises what record would, and writes nothing ---------------------
@@ -639,7 +640,7 @@ def test_version_1_ledger_is_refused_with_advice(tmp_path: Path) -> None:
     conn.execute("DELETE FROM schema_version")
     conn.execute("INSERT INTO schema_version VALUES (1, 'then')")
     conn.close()
-    with pytest.raises(LedgerError, match="version 1.*fresh --state folder"), Ledger.open(tmp_path):
+    with pytest.raises(LedgerError, match="version 1.*fresh state folder"), Ledger.open(tmp_path):
         pass
 
 
@@ -671,4 +672,4 @@ def test_readonly_open_recovers_after_a_killed_writer(tmp_path: Path) -> None:
     with Ledger.open(tmp_path, readonly=True) as ledger:  # e.g. `drafts list` right after the kill
         assert [d["draft_id"] for d in ledger.drafts.list()] == ["D47-a", "D47-b"]
     assert table(tmp_path, "SELECT count(*) FROM schema_version") == [(1,)]
-    audit.verify(tmp_path)
+    audit.audit_verify(tmp_path)

@@ -14,7 +14,7 @@ from test_ledger import week47
 from socialsearch import audit
 from socialsearch.errors import LedgerError, UsageError
 from socialsearch.ledger import Ledger
-from socialsearch.municipality import drafts_list, import_decisions, review_draft
+from socialsearch.municipality import drafts_list, import_decisions, review
 
 CPR_SPELLINGS = {
     "space": "far 010190 1234 kendt",
@@ -58,7 +58,7 @@ def reviews(state: Path) -> list[tuple[Any, ...]]:
 def test_a_reason_with_a_cpr_number_in_any_spelling_is_refused(state: Path, spelling: str) -> None:
     reason = CPR_SPELLINGS[spelling]
     with pytest.raises(UsageError, match="CPR number") as err:
-        review_draft(state, "D47-a", "approve", reason, "ABC")
+        review(state, "D47-a", "approve", reason, "ABC")
     assert "1234" not in str(err.value) and reason not in str(err.value)
     path = write(state / "decisions.json", [{"draft_id": "D47-a", "decision": "approve", "reason": reason,
                                             "reviewer": "ABC"}])
@@ -70,7 +70,7 @@ def test_a_reason_with_a_cpr_number_in_any_spelling_is_refused(state: Path, spel
 
 @pytest.mark.parametrize("reason", ["Kendt familie; 3 børn, uge 47", "tlf. 12 34 56 78 hos skolen", "sag 2026-11-17"])
 def test_ordinary_reasons_pass(state: Path, reason: str) -> None:
-    review_draft(state, "D47-a", "dismiss", reason, "ABC")
+    review(state, "D47-a", "dismiss", reason, "ABC")
     assert reviews(state) == [("D47-a", "dismiss", reason, "ABC", None)]
 
 
@@ -98,7 +98,7 @@ def test_import_records_all_decisions_with_the_file_digest_and_is_idempotent(sta
     ])
     assert import_decisions(state, path)["recorded"] == 1
     assert [r["decision"] for r in drafts_list(state, municipality="101")] == ["dismiss", "dismiss"]
-    assert audit.verify(state).rows["reviews"] == 3  # type: ignore[index]
+    assert audit.audit_verify(state).rows["reviews"] == 3  # type: ignore[index]
 
 
 def _two_drafts_for_101() -> tuple[Any, Any]:
@@ -167,7 +167,7 @@ def test_other_week_is_refused(state: Path) -> None:
 
 def test_review_and_list_need_an_existing_ledger(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no state folder"):
-        review_draft(tmp_path / "typo", "D47-a", "approve", "ok", "ABC")
+        review(tmp_path / "typo", "D47-a", "approve", "ok", "ABC")
     with pytest.raises(LedgerError, match="no ledger at"):
         drafts_list(tmp_path)
     path = write(tmp_path / "d.json", [])

@@ -23,14 +23,14 @@ import polars as pl
 import pytest
 
 import socialsearch.drafts as drafts_module
+from socialsearch._resources import template_dir
 from socialsearch.catalogue import load_catalogue
 from socialsearch.geography import geography
-from socialsearch.hub import run_week
+from socialsearch.hub import run
 from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
-from socialsearch.keys import KeyStore, export
-from socialsearch.resources import template_dir
+from socialsearch.keys import KeyStore, keys_export
 from socialsearch.station import pseudonymise
-from socialsearch.synth import synthesize
+from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W46")
@@ -40,11 +40,11 @@ WEEK = IsoWeek.parse("2026-W46")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small synthetic Denmark, its hub extract, and a hub run on it (as the demo does)."""
     root = tmp_path_factory.mktemp("world")
-    synthesize(root / "raw", scale=0.01, seed=14, week=WEEK)
+    synth(root / "raw", scale=0.01, seed=14, week=WEEK)
     KeyStore.init(root / "keys")
-    export(root / "keys", root / "hub-keys", "hub")
+    keys_export(root / "keys", root / "hub-keys", "hub")
     pseudonymise(root / "raw", root / "pseudo", root / "keys", week=WEEK)
-    run_week(input_dir=root / "pseudo", week=WEEK, out_dir=root / "out", state_dir=root / "state",
+    run(input_dir=root / "pseudo", week=WEEK, out_dir=root / "out", state_dir=root / "state",
              keys_dir=root / "hub-keys")
     return {name: root / name for name in ("raw", "keys", "hub-keys", "pseudo", "out", "state")} | {"root": root}
 

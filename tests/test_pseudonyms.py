@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from socialsearch import _native, pseudonyms
 from socialsearch.errors import KeyStoreError, UsageError
-from socialsearch.keys import KeyStore, export, pseudonym_key_id, rotate
+from socialsearch.keys import KeyStore, keys_export, keys_rotate, pseudonym_key_id
 from socialsearch.pseudonyms import Pseudonymiser, hmac_sha256, hmac_unique, verify_mac
 
 FIXED_KID = "k00c0ffee"
@@ -134,7 +134,7 @@ def test_golden_by_hand(fixed: KeyStore) -> None:
 
 
 def test_hub_makes_draft_ids_only(fixed: KeyStore, tmp_path: Path) -> None:
-    hub = KeyStore.load(export(fixed.directory, tmp_path / "hub", "hub").directory)
+    hub = KeyStore.load(keys_export(fixed.directory, tmp_path / "hub", "hub").directory)
     children = pl.Series(["k00c0ffee.PbWCHNyX5WygOEqlzQOMkQ", None])
     assert Pseudonymiser(hub).draft_ids(children, "2026-W47").to_list() == [
         "D2026-W47-k00c0ffee-7e534190a352c4b4", None,
@@ -165,8 +165,8 @@ def test_rotation_changes_pseudonyms_and_key_id(tmp_path: Path) -> None:
     store = KeyStore.init(tmp_path / "k")
     old = store.primary_key_id
     before = Pseudonymiser(store).persons(pl.Series(["0101901234"])).item()
-    new = next(k for k in rotate(store.directory).key_ids if k != old)
-    store = rotate(store.directory, promote=new)
+    new = next(k for k in keys_rotate(store.directory).key_ids if k != old)
+    store = keys_rotate(store.directory, promote=new)
     after = Pseudonymiser(store).persons(pl.Series(["0101901234"])).item()
     again_old = Pseudonymiser(store, old).persons(pl.Series(["0101901234"])).item()
     assert before == again_old != after

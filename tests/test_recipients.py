@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from socialsearch.keys import KeyStore, export
+from socialsearch.keys import KeyStore, keys_export
 from socialsearch.recipients import recipient_key, scope_pseudonyms
 
 PERSONS = pl.List(pl.Struct({"pseudonym": pl.String, "link": pl.String}))
@@ -16,7 +16,7 @@ PERSONS = pl.List(pl.Struct({"pseudonym": pl.String, "link": pl.String}))
 @pytest.fixture
 def hub(tmp_path: Path) -> KeyStore:
     KeyStore.init(tmp_path / "keys")
-    return export(tmp_path / "keys", tmp_path / "hub", "hub")
+    return keys_export(tmp_path / "keys", tmp_path / "hub", "hub")
 
 
 def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -103,20 +103,3 @@ def test_a_non_empty_output_needs_force_and_is_replaced_whole(scenario: Path, ca
     pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file, force=True)
     assert not (out / "keep.txt").exists() and (out / "manifest.json").is_file()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
-
-
-def test_the_hub_refuses_another_week_another_catalogue_and_version_1(scenario: Path, catalogue_file: Path,
-                                                                       tmp_path: Path, keystore: KeyStore) -> None:
-    from socialsearch.hub import load_hub
-
-    out = tmp_path / "pseudo"
-    pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)
-    with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W48"):
-        load_hub(out, keystore, week=IsoWeek.parse("2026-W48"), catalogue=load_catalogue(catalogue_file))
-    with pytest.raises(UsageError, match="another catalogue"):
-        load_hub(out, keystore, week=WEEK, catalogue=load_catalogue(None))
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    (out / "manifest.json").write_text(json.dumps({**manifest, "format": "socialsearch-pseudonymised",
-                                                   "version": 1}), encoding="utf-8")
-    with pytest.raises(UsageError, match="version 1.*pseudonymise the raw extracts again"):
-        read_hub(out)

@@ -1,4 +1,4 @@
-"""Tests for the synthetic Denmark (socialsearch.synth) on a small scale."""
+"""Tests for the synthetic Denmark (socialsearch.synthetic) on a small scale."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from socialsearch.catalogue import Catalogue, Category, Code
 from socialsearch.errors import UsageError
 from socialsearch.geography import geography
-from socialsearch.synth import INPUT_SCHEMAS, _cpr_numbers, _cpr_strings, synthesize
+from socialsearch.synthetic import INPUT_SCHEMAS, _cpr_numbers, _cpr_strings, synth
 from socialsearch.weeks import TZ, IsoWeek
 
 WEEK = IsoWeek(2026, 47)
@@ -79,7 +79,7 @@ def test_cpr_checker_itself() -> None:
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("synth") / "extract"
-    synthesize(target, scale=SCALE, seed=3, week=WEEK, catalogue=_catalogue())
+    synth(target, scale=SCALE, seed=3, week=WEEK, catalogue=_catalogue())
     return target
 
 
@@ -149,7 +149,7 @@ def test_summary_matches_files(out: Path, tables: dict[str, pl.DataFrame]) -> No
 def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for target, seed in ((a, 5), (b, 5), (c, 6)):
-        synthesize(target, scale=0.001, seed=seed, week=WEEK, catalogue=_catalogue())
+        synth(target, scale=0.001, seed=seed, week=WEEK, catalogue=_catalogue())
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert len(files) == 24 + 2 + 5
     for rel in files:
@@ -336,8 +336,8 @@ def test_valid_incident_cprs_are_in_the_population(people: pl.DataFrame, tables:
 
 # --------------------------------------------------------------------------- csv and usage
 def test_csv_has_the_same_content_in_local_time(tmp_path: Path) -> None:
-    synthesize(tmp_path / "p", scale=0.001, seed=2, week=WEEK, catalogue=_catalogue())
-    synthesize(tmp_path / "c", scale=0.001, seed=2, week=WEEK, fmt="csv", catalogue=_catalogue())
+    synth(tmp_path / "p", scale=0.001, seed=2, week=WEEK, catalogue=_catalogue())
+    synth(tmp_path / "c", scale=0.001, seed=2, week=WEEK, fmt="csv", catalogue=_catalogue())
     assert (tmp_path / "c" / "population.csv").read_text(encoding="utf-8").startswith(
         "cpr,municipality,given_name,surname\n")
     csv = pl.read_csv(tmp_path / "c" / "incidents" / "*.csv", infer_schema=False)
@@ -354,18 +354,18 @@ def test_csv_has_the_same_content_in_local_time(tmp_path: Path) -> None:
 
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="scale"):
-        synthesize(tmp_path / "x", scale=0, week=WEEK, catalogue=_catalogue())
+        synth(tmp_path / "x", scale=0, week=WEEK, catalogue=_catalogue())
     with pytest.raises(UsageError, match="format"):
-        synthesize(tmp_path / "x", scale=0.001, week=WEEK, fmt="xlsx", catalogue=_catalogue())  # type: ignore[arg-type]
-    synthesize(tmp_path / "y", scale=0.0005, week=WEEK, fmt="csv", catalogue=_catalogue())
+        synth(tmp_path / "x", scale=0.001, week=WEEK, fmt="xlsx", catalogue=_catalogue())  # type: ignore[arg-type]
+    synth(tmp_path / "y", scale=0.0005, week=WEEK, fmt="csv", catalogue=_catalogue())
     with pytest.raises(UsageError, match="csv extracts"):
-        synthesize(tmp_path / "y", scale=0.0005, week=WEEK, catalogue=_catalogue())
+        synth(tmp_path / "y", scale=0.0005, week=WEEK, catalogue=_catalogue())
 
 
 def test_packaged_catalogue_is_the_default(tmp_path: Path) -> None:
     from socialsearch.catalogue import load_catalogue
 
-    summary = synthesize(tmp_path / "d", scale=0.001, seed=1, week=WEEK)
+    summary = synth(tmp_path / "d", scale=0.001, seed=1, week=WEEK)
     assert summary.rows["incidents"] > 0 and summary.children > 0
     codes = {c.code for c in load_catalogue().codes}
     truth = pl.read_parquet(tmp_path / "d" / "truth" / "incidents.parquet")
@@ -386,7 +386,7 @@ DST_2016 = {  # Statistics Denmark, people carrying the surname, 2016 (populatio
 def named(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     """Population at NAME_SCALE with birth date, sex and name origin from the truth."""
     target = tmp_path_factory.mktemp("names") / "extract"
-    synthesize(target, scale=NAME_SCALE, seed=7, week=WEEK, catalogue=_catalogue())
+    synth(target, scale=NAME_SCALE, seed=7, week=WEEK, catalogue=_catalogue())
     pop = pl.read_parquet(target / "population.parquet").with_columns(cpr=_digits("cpr"))
     truth = pl.read_parquet(target / "truth" / "people.parquet")
     frame = pop.join(truth.select("cpr", "birth_date", "sex", "member", "family_id", "origin"), on="cpr")
@@ -473,21 +473,21 @@ def test_families_share_surnames(named: pl.DataFrame) -> None:
 def test_names_deterministic_for_a_seed(tmp_path: Path) -> None:
     frames = []
     for name, seed in (("a", 9), ("b", 9), ("c", 10)):
-        synthesize(tmp_path / name, scale=0.002, seed=seed, week=WEEK, catalogue=_catalogue())
+        synth(tmp_path / name, scale=0.002, seed=seed, week=WEEK, catalogue=_catalogue())
         frames.append(pl.read_parquet(tmp_path / name / "population.parquet"))
     assert frames[0].equals(frames[1])
     assert not frames[0].select("given_name", "surname").equals(frames[2].select("given_name", "surname"))
 
 
 def test_output_identical_whatever_the_chunk_size(tmp_path: Path) -> None:
-    synthesize(tmp_path / "big", scale=0.002, seed=4, week=WEEK, catalogue=_catalogue())
-    synthesize(tmp_path / "small", scale=0.002, seed=4, week=WEEK, catalogue=_catalogue(), chunk_rows=997)
+    synth(tmp_path / "big", scale=0.002, seed=4, week=WEEK, catalogue=_catalogue())
+    synth(tmp_path / "small", scale=0.002, seed=4, week=WEEK, catalogue=_catalogue(), chunk_rows=997)
     files = sorted(p.relative_to(tmp_path / "big") for p in (tmp_path / "big").rglob("*.parquet"))
     assert len(files) == 24 + 2 + 4
     for rel in files:
         assert pl.read_parquet(tmp_path / "big" / rel).equals(pl.read_parquet(tmp_path / "small" / rel)), rel
     with pytest.raises(UsageError, match="chunk_rows"):
-        synthesize(tmp_path / "x", scale=0.001, week=WEEK, catalogue=_catalogue(), chunk_rows=0)
+        synth(tmp_path / "x", scale=0.001, week=WEEK, catalogue=_catalogue(), chunk_rows=0)
 
 
 def test_cli_scale_defaults_to_a_small_denmark() -> None:
@@ -503,14 +503,14 @@ def test_cli_scale_defaults_to_a_small_denmark() -> None:
 
 
 def test_cpr_numbers_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    import socialsearch.synth as synth
+    import socialsearch.synthetic as synthetic
 
     rng = np.random.default_rng(5)
     births = rng.integers(-40_000, 20_000, size=5_000)
     births[:2_000] = 12_345  # many people on one date
     male = rng.random(5_000) < 0.5
-    whole = synth._cpr_numbers(births, male, np.random.default_rng(1))
-    monkeypatch.setattr(synth, "_CPR_BLOCK", 7)
-    blocked = synth._cpr_numbers(births, male, np.random.default_rng(1))
+    whole = synthetic._cpr_numbers(births, male, np.random.default_rng(1))
+    monkeypatch.setattr(synthetic, "_CPR_BLOCK", 7)
+    blocked = synthetic._cpr_numbers(births, male, np.random.default_rng(1))
     assert np.array_equal(whole, blocked)
     assert np.unique(whole).shape[0] == whole.shape[0]

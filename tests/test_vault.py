@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from socialsearch import vault
 from socialsearch.errors import VaultError
-from socialsearch.keys import KeyStore, export, hkdf
+from socialsearch.keys import KeyStore, hkdf, keys_export
 from socialsearch.vault import (
     open_data_key,
     open_sealed,
@@ -30,7 +30,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyStore, KeyStore, 
     """(full custodian keystore, its hub export, another full keystore)."""
     base = tmp_path_factory.mktemp("vault")
     full = KeyStore.init(base / "keys")
-    hub = KeyStore.load(export(full.directory, base / "hub", "hub").directory)
+    hub = KeyStore.load(keys_export(full.directory, base / "hub", "hub").directory)
     other = KeyStore.init(base / "other")
     return full, hub, other
 

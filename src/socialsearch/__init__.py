@@ -1,20 +1,34 @@
 """socialsearch: the weekly, privacy-preserving police-to-municipality child-welfare search.
 
-The public API, stage by stage (each a function from frames to frames or a small object)::
+The public API is everything in ``__all__``, in two layers (see ``docs/architecture.md``):
+
+* **operations**, one per CLI command and of the same name: :func:`run`, :func:`pseudonymise`,
+  :func:`review`, :func:`import_decisions`, :func:`reidentify`, :func:`drafts_list`,
+  :func:`stats`, :func:`synth`, :func:`demo`, :func:`keys_init`, :func:`keys_show`,
+  :func:`keys_rotate`, :func:`keys_export`, :func:`keys_rekey`, :func:`audit_verify`,
+  :func:`catalogue_check`. They take ``str | Path`` for folders and files and ``str | IsoWeek``
+  for weeks, and raise only :class:`SocialsearchError` subclasses;
+* **building blocks**, each a function from frames to frames or a small object::
 
     from socialsearch import (
         load_catalogue, read_raw, read_hub, KeyStore, Pseudonymiser, pseudonymise_extracts,
-        resolve, weekly_search, build_documents, render_html, Ledger, run_week,
+        resolve, weekly_search, build_documents, render_html, Ledger,
     )
 
-See ``docs/architecture.md`` for how they fit together.
+Examples
+--------
+>>> import socialsearch
+>>> socialsearch.catalogue_check()["categories"] > 0
+True
 """
 
 from __future__ import annotations
 
-from .catalogue import Catalogue, Category, Code, load_catalogue
+from ._demo import demo
+from .audit import audit_verify
+from .catalogue import Catalogue, Category, Code, catalogue_check, load_catalogue
 from .contract import age_on
-from .custodian import reidentify_draft, rekey_state
+from .custodian import keys_rekey, reidentify
 from .drafts import build_documents, render_html
 from .errors import (
     AuditError,
@@ -29,18 +43,18 @@ from .errors import (
 )
 from .extracts import RawExtracts, read_raw
 from .geography import geography
-from .hub import RunReport, run_week
+from .hub import RunReport, run
 from .hub_extract import HubExtract, read_hub, write_hub
 from .identifiers import birth_date, cpr_status, is_valid_cpr, normalise_cpr
-from .keys import KeyStore
+from .keys import KeyStore, keys_export, keys_init, keys_rotate, keys_show
 from .ledger import Ledger, lock_state
-from .municipality import review_draft
+from .municipality import drafts_list, import_decisions, review
 from .pseudonyms import Pseudonymiser
 from .resolution import resolve
 from .search import History, SearchResult, weekly_search
 from .station import pseudonymise, pseudonymise_extracts
 from .statistics import stats
-from .synth import synthesize
+from .synthetic import synth
 from .weeks import IsoWeek
 
 __version__ = "0.1.0"
@@ -68,26 +82,35 @@ __all__ = [
     "UsageError",
     "VaultError",
     "age_on",
+    "audit_verify",
     "birth_date",
     "build_documents",
+    "catalogue_check",
     "cpr_status",
+    "demo",
+    "drafts_list",
     "geography",
+    "import_decisions",
     "is_valid_cpr",
-    "lock_state",
+    "keys_export",
+    "keys_init",
+    "keys_rekey",
+    "keys_rotate",
+    "keys_show",
     "load_catalogue",
+    "lock_state",
     "normalise_cpr",
     "pseudonymise",
     "pseudonymise_extracts",
     "read_hub",
     "read_raw",
-    "reidentify_draft",
-    "rekey_state",
+    "reidentify",
     "render_html",
     "resolve",
-    "review_draft",
-    "run_week",
+    "review",
+    "run",
     "stats",
-    "synthesize",
+    "synth",
     "weekly_search",
     "write_hub",
 ]

@@ -155,6 +155,6 @@ def check_version(conn: sqlite3.Connection, path: Path) -> None:
     if version < SCHEMA_VERSION:
         raise LedgerError(
             f"{path} has schema version {version}, from an earlier socialsearch whose audit log does not "
-            "bind the ledger's rows; keep it as an archive and start a fresh --state folder, running the "
+            "bind the ledger's rows; keep it as an archive and start a fresh state folder, running the "
             "weeks in order"
         )

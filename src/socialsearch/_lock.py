@@ -23,7 +23,7 @@ _held_guard = threading.Lock()
 def missing_state(state: Path) -> LedgerError:
     """The error for a state folder that does not exist where one must."""
     return LedgerError(
-        f"no state folder at {state}: give the --state folder of the weekly run "
+        f"no state folder at {state}: give the state folder of the weekly run "
         "(nothing was created)"
     )
 
@@ -59,7 +59,7 @@ def lock_state(state_dir: str | os.PathLike[str], *, create: bool = True) -> Ite
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise StateLockedError(
                 f"state folder {state} is locked by another run (pid {holder}); wait for it to "
-                "finish, or check that no other socialsearch process uses this --state folder"
+                "finish, or check that no other socialsearch process uses this state folder"
             ) from None
         raise
     try:

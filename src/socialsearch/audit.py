@@ -14,17 +14,17 @@ reordering any entry breaks the chain from that entry on. Triggers abort every `
 ``DELETE`` on the table and every ``INSERT`` that does not extend the chain, so the log can
 only grow through this module. Removing *trailing* entries leaves a valid (shorter) chain;
 to catch that too, the head ``(seq, hash)`` is also kept in ``STATE/audit.head``, rewritten
-atomically after every commit, and :func:`verify` compares the two.
+atomically after every commit, and :func:`audit_verify` compares the two.
 
 The chain also binds the ledger's own tables: each entry holds the digest of the rows it
-wrote (the rules are in :mod:`socialsearch._integrity`), and :func:`verify` recomputes those
+wrote (the rules are in :mod:`socialsearch._integrity`), and :func:`audit_verify` recomputes those
 digests from the tables, so a row of ``runs``, ``drafts``, ``draft_signals`` or ``reviews``
 changed, deleted or inserted with ``sqlite3`` is found like a changed entry.
 
 Limits: someone who can write both ``ledger.sqlite`` and ``audit.head`` can truncate the log
 and rewrite the anchor, or rebuild the whole chain. Keep a copy of the head hash outside the
 state folder (it is printed by ``socialsearch audit verify``; the operations guide says where
-to send it) and compare it with :func:`verify`'s report.
+to send it) and compare it with :func:`audit_verify`'s report.
 
 Payloads never hold raw CPR numbers, names or journal numbers: only pseudonyms, event
 references, draft ids, counts and digests.
@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_json_atomic
+from ._atomic import write_json_atomic
 from .errors import AuditError, LedgerError
 
 __all__ = [
@@ -51,9 +51,9 @@ __all__ = [
     "AuditEntry",
     "VerifyReport",
     "append",
+    "audit_verify",
     "canonical_json",
     "entry_hash",
-    "verify",
 ]
 
 LEDGER_FILE = "ledger.sqlite"
@@ -102,7 +102,7 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The outcome of a successful :func:`verify`.
+    """The outcome of a successful :func:`audit_verify`.
 
     ``head`` is the last entry's hash (``GENESIS`` for an empty log); compare it with a copy
     kept outside the state folder. ``anchor_seq`` is the entry ``audit.head`` points at; it is
@@ -205,7 +205,7 @@ def sync_anchor(conn: sqlite3.Connection, state_dir: str | Path) -> None:
     """Move a lagging anchor forward to the head after an interrupted writer.
 
     Only an anchor that is missing on an empty log, or that names an existing entry with the
-    same hash, is moved; anything else is left for :func:`verify` to report.
+    same hash, is moved; anything else is left for :func:`audit_verify` to report.
     """
     head_seq, head_hash = head(conn)
     anchor = read_anchor(state_dir)
@@ -231,7 +231,7 @@ def verify_connection(
     conn: sqlite3.Connection, anchor: tuple[int, str] | None, *, tables: bool = True
 ) -> VerifyReport:
     """Verify the chain read through ``conn`` against ``anchor`` and, with ``tables``, the
-    ledger's tables against the chain; see :func:`verify`."""
+    ledger's tables against the chain; see :func:`audit_verify`."""
     rows = entries(conn)
     by_hash = {e.hash: e.seq for e in rows}
     prev_hash = GENESIS
@@ -305,28 +305,33 @@ def verify_connection(
     return VerifyReport(entries=len(rows), head=prev_hash, head_seq=head_seq, anchor_seq=anchor_seq, rows=counts)
 
 
-def verify(state_dir: str | Path) -> VerifyReport:
+def audit_verify(state_dir: str | Path) -> VerifyReport:
     """Check the audit chain in ``STATE/ledger.sqlite``, its anchor ``STATE/audit.head``, and
-    that the ledger's tables hold exactly the rows the chain recorded.
+    that the ledger's tables hold exactly the rows the chain recorded (``socialsearch audit verify``).
 
     Raises :class:`~socialsearch.errors.AuditError` naming the first bad entry (changed,
     removed, reordered, bad genesis, trailing entries removed) or the first table row that
     differs from the chain, and when the chain is empty (nothing to vouch for: usually a
-    mistyped --state folder); :class:`~socialsearch.errors.LedgerError` when there is no
+    mistyped state folder); :class:`~socialsearch.errors.LedgerError` when there is no
     ledger (nothing is created).
 
     Examples
     --------
-    >>> report = verify("state")  # doctest: +SKIP
-    >>> print(report)  # doctest: +SKIP
-    audit log ok: 12 entries, head 5f0c...
+    >>> import tempfile
+    >>> from socialsearch.ledger import Ledger
+    >>> state = tempfile.mkdtemp()
+    >>> with Ledger.open(state) as ledger:
+    ...     _ = ledger.append_audit("note", {"what": "an example"})
+    >>> report = audit_verify(state)
+    >>> report.entries, report.rows["drafts"]
+    (1, 0)
     """
     state = Path(state_dir)
     path = state / LEDGER_FILE
     if not path.is_file():
         what = "no ledger at" if state.is_dir() else "no state folder at"
         raise LedgerError(
-            f"{what} {path if state.is_dir() else state}: give the --state folder of a weekly run (nothing was created)"
+            f"{what} {path if state.is_dir() else state}: give the state folder of a weekly run (nothing was created)"
         )
     # The anchor is read first: it is written after each commit, so it can never be ahead of
     # the chain we then read unless entries were removed.
@@ -345,6 +350,6 @@ def verify(state_dir: str | Path) -> VerifyReport:
     if report.entries == 0:
         raise AuditError(
             f"audit log of {state} is empty: no run, review or re-identification was ever recorded there, "
-            "so there is nothing to verify. Is this the --state folder of the weekly run?"
+            "so there is nothing to verify. Is this the state folder of the weekly run?"
         )
     return report

@@ -25,9 +25,9 @@ from typing import Any, Literal, cast
 
 import polars as pl
 
+from ._resources import config_path
 from .contract import KINDS, ROLES
 from .errors import CatalogueError
-from .resources import config_path
 
 __all__ = [
     "KINDS",
@@ -35,6 +35,7 @@ __all__ = [
     "Catalogue",
     "Category",
     "Code",
+    "catalogue_check",
     "load_catalogue",
 ]
 
@@ -151,7 +152,7 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise CatalogueError(
-            source, [f"cannot read the file ({reason}); pass an existing TOML file with --catalogue"]
+            source, [f"cannot read the file ({reason}); give an existing TOML file"]
         ) from None
     try:
         text = raw.decode("utf-8")
@@ -177,6 +178,36 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         digest=hashlib.sha256(raw).hexdigest(),
         source=str(source),
     )
+
+
+def catalogue_check(path: Path | str | None = None) -> dict[str, Any]:
+    """Validate a catalogue and describe it (``socialsearch catalogue check``).
+
+    Every problem is reported at once (a :class:`~socialsearch.errors.CatalogueError` from
+    :func:`load_catalogue`); a valid catalogue is described by what a weekly run takes from it.
+
+    Parameters
+    ----------
+    path
+        The TOML file; ``None`` checks the packaged ``configs/event_codes.toml``.
+
+    Examples
+    --------
+    >>> report = catalogue_check()
+    >>> report["threshold"] > 0 and len(report["sha256"])
+    64
+    """
+    cat = load_catalogue(path)
+    return {
+        "source": cat.source,
+        "categories": len(cat.categories),
+        "codes": len(cat.codes),
+        "threshold": cat.threshold,
+        "lookback_weeks": cat.lookback_weeks,
+        "child_max_age": cat.child_max_age,
+        "immediate": sorted(c.id for c in cat.categories if c.immediate),
+        "sha256": cat.digest,
+    }
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """The ``socialsearch`` command line: options in, one library call, a clear message out.
 
+Each command calls the library function of the same name (``socialsearch run`` calls
+:func:`socialsearch.run`, ``socialsearch keys rotate`` :func:`socialsearch.keys_rotate`, ...),
+so everything the CLI does a developer can do from Python with the same names.
+
 Errors a user can cause (:class:`~socialsearch.errors.SocialsearchError`) exit with code 2 and
 their message; anything else exits with code 1 and a message that carries no data values
 (set ``SOCIALSEARCH_DEBUG=1`` for the traceback).
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+import socialsearch as api
 
 from . import progress
 from .contract import DECISIONS
@@ -153,9 +159,7 @@ def keys_init(keys_dir: Path) -> None:
     Example:
         socialsearch keys init --keys ./keys
     """
-    from .keys import KeyStore
-
-    store = KeyStore.init(keys_dir)
+    store = api.keys_init(keys_dir)
     click.echo(f"created keystore {keys_dir} (primary key {store.primary_key_id}, "
                f"custodian key {store.custodian_key_id})")
 
@@ -169,9 +173,7 @@ def keys_show(keys_dir: Path) -> None:
     Example:
         socialsearch keys show --keys ./keys
     """
-    from .keys import KeyStore
-
-    click.echo(json.dumps(KeyStore.load(keys_dir).describe(), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(api.keys_show(keys_dir), indent=2, ensure_ascii=False))
 
 
 @keys.command("rotate")
@@ -190,9 +192,7 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
         socialsearch keys rotate --keys ./keys --promote k1a2b3c4d
         socialsearch keys rotate --keys ./keys --disable k9f8e7d6c
     """
-    from .keys import rotate
-
-    store = rotate(keys_dir, promote=promote, disable=disable)
+    store = api.keys_rotate(keys_dir, promote=promote, disable=disable)
     click.echo(_rotation_message(store, keys_dir, promote, disable))
 
 
@@ -245,9 +245,7 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path, force: bool) -> None:
         socialsearch keys export --keys ./keys --role hub --out ./hub-keys
         socialsearch keys export --keys ./keys --role hub --out ./hub-keys --force   # after a rotation
     """
-    from .keys import export
-
-    store = export(keys_dir, out_dir, role, force=force)  # type: ignore[arg-type]
+    store = api.keys_export(keys_dir, out_dir, role, force=force)  # type: ignore[arg-type]
     click.echo(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
                f"primary {store.primary_key_id})")
 
@@ -265,9 +263,7 @@ def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     Example:
         socialsearch keys rekey --keys ./keys --state ./state
     """
-    from .custodian import rekey_state
-
-    click.echo(json.dumps(rekey_state(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(api.keys_rekey(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -290,13 +286,10 @@ def catalogue_check(path: Path | None) -> None:
     Example:
         socialsearch catalogue check ./my-district/event_codes.toml
     """
-    from .catalogue import load_catalogue
-
-    cat = load_catalogue(path)
-    immediate = sorted(c.id for c in cat.categories if c.immediate)
-    click.echo(f"{cat.source}: ok - {len(cat.categories)} categories, {len(cat.codes)} codes, "
-               f"threshold {cat.threshold}, lookback {cat.lookback_weeks} weeks, child_max_age "
-               f"{cat.child_max_age}, immediate: {', '.join(immediate) or 'none'}; sha256 {cat.digest}")
+    c = api.catalogue_check(path)
+    click.echo(f"{c['source']}: ok - {c['categories']} categories, {c['codes']} codes, "
+               f"threshold {c['threshold']}, lookback {c['lookback_weeks']} weeks, child_max_age "
+               f"{c['child_max_age']}, immediate: {', '.join(c['immediate']) or 'none'}; sha256 {c['sha256']}")
 
 
 # --------------------------------------------------------------------------- data
@@ -318,10 +311,8 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
         socialsearch synth --out ./extract --seed 1 --week 2026-W47
         socialsearch synth --out ./national --scale 1.0 --week 2026-W47
     """
-    from .synth import synthesize
-
     with progress.stage(f"synthesising a Denmark at scale {scale:g}"):
-        summary = synthesize(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
+        summary = api.synth(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
     click.echo(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
 
 
@@ -347,10 +338,8 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
     Example:
         socialsearch pseudonymise --input ./extract --out ./pseudo --keys ./keys --week 2026-W47
     """
-    from .station import pseudonymise as pseudonymise_
-
     with progress.stage(f"the hub extract for {week} at the source station"):
-        report = pseudonymise_(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
+        report = api.pseudonymise(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
                                absent_districts=absent_districts)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
@@ -374,11 +363,9 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     Example:
         socialsearch run --input ./extract --week 2026-W47 --out ./out --state ./state --keys ./keys
     """
-    from .hub import run_week
-
     with progress.stage(f"weekly search for {week}"):
-        report = run_week(input_dir=input_dir, week=week, out_dir=out_dir, state_dir=state_dir,
-                          keys_dir=keys_dir, catalogue_path=catalogue_path, absent_districts=absent_districts)
+        report = api.run(input_dir, week, out_dir, state_dir, keys_dir, catalogue=catalogue_path,
+                         absent_districts=absent_districts)
     click.echo(report.describe(state_dir=state_dir))
 
 
@@ -412,10 +399,7 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
         socialsearch drafts list --state ./state --week 2026-W47 --municipality 101 --pending
         socialsearch drafts list --state ./state --json
     """
-    from .municipality import drafts_list as list_drafts
-
-    rows = list_drafts(state_dir, week=None if week is None else str(week), municipality=municipality,
-                       pending=pending)
+    rows = api.drafts_list(state_dir, week=week, municipality=municipality, pending=pending)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -457,27 +441,21 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
             --decision approve --reason "Kendt familie, tages op" --reviewer ABC
         socialsearch review --state ./state --import ./decisions.json
     """
-    from .errors import UsageError
-
     single = {"--draft": draft_id, "--decision": decision, "--reason": reason, "--reviewer": reviewer}
     if import_file is not None:
         given = [k for k, v in single.items() if v is not None]
         if given:
-            raise UsageError(f"--import records a whole file: leave out {', '.join(given)}")
-        from .municipality import import_decisions
-
-        report = import_decisions(state_dir, import_file)
+            raise click.UsageError(f"--import records a whole file: leave out {', '.join(given)}")
+        report = api.import_decisions(state_dir, import_file)
         click.echo(f"{import_file}: recorded {report['recorded']} decision(s), {report['unchanged']} already "
                    f"recorded (week {report['week']}, municipality {report['municipality']}, "
                    f"sha256 {report['file_sha256']})")
         return
     missing = [k for k, v in single.items() if v is None]
     if missing:
-        raise UsageError(f"missing {', '.join(missing)} (or give --import FILE)")
-    from .municipality import review_draft
-
+        raise click.UsageError(f"missing {', '.join(missing)} (or give --import FILE)")
     assert draft_id is not None and decision is not None and reason is not None and reviewer is not None
-    review_draft(state_dir, draft_id, decision, reason, reviewer)
+    api.review(state_dir, draft_id, decision, reason, reviewer)
     click.echo(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
 
 
@@ -502,9 +480,7 @@ def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, 
     from rich.console import Console
     from rich.table import Table
 
-    from .statistics import stats as publish_stats
-
-    report = publish_stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by)
+    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by)
     table = Table(title=f"socialsearch stats {report.from_week} – {report.to_week}")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -529,9 +505,7 @@ def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     Example:
         socialsearch reidentify --state ./state --keys ./keys --draft D2026-W47-k1a2b3c4d-0123456789abcdef
     """
-    from .custodian import reidentify_draft
-
-    click.echo(json.dumps(reidentify_draft(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(api.reidentify(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
 
 
 @cli.group()
@@ -554,9 +528,7 @@ def audit_verify(state_dir: Path) -> None:
     Example:
         socialsearch audit verify --state ./state
     """
-    from .audit import verify
-
-    click.echo(str(verify(state_dir)))
+    click.echo(str(api.audit_verify(state_dir)))
 
 
 @cli.command()
@@ -573,9 +545,7 @@ def demo(demo_dir: Path, scale: float, seed: int, week: IsoWeek | None) -> None:
     Example:
         socialsearch demo
     """
-    from .demo import run_demo
-
-    run_demo(demo_dir, scale=scale, seed=seed, week=week)
+    api.demo(demo_dir, scale=scale, seed=seed, week=week)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The key custodian: re-identifying an approved draft, and re-keying the state after a rotation.
 
-:func:`reidentify_draft` opens the vault entry of one approved draft with the custodian's
-private key (audited). :func:`rekey_state` keeps a rotation from notifying anything twice.
+:func:`reidentify` opens the vault entry of one approved draft with the custodian's
+private key (audited). :func:`keys_rekey` keeps a rotation from notifying anything twice.
 
 After ``keys rotate --promote NEW`` the stations make pseudonyms with the new key, while the
 ledger still holds the old pseudonyms of every child, person and event it has drafted: without
@@ -31,7 +31,7 @@ from .keys import KeyStore
 from .ledger import Ledger, lock_state, require_ledger
 from .pseudonyms import Pseudonymiser
 
-__all__ = ["reidentify_draft", "rekey_state"]
+__all__ = ["keys_rekey", "reidentify"]
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,16 @@ def _rekeyed_document(document: dict[str, Any], persons: dict[str, str], events:
     return {**document, "drafts": drafts}
 
 
-def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> dict[str, Any]:
+def keys_rekey(state_dir: str | Path, keys_dir: str | Path, to_key: str | None = None) -> dict[str, Any]:
     """Re-key the ledger and the vaults under ``state_dir`` to ``to_key`` (default: the primary).
+
+    ``socialsearch keys rekey``: after a new key is promoted, before the first weekly run with it.
 
     Needs the custodian's full keystore (the private key opens the vaults; the secret makes
     the new pseudonyms). Returns what was changed; the audit log records it without values.
     A missing ledger is an error (nothing is created).
     """
+    state_dir = Path(state_dir)
     require_ledger(state_dir)
     keystore = KeyStore.load(keys_dir)
     if not keystore.has_secret or not keystore.has_custodian_private_key:
@@ -105,8 +108,8 @@ def rekey_state(state_dir: Path, keys_dir: Path, to_key: str | None = None) -> d
             "ledger": counts}
 
 
-def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str, Any]:
-    """Open the vault for one approved draft with the custodian's private key.
+def reidentify(state_dir: str | Path, keys_dir: str | Path, draft_id: str) -> dict[str, Any]:
+    """Open the vault for one approved draft with the custodian's private key (``socialsearch reidentify``).
 
     Before anything is opened, the whole audit chain and every ledger table bound to it are
     verified, and the decision is the one the chain records: a review row edited behind the
@@ -114,6 +117,7 @@ def reidentify_draft(state_dir: Path, keys_dir: Path, draft_id: str) -> dict[str
     Returns the CPR numbers of the child and linked persons and the district and journal number
     of each event, and writes an audit entry (without those values).
     """
+    state_dir = Path(state_dir)
     with Ledger.open(state_dir, create=False) as ledger:
         ledger.verify()
         draft = ledger.drafts.get(draft_id)

@@ -31,10 +31,10 @@ from typing import Any
 import jinja2
 import polars as pl
 
-from .atomic import write_json_atomic, write_text_atomic
+from ._atomic import write_json_atomic, write_text_atomic
+from ._resources import template_dir
 from .contract import TIME_ZONE
 from .geography import geography
-from .resources import template_dir
 from .weeks import IsoWeek
 
 __all__ = [

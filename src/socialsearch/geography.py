@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from .resources import config_path
+from ._resources import config_path
 
 __all__ = ["Geography", "District", "Municipality", "geography"]
 

@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from . import progress, vault
-from .atomic import remove_stale_tmp, write_json_atomic
+from ._atomic import remove_stale_tmp, write_json_atomic
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
 from .errors import KeyStoreError, UsageError
@@ -52,7 +52,7 @@ from .search import DraftIds, History, SearchResult, weekly_search
 from .station import pseudonymise_extracts
 from .weeks import IsoWeek
 
-__all__ = ["RunReport", "load_hub", "run_week"]
+__all__ = ["RunReport", "load_hub", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
     """
     if is_hub_extract(input_dir):
         if absent_districts:
-            raise UsageError("--absent-district applies to raw extracts; the station already checked the "
+            raise UsageError("absent districts apply to raw extracts only; the station already checked the "
                              f"districts of the hub extract in {input_dir}")
         hub = read_hub(input_dir)
     elif not keystore.has_secret:
@@ -140,7 +140,7 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
     if hub.week != str(week):
         raise UsageError(
             f"the hub extract in {input_dir} was made for week {hub.week}, not {week}; the station must "
-            f"pseudonymise again with --week {week}"
+            f"pseudonymise again for week {week}"
         )
     if hub.catalogue_digest != catalogue.digest:
         raise UsageError(
@@ -284,37 +284,47 @@ def _registered_in(hub: HubExtract, week: IsoWeek) -> int:
     return int(registered.is_between(week.start, week.end, closed="left").sum())
 
 
-def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-             catalogue_path: Path | None = None, absent_districts: Collection[str] = (),
-             now: datetime | None = None) -> RunReport:
+def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_dir: str | Path,
+        keys_dir: str | Path, *, catalogue: str | Path | None = None, absent_districts: Collection[str] = (),
+        now: datetime | None = None) -> RunReport:
     """Run the weekly search for ``week`` (see the module docstring for the order of effects).
 
-    Every check that can refuse the run (the week has not ended by ``now``, default the
-    Copenhagen clock; week order; key; reviewed drafts that would change; draft ids) runs
-    before the first byte is written, so a refused run changes no file.
+    ``input_dir`` holds a hub extract (``socialsearch pseudonymise``; any keystore) or raw
+    extracts (single-site: the keystore must hold the secret). Drafts go to ``out_dir/WEEK``,
+    the ledger, audit log and vault to ``state_dir``. Every check that can refuse the run (the
+    week has not ended by ``now``, default the Copenhagen clock; week order; key; reviewed
+    drafts that would change; draft ids) runs before the first byte is written, so a refused
+    run changes no file.
+
+    Raises
+    ------
+    SocialsearchError
+        Every refusal; the subclass says which (input, catalogue, keys, ledger).
     """
+    input_dir, out_dir, state_dir, keys_dir = Path(input_dir), Path(out_dir), Path(state_dir), Path(keys_dir)
+    week = week if isinstance(week, IsoWeek) else IsoWeek.parse(str(week))
     week.require_ended(now)
-    catalogue = load_catalogue(catalogue_path)
+    cat = load_catalogue(catalogue)
     keystore = KeyStore.load(keys_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.runs.check_week(week)
         with _stage("read", timings):
-            hub = load_hub(input_dir, keystore, week=week, catalogue=catalogue, absent_districts=absent_districts)
+            hub = load_hub(input_dir, keystore, week=week, catalogue=cat, absent_districts=absent_districts)
         key_id = hub.key_id
         ledger.keys.check(key_id)
         person_counts = _person_counts(hub)
         _checkpoint("after-read")
         with _stage("search", timings):
-            drafted_pairs, previous_drafts = ledger.runs.history(week, lookback_weeks=catalogue.lookback_weeks)
+            drafted_pairs, previous_drafts = ledger.runs.history(week, lookback_weeks=cat.lookback_weeks)
             pseudonymiser = Pseudonymiser(keystore, key_id)
             result = weekly_search(
                 incidents=hub.incidents,
                 persons=hub.incident_persons,
                 population=hub.children.select("person", "municipality", "age"),
                 relations=hub.relations,
-                catalogue=catalogue,
+                catalogue=cat,
                 week=week,
                 history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
                 draft_ids=_reusing_recorded_ids(ledger.runs.draft_ids(week), pseudonymiser.draft_ids),
@@ -332,10 +342,10 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
             scoped_drafts, scoped_signals = scope_pseudonyms(result.drafts, result.signals, keystore, hub.key_id)
             documents = build_documents(
                 scoped_signals, scoped_drafts, earlier=_earlier(ledger, result.drafts),
-                immediate_categories=[c.id for c in catalogue.categories if c.immediate])
+                immediate_categories=[c.id for c in cat.categories if c.immediate])
             out_week = out_dir / str(week)
-            html = _write_outputs(out_week, documents, week, catalogue.lookback_weeks)
-            summary = _summary(week, hub, result, person_counts, catalogue, documents)
+            html = _write_outputs(out_week, documents, week, cat.lookback_weeks)
+            summary = _summary(week, hub, result, person_counts, cat, documents)
             summary["warnings"] = warnings
             write_json_atomic(out_week / "summary.json", summary)
         _checkpoint("after-outputs")
@@ -349,7 +359,7 @@ def run_week(*, input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, 
                 result.drafts,
                 result.signals,
                 {
-                    "catalogue_digest": catalogue.digest,
+                    "catalogue_digest": cat.digest,
                     "inputs_digest": _inputs_digest(hub),
                     "key_id": key_id,
                     "counts": {"drafts": int(result.drafts.height), "signals": int(result.signals.height),

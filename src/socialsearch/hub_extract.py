@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from .atomic import fsync_dir, replacing, write_json_atomic
+from ._atomic import fsync_dir, replacing, write_json_atomic
 from .contract import DATETIME, RELATIONS, RESOLVED_BY, ROLES, TIME_ZONE
 from .errors import InputError, UsageError
 from .extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages

@@ -21,7 +21,7 @@ Examples
 >>> ks = KeyStore.init(d)
 >>> len(ks.subkey("person"))
 32
->>> hub = export(d, d.parent / "hub-keys", "hub")
+>>> hub = keys_export(d, d.parent / "hub-keys", "hub")
 >>> hub.has_secret, len(hub.subkey("draft"))
 (False, 32)
 """
@@ -51,9 +51,11 @@ __all__ = [
     "PURPOSES",
     "KeyStore",
     "KeyStoreRole",
-    "export",
+    "keys_export",
+    "keys_init",
+    "keys_rotate",
+    "keys_show",
     "pseudonym_key_id",
-    "rotate",
 ]
 
 PURPOSES: tuple[str, ...] = ("person", "event", "draft", "recipient", "vault")
@@ -436,7 +438,33 @@ class KeyStore:
 
 
 # ---------------------------------------------------------------------- operations
-def rotate(directory: str | Path, promote: str | None = None, disable: str | None = None) -> KeyStore:
+def keys_init(directory: str | Path) -> KeyStore:
+    """Create the custodian's full keystore in ``directory`` (``socialsearch keys init``).
+
+    The pseudonymisation secret and the custodian's X25519 key pair, files mode 0600 in a
+    folder mode 0700; an existing keystore is refused (see :meth:`KeyStore.init`). Give the
+    hub and the source stations exports of it (:func:`keys_export`), never the folder itself.
+    """
+    return KeyStore.init(directory)
+
+
+def keys_show(directory: str | Path) -> dict[str, Any]:
+    """Key ids, their status, the primary and the custodian's public key; never a secret.
+
+    What ``socialsearch keys show`` prints (see :meth:`KeyStore.describe`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "keys"
+    >>> shown = keys_show(keys_init(d).directory)
+    >>> shown["role"], len(shown["keys"]), shown["custodian"]["private_key_present"]
+    ('full', 1, True)
+    """
+    return KeyStore.load(directory).describe()
+
+
+def keys_rotate(directory: str | Path, promote: str | None = None, disable: str | None = None) -> KeyStore:
     """Rotate keys in three steps (the Tink way), one per call.
 
     * no argument: add a new enabled, non-primary key (distribute it to every station);
@@ -467,7 +495,7 @@ def rotate(directory: str | Path, promote: str | None = None, disable: str | Non
     return store
 
 
-def export(directory: str | Path, out: str | Path, role: Literal["hub", "station"], *,
+def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "station"], *,
            force: bool = False) -> KeyStore:
     """Export the keys a matching hub or a source station needs into a new keystore ``out``.
 
@@ -486,10 +514,10 @@ def export(directory: str | Path, out: str | Path, role: Literal["hub", "station
         raise KeyStoreError(f"{d} is the keystore being exported; export to another folder")
     if (d / CUSTODIAN_KEY).exists():
         raise KeyStoreError(f"{d} holds a full keystore with the custodian's private key; "
-                            "refusing to overwrite it, even with --force")
+                            "refusing to overwrite it, even when forced")
     if not force and any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB)):
         raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it "
-                            "(replace an earlier export with --force)")
+                            "(an earlier export is replaced only when forced: --force, force=True)")
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
     if role == "hub":

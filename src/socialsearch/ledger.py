@@ -215,7 +215,7 @@ def require_ledger(state_dir: str | os.PathLike[str]) -> Path:
         if not state.is_dir():
             raise missing_state(state)
         raise LedgerError(
-            f"no ledger at {path}: {state} is not the --state folder of a weekly run (nothing was created)"
+            f"no ledger at {path}: {state} is not the state folder of a weekly run (nothing was created)"
         )
     return path
 
@@ -359,7 +359,7 @@ class Ledger:
         return audit.entries(self._conn, kind=kind)
 
     def verify(self) -> audit.VerifyReport:
-        """Check the chain, its anchor and every bound table (see :func:`socialsearch.audit.verify`)."""
+        """Check the chain, its anchor and every bound table (see :func:`socialsearch.audit_verify`)."""
         return audit.verify_connection(self._conn, audit.read_anchor(self.state_dir))
 
 
@@ -411,7 +411,7 @@ class Runs(_Namespace):
         return LedgerError(
             f"week {week} is earlier than the latest week in the ledger ({latest}) and was never "
             "run: running it now would change which signals count as new for the weeks after it. "
-            f"Run weeks in order: to backfill, use a fresh --state folder and run every week from "
+            f"Run weeks in order: to backfill, use a fresh state folder and run every week from "
             f"the first one up to {latest}; re-running a week already recorded is allowed"
         )
 
@@ -522,7 +522,7 @@ class Runs(_Namespace):
                     raise LedgerError(
                         f"cannot record week {ws}: draft id {safe_id(elsewhere[0])} is already recorded for "
                         f"week {elsewhere[1]}; a draft id names one child's draft of one week. Check that the "
-                        "hub's draft-id key was not replaced, or use a fresh --state folder"
+                        "hub's draft-id key was not replaced, or use a fresh state folder"
                     )
         status = "replayed" if seen and same else ("replaced" if seen else "recorded")
         return _Plan(ws, draft_rows, signal_rows, gone, status, same)
@@ -546,7 +546,7 @@ class Runs(_Namespace):
             "build on it. The input or the catalogue probably differs from the original run "
             f"(recorded catalogue sha256 {str(recorded[0])[:12] if recorded else '?'}…, inputs "
             f"sha256 {str(recorded[1])[:12] if recorded else '?'}…). Re-run with the original "
-            "inputs, or rebuild the state in a fresh --state folder, running the weeks in order"
+            "inputs, or rebuild the state in a fresh state folder, running the weeks in order"
         )
 
     def _refuse_changing_reviewed(
@@ -574,7 +574,7 @@ class Runs(_Namespace):
             raise LedgerError(
                 f"re-running week {week} would drop {len(dropped)} draft(s) that were already "
                 f"reviewed (first: {safe_id(dropped[0])}); nothing was written. Re-run with the original "
-                "inputs, or record the corrected run in a fresh --state folder"
+                "inputs, or record the corrected run in a fresh state folder"
             )
         if changed:
             raise LedgerError(

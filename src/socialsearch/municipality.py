@@ -1,6 +1,6 @@
 """The municipality's side: its drafts, and decisions on them recorded in the ledger and the audit log.
 
-Decisions come one at a time (:func:`review_draft`, ``socialsearch review --draft``) or as the
+Decisions come one at a time (:func:`review`, ``socialsearch review --draft``) or as the
 file the caseworker's page produces (:func:`import_decisions`, ``socialsearch review --import``)::
 
     {"format": "socialsearch-decisions", "version": 1, "week": "2026-W47", "municipality": "101",
@@ -26,30 +26,33 @@ from typing import Any
 from .drafts import DECISIONS_FORMAT  # the page writes what review --import reads: one name for both
 from .errors import UsageError
 from .ledger import Decision, Ledger, check_decision, require_ledger, safe_id
+from .weeks import IsoWeek
 
-__all__ = ["DECISIONS_FORMAT", "drafts_list", "import_decisions", "review_draft"]
+__all__ = ["DECISIONS_FORMAT", "drafts_list", "import_decisions", "review"]
 
 _MUNICIPALITY = re.compile(r"^\d{3}$")
 _LIMIT = 20
 
 
-def review_draft(state_dir: Path, draft_id: str, decision: str, reason: str, reviewer: str) -> dict[str, Any]:
-    """Record a municipality's decision (``approve`` or ``dismiss``) on a draft.
+def review(state_dir: str | Path, draft_id: str, decision: str, reason: str, reviewer: str) -> dict[str, Any]:
+    """Record a municipality's decision (``approve`` or ``dismiss``) on a draft (``socialsearch review``).
 
-    ``reviewer`` is the caseworker's initials (1–8 letters). The state folder and its ledger
-    must exist (nothing is created).
+    ``reason`` says why (kept in the ledger; nothing that could be a CPR number), ``reviewer``
+    is the caseworker's initials (1–8 letters). The state folder and its ledger must exist
+    (nothing is created). A whole page's decisions: :func:`import_decisions`.
     """
     with Ledger.open(state_dir, create=False) as ledger:
         return ledger.reviews.record(draft_id, decision, reason, reviewer)
 
 
 def drafts_list(
-    state_dir: Path, *, week: str | None = None, municipality: str | None = None, pending: bool = False
+    state_dir: str | Path, *, week: str | IsoWeek | None = None, municipality: str | None = None, pending: bool = False
 ) -> list[dict[str, Any]]:
     """The drafts in the ledger (draft_id, week, municipality, rule, score, age, decision,
     reviewer, decided_at), decisions as the audit chain records them; nothing is created."""
     with Ledger.open(state_dir, readonly=True) as ledger:
-        return ledger.drafts.list(week=week, municipality=municipality, pending=pending)
+        return ledger.drafts.list(week=None if week is None else str(IsoWeek.parse(str(week))),
+                                  municipality=municipality, pending=pending)
 
 
 def _refuse(path: Path, problems: list[str]) -> UsageError:
@@ -131,12 +134,13 @@ def _already_recorded(decision: Decision, latest: dict[str, Any] | None) -> bool
     )
 
 
-def import_decisions(state_dir: Path, path: Path) -> dict[str, Any]:
+def import_decisions(state_dir: str | Path, path: str | Path) -> dict[str, Any]:
     """Record the decisions of a ``decisions.json`` file from the drafts page, all or nothing.
 
     Returns the file's sha256 and how many decisions were recorded and how many were already
     recorded (unchanged). The state folder and its ledger must exist (nothing is created).
     """
+    path = Path(path)
     require_ledger(state_dir)
     raw, data = _read(path)
     digest = hashlib.sha256(raw).hexdigest()

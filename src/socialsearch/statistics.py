@@ -30,9 +30,16 @@ dimension's row totals) share one cell, so a number hidden in one table is hidde
 
 Examples
 --------
->>> report = stats("state", from_week="2026-W27", to_week="2026-W39", out_dir="q3")  # doctest: +SKIP
->>> report.summary["drafts"]  # doctest: +SKIP
-412
+A ledger without runs gives empty tables (a real one is the ``--state`` folder of the runs):
+
+>>> import pathlib, tempfile
+>>> from socialsearch.ledger import Ledger
+>>> state = pathlib.Path(tempfile.mkdtemp())
+>>> with Ledger.open(state) as ledger:
+...     _ = ledger.append_audit("note", {})
+>>> report = stats(state, from_week="2026-W27", to_week="2026-W39", out_dir=state / "q3")
+>>> report.summary["drafts"], sorted(p.name for p in report.paths.values())
+(0, ['stats.csv', 'stats.html', 'stats.json'])
 """
 
 from __future__ import annotations
@@ -53,11 +60,11 @@ import numpy as np
 import polars as pl
 
 from . import _integrity
-from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from ._atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from ._resources import template_dir
 from .audit import LEDGER_FILE
 from .errors import LedgerError, UsageError
 from .geography import geography
-from .resources import template_dir
 from .weeks import IsoWeek
 
 __all__ = [
@@ -237,20 +244,20 @@ def suppress(values: Mapping[K, int], children: Mapping[K, int], relations: Sequ
 # --- reading the ledger ------------------------------------------------------------------------
 
 
-def _as_week(week: str | IsoWeek, option: str) -> IsoWeek:
+def _as_week(week: str | IsoWeek, which: str) -> IsoWeek:
     if isinstance(week, IsoWeek):
         return week
     try:
         return IsoWeek.parse(str(week))
     except UsageError as exc:
-        raise UsageError(f"{option}: {exc}") from None
+        raise UsageError(f"{which}: {exc}") from None
 
 
 def _connect(state_dir: Path) -> sqlite3.Connection:
     path = state_dir / LEDGER_FILE
     if not path.is_file():
         raise LedgerError(
-            f"no ledger at {path}: is {state_dir} the --state folder of a weekly run? "
+            f"no ledger at {path}: is {state_dir} the state folder of a weekly run? "
             "(stats only reads a ledger; it never creates one)"
         )
     return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
@@ -758,12 +765,12 @@ def stats(
     LedgerError
         No ledger in ``state_dir``, or one that cannot be read.
     """
-    first, last = _as_week(from_week, "--from"), _as_week(to_week, "--to")
+    first, last = _as_week(from_week, "first week"), _as_week(to_week, "last week")
     if first > last:
-        raise UsageError(f"--from {first} is after --to {last}: give the earlier week first")
+        raise UsageError(f"the first week {first} is after the last week {last}: give the earlier week first")
     unknown = [b for b in by if b not in DIMENSIONS]
     if unknown:
-        raise UsageError(f"--by {', '.join(unknown)}: expected any of {', '.join(DIMENSIONS)}")
+        raise UsageError(f"unknown table dimension(s) {', '.join(unknown)}: expected any of {', '.join(DIMENSIONS)}")
     dims = tuple(dict.fromkeys(by))
     state = Path(state_dir)
     conn = _connect(state)

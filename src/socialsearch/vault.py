@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _native
-from .atomic import write_bytes_atomic
+from ._atomic import write_bytes_atomic
 from .errors import KeyStoreError, VaultError
 from .keys import KeyStore, hkdf
 from .pseudonyms import default_threads

@@ -1,6 +1,6 @@
 """The synthetic Denmark: people, families and a year of police events in the input contract.
 
-:func:`synthesize` writes DESIGN.md §3's layout (one incidents and one incident_persons file per
+:func:`synth` writes DESIGN.md §3's layout (one incidents and one incident_persons file per
 police district, ``population`` and ``relations``) for a country of ``scale`` × Denmark, plus the
 ground truth under ``OUT/truth/`` (not part of the input contract). Everything is drawn with
 vectorised NumPy from the seed (one generator for the country, one stream per police district
@@ -19,7 +19,7 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> from socialsearch.weeks import IsoWeek
->>> s = synthesize(pathlib.Path(tempfile.mkdtemp()), scale=0.001, seed=1, week=IsoWeek(2026, 47))
+>>> s = synth(pathlib.Path(tempfile.mkdtemp()), scale=0.001, seed=1, week=IsoWeek(2026, 47))
 >>> sorted(s.rows)
 ['incident_persons', 'incidents', 'population', 'relations']
 """
@@ -43,12 +43,12 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from .catalogue import Catalogue, Code
+from .catalogue import Catalogue, Code, load_catalogue
 from .errors import UsageError
 from .geography import Geography, geography
 from .weeks import IsoWeek
 
-__all__ = ["INPUT_SCHEMAS", "SynthSummary", "synthesize"]
+__all__ = ["INPUT_SCHEMAS", "SynthSummary", "synth"]
 
 Format = Literal["parquet", "csv"]
 _TZ = "Europe/Copenhagen"
@@ -227,7 +227,7 @@ CHUNK_ROWS = 1_000_000
 
 @dataclass(frozen=True)
 class SynthSummary:
-    """What :func:`synthesize` wrote.
+    """What :func:`synth` wrote.
 
     ``rows`` counts rows per input table (``incidents``, ``incident_persons``, ``population``,
     ``relations``); ``fallback`` counts incident persons with an empty or invalid CPR, of whom
@@ -249,17 +249,17 @@ class SynthSummary:
     seconds: float = field(compare=False)
 
 
-def synthesize(
-    out: Path,
+def synth(
+    out: str | Path,
     *,
     scale: float = 1.0,
     seed: int = 0,
-    week: IsoWeek,
+    week: str | IsoWeek,
     fmt: Format = "parquet",
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue | str | Path | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> SynthSummary:
-    """Write a synthetic Denmark of ``scale`` × 5.97 million people to ``out``.
+    """Write a synthetic Denmark of ``scale`` × 5.97 million people to ``out`` (``socialsearch synth``).
 
     The country is drawn as compact numeric arrays (about 50 bytes a person); the text columns
     are built and written one police district, or one chunk of ``chunk_rows`` people or
@@ -280,7 +280,8 @@ def synthesize(
         ``"parquet"`` (date-times as ``Datetime("us", "Europe/Copenhagen")``) or ``"csv"``
         (UTF-8 with a header, local date-times without offset).
     catalogue
-        The event-code catalogue whose codes get events; ``None`` loads the packaged one.
+        The event-code catalogue (or its TOML file) whose codes get events; ``None`` loads the
+        packaged one.
     chunk_rows
         Rows built and written at a time for the population, relations and ``truth/people``.
         It changes the memory used and the Parquet row groups, never the rows written.
@@ -298,11 +299,10 @@ def synthesize(
         raise UsageError(f"format {fmt!r}: expected 'parquet' or 'csv'")
     if chunk_rows < 1:
         raise UsageError(f"chunk_rows {chunk_rows!r}: expected a positive number of rows")
-    if catalogue is None:
-        from .catalogue import load_catalogue
-
-        catalogue = load_catalogue()
+    if not isinstance(catalogue, Catalogue):
+        catalogue = load_catalogue(catalogue)
     out = Path(out)
+    week = week if isinstance(week, IsoWeek) else IsoWeek.parse(week)
     _check_out(out, fmt)
     geo = geography()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x50C1A1]))

@@ -19,13 +19,13 @@ from rich.table import Table
 from . import progress
 from .errors import UsageError
 from .geography import geography
-from .hub import RunReport, run_week
-from .keys import KeyStore, export
+from .hub import RunReport, run
+from .keys import keys_export, keys_init
 from .station import pseudonymise
-from .synth import synthesize
+from .synthetic import synth
 from .weeks import IsoWeek
 
-__all__ = ["run_demo"]
+__all__ = ["demo"]
 
 _MARKER = ".socialsearch-demo"
 
@@ -36,36 +36,46 @@ def _prepare(demo_dir: Path) -> None:
         if not (demo_dir / _MARKER).is_file():
             raise UsageError(
                 f"{demo_dir} exists and is not an earlier socialsearch demo; "
-                "choose another folder with --dir"
+                "choose another folder"
             )
         shutil.rmtree(demo_dir)
     demo_dir.mkdir(parents=True, exist_ok=True)
     (demo_dir / _MARKER).write_text("created by `socialsearch demo`; safe to delete\n", encoding="utf-8")
 
 
-def run_demo(demo_dir: Path, *, scale: float = 0.01, seed: int = 14, week: IsoWeek | None = None,
-             console: Console | None = None) -> RunReport:
-    """Run the whole pipeline on synthetic data in ``demo_dir`` and print where to look."""
+def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, seed: int = 14,
+         week: str | IsoWeek | None = None, console: Console | None = None) -> RunReport:
+    """Run the whole pipeline on synthetic data in ``demo_dir`` and print where to look (``socialsearch demo``).
+
+    A synthetic Denmark of ``scale`` (0.01 is about 60,000 people), a full keystore and its hub
+    export, the hub extract at the source station, and one weekly run of ``week`` (default: the
+    last complete ISO week) at the hub. An earlier demo in ``demo_dir`` is replaced; any other
+    non-empty folder is refused.
+    """
     console = console or Console(soft_wrap=True)
-    week = week or IsoWeek.of(date.today()).shift(-1)  # the last complete ISO week
+    demo_dir = Path(demo_dir)
+    if week is None:
+        week = IsoWeek.of(date.today()).shift(-1)  # the last complete ISO week
+    elif not isinstance(week, IsoWeek):
+        week = IsoWeek.parse(week)
     _prepare(demo_dir)
     extract, pseudo = demo_dir / "extract", demo_dir / "pseudonymised"
     keys, hub_keys = demo_dir / "keys", demo_dir / "hub-keys"
     out, state = demo_dir / "out", demo_dir / "state"
 
     with progress.stage("synthesising a small Denmark"):
-        synth = synthesize(extract, scale=scale, seed=seed, week=week)
-    console.print(f"[bold]1.[/] synthetic extracts for week {week}: {synth.people:,} people, "
-                  f"{synth.children:,} children, {synth.rows['incidents']:,} police events -> {extract}")
-    KeyStore.init(keys)
-    export(keys, hub_keys, "hub")
+        made = synth(extract, scale=scale, seed=seed, week=week)
+    console.print(f"[bold]1.[/] synthetic extracts for week {week}: {made.people:,} people, "
+                  f"{made.children:,} children, {made.rows['incidents']:,} police events -> {extract}")
+    keys_init(keys)
+    keys_export(keys, hub_keys, "hub")
     console.print(f"[bold]2.[/] keys: {keys} (custodian, secret) and {hub_keys} (hub: no secret)")
     with progress.stage("the hub extract at the source station"):
         pseudonymise(extract, pseudo, keys, week=week)
     console.print(f"[bold]3.[/] the hub extract for {week} (pseudonyms only: no CPR number, name, birth date "
                   f"or journal number) -> {pseudo}")
     with progress.stage(f"the weekly search for {week} at the hub"):
-        report = run_week(input_dir=pseudo, week=week, out_dir=out, state_dir=state, keys_dir=hub_keys)
+        report = run(pseudo, week, out, state, hub_keys)
     console.print(f"[bold]4.[/] weekly search for {week}: {report.drafts} draft(s)")
 
     table = Table(title=f"Drafts per municipality, {week}")
