@@ -222,3 +222,20 @@ def test_every_day_of_the_table_against_datetime() -> None:
                     expected.append(None)
     frame = pl.DataFrame({"c": cprs})
     assert frame.select(birth_date(normalise_cpr("c")))["c"].to_list() == expected
+
+
+_CPR_LIKE = st.text(alphabet=st.sampled_from("0123456789+- \t._e\u00a0\u2013\uff10\u0661"), min_size=8, max_size=12)
+
+
+@given(st.lists(st.one_of(_CPR_LIKE, st.from_regex(r"[0-3][0-9][01][0-9]{7}", fullmatch=True), st.none()),
+                max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_path_gives_what_the_general_rule_gives(values: list[str | None]) -> None:
+    """Ten ASCII digits skip NFKC and the regular expressions; the result must not change."""
+    from socialsearch.identifiers import _normalise_full, cpr_number
+
+    series = pl.Series("c", values, dtype=pl.String)
+    general = _normalise_full(series).to_list()
+    assert _norm(values) == general
+    numbers = series.to_frame().select(cpr_number("c"))["c"].to_list()
+    assert numbers == [None if g is None else int(g) for g in general]
