@@ -285,9 +285,22 @@ class _Problems:
 # --------------------------------------------------------------------------------------
 
 
+def _stripped_or_null(series: pl.Series) -> pl.Series:
+    """``series`` stripped of surrounding white space, empty values null.
+
+    When nothing changes (the usual case: a clean extract), the input column itself is returned,
+    so the validated frame shares its strings with the file's instead of holding a copy.
+    """
+    stripped = series.str.strip_chars()
+    lengths = stripped.str.len_bytes()
+    if bool((lengths == series.str.len_bytes()).fill_null(True).all()) and not bool((lengths == 0).any()):
+        return series
+    return stripped.to_frame("x").select(pl.when(pl.col("x").str.len_bytes() > 0).then(pl.col("x"))).to_series()
+
+
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
-    stripped = expr.str.strip_chars()
-    return pl.when(stripped.str.len_bytes() > 0).then(stripped)
+    return expr.map_batches(lambda s: _stripped_or_null(s).rename(s.name), return_dtype=pl.String(),
+                            is_elementwise=True)
 
 
 def _text(name: str, dtype: pl.DataType) -> pl.Expr | None:
