@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 from memory import bench_scale, peak_rss_mib, reset_peak_rss
 
-from socialsearch import hub, station
+from socialsearch import extracts, hub, station
 from socialsearch.keys import KeyStore, export
 from socialsearch.synth import synthesize
 from socialsearch.weeks import IsoWeek
@@ -94,6 +94,27 @@ def _timed(stages: Stages, label: str) -> Callable[[Any], Any]:
     return wrap
 
 
+def _per_table(stages: Stages) -> Callable[[Any], Any]:
+    """``extracts._read_table`` as one stage per table (``read_raw:<table>``)."""
+    def wrap(fn: Any) -> Any:
+        def call(root: Any, table: str, *args: Any, **kwargs: Any) -> Any:
+            stages.mark("read_raw:files")
+            out = fn(root, table, *args, **kwargs)
+            stages.mark(f"read_raw:{table}")
+            return out
+        return call
+    return wrap
+
+
+@contextmanager
+def _read_raw_stages(module: Any, stages: Stages) -> Iterator[None]:
+    """``read_raw`` in ``module`` by table, cross-file checks and the rest."""
+    with _patched(module, "read_raw", _timed(stages, "read_raw:rest")), \
+            _patched(extracts, "_read_table", _per_table(stages)), \
+            _patched(extracts, "_cross_checks", _timed(stages, "read_raw:cross_checks")):
+        yield
+
+
 def _station_stages(stages: Stages) -> Callable[[Any], Any]:
     def wrap(fn: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -104,7 +125,8 @@ def _station_stages(stages: Stages) -> Callable[[Any], Any]:
 
 
 def _drop_empty(stages: Stages) -> list[dict[str, Any]]:
-    return [r for r in stages.rows if not (r["stage"].startswith("before_") and r["seconds"] < 0.05)]
+    return [r for r in stages.rows
+            if not (r["stage"].startswith(("before_", "read_raw:files")) and r["seconds"] < 0.05)]
 
 
 def measure_pseudonymise(extract: Path, pseudo: Path, keys: Path, week: IsoWeek = WEEK) -> dict[str, Any]:
@@ -112,7 +134,7 @@ def measure_pseudonymise(extract: Path, pseudo: Path, keys: Path, week: IsoWeek 
     shutil.rmtree(pseudo, ignore_errors=True)
     stages = Stages()
     begin = time.perf_counter()
-    with _patched(station, "read_raw", _timed(stages, "read_raw")), \
+    with _read_raw_stages(station, stages), \
             _patched(station, "pseudonymise_extracts", _station_stages(stages)), \
             _patched(station, "write_hub", _timed(stages, "write_hub")):
         report = station.pseudonymise(extract, pseudo, keys, week=week)
@@ -128,7 +150,7 @@ def measure_run(input_dir: Path, out: Path, keys: Path, week: IsoWeek = WEEK) ->
         shutil.rmtree(out / sub, ignore_errors=True)
     stages = Stages()
     begin = time.perf_counter()
-    with _patched(hub, "read_raw", _timed(stages, "read_raw")), \
+    with _read_raw_stages(hub, stages), \
             _patched(hub, "pseudonymise_extracts", _station_stages(stages)), \
             _patched(hub, "read_hub", _timed(stages, "read_hub")), \
             _patched(hub, "weekly_search", _timed(stages, "search")):

@@ -427,6 +427,8 @@ def _where_not_final(expr: pl.Expr, final: Callable[[pl.Series], pl.Series],
     """
     def apply(series: pl.Series) -> pl.Series:
         keep = final(series).fill_null(False)
+        if bool(keep.all()):
+            return series  # the column as read, not a copy
         out = series.to_frame("x").select(pl.when(pl.lit(keep)).then(pl.col("x"))).to_series()
         rest = (~keep & series.is_not_null()).arg_true()
         if len(rest):

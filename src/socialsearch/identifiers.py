@@ -79,35 +79,37 @@ def _days_from_number(number: pl.Series) -> pl.Series:
     """Days since 1970-01-01 (Int32) of CPR numbers as integers ``DDMMYYSSSS``; null when the
     date does not exist in the century the 7th digit gives.
 
-    Integer arithmetic only, in stages (each intermediate column is computed once): the days in
-    a month by formula, and days since 1970-01-01 by H. Hinnant's ``days_from_civil``.
+    Integer arithmetic only, in stages (each intermediate column is computed once, as Int32,
+    and dropped when no longer needed): the days in a month by formula, and days since
+    1970-01-01 by H. Hinnant's ``days_from_civil``.
     """
+    i32 = pl.Int32
     n = pl.col("n")
-    yy, d7 = n // 10**4 % 100, n // 1000 % 10
+    yy, d7 = (n // 10**4 % 100).cast(i32), (n // 1000 % 10).cast(i32)
     d, m, y = pl.col("d"), pl.col("m"), pl.col("y")
     frame = number.cast(pl.Int64).to_frame("n").select(
-        d=n // 10**8,
-        m=n // 10**6 % 100,
+        d=(n // 10**8).cast(i32),
+        m=(n // 10**6 % 100).cast(i32),
         y=pl.when(d7 <= 3).then(1900 + yy)
         .when(d7.is_in([4, 9])).then(pl.when(yy <= 36).then(2000 + yy).otherwise(1900 + yy))
         .otherwise(pl.when(yy <= 57).then(2000 + yy).otherwise(1800 + yy)),
     )
-    frame = frame.with_columns(
-        leap=((y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))).cast(pl.Int64),
-        sm=pl.when(m.is_between(1, 12)).then(m).otherwise(1),
-        ya=y - (m <= 2).cast(pl.Int64),  # the year of a March-based calendar
+    sm = pl.when(m.is_between(1, 12)).then(m).otherwise(1)
+    leap = ((y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))).cast(i32)
+    frame = frame.select(
+        "d", "m",
+        ok=m.is_between(1, 12) & d.is_between(1, 28 + (sm + sm // 8) % 2 + 2 % sm + 2 * (1 // sm)
+                                              + pl.when(m == 2).then(leap).otherwise(0)),
+        ya=y - (m <= 2).cast(i32),  # the year of a March-based calendar
     )
-    sm, ya = pl.col("sm"), pl.col("ya")
-    frame = frame.with_columns(
-        dim=28 + (sm + sm // 8) % 2 + 2 % sm + 2 * (1 // sm) + pl.when(m == 2).then(pl.col("leap")).otherwise(0),
-        era=ya // 400,
-    )
-    frame = frame.with_columns(yoe=ya - pl.col("era") * 400)
+    ya = pl.col("ya")
+    frame = frame.select("d", "m", "ok", "ya", era=ya // 400)
+    era = pl.col("era")
+    frame = frame.select("d", "m", "ok", "era", yoe=ya - era * 400)
     yoe = pl.col("yoe")
     doy = (153 * (m + pl.when(m > 2).then(-3).otherwise(9)) + 2) // 5 + d - 1
-    days = pl.col("era") * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    ok = m.is_between(1, 12) & d.is_between(1, pl.col("dim"))
-    return frame.select(pl.when(ok).then(days).cast(pl.Int32)).to_series()
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return frame.select(pl.when(pl.col("ok")).then(days).cast(i32)).to_series()
 
 
 def _date_series(digits: pl.Series) -> pl.Series:
@@ -160,12 +162,14 @@ def _normalise_series(series: pl.Series) -> pl.Series:
 
 
 def _number_series(series: pl.Series) -> pl.Series:
-    """:func:`cpr_number` on a Series."""
+    """:func:`cpr_number` on a Series (no text column is built: integers throughout)."""
     raw = series.cast(pl.String)
-    if raw.null_count() == 0 and bool(_ten_ascii_digits(raw).all()):
-        number = raw.cast(pl.Int64)
-        return _on(number, pl.when(pl.lit(_days_from_number(number).is_not_null())).then(_X)).rename(series.name)
-    return _normalise_series(raw).cast(pl.Int64).rename(series.name)
+    fast = _ten_ascii_digits(raw)
+    number = _on(raw, pl.when(pl.lit(fast)).then(_X.cast(pl.Int64, strict=False)))
+    slow = (~fast & raw.is_not_null()).arg_true()
+    if len(slow):
+        number = number.scatter(slow, _normalise_full(raw.gather(slow)).cast(pl.Int64))
+    return _on(number, pl.when(pl.lit(_days_from_number(number).is_not_null())).then(_X)).rename(series.name)
 
 
 def _status_series(series: pl.Series) -> pl.Series:
