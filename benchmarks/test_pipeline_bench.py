@@ -66,6 +66,7 @@ class Stages:
     def mark(self, name: str) -> None:
         self.rows.append({"stage": name, "seconds": round(time.perf_counter() - self._t, 2),
                           "peak_rss_mib": round(peak_rss_mib())})
+        print(json.dumps(self.rows[-1]), file=sys.stderr, flush=True)  # progress, should the step die
         self.start()
 
     def table(self) -> str:

@@ -239,3 +239,17 @@ def test_the_fast_path_gives_what_the_general_rule_gives(values: list[str | None
     assert _norm(values) == general
     numbers = series.to_frame().select(cpr_number("c"))["c"].to_list()
     assert numbers == [None if g is None else int(g) for g in general]
+
+
+def test_slices_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long columns are validated in slices (bounded memory); the values must not change."""
+    import socialsearch.identifiers as identifiers
+
+    values = ["0101901234", " 010190-1234", "x", None, "320190-1234", "290200-4000", "2902004000"] * 5
+    frame = pl.DataFrame({"c": values}, schema={"c": pl.String})
+    whole = frame.select(normalise_cpr("c").alias("n"), identifiers.cpr_number("c").alias("i"))
+    monkeypatch.setattr(identifiers, "SLICE_ROWS", 4)
+    sliced = frame.select(normalise_cpr("c").alias("n"), identifiers.cpr_number("c").alias("i"))
+    assert sliced.equals(whole)
+    kept = frame["c"]
+    assert identifiers.in_slices(kept, lambda s: s) is kept

@@ -45,6 +45,7 @@ from .geography import geography
 
 # The normalised number as Int64 (the same values as normalise_cpr, an eighth of the memory).
 from .identifiers import cpr_number as _normalise_cpr
+from .identifiers import in_slices
 
 __all__ = [
     "PER_RULE_LIMIT",
@@ -299,7 +300,7 @@ def _stripped_or_null(series: pl.Series) -> pl.Series:
 
 
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
-    return expr.map_batches(lambda s: _stripped_or_null(s).rename(s.name), return_dtype=pl.String(),
+    return expr.map_batches(lambda s: in_slices(s, _stripped_or_null).rename(s.name), return_dtype=pl.String(),
                             is_elementwise=True)
 
 
@@ -425,7 +426,10 @@ def _where_not_final(expr: pl.Expr, final: Callable[[pl.Series], pl.Series],
     expressions, casts, case folding) runs on the few others only. ``final`` must accept only
     values that ``general`` leaves unchanged.
     """
-    def apply(series: pl.Series) -> pl.Series:
+    def apply(whole: pl.Series) -> pl.Series:
+        return in_slices(whole, one_slice)
+
+    def one_slice(series: pl.Series) -> pl.Series:
         keep = final(series).fill_null(False)
         if bool(keep.all()):
             return series  # the column as read, not a copy

@@ -63,8 +63,28 @@ def _col(expr: IntoExpr) -> pl.Expr:
 # elementwise, so streaming can split it): inside, every intermediate is computed once. Built
 # as one nested expression instead, Polars re-evaluated the shared sub-expressions (NFKC,
 # regex) once per reference, which made ``normalise_cpr`` ~20x slower.
+#: rows per slice: the temporaries of a whole-Series function stay a few tens of MB at any scale
+SLICE_ROWS = 1 << 21
+
+
+def in_slices(series: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``fn`` applied to slices of :data:`SLICE_ROWS` rows and concatenated (for elementwise ``fn``).
+
+    The same values as ``fn(series)``; the intermediates of ``fn`` exist for one slice at a time,
+    which bounds the memory of validating 60 M CPR numbers. When ``fn`` returns every slice
+    itself (nothing to change), ``series`` itself is returned, not a copy.
+    """
+    if series.len() <= SLICE_ROWS:
+        return fn(series)
+    slices = [series.slice(start, SLICE_ROWS) for start in range(0, series.len(), SLICE_ROWS)]
+    parts = [fn(part) for part in slices]
+    if all(out is part for out, part in zip(parts, slices, strict=True)):
+        return series
+    return pl.concat(parts, rechunk=True)
+
+
 def _apply(expr: IntoExpr, fn: Callable[[pl.Series], pl.Series], dtype: pl.DataType) -> pl.Expr:
-    return _col(expr).map_batches(fn, return_dtype=dtype, is_elementwise=True)
+    return _col(expr).map_batches(lambda s: in_slices(s, fn), return_dtype=dtype, is_elementwise=True)
 
 
 def _on(series: pl.Series, expr: pl.Expr) -> pl.Series:
