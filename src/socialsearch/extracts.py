@@ -985,8 +985,10 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
             keyed & ~pl.struct("district", "incident_id").is_first_distinct())])
     persons = tables.get("incident_persons")
     if persons is not None and incidents is not None and complete["incidents"]:
-        known = incidents.filter(keyed).select("district", "incident_id").unique()
-        orphans = persons.filter(keyed).join(known, on=["district", "incident_id"], how="anti")
+        # Only the key columns (and the row's position) are carried: no copy of names or CPR numbers.
+        known = incidents.select("district", "incident_id").filter(keyed).unique()
+        orphans = (persons.select(_FILE, _ROW, "district", "incident_id").filter(keyed)
+                   .join(known, on=["district", "incident_id"], how="anti"))
         problems.scan(orphans, [_Check(
             "incident_id", "an incident that exists in incidents/ for the same district "
             "(none found; value not shown)", pl.lit(True))])
