@@ -25,6 +25,7 @@ or as a script, one step per process (what ``docs/performance-run.md`` reports):
     python benchmarks/test_pipeline_bench.py pseudonymise EXTRACT PSEUDO KEYS [--week 2026-W47]
     python benchmarks/test_pipeline_bench.py run INPUT OUT KEYS [--week 2026-W47]
     python benchmarks/test_pipeline_bench.py compare OUT_A OUT_B [--week 2026-W47]
+    python benchmarks/test_pipeline_bench.py columns EXTRACT    # read_raw per column and per check
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from memory import bench_scale, peak_rss_mib, reset_peak_rss
 
@@ -164,6 +166,43 @@ def measure_run(input_dir: Path, out: Path, keys: Path, week: IsoWeek = WEEK) ->
             "run_week_timings": report.timings}
 
 
+def measure_columns(extract: Path) -> dict[str, Any]:
+    """``read_raw``'s work per column and per check, each measured alone on the file's whole column.
+
+    For every column of the contract in one file per table (the population and relations files,
+    the first district file of the two folders): the conversion to the contract's type, its
+    later stages (the CPR normalisation), and each of its checks' masks.
+    """
+    from socialsearch import extracts as ex  # the private pieces read_raw is made of
+
+    rows = []
+    for table in ("incidents", "incident_persons", "population", "relations"):
+        folder = extract / table
+        path = sorted(folder.glob("*.parquet"))[0] if folder.is_dir() else extract / f"{table}.parquet"
+        frame = pl.read_parquet(path).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("_row"))
+        for spec in ex._RAW_SPECS[table]:
+            if spec.name not in frame.columns:
+                continue
+            converted = ex._convert(spec, frame.schema[spec.name])
+            if converted is None:
+                continue
+            raw, value, checks, extra = converted
+            begin = time.perf_counter()
+            out = frame.select(raw.alias(f"_raw_{spec.name}"), *([value.alias(spec.name)] if value is not None else []))
+            convert = time.perf_counter() - begin
+            begin = time.perf_counter()
+            out = ex._apply_stages(out, [extra])
+            stages = time.perf_counter() - begin
+            timed = []
+            for check in checks:
+                begin = time.perf_counter()
+                out.select(check.bad.fill_null(False).sum())
+                timed.append(round(time.perf_counter() - begin, 3))
+            rows.append({"table": table, "file": path.name, "rows": frame.height, "column": spec.name,
+                         "convert_s": round(convert, 3), "stages_s": round(stages, 3), "checks_s": timed})
+    return {"step": "columns", "columns": rows}
+
+
 def compare_drafts(a: Path, b: Path, week: IsoWeek = WEEK) -> dict[str, Any]:
     """Compare ``drafts.json`` per municipality of two run outputs (``OUT/<week>/<kommunekode>/``)."""
     def load(root: Path) -> dict[str, Any]:
@@ -230,14 +269,18 @@ def test_hub_run(benchmark: Any, workspace: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("step", choices=["pseudonymise", "run", "compare"])
+    parser.add_argument("step", choices=["pseudonymise", "run", "compare", "columns"])
     parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
+    parser.add_argument("target", type=Path, nargs="?")
     parser.add_argument("keys", type=Path, nargs="?")
     parser.add_argument("--week", default=str(WEEK))
     args = parser.parse_args(argv)
     week = IsoWeek.parse(args.week)
-    if args.step == "compare":
+    if args.step == "columns":
+        result = measure_columns(args.source)
+    elif args.target is None:
+        parser.error("a target folder is required")
+    elif args.step == "compare":
         result = compare_drafts(args.source, args.target, week)
     elif args.keys is None:
         parser.error("KEYS is required")
