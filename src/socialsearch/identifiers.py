@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
 __all__ = [
@@ -95,41 +96,39 @@ def _on(series: pl.Series, expr: pl.Expr) -> pl.Series:
 _X = pl.col("x")
 
 
+# Days before each month (non-leap) and days in each month, indexed by month 1-12 (0: no month).
+_DAYS_BEFORE = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int32)
+_DAYS_IN = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+
+
 def _days_from_number(number: pl.Series) -> pl.Series:
     """Days since 1970-01-01 (Int32) of CPR numbers as integers ``DDMMYYSSSS``; null when the
     date does not exist in the century the 7th digit gives.
 
-    Integer arithmetic only, in stages (each intermediate column is computed once, as Int32,
-    and dropped when no longer needed): the days in a month by formula, and days since
-    1970-01-01 by H. Hinnant's ``days_from_civil``.
+    Whole-array integer arithmetic (NumPy, Int32 after the digits are split): the century by
+    the table in the module docstring, the days in the month with 29 February in leap years,
+    and the days since 1970 by the Gregorian leap rule. No Python loop, no text.
     """
-    i32 = pl.Int32
-    n = pl.col("n")
-    yy, d7 = (n // 10**4 % 100).cast(i32), (n // 1000 % 10).cast(i32)
-    d, m, y = pl.col("d"), pl.col("m"), pl.col("y")
-    frame = number.cast(pl.Int64).to_frame("n").select(
-        d=(n // 10**8).cast(i32),
-        m=(n // 10**6 % 100).cast(i32),
-        y=pl.when(d7 <= 3).then(1900 + yy)
-        .when(d7.is_in([4, 9])).then(pl.when(yy <= 36).then(2000 + yy).otherwise(1900 + yy))
-        .otherwise(pl.when(yy <= 57).then(2000 + yy).otherwise(1800 + yy)),
-    )
-    sm = pl.when(m.is_between(1, 12)).then(m).otherwise(1)
-    leap = ((y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))).cast(i32)
-    frame = frame.select(
-        "d", "m",
-        ok=m.is_between(1, 12) & d.is_between(1, 28 + (sm + sm // 8) % 2 + 2 % sm + 2 * (1 // sm)
-                                              + pl.when(m == 2).then(leap).otherwise(0)),
-        ya=y - (m <= 2).cast(i32),  # the year of a March-based calendar
-    )
-    ya = pl.col("ya")
-    frame = frame.select("d", "m", "ok", "ya", era=ya // 400)
-    era = pl.col("era")
-    frame = frame.select("d", "m", "ok", "era", yoe=ya - era * 400)
-    yoe = pl.col("yoe")
-    doy = (153 * (m + pl.when(m > 2).then(-3).otherwise(9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return frame.select(pl.when(pl.col("ok")).then(days).cast(i32)).to_series()
+    present = number.is_not_null().to_numpy()
+    n = number.cast(pl.Int64).fill_null(0).to_numpy()
+    day = (n // 100_000_000).astype(np.int32)
+    month = (n // 1_000_000 % 100).astype(np.int32)
+    yy = (n // 10_000 % 100).astype(np.int32)
+    d7 = (n // 1000 % 10).astype(np.int32)
+    del n
+    late = (d7 >= 5) & (d7 <= 8)
+    year = 1900 + yy
+    year += 100 * ((((d7 == 4) | (d7 == 9)) & (yy <= 36)) | (late & (yy <= 57)))
+    year -= 100 * (late & (yy > 57))
+    del yy, d7, late
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    month = np.where(month_ok, month, 0)
+    ok = present & month_ok & (day >= 1) & (day <= _DAYS_IN[month] + (leap & (month == 2)))
+    days = (365 * (year - 1970) + (year - 1969) // 4 - (year - 1901) // 100 + (year - 1601) // 400
+            + _DAYS_BEFORE[month] + (leap & (month > 2)) + day - 1).astype(np.int32)
+    return pl.Series(number.name, days).to_frame("x").select(
+        pl.when(pl.lit(pl.Series(ok))).then(pl.col("x"))).to_series().rename(number.name)
 
 
 def _date_series(digits: pl.Series) -> pl.Series:
