@@ -1,6 +1,7 @@
 """The weekly job by stage: the station (``pseudonymise``), the single-site run and the hub run.
 
-Each step reports the seconds and the peak resident memory of every stage (``VmHWM``, reset
+Each step reports the wall seconds, the CPU seconds (all threads of this process) and the peak
+resident memory of every stage (``VmHWM``, reset
 as each stage starts; the HMAC worker processes are not included), plus the peak of the whole
 step. The stages:
 
@@ -31,6 +32,7 @@ or as a script, one step per process (what ``docs/performance-run.md`` reports):
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -44,7 +46,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from memory import bench_scale, peak_rss_mib, reset_peak_rss
+from memory import bench_scale, cpu_seconds, peak_rss_mib, reset_peak_rss
 
 from socialsearch import extracts, hub, station
 from socialsearch.keys import KeyStore, export
@@ -64,15 +66,18 @@ class Stages:
     def start(self) -> None:
         reset_peak_rss()
         self._t = time.perf_counter()
+        self._cpu = cpu_seconds()
 
     def mark(self, name: str) -> None:
         self.rows.append({"stage": name, "seconds": round(time.perf_counter() - self._t, 2),
+                          "cpu_seconds": round(cpu_seconds() - self._cpu, 2),
                           "peak_rss_mib": round(peak_rss_mib())})
         print(json.dumps(self.rows[-1]), file=sys.stderr, flush=True)  # progress, should the step die
         self.start()
 
     def table(self) -> str:
-        return "\n".join(f"  {r['stage']:<12} {r['seconds']:>7.2f} s {r['peak_rss_mib']:>7} MiB" for r in self.rows)
+        return "\n".join(f"  {r['stage']:<26} {r['seconds']:>7.2f} s {r.get('cpu_seconds', 0):>7.2f} CPU s "
+                         f"{r['peak_rss_mib']:>7} MiB" for r in self.rows)
 
 
 @contextmanager
@@ -119,7 +124,12 @@ def _read_raw_stages(module: Any, stages: Stages) -> Iterator[None]:
 
 
 def _station_stages(stages: Stages) -> Callable[[Any], Any]:
+    """The station's own stages where it reports them (``on_stage``), else the station as one stage
+    (so that the same benchmark measures an older checkout, e.g. with ``PYTHONPATH``)."""
     def wrap(fn: Any) -> Any:
+        if "on_stage" not in inspect.signature(fn).parameters:
+            return _timed(stages, "station")(fn)
+
         def call(*args: Any, **kwargs: Any) -> Any:
             stages.mark("before_station")
             return fn(*args, on_stage=stages.mark, **kwargs)
