@@ -234,6 +234,7 @@ def workspace() -> Path:
         synthesize(extract, scale=bench_scale(), seed=0, week=WEEK)
     if not (root / "keys").is_dir():
         KeyStore.init(root / "keys")
+    if not (root / "hub-keys").is_dir():
         export(root / "keys", root / "hub-keys", "hub")
     return root
 
