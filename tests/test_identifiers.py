@@ -222,3 +222,34 @@ def test_every_day_of_the_table_against_datetime() -> None:
                     expected.append(None)
     frame = pl.DataFrame({"c": cprs})
     assert frame.select(birth_date(normalise_cpr("c")))["c"].to_list() == expected
+
+
+_CPR_LIKE = st.text(alphabet=st.sampled_from("0123456789+- \t._e\u00a0\u2013\uff10\u0661"), min_size=8, max_size=12)
+
+
+@given(st.lists(st.one_of(_CPR_LIKE, st.from_regex(r"[0-3][0-9][01][0-9]{7}", fullmatch=True), st.none()),
+                max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_path_gives_what_the_general_rule_gives(values: list[str | None]) -> None:
+    """Ten ASCII digits skip NFKC and the regular expressions; the result must not change."""
+    from socialsearch.identifiers import _normalise_full, cpr_number
+
+    series = pl.Series("c", values, dtype=pl.String)
+    general = _normalise_full(series).to_list()
+    assert _norm(values) == general
+    numbers = series.to_frame().select(cpr_number("c"))["c"].to_list()
+    assert numbers == [None if g is None else int(g) for g in general]
+
+
+def test_slices_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long columns are validated in slices (bounded memory); the values must not change."""
+    import socialsearch.identifiers as identifiers
+
+    values = ["0101901234", " 010190-1234", "x", None, "320190-1234", "290200-4000", "2902004000"] * 5
+    frame = pl.DataFrame({"c": values}, schema={"c": pl.String})
+    whole = frame.select(normalise_cpr("c").alias("n"), identifiers.cpr_number("c").alias("i"))
+    monkeypatch.setattr(identifiers, "SLICE_ROWS", 4)
+    sliced = frame.select(normalise_cpr("c").alias("n"), identifiers.cpr_number("c").alias("i"))
+    assert sliced.equals(whole)
+    kept = frame["c"]
+    assert identifiers.in_slices(kept, lambda s: s) is kept

@@ -34,10 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
 __all__ = [
     "birth_date",
+    "birth_date_of_number",
+    "cpr_number",
     "cpr_status",
     "is_valid_cpr",
     "normalise_cpr",
@@ -61,8 +64,28 @@ def _col(expr: IntoExpr) -> pl.Expr:
 # elementwise, so streaming can split it): inside, every intermediate is computed once. Built
 # as one nested expression instead, Polars re-evaluated the shared sub-expressions (NFKC,
 # regex) once per reference, which made ``normalise_cpr`` ~20x slower.
+#: rows per slice: the temporaries of a whole-Series function stay a few tens of MB at any scale
+SLICE_ROWS = 1 << 21
+
+
+def in_slices(series: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``fn`` applied to slices of :data:`SLICE_ROWS` rows and concatenated (for elementwise ``fn``).
+
+    The same values as ``fn(series)``; the intermediates of ``fn`` exist for one slice at a time,
+    which bounds the memory of validating 60 M CPR numbers. When ``fn`` returns every slice
+    itself (nothing to change), ``series`` itself is returned, not a copy.
+    """
+    if series.len() <= SLICE_ROWS:
+        return fn(series)
+    slices = [series.slice(start, SLICE_ROWS) for start in range(0, series.len(), SLICE_ROWS)]
+    parts = [fn(part) for part in slices]
+    if all(out is part for out, part in zip(parts, slices, strict=True)):
+        return series
+    return pl.concat(parts, rechunk=True)
+
+
 def _apply(expr: IntoExpr, fn: Callable[[pl.Series], pl.Series], dtype: pl.DataType) -> pl.Expr:
-    return _col(expr).map_batches(fn, return_dtype=dtype, is_elementwise=True)
+    return _col(expr).map_batches(lambda s: in_slices(s, fn), return_dtype=dtype, is_elementwise=True)
 
 
 def _on(series: pl.Series, expr: pl.Expr) -> pl.Series:
@@ -73,33 +96,45 @@ def _on(series: pl.Series, expr: pl.Expr) -> pl.Series:
 _X = pl.col("x")
 
 
-def _date_series(digits: pl.Series) -> pl.Series:
-    """Birth dates of 10-digit strings by the century table; null when the date does not exist.
+# Days before each month (non-leap) and days in each month, indexed by month 1-12 (0: no month).
+_DAYS_BEFORE = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int32)
+_DAYS_IN = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 
-    Integer arithmetic only (about 5x faster than building and parsing date strings): the days
-    in a month by formula, and days since 1970-01-01 by H. Hinnant's ``days_from_civil``.
+
+def _days_from_number(number: pl.Series) -> pl.Series:
+    """Days since 1970-01-01 (Int32) of CPR numbers as integers ``DDMMYYSSSS``; null when the
+    date does not exist in the century the 7th digit gives.
+
+    Whole-array integer arithmetic (NumPy, Int32 after the digits are split): the century by
+    the table in the module docstring, the days in the month with 29 February in leap years,
+    and the days since 1970 by the Gregorian leap rule. No Python loop, no text.
     """
-    n = pl.col("n")
-    day, month, yy, d7 = n // 10**8, n // 10**6 % 100, n // 10**4 % 100, n // 1000 % 10
-    year = (
-        pl.when(d7 <= 3).then(1900 + yy)
-        .when(d7.is_in([4, 9])).then(pl.when(yy <= 36).then(2000 + yy).otherwise(1900 + yy))
-        .otherwise(pl.when(yy <= 57).then(2000 + yy).otherwise(1800 + yy))
-    )
-    frame = digits.cast(pl.String).to_frame("x").select(
-        n=pl.when(_X.str.len_bytes() == 10).then(_X.cast(pl.Int64, strict=False))
-    ).select(d=day, m=month, y=year)
-    d, m, y = pl.col("d"), pl.col("m"), pl.col("y")
-    leap = ((y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))).cast(pl.Int64)
-    safe_m = pl.when(m.is_between(1, 12)).then(m).otherwise(1)
-    dim = 28 + (safe_m + safe_m // 8) % 2 + 2 % safe_m + 2 * (1 // safe_m) + pl.when(m == 2).then(leap).otherwise(0)
-    ok = m.is_between(1, 12) & d.is_between(1, dim)
-    ya = y - (m <= 2).cast(pl.Int64)  # the year of a March-based calendar
-    era = ya // 400
-    yoe = ya - era * 400
-    doy = (153 * (m + pl.when(m > 2).then(-3).otherwise(9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return frame.select(pl.when(ok).then(days).cast(pl.Int32).cast(pl.Date)).to_series().rename(digits.name)
+    present = number.is_not_null().to_numpy()
+    n = number.cast(pl.Int64).fill_null(0).to_numpy()
+    day = (n // 100_000_000).astype(np.int32)
+    month = (n // 1_000_000 % 100).astype(np.int32)
+    yy = (n // 10_000 % 100).astype(np.int32)
+    d7 = (n // 1000 % 10).astype(np.int32)
+    del n
+    late = (d7 >= 5) & (d7 <= 8)
+    year = 1900 + yy
+    year += 100 * ((((d7 == 4) | (d7 == 9)) & (yy <= 36)) | (late & (yy <= 57)))
+    year -= 100 * (late & (yy > 57))
+    del yy, d7, late
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    month = np.where(month_ok, month, 0)
+    ok = present & month_ok & (day >= 1) & (day <= _DAYS_IN[month] + (leap & (month == 2)))
+    days = (365 * (year - 1970) + (year - 1969) // 4 - (year - 1901) // 100 + (year - 1601) // 400
+            + _DAYS_BEFORE[month] + (leap & (month > 2)) + day - 1).astype(np.int32)
+    return pl.Series(number.name, days).to_frame("x").select(
+        pl.when(pl.lit(pl.Series(ok))).then(pl.col("x"))).to_series().rename(number.name)
+
+
+def _date_series(digits: pl.Series) -> pl.Series:
+    """Birth dates of 10-digit strings by the century table; null when the date does not exist."""
+    number = _on(digits.cast(pl.String), pl.when(_X.str.len_bytes() == 10).then(_X.cast(pl.Int64, strict=False)))
+    return _days_from_number(number).cast(pl.Date).rename(digits.name)
 
 
 def _nfkc(raw: pl.Series) -> pl.Series:
@@ -110,8 +145,19 @@ def _nfkc(raw: pl.Series) -> pl.Series:
     return raw.clone().scatter(idx, raw.gather(idx).str.normalize("NFKC"))  # scatter is in place
 
 
-def _normalise_series(series: pl.Series) -> pl.Series:
-    raw = series.cast(pl.String)
+def _ten_ascii_digits(raw: pl.Series) -> pl.Series:
+    """True where the text is exactly ten ASCII digits (the common, already-normal case).
+
+    Cheaper than a regular expression: ten bytes that parse as an unsigned integer and do not
+    start with ``+`` are ten ASCII digits (a multi-byte digit makes the text longer than ten
+    bytes; spaces, signs other than ``+`` and other characters do not parse).
+    """
+    return _on(raw, (_X.str.len_bytes() == 10) & _X.cast(pl.UInt64, strict=False).is_not_null()
+               & ~_X.str.starts_with("+")).fill_null(False)
+
+
+def _normalise_full(raw: pl.Series) -> pl.Series:
+    """The general rule (NFKC, strip, one accepted dash, ASCII digits, an existing date)."""
     text = _nfkc(raw).str.strip_chars()
     # DDMMYYSSSS stays; DDMMYY-SSSS (any accepted dash) loses its dash
     dashed = (text.str.len_chars() == 11) & text.str.slice(6, 1).is_in(["-", *_DASHES])
@@ -119,6 +165,30 @@ def _normalise_series(series: pl.Series) -> pl.Series:
     ok = _on(joined, _X.str.contains(r"^[0-9]{10}$")) & ~_on(raw, _X.str.contains(_NON_ASCII_NUMERIC))
     digits = _on(joined, pl.when(pl.lit(ok)).then(_X))
     return _on(digits, pl.when(pl.lit(_date_series(digits).is_not_null())).then(_X))
+
+
+def _normalise_series(series: pl.Series) -> pl.Series:
+    """:func:`normalise_cpr` on a Series: ten ASCII digits take an integer fast path (no NFKC,
+    no regular expression); only the other values go through :func:`_normalise_full`."""
+    raw = series.cast(pl.String)
+    fast = _ten_ascii_digits(raw)
+    number = _on(raw, pl.when(pl.lit(fast)).then(_X.cast(pl.Int64, strict=False)))
+    out = _on(raw, pl.when(pl.lit(fast & _days_from_number(number).is_not_null())).then(_X))
+    slow = (~fast & raw.is_not_null()).arg_true()
+    if len(slow):
+        out = out.scatter(slow, _normalise_full(raw.gather(slow)))
+    return out.rename(series.name)
+
+
+def _number_series(series: pl.Series) -> pl.Series:
+    """:func:`cpr_number` on a Series (no text column is built: integers throughout)."""
+    raw = series.cast(pl.String)
+    fast = _ten_ascii_digits(raw)
+    number = _on(raw, pl.when(pl.lit(fast)).then(_X.cast(pl.Int64, strict=False)))
+    slow = (~fast & raw.is_not_null()).arg_true()
+    if len(slow):
+        number = number.scatter(slow, _normalise_full(raw.gather(slow)).cast(pl.Int64))
+    return _on(number, pl.when(pl.lit(_days_from_number(number).is_not_null())).then(_X)).rename(series.name)
 
 
 def _status_series(series: pl.Series) -> pl.Series:
@@ -149,6 +219,22 @@ def normalise_cpr(expr: IntoExpr) -> pl.Expr:
     return _apply(expr, _normalise_series, pl.String())
 
 
+def cpr_number(expr: IntoExpr) -> pl.Expr:
+    """The normalised CPR number as an ``Int64`` (``DDMMYYSSSS`` read as a number), or null.
+
+    The same values as :func:`normalise_cpr` (``cpr_number(x) == normalise_cpr(x).cast(Int64)``)
+    in an eighth of the memory of text: joins and de-duplication on millions of CPR numbers
+    use it, and ``.cast(pl.String).str.zfill(10)`` gives the normalised text back.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> pl.Series(["010190-1234", "320190-1234"]).to_frame("c").select(cpr_number("c"))["c"].to_list()
+    [101901234, None]
+    """
+    return _apply(expr, _number_series, pl.Int64())
+
+
 def cpr_status(expr: IntoExpr) -> pl.Expr:
     """``"valid"``, ``"invalid"`` or ``"missing"`` (null, empty or only whitespace)."""
     return _apply(expr, _status_series, pl.String())
@@ -157,6 +243,11 @@ def cpr_status(expr: IntoExpr) -> pl.Expr:
 def birth_date(normalised: IntoExpr) -> pl.Expr:
     """Birth date (``Date``) of a normalised CPR number (see :func:`normalise_cpr`); null stays null."""
     return _apply(normalised, _date_series, pl.Date())
+
+
+def birth_date_of_number(number: IntoExpr) -> pl.Expr:
+    """Birth date (``Date``) of a :func:`cpr_number`; null stays null."""
+    return _apply(number, lambda s: _days_from_number(s).cast(pl.Date).rename(s.name), pl.Date())
 
 
 def sex(normalised: IntoExpr) -> pl.Expr:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,18 +74,23 @@ def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Cata
         .join(counted.lazy(), on=["district", "incident_id", "role"], how="semi")
         .join(counted.lazy().select("_event", "district", "incident_id").unique(),
               on=["district", "incident_id"], how="left")
-        .select("_event", "role", identifiers.normalise_cpr(pl.col("cpr")).alias("cpr"), *names)
+        .select("_event", "role", identifiers.cpr_number(pl.col("cpr")).alias("cpr"), *names)
         .collect()
     )
 
 
 def _register(population: pl.DataFrame) -> pl.DataFrame:
-    """The population with normalised CPR, birth date (from the CPR number) and names."""
+    """The population with its CPR number as text (``cpr``, as delivered) and as a normalised
+    ``Int64`` (``number``, the join key), birth date (from the CPR number), municipality and names.
+
+    The delivered text is kept only for :func:`resolution.resolve` (which takes text and returns
+    the matched resident's); no new column of six million strings is built for it.
+    """
     names = [pl.col(c) if c in population.columns else pl.lit(None, pl.String).alias(c)
              for c in ("given_name", "surname")]
     return population.select(
-        identifiers.normalise_cpr(pl.col("cpr")).alias("cpr"), "municipality", *names
-    ).with_columns(identifiers.birth_date(pl.col("cpr")).alias("birth_date"))
+        "cpr", identifiers.cpr_number(pl.col("cpr")).alias("number"), "municipality", *names
+    ).with_columns(identifiers.birth_date_of_number(pl.col("number")).alias("birth_date"))
 
 
 def _resolve(persons: pl.DataFrame, register: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -98,14 +103,15 @@ def _resolve(persons: pl.DataFrame, register: pl.DataFrame) -> tuple[pl.DataFram
     missing = persons.filter(pl.col("cpr").is_null())
     counts = {"without_valid_cpr": missing.height, "resolved": 0, "unresolved": missing.height}
     if missing.height == 0 or not {"given_name", "surname", "birth_date"} <= set(missing.columns):
-        found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.String, "match_probability": pl.Float64})
+        found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.Int64, "match_probability": pl.Float64})
     else:
         outcome = resolution.resolve(
             missing.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date"),
             register.select("cpr", "given_name", "surname", "birth_date"),
         )
         found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
-            pl.col("qid").cast(pl.UInt32).alias("_qid"), pl.col("cpr").alias("_found"), "match_probability")
+            pl.col("qid").cast(pl.UInt32).alias("_qid"),
+            identifiers.cpr_number(pl.col("cpr")).alias("_found"), "match_probability")
         counts["resolved"] = found.height
         counts["unresolved"] = missing.height - found.height
         counts.update({f"outcome_{k}": v for k, v in sorted(outcome.stats.items()) if k != "queries"})
@@ -127,14 +133,20 @@ def _minimise(persons: pl.DataFrame, register: pl.DataFrame, relations: pl.DataF
     ``self``) or whose adult, in ``relations``, is one of them.
     """
     people = persons.select("cpr").unique()
-    rel = relations.select(
-        identifiers.normalise_cpr(pl.col("child_cpr")).alias("child"),
-        identifiers.normalise_cpr(pl.col("adult_cpr")).alias("adult"), "relation",
-    ).join(people, left_on="adult", right_on="cpr", how="semi").filter(pl.col("child") != pl.col("adult"))
+    # Only the relations of a person's adult need the child's number: normalise it after the join.
+    rel = (
+        relations.lazy()
+        .select(identifiers.cpr_number(pl.col("adult_cpr")).alias("adult"), "child_cpr", "relation")
+        .join(people.lazy(), left_on="adult", right_on="cpr", how="semi")
+        .select(identifiers.cpr_number(pl.col("child_cpr")).alias("child"), "adult", "relation")
+        .filter(pl.col("child") != pl.col("adult"))
+        .collect()
+    )
     candidates = pl.concat([people.get_column("cpr"), rel.get_column("child")]).unique().to_frame("cpr")
     children = (
-        register.join(candidates, on="cpr", how="semi")
-        .select("cpr", age_on(pl.col("birth_date"), week.sunday).alias("age"), "municipality")
+        register.join(candidates, left_on="number", right_on="cpr", how="semi")
+        .select(pl.col("number").alias("cpr"), age_on(pl.col("birth_date"), week.sunday).alias("age"),
+                "municipality")
         .filter(pl.col("age").is_between(0, max_age))
     )
     rel = rel.join(children.select(pl.col("cpr").alias("child")), on="child", how="semi").unique()
@@ -142,9 +154,17 @@ def _minimise(persons: pl.DataFrame, register: pl.DataFrame, relations: pl.DataF
     return children, rel, persons.join(linking, on="cpr", how="semi")
 
 
+def _no_stage(name: str) -> None:
+    """The default stage observer: nothing."""
+
+
 def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek,
-                          catalogue: Catalogue) -> HubExtract:
-    """The hub extract of ``raw`` for ``week`` and ``catalogue`` (see the module docstring)."""
+                          catalogue: Catalogue, on_stage: Callable[[str], None] = _no_stage) -> HubExtract:
+    """The hub extract of ``raw`` for ``week`` and ``catalogue`` (see the module docstring).
+
+    ``on_stage(name)`` is called as each stage ends (``select``, ``register``, ``resolve``,
+    ``minimise``, ``identities``, ``events``, ``assemble``): the benchmarks time and measure them.
+    """
     pseudonymiser = Pseudonymiser(keystore)
     key_id = pseudonymiser.key_id
     data_key = keystore.subkey("vault", key_id)
@@ -152,19 +172,26 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     with progress.stage("selecting the week's catalogue events"):
         events = _catalogue_events(raw.incidents, catalogue, week)
         persons = _signal_persons(raw.incident_persons, events, catalogue)
+        on_stage("select")
         register = _register(raw.population)
+        on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
         persons, counts = _resolve(persons, register)
+        on_stage("resolve")
     with progress.stage("keeping only the linked children, relations and persons"):
         children, relations, persons = _minimise(persons, register, raw.relations, week, catalogue.child_max_age)
+        del register
+        on_stage("minimise")
 
     # Each distinct CPR number of a shipped person is hashed and sealed once, then joined back.
     cprs = pl.concat([children.get_column("cpr"), relations.get_column("adult"),
                       persons.get_column("cpr")]).unique().rename("cpr")
+    text = cprs.cast(pl.String).str.zfill(10)  # the normalised CPR number DDMMYYSSSS
     ids = cprs.to_frame().with_columns(
-        person=pseudonymiser.persons_distinct_normalised(cprs),
-        person_sealed=vault.seal_values(cprs, data_key),
+        person=pseudonymiser.persons_distinct_normalised(text),
+        person_sealed=vault.seal_values(text, data_key),
     )
+    on_stage("identities")
     shipped = events.select("_event").unique().join(persons.select("_event").unique(), on="_event", how="semi")
     incidents = raw.incidents.with_row_index("_event").join(shipped, on="_event", how="semi")
     incidents = incidents.with_columns(
@@ -172,6 +199,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         event_sealed=vault.seal_values(vault.event_reference_text(incidents["district"], incidents["incident_id"]),
                                        data_key),
     )
+    on_stage("events")
     person_rows = (
         persons.join(incidents.select("_event", "event_ref"), on="_event")
         .join(ids, on="cpr")
@@ -210,6 +238,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
             "shipped": {name: frame.height for name, frame in tables.items()},
         },
     }
+    on_stage("assemble")
     return HubExtract(manifest=manifest, **tables)
 
 
