@@ -1,4 +1,4 @@
-"""Locate the project's packaged configuration files.
+"""Locate the project's packaged configuration files and templates.
 
 In a wheel, ``configs/`` is installed as ``socialsearch/configs``; in an editable checkout
 it is the repository's top-level ``configs/`` folder.
@@ -6,7 +6,10 @@ it is the repository's top-level ``configs/`` folder.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
+
+import jinja2
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -23,3 +26,17 @@ def config_path(name: str) -> Path:
 def template_dir() -> Path:
     """The folder holding the package's Jinja2 templates."""
     return _PACKAGE_DIR / "templates"
+
+
+@lru_cache(maxsize=1)
+def templates() -> jinja2.Environment:
+    """The one Jinja2 environment of the package's pages: autoescaped, strict about undefined
+    names (a typo in a template fails the render instead of printing nothing)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )

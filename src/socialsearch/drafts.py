@@ -24,15 +24,13 @@ import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import polars as pl
 
 from ._atomic import write_json_atomic, write_text_atomic
-from ._resources import template_dir
+from ._resources import templates
 from .contract import TIME_ZONE
 from .geography import geography
 from .weeks import IsoWeek
@@ -652,7 +650,7 @@ def render_html(
         shared = {ref for (ref, _), n in counts.items() if n > 1}
         households.append({"drafts": views, "shared_events": len(shared)})
     n_immediate = sum(1 for v in all_views if v["immediate"])
-    return _environment().get_template(TEMPLATE).render(
+    return templates().get_template(TEMPLATE).render(
         title=f"Underretningsudkast til {name} — uge {iso.week}, {iso.year}",
         municipality=municipality,
         municipality_name=name,
@@ -665,18 +663,6 @@ def render_html(
         n_drafts=len(all_views),
         n_immediate=n_immediate,
         decisions_format=DECISIONS_FORMAT,
-    )
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
     )
 
 

@@ -54,14 +54,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import jinja2
 import markupsafe
 import numpy as np
 import polars as pl
 
 from . import _integrity
 from ._atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
-from ._resources import template_dir
+from ._resources import templates
 from .audit import LEDGER_FILE
 from .errors import LedgerError, UsageError
 from .geography import geography
@@ -698,24 +697,12 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
     return markupsafe.Markup("".join(parts))
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def render_html(report: StatsReport) -> str:
     """The Danish report: main figures, charts and every table; self-contained and printable."""
     first, last = IsoWeek.parse(report.from_week), IsoWeek.parse(report.to_week)
     summary = [(_SUMMARY_DA[k], v if isinstance(v, str) else _da_number(v)) for k, v in report.summary.items()]
     charts = [(t.title, _svg_bars(t)) for t in report.tables if t.name in report.by and t.name != "decision"]
-    return _environment().get_template(TEMPLATE).render(
+    return templates().get_template(TEMPLATE).render(
         title=f"Statistik for den ugentlige søgning, uge {first.week} {first.year} – uge {last.week} {last.year}",
         period=f"{first.monday:%d.%m.%Y}–{last.sunday:%d.%m.%Y}",
         summary=summary,
