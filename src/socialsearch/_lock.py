@@ -41,8 +41,16 @@ def lock_state(state_dir: str | os.PathLike[str], *, create: bool = True) -> Ite
 
     Examples
     --------
-    >>> with lock_state("state"), Ledger.open("state") as ledger:  # doctest: +SKIP
-    ...     ...  # read history, search, write outputs, commit the ledger
+    >>> import tempfile
+    >>> from socialsearch.errors import StateLockedError
+    >>> state = tempfile.mkdtemp()
+    >>> with lock_state(state):
+    ...     try:
+    ...         with lock_state(state):
+    ...             pass
+    ...     except StateLockedError:
+    ...         print("a second holder is refused at once")
+    a second holder is refused at once
     """
     state = Path(state_dir)
     if create:

@@ -20,9 +20,17 @@ any column.
 
 Examples
 --------
->>> raw = read_raw(Path("extracts"))                          # doctest: +SKIP
->>> raw.incidents.schema["registered_at"]                     # doctest: +SKIP
+A small synthetic extract (every police district delivers), read and validated:
+
+>>> import tempfile
+>>> from socialsearch import synth
+>>> folder = Path(tempfile.mkdtemp()) / "extract"
+>>> _ = synth(folder, scale=0.0005, seed=1, week="2026-W47")
+>>> raw = read_raw(folder)
+>>> raw.incidents.schema["registered_at"]
 Datetime(time_unit='us', time_zone='Europe/Copenhagen')
+>>> sorted(raw.rows)
+['incident_persons', 'incidents', 'population', 'relations']
 """
 
 from __future__ import annotations

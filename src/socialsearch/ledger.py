@@ -244,12 +244,20 @@ class Ledger:
 
     Examples
     --------
-    >>> with lock_state("state"), Ledger.open("state") as ledger:  # doctest: +SKIP
-    ...     ledger.runs.check_week(week)
-    ...     drafted_pairs, previous_drafts = ledger.runs.history(week)
-    ...     result = weekly_search(...)
-    ...     ledger.runs.check(week, result.drafts, result.signals, "k1")   # refuse before writing
-    ...     run_id = ledger.runs.record(week, result.drafts, result.signals, {"key_id": "k1"})
+    The weekly run (:func:`socialsearch.run`) reads the history, searches, asks
+    ``runs.check`` whether recording would be refused, writes its outputs, then records:
+
+    >>> import tempfile
+    >>> from socialsearch.search import DRAFT_SCHEMA, SIGNAL_SCHEMA
+    >>> state = tempfile.mkdtemp()
+    >>> week = IsoWeek.parse("2026-W47")
+    >>> with lock_state(state), Ledger.open(state) as ledger:
+    ...     pairs, previous = ledger.runs.history(week)
+    ...     drafts, signals = pl.DataFrame(schema=DRAFT_SCHEMA), pl.DataFrame(schema=SIGNAL_SCHEMA)
+    ...     ledger.runs.check(week, drafts, signals, "k1a2b3c4d")
+    ...     run_id = ledger.runs.record(week, drafts, signals, {"key_id": "k1a2b3c4d"})
+    ...     (pairs.height, str(ledger.runs.latest_week()))
+    (0, '2026-W47')
     """
 
     def __init__(self, conn: sqlite3.Connection, state_dir: Path, *, readonly: bool = False) -> None:

@@ -19,10 +19,26 @@ See ``docs/search.md`` for every interpretation made.
 
 Examples
 --------
+A father (``F``) is a suspect on two violence events (offence 1100, weight 2) in two districts
+in week 47; his child ``C`` (9, living in 101) gets a threshold draft with score 4:
+
+>>> from datetime import datetime
+>>> from socialsearch.catalogue import load_catalogue
+>>> from socialsearch.contract import TZ
+>>> at = datetime(2026, 11, 17, 10, tzinfo=TZ)
+>>> inc = pl.DataFrame({"event_ref": ["e1", "e2"], "district": ["KBH", "NJY"], "occurred_at": [at, at],
+...                     "registered_at": [at, at], "municipality": ["101", "851"],
+...                     "incident_code": [None, None], "offence_code": ["1100", "1100"]})
+>>> per = pl.DataFrame({"event_ref": ["e1", "e2"], "person": ["F", "F"], "role": ["suspect", "suspect"]})
+>>> pop = pl.DataFrame({"person": ["C"], "municipality": ["101"], "age": [9]})
+>>> rel = pl.DataFrame({"child": ["C"], "adult": ["F"], "relation": ["father"]})
 >>> result = weekly_search(incidents=inc, persons=per, population=pop, relations=rel,
-...                        catalogue=cat, week=IsoWeek.parse("2026-W47"),
-...                        history=History.empty(), draft_ids=ids)  # doctest: +SKIP
->>> result.drafts.select("child", "rule", "score")  # doctest: +SKIP
+...                        catalogue=load_catalogue(None), week=IsoWeek.parse("2026-W47"),
+...                        history=History.empty(), draft_ids=lambda c, w: "D" + w + "-" + c)
+>>> result.drafts.select("draft_id", "municipality", "rule", "score").rows()
+[('D2026-W47-C', '101', 'threshold', 4)]
+>>> result.signals.select("event_ref", "link", "weight", "new").rows()
+[('e1', 'father', 2, True), ('e2', 'father', 2, True)]
 """
 
 from __future__ import annotations
@@ -348,7 +364,8 @@ def _in_window(incidents: pl.LazyFrame, start: datetime, end: datetime) -> pl.La
     return (
         incidents.select(
             "event_ref", reg.alias("registered_at"), occ.alias("occurred_at"),
-            "district", "municipality", "incident_code", "offence_code",
+            "district", "municipality",
+            pl.col("incident_code").cast(pl.String), pl.col("offence_code").cast(pl.String),
         )
         .filter(
             (pl.col("registered_at") >= pl.lit(start, dtype=_DT))
