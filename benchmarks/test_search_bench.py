@@ -2,10 +2,10 @@
 
 Run (national scale, ~1.5 min including data generation)::
 
-    /work/venv/bin/pytest benchmarks/test_search_bench.py -p no:cacheprovider \
+    python -m pytest benchmarks/test_search_bench.py -p no:cacheprovider \
         --benchmark-columns=min,mean,max,rounds -s
 
-    SOCIALSEARCH_BENCH_SCALE=10 /work/venv/bin/pytest benchmarks/test_search_bench.py ...
+    SOCIALSEARCH_BENCH_SCALE=10 python -m pytest benchmarks/test_search_bench.py ...
 
 or without pytest: ``python benchmarks/test_search_bench.py [scale]``.
 
