@@ -18,7 +18,7 @@ step. The stages:
 Run on an existing extract (``SOCIALSEARCH_BENCH_DIR`` holds ``extract-<scale>/``, ``keys``,
 ``hub-keys``; without them a synthetic extract and keys are made there) ::
 
-    SOCIALSEARCH_BENCH_DIR=/work/bench flock /tmp/socialsearch-bigmem.lock \\
+    SOCIALSEARCH_BENCH_DIR=/tmp/ss-bench \\
         python -m pytest benchmarks/test_pipeline_bench.py -p no:cacheprovider -s
 
 or as a script, one step per process (what ``docs/performance-run.md`` reports)::
