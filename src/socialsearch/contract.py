@@ -27,8 +27,10 @@ __all__ = [
     "CPR_STATUSES",
     "DATETIME",
     "DECISIONS",
+    "HUB_SCHEMA",
     "KINDS",
     "LINKS",
+    "RAW_SCHEMA",
     "RELATIONS",
     "RESOLVED_BY",
     "ROLES",
@@ -76,6 +78,39 @@ RESOLVED_BY: Final[tuple[str, ...]] = ("cpr", "probabilistic")
 """How an incident person's pseudonym was found: a valid CPR number, or resolution at the station."""
 DECISIONS: Final[tuple[str, ...]] = ("approve", "dismiss")
 """A municipality's decision on a draft."""
+
+
+# --------------------------------------------------------------------------- schemas
+_S, _B = pl.String(), pl.Binary()
+
+RAW_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
+    "incidents": {
+        "district": _S, "incident_id": _S, "occurred_at": DATETIME, "registered_at": DATETIME,
+        "municipality": _S, "incident_code": _S, "offence_code": _S,
+    },
+    "incident_persons": {
+        "district": _S, "incident_id": _S, "cpr": _S, "role": _S,
+        "given_name": _S, "surname": _S, "birth_date": pl.Date(),
+    },
+    "population": {"cpr": _S, "municipality": _S, "given_name": _S, "surname": _S},
+    "relations": {"child_cpr": _S, "adult_cpr": _S, "relation": _S},
+}
+"""The raw input contract (DESIGN §3): each table's columns and their types once read.
+``extracts.read_raw`` validates text or Parquet into these types; ``synth`` writes them."""
+
+HUB_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
+    "incidents": {
+        "event_ref": _S, "district": _S, "occurred_at": DATETIME, "registered_at": DATETIME,
+        "municipality": _S, "incident_code": _S, "offence_code": _S, "event_sealed": _B,
+    },
+    "incident_persons": {
+        "event_ref": _S, "person": _S, "role": _S, "resolved_by": _S,
+        "match_probability": pl.Float64(), "person_sealed": _B,
+    },
+    "children": {"person": _S, "age": pl.Int64(), "municipality": _S, "person_sealed": _B},
+    "relations": {"child": _S, "adult": _S, "relation": _S},
+}
+"""The hub extract (DESIGN §3b, version 2): every column it may hold, with its type."""
 
 
 # --------------------------------------------------------------------------- ages

@@ -35,7 +35,7 @@ from typing import Any, Final
 import polars as pl
 
 from ._atomic import fsync_dir, replacing, write_json_atomic
-from .contract import DATETIME, RELATIONS, RESOLVED_BY, ROLES, TIME_ZONE
+from .contract import HUB_SCHEMA, RELATIONS, RESOLVED_BY, ROLES, TIME_ZONE
 from .errors import InputError, UsageError
 from .extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages
 from .geography import geography
@@ -56,20 +56,6 @@ HUB_VERSION: Final = 2
 MANIFEST: Final = "manifest.json"
 _V1_FORMAT = "socialsearch-pseudonymised"
 
-_S, _B = pl.String(), pl.Binary()
-HUB_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
-    "incidents": {
-        "event_ref": _S, "district": _S, "occurred_at": DATETIME, "registered_at": DATETIME,
-        "municipality": _S, "incident_code": _S, "offence_code": _S, "event_sealed": _B,
-    },
-    "incident_persons": {
-        "event_ref": _S, "person": _S, "role": _S, "resolved_by": _S,
-        "match_probability": pl.Float64(), "person_sealed": _B,
-    },
-    "children": {"person": _S, "age": pl.Int64(), "municipality": _S, "person_sealed": _B},
-    "relations": {"child": _S, "adult": _S, "relation": _S},
-}
-"""Every column the hub extract may hold, with its type; nothing else is read or written."""
 HUB_PATHS: Final[dict[str, str]] = {
     "incidents": "incidents/incidents.parquet",
     "incident_persons": "incident_persons/incident_persons.parquet",

@@ -62,6 +62,7 @@ from . import _integrity
 from ._atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from ._resources import templates
 from .audit import LEDGER_FILE
+from .contract import DECISIONS
 from .errors import LedgerError, UsageError
 from .geography import geography
 from .weeks import IsoWeek
@@ -86,7 +87,7 @@ DIMENSIONS = ("municipality", "district", "category", "age_band", "rule", "decis
 """The ``--by`` choices."""
 
 TOTAL = "*"
-DECISIONS = ("approve", "dismiss", "undecided")
+_DECISION_COLUMNS = (*DECISIONS, "undecided")
 _DECISION_DA = {"approve": "godkendt", "dismiss": "afvist", "undecided": "ikke afgjort", TOTAL: "i alt"}
 _RULE_DA = {"immediate": "straks (umiddelbar kategori)", "threshold": "tærskel (samlet vægt)"}
 _FOLLOW_UP_DA = {"follow_up": "opfølgning (barnet havde tidligere udkast)", "first": "første udkast"}
@@ -447,7 +448,7 @@ class _Cells:
 
 def _build(frame: pl.DataFrame, dim: str, rows: list[str], two_way: bool, cells: _Cells) -> None:
     """Add the cells and relations of the table ``dim`` × (decisions + total) or ``dim`` × total."""
-    cols = [*DECISIONS, TOTAL] if two_way else [TOTAL]
+    cols = [*_DECISION_COLUMNS, TOTAL] if two_way else [TOTAL]
     inner = _counts(frame, [dim, "decision"]) if two_way else {}
     by_row = _counts(frame, [dim])
     by_col = _counts(frame, ["decision"])
@@ -463,7 +464,8 @@ def _build(frame: pl.DataFrame, dim: str, rows: list[str], two_way: bool, cells:
         cells.relations.append(Relation(_cell_id(dim, TOTAL, c), tuple(_cell_id(dim, r, c) for r in rows)))
     if two_way:
         for r in [*rows, TOTAL]:
-            cells.relations.append(Relation(_cell_id(dim, r, TOTAL), tuple(_cell_id(dim, r, c) for c in DECISIONS)))
+            parts = tuple(_cell_id(dim, r, c) for c in _DECISION_COLUMNS)
+            cells.relations.append(Relation(_cell_id(dim, r, TOTAL), parts))
 
 
 def _labels(dim: str) -> dict[str, str]:
@@ -507,7 +509,7 @@ def _row_keys(frame: pl.DataFrame, dim: str, first: IsoWeek, last: IsoWeek) -> l
             w = w.shift(1)
         return weeks
     if dim == "decision":
-        return list(DECISIONS)
+        return list(_DECISION_COLUMNS)
     if dim in ("follow_up",):
         return ["first", "follow_up"]
     if dim == "cross_district":
@@ -519,7 +521,7 @@ def _row_keys(frame: pl.DataFrame, dim: str, first: IsoWeek, last: IsoWeek) -> l
 
 def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: frozenset[CellId]) -> StatsTable:
     labels = _labels(dim)
-    cols = [*DECISIONS, TOTAL] if two_way else [TOTAL]
+    cols = [*_DECISION_COLUMNS, TOTAL] if two_way else [TOTAL]
     published: dict[tuple[str, str], int | None] = {}
     for r in [*rows, TOTAL]:
         for c in cols:
@@ -671,7 +673,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
         x = float(label_w)
         segments: list[tuple[str, int]] = []
         if two_way:
-            known = {c: table.value(key, c) for c in DECISIONS}
+            known = {c: table.value(key, c) for c in _DECISION_COLUMNS}
             segments = [(c, v) for c, v in known.items() if v]
             rest = total - sum(v for v in known.values() if v is not None)
             if rest:
@@ -687,7 +689,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
     if two_way:
         y = height - 12
         x = float(label_w)
-        for kind in (*DECISIONS, "hidden"):
+        for kind in (*_DECISION_COLUMNS, "hidden"):
             fill = f"url(#{hatch})" if kind == "hidden" else _COLOURS[kind]
             text = "skjult (<5)" if kind == "hidden" else _DECISION_DA[kind]
             parts.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{fill}"/>'
@@ -807,7 +809,7 @@ def _link_districts(facts: pl.DataFrame, cells: _Cells) -> None:
     for municipality, district in pairs.iter_rows():
         members.setdefault(district, []).append(municipality)
     for district, municipalities in sorted(members.items()):
-        for c in (*DECISIONS, TOTAL):
+        for c in (*_DECISION_COLUMNS, TOTAL):
             cells.relations.append(Relation(
                 _cell_id("district", district, c), tuple(_cell_id("municipality", m, c) for m in municipalities)))
 

@@ -44,6 +44,7 @@ import numpy as np
 import polars as pl
 
 from .catalogue import Catalogue, Code, load_catalogue
+from .contract import RAW_SCHEMA, RELATIONS, ROLES, TIME_ZONE
 from .errors import UsageError
 from .geography import Geography, geography
 from .weeks import IsoWeek
@@ -51,37 +52,8 @@ from .weeks import IsoWeek
 __all__ = ["INPUT_SCHEMAS", "SynthSummary", "synth"]
 
 Format = Literal["parquet", "csv"]
-_TZ = "Europe/Copenhagen"
-_DT = pl.Datetime("us", _TZ)
-
 #: The input contract's columns and the types the generator writes (parquet).
-INPUT_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
-    "incidents": {
-        "district": pl.String(),
-        "incident_id": pl.String(),
-        "occurred_at": _DT,
-        "registered_at": _DT,
-        "municipality": pl.String(),
-        "incident_code": pl.String(),
-        "offence_code": pl.String(),
-    },
-    "incident_persons": {
-        "district": pl.String(),
-        "incident_id": pl.String(),
-        "cpr": pl.String(),
-        "role": pl.String(),
-        "given_name": pl.String(),
-        "surname": pl.String(),
-        "birth_date": pl.Date(),
-    },
-    "population": {
-        "cpr": pl.String(),
-        "municipality": pl.String(),
-        "given_name": pl.String(),
-        "surname": pl.String(),
-    },
-    "relations": {"child_cpr": pl.String(), "adult_cpr": pl.String(), "relation": pl.String()},
-}
+INPUT_SCHEMAS = RAW_SCHEMA
 
 # --------------------------------------------------------------------------- model constants
 CHILDREN_NATIONAL = 1_150_000  # aged 0-17 (Danmarks Statistik, 2025)
@@ -206,7 +178,6 @@ _OTHER_CODES: tuple[tuple[str, str, str, float, tuple[Slot, ...]], ...] = (
      (("involved", 0.7, {ANY_ADULT: 0.6, CRIME: 0.2, YOUTH: 0.2}), ("witness", 0.2, {ANY_ADULT: 1.0}))),
     ("incident", "9190", "Færdselskontrol uden sigtelse", 50_000, (("involved", 1.0, {ANY_ADULT: 1.0}),)),
 )
-ROLES = ("suspect", "victim", "witness", "involved")
 
 
 @dataclass(frozen=True)
@@ -438,7 +409,6 @@ class _People:
         return _name_tables().surname_str(nm.sm[idx], nm.s1[idx], nm.s2[idx], ~self.male[idx])
 
 
-RELATIONS = ("mother", "father", "custodian", "household")
 
 
 def _days(d: date) -> int:
@@ -1227,8 +1197,8 @@ def _local(day: np.ndarray, sec: np.ndarray) -> pl.Series:
     occurs twice in autumn is the first (summer time) one.
     """
     naive = pl.Series((day.astype(np.int64) * 86400 + sec) * 1_000_000).cast(pl.Datetime("us"))
-    aware = naive.dt.replace_time_zone(_TZ, ambiguous="earliest", non_existent="null")
-    later = (naive + timedelta(hours=1)).dt.replace_time_zone(_TZ, ambiguous="earliest", non_existent="null")
+    aware = naive.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
+    later = (naive + timedelta(hours=1)).dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
     return aware.fill_null(later)
 
 
