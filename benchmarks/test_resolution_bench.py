@@ -4,12 +4,13 @@ and its speed at national scale.
 
 Run explicitly (they are not collected by the default ``pytest``)::
 
-    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k "fit or synth or febrl"
+    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k fit
+    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k "synthetic or febrl or false_drafts"
     flock /tmp/socialsearch-bigmem.lock \\
         pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k national
 
-The figures printed (and stored in ``benchmark.extra_info``) are recorded in
-``docs/resolution.md``.
+Fit first (on seed 2), evaluate afterwards (on seed 1). The figures printed (and stored in
+``benchmark.extra_info``) are recorded in ``docs/resolution.md``.
 """
 
 from __future__ import annotations
@@ -473,12 +474,18 @@ def test_false_drafts(tmp_path: Path, synth_dir: Any) -> None:
     keys = tmp_path / "K"
     _cli("keys", "init", "--keys", keys)
     changed = oracle_extract(src, tmp_path / "oracle-input")
+    import json
+
     out: dict[str, pl.DataFrame] = {}
+    persons: dict[str, Any] = {}
     for name, folder in (("real", src), ("oracle", tmp_path / "oracle-input")):
         _cli("run", "--input", folder, "--week", str(WEEK), "--out", tmp_path / f"O-{name}",
              "--state", tmp_path / f"S-{name}", "--keys", keys)
         out[name] = _drafts(tmp_path / f"O-{name}" / str(WEEK))
-    info = {"oracle_rows_changed": changed, **false_drafts(out["real"], out["oracle"])}
+        summary = json.loads((tmp_path / f"O-{name}" / str(WEEK) / "summary.json").read_text(encoding="utf-8"))
+        persons[name] = summary.get("persons", {})
+    info = {"oracle_rows_changed": changed, "persons_real_run": persons["real"],
+            "persons_oracle_run": persons["oracle"], **false_drafts(out["real"], out["oracle"])}
     for k, v in info.items():
         print(f"{k}: {v}")
     assert info["false_drafts"] == 0
