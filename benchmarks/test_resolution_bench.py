@@ -4,12 +4,13 @@ and its speed at national scale.
 
 Run explicitly (they are not collected by the default ``pytest``)::
 
-    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k "fit or synth or febrl"
+    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k fit
+    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k "synthetic or febrl or false_drafts"
     flock /tmp/socialsearch-bigmem.lock \\
         pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k national
 
-The figures printed (and stored in ``benchmark.extra_info``) are recorded in
-``docs/resolution.md``.
+Fit first (on seed 2), evaluate afterwards (on seed 1). The figures printed (and stored in
+``benchmark.extra_info``) are recorded in ``docs/resolution.md``.
 """
 
 from __future__ import annotations
@@ -101,6 +102,26 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
 # --------------------------------------------------------------------------- parameters
 
 
+def _log_likelihood(kernel: Any, x: np.ndarray) -> float:
+    """Log-likelihood of the rows ``x`` under a fitted ECM kernel (both classes summed out).
+
+    Each row's log-probability is the sum of the log-probabilities of the levels it has.
+    (The kernel's own ``_joint_log_likelihood`` is a dense dot product of the one-hot rows
+    with the log-probabilities: a level with probability 0 in a class, e.g. no one-digit
+    birth date among the matches, gives 0 · (−inf) = NaN for every row, and a NaN likelihood
+    never compares greater, so the restarts were not compared at all.)
+    """
+    from scipy.special import logsumexp
+
+    x_unique, freq = np.unique(x, axis=0, return_counts=True)
+    binary = kernel._transform_data(x_unique)
+    onehot = np.asarray(binary.todense() if hasattr(binary, "todense") else binary) == 1
+    log_prob = kernel.feature_log_prob_
+    with np.errstate(invalid="ignore"):
+        joint = np.where(onehot[:, None, :], log_prob[None, :, :], 0.0).sum(axis=2) + kernel.class_log_prior_
+    return float((logsumexp(joint, axis=1) * freq).sum())
+
+
 def fit_parameters(queries: pl.DataFrame, register: pl.DataFrame, restarts: int = 10) -> dict[str, Any]:
     """m- and u-probabilities per level by recordlinkage's ECMClassifier, unsupervised.
 
@@ -113,7 +134,6 @@ def fit_parameters(queries: pl.DataFrame, register: pl.DataFrame, restarts: int 
     """
     import pandas as pd
     import recordlinkage as rl
-    from scipy.special import logsumexp
 
     pairs, mapping = comparison_pairs(queries.select("qid", "given_name", "surname", "birth_date"), register,
                                       block_one_digit=False)
@@ -125,8 +145,7 @@ def fit_parameters(queries: pl.DataFrame, register: pl.DataFrame, restarts: int 
         ecm = rl.ECMClassifier(init="random", max_iter=500, atol=1e-6)
         ecm.fit(features)
         k = ecm.kernel
-        x_unique, freq = np.unique(features.to_numpy(), axis=0, return_counts=True)
-        ll = float((logsumexp(k._joint_log_likelihood(x_unique), axis=1) * freq).sum())
+        ll = _log_likelihood(k, features.to_numpy())
         if best is None or ll > best[0]:
             best = (ll, ecm)
     assert best is not None
@@ -359,3 +378,115 @@ def test_national_scale(benchmark: Any, synth_dir: Any) -> None:
     benchmark.extra_info.update(info)
     for k, v in info.items():
         print(f"{k}: {v}")
+
+
+# --------------------------------------------------------------------------- false drafts
+
+
+def _cli(*args: str | Path) -> None:
+    """``python -m socialsearch ARGS -q`` as a user types it; fails the benchmark on a non-zero exit."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "socialsearch", *map(str, args), "-q"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def oracle_extract(src: Path, dst: Path) -> int:
+    """Copy a synth folder, giving every incident person without a valid CPR number the true
+    CPR number from ``truth/fallback.parquet`` (foreigners have none and keep theirs).
+
+    Returns the number of rows changed.
+    """
+    import shutil
+
+    shutil.copytree(src, dst)
+    truth = (
+        pl.read_parquet(src / "truth" / "fallback.parquet")
+        .filter(pl.col("true_cpr").is_not_null())
+        .select("district", "incident_id", pl.col("row_in_file").cast(pl.UInt32), "true_cpr")
+    )
+    changed = 0
+    for f in sorted((dst / "incident_persons").glob("*.parquet")):
+        rows = pl.read_parquet(f).with_row_index("row_in_file")
+        fixed = rows.join(truth, on=["district", "incident_id", "row_in_file"], how="left", maintain_order="left")
+        changed += int(fixed["true_cpr"].is_not_null().sum())
+        fixed.with_columns(cpr=pl.coalesce("true_cpr", "cpr")).drop("row_in_file", "true_cpr").write_parquet(f)
+    return changed
+
+
+def _drafts(week_dir: Path) -> pl.DataFrame:
+    """One row per (draft, signal) of every municipality's ``drafts.json``: municipality, child
+    pseudonym, rule, score, number of signals, and the signal's identity."""
+    import json
+
+    rows = []
+    for f in sorted(week_dir.glob("*/drafts.json")):
+        for d in json.loads(f.read_text(encoding="utf-8")):
+            for s in d["signals"] or [{}]:
+                rows.append({
+                    "municipality": d["municipality"], "child": d["child"]["pseudonym"],
+                    "rule": d["reason"]["rule"], "score": d["reason"]["score"], "n_signals": len(d["signals"]),
+                    "signal": f"{s.get('event_ref')}|{s.get('person')}|{s.get('link')}|{s.get('code')}",
+                })
+    schema = {"municipality": pl.String, "child": pl.String, "rule": pl.String, "score": pl.Int64,
+              "n_signals": pl.Int64, "signal": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def false_drafts(real: pl.DataFrame, oracle: pl.DataFrame) -> dict[str, Any]:
+    """What the real run has that the oracle run has not (and what it misses), per municipality.
+
+    A false draft is a draft (municipality, child pseudonym) of the real run that the oracle
+    run has not, or has with another rule, score or number of signals; a false signal is a
+    signal of a real draft that the oracle's draft of the same child lacks.
+    """
+    key = ["municipality", "child"]
+    draft_cols = [*key, "rule", "score", "n_signals"]
+    rd, od = real.select(draft_cols).unique(), oracle.select(draft_cols).unique()
+    false = rd.join(od, on=draft_cols, how="anti")
+    missed = od.join(rd, on=draft_cols, how="anti")
+    sig = [*key, "signal"]
+    false_signals = real.select(sig).unique().join(oracle.select(sig).unique(), on=sig, how="anti")
+    missed_signals = oracle.select(sig).unique().join(real.select(sig).unique(), on=sig, how="anti")
+    return {
+        "drafts_real": rd.height,
+        "drafts_oracle": od.height,
+        "false_drafts": false.height,
+        "false_drafts_new_child": false.join(od, on=key, how="anti").height,
+        "false_signals": false_signals.height,
+        "missed_drafts": missed.height,
+        "missed_drafts_no_draft_at_all": missed.join(rd, on=key, how="anti").height,
+        "missed_signals": missed_signals.height,
+        "false_by_municipality": dict(false.group_by("municipality").len().sort("municipality").iter_rows()),
+    }
+
+
+def test_false_drafts(tmp_path: Path, synth_dir: Any) -> None:
+    """(d) False drafts of single-site ``run`` on the scale-0.05 seed-1 extract, against an oracle
+    run on a copy in which every person without a valid CPR number has their true one.
+
+    Both runs use the same keystore, so the same child has the same recipient pseudonym in
+    both; the drafts are compared per municipality by child pseudonym, rule, score and
+    number of signals.
+    """
+    src = synth_dir(0.05, 1)
+    keys = tmp_path / "K"
+    _cli("keys", "init", "--keys", keys)
+    changed = oracle_extract(src, tmp_path / "oracle-input")
+    import json
+
+    out: dict[str, pl.DataFrame] = {}
+    persons: dict[str, Any] = {}
+    for name, folder in (("real", src), ("oracle", tmp_path / "oracle-input")):
+        _cli("run", "--input", folder, "--week", str(WEEK), "--out", tmp_path / f"O-{name}",
+             "--state", tmp_path / f"S-{name}", "--keys", keys)
+        out[name] = _drafts(tmp_path / f"O-{name}" / str(WEEK))
+        summary = json.loads((tmp_path / f"O-{name}" / str(WEEK) / "summary.json").read_text(encoding="utf-8"))
+        persons[name] = summary.get("persons", {})
+    info = {"oracle_rows_changed": changed, "persons_real_run": persons["real"],
+            "persons_oracle_run": persons["oracle"], **false_drafts(out["real"], out["oracle"])}
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    assert info["false_drafts"] == 0
+    assert info["false_signals"] == 0
