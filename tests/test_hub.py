@@ -108,8 +108,18 @@ def test_a_refused_extract_writes_no_drafts(station: dict[str, Path], catalogue_
         socialsearch.run(station["pseudo"], "2026-W46", out, state, station["hub_keys"], catalogue=catalogue_file)
     with pytest.raises(UsageError, match="another catalogue"):
         socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"])
-    assert not out.exists() and not (state / "vault").exists()
-    assert socialsearch.drafts_list(state) == []
+    # A refused first run leaves no state folder behind (not even an empty ledger or lock file).
+    assert not out.exists() and not state.exists()
+
+
+def test_a_refused_run_keeps_an_existing_state(station: dict[str, Path], catalogue_file: Path,
+                                               tmp_path: Path) -> None:
+    out, state = tmp_path / "out", tmp_path / "state"
+    socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"], catalogue=catalogue_file)
+    before = {p: p.read_bytes() for p in state.rglob("*") if p.is_file()}
+    with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W48"):
+        socialsearch.run(station["pseudo"], "2026-W48", out, state, station["hub_keys"], catalogue=catalogue_file)
+    assert {p: p.read_bytes() for p in state.rglob("*") if p.is_file()} == before
 
 
 def test_a_hub_keystore_cannot_read_raw_extracts(scenario: Path, station: dict[str, Path], catalogue_file: Path,

@@ -40,7 +40,7 @@ from . import progress, vault
 from ._atomic import remove_stale_tmp, write_json_atomic
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
-from .errors import KeyStoreError, UsageError
+from .errors import KeyStoreError, SocialsearchError, UsageError
 from .extracts import read_raw
 from .geography import geography
 from .hub_extract import HubExtract, is_hub_extract, read_hub
@@ -105,6 +105,19 @@ def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
         yield
     timings[name] = round(time.perf_counter() - start, 3)
     log.info("stage %s took %.2f s", name, timings[name])
+
+
+@contextmanager
+def _removed_if_refused(state_dir: Path) -> Iterator[None]:
+    """A state folder this run creates is removed again if the run is refused (nothing is
+    recorded before the last step), so that a refused first run leaves no file behind."""
+    fresh = not state_dir.exists()
+    try:
+        yield
+    except SocialsearchError:
+        if fresh:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        raise
 
 
 def _checkpoint(name: str) -> None:
@@ -306,9 +319,8 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
     week.require_ended(now)
     cat = load_catalogue(catalogue)
     keystore = KeyStore.load(keys_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    with lock_state(state_dir), Ledger.open(state_dir) as ledger:
+    with _removed_if_refused(state_dir), lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.runs.check_week(week)
         with _stage("read", timings):
             hub = load_hub(input_dir, keystore, week=week, catalogue=cat, absent_districts=absent_districts)
