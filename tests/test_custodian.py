@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def world(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str, Pat
         ids = {r["municipality"]: r["draft_id"] for r in ledger.drafts.list()}
     review(state, ids["101"], "approve", "Relevant", "ABC")
     review(state, ids["461"], "dismiss", "Kendt af forvaltningen", "XY")
-    return {"keys": keys, "state": state, "A": ids["101"], "D": ids["461"]}
+    return {"keys": keys, "state": state, "A": ids["101"], "D": ids["461"], "out": tmp_path / "out"}
 
 
 def forge(state: Path, statement: str) -> None:
@@ -53,6 +54,16 @@ def test_approved_draft_is_reidentified_and_audited(world: dict) -> None:
     with Ledger.open(world["state"], readonly=True) as ledger:
         [entry] = ledger.audit_entries("reidentify")
     assert entry.data["draft_id"] == world["A"] and "1003154123" not in entry.payload
+
+
+def test_reidentification_names_the_pseudonyms_the_caseworker_sees(world: dict) -> None:
+    """The draft page shows pseudonyms scoped to the municipality; the custodian's answer maps those."""
+    opened = custodian.reidentify(world["state"], world["keys"], world["A"])
+    [draft] = json.loads((world["out"] / str(WEEK) / "101" / "drafts.json").read_text(encoding="utf-8"))
+    assert opened["child"]["pseudonym"] == draft["child"]["pseudonym"]
+    assert {p["pseudonym"] for p in opened["persons"]} == {p["pseudonym"] for p in draft["persons"]}
+    assert {e["event_ref"] for e in opened["events"]} == {s["event_ref"] for s in draft["signals"]}
+    assert opened["child"]["hub_pseudonym"] != opened["child"]["pseudonym"]
 
 
 def test_dismissed_draft_is_refused(world: dict) -> None:

@@ -27,9 +27,10 @@ import polars as pl
 
 from . import vault
 from .errors import KeyStoreError, LedgerError, VaultError
-from .keys import KeyStore
+from .keys import KeyStore, pseudonym_key_id
 from .ledger import Ledger, lock_state, require_ledger
 from .pseudonyms import Pseudonymiser
+from .recipients import scoped_values
 
 __all__ = ["keys_rekey", "reidentify"]
 
@@ -144,13 +145,19 @@ def reidentify(state_dir: str | Path, keys_dir: str | Path, draft_id: str) -> di
             "events": len(events),
         })
     child = draft["child"]
+    # The caseworker's page shows pseudonyms scoped to the municipality: say which is whom there.
+    key_id = str(pl.select(pseudonym_key_id(pl.lit(child))).item())
+    shown = scoped_values(list(persons), keystore, key_id, draft["municipality"])
+    shown_events = scoped_values(list(events), keystore, key_id, draft["municipality"], kind="event")
     return {
         "draft_id": draft_id,
         "week": draft["week"],
-        "child": {"pseudonym": child, "cpr": persons.get(child)},
-        "persons": [{"pseudonym": p, "cpr": c} for p, c in sorted(persons.items()) if p != child],
+        "municipality": draft["municipality"],
+        "child": {"pseudonym": shown.get(child), "hub_pseudonym": child, "cpr": persons.get(child)},
+        "persons": [{"pseudonym": shown[p], "hub_pseudonym": p, "cpr": c}
+                    for p, c in sorted(persons.items()) if p != child],
         "events": [
-            {"event_ref": ref, "district": district, "journal_number": journal}
+            {"event_ref": shown_events[ref], "hub_event_ref": ref, "district": district, "journal_number": journal}
             for ref, (district, journal) in sorted((r, vault.split_event_reference(v)) for r, v in events.items())
         ],
     }

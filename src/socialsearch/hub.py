@@ -89,7 +89,7 @@ class RunReport:
             lines.append(f"  {code} {geo.municipality_name(code):<20} {n:>5}  {week_dir / code / 'drafts.html'}")
         persons = self.summary["persons"]
         lines.append(f"persons without a valid CPR: {persons['without_valid_cpr']}, "
-                     f"resolved by fuzzy matching: {persons['resolved_probabilistically']}, "
+                     f"resolved at the station: {persons['resolved_probabilistically']}, "
                      f"unresolved: {persons['unresolved']}")
         state = shlex.quote(str(state_dir)) if state_dir is not None else "STATE"
         lines.append(f"list the drafts: socialsearch drafts list --state {state} --week {self.week}")

@@ -22,7 +22,7 @@ import polars as pl
 from .keys import KeyStore, hkdf
 from .pseudonyms import hmac_unique
 
-__all__ = ["recipient_key", "scope_pseudonyms"]
+__all__ = ["recipient_key", "scope_pseudonyms", "scoped_values"]
 
 _INFO = b"socialsearch/v2/recipient/"
 
@@ -103,3 +103,13 @@ def scope_pseudonyms(drafts: pl.DataFrame, signals: pl.DataFrame, keystore: KeyS
     out = out.drop("persons").join(lists, on="draft_id", how="left", maintain_order="left").select(drafts.columns)
     out = out.with_columns(pl.col("persons").fill_null(pl.lit([], dtype=drafts.schema["persons"])))
     return out, sig.select(signals.columns)
+
+
+def scoped_values(values: list[str], keystore: KeyStore, key_id: str, municipality: str, *,
+                  kind: str = "person") -> dict[str, str]:
+    """hub value → the value ``municipality``'s drafts show, for ``kind`` ``person`` or ``event``
+    (the custodian uses it to tell a caseworker which pseudonym in their page is whom)."""
+    frame = pl.DataFrame({"value": values}, schema={"value": pl.String}).unique().with_columns(
+        _to=pl.lit(municipality), kind=pl.lit(kind))
+    table = _scoped(frame, keystore, key_id)
+    return dict(zip(table["value"].to_list(), table["scoped"].to_list(), strict=True))
