@@ -82,7 +82,7 @@ def test_persons_counts_come_from_the_hub_extracts_manifest(station: dict[str, P
                               catalogue=catalogue_file)
     assert report.summary["persons"] == {"without_valid_cpr": 17, "resolved_probabilistically": 11,
                                          "unresolved": 6}
-    assert "persons without a valid CPR: 17, resolved by fuzzy matching: 11, unresolved: 6" in report.describe()
+    assert "persons without a valid CPR: 17, resolved at the station: 11, unresolved: 6" in report.describe()
 
 
 def test_the_hub_refuses_another_week_another_catalogue_and_version_1(scenario: Path, catalogue_file: Path,
