@@ -7,8 +7,8 @@ lookback 26 weeks from Monday 25 May 2026, threshold 3, test catalogue in tests/
   NJY 1100 violence as suspect, registered Tue 17 Nov (weight 2, new in W47);
   KBH 2100 drunk driving registered 1 Oct (weight 1); OJY 2100 registered 1 Sep (weight 1);
   NJY code 9999 is outside the catalogue. Mother M (also custodian) is on an SSJ 1100 event
-  registered 19 Nov without a CPR number, as "Mete Hansen" born 20 Feb 1987 — resolved at the station
-  matching (a namesake Mette Hansen born 1960 must not match) — weight 2, linked twice
+  registered 19 Nov without a CPR number, as "Mete Hansen" born 20 Feb 1987 — resolved at the station by
+  probabilistic matching (a namesake Mette Hansen born 1960 must not match) — weight 2, linked twice
   (mother, custodian). Score 2+1+1+2 = 6 >= 3: a threshold draft to 101 with 5 signals
   from 4 districts.
 * child D (born 7 Jul 2019, 461 Odense): victim on FYN 5600 "child found alone" registered
