@@ -159,9 +159,29 @@ def build_documents(
 
     Examples
     --------
-    >>> docs = build_documents(result.signals, result.drafts)  # doctest: +SKIP
-    >>> docs["101"][0]["reason"], docs["101"][0]["points"]  # doctest: +SKIP
-    ({'rule': 'threshold', 'score': 4, 'threshold': 3}, {'new': 2, 'earlier': 2})
+    A father on two violence events (weight 2 each) in week 47: one threshold draft to 101.
+
+    >>> from datetime import datetime
+    >>> from socialsearch.catalogue import load_catalogue
+    >>> from socialsearch.contract import TZ
+    >>> from socialsearch.search import History, weekly_search
+    >>> from socialsearch.weeks import IsoWeek
+    >>> at = datetime(2026, 11, 17, 10, tzinfo=TZ)
+    >>> result = weekly_search(
+    ...     incidents=pl.DataFrame({"event_ref": ["e1", "e2"], "district": ["KBH", "NJY"],
+    ...                             "occurred_at": [at, at], "registered_at": [at, at],
+    ...                             "municipality": ["101", "851"], "incident_code": [None, None],
+    ...                             "offence_code": ["1100", "1100"]}),
+    ...     persons=pl.DataFrame({"event_ref": ["e1", "e2"], "person": ["F", "F"], "role": ["suspect"] * 2}),
+    ...     population=pl.DataFrame({"person": ["C"], "municipality": ["101"], "age": [9]}),
+    ...     relations=pl.DataFrame({"child": ["C"], "adult": ["F"], "relation": ["father"]}),
+    ...     catalogue=load_catalogue(None), week=IsoWeek.parse("2026-W47"), history=History.empty(),
+    ...     draft_ids=lambda c, w: "D" + w + "-" + c)
+    >>> docs = build_documents(result.signals, result.drafts)
+    >>> docs["101"][0]["reason"], docs["101"][0]["points"]
+    ({'rule': 'threshold', 'score': 4, 'threshold': 3}, {'new': 4, 'earlier': 0})
+    >>> [(s["event_ref"], s["link"], s["new"]) for s in docs["101"][0]["signals"]]
+    [('e1', 'father', True), ('e2', 'father', True)]
     """
     if drafts.height == 0:
         return {}
