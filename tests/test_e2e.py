@@ -30,9 +30,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from socialsearch.cli import cli
+from conftest import invoke
 
 WEEK = "2026-W47"
 RAW_CPRS = ["1003154123", "0106851234", "2002872468", "0101601122", "0501124002", "1505901122",
@@ -43,16 +41,6 @@ JOURNALS = ["5100-80001-00001-26", "0100-80001-00001-26", "3700-80001-00001-26",
             "2300-80001-00001-26", "4200-80001-00001-26", "80001"]
 
 
-def invoke(*args: str | Path) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> Path:
-    code, out = invoke("keys", "init", "--keys", tmp_path / "keys")
-    assert code == 0, out
-    return tmp_path / "keys"
 
 
 def run(extract: Path, root: Path, keys: Path, catalogue: Path, week: str = WEEK) -> tuple[int, str]:

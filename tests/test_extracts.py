@@ -9,11 +9,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialsearch.cli import cli
 from socialsearch.errors import InputError, UsageError
 from socialsearch.extracts import (
     _RAW_SPECS,
@@ -831,16 +830,6 @@ def test_an_unknown_absent_district_is_a_usage_error(tmp_path: Path) -> None:
         read_raw(make_raw(tmp_path / "in"), absent_districts=(*ABSENT, "XYZ"))
 
 
-def invoke(*args: str | Path) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> Path:
-    code, out = invoke("keys", "init", "--keys", tmp_path / "keys")
-    assert code == 0, out
-    return tmp_path / "keys"
 
 
 def absent_options(codes: tuple[str, ...] = ABSENT) -> list[str]:
@@ -849,12 +838,13 @@ def absent_options(codes: tuple[str, ...] = ABSENT) -> list[str]:
 
 def test_cli_pseudonymise_refuses_a_missing_district_then_accepts_it_named(tmp_path: Path, keys: Path) -> None:
     root = make_raw(tmp_path / "in")
-    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys, "--week", "2026-W47")
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys,
+                       "--week", "2026-W47")
     assert code == 2
     assert "incidents/, column 'district': expected incident rows from every police district" in out
     assert not (tmp_path / "pseudo").exists()
-    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys, "--week", "2026-W47",
-                       *absent_options())
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys,
+                       "--week", "2026-W47", *absent_options())
     assert code == 0, out
     code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "p2", "--keys", keys, "--week", "2026-W47",
                        *absent_options((*ABSENT, "KBH")))
@@ -887,8 +877,8 @@ def test_cli_unreadable_and_looping_files_exit_2_naming_them(
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", deny)
-    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys, "--week", "2026-W47",
-                       *absent_options())
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys,
+                       "--week", "2026-W47", *absent_options())
     assert code == 2, out
     assert "incident_persons/SSJ.csv: expected a file, not a symbolic link that loops" in out
     assert "population.csv: expected a readable file (Permission denied)" in out
