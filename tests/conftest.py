@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,20 @@ def keys(tmp_path: Path) -> Path:
     code, out = invoke("keys", "init", "--keys", tmp_path / "keys")
     assert code == 0, out
     return tmp_path / "keys"
+
+
+def tamper(state: Path, *statements: str, recreate: bool = True) -> None:
+    """Edit the ledger's tables as an attacker with sqlite3 would: drop every trigger, run the
+    statements, and (unless ``recreate=False``) put the triggers back."""
+    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
+    try:
+        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        for statement in statements:
+            conn.execute(statement)
+        if recreate:
+            for _, sql in triggers:
+                conn.execute(sql)
+    finally:
+        conn.close()

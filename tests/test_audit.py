@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import tamper as tamper_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -230,22 +231,6 @@ def ledger_with_rows(state: Path) -> None:
         w48 = make_drafts("2026-W48", [{"draft_id": "D48-a", "child": "N-a", "previous_drafts": ["D47-a"]}])
         ledger.runs.record("2026-W48", w48, make_signals([("D48-a", "N-a", "E5", "P-father", True)]),
                            {"key_id": "k2"})
-
-
-def tamper_tables(state: Path, *statements: str, recreate: bool = True) -> None:
-    """Edit the ledger's tables as an attacker with sqlite3 would: drop every trigger first."""
-    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
-    try:
-        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        for name, _ in triggers:
-            conn.execute(f"DROP TRIGGER {name}")
-        for s in statements:
-            conn.execute(s)
-        if recreate:
-            for _, sql in triggers:
-                conn.execute(sql)
-    finally:
-        conn.close()
 
 
 TABLE_TAMPERING: dict[str, tuple[str, ...]] = {

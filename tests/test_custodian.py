@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import tamper
 
 from socialsearch import custodian, vault
 from socialsearch.errors import AuditError, KeyStoreError, LedgerError
@@ -32,20 +32,6 @@ def world(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str, Pat
     review(state, ids["101"], "approve", "Relevant", "ABC")
     review(state, ids["461"], "dismiss", "Kendt af forvaltningen", "XY")
     return {"keys": keys, "state": state, "A": ids["101"], "D": ids["461"], "out": tmp_path / "out"}
-
-
-def forge(state: Path, statement: str) -> None:
-    """An attacker's edit with sqlite3: drop the triggers, edit, put the triggers back."""
-    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
-    try:
-        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        for name, _ in triggers:
-            conn.execute(f"DROP TRIGGER {name}")
-        conn.execute(statement)
-        for _, sql in triggers:
-            conn.execute(sql)
-    finally:
-        conn.close()
 
 
 def test_approved_draft_is_reidentified_and_audited(world: dict) -> None:
@@ -77,7 +63,7 @@ def test_dismissed_draft_is_refused(world: dict) -> None:
     "VALUES ('{D}', 'approve', 'ok', 'ABC', '2026-11-30T10:00:00+00:00')",
 ], ids=["dismiss edited to approve", "approve row inserted"])
 def test_forged_approval_opens_nothing(world: dict, statement: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    forge(world["state"], statement.format(D=world["D"]))
+    tamper(world["state"], statement.format(D=world["D"]))
     opened: list[Path] = []
     monkeypatch.setattr(vault, "read_vault", lambda path, keystore: opened.append(path))
     with pytest.raises(AuditError, match="behind the audit log"):
@@ -86,7 +72,7 @@ def test_forged_approval_opens_nothing(world: dict, statement: str, monkeypatch:
 
 
 def test_any_tampering_blocks_even_an_approved_draft(world: dict) -> None:
-    forge(world["state"], "DELETE FROM draft_signals WHERE rowid = (SELECT min(rowid) FROM draft_signals)")
+    tamper(world["state"], "DELETE FROM draft_signals WHERE rowid = (SELECT min(rowid) FROM draft_signals)")
     with pytest.raises(AuditError, match="drafts or signals of week 2026-W47 differ"):
         custodian.reidentify(world["state"], world["keys"], world["A"])
 

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import invoke
+from conftest import invoke, tamper
 
 WEEK = "2026-W47"
 RAW_CPRS = ["1003154123", "0106851234", "2002872468", "0101601122", "0501124002", "1505901122",
@@ -465,23 +465,6 @@ def test_late_extract_after_rotation_and_rekey_keeps_draft_ids(scenario, tmp_pat
 
 
 # --------------------------------------------------------------------------- tampering
-
-def tamper(state: Path, *statements: str) -> None:
-    """Edit the ledger as an attacker with sqlite3 would: drop the triggers, edit, re-create them."""
-    import sqlite3
-
-    conn = sqlite3.connect(state / "ledger.sqlite", isolation_level=None)
-    try:
-        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        for name, _ in triggers:
-            conn.execute(f"DROP TRIGGER {name}")
-        for statement in statements:
-            conn.execute(statement)
-        for _, sql in triggers:
-            conn.execute(sql)
-    finally:
-        conn.close()
-
 
 TAMPERING = {
     "review decision dismiss->approve": (
