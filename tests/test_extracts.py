@@ -623,10 +623,8 @@ def test_table_files_and_folders_that_are_not_what_they_seem(tmp_path: Path, set
     assert fragment in refused(root)
 
 
-def test_an_unreadable_file_is_an_input_error_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Root reads a mode-000 file anyway, so the test makes opening it fail as EACCES would."""
-    root = make_raw(tmp_path / "in")
-    target = root / "incidents" / "KBH.csv"
+def deny_opening(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """Make opening ``target`` fail with EACCES (root reads a mode-000 file anyway)."""
     real_open = Path.open
 
     def deny(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -635,6 +633,12 @@ def test_an_unreadable_file_is_an_input_error_not_a_crash(tmp_path: Path, monkey
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", deny)
+
+
+def test_an_unreadable_file_is_an_input_error_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads a mode-000 file anyway, so the test makes opening it fail as EACCES would."""
+    root = make_raw(tmp_path / "in")
+    deny_opening(monkeypatch, root / "incidents" / "KBH.csv")
     message = refused(root, (*ABSENT, "KBH"))
     assert "incidents/KBH.csv: expected a readable file (Permission denied)" in message
 
@@ -868,15 +872,7 @@ def test_cli_unreadable_and_looping_files_exit_2_naming_them(
 ) -> None:
     root = make_raw(tmp_path / "in")
     loop(root / "incident_persons", "SSJ.csv")
-    target = root / "population.csv"
-    real_open = Path.open
-
-    def deny(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self == target:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", deny)
+    deny_opening(monkeypatch, root / "population.csv")
     code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "pseudo", "--keys", keys,
                        "--week", "2026-W47", *absent_options())
     assert code == 2, out
