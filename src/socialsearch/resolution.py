@@ -372,7 +372,9 @@ class _Prepared:
 
     idents: pl.DataFrame  # iid (= row), qg, qs, birth_date
     mapping: pl.DataFrame  # qid -> iid (null: no birth date)
-    register: pl.DataFrame  # rid (= row), cpr, birth_date, rg, rs, g1 (first given part), s1 (last surname part)
+    # the residents who can be candidates: rid (= row), cpr, birth_date, rg, rs, g1 (first
+    # given part), s1 (last surname part)
+    register: pl.DataFrame
     variants: pl.DataFrame  # iid, birth_date (the candidate date), date_level, n_date
     log_u_date: np.ndarray  # (identities, 3): log2 share of residents on the dates of each level
     given: _Names
@@ -548,10 +550,10 @@ def comparison_pairs(
     """The candidate pairs of :func:`resolve` with their comparison levels and match weights.
 
     Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (row of
-    the filtered register), ``cpr``, ``date_level``, ``given_level``, ``surname_level``
-    (codes, null for a missing name) and ``weight`` (log2 odds of "this resident" against
-    "nobody in the register", before the other candidates). ``identities``: ``qid`` → ``iid``
-    (null when the query has no birth date).
+    the register reduced to the residents who can be candidates), ``cpr``, ``date_level``,
+    ``given_level``, ``surname_level`` (codes, null for a missing name) and ``weight`` (log2
+    odds of "this resident" against "nobody in the register", before the other candidates).
+    ``identities``: ``qid`` → ``iid`` (null when the query has no birth date).
 
     ``block_one_digit=False`` makes every resident on a one-digit date a candidate (used to
     fit the parameters on small data, where the blocking would bias the name u's).
@@ -598,8 +600,10 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
         answer (the same person on several events).
     register
         ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
-        ``birth_date`` (Date): the population register. Only residents born on a candidate
-        date of some query are kept past a semi-join. Uniqueness of ``cpr`` is not checked;
+        ``birth_date`` (Date): the population register. Its names are counted over every
+        resident (term frequencies) and its birth dates too (date weights); only the residents
+        who can be a candidate (see the module docstring) are kept past that, chosen on integer
+        ids before any wide join. Uniqueness of ``cpr`` is not checked;
         a resident listed twice ties with itself and leaves its queries ``ambiguous``.
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.
