@@ -1000,21 +1000,6 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
         problems.scan(orphans, [_Check(
             "incident_id", "an incident that exists in incidents/ for the same district "
             "(none found; value not shown)", pl.lit(True))])
-        del known, orphans
-    del incidents, persons
-    # Each table's helper columns (file, row, normalised CPR) go as soon as its last check has
-    # run, the relations before the population's uniqueness check (the largest): at ten times
-    # national scale that is about a gigabyte less at the peak. The problems are sorted by file
-    # and row when raised, so the order of these checks changes no message.
-    _drop_helpers(tables, "incidents", "incident_persons")
-    relations = tables.get("relations")
-    if relations is not None:
-        problems.scan(relations, [_Check(
-            "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
-            "person; value not shown)",
-            pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
-        del relations
-        _drop_helpers(tables, "relations")
     population = tables.get("population")
     if population is not None:
         norm = pl.col("_norm_cpr")
@@ -1022,16 +1007,12 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
             norm.is_not_null() & ~norm.cast(pl.UInt64).is_first_distinct())])
-        del population
-        _drop_helpers(tables, "population")
-
-
-def _drop_helpers(tables: dict[str, pl.DataFrame | None], *names: str) -> None:
-    """Drop the helper columns (named with a leading ``_``) of the tables ``names``, in place."""
-    for name in names:
-        frame = tables.get(name)
-        if frame is not None:
-            tables[name] = frame.drop([c for c in frame.columns if c.startswith("_")])
+    relations = tables.get("relations")
+    if relations is not None:
+        problems.scan(relations, [_Check(
+            "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
+            "person; value not shown)",
+            pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
 
 
 def _absent(names: Collection[str]) -> frozenset[str]:
