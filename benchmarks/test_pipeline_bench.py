@@ -132,7 +132,12 @@ def _station_stages(stages: Stages) -> Callable[[Any], Any]:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             stages.mark("before_station")
-            return fn(*args, on_stage=stages.mark, **kwargs)
+            # Hand the raw extracts over without keeping a reference here (no argument tuple
+            # held across the call), so that the station can free each frame when done with it.
+            box = list(args)
+            del args
+            return fn(box.pop(0), box.pop(0), week=kwargs["week"], catalogue=kwargs["catalogue"],
+                      on_stage=stages.mark)
         return call
     return wrap
 

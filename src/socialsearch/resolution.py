@@ -372,7 +372,9 @@ class _Prepared:
 
     idents: pl.DataFrame  # iid (= row), qg, qs, birth_date
     mapping: pl.DataFrame  # qid -> iid (null: no birth date)
-    register: pl.DataFrame  # rid (= row), cpr, birth_date, rg, rs, g1 (first given part), s1 (last surname part)
+    # the residents who can be candidates: rid (= row), cpr, birth_date, rg, rs, g1 (first
+    # given part), s1 (last surname part)
+    register: pl.DataFrame
     variants: pl.DataFrame  # iid, birth_date (the candidate date), date_level, n_date
     log_u_date: np.ndarray  # (identities, 3): log2 share of residents on the dates of each level
     given: _Names
@@ -380,14 +382,30 @@ class _Prepared:
     log_prior: float
 
 
-def _prepare(queries: pl.DataFrame, register: pl.DataFrame, model: MatchModel) -> _Prepared:
+def _date_key(date: pl.Expr, part: pl.Expr) -> pl.Expr:
+    """One Int64 per (birth date, name part id): the date's day number in the high 32 bits."""
+    return date.cast(pl.Int32).cast(pl.Int64) * (1 << 32) + part.cast(pl.Int64)
+
+
+def _name_ids(raw: pl.Series, table: pl.DataFrame) -> pl.Series:
+    """The name id of each raw name (null for a missing name or one with no letters)."""
+    known = table.drop_nulls("nid")
+    return raw.replace_strict(known["raw"], known["nid"], default=None, return_dtype=pl.UInt32)
+
+
+def _prepare(queries: pl.DataFrame, register: pl.DataFrame, model: MatchModel,
+             block_one_digit: bool = True) -> _Prepared:
     q = _check(queries, "queries", _QUERY_COLUMNS)
     if q["qid"].n_unique() != q.height:
         raise InputError(InputProblem("queries", "qid", "unique values"))
-    reg = _check(register, "register", _REGISTER_COLUMNS).filter(pl.col("birth_date").is_not_null())
+    reg = _check(register, "register", _REGISTER_COLUMNS)
+    if reg["birth_date"].null_count():
+        reg = reg.filter(pl.col("birth_date").is_not_null())
     n_register = max(reg.height, 1)
+    # The term frequencies and the per-date counts need every resident; nothing else does.
     given = _names(reg["given_name"], q["given_name"])
     surname = _names(reg["surname"], q["surname"])
+    per_date = reg.group_by("birth_date").agg(n_date=pl.len())
 
     q = q.join(given.queries.rename({"raw": "given_name", "nid": "qg"}), on="given_name", how="left").join(
         surname.queries.rename({"raw": "surname", "nid": "qs"}), on="surname", how="left"
@@ -402,23 +420,40 @@ def _prepare(queries: pl.DataFrame, register: pl.DataFrame, model: MatchModel) -
     mapping = q.join(idents, on=["qg", "qs", "birth_date"], how="left", nulls_equal=True).select("qid", "iid")
 
     variants = date_variants(idents["birth_date"])
-    wanted = variants.select(pl.col("candidate_date").alias("birth_date")).unique()
-    reg = reg.join(wanted, on="birth_date", how="semi").with_row_index("rid")
-    reg = reg.join(
-        given.register.rename({"raw": "given_name", "nid": "rg"}), on="given_name", how="left", maintain_order="left"
-    ).join(surname.register.rename({"raw": "surname", "nid": "rs"}), on="surname", how="left", maintain_order="left")
-    reg = reg.select(
-        "rid", "cpr", "birth_date", "rg", "rs",
-        g1=pl.Series(given.first).gather(reg["rg"]), s1=pl.Series(surname.last).gather(reg["rs"]),
-    )
-    per_date = reg.group_by("birth_date").agg(n_date=pl.len())
     iv = (
-        idents.select("iid", "birth_date")
+        idents.select("iid", "birth_date", "qg", "qs")
         .join(variants, on="birth_date")
-        .select("iid", "date_level", birth_date="candidate_date")
+        .select("iid", "date_level", "qg", "qs", birth_date="candidate_date")
         .join(per_date, on="birth_date", how="left")
         .with_columns(pl.col("n_date").fill_null(0))
     )
+    # Who can be a candidate, decided on integer columns before anything wide is built: on an
+    # exact or swapped date everyone; on a one-digit date (unless unblocked) only residents
+    # sharing that date and the first given-name or the last surname part with a query.
+    rg = _name_ids(reg["given_name"], given.register)
+    rs = _name_ids(reg["surname"], surname.register)
+    g1 = pl.Series(given.first).gather(rg)
+    s1 = pl.Series(surname.last).gather(rs)
+    ids = pl.DataFrame({"birth_date": reg["birth_date"], "rg": rg, "rs": rs, "g1": g1, "s1": s1})
+    if block_one_digit:
+        near = iv.filter(pl.col("date_level") < 2)["birth_date"].unique()
+        far = iv.filter(pl.col("date_level") == 2)
+        far_g = far.select(_date_key(pl.col("birth_date"), pl.lit(pl.Series(given.first).gather(far["qg"]))))
+        far_s = far.select(_date_key(pl.col("birth_date"), pl.lit(pl.Series(surname.last).gather(far["qs"]))))
+        keep = (
+            pl.col("birth_date").is_in(near.implode())
+            | _date_key(pl.col("birth_date"), pl.col("g1")).is_in(far_g.to_series().drop_nulls().unique().implode())
+            | _date_key(pl.col("birth_date"), pl.col("s1")).is_in(far_s.to_series().drop_nulls().unique().implode())
+        )
+    else:
+        keep = pl.col("birth_date").is_in(iv["birth_date"].unique().implode())
+    rows = ids.select(keep.fill_null(False).alias("keep"))["keep"]
+    del rg, rs, g1, s1
+    reg = pl.concat(
+        [reg.select("cpr").filter(rows), ids.filter(rows)], how="horizontal"
+    ).with_row_index("rid")
+    del ids, rows
+    iv = iv.select("iid", "date_level", "birth_date", "n_date")
     shares = iv.group_by("iid", "date_level").agg(pl.col("n_date").sum())
     log_u = np.full((idents.height, len(DATE_LEVELS)), -np.inf)
     with np.errstate(divide="ignore"):
@@ -515,16 +550,16 @@ def comparison_pairs(
     """The candidate pairs of :func:`resolve` with their comparison levels and match weights.
 
     Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (row of
-    the filtered register), ``cpr``, ``date_level``, ``given_level``, ``surname_level``
-    (codes, null for a missing name) and ``weight`` (log2 odds of "this resident" against
-    "nobody in the register", before the other candidates). ``identities``: ``qid`` → ``iid``
-    (null when the query has no birth date).
+    the register reduced to the residents who can be candidates), ``cpr``, ``date_level``,
+    ``given_level``, ``surname_level`` (codes, null for a missing name) and ``weight`` (log2
+    odds of "this resident" against "nobody in the register", before the other candidates).
+    ``identities``: ``qid`` → ``iid`` (null when the query has no birth date).
 
     ``block_one_digit=False`` makes every resident on a one-digit date a candidate (used to
     fit the parameters on small data, where the blocking would bias the name u's).
     """
     model = DEFAULT_MODEL if model is None else model
-    prep = _prepare(queries, register, model)
+    prep = _prepare(queries, register, model, block_one_digit)
     pairs = _compare(prep, prep.idents["iid"], model, block_one_digit)
     pairs = pairs.with_columns(cpr=prep.register["cpr"].gather(pairs["rid"]))
     return pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "weight"), prep.mapping
@@ -565,8 +600,10 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame, *, model: MatchModel 
         answer (the same person on several events).
     register
         ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
-        ``birth_date`` (Date): the population register. Only residents born on a candidate
-        date of some query are kept past a semi-join. Uniqueness of ``cpr`` is not checked;
+        ``birth_date`` (Date): the population register. Its names are counted over every
+        resident (term frequencies) and its birth dates too (date weights); only the residents
+        who can be a candidate (see the module docstring) are kept past that, chosen on integer
+        ids before any wide join. Uniqueness of ``cpr`` is not checked;
         a resident listed twice ties with itself and leaves its queries ``ambiguous``.
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.

@@ -168,19 +168,30 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     pseudonymiser = Pseudonymiser(keystore)
     key_id = pseudonymiser.key_id
     data_key = keystore.subkey("vault", key_id)
+    # Each raw frame is let go as soon as the station is done with it (freed when the caller
+    # holds no other reference, as `pseudonymise` does not): at ten times national scale the
+    # population and the relations are most of what the process holds.
+    incidents, incident_persons, population, raw_relations = (
+        raw.incidents, raw.incident_persons, raw.population, raw.relations)
+    rows, rows_per_district = raw.rows, raw.rows_per_district
+    del raw
 
     with progress.stage("selecting the week's catalogue events"):
-        events = _catalogue_events(raw.incidents, catalogue, week)
-        persons = _signal_persons(raw.incident_persons, events, catalogue)
+        events = _catalogue_events(incidents, catalogue, week)
+        persons = _signal_persons(incident_persons, events, catalogue)
+        del incident_persons
         on_stage("select")
-        register = _register(raw.population)
+        register = _register(population)
+        del population
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
         persons, counts = _resolve(persons, register)
+        # The delivered CPR text and the names served resolution only.
+        register = register.select("number", "birth_date", "municipality")
         on_stage("resolve")
     with progress.stage("keeping only the linked children, relations and persons"):
-        children, relations, persons = _minimise(persons, register, raw.relations, week, catalogue.child_max_age)
-        del register
+        children, relations, persons = _minimise(persons, register, raw_relations, week, catalogue.child_max_age)
+        del register, raw_relations
         on_stage("minimise")
 
     # Each distinct CPR number of a shipped person is hashed and sealed once, then joined back.
@@ -193,7 +204,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     )
     on_stage("identities")
     shipped = events.select("_event").unique().join(persons.select("_event").unique(), on="_event", how="semi")
-    incidents = raw.incidents.with_row_index("_event").join(shipped, on="_event", how="semi")
+    incidents = incidents.with_row_index("_event").join(shipped, on="_event", how="semi")
     incidents = incidents.with_columns(
         event_ref=pseudonymiser.events(incidents["district"], incidents["incident_id"]),
         event_sealed=vault.seal_values(vault.event_reference_text(incidents["district"], incidents["incident_id"]),
@@ -231,8 +242,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
                                          keystore.custodian_key_id, key_id=key_id),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": {
-            "rows_read": dict(sorted(raw.rows.items())),
-            "rows_read_per_district": raw.rows_per_district,
+            "rows_read": dict(sorted(rows.items())),
+            "rows_read_per_district": rows_per_district,
             "catalogue_events_in_window": int(events.get_column("_event").n_unique()),
             "persons": counts,
             "shipped": {name: frame.height for name, frame in tables.items()},
@@ -268,8 +279,9 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
         raise UsageError(f"{out_dir} exists and is not empty; choose another --out folder or pass --force")
     cat = load_catalogue(Path(catalogue) if catalogue is not None else None)
     keystore = KeyStore.load(keys_dir)
-    raw = read_raw(input_dir, absent_districts=absent_districts)
-    hub = pseudonymise_extracts(raw, keystore, week=week, catalogue=cat)
+    # No name is kept for the raw extracts here, so the station can free each frame when done.
+    hub = pseudonymise_extracts(read_raw(input_dir, absent_districts=absent_districts), keystore,
+                                week=week, catalogue=cat)
     write_hub(hub, out_dir, force=force)
     log.info("wrote the hub extract for %s to %s", week, out_dir)
     return {"out": str(out_dir), "week": str(week), "key_id": hub.key_id, **hub.manifest["counts"]}
