@@ -148,8 +148,9 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
             "or run with the full keystore"
         )
     else:
-        raw = read_raw(input_dir, absent_districts=absent_districts)
-        return pseudonymise_extracts(raw, keystore, week=week, catalogue=catalogue)
+        # handed over without a reference here, so the station can free each raw frame once used
+        return pseudonymise_extracts(read_raw(input_dir, absent_districts=absent_districts), keystore,
+                                     week=week, catalogue=catalogue)
     if hub.week != str(week):
         raise UsageError(
             f"the hub extract in {input_dir} was made for week {hub.week}, not {week}; the station must "
