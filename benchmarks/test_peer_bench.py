@@ -39,8 +39,6 @@ import pytest
 from memory import bench_scale
 
 from socialsearch._resources import config_path
-from socialsearch.keys import KeyStore, keys_export
-from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
@@ -80,18 +78,6 @@ def _measure(args: list[str]) -> tuple[float, float, str]:
 def _per_municipality(week_dir: Path) -> dict[str, int]:
     return {p.parent.name: len(json.loads(p.read_text(encoding="utf-8")))
             for p in sorted(week_dir.glob("*/drafts.json"))}
-
-
-@pytest.fixture(scope="module")
-def workspace() -> Path:
-    root = Path(os.environ.get("SOCIALSEARCH_BENCH_DIR") or tempfile.mkdtemp(prefix="ss-bench-"))
-    extract = root / f"extract-{bench_scale():g}"
-    if not (extract / "population.parquet").is_file():
-        synth(extract, scale=bench_scale(), seed=0, week=WEEK)
-    if not (root / "keys").is_dir():
-        KeyStore.init(root / "keys")
-        keys_export(root / "keys", root / "hub-keys", "hub")
-    return root
 
 
 def test_socialsearch_against_the_duckdb_peer(workspace: Path) -> None:

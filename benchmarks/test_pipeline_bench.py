@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,12 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 from memory import bench_scale, cpu_seconds, peak_rss_mib, reset_peak_rss
 
 from socialsearch import extracts, hub, station
-from socialsearch.keys import KeyStore, keys_export
-from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
@@ -229,19 +225,6 @@ def compare_drafts(a: Path, b: Path, week: IsoWeek = WEEK) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ pytest
-
-
-@pytest.fixture(scope="module")
-def workspace() -> Path:
-    root = Path(os.environ.get("SOCIALSEARCH_BENCH_DIR") or tempfile.mkdtemp(prefix="ss-bench-"))
-    extract = root / f"extract-{bench_scale():g}"
-    if not (extract / "population.parquet").is_file():
-        synth(extract, scale=bench_scale(), seed=0, week=WEEK)
-    if not (root / "keys").is_dir():
-        KeyStore.init(root / "keys")
-    if not (root / "hub-keys").is_dir():
-        keys_export(root / "keys", root / "hub-keys", "hub")
-    return root
 
 
 def _scratch(workspace: Path, name: str) -> Path:
