@@ -47,7 +47,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .contract import DATETIME, RELATIONS, ROLES, TIME_ZONE
+from .contract import DATETIME, RELATIONS, ROLES, TIME_ZONE, to_local
 from .errors import InputError, InputProblem, UsageError
 from .geography import geography
 
@@ -468,14 +468,6 @@ _TYPE_EXPECTED = {
 }
 
 
-def _timestamp(name: str, dtype: pl.Datetime) -> pl.Expr:
-    """A Parquet timestamp in Copenhagen time; one without a time zone is local time."""
-    col = pl.col(name).dt.cast_time_unit("us")
-    if dtype.time_zone is None:
-        return col.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest", non_existent="null")
-    return col.dt.convert_time_zone(TIME_ZONE)
-
-
 _Converted = tuple[pl.Expr, pl.Expr | None, list[_Check], list[_Stage]]
 
 
@@ -502,7 +494,7 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
             return raw, None, checks, _datetime_stages(raw_name, name, gap)
         if isinstance(dtype, pl.Datetime):
             flag = (raw_col.is_not_null() & value_col.is_null()).alias(gap)
-            return raw, _timestamp(name, dtype), checks, [[flag]]
+            return raw, to_local(pl.col(name), dtype), checks, [[flag]]
         return None
     if spec.kind == "date":
         date = _date(name, dtype)

@@ -35,7 +35,7 @@ from typing import Any, Final
 import polars as pl
 
 from ._atomic import fsync_dir, replacing, write_json_atomic
-from .contract import HUB_SCHEMA, RELATIONS, RESOLVED_BY, ROLES, TIME_ZONE
+from .contract import HUB_SCHEMA, RELATIONS, RESOLVED_BY, ROLES, to_local
 from .errors import InputError, UsageError
 from .extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages
 from .geography import geography
@@ -141,9 +141,7 @@ def _column(name: str, want: pl.DataType, have: pl.DataType) -> pl.Expr | None:
     if want == pl.Float64 and (have.is_float() or have == pl.Null):
         return col.cast(pl.Float64)
     if isinstance(want, pl.Datetime) and isinstance(have, pl.Datetime):
-        if have.time_zone is None:
-            return col.dt.replace_time_zone(TIME_ZONE, ambiguous="earliest").dt.cast_time_unit("us")
-        return col.dt.convert_time_zone(TIME_ZONE).dt.cast_time_unit("us")
+        return to_local(col, have)
     return None
 
 

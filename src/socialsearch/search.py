@@ -43,7 +43,7 @@ in week 47; his child ``C`` (9, living in 101) gets a threshold draft with score
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,6 +60,7 @@ __all__ = [
     "FrameLike",
     "History",
     "SearchResult",
+    "catalogue_events",
     "weekly_search",
 ]
 
@@ -247,7 +248,7 @@ def _match_codes(
     week_start = pl.lit(week.start, dtype=_DT)
     long, *counts = pl.collect_all(
         [
-            _catalogue_events(window, codes),
+            catalogue_events(window, codes),
             window.select(pl.len()),
             window.filter(pl.col("registered_at") >= week_start).select(pl.len()),
         ]
@@ -374,14 +375,20 @@ def _in_window(incidents: pl.LazyFrame, start: datetime, end: datetime) -> pl.La
     )
 
 
-def _catalogue_events(window: pl.LazyFrame, codes: pl.DataFrame) -> pl.LazyFrame:
-    """Window events long by every catalogue code they carry: event attributes, kind, code."""
+def catalogue_events(
+    window: pl.LazyFrame, codes: pl.DataFrame, keep: Sequence[str] = _EVENT_ATTRS
+) -> pl.LazyFrame:
+    """Events long by every catalogue code they carry: the ``keep`` columns, ``kind``, ``code``.
+
+    ``codes`` is :meth:`Catalogue.codes_frame`; an event with a catalogue incident code and a
+    catalogue offence code gives two rows. The station selects with it too.
+    """
     parts = []
     for kind, column in (("incident", "incident_code"), ("offence", "offence_code")):
         wanted = codes.filter(pl.col("kind") == kind)["code"].unique().to_list()
         parts.append(
             window.filter(pl.col(column).is_in(wanted)).select(
-                *_EVENT_ATTRS, pl.lit(kind).alias("kind"), pl.col(column).alias("code")
+                *keep, pl.lit(kind).alias("kind"), pl.col(column).alias("code")
             )
         )
     return pl.concat(parts, how="vertical")

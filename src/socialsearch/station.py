@@ -40,6 +40,7 @@ from .extracts import RawExtracts, read_raw
 from .hub_extract import HubExtract, write_hub
 from .keys import KeyStore
 from .pseudonyms import Pseudonymiser
+from .search import catalogue_events
 from .weeks import IsoWeek
 
 __all__ = ["pseudonymise", "pseudonymise_extracts"]
@@ -55,12 +56,7 @@ def _catalogue_events(incidents: pl.DataFrame, catalogue: Catalogue, week: IsoWe
     window = incidents.lazy().with_row_index("_event").filter(
         (pl.col("registered_at") >= start) & (pl.col("registered_at") < end)
     )
-    parts = []
-    for kind, column in (("incident", "incident_code"), ("offence", "offence_code")):
-        wanted = codes.filter(pl.col("kind") == kind)["code"].unique().to_list()
-        parts.append(window.filter(pl.col(column).is_in(wanted)).select(
-            "_event", "district", "incident_id", pl.lit(kind).alias("kind"), pl.col(column).alias("code")))
-    return pl.concat(parts).collect()
+    return catalogue_events(window, codes, keep=("_event", "district", "incident_id")).collect()
 
 
 def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
