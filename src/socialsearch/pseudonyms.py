@@ -110,11 +110,13 @@ def _join_back(values: pl.Series, uniq: pl.Series, encoded: pl.Series) -> pl.Ser
     return joined.get_column("out")
 
 
-def hmac_unique(values: pl.Series, key: bytes, *, workers: int | None = None) -> pl.Series:
+def hmac_unique(values: pl.Series, key: bytes, *, workers: int | None = None, prefix: bytes = b"",
+                encoding: str = "raw") -> pl.Series:
     """HMAC-SHA256 (``Binary``, 32 bytes) of each value; each distinct value is hashed once.
 
     Strings are hashed as UTF-8; nulls stay null. ``workers`` is the number of threads
-    (default :func:`default_threads`).
+    (default :func:`default_threads`). ``encoding="base64url16"`` or ``"hex8"`` gives text
+    instead, ``prefix`` followed by the encoded leading bytes (the pseudonym formats).
 
     Examples
     --------
@@ -124,7 +126,7 @@ def hmac_unique(values: pl.Series, key: bytes, *, workers: int | None = None) ->
     (True, None)
     """
     uniq = _distinct(values)
-    return _join_back(values, uniq, _macs(uniq, key, workers)).rename(values.name)
+    return _join_back(values, uniq, _macs(uniq, key, workers, prefix, encoding)).rename(values.name)
 
 
 # ------------------------------------------------------------------------------- the API
