@@ -44,6 +44,7 @@ __all__ = [
     "HUB_FORMAT",
     "HUB_PATHS",
     "HUB_SCHEMA",
+    "check_target",
     "HUB_VERSION",
     "HubExtract",
     "is_hub_extract",
@@ -254,6 +255,13 @@ def _write_table(frame: pl.DataFrame, target: Path) -> str:
         return _sha256(tmp)
 
 
+def check_target(directory: Path, *, force: bool = False) -> None:
+    """Refuse to write a hub extract over an existing, non-empty folder unless ``force``."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not force:
+        raise UsageError(f"{directory} exists and is not empty; choose another output folder, or replace it "
+                         "when forced (--force)")
+
+
 def write_hub(hub: HubExtract, directory: str | Path, *, force: bool = False) -> Path:
     """Write ``hub`` as a folder; returns the manifest's path.
 
@@ -262,8 +270,7 @@ def write_hub(hub: HubExtract, directory: str | Path, *, force: bool = False) ->
     non-empty ``directory`` is replaced only with ``force=True``.
     """
     root = Path(directory)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())) and not force:
-        raise UsageError(f"{root} exists and is not empty; choose another --out folder or pass --force")
+    check_target(root, force=force)
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = root.with_name(f".{root.name}.writing")
     shutil.rmtree(staging, ignore_errors=True)

@@ -24,7 +24,6 @@ search path.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from .catalogue import Catalogue, load_catalogue
 from .contract import DATETIME, age_on
 from .errors import UsageError
 from .extracts import RawExtracts, read_raw
-from .hub_extract import HubExtract, write_hub
+from .hub_extract import HubExtract, check_target, write_hub
 from .keys import KeyStore
 from .pseudonyms import Pseudonymiser
 from .search import catalogue_events
@@ -271,8 +270,7 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     week = week if isinstance(week, IsoWeek) else IsoWeek.parse(str(week))
     _check_folders(input_dir, out_dir)
-    if out_dir.exists() and os.listdir(out_dir) and not force:
-        raise UsageError(f"{out_dir} exists and is not empty; choose another --out folder or pass --force")
+    check_target(out_dir, force=force)  # before minutes of work, and again when writing
     cat = load_catalogue(Path(catalogue) if catalogue is not None else None)
     keystore = KeyStore.load(keys_dir)
     # No name is kept for the raw extracts here, so the station can free each frame when done.
