@@ -50,9 +50,7 @@ def _new_names(document: dict[str, Any], keystore: KeyStore, to_key: str) -> tup
         persons.update((o, n) for o, n in zip(old, new, strict=True) if n is not None and o != n)
         opened = vault.open_mapping(entry["events"], data_key)
         refs = list(opened)
-        parts = pl.Series(list(opened.values()), dtype=pl.String).str.split_exact(":", 1)
-        district = parts.struct.field("field_0")
-        journal = parts.struct.field("field_1")
+        district, journal = vault.split_event_references(pl.Series(list(opened.values()), dtype=pl.String))
         new_refs = pseudonymiser.events(district, journal).to_list()
         events.update((o, n) for o, n in zip(refs, new_refs, strict=True) if o != n)
     return persons, events
@@ -149,6 +147,8 @@ def reidentify(state_dir: str | Path, keys_dir: str | Path, draft_id: str) -> di
     key_id = str(pl.select(pseudonym_key_id(pl.lit(child))).item())
     shown = scoped_values(list(persons), keystore, key_id, draft["municipality"])
     shown_events = scoped_values(list(events), keystore, key_id, draft["municipality"], kind="event")
+    refs = list(events)
+    where = vault.split_event_references(pl.Series(list(events.values()), dtype=pl.String))
     return {
         "draft_id": draft_id,
         "week": draft["week"],
@@ -158,6 +158,6 @@ def reidentify(state_dir: str | Path, keys_dir: str | Path, draft_id: str) -> di
                     for p, c in sorted(persons.items()) if p != child],
         "events": [
             {"event_ref": shown_events[ref], "hub_event_ref": ref, "district": district, "journal_number": journal}
-            for ref, (district, journal) in sorted((r, vault.split_event_reference(v)) for r, v in events.items())
+            for ref, district, journal in sorted(zip(refs, *(s.to_list() for s in where), strict=True))
         ],
     }

@@ -198,14 +198,7 @@ def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dic
         "draft_id", "event_ref", pl.col("event_sealed").bin.encode("base64")
     ).iter_rows():
         drafts[draft_id]["events"][ref] = sealed
-    return {
-        "format": "socialsearch-vault",
-        "version": 2,
-        "week": str(week),
-        "key_id": hub.key_id,
-        "data_key": hub.manifest["vault_key"],
-        "drafts": drafts,
-    }
+    return vault.vault_document(str(week), hub.key_id, hub.manifest["vault_key"], drafts)
 
 
 def _earlier(ledger: Ledger, drafts: pl.DataFrame) -> dict[str, dict[str, Any]]:

@@ -63,7 +63,8 @@ __all__ = [
     "seal",
     "seal_data_key",
     "seal_values",
-    "split_event_reference",
+    "split_event_references",
+    "vault_document",
     "write_vault",
 ]
 
@@ -82,10 +83,23 @@ def event_reference_text(district: pl.Series, incident_id: pl.Series) -> pl.Seri
     return (district.cast(pl.String) + ":" + incident_id.cast(pl.String)).rename("event")
 
 
-def split_event_reference(text: str) -> tuple[str, str]:
-    """``(district, journal number)`` of an opened :func:`event_reference_text` value."""
-    district, _, journal = text.partition(":")
-    return district, journal
+def split_event_references(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """``(district, journal number)`` columns of opened :func:`event_reference_text` values."""
+    parts = texts.cast(pl.String).str.split_exact(":", 1)
+    return parts.struct.field("field_0").rename("district"), parts.struct.field("field_1").rename("journal")
+
+
+VAULT_FORMAT = "socialsearch-vault"
+VAULT_VERSION = 2
+
+
+def vault_document(week: str, key_id: str, data_key: Mapping[str, str],
+                   drafts: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, Any]:
+    """A week's vault document: per draft id, ``persons`` and ``events`` mapping each hub
+    pseudonym or event reference to its sealed value (base64), with the station's sealed
+    data key (``data_key``) that opens them. :func:`write_vault` seals it to the custodian."""
+    return {"format": VAULT_FORMAT, "version": VAULT_VERSION, "week": week, "key_id": key_id,
+            "data_key": dict(data_key), "drafts": {d: dict(e) for d, e in drafts.items()}}
 
 
 # --------------------------------------------------------------------------- public key
