@@ -285,12 +285,6 @@ def _reusing_recorded_ids(recorded: pl.DataFrame, make: DraftIds) -> DraftIds:
     return draft_ids
 
 
-def _registered_in(hub: HubExtract, week: IsoWeek) -> int:
-    """How many events of the extracts were registered in ``week`` itself."""
-    registered = hub.incidents["registered_at"]
-    return int(registered.is_between(week.start, week.end, closed="left").sum())
-
-
 def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_dir: str | Path,
         keys_dir: str | Path, *, catalogue: str | Path | None = None, absent_districts: Collection[str] = (),
         now: datetime | None = None) -> RunReport:
@@ -339,7 +333,7 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
         ledger.runs.check(week, result.drafts, result.signals, key_id)
         _checkpoint("after-search")
         warnings = []
-        if _registered_in(hub, week) == 0:
+        if result.stats["events_in_week"] == 0:  # counted by the search over the same incidents
             warnings.append(
                 f"no event in the extracts was registered in week {week} itself: check that the extracts "
                 "are complete and are those of this week"
