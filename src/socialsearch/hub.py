@@ -21,7 +21,6 @@ overwrites the same files with the same content; a kill after step 5 leaves a co
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -38,6 +37,7 @@ import polars as pl
 
 from . import progress, vault
 from ._atomic import remove_stale_tmp, write_json_atomic
+from .audit import canonical_json
 from .catalogue import Catalogue, load_catalogue
 from .drafts import build_documents, write_municipality
 from .errors import KeyStoreError, SocialsearchError, UsageError
@@ -267,7 +267,7 @@ def _inputs_digest(hub: HubExtract) -> str:
     """A fingerprint of the hub extract's manifest (counts and file digests; not its time stamp
     or the randomised sealed data key), recorded with the run."""
     stable = {k: v for k, v in hub.manifest.items() if k not in ("created_at", "vault_key")}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(stable).encode("utf-8")).hexdigest()
 
 
 def _reusing_recorded_ids(recorded: pl.DataFrame, make: DraftIds) -> DraftIds:
