@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from memory import PeakMemory, bench_scale
 
-from socialsearch.keys import KeyStore, keys_export
+from socialsearch.crypto.keys import KeyStore, keys_export
 from socialsearch.synthetic import synth
 
 BENCH_WEEK = "2026-W47"

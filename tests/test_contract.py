@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from socialsearch import contract, extracts, hub_extract, synthetic
+from socialsearch import contract, hub_extract, synthetic
 from socialsearch.contract import RAW_SCHEMA, TIME_ZONE, age_on, contains_cpr_like, to_local
+from socialsearch.station import extracts
 
 
 def test_every_module_uses_the_one_schema() -> None:

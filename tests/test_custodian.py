@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import tamper
 
-from socialsearch import custodian, vault
+from socialsearch import custodian
+from socialsearch.crypto import vault
+from socialsearch.crypto.keys import KeyStore
 from socialsearch.errors import AuditError, KeyStoreError, LedgerError
-from socialsearch.hub import run
-from socialsearch.keys import KeyStore
+from socialsearch.hub.pipeline import run
 from socialsearch.ledger import Ledger
 from socialsearch.municipality import review
 from socialsearch.weeks import IsoWeek
@@ -90,7 +91,7 @@ def test_custodian_commands_create_no_state_folder(tmp_path: Path) -> None:
 
 
 def test_rekey_keeps_the_ledger_verifiable(world: dict) -> None:
-    from socialsearch.keys import keys_rotate
+    from socialsearch.crypto.keys import keys_rotate
 
     store = keys_rotate(world["keys"])
     new = next(k for k in (d["id"] for d in store.describe()["keys"]) if k != store.primary_key_id)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from socialsearch.drafts import build_documents, municipality_name_da, render_html, write_municipality
+from socialsearch.hub.drafts import build_documents, municipality_name_da, render_html, write_municipality
 
 TZ = ZoneInfo("Europe/Copenhagen")
 DT = pl.Datetime("us", "Europe/Copenhagen")

@@ -1,4 +1,4 @@
-"""Tests for socialsearch.extracts: the raw input contract and the hub layout."""
+"""Tests for socialsearch.station.extracts: the raw input contract and the hub layout."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialsearch.errors import InputError, UsageError
-from socialsearch.extracts import (
+from socialsearch.station.extracts import (
     _RAW_SPECS,
     PER_RULE_LIMIT,
     parse_datetime,
@@ -472,7 +472,7 @@ def test_library_failures_do_not_carry_data_into_the_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug that makes Polars fail must not print the rows it failed on."""
-    import socialsearch.extracts as extracts
+    import socialsearch.station.extracts as extracts
 
     monkeypatch.setattr(extracts, "_normalise_cpr", lambda expr: expr.cast(pl.Int64, strict=True).cast(pl.String))
     root = make_raw(tmp_path / "in", population=POPULATION.replace("0101801234,101", "010180-1234,101"))

@@ -1,6 +1,6 @@
 """The matching hub's weekly run (``socialsearch.run``) on the hand-made scenario.
 
-The hub reads a hub extract made by a source station (:mod:`socialsearch.station`) with a hub
+The hub reads a hub extract made by a source station (:mod:`socialsearch.station.pipeline`) with a hub
 keystore that holds no secret; single-site, it reads the raw extracts with the full keystore and
 makes the same hub extract in memory. What the drafts say is worked out in ``tests/test_e2e.py``;
 here: what the run reports and writes, where its figures come from, and what it refuses.
@@ -15,9 +15,9 @@ import pytest
 
 import socialsearch
 from socialsearch.catalogue import load_catalogue
+from socialsearch.crypto.keys import KeyStore
 from socialsearch.errors import KeyStoreError, UsageError
 from socialsearch.hub_extract import read_hub
-from socialsearch.keys import KeyStore
 from socialsearch.weeks import IsoWeek
 
 WEEK = "2026-W47"
@@ -87,7 +87,7 @@ def test_persons_counts_come_from_the_hub_extracts_manifest(station: dict[str, P
 
 def test_the_hub_refuses_another_week_another_catalogue_and_version_1(scenario: Path, catalogue_file: Path,
                                                                        tmp_path: Path, keystore: KeyStore) -> None:
-    from socialsearch.hub import load_hub
+    from socialsearch.hub.pipeline import load_hub
 
     out = tmp_path / "pseudo"
     socialsearch.pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)

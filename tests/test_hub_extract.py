@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 
 from socialsearch.catalogue import load_catalogue
+from socialsearch.crypto.keys import KeyStore
 from socialsearch.errors import InputError, UsageError
-from socialsearch.extracts import read_raw
 from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, is_hub_extract, read_hub, write_hub
-from socialsearch.keys import KeyStore
-from socialsearch.station import pseudonymise_extracts
+from socialsearch.station.extracts import read_raw
+from socialsearch.station.pipeline import pseudonymise_extracts
 from socialsearch.weeks import IsoWeek
 
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from socialsearch.crypto.keys import PURPOSES, KeyStore, keys_export, keys_rotate, pseudonym_key_id
 from socialsearch.errors import KeyStoreError
-from socialsearch.keys import PURPOSES, KeyStore, keys_export, keys_rotate, pseudonym_key_id
 
 
 def _secret(store: KeyStore, kid: str) -> bytes:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vectors import RFC4231
 
-from socialsearch import _native
+from socialsearch.crypto import _native
 
 
 def h(text: str) -> bytes:

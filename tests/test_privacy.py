@@ -22,14 +22,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import socialsearch.drafts as drafts_module
+import socialsearch.hub.drafts as drafts_module
 from socialsearch._resources import template_dir
 from socialsearch.catalogue import load_catalogue
+from socialsearch.crypto.keys import KeyStore, keys_export
 from socialsearch.geography import geography
-from socialsearch.hub import run
+from socialsearch.hub.pipeline import run
 from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
-from socialsearch.keys import KeyStore, keys_export
-from socialsearch.station import pseudonymise
+from socialsearch.station.pipeline import pseudonymise
 from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 

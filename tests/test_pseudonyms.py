@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vectors import RFC4231
 
-from socialsearch import _native, pseudonyms
+from socialsearch.crypto import _native, pseudonyms
+from socialsearch.crypto.keys import KeyStore, keys_export, keys_rotate, pseudonym_key_id
+from socialsearch.crypto.pseudonyms import Pseudonymiser, hmac_sha256, hmac_unique, verify_mac
 from socialsearch.errors import KeyStoreError, UsageError
-from socialsearch.keys import KeyStore, keys_export, keys_rotate, pseudonym_key_id
-from socialsearch.pseudonyms import Pseudonymiser, hmac_sha256, hmac_unique, verify_mac
 
 FIXED_KID = "k00c0ffee"
 FIXED_SECRET = bytes(range(32))
@@ -223,8 +223,8 @@ def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_distinct_normalised_fast_path_gives_the_same_pseudonyms(tmp_path):
     import polars as pl
 
-    from socialsearch.keys import KeyStore
-    from socialsearch.pseudonyms import Pseudonymiser
+    from socialsearch.crypto.keys import KeyStore
+    from socialsearch.crypto.pseudonyms import Pseudonymiser
 
     p = Pseudonymiser(KeyStore.init(tmp_path / "k"))
     raw = pl.Series("cpr", ["010190-1234", "0101901234", "3112991234", None, "bad"])

@@ -1,4 +1,4 @@
-"""Recipient-scoped pseudonyms (socialsearch.recipients): one value per municipality, stable."""
+"""Recipient-scoped pseudonyms (socialsearch.crypto.recipients): one value per municipality, stable."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from socialsearch.keys import KeyStore, keys_export
-from socialsearch.recipients import recipient_key, scope_pseudonyms
+from socialsearch.crypto.keys import KeyStore, keys_export
+from socialsearch.crypto.recipients import recipient_key, scope_pseudonyms
 
 PERSONS = pl.List(pl.Struct({"pseudonym": pl.String, "link": pl.String}))
 

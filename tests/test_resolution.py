@@ -1,4 +1,4 @@
-"""Tests of socialsearch.resolution: folding, date variants, the Fellegi–Sunter decision rules."""
+"""Tests of socialsearch.station.resolution: folding, date variants, the Fellegi–Sunter decision rules."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from socialsearch.errors import InputError
-from socialsearch.resolution import (
+from socialsearch.station.resolution import (
     AMBIGUITY_MARGIN,
     DEFAULT_MODEL,
     MATCH_THRESHOLD,
@@ -398,6 +398,6 @@ def test_recordlinkage_is_not_imported_at_run_time() -> None:
     import subprocess
     import sys
 
-    code = "import sys, socialsearch.resolution; print('recordlinkage' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, socialsearch.station.resolution; print('recordlinkage' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

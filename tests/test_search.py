@@ -1,4 +1,4 @@
-"""Tests for socialsearch.search: tiny hand-made frames, answers worked out by hand.
+"""Tests for socialsearch.hub.search: tiny hand-made frames, answers worked out by hand.
 
 The week under test is 2026-W47: Monday 16 to Sunday 22 November 2026 (CET, +01:00). With
 ``lookback_weeks = 26`` its window starts on Monday 25 May 2026 00:00 CEST (+02:00), i.e.
@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from socialsearch.catalogue import Catalogue, Category, Code
 from socialsearch.contract import age_on
-from socialsearch.search import (
+from socialsearch.hub.search import (
     DRAFT_SCHEMA,
     SIGNAL_SCHEMA,
     History,

@@ -1,4 +1,4 @@
-"""The source station (socialsearch.station) on the hand-made scenario of tests/test_e2e.py.
+"""The source station (socialsearch.station.pipeline) on the hand-made scenario of tests/test_e2e.py.
 
 Worked out by hand for 2026-W47 with tests/data/catalogue.toml (lookback from 25 May 2026):
 
@@ -21,11 +21,11 @@ import polars as pl
 import pytest
 
 from socialsearch.catalogue import load_catalogue
+from socialsearch.crypto.keys import KeyStore
 from socialsearch.errors import UsageError
-from socialsearch.extracts import read_raw
 from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
-from socialsearch.keys import KeyStore
-from socialsearch.station import pseudonymise, pseudonymise_extracts
+from socialsearch.station.extracts import read_raw
+from socialsearch.station.pipeline import pseudonymise, pseudonymise_extracts
 from socialsearch.weeks import IsoWeek
 
 WEEK = IsoWeek.parse("2026-W47")

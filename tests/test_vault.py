@@ -10,10 +10,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialsearch import vault
-from socialsearch.errors import VaultError
-from socialsearch.keys import KeyStore, hkdf, keys_export
-from socialsearch.vault import (
+from socialsearch.crypto import vault
+from socialsearch.crypto.keys import KeyStore, hkdf, keys_export
+from socialsearch.crypto.vault import (
     open_data_key,
     open_sealed,
     open_values,
@@ -23,6 +22,7 @@ from socialsearch.vault import (
     seal_values,
     write_vault,
 )
+from socialsearch.errors import VaultError
 
 
 @pytest.fixture(scope="module")

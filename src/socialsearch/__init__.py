@@ -28,8 +28,9 @@ from ._demo import demo
 from .audit import audit_verify
 from .catalogue import Catalogue, Category, Code, catalogue_check, load_catalogue
 from .contract import age_on
+from .crypto.keys import KeyStore, keys_export, keys_init, keys_rotate, keys_show
+from .crypto.pseudonyms import Pseudonymiser
 from .custodian import keys_rekey, reidentify
-from .drafts import build_documents, render_html
 from .errors import (
     AuditError,
     CatalogueError,
@@ -41,18 +42,17 @@ from .errors import (
     UsageError,
     VaultError,
 )
-from .extracts import RawExtracts, read_raw
 from .geography import geography
-from .hub import RunReport, run
+from .hub.drafts import build_documents, render_html
+from .hub.pipeline import RunReport, run
+from .hub.search import History, SearchResult, weekly_search
 from .hub_extract import HubExtract, read_hub, write_hub
 from .identifiers import birth_date, cpr_status, is_valid_cpr, normalise_cpr
-from .keys import KeyStore, keys_export, keys_init, keys_rotate, keys_show
 from .ledger import Ledger, lock_state
 from .municipality import drafts_list, import_decisions, review
-from .pseudonyms import Pseudonymiser
-from .resolution import resolve
-from .search import History, SearchResult, weekly_search
-from .station import pseudonymise, pseudonymise_extracts
+from .station.extracts import RawExtracts, read_raw
+from .station.pipeline import pseudonymise, pseudonymise_extracts
+from .station.resolution import resolve
 from .statistics import stats
 from .synthetic import synth
 from .weeks import IsoWeek

@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from . import progress
+from .crypto.keys import keys_export, keys_init
 from .errors import UsageError
 from .geography import geography
-from .hub import RunReport, run
-from .keys import keys_export, keys_init
-from .station import pseudonymise
+from .hub.pipeline import RunReport, run
+from .station.pipeline import pseudonymise
 from .synthetic import synth
 from .weeks import IsoWeek
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import polars as pl
 
-from . import vault
+from .crypto import vault
+from .crypto.keys import KeyStore, pseudonym_key_id
+from .crypto.pseudonyms import Pseudonymiser
+from .crypto.recipients import scoped_values
 from .errors import KeyStoreError, LedgerError, VaultError
-from .keys import KeyStore, pseudonym_key_id
 from .ledger import Ledger, lock_state, require_ledger
-from .pseudonyms import Pseudonymiser
-from .recipients import scoped_values
 
 __all__ = ["keys_rekey", "reidentify"]
 

@@ -37,8 +37,8 @@ import polars as pl
 from ._atomic import fsync_dir, replacing, write_json_atomic
 from .contract import HUB_SCHEMA, RELATIONS, RESOLVED_BY, ROLES, to_local
 from .errors import InputError, UsageError
-from .extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages
 from .geography import geography
+from .station.extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages
 
 __all__ = [
     "HUB_FORMAT",

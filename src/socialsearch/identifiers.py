@@ -14,7 +14,7 @@ Notes
 * No modulus-11 check: numbers without it have been issued since 1 October 2007.
 * Replacement numbers (*erstatningspersonnumre*, day + 60) are **invalid** here: they do not
   identify a person in the CPR register, so they cannot be matched across extracts; such
-  people are resolved at the station (:mod:`socialsearch.resolution`) like anybody without a valid number.
+  people are resolved at the station (:mod:`socialsearch.station.resolution`) like anybody without a valid number.
 * Input is NFKC-normalised (so a non-breaking space or a fullwidth hyphen is harmless), but
   the digits themselves must be ASCII ``0-9``: a fullwidth ``０`` or an Arabic-Indic ``٠``
   makes the value invalid rather than being silently converted, because such a value did not

@@ -248,7 +248,7 @@ class Ledger:
     ``runs.check`` whether recording would be refused, writes its outputs, then records:
 
     >>> import tempfile
-    >>> from socialsearch.search import DRAFT_SCHEMA, SIGNAL_SCHEMA
+    >>> from socialsearch.hub.search import DRAFT_SCHEMA, SIGNAL_SCHEMA
     >>> state = tempfile.mkdtemp()
     >>> week = IsoWeek.parse("2026-W47")
     >>> with lock_state(state), Ledger.open(state) as ledger:

@@ -23,8 +23,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .drafts import DECISIONS_FORMAT  # the page writes what review --import reads: one name for both
 from .errors import UsageError
+from .hub.drafts import DECISIONS_FORMAT  # the page writes what review --import reads: one name for both
 from .ledger import Decision, Ledger, check_decision, require_ledger, safe_id
 from .weeks import IsoWeek
 

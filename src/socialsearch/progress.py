@@ -22,7 +22,7 @@ API
 
 ``track(iterable, description, total=None)`` wraps an iterable and steps once per item.
 Stages nest: a stage opened inside another adds a line to the same display, so the CLI can
-open "weekly search for 2026-W47" and ``station.py``/``hub.py`` can open their own stages
+open "weekly search for 2026-W47" and ``station.pipeline``/``hub.pipeline`` can open their own stages
 inside it. ``configure(enabled=..., console=...)`` is for the CLI (``-q`` turns progress off)
 and for tests (a recording console); ``enabled=None`` (the default) means "when standard error
 is a terminal".

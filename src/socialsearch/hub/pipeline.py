@@ -35,22 +35,23 @@ from typing import Any
 
 import polars as pl
 
-from . import progress, vault
-from ._atomic import remove_stale_tmp, write_json_atomic
-from .audit import canonical_json
-from .catalogue import Catalogue, load_catalogue
+from .. import progress
+from .._atomic import remove_stale_tmp, write_json_atomic
+from ..audit import canonical_json
+from ..catalogue import Catalogue, load_catalogue
+from ..crypto import vault
+from ..crypto.keys import KeyStore
+from ..crypto.pseudonyms import Pseudonymiser
+from ..crypto.recipients import scope_pseudonyms
+from ..errors import KeyStoreError, SocialsearchError, UsageError
+from ..geography import geography
+from ..hub_extract import HubExtract, is_hub_extract, read_hub
+from ..ledger import Ledger, lock_state
+from ..station.extracts import read_raw
+from ..station.pipeline import pseudonymise_extracts
+from ..weeks import IsoWeek
 from .drafts import build_documents, write_municipality
-from .errors import KeyStoreError, SocialsearchError, UsageError
-from .extracts import read_raw
-from .geography import geography
-from .hub_extract import HubExtract, is_hub_extract, read_hub
-from .keys import KeyStore
-from .ledger import Ledger, lock_state
-from .pseudonyms import Pseudonymiser
-from .recipients import scope_pseudonyms
 from .search import DraftIds, History, SearchResult, weekly_search
-from .station import pseudonymise_extracts
-from .weeks import IsoWeek
 
 __all__ = ["RunReport", "load_hub", "run"]
 
@@ -134,7 +135,7 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
     or another catalogue, saying what to do.
 
     ``absent_districts`` (raw extracts only) are the police districts named as having delivered
-    no incidents (:func:`~socialsearch.extracts.read_raw`); a hub extract was checked at the station.
+    no incidents (:func:`~socialsearch.station.extracts.read_raw`); a hub extract was checked at the station.
     """
     if is_hub_extract(input_dir):
         if absent_districts:

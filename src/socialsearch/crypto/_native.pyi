@@ -1,4 +1,4 @@
-"""Types of the Rust extension ``socialsearch._native`` (source: ``rust/``).
+"""Types of the Rust extension ``socialsearch.crypto._native`` (source: ``rust/``).
 
 Every kernel takes a String or Binary column as any object with ``__arrow_c_stream__`` (a
 Polars Series; read in place, not copied), works on ``threads`` threads (0 = every CPU) with

@@ -16,7 +16,7 @@ draft id      ``D<week>-<kid>-<hex(first 8 bytes)>`` (35)   ``<week>:<child pseu
 Each uses its own HKDF sub-key of the same keyset key (``person``, ``event``, ``draft``), so a
 hub that holds only the ``draft`` sub-key can make draft ids but no person pseudonyms.
 
-Speed: each *distinct* value is hashed once, by the native kernel ``socialsearch._native``
+Speed: each *distinct* value is hashed once, by the native kernel ``socialsearch.crypto._native``
 (Rust: RFC 2104 HMAC-SHA256 with the SHA-256 states after the key's inner and outer pad blocks
 computed once, so a CPR number costs two SHA-256 compressions, SHA-NI where the CPU has it).
 The kernel reads the Polars column in place through the Arrow PyCapsule interface, works on
@@ -33,9 +33,9 @@ import re
 
 import polars as pl
 
+from ..errors import UsageError
+from ..identifiers import normalise_cpr
 from . import _native
-from .errors import UsageError
-from .identifiers import normalise_cpr
 from .keys import KeyStore
 
 __all__ = [
@@ -140,7 +140,7 @@ class Pseudonymiser:
     Examples
     --------
     >>> import tempfile, pathlib, polars as pl
-    >>> from socialsearch.keys import KeyStore
+    >>> from socialsearch.crypto.keys import KeyStore
     >>> ks = KeyStore.init(pathlib.Path(tempfile.mkdtemp()) / "k")
     >>> p = Pseudonymiser(ks)
     >>> a, b, c = p.persons(pl.Series(["010190-1234", "0101901234", "bad"]))

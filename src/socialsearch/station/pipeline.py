@@ -6,12 +6,12 @@ clear, and only pseudonyms leave:
 1. **Select** the events the week's search can use: a catalogue code, registered in W's
    lookback window; on them, the persons whose role one of the event's codes counts.
 2. **Resolve** those persons without a valid CPR number against the population register
-   (:func:`socialsearch.resolution.resolve`: birth-date candidates, Danish name folding,
+   (:func:`socialsearch.station.resolution.resolve`: birth-date candidates, Danish name folding,
    Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold).
 3. **Minimise**: keep the children (age 0..``child_max_age`` on the last day of W) who are such
    a person or whose adult is; the relations between them; the persons and events that link
    to one of them. No name, birth date, adult's municipality or CPR status leaves.
-4. **Pseudonymise** each distinct CPR number once (HMAC-SHA256, :mod:`socialsearch.pseudonyms`),
+4. **Pseudonymise** each distinct CPR number once (HMAC-SHA256, :mod:`socialsearch.crypto.pseudonyms`),
    each event as a keyed reference, and seal the raw values of exactly the shipped people and
    events to the key custodian (AES-SIV under a data key sealed to the custodian's X25519 key).
 5. **Order** every table by keyed values (a permutation no one without the secret can
@@ -31,16 +31,18 @@ from typing import Any
 
 import polars as pl
 
-from . import identifiers, progress, resolution, vault
-from .catalogue import Catalogue, load_catalogue
-from .contract import DATETIME, age_on
-from .errors import UsageError
+from .. import identifiers, progress
+from ..catalogue import Catalogue, load_catalogue
+from ..contract import DATETIME, age_on
+from ..crypto import vault
+from ..crypto.keys import KeyStore
+from ..crypto.pseudonyms import Pseudonymiser
+from ..errors import UsageError
+from ..hub.search import catalogue_events
+from ..hub_extract import HubExtract, check_target, write_hub
+from ..weeks import IsoWeek
+from . import resolution
 from .extracts import RawExtracts, read_raw
-from .hub_extract import HubExtract, check_target, write_hub
-from .keys import KeyStore
-from .pseudonyms import Pseudonymiser
-from .search import catalogue_events
-from .weeks import IsoWeek
 
 __all__ = ["pseudonymise", "pseudonymise_extracts"]
 

@@ -49,9 +49,9 @@ from datetime import datetime
 
 import polars as pl
 
-from .catalogue import Catalogue
-from .contract import DATETIME, age_on, to_local
-from .weeks import IsoWeek
+from ..catalogue import Catalogue
+from ..contract import DATETIME, age_on, to_local
+from ..weeks import IsoWeek
 
 __all__ = [
     "DRAFT_SCHEMA",

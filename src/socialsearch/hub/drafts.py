@@ -1,6 +1,6 @@
 """Underretning drafts: the JSON documents of DESIGN.md §6 and the caseworker's HTML page.
 
-:func:`build_documents` turns a :class:`~socialsearch.search.SearchResult`'s frames into one
+:func:`build_documents` turns a :class:`~socialsearch.hub.search.SearchResult`'s frames into one
 list of draft documents per receiving municipality; :func:`render_html` renders such a list as
 a self-contained Danish page (Jinja2, autoescaped, inline CSS and script, printable, usable
 offline); :func:`write_municipality` writes both files atomically to ``OUT/<week>/<kommunekode>/``.
@@ -29,11 +29,11 @@ from typing import Any
 
 import polars as pl
 
-from ._atomic import write_json_atomic, write_text_atomic
-from ._resources import templates
-from .contract import TIME_ZONE
-from .geography import geography
-from .weeks import IsoWeek
+from .._atomic import write_json_atomic, write_text_atomic
+from .._resources import templates
+from ..contract import TIME_ZONE
+from ..geography import geography
+from ..weeks import IsoWeek
 
 __all__ = [
     "DECISIONS_FORMAT",
@@ -128,8 +128,8 @@ def build_documents(
     Parameters
     ----------
     signals, drafts
-        ``SearchResult.signals`` and ``SearchResult.drafts`` (:data:`~socialsearch.search.SIGNAL_SCHEMA`,
-        :data:`~socialsearch.search.DRAFT_SCHEMA`).
+        ``SearchResult.signals`` and ``SearchResult.drafts`` (:data:`~socialsearch.hub.search.SIGNAL_SCHEMA`,
+        :data:`~socialsearch.hub.search.DRAFT_SCHEMA`).
     generated_at
         Optional time stamp copied into every draft as ``generated_at``; leave it out for
         byte-identical output on re-runs.
@@ -164,7 +164,7 @@ def build_documents(
     >>> from datetime import datetime
     >>> from socialsearch.catalogue import load_catalogue
     >>> from socialsearch.contract import TZ
-    >>> from socialsearch.search import History, weekly_search
+    >>> from socialsearch.hub.search import History, weekly_search
     >>> from socialsearch.weeks import IsoWeek
     >>> at = datetime(2026, 11, 17, 10, tzinfo=TZ)
     >>> result = weekly_search(

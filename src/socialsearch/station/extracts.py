@@ -47,13 +47,13 @@ from pathlib import Path
 
 import polars as pl
 
-from .contract import DATETIME, RELATIONS, ROLES, TIME_ZONE, to_local
-from .errors import InputError, InputProblem, UsageError
-from .geography import geography
+from ..contract import DATETIME, RELATIONS, ROLES, TIME_ZONE, to_local
+from ..errors import InputError, InputProblem, UsageError
+from ..geography import geography
 
 # The normalised number as Int64 (the same values as normalise_cpr, an eighth of the memory).
-from .identifiers import cpr_number as _normalise_cpr
-from .identifiers import in_slices
+from ..identifiers import cpr_number as _normalise_cpr
+from ..identifiers import in_slices
 
 __all__ = [
     "PER_RULE_LIMIT",

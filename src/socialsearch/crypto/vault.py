@@ -25,7 +25,7 @@ Sealed value (AES-SIV, RFC 5297, deterministic; the layout of ``cryptography``'s
           (AES-SIV-CMAC with two AES-256 keys)
     associated data = [b"socialsearch/v2/vault/value"]
 
-The native kernel ``socialsearch._native`` (RustCrypto ``aes-siv``, AES-NI where the CPU has
+The native kernel ``socialsearch.crypto._native`` (RustCrypto ``aes-siv``, AES-NI where the CPU has
 it) seals and opens whole columns in parallel, reading and writing them in place through the
 Arrow PyCapsule interface. Equal values give equal ciphertexts (as pseudonyms already
 reveal); lengths are revealed exactly (a CPR number seals to 26 bytes).
@@ -47,9 +47,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .._atomic import write_bytes_atomic
+from ..errors import KeyStoreError, VaultError
 from . import _native
-from ._atomic import write_bytes_atomic
-from .errors import KeyStoreError, VaultError
 from .keys import KeyStore, hkdf
 from .pseudonyms import default_threads
 
