@@ -179,16 +179,16 @@ def stage_profile(scale: float, out: Path) -> dict[str, dict[str, float]]:
     names = ["_people", "_events", "_incident_frame", "_incident_persons", "_corrupt", "_write_frame",
              "_population_chunk", "_relations_chunk", "_truth_people_chunk"]
     saved = {name: getattr(synthetic, name) for name in names}
-    close = synthetic._ChunkedFile.close
+    close = synthetic._writing.ChunkedFile.close
     try:
         for name in names:
             setattr(synthetic, name, wrap(name, saved[name]))
-        synthetic._ChunkedFile.close = lambda self: wrap(f"merge {self.path.name}", close)(self)  # type: ignore[method-assign]
+        synthetic._writing.ChunkedFile.close = lambda self: wrap(f"merge {self.path.name}", close)(self)  # type: ignore[method-assign]
         synthetic.synth(out, scale=scale, seed=0, week=WEEK)
     finally:
         for name, func in saved.items():
             setattr(synthetic, name, func)
-        synthetic._ChunkedFile.close = close  # type: ignore[method-assign]
+        synthetic._writing.ChunkedFile.close = close  # type: ignore[method-assign]
     return stages
 
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from socialsearch.catalogue import Catalogue, Category, Code
 from socialsearch.errors import UsageError
 from socialsearch.geography import geography
-from socialsearch.synthetic import INPUT_SCHEMAS, _cpr_numbers, _cpr_strings, synth
+from socialsearch.synthetic import INPUT_SCHEMAS, synth
+from socialsearch.synthetic._people import _cpr_numbers, _cpr_strings
 from socialsearch.weeks import TZ, IsoWeek
 
 WEEK = IsoWeek(2026, 47)
@@ -503,14 +504,14 @@ def test_cli_scale_defaults_to_a_small_denmark() -> None:
 
 
 def test_cpr_numbers_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    import socialsearch.synthetic as synthetic
+    import socialsearch.synthetic._people as synthetic
 
     rng = np.random.default_rng(5)
     births = rng.integers(-40_000, 20_000, size=5_000)
     births[:2_000] = 12_345  # many people on one date
     male = rng.random(5_000) < 0.5
-    whole = synthetic._cpr_numbers(births, male, np.random.default_rng(1))
+    whole = _cpr_numbers(births, male, np.random.default_rng(1))
     monkeypatch.setattr(synthetic, "_CPR_BLOCK", 7)
-    blocked = synthetic._cpr_numbers(births, male, np.random.default_rng(1))
+    blocked = _cpr_numbers(births, male, np.random.default_rng(1))
     assert np.array_equal(whole, blocked)
     assert np.unique(whole).shape[0] == whole.shape[0]
