@@ -515,3 +515,32 @@ def test_cpr_numbers_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyP
     blocked = _cpr_numbers(births, male, np.random.default_rng(1))
     assert np.array_equal(whole, blocked)
     assert np.unique(whole).shape[0] == whole.shape[0]
+
+
+def test_the_frozen_faker_name_lists_are_fakers_own() -> None:
+    """synth reads Faker's lists from the package's data; they are exactly the recorded version's."""
+    faker = pytest.importorskip("faker")
+    import importlib.util
+    import json
+
+    from socialsearch.synthetic import _names
+
+    recorded = json.loads(_names._FAKER_FILE.read_text(encoding="utf-8"))
+    if faker.VERSION != recorded["faker_version"]:
+        pytest.skip(f"Faker {faker.VERSION} installed; the lists are frozen from {recorded['faker_version']}")
+    spec = importlib.util.spec_from_file_location(
+        "freeze_faker_names", Path(__file__).resolve().parent.parent / "tools" / "freeze_faker_names.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.frozen(tool.locales(_names._NAMES_FILE)) == recorded
+
+
+def test_synth_does_not_import_faker() -> None:
+    """Faker is not a runtime dependency: the name model runs from the frozen lists alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys, socialsearch.synthetic._names as n; n.name_tables(); "
+            "sys.exit(1 if any(m == 'faker' or m.startswith('faker.') for m in sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

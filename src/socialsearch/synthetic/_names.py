@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import unicodedata
@@ -10,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -18,6 +19,8 @@ from ._model import P_FOREIGN
 
 # --------------------------------------------------------------------------- names
 _NAMES_FILE = Path(__file__).resolve().parent / "data" / "names.json"
+#: Faker's person-name lists, frozen (tools/freeze_faker_names.py): same seed, same country.
+_FAKER_FILE = Path(__file__).resolve().parent / "data" / "faker_names.json"
 P_DOUBLE_GIVEN = (0.25, 0.10)  # two given names: Danish origin, other origins
 P_MIDDLE = 0.15  # a Danish-origin adult with a middle name (a surname-like name before the surname)
 P_HYPHEN = 0.02  # a Danish-origin adult with a hyphenated surname
@@ -123,6 +126,13 @@ def _plain(name: str) -> str:
     return name
 
 
+@lru_cache(maxsize=1)
+def faker_lists() -> dict[str, dict[str, Any]]:
+    """Faker's person-name lists per locale, as frozen in ``data/faker_names.json``."""
+    providers: dict[str, dict[str, Any]] = json.loads(_FAKER_FILE.read_text(encoding="utf-8"))["providers"]
+    return providers
+
+
 def _strip_marks(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name.replace("Đ", "D").replace("đ", "d"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -165,7 +175,7 @@ def _source_lists(key: str, curated: Mapping[str, Mapping[str, list[str]]], seed
         men, women, last = lists["male"], lists["female"], lists["surnames"]
         return ((men, _zipf(len(men), 0.9, None)), (women, _zipf(len(women), 0.9, None)),
                 (last, last, _zipf(len(last), 0.9, None)))
-    provider = importlib.import_module(f"faker.providers.person.{key}").Provider
+    provider = SimpleNamespace(**faker_lists()[key])
     if key == "zh_CN":
         given = _weighted(provider.first_romanized_names, seed)
         last_names, last_w = _weighted(provider.last_romanized_names, seed + 1)
@@ -199,7 +209,7 @@ def _danish_surnames(spec: Mapping[str, object], immigrant_share: float,
     name. The tail is Faker's da_DK list, the listed names, then place-name compounds
     (prefix + suffix: Øster+gaard, Birk+holm, Lund+by, ...) in a fixed shuffled order.
     """
-    from faker.providers.person.da_DK import Provider as Da
+    da = SimpleNamespace(**faker_lists()["da_DK"])
 
     top: Mapping[str, int] = spec["top_2016"]  # type: ignore[assignment]
     population = float(spec["population_2016"])  # type: ignore[arg-type]
@@ -208,7 +218,7 @@ def _danish_surnames(spec: Mapping[str, object], immigrant_share: float,
     compounds = [p + s for p in prefixes for s in suffixes
                  if s not in p.lower() and p.lower() not in s and not re.search(r"(.)\1\1", (p + s).lower())]
     compounds = list(np.random.default_rng(0x5E7).permutation(np.array(compounds)))
-    listed = [*Da.last_names, *spec["sen"], *spec["other"], *compounds]  # type: ignore[misc]
+    listed = [*da.last_names, *spec["sen"], *spec["other"], *compounds]  # type: ignore[misc]
     seen = set(top)
     tail: list[str] = []
     for name in listed:
@@ -229,7 +239,7 @@ def _danish_surnames(spec: Mapping[str, object], immigrant_share: float,
 def name_tables() -> _NameTables:
     """The name tables, built once from names.json and Faker's lists."""
     spec = json.loads(_NAMES_FILE.read_text(encoding="utf-8"))
-    from faker.providers.person.da_DK import Provider as Da
+    da = SimpleNamespace(**faker_lists()["da_DK"])
 
     curated = spec["curated"]
     origins = spec["origins"]
@@ -260,7 +270,7 @@ def name_tables() -> _NameTables:
         sen = np.array([n.endswith("sen") for n in last])
         foreign_sen += origin_p[1 + i] * float(last_w[sen].sum() / last_w.sum())
     dk_last, dk_p = _danish_surnames(spec["surnames_dk"], immigrant_share, foreign_sen)
-    dk_male, dk_female = list(Da.first_names_male), list(Da.first_names_female)
+    dk_male, dk_female = list(da.first_names_male), list(da.first_names_female)
     given = [*dk_male, *dk_female, *given]
     given_w = [_zipf(len(dk_male), 0.8, 11), _zipf(len(dk_female), 0.8, 12), *given_w]
     return _NameTables(
