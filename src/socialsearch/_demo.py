@@ -18,9 +18,11 @@ from rich.table import Table
 
 from . import progress
 from .crypto.keys import keys_export, keys_init
+from .crypto.municipal import municipality_keys_add, municipality_keys_init
 from .errors import UsageError
 from .geography import geography
 from .hub.pipeline import RunReport, run
+from .opening import open_drafts
 from .station.pipeline import pseudonymise
 from .synthetic import synth
 from .weeks import IsoWeek
@@ -69,7 +71,12 @@ def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, see
                   f"{made.children:,} children, {made.rows['incidents']:,} police events -> {extract}")
     keys_init(keys)
     keys_export(keys, hub_keys, "hub")
-    console.print(f"[bold]2.[/] keys: {keys} (custodian, secret) and {hub_keys} (hub: no secret)")
+    municipal = demo_dir / "municipality-keys"
+    for code in sorted(geography().municipality_codes):  # each municipality makes its own key pair
+        municipality_keys_init(municipal / code, code)
+        municipality_keys_add(keys, municipal / code / "municipality.pub")
+    console.print(f"[bold]2.[/] keys: {keys} (custodian, secret), {hub_keys} (hub: no secret) and one key pair "
+                  f"per municipality in {municipal} (their public keys are in {keys / 'municipalities'})")
     with progress.stage("the hub extract at the source station"):
         pseudonymise(extract, pseudo, keys, week=week)
     console.print(f"[bold]3.[/] the hub extract for {week} (pseudonyms only: no CPR number, name, birth date "
@@ -94,6 +101,10 @@ def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, see
         first = max(report.html_paths, key=lambda p: report.drafts_per_municipality[p.parent.name])
         console.print(f"\nOpen a caseworker's page: [bold]{first.resolve()}[/]")
         draft_id = json.loads((first.parent / "drafts.json").read_text(encoding="utf-8"))[0]["draft_id"]
+        opened = open_drafts(first.parent, municipal / first.parent.name)
+        console.print(f"The same page with the exact ages, times and places the station sealed for "
+                      f"{first.parent.name} (`socialsearch open --drafts {first.parent} --keys "
+                      f"{municipal / first.parent.name}`): [bold]{Path(opened['html']).resolve()}[/]")
     console.print(f"Summary: {(out / str(week) / 'summary.json').resolve()}")
     console.print(
         "\nNext steps (the municipality, then the key custodian, then the data-protection officer):\n"

@@ -266,6 +266,61 @@ def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     click.echo(json.dumps(api.keys_rekey(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
 
 
+@keys.group("municipality")
+def keys_municipality() -> None:
+    """A municipality's key pair: the station seals exact values (ages, times, places) for it."""
+
+
+@keys_municipality.command("init")
+@click.option("--municipality", required=True, metavar="KODE", help="The municipality's kommunekode, e.g. 101.")
+@click.option("--keys", "keys_dir", required=True, type=_dir(),
+              help="New folder for the municipality's key pair (kept by the municipality).")
+def keys_municipality_init(municipality: str, keys_dir: Path) -> None:
+    """Create a municipality's key pair; give its public key file to the source station.
+
+    \b
+    Example:
+        socialsearch keys municipality init --municipality 101 --keys ./kk-keys
+        socialsearch keys municipality add --keys ./station-keys --public ./kk-keys/municipality.pub
+    """
+    key = api.municipality_keys_init(keys_dir, municipality)
+    click.echo(f"created the key pair {key.key_id} of municipality {key.municipality} in {keys_dir}; give "
+               f"{keys_dir / 'municipality.pub'} to the source station (`socialsearch keys municipality add`)")
+
+
+@keys_municipality.command("add")
+@keys_option
+@click.option("--public", "public_file", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The municipality's municipality.pub.")
+@click.option("--force", is_flag=True, help="Replace the key held for that municipality (a new key pair).")
+def keys_municipality_add(keys_dir: Path, public_file: Path, force: bool) -> None:
+    """Give the station (or the full keystore, before exporting it) a municipality's public key."""
+    key = api.municipality_keys_add(keys_dir, public_file, force=force)
+    click.echo(f"{keys_dir} now seals exact values for municipality {key.municipality} (key {key.key_id})")
+
+
+@cli.command("open")
+@click.option("--drafts", "drafts_dir", required=True, type=_dir(exists=True),
+              help="The municipality's drafts folder, OUT/<week>/<kommunekode>.")
+@click.option("--keys", "keys_dir", required=True, type=_dir(exists=True),
+              help="The municipality's key pair (`keys municipality init`).")
+@click.option("--out", "out_dir", type=_dir(), help="Folder for drafts.opened.json and .html (default: --drafts).")
+def open_(drafts_dir: Path, keys_dir: Path, out_dir: Path | None) -> None:
+    """Open the exact values (the child's age, each event's times and place) sealed for the municipality.
+
+    \b
+    Example:
+        socialsearch open --drafts ./out/2026-W47/101 --keys ./kk-keys
+    """
+    report = api.open_drafts(drafts_dir, keys_dir, out_dir)
+    click.echo(f"opened {report['opened']} of {report['drafts']} draft(s) of municipality {report['municipality']}: "
+               f"{report['html']}")
+    if report["without_exact_values"]:
+        click.echo(f"{report['without_exact_values']} draft(s) carry no sealed values (the station held no key of "
+                   "this municipality when it made them)")
+
+
 # --------------------------------------------------------------------------- catalogue
 @cli.group()
 def catalogue() -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "DATETIME",
     "DECISIONS",
     "HUB_SCHEMA",
+    "ISO_WEEK_PATTERN",
     "KINDS",
     "LINKS",
     "RAW_SCHEMA",
@@ -38,6 +39,7 @@ __all__ = [
     "TZ",
     "age_on",
     "contains_cpr_like",
+    "iso_week",
     "to_local",
 ]
 
@@ -100,17 +102,39 @@ RAW_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
 
 HUB_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
     "incidents": {
-        "event_ref": _S, "district": _S, "occurred_at": DATETIME, "registered_at": DATETIME,
-        "municipality": _S, "incident_code": _S, "offence_code": _S, "event_sealed": _B,
+        "event_ref": _S, "district": _S, "registered_week": _S,
+        "incident_code": _S, "offence_code": _S, "event_sealed": _B,
     },
     "incident_persons": {
         "event_ref": _S, "person": _S, "role": _S, "resolved_by": _S,
         "match_probability": pl.Float64(), "person_sealed": _B,
     },
-    "children": {"person": _S, "age": pl.Int64(), "municipality": _S, "person_sealed": _B},
+    "children": {"person": _S, "municipality": _S, "person_sealed": _B, "details": _B},
     "relations": {"child": _S, "adult": _S, "relation": _S},
+    "event_details": {"event_ref": _S, "recipient": _S, "details": _B},
 }
-"""The hub extract (DESIGN §3b, version 2): every column it may hold, with its type."""
+"""The hub extract (version 3, ``docs/data-contract.md``): every column it holds, with its type.
+
+Only what the weekly rule reads, at the grain it reads it: the ISO week of registration, no
+age (the station keeps children only), no event time or place. ``details`` are the exact
+values (the child's age; an event's date-times and municipality) sealed for the receiving
+municipality (:mod:`socialsearch.crypto.municipal`), null where it has no key."""
+
+ISO_WEEK_PATTERN: Final = r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$"
+"""An ISO week as text, ``2026-W47`` (the hub's grain of a registration time)."""
+
+
+def iso_week(expr: pl.Expr) -> pl.Expr:
+    """The ISO week (``"2026-W47"``) of a :data:`DATETIME` column, by its local date.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> frame = pl.DataFrame({"t": [datetime(2026, 11, 22, 23, 59), datetime(2027, 1, 1, 12)]})
+    >>> frame.select(iso_week(pl.col("t").dt.replace_time_zone(TIME_ZONE)))["t"].to_list()
+    ['2026-W47', '2026-W53']
+    """
+    return expr.dt.iso_year().cast(pl.String) + pl.lit("-W") + expr.dt.week().cast(pl.String).str.zfill(2)
 
 
 # --------------------------------------------------------------------------- ages

@@ -1,23 +1,27 @@
-"""The hub extract (DESIGN §3b, format version 2): what a source station hands to the hub.
+"""The hub extract (format version 3): what a source station hands to the hub.
 
 ``socialsearch pseudonymise --week W`` writes it and ``socialsearch run`` reads it without any
 secret::
 
-    PSEUDO/manifest.json              format, version 2, week, catalogue digest, key ids, the
-                                      sealed vault data key, counts, file digests, created_at
-    PSEUDO/incidents/incidents.parquet                event_ref, district, occurred_at, registered_at,
-                                                      municipality, incident_code, offence_code,
-                                                      event_sealed
+    PSEUDO/manifest.json              format, version 3, week, catalogue digest, key ids, the
+                                      sealed vault data key, the municipalities' sealed data
+                                      keys, counts, file digests, created_at
+    PSEUDO/incidents/incidents.parquet                event_ref, district, registered_week,
+                                                      incident_code, offence_code, event_sealed
     PSEUDO/incident_persons/incident_persons.parquet  event_ref, person, role, resolved_by,
                                                       match_probability, person_sealed
-    PSEUDO/children.parquet                           person, age, municipality, person_sealed
+    PSEUDO/children.parquet                           person, municipality, person_sealed, details
     PSEUDO/relations.parquet                          child, adult, relation
+    PSEUDO/event_details.parquet                      event_ref, recipient, details
 
-It holds only what the week's search needs: catalogue events registered in W's lookback
-window, the persons on them who link to a child, those children (age in whole years on the
-last day of W, residence municipality) and the relations between them. No name, no name or
-birth-date encoding, no adult's birth date or municipality, no CPR status per row. Rows are in
-an order given by keyed values only, never by the raw files (``docs/privacy.md``).
+It holds only what can change one of the week's drafts, at the grain the rule reads it
+(``docs/search.md``): the children the search can draft in W whatever the ledger holds, their
+signals' events (the ISO week of registration, the police district, the codes), the persons
+and relations that give those signals. No age (the station keeps children only), no event
+time or place, no name or name encoding, no adult's birth date or municipality, no CPR status
+per row. ``details`` are the exact values a caseworker needs, sealed for the receiving
+municipality (:mod:`socialsearch.crypto.municipal`). Rows are in an order given by keyed
+values only, never by the raw files (``docs/privacy.md``).
 
 The manifest's ``files`` map each Parquet file to the SHA-256 of its own bytes (these are
 files the station wrote, not raw files: they confirm nothing about the raw extracts), so a
@@ -35,7 +39,7 @@ from typing import Any, Final
 import polars as pl
 
 from ._atomic import fsync_dir, replacing, write_json_atomic
-from .contract import HUB_SCHEMA, RELATIONS, RESOLVED_BY, ROLES, to_local
+from .contract import HUB_SCHEMA, ISO_WEEK_PATTERN, RELATIONS, RESOLVED_BY, ROLES, to_local
 from .errors import InputError, UsageError
 from .geography import geography
 from .station.extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages
@@ -53,7 +57,7 @@ __all__ = [
 ]
 
 HUB_FORMAT: Final = "socialsearch-hub-extract"
-HUB_VERSION: Final = 2
+HUB_VERSION: Final = 3
 MANIFEST: Final = "manifest.json"
 _V1_FORMAT = "socialsearch-pseudonymised"
 
@@ -62,25 +66,27 @@ HUB_PATHS: Final[dict[str, str]] = {
     "incident_persons": "incident_persons/incident_persons.parquet",
     "children": "children.parquet",
     "relations": "relations.parquet",
+    "event_details": "event_details.parquet",
 }
-"""Where each table lives in the folder (DESIGN §3b)."""
-_NULLABLE = {"incident_code", "offence_code", "match_probability"}
+"""Where each table lives in the folder."""
+_NULLABLE = {"incident_code", "offence_code", "match_probability", "details"}
 
 
 @dataclass(frozen=True)
 class HubExtract:
-    """The four hub tables and the manifest (see the module docstring); no raw identifiers."""
+    """The five hub tables and the manifest (see the module docstring); no raw identifiers."""
 
     incidents: pl.DataFrame
     incident_persons: pl.DataFrame
     children: pl.DataFrame
     relations: pl.DataFrame
+    event_details: pl.DataFrame
     manifest: dict[str, Any]
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
         return {"incidents": self.incidents, "incident_persons": self.incident_persons,
-                "children": self.children, "relations": self.relations}
+                "children": self.children, "relations": self.relations, "event_details": self.event_details}
 
     @property
     def week(self) -> str:
@@ -120,13 +126,21 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         )
     if not isinstance(manifest, dict) or manifest.get("format") != HUB_FORMAT:
         raise InputError.single(path, "format", f'"{HUB_FORMAT}"')
+    if manifest.get("version") in (2,):
+        raise UsageError(
+            f"{root} is a hub extract of format version 2 (with children's ages, event times and places), "
+            f"which this socialsearch no longer reads (it reads version {HUB_VERSION}): pseudonymise the raw "
+            "extracts again with `socialsearch pseudonymise --input RAW --out PSEUDO --keys KEYS --week W`"
+        )
     if manifest.get("version") != HUB_VERSION:
         raise InputError.single(path, "version", f"{HUB_VERSION} (this socialsearch reads version {HUB_VERSION})")
-    for key in ("week", "key_id", "custodian_key_id", "vault_key", "catalogue", "files"):
+    for key in ("week", "key_id", "custodian_key_id", "vault_key", "municipal_keys", "catalogue", "files"):
         if key not in manifest:
             raise InputError.single(path, key, "a value (the manifest is incomplete; pseudonymise again)")
     if not isinstance(manifest["files"], dict) or not isinstance(manifest["catalogue"], dict):
         raise InputError.single(path, "files", "an object mapping each table file to its SHA-256")
+    if not isinstance(manifest["municipal_keys"], dict):
+        raise InputError.single(path, "municipal_keys", "an object mapping each kommunekode to its sealed data key")
     return manifest
 
 
@@ -154,9 +168,13 @@ def _checks(table: str) -> list[_Check]:
     if "district" in schema:
         checks.append(_Check("district", "a police district code",
                              ~pl.col("district").is_in(sorted(geo.district_codes))))
-    if "municipality" in schema:
-        checks.append(_Check("municipality", "one of the 98 kommunekoder",
-                             ~pl.col("municipality").is_in(sorted(geo.municipality_codes))))
+    for column in ("municipality", "recipient"):
+        if column in schema:
+            checks.append(_Check(column, "one of the 98 kommunekoder",
+                                 ~pl.col(column).is_in(sorted(geo.municipality_codes))))
+    if "registered_week" in schema:
+        checks.append(_Check("registered_week", "an ISO week such as 2026-W47",
+                             ~pl.col("registered_week").str.contains(ISO_WEEK_PATTERN)))
     if table == "incident_persons":
         checks += [
             _Check("role", f"a role: {' | '.join(ROLES)}", ~pl.col("role").is_in(ROLES)),
@@ -165,8 +183,6 @@ def _checks(table: str) -> list[_Check]:
                    (pl.col("resolved_by") == "probabilistic")
                    != pl.col("match_probability").is_between(0.0, 1.0).fill_null(False)),
         ]
-    if table == "children":
-        checks.append(_Check("age", "a child's age in whole years (0 or more)", pl.col("age") < 0))
     if table == "relations":
         checks.append(_Check("relation", f"a relation: {' | '.join(RELATIONS)}",
                              ~pl.col("relation").is_in(RELATIONS)))
@@ -244,6 +260,13 @@ def read_hub(directory: str | Path) -> HubExtract:
         if children is not None:
             problems.scan(children, [_Check("person", "each child once",
                                             ~pl.col("person").is_first_distinct())])
+        details = tables["event_details"]
+        if details is not None:
+            problems.scan(details, [_Check("recipient", "each (event_ref, recipient) once",
+                                           ~pl.struct("event_ref", "recipient").is_first_distinct())])
+            if incidents is not None:
+                orphans = details.join(incidents.select("event_ref"), on="event_ref", how="anti")
+                problems.scan(orphans, [_Check("event_ref", "an event that exists in incidents", pl.lit(True))])
     problems.raise_if_any()
     out = {name: frame.drop("_file", "_row") for name, frame in tables.items() if frame is not None}
     return HubExtract(manifest=manifest, **out)

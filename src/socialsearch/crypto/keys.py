@@ -7,6 +7,8 @@ A keystore is a directory (mode 0700) of small JSON files (mode 0600)::
                         "hub": each key holds only its derived "draft" sub-key.
     custodian.pub       the custodian's X25519 public key and its key id
     custodian.key       the custodian's X25519 private key (only in the "full" keystore)
+    municipalities/     the municipalities' X25519 public keys, ``<kommunekode>.pub`` (station
+                        and full keystores; ``socialsearch keys municipality add``)
 
 Roles: ``full`` (made by :meth:`KeyStore.init`; the custodian keeps it), ``station`` (a source
 station: secret keyset and public key, no private key) and ``hub`` (no pseudonymisation secret:
@@ -417,9 +419,18 @@ class KeyStore:
         self._cache[(key.id, purpose)] = derived
         return derived
 
+    @property
+    def municipal_public_keys(self) -> dict[str, Any]:
+        """kommunekode → :class:`~socialsearch.crypto.municipal.MunicipalPublicKey` held in
+        ``municipalities/`` (the station seals exact values for these municipalities)."""
+        from .municipal import load_municipal_public_keys  # late: municipal imports this module
+
+        return dict(load_municipal_public_keys(self._directory))
+
     def describe(self) -> dict[str, Any]:
-        """What ``keys show`` prints: ids, status, primary, dates, role, public key; never secrets."""
+        """What ``keys show`` prints: ids, status, primary, dates, role, public keys; never secrets."""
         raw = self._pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        municipal = self.municipal_public_keys
         return {
             "directory": str(self._directory),
             "role": self._role,
@@ -434,6 +445,8 @@ class KeyStore:
                 "public_key": _b64(raw),
                 "private_key_present": self._priv is not None,
             },
+            "municipalities": {code: {"key_id": key.key_id, "public_key": _b64(key.public_key)}
+                               for code, key in sorted(municipal.items())},
         }
 
 
@@ -530,6 +543,14 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
     store = KeyStore(d, role, keys, source._primary, source._pub, source._pub_id, None, _now())
     store._write_public()
     store._write_keyset()
+    if role == "station":  # the municipalities' public keys: the station seals exact values for them
+        from .municipal import MUNICIPALITIES_DIR
+
+        held = source.municipal_public_keys
+        if held:
+            (d / MUNICIPALITIES_DIR).mkdir(exist_ok=True, mode=0o700)
+        for code, key in held.items():
+            _write_private(d / MUNICIPALITIES_DIR / f"{code}.pub", key.to_json())
     return store
 
 

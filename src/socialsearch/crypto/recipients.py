@@ -22,7 +22,7 @@ import polars as pl
 from .keys import KeyStore, hkdf
 from .pseudonyms import hmac_unique
 
-__all__ = ["recipient_key", "scope_pseudonyms", "scoped_values"]
+__all__ = ["recipient_key", "scope_pseudonyms", "scoped_frame", "scoped_values"]
 
 _INFO = b"socialsearch/v2/recipient/"
 
@@ -32,7 +32,7 @@ def recipient_key(keystore: KeyStore, key_id: str, municipality: str) -> bytes:
     return hkdf(keystore.subkey("recipient", key_id), _INFO + municipality.encode("ascii"))
 
 
-def _scoped(values: pl.DataFrame, keystore: KeyStore, key_id: str) -> pl.DataFrame:
+def scoped_frame(values: pl.DataFrame, keystore: KeyStore, key_id: str) -> pl.DataFrame:
     """``_to`` (the recipient municipality), ``value``, ``kind`` (distinct) → adds ``scoped``.
 
     One HMAC per distinct value per municipality, encoded by the native kernel; the loop is
@@ -69,7 +69,7 @@ def scope_pseudonyms(drafts: pl.DataFrame, signals: pl.DataFrame, keystore: KeyS
         sig.select("_to", pl.col("person").alias("value"), pl.lit("person").alias("kind")),
         sig.select("_to", pl.col("event_ref").alias("value"), pl.lit("event").alias("kind")),
     ]).unique()
-    table = _scoped(values, keystore, key_id).select("_to", "value", "kind", "scoped")
+    table = scoped_frame(values, keystore, key_id).select("_to", "value", "kind", "scoped")
     persons = table.filter(pl.col("kind") == "person").drop("kind")
     events = table.filter(pl.col("kind") == "event").drop("kind")
 
@@ -105,5 +105,5 @@ def scoped_values(values: list[str], keystore: KeyStore, key_id: str, municipali
     (the custodian uses it to tell a caseworker which pseudonym in their page is whom)."""
     frame = pl.DataFrame({"value": values}, schema={"value": pl.String}).unique().with_columns(
         _to=pl.lit(municipality), kind=pl.lit(kind))
-    table = _scoped(frame, keystore, key_id)
+    table = scoped_frame(frame, keystore, key_id)
     return dict(zip(table["value"].to_list(), table["scoped"].to_list(), strict=True))

@@ -58,6 +58,7 @@ __all__ = [
     "open_data_key",
     "open_mapping",
     "open_sealed",
+    "open_sealed_with",
     "open_values",
     "read_vault",
     "seal",
@@ -166,11 +167,18 @@ def open_sealed(blob: bytes, keystore: KeyStore, aad: bytes = b"") -> bytes:
     Raises :class:`VaultError` when the keystore has no (or another) custodian private key,
     or when the blob is damaged or the ``aad`` differs.
     """
-    kid, header, eph_pub, nonce, body = _parse(blob)
+    kid = _parse(blob)[0]
     try:
         private = keystore.custodian_private_key(kid)
     except KeyStoreError as exc:
         raise VaultError(f"cannot open: {exc}") from None
+    return open_sealed_with(blob, private, aad)
+
+
+def open_sealed_with(blob: bytes, private: X25519PrivateKey, aad: bytes = b"") -> bytes:
+    """Open a blob made by :func:`seal` with the private key it was sealed to (a municipality's
+    key pair, :mod:`socialsearch.crypto.municipal`); :class:`VaultError` as :func:`open_sealed`."""
+    _, header, eph_pub, nonce, body = _parse(blob)
     try:
         eph = X25519PublicKey.from_public_bytes(eph_pub)
         key = _seal_key(private.exchange(eph), eph_pub, private.public_key().public_bytes_raw())

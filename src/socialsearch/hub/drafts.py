@@ -91,13 +91,21 @@ _SUBJECT_DA: dict[str, str] = {
 _MUNICIPALITY_DA: dict[str, str] = {"101": "Københavns Kommune", "400": "Bornholms Regionskommune"}
 
 _SIGNAL_FIELDS = (
-    "event_ref", "registered_at", "occurred_at", "district", "municipality", "kind", "code", "label",
-    "category", "category_label", "role", "link", "person", "weight", "new", "resolved_by",
+    "event_ref", "registered_week", "registered_at", "occurred_at", "district", "municipality", "kind", "code",
+    "label", "category", "category_label", "role", "link", "person", "weight", "new", "resolved_by",
     "match_probability",
 )
-_SIGNAL_ORDER = ("registered_at", "event_ref", "code", "person", "link", "role", "kind")
+_SIGNAL_ORDER = ("registered_week", "registered_at", "event_ref", "code", "person", "link", "role", "kind")
 _PROBABILISTIC_ONLY = ("resolved_by", "match_probability")
 _DRAFT_WEEK = re.compile(r"^D(\d{4}-W\d{2})-")
+# What the page says of the exact values (the child's age, the events' times and places).
+_EXACT_DA: dict[str, str] = {
+    "opened": "vist (åbnet med kommunens nøgle)",
+    "sealed": ("forseglet til kommunen: barnets alder og hændelsernes tidspunkter og gerningssted vises, når "
+               "udkastene åbnes med kommunens nøgle (socialsearch open)"),
+    "none": ("ikke med: kommunen har ingen nøgle hos politiet; barnets alder og hændelsernes tidspunkter og "
+             "gerningssted fås fra den nøgleansvarlige, når udkastet er godkendt"),
+}
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -122,6 +130,7 @@ def build_documents(
     generated_at: str | None = None,
     earlier: Mapping[str, Mapping[str, Any]] | None = None,
     immediate_categories: Collection[str] = (),
+    sealed_keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The draft documents of DESIGN.md §6, grouped by receiving municipality.
 
@@ -141,13 +150,19 @@ def build_documents(
     immediate_categories
         The catalogue's immediate category ids; an immediate draft then names the categories
         that made it (``reason.immediate_categories``).
+    sealed_keys
+        The hub extract's ``municipal_keys`` (kommunekode → that week's data key sealed to the
+        municipality). With it, and ``details`` columns (binary) in ``drafts`` and ``signals``,
+        each draft gets ``sealed`` {``key``, ``child``} and each signal ``sealed``: the exact
+        values only the municipality opens (``socialsearch open``); ``sealed`` is null for a
+        municipality with no key at the station.
 
     Returns
     -------
     dict
         kommunekode → drafts sorted by ``draft_id``; keys in code order. Each draft holds
-        ``draft_id``, ``week``, ``municipality``, ``child`` {pseudonym, age, municipality},
-        ``persons`` [{pseudonym, link}], ``signals`` (sorted by registered_at, event_ref, code,
+        ``draft_id``, ``week``, ``municipality``, ``child`` {pseudonym, municipality},
+        ``persons`` [{pseudonym, link}], ``signals`` (sorted by registered_week, event_ref, code,
         person, link; ``resolved_by`` and ``match_probability`` only on signals whose person
         was found by probabilistic matching), ``reason`` {rule, score, threshold},
         ``previous_drafts`` [draft ids], and for the page: ``points`` {new, earlier} (the score
@@ -161,19 +176,15 @@ def build_documents(
     --------
     A father on two violence events (weight 2 each) in week 47: one threshold draft to 101.
 
-    >>> from datetime import datetime
     >>> from socialsearch.catalogue import load_catalogue
-    >>> from socialsearch.contract import TZ
     >>> from socialsearch.hub.search import History, weekly_search
     >>> from socialsearch.weeks import IsoWeek
-    >>> at = datetime(2026, 11, 17, 10, tzinfo=TZ)
     >>> result = weekly_search(
     ...     incidents=pl.DataFrame({"event_ref": ["e1", "e2"], "district": ["KBH", "NJY"],
-    ...                             "occurred_at": [at, at], "registered_at": [at, at],
-    ...                             "municipality": ["101", "851"], "incident_code": [None, None],
+    ...                             "registered_week": ["2026-W47", "2026-W47"], "incident_code": [None, None],
     ...                             "offence_code": ["1100", "1100"]}),
     ...     persons=pl.DataFrame({"event_ref": ["e1", "e2"], "person": ["F", "F"], "role": ["suspect"] * 2}),
-    ...     population=pl.DataFrame({"person": ["C"], "municipality": ["101"], "age": [9]}),
+    ...     population=pl.DataFrame({"person": ["C"], "municipality": ["101"]}),
     ...     relations=pl.DataFrame({"child": ["C"], "adult": ["F"], "relation": ["father"]}),
     ...     catalogue=load_catalogue(None), week=IsoWeek.parse("2026-W47"), history=History.empty(),
     ...     draft_ids=lambda c, w: "D" + w + "-" + c)
@@ -186,6 +197,7 @@ def build_documents(
     if drafts.height == 0:
         return {}
     fields = [f for f in _SIGNAL_FIELDS if f in signals.columns]
+    sealed = [pl.col("details").bin.encode("base64").alias("sealed")] if "details" in signals.columns else []
     per_draft = (
         signals.sort("draft_id", *(c for c in _SIGNAL_ORDER if c in signals.columns))
         .select(
@@ -194,7 +206,8 @@ def build_documents(
                 *(
                     _iso_local(f, signals.schema) if f in ("registered_at", "occurred_at") else pl.col(f)
                     for f in fields
-                )
+                ),
+                *sealed,
             ).alias("signal"),
         )
         .group_by("draft_id", maintain_order=True)
@@ -206,11 +219,14 @@ def build_documents(
             "week",
             "municipality",
             pl.struct(
-                pl.col("child").alias("pseudonym"), pl.col("age"), pl.col("municipality")
+                pl.col("child").alias("pseudonym"), *(["age"] if "age" in drafts.columns else []),
+                pl.col("municipality")
             ).alias("child"),
             "persons",
             pl.struct("rule", "score", "threshold").alias("reason"),
             "previous_drafts",
+            (pl.col("details").bin.encode("base64") if "details" in drafts.columns
+             else pl.lit(None, pl.String)).alias("_details"),
         )
         .join(per_draft, on="draft_id", how="left")
         .sort("municipality", "draft_id")
@@ -219,6 +235,10 @@ def build_documents(
     out: dict[str, list[dict[str, Any]]] = {}
     # One dict per draft (hundreds a week): the output itself, not extract-sized work.
     for doc in documents.to_dicts():
+        details = doc.pop("_details")
+        if sealed_keys is not None:
+            key = sealed_keys.get(doc["municipality"])
+            doc["sealed"] = {"key": dict(key), "child": details} if key is not None and details else None
         doc["signals"] = [_trim_signal(s) for s in doc["signals"] or []]
         doc["persons"] = doc["persons"] or []
         doc["previous_drafts"] = doc["previous_drafts"] or []
@@ -500,6 +520,8 @@ def _event_rows(signals: list[dict[str, Any]], links: Mapping[str, list[str]],
         first = sigs[0]
         occurred_day, occurred_time = _when(first.get("occurred_at"))
         registered_day, _ = _when(first.get("registered_at"))
+        if not occurred_day and first.get("registered_week"):  # the hub's grain: the week only
+            occurred_day = _week_da(first.get("registered_week")).capitalize()
         codes: list[dict[str, str]] = []
         categories: list[str] = []
         for s in sigs:
@@ -540,7 +562,7 @@ def _event_rows(signals: list[dict[str, Any]], links: Mapping[str, list[str]],
             "codes": codes,
             "people": people,
             "district": _name(geo.district_name, first.get("district")),
-            "municipality": _name(geo.municipality_name, first.get("municipality")),
+            "municipality": _name(geo.municipality_name, first["municipality"]) if first.get("municipality") else "",
             "weight": weight,
             "new": new,
         })
@@ -583,12 +605,14 @@ def _view(draft: Mapping[str, Any], lookback_weeks: int | None, labels: Mapping[
     rule, why = _headline(draft, signals)
     earlier = draft.get("earlier_drafts") or [_earlier(d, {}) for d in draft.get("previous_drafts") or []]
     child = draft["child"]
+    opened = child.get("age") is not None or any(s.get("occurred_at") for s in signals)
     return {
         "number": number,
         "draft_id": draft["draft_id"],
         "immediate": draft["reason"]["rule"] == "immediate",
         "child_pseudonym": child["pseudonym"],
-        "age": _age_da(child.get("age")),
+        "age": _age_da(child.get("age")) if opened or not draft.get("sealed") else "alder forseglet",
+        "exact": _EXACT_DA["opened" if opened else "sealed" if draft.get("sealed") else "none"],
         "municipality": municipality_name_da(child.get("municipality")),
         "municipality_code": child.get("municipality"),
         "rule": rule,

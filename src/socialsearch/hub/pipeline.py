@@ -202,6 +202,22 @@ def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dic
     return vault.vault_document(str(week), hub.key_id, hub.manifest["vault_key"], drafts)
 
 
+def _with_details(hub: HubExtract, result: SearchResult) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The drafts with the child's sealed ``details`` and the signals with their event's, sealed
+    by the station for the draft's municipality (null where it has no key); the hub cannot
+    open them and passes them on untouched."""
+    drafts = result.drafts.join(
+        hub.children.select(pl.col("person").alias("child"), "details"), on="child", how="left",
+        maintain_order="left")
+    signals = (
+        result.signals.join(result.drafts.select("draft_id", pl.col("municipality").alias("recipient")),
+                            on="draft_id", how="left", maintain_order="left")
+        .join(hub.event_details, on=["event_ref", "recipient"], how="left", maintain_order="left")
+        .drop("recipient")
+    )
+    return drafts, signals
+
+
 def _earlier(ledger: Ledger, drafts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Week and latest decision of every earlier draft this week's drafts refer to (a handful)."""
     ids = drafts.get_column("previous_drafts").explode().drop_nulls().unique().sort().to_list()
@@ -323,7 +339,7 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
             result = weekly_search(
                 incidents=hub.incidents,
                 persons=hub.incident_persons,
-                population=hub.children.select("person", "municipality", "age"),
+                population=hub.children.select("person", "municipality"),
                 relations=hub.relations,
                 catalogue=cat,
                 week=week,
@@ -334,16 +350,20 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
         ledger.runs.check(week, result.drafts, result.signals, key_id)
         _checkpoint("after-search")
         warnings = []
-        if result.stats["events_in_week"] == 0:  # counted by the search over the same incidents
+        # the station counts every incident registered in W (the extract keeps only draftable ones)
+        in_week = hub.manifest.get("counts", {}).get("incidents_registered_in_week", result.stats["events_in_week"])
+        if in_week == 0:
             warnings.append(
                 f"no event in the extracts was registered in week {week} itself: check that the extracts "
                 "are complete and are those of this week"
             )
         with _stage("outputs", timings):
-            scoped_drafts, scoped_signals = scope_pseudonyms(result.drafts, result.signals, keystore, hub.key_id)
+            drafts_sealed, signals_sealed = _with_details(hub, result)
+            scoped_drafts, scoped_signals = scope_pseudonyms(drafts_sealed, signals_sealed, keystore, hub.key_id)
             documents = build_documents(
                 scoped_signals, scoped_drafts, earlier=_earlier(ledger, result.drafts),
-                immediate_categories=[c.id for c in cat.categories if c.immediate])
+                immediate_categories=[c.id for c in cat.categories if c.immediate],
+                sealed_keys=hub.manifest.get("municipal_keys", {}))
             out_week = out_dir / str(week)
             html = _write_outputs(out_week, documents, week, cat.lookback_weeks)
             summary = _summary(week, hub, result, person_counts, cat, documents)

@@ -22,15 +22,12 @@ Examples
 A father (``F``) is a suspect on two violence events (offence 1100, weight 2) in two districts
 in week 47; his child ``C`` (9, living in 101) gets a threshold draft with score 4:
 
->>> from datetime import datetime
 >>> from socialsearch.catalogue import load_catalogue
->>> from socialsearch.contract import TZ
->>> at = datetime(2026, 11, 17, 10, tzinfo=TZ)
->>> inc = pl.DataFrame({"event_ref": ["e1", "e2"], "district": ["KBH", "NJY"], "occurred_at": [at, at],
-...                     "registered_at": [at, at], "municipality": ["101", "851"],
+>>> inc = pl.DataFrame({"event_ref": ["e1", "e2"], "district": ["KBH", "NJY"],
+...                     "registered_week": ["2026-W47", "2026-W47"],
 ...                     "incident_code": [None, None], "offence_code": ["1100", "1100"]})
 >>> per = pl.DataFrame({"event_ref": ["e1", "e2"], "person": ["F", "F"], "role": ["suspect", "suspect"]})
->>> pop = pl.DataFrame({"person": ["C"], "municipality": ["101"], "age": [9]})
+>>> pop = pl.DataFrame({"person": ["C"], "municipality": ["101"]})  # the station kept children only
 >>> rel = pl.DataFrame({"child": ["C"], "adult": ["F"], "relation": ["father"]})
 >>> result = weekly_search(incidents=inc, persons=per, population=pop, relations=rel,
 ...                        catalogue=load_catalogue(None), week=IsoWeek.parse("2026-W47"),
@@ -45,12 +42,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-
 import polars as pl
 
 from ..catalogue import Catalogue
-from ..contract import DATETIME, age_on, to_local
+from ..contract import age_on, iso_week, to_local
 from ..weeks import IsoWeek
 
 __all__ = [
@@ -64,8 +59,6 @@ __all__ = [
     "weekly_search",
 ]
 
-_DT = DATETIME
-
 FrameLike = pl.DataFrame | pl.LazyFrame
 DraftIds = Callable[[pl.Series, str], pl.Series]
 
@@ -73,10 +66,8 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "draft_id": pl.String(),
     "child": pl.String(),
     "event_ref": pl.String(),
-    "registered_at": _DT,
-    "occurred_at": _DT,
+    "registered_week": pl.String(),
     "district": pl.String(),
-    "municipality": pl.String(),
     "kind": pl.String(),
     "code": pl.String(),
     "label": pl.String(),
@@ -97,7 +88,6 @@ DRAFT_SCHEMA: dict[str, pl.DataType] = {
     "week": pl.String(),
     "child": pl.String(),
     "municipality": pl.String(),
-    "age": pl.Int64(),
     "rule": pl.String(),
     "score": pl.Int64(),
     "threshold": pl.Int64(),
@@ -113,7 +103,7 @@ _PREVIOUS_SCHEMA = {"child": pl.String(), "draft_id": pl.String(), "week": pl.St
 
 # One signal is one row per this key (result_schema.md).
 _SIGNAL_KEY = ["child", "event_ref", "person", "role", "link", "kind", "code"]
-_EVENT_ATTRS = ["event_ref", "registered_at", "occurred_at", "district", "municipality"]
+_EVENT_ATTRS = ["event_ref", "registered_week", "district"]
 
 
 @dataclass(frozen=True)
@@ -149,7 +139,7 @@ class SearchResult:
     ----------
     signals
         Every signal in the lookback of every drafted child (:data:`SIGNAL_SCHEMA`), sorted by
-        (draft_id, registered_at, event_ref, code, person, link).
+        (draft_id, registered_week, event_ref, code, person, link).
     drafts
         One row per draft emitted in the week (:data:`DRAFT_SCHEMA`), sorted by
         (municipality, draft_id).
@@ -178,15 +168,18 @@ def weekly_search(
     Parameters
     ----------
     incidents
-        ``district, event_ref, occurred_at, registered_at, municipality, incident_code,
-        offence_code`` (date-times ``Datetime("us", "Europe/Copenhagen")``).
+        ``event_ref, district, registered_week, incident_code, offence_code``, the week as
+        ISO text (``"2026-W47"``, the hub extract's grain); or ``registered_at`` (a date-time,
+        naive meaning Copenhagen time) instead of ``registered_week``. Other columns are
+        not read.
     persons
         Resolved incident persons: ``event_ref, person, role`` and optionally
         ``resolved_by`` (default ``"cpr"``) and ``match_probability`` (default null). Rows
         with a null ``person`` are ignored.
     population
-        ``person, municipality`` and ``age`` (whole years on W's last day; the hub extract's
-        children) or ``birth_date`` (a full CPR extract): one row per person.
+        ``person, municipality``, one row per person, and ``birth_date`` (a full CPR extract)
+        or ``age`` (whole years on W's last day) to tell children; without either every row
+        is a child (the hub extract's ``children``: the station decided the age).
     relations
         ``child, adult, relation`` (mother, father, custodian, household).
     catalogue
@@ -203,8 +196,7 @@ def weekly_search(
     SearchResult
         Signals and drafts per notes/result_schema.md, and counts.
     """
-    week_start = week.start
-    window = _in_window(_lazy(incidents), week.lookback_start(catalogue.lookback_weeks), week.end)
+    window = _in_window(_lazy(incidents), [str(week.shift(-i)) for i in range(catalogue.lookback_weeks)])
     codes = catalogue.codes_frame()
 
     matched, event_attrs, stats = _match_codes(window, _persons(_lazy(persons)), codes, week)
@@ -213,7 +205,7 @@ def weekly_search(
     )
     core = _signals_of_children(matched, related, children)
 
-    signals_all = _enrich(core, event_attrs, codes, history, week_start)
+    signals_all = _enrich(core, event_attrs, codes, history, str(week))
     per_child = _per_child(signals_all, catalogue.threshold)
     drafted = per_child.filter(pl.col("drafted"))
     draft_frame = _drafts(drafted, signals_all, children, history, catalogue, week, draft_ids)
@@ -245,12 +237,12 @@ def _match_codes(
     match_probability), the attributes of the catalogue events (one row per event) and the
     window's counts. The window is scanned once; the rest works on the catalogue events.
     """
-    week_start = pl.lit(week.start, dtype=_DT)
+    this_week = pl.col("registered_week") == str(week)
     long, *counts = pl.collect_all(
         [
             catalogue_events(window, codes),
             window.select(pl.len()),
-            window.filter(pl.col("registered_at") >= week_start).select(pl.len()),
+            window.filter(this_week).select(pl.len()),
         ]
     )
     event_attrs = long.select(_EVENT_ATTRS).unique(subset="event_ref", keep="first")
@@ -267,7 +259,7 @@ def _match_codes(
         "events_in_window": int(counts[0].item()),
         "events_in_week": int(counts[1].item()),
         "catalogue_events": event_attrs.height,
-        "catalogue_events_in_week": int((event_attrs["registered_at"] >= week.start).sum()),
+        "catalogue_events_in_week": int((event_attrs["registered_week"] == str(week)).sum()),
         "role_matches": matched.height,
     }
     return matched, event_attrs, stats
@@ -303,12 +295,13 @@ def _link_population(
         .group_by("person")
         .agg(pl.col("matched").any(), (~pl.col("matched")).any().alias("related"))
     )
-    # A hub extract gives the children's ages; a full population frame gives birth dates.
-    age = "age" if "age" in population.collect_schema() else age_on(pl.col("birth_date"), week.sunday)
+    # A full population frame gives birth dates; a hub extract's children are children already.
+    schema = population.collect_schema()
+    age = (pl.col("age") if "age" in schema else age_on(pl.col("birth_date"), week.sunday) if "birth_date" in schema
+           else pl.lit(0))
     known = (
         candidates.join(
-            population.select("person", "municipality", age.alias("age") if isinstance(age, pl.Expr) else "age",
-                              pl.lit(True).alias("in_pop")),
+            population.select("person", "municipality", age.cast(pl.Int64).alias("age"), pl.lit(True).alias("in_pop")),
             on="person",
             how="left",
         )
@@ -323,7 +316,7 @@ def _link_population(
         .with_columns(pl.col("age").is_between(0, max_age).fill_null(False).alias("is_child"))
         .collect()
     )
-    children = known.filter("is_child").select("child", "municipality", "age")
+    children = known.filter("is_child").select("child", "municipality")
     outside = known.filter(~pl.col("in_population"))
     stats["persons_not_in_population"] = int(outside["matched"].sum())
     stats["children_not_in_population"] = int(outside["related"].sum())
@@ -353,25 +346,22 @@ def _lazy(frame: FrameLike) -> pl.LazyFrame:
     return frame.lazy()
 
 
-def _in_window(incidents: pl.LazyFrame, start: datetime, end: datetime) -> pl.LazyFrame:
-    """Incidents with ``registered_at`` in [start, end), compared as instants.
+def _in_window(incidents: pl.LazyFrame, weeks: list[str]) -> pl.LazyFrame:
+    """Incidents registered in one of ``weeks`` (ISO text), with ``registered_week``.
 
-    A naive ``registered_at`` is local Copenhagen time (DESIGN.md §3); another zone is
-    converted.
+    A ``registered_at`` date-time (naive meaning Copenhagen time) is turned into its local ISO
+    week first; the lookback window and "registered in W" are whole local weeks, so the week
+    is all the rule reads of the time.
     """
     schema = incidents.collect_schema()
-    reg = to_local(pl.col("registered_at"), schema["registered_at"])
-    occ = to_local(pl.col("occurred_at"), schema["occurred_at"])
+    week = (pl.col("registered_week").cast(pl.String) if "registered_week" in schema
+            else iso_week(to_local(pl.col("registered_at"), schema["registered_at"])))
     return (
         incidents.select(
-            "event_ref", reg.alias("registered_at"), occ.alias("occurred_at"),
-            "district", "municipality",
+            "event_ref", week.alias("registered_week"), "district",
             pl.col("incident_code").cast(pl.String), pl.col("offence_code").cast(pl.String),
         )
-        .filter(
-            (pl.col("registered_at") >= pl.lit(start, dtype=_DT))
-            & (pl.col("registered_at") < pl.lit(end, dtype=_DT))
-        )
+        .filter(pl.col("registered_week").is_in(weeks))
     )
 
 
@@ -425,7 +415,7 @@ def _enrich(
     event_attrs: pl.DataFrame,
     codes: pl.DataFrame,
     history: History,
-    week_start: datetime,
+    week: str,
 ) -> pl.DataFrame:
     """Add event and code attributes, the ``new`` flag and ``in_week``."""
     code_attrs = codes.unique(subset=["kind", "code"]).drop("role")
@@ -442,7 +432,7 @@ def _enrich(
         .join(pairs, on=["child", "event_ref"], how="left")
         .with_columns(
             pl.col("new").fill_null(True),
-            (pl.col("registered_at") >= pl.lit(week_start, dtype=_DT)).alias("in_week"),
+            (pl.col("registered_week") == week).alias("in_week"),
         )
         .collect()
     )
@@ -538,5 +528,5 @@ def _signals_out(signals: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
     return (
         signals.join(drafts.select("child", "draft_id"), on="child", how="inner")
         .select([pl.col(name).cast(dtype) for name, dtype in SIGNAL_SCHEMA.items()])
-        .sort("draft_id", "registered_at", "event_ref", "code", "person", "link", "role", "kind")
+        .sort("draft_id", "registered_week", "event_ref", "code", "person", "link", "role", "kind")
     )

@@ -33,12 +33,14 @@ import polars as pl
 
 from .. import identifiers, progress
 from ..catalogue import Catalogue, load_catalogue
-from ..contract import DATETIME, age_on
-from ..crypto import vault
+from ..contract import DATETIME, age_on, iso_week
+from ..crypto import municipal, vault
 from ..crypto.keys import KeyStore
+from ..crypto.municipal import MunicipalSealer
 from ..crypto.pseudonyms import Pseudonymiser
+from ..crypto.recipients import scoped_frame
 from ..errors import UsageError
-from ..hub.search import catalogue_events
+from ..hub.search import History, catalogue_events, weekly_search
 from ..hub_extract import HubExtract, check_target, write_hub
 from ..weeks import IsoWeek
 from . import resolution
@@ -151,6 +153,66 @@ def _minimise(persons: pl.DataFrame, register: pl.DataFrame, relations: pl.DataF
     return children, rel, persons.join(linking, on="cpr", how="semi")
 
 
+def _draftable(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame, relations: pl.DataFrame,
+               catalogue: Catalogue, week: IsoWeek) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The signals and drafts the weekly search gives with no earlier drafts at all.
+
+    A child can be drafted in W only if it has a signal registered in W and is eligible
+    (immediate category or score ≥ threshold); earlier drafts can only take drafts away
+    (their pairs are not new). So the children this search drafts are every child the hub can
+    draft, whatever its ledger holds, and their signals are all their drafts can show. The
+    same :func:`~socialsearch.hub.search.weekly_search` as the hub's, one search path.
+    """
+    result = weekly_search(
+        incidents=incidents.select("event_ref", "district", "registered_week", "incident_code", "offence_code"),
+        persons=persons.select("event_ref", "person", "role", "resolved_by", "match_probability"),
+        population=children.select("person", "municipality"),
+        relations=relations,
+        catalogue=catalogue,
+        week=week,
+        history=History.empty(),
+        draft_ids=lambda children, week: children,
+    )
+    return result.signals, result.drafts
+
+
+def _seal_details(sealer: MunicipalSealer, keystore: KeyStore, key_id: str, children: pl.DataFrame,
+                  incidents: pl.DataFrame, signals: pl.DataFrame,
+                  drafts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Children with ``details`` (the exact age), and ``event_details`` (event_ref, recipient,
+    details: the event's date-times and municipality), each sealed for the municipality that
+    receives the draft, and naming the reference that municipality's drafts will show."""
+    recipients = (
+        signals.select("child", "event_ref").unique()
+        .join(drafts.select("child", pl.col("municipality").alias("recipient")), on="child")
+        .select("event_ref", "recipient").unique()
+    )
+    scoped = scoped_frame(pl.concat([
+        children.select(pl.col("municipality").alias("_to"), pl.col("person").alias("value"),
+                        pl.lit("person").alias("kind")),
+        recipients.select(pl.col("recipient").alias("_to"), pl.col("event_ref").alias("value"),
+                          pl.lit("event").alias("kind")),
+    ]), keystore, key_id)
+    kids = children.join(
+        scoped.filter(pl.col("kind") == "person").select(pl.col("_to").alias("municipality"),
+                                                         pl.col("value").alias("person"), pl.col("scoped")),
+        on=["municipality", "person"], how="left",
+    ).with_columns(text=municipal.plaintext({"ref": pl.col("scoped"), "age": pl.col("age")}))
+    kids = kids.with_columns(details=sealer.seal(kids["municipality"], kids["text"], "child"))
+    iso = "%Y-%m-%dT%H:%M:%S%:z"
+    events = (
+        recipients.join(incidents.select("event_ref", "occurred_at", "registered_at", "municipality"), on="event_ref")
+        .join(scoped.filter(pl.col("kind") == "event").select(pl.col("_to").alias("recipient"),
+                                                               pl.col("value").alias("event_ref"), "scoped"),
+              on=["recipient", "event_ref"], how="left")
+        .with_columns(text=municipal.plaintext({
+            "ref": pl.col("scoped"), "occurred_at": pl.col("occurred_at").dt.to_string(iso),
+            "registered_at": pl.col("registered_at").dt.to_string(iso), "municipality": pl.col("municipality")}))
+    )
+    events = events.with_columns(details=sealer.seal(events["recipient"], events["text"], "event"))
+    return kids.drop("scoped", "text", "age"), events.select("event_ref", "recipient", "details")
+
+
 def _no_stage(name: str) -> None:
     """The default stage observer: nothing."""
 
@@ -160,7 +222,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     """The hub extract of ``raw`` for ``week`` and ``catalogue`` (see the module docstring).
 
     ``on_stage(name)`` is called as each stage ends (``select``, ``register``, ``resolve``,
-    ``minimise``, ``identities``, ``events``, ``assemble``): the benchmarks time and measure them.
+    ``minimise``, ``identities``, ``events``, ``draftable``, ``seal``, ``assemble``): the benchmarks
+    time and measure them.
     """
     pseudonymiser = Pseudonymiser(keystore)
     key_id = pseudonymiser.key_id
@@ -201,11 +264,14 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     )
     on_stage("identities")
     shipped = events.select("_event").unique().join(persons.select("_event").unique(), on="_event", how="semi")
-    incidents = incidents.with_row_index("_event").join(shipped, on="_event", how="semi")
+    incidents = incidents.with_row_index("_event")
+    in_week = int(incidents.select((iso_week(pl.col("registered_at")) == str(week)).sum()).item())
+    incidents = incidents.join(shipped, on="_event", how="semi")
     incidents = incidents.with_columns(
         event_ref=pseudonymiser.events(incidents["district"], incidents["incident_id"]),
         event_sealed=vault.seal_values(vault.event_reference_text(incidents["district"], incidents["incident_id"]),
                                        data_key),
+        registered_week=iso_week(pl.col("registered_at")),
     )
     on_stage("events")
     person_rows = (
@@ -220,14 +286,32 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         .join(ids.select(pl.col("cpr").alias("adult"), pl.col("person").alias("_a")), on="adult")
         .select(pl.col("_c").alias("child"), pl.col("_a").alias("adult"), "relation")
     )
+    linked = hub_children.height
+    with progress.stage("keeping only what can make a draft"):
+        signals, drafts = _draftable(incidents, person_rows, hub_children, hub_relations, catalogue, week)
+        hub_children = hub_children.join(drafts.select(pl.col("child").alias("person")), on="person", how="semi")
+        hub_relations = hub_relations.join(
+            signals.filter(pl.col("link") != "self").select("child", pl.col("person").alias("adult"),
+                                                              pl.col("link").alias("relation")).unique(),
+            on=["child", "adult", "relation"], how="semi")
+        person_rows = person_rows.join(signals.select("event_ref", "person", "role").unique(),
+                                       on=["event_ref", "person", "role"], how="semi")
+        incidents = incidents.join(signals.select("event_ref").unique(), on="event_ref", how="semi")
+        on_stage("draftable")
+    with progress.stage("sealing exact values for the receiving municipalities"):
+        sealer = MunicipalSealer(keystore.municipal_public_keys, str(week))
+        hub_children, event_details = _seal_details(sealer, keystore, key_id, hub_children, incidents, signals,
+                                                    drafts)
+        on_stage("seal")
     tables = {
         # Ordered by keyed values only: nothing about the raw files' order survives.
         "incidents": incidents.select(
-            "event_ref", "district", "occurred_at", "registered_at", "municipality",
-            "incident_code", "offence_code", "event_sealed").sort("event_ref"),
+            "event_ref", "district", "registered_week", "incident_code", "offence_code", "event_sealed",
+        ).sort("event_ref"),
         "incident_persons": person_rows.sort("event_ref", "person", "role"),
-        "children": hub_children.sort("person"),
+        "children": hub_children.select("person", "municipality", "person_sealed", "details").sort("person"),
         "relations": hub_relations.sort("child", "adult", "relation"),
+        "event_details": event_details.sort("event_ref", "recipient"),
     }
     manifest: dict[str, Any] = {
         "week": str(week),
@@ -237,11 +321,15 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         "custodian_key_id": keystore.custodian_key_id,
         "vault_key": vault.seal_data_key(data_key, keystore.custodian_public_key,
                                          keystore.custodian_key_id, key_id=key_id),
+        "municipal_keys": sealer.sealed_keys(),
+        "municipalities_without_key": sorted(sealer.missing),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": {
             "rows_read": dict(sorted(rows.items())),
             "rows_read_per_district": rows_per_district,
+            "incidents_registered_in_week": in_week,
             "catalogue_events_in_window": int(events.get_column("_event").n_unique()),
+            "children_linked": linked,
             "persons": counts,
             "shipped": {name: frame.height for name, frame in tables.items()},
         },
