@@ -87,3 +87,19 @@ def test_write_refuses_a_non_empty_folder_without_force(folder: Path) -> None:
         write_hub(hub, folder)
     write_hub(hub, folder, force=True)
     assert read_hub(folder).tables["children"].equals(hub.children)
+
+
+def test_a_version_2_extract_is_refused_with_what_to_do(folder: Path) -> None:
+    """Version 2 carried children's ages and event times and places: run says to pseudonymise again."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": 2}), encoding="utf-8")
+    with pytest.raises(UsageError, match=r"format version 2 .*pseudonymise the raw extracts again"):
+        read_hub(folder)
+
+
+def test_a_bad_registration_week_is_refused_without_quoting_it(folder: Path) -> None:
+    frame = pl.read_parquet(folder / HUB_PATHS["incidents"])
+    _rewrite(folder, "incidents", frame.with_columns(pl.lit("2026-11-16").alias("registered_week")))
+    with pytest.raises(InputError, match=r"registered_week.*an ISO week such as 2026-W47") as err:
+        read_hub(folder)
+    assert "2026-11-16" not in str(err.value)

@@ -99,9 +99,10 @@ def test_no_value_in_the_hub_extract_is_a_raw_identifier_or_an_unkeyed_hash_of_o
         assert needle.encode() not in blob
 
 
-def test_only_children_have_an_age_and_adults_have_no_attribute(world: dict[str, Path]) -> None:
+def test_no_one_has_an_age_and_adults_have_no_attribute(world: dict[str, Path]) -> None:
     hub = read_hub(world["pseudo"])
-    assert hub.children["age"].is_between(0, 17).all()
+    assert set(hub.children.columns) == {"person", "municipality", "person_sealed", "details"}  # no age
+    assert set(hub.incidents.columns).isdisjoint({"occurred_at", "registered_at", "municipality"})
     adults = set(hub.relations["adult"].to_list()) - set(hub.children["person"].to_list())
     assert adults  # the relations name adults, by pseudonym only
     assert not adults & set(hub.children["person"].to_list())

@@ -8,8 +8,13 @@ Worked out by hand for 2026-W47 with tests/data/catalogue.toml (lookback from 25
 * not shipped: FYN-3 (B's mother as *witness*: a role 1100 does not count), NJY-2 (code 9999
   is not in the catalogue), OJY-2/OJY-3 (the father of C, who is 18 on Sunday 22 Nov),
   SSJ-2 ("John Smith", unresolvable);
-* children (3): A (11, 101), B (14, 461), D (7, 461); relations (4): A-F father, A-M mother,
-  A-M custodian, B-mother; persons without a valid CPR on catalogue events: 2, resolved 1.
+* children linked (3): A (11, 101), B (14, 461), D (7, 461); persons without a valid CPR on
+  catalogue events: 2, resolved 1.
+* but only what can change a draft is shipped (``docs/privacy.md``): B's one event (2100, weight
+  1, not immediate) can never reach the threshold of 3, so B, FYN-2 and B's mother stay at the
+  station. Shipped: events (5) KBH-1, NJY-1, OJY-1, SSJ-1, FYN-1; persons (5); children (2) A,
+  D; relations (3) A-F father, A-M mother, A-M custodian; sealed event details (5), one per
+  (event, receiving municipality).
 """
 
 from __future__ import annotations
@@ -40,16 +45,20 @@ def test_the_hub_extract_holds_exactly_what_the_week_needs(scenario: Path, catal
                                                            keystore: KeyStore) -> None:
     hub = pseudonymise_extracts(read_raw(scenario), keystore, week=WEEK, catalogue=load_catalogue(catalogue_file))
     assert {name: frame.height for name, frame in hub.tables.items()} == {
-        "incidents": 6, "incident_persons": 6, "children": 3, "relations": 4}
-    assert sorted(hub.children["age"].to_list()) == [7, 11, 14]
-    assert sorted(hub.children["municipality"].to_list()) == ["101", "461", "461"]
-    assert sorted(hub.incidents["district"].to_list()) == ["FYN", "FYN", "KBH", "NJY", "OJY", "SSJ"]
-    assert sorted(hub.relations["relation"].to_list()) == ["custodian", "father", "mother", "mother"]
+        "incidents": 5, "incident_persons": 5, "children": 2, "relations": 3, "event_details": 5}
+    assert hub.manifest["counts"]["children_linked"] == 3
+    assert sorted(hub.children["municipality"].to_list()) == ["101", "461"]
+    assert sorted(hub.incidents["district"].to_list()) == ["FYN", "KBH", "NJY", "OJY", "SSJ"]
+    assert set(hub.incidents["registered_week"].to_list()) <= {str(WEEK.shift(-i)) for i in range(26)}
+    assert sorted(hub.relations["relation"].to_list()) == ["custodian", "father", "mother"]
     by = hub.incident_persons.group_by("resolved_by").len().sort("resolved_by").rows()
-    assert by == [("cpr", 5), ("probabilistic", 1)]
+    assert by == [("cpr", 4), ("probabilistic", 1)]
     resolved = hub.incident_persons.filter(pl.col("resolved_by") == "probabilistic")
     assert 0.5 < resolved["match_probability"].item() <= 1.0
-    assert hub.incident_persons.filter(pl.col("resolved_by") == "cpr")["match_probability"].null_count() == 5
+    assert hub.incident_persons.filter(pl.col("resolved_by") == "cpr")["match_probability"].null_count() == 4
+    # no municipality of this scenario has a key pair at the station: nothing sealed, and said so
+    assert hub.children["details"].null_count() == 2 and hub.event_details["details"].null_count() == 5
+    assert hub.manifest["municipalities_without_key"] == ["101", "461"] and hub.manifest["municipal_keys"] == {}
     persons = hub.manifest["counts"]["persons"]
     assert (persons["without_valid_cpr"], persons["resolved"], persons["unresolved"]) == (2, 1, 1)
     for name, frame in hub.tables.items():
@@ -73,7 +82,7 @@ def test_pseudonymise_writes_a_folder_the_hub_reads(scenario: Path, catalogue_fi
                                                     keystore: KeyStore) -> None:
     out = tmp_path / "pseudo"
     report = pseudonymise(scenario, out, keystore.directory, week=WEEK, catalogue=catalogue_file)
-    assert report["shipped"]["children"] == 3 and report["week"] == str(WEEK)
+    assert report["shipped"]["children"] == 2 and report["week"] == str(WEEK)
     hub = read_hub(out)
     assert hub.week == str(WEEK) and hub.key_id == keystore.primary_key_id
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ The public API is everything in ``__all__``, in two layers (see ``docs/architect
 * **operations**, one per CLI command and of the same name: :func:`run`, :func:`pseudonymise`,
   :func:`review`, :func:`import_decisions`, :func:`reidentify`, :func:`drafts_list`,
   :func:`stats`, :func:`synth`, :func:`demo`, :func:`keys_init`, :func:`keys_show`,
-  :func:`keys_rotate`, :func:`keys_export`, :func:`keys_rekey`, :func:`municipality_keys_init`,
-  :func:`municipality_keys_add` (``keys municipality init/add``), :func:`open_drafts` (``open``),
+  :func:`keys_rotate`, :func:`keys_export`, :func:`keys_rekey`, :func:`keys_municipality_init`,
+  :func:`keys_municipality_add` (``keys municipality init/add``), :func:`open_drafts` (``open``),
   :func:`audit_verify`, :func:`catalogue_check`. They take ``str | Path`` for folders and files and ``str | IsoWeek``
   for weeks, and raise only :class:`SocialsearchError` subclasses;
 * **building blocks**, each a function from frames to frames or a small object::
@@ -30,7 +30,7 @@ from .audit import audit_verify
 from .catalogue import Catalogue, Category, Code, catalogue_check, load_catalogue
 from .contract import age_on
 from .crypto.keys import KeyStore, keys_export, keys_init, keys_rotate, keys_show
-from .crypto.municipal import municipality_keys_add, municipality_keys_init
+from .crypto.municipal import keys_municipality_add, keys_municipality_init
 from .crypto.pseudonyms import Pseudonymiser
 from .custodian import keys_rekey, reidentify
 from .errors import (
@@ -97,13 +97,13 @@ __all__ = [
     "is_valid_cpr",
     "keys_export",
     "keys_init",
+    "keys_municipality_add",
+    "keys_municipality_init",
     "keys_rekey",
     "keys_rotate",
     "keys_show",
     "load_catalogue",
     "lock_state",
-    "municipality_keys_add",
-    "municipality_keys_init",
     "normalise_cpr",
     "open_drafts",
     "pseudonymise",

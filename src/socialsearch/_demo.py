@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import progress
 from .crypto.keys import keys_export, keys_init
-from .crypto.municipal import municipality_keys_add, municipality_keys_init
+from .crypto.municipal import keys_municipality_add, keys_municipality_init
 from .errors import UsageError
 from .geography import geography
 from .hub.pipeline import RunReport, run
@@ -73,8 +73,8 @@ def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, see
     keys_export(keys, hub_keys, "hub")
     municipal = demo_dir / "municipality-keys"
     for code in sorted(geography().municipality_codes):  # each municipality makes its own key pair
-        municipality_keys_init(municipal / code, code)
-        municipality_keys_add(keys, municipal / code / "municipality.pub")
+        keys_municipality_init(municipal / code, code)
+        keys_municipality_add(keys, municipal / code / "municipality.pub")
     console.print(f"[bold]2.[/] keys: {keys} (custodian, secret), {hub_keys} (hub: no secret) and one key pair "
                   f"per municipality in {municipal} (their public keys are in {keys / 'municipalities'})")
     with progress.stage("the hub extract at the source station"):

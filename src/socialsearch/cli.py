@@ -268,7 +268,12 @@ def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
 
 @keys.group("municipality")
 def keys_municipality() -> None:
-    """A municipality's key pair: the station seals exact values (ages, times, places) for it."""
+    """A municipality's key pair: the station seals exact values (ages, times, places) for it.
+
+    \b
+    Example:
+        socialsearch keys municipality init --municipality 101 --keys ./kk-keys
+    """
 
 
 @keys_municipality.command("init")
@@ -283,7 +288,7 @@ def keys_municipality_init(municipality: str, keys_dir: Path) -> None:
         socialsearch keys municipality init --municipality 101 --keys ./kk-keys
         socialsearch keys municipality add --keys ./station-keys --public ./kk-keys/municipality.pub
     """
-    key = api.municipality_keys_init(keys_dir, municipality)
+    key = api.keys_municipality_init(keys_dir, municipality)
     click.echo(f"created the key pair {key.key_id} of municipality {key.municipality} in {keys_dir}; give "
                f"{keys_dir / 'municipality.pub'} to the source station (`socialsearch keys municipality add`)")
 
@@ -295,8 +300,13 @@ def keys_municipality_init(municipality: str, keys_dir: Path) -> None:
               help="The municipality's municipality.pub.")
 @click.option("--force", is_flag=True, help="Replace the key held for that municipality (a new key pair).")
 def keys_municipality_add(keys_dir: Path, public_file: Path, force: bool) -> None:
-    """Give the station (or the full keystore, before exporting it) a municipality's public key."""
-    key = api.municipality_keys_add(keys_dir, public_file, force=force)
+    """Give the station (or the full keystore, before exporting it) a municipality's public key.
+
+    \b
+    Example:
+        socialsearch keys municipality add --keys ./station-keys --public ./kk-keys/municipality.pub
+    """
+    key = api.keys_municipality_add(keys_dir, public_file, force=force)
     click.echo(f"{keys_dir} now seals exact values for municipality {key.municipality} (key {key.key_id})")
 
 

@@ -61,8 +61,8 @@ __all__ = [
     "MunicipalPublicKey",
     "MunicipalSealer",
     "load_municipal_public_keys",
-    "municipality_keys_add",
-    "municipality_keys_init",
+    "keys_municipality_add",
+    "keys_municipality_init",
     "open_data_key",
     "open_details",
 ]
@@ -166,7 +166,7 @@ class MunicipalKey:
         return MunicipalPublicKey(self.municipality, self.key_id, self.private_key.public_key().public_bytes_raw())
 
 
-def municipality_keys_init(directory: str | Path, municipality: str) -> MunicipalPublicKey:
+def keys_municipality_init(directory: str | Path, municipality: str) -> MunicipalPublicKey:
     """Create a municipality's key pair in ``directory`` (mode 0700, the private key 0600).
 
     Writes ``municipality.key`` (keep it) and ``municipality.pub`` (give it to the station).
@@ -189,7 +189,7 @@ def municipality_keys_init(directory: str | Path, municipality: str) -> Municipa
     return public
 
 
-def municipality_keys_add(keys_dir: str | Path, public_file: str | Path, *, force: bool = False) -> MunicipalPublicKey:
+def keys_municipality_add(keys_dir: str | Path, public_file: str | Path, *, force: bool = False) -> MunicipalPublicKey:
     """Put a municipality's public key into a (station or full) keystore's ``municipalities/``.
 
     A key already held for that municipality is replaced only with ``force`` (a new key pair).
@@ -256,7 +256,8 @@ class MunicipalSealer:
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
-        if int(plaintexts.str.len_bytes().max() or 0) > PLAINTEXT_BYTES:
+        longest = plaintexts.str.len_bytes().max()
+        if isinstance(longest, int) and longest > PLAINTEXT_BYTES:
             raise ValueError("a sealed plaintext is longer than PLAINTEXT_BYTES")
         padded = plaintexts.str.pad_end(PLAINTEXT_BYTES)
         frame = pl.DataFrame({"to": recipients.cast(pl.String), "text": padded}).with_row_index("i")
@@ -289,7 +290,7 @@ class MunicipalSealer:
 def plaintext(columns: Mapping[str, pl.Expr]) -> pl.Expr:
     """The JSON text sealed for one row: ``{"ref": ..., name: value, ...}`` (``columns`` must
     begin with ``ref``; values are text or integers)."""
-    return pl.struct(**columns).struct.json_encode()
+    return pl.struct([expr.alias(name) for name, expr in columns.items()]).struct.json_encode()
 
 
 # ---------------------------------------------------------------------------------- opening
