@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from conftest import tamper
 
@@ -104,3 +105,39 @@ def test_rekey_keeps_the_ledger_verifiable(world: dict) -> None:
     assert custodian.reidentify(world["state"], world["keys"], world["A"])["child"]["cpr"] == "1003154123"
     with pytest.raises(KeyStoreError):
         custodian.keys_rekey(world["state"], world["keys"], "k-unknown")
+
+
+def _children(state: Path) -> dict[str, str]:
+    import sqlite3
+
+    con = sqlite3.connect(state / "ledger.sqlite")
+    try:
+        return dict(con.execute("SELECT draft_id, child FROM drafts").fetchall())
+    finally:
+        con.close()
+
+
+def test_rotation_protects_against_the_old_key_and_says_plainly_the_hub_links_its_history(
+        world: dict, scenario: Path, catalogue_file: Path, tmp_path: Path) -> None:
+    """What docs/privacy.md promises of a rotation, and what it does not."""
+    from socialsearch.crypto.keys import keys_export, keys_rotate
+    from socialsearch.crypto.pseudonyms import Pseudonymiser
+
+    old_station = keys_export(world["keys"], tmp_path / "old-station", "station")  # what a thief might hold
+    before = _children(world["state"])
+    store = keys_rotate(world["keys"])
+    new = next(k for k in store.key_ids if k != store.primary_key_id)
+    keys_rotate(world["keys"], promote=new)
+    custodian.keys_rekey(world["state"], world["keys"])
+    after = _children(world["state"])
+    # Promised: the old key makes no new pseudonym; what it makes is no longer in the ledger.
+    with pytest.raises(KeyStoreError):
+        old_station.subkey("person", new)
+    old_a = Pseudonymiser(old_station).persons(pl.Series(["1003154123"]))[0]
+    assert old_a == before[world["A"]] and old_a not in after.values()
+    # Nothing is notified twice: the week run again with the new key gives the same drafts.
+    run(input_dir=scenario, week=WEEK, out_dir=world["out"], state_dir=world["state"], keys_dir=world["keys"],
+        catalogue=catalogue_file)
+    assert _children(world["state"]) == after
+    # Said plainly, not promised: the hub links old to new pseudonyms through its own ledger (same draft ids).
+    assert after.keys() == before.keys() and all(after[d] != before[d] for d in before)

@@ -102,7 +102,8 @@ def test_station_and_hub_write_what_single_site_writes(world: dict[str, Any]) ->
         single = sorted((root / "single-out" / week).glob("*/drafts.json"))
         assert [p.parent.name for p in hub] == [p.parent.name for p in single] and hub
         for a, b in zip(hub, single, strict=True):
-            assert _without_sealed(json.loads(a.read_text("utf-8"))) == _without_sealed(json.loads(b.read_text("utf-8")))
+            first, second = (json.loads(p.read_text("utf-8")) for p in (a, b))
+            assert _without_sealed(first) == _without_sealed(second)
 
 
 def test_each_municipality_opens_the_exact_raw_values(world: dict[str, Any]) -> None:
