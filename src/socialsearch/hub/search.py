@@ -20,7 +20,7 @@ See ``docs/search.md`` for every interpretation made.
 Examples
 --------
 A father (``F``) is a suspect on two violence events (offence 1100, weight 2) in two districts
-in week 47; his child ``C`` (9, living in 101) gets a threshold draft with score 4:
+in week 47; his child ``C`` (living in 101) gets a threshold draft with score 4:
 
 >>> from socialsearch.catalogue import load_catalogue
 >>> inc = pl.DataFrame({"event_ref": ["e1", "e2"], "district": ["KBH", "NJY"],
