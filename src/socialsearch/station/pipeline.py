@@ -355,7 +355,8 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
 
     ``out_dir`` must not overlap ``input_dir``, and an existing non-empty ``out_dir`` is replaced
     only with ``force``; the folder is written beside it and renamed into place when complete.
-    Returns the manifest's counts (no identifiers).
+    Returns the manifest's counts and the receiving municipalities without a key pair at the
+    station (no identifiers).
     """
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     week = week if isinstance(week, IsoWeek) else IsoWeek.parse(str(week))
@@ -368,4 +369,10 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
                                 week=week, catalogue=cat)
     write_hub(hub, out_dir, force=force)
     log.info("wrote the hub extract for %s to %s", week, out_dir)
-    return {"out": str(out_dir), "week": str(week), "key_id": hub.key_id, **hub.manifest["counts"]}
+    missing = hub.manifest["municipalities_without_key"]
+    if missing:
+        log.warning("no key pair at the station for %d receiving municipality(ies) (%s): their drafts will carry "
+                    "no exact ages, times or places (socialsearch keys municipality add)", len(missing),
+                    ", ".join(missing))
+    return {"out": str(out_dir), "week": str(week), "key_id": hub.key_id,
+            "municipalities_without_key": missing, **hub.manifest["counts"]}
