@@ -282,8 +282,9 @@ def _summary(week: IsoWeek, hub: HubExtract, result: SearchResult, persons: dict
 
 def _inputs_digest(hub: HubExtract) -> str:
     """A fingerprint of the hub extract's manifest (counts and file digests; not its time stamp
-    or the randomised sealed data key), recorded with the run."""
-    stable = {k: v for k, v in hub.manifest.items() if k not in ("created_at", "vault_key")}
+    or the randomised sealed data keys), recorded with the run. The files' digests change with
+    each pseudonymisation when exact values are sealed for municipalities (they are randomised)."""
+    stable = {k: v for k, v in hub.manifest.items() if k not in ("created_at", "vault_key", "municipal_keys")}
     return hashlib.sha256(canonical_json(stable).encode("utf-8")).hexdigest()
 
 
