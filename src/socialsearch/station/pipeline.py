@@ -46,7 +46,7 @@ from ..weeks import IsoWeek
 from . import resolution
 from .extracts import RawExtracts, read_raw
 
-__all__ = ["pseudonymise", "pseudonymise_extracts"]
+__all__ = ["draftable", "pseudonymise", "pseudonymise_extracts"]
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +153,19 @@ def _minimise(persons: pl.DataFrame, register: pl.DataFrame, relations: pl.DataF
     return children, rel, persons.join(linking, on="cpr", how="semi")
 
 
-def _draftable(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame, relations: pl.DataFrame,
-               catalogue: Catalogue, week: IsoWeek) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The signals and drafts the weekly search gives with no earlier drafts at all.
+def draftable(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame, relations: pl.DataFrame,
+              catalogue: Catalogue, week: IsoWeek
+              ) -> tuple[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame], pl.DataFrame, pl.DataFrame]:
+    """Only the rows that can change one of W's drafts, whatever the hub's ledger holds.
 
     A child can be drafted in W only if it has a signal registered in W and is eligible
     (immediate category or score ≥ threshold); earlier drafts can only take drafts away
-    (their pairs are not new). So the children this search drafts are every child the hub can
-    draft, whatever its ledger holds, and their signals are all their drafts can show. The
-    same :func:`~socialsearch.hub.search.weekly_search` as the hub's, one search path.
+    (their pairs are not new). So the children that the weekly search drafts with no history
+    are every child the hub can draft, and their signals are all their drafts can show.
+    ``incidents`` (with ``registered_week``), ``persons``, ``children`` (``person``,
+    ``municipality``: children only) and ``relations`` are the hub frames; returns them cut to
+    those children and the rows of their signals, and the search's signals and drafts. The
+    same :func:`~socialsearch.hub.search.weekly_search` as the hub's: one search path.
     """
     result = weekly_search(
         incidents=incidents.select("event_ref", "district", "registered_week", "incident_code", "offence_code"),
@@ -173,7 +177,17 @@ def _draftable(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.Data
         history=History.empty(),
         draft_ids=lambda children, week: children,
     )
-    return result.signals, result.drafts
+    signals = result.signals
+    kept = (
+        incidents.join(signals.select("event_ref").unique(), on="event_ref", how="semi"),
+        persons.join(signals.select("event_ref", "person", "role").unique(), on=["event_ref", "person", "role"],
+                     how="semi"),
+        children.join(result.drafts.select(pl.col("child").alias("person")), on="person", how="semi"),
+        relations.join(signals.filter(pl.col("link") != "self").select(
+            "child", pl.col("person").alias("adult"), pl.col("link").alias("relation")).unique(),
+            on=["child", "adult", "relation"], how="semi"),
+    )
+    return kept, signals, result.drafts
 
 
 def _seal_details(sealer: MunicipalSealer, keystore: KeyStore, key_id: str, children: pl.DataFrame,
@@ -288,15 +302,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     )
     linked = hub_children.height
     with progress.stage("keeping only what can make a draft"):
-        signals, drafts = _draftable(incidents, person_rows, hub_children, hub_relations, catalogue, week)
-        hub_children = hub_children.join(drafts.select(pl.col("child").alias("person")), on="person", how="semi")
-        hub_relations = hub_relations.join(
-            signals.filter(pl.col("link") != "self").select("child", pl.col("person").alias("adult"),
-                                                              pl.col("link").alias("relation")).unique(),
-            on=["child", "adult", "relation"], how="semi")
-        person_rows = person_rows.join(signals.select("event_ref", "person", "role").unique(),
-                                       on=["event_ref", "person", "role"], how="semi")
-        incidents = incidents.join(signals.select("event_ref").unique(), on="event_ref", how="semi")
+        (incidents, person_rows, hub_children, hub_relations), signals, drafts = draftable(
+            incidents, person_rows, hub_children, hub_relations, catalogue, week)
         on_stage("draftable")
     with progress.stage("sealing exact values for the receiving municipalities"):
         sealer = MunicipalSealer(keystore.municipal_public_keys, str(week))
