@@ -237,7 +237,8 @@ def test_three_districts_add_up_to_the_threshold() -> None:
     sig = result.signals
     assert sig["event_ref"].to_list() == ["E1", "E2", "E3"]  # by registered_at
     assert sig["district"].to_list() == ["1", "3", "7"]
-    assert sig["municipality"].to_list() == ["101", "461", "751"]
+    assert sig["registered_week"].to_list() == ["2026-W24", str(IsoWeek.of(EARLIER.date())), "2026-W47"]
+    assert "municipality" not in sig.columns and "occurred_at" not in sig.columns  # sealed, not searched
     assert sig["kind"].to_list() == ["incident", "offence", "incident"]
     assert sig["code"].to_list() == ["H10", "4100", "H20"]
     assert sig["category"].to_list() == ["domestic", "traffic", "psych"]
