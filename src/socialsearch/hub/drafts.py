@@ -521,7 +521,7 @@ def _event_rows(signals: list[dict[str, Any]], links: Mapping[str, list[str]],
         occurred_day, occurred_time = _when(first.get("occurred_at"))
         registered_day, _ = _when(first.get("registered_at"))
         if not occurred_day and first.get("registered_week"):  # the hub's grain: the week only
-            occurred_day = _week_da(first.get("registered_week")).capitalize()
+            occurred_day = "Registreret i " + _week_da(first.get("registered_week"))
         codes: list[dict[str, str]] = []
         categories: list[str] = []
         for s in sigs:
