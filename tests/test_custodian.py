@@ -98,9 +98,9 @@ def test_rekey_keeps_the_ledger_verifiable(world: dict) -> None:
     keys_rotate(world["keys"], promote=new)
     report = custodian.keys_rekey(world["state"], world["keys"])
     assert report["to_key_id"] == new
-    from socialsearch import audit
+    from socialsearch.ledger import integrity
 
-    assert audit.audit_verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
+    assert integrity.audit_verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
     assert custodian.reidentify(world["state"], world["keys"], world["A"])["child"]["cpr"] == "1003154123"
     with pytest.raises(KeyStoreError):
         custodian.keys_rekey(world["state"], world["keys"], "k-unknown")

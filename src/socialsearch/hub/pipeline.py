@@ -37,7 +37,6 @@ import polars as pl
 
 from .. import progress
 from .._atomic import remove_stale_tmp, write_json_atomic
-from ..audit import canonical_json
 from ..catalogue import Catalogue, load_catalogue
 from ..crypto import vault
 from ..crypto.keys import KeyStore
@@ -47,6 +46,7 @@ from ..errors import KeyStoreError, SocialsearchError, UsageError
 from ..geography import geography
 from ..hub_extract import HubExtract, is_hub_extract, read_hub
 from ..ledger import Ledger, lock_state
+from ..ledger.chain import canonical_json
 from ..station.extracts import read_raw
 from ..station.pipeline import pseudonymise_extracts
 from ..weeks import IsoWeek
