@@ -27,7 +27,7 @@ def world(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str, Pat
     KeyStore.init(keys)
     state = tmp_path / "state"
     run(input_dir=scenario, week=WEEK, out_dir=tmp_path / "out", state_dir=state, keys_dir=keys,
-             catalogue=catalogue_file)
+             catalogue=catalogue_file, new_state=True)
     with Ledger.open(state, readonly=True) as ledger:
         ids = {r["municipality"]: r["draft_id"] for r in ledger.drafts.list()}
     review(state, ids["101"], "approve", "Relevant", "ABC")

@@ -47,6 +47,7 @@ from typing import Any
 from ..errors import LedgerError, StateLockedError
 from . import _schema, chain, integrity
 from ._lock import LOCK_FILE, lock_state, lock_unless_held, missing_state
+from ._rekey import finish_rekey
 from ._store import Store, safe_id
 from .chain import LEDGER_FILE, AuditEntry, VerifyReport
 from .drafts import Drafts
@@ -161,14 +162,24 @@ class Ledger(Store):
             created = not path.exists()
             conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             try:
-                if created:
-                    os.chmod(path, 0o600)
-                conn.execute("PRAGMA journal_mode=DELETE")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                ledger = cls(conn, state)
-                ledger._ensure_schema()
-                chain.sync_anchor(conn, state)
+                try:
+                    if created:
+                        os.chmod(path, 0o600)
+                    conn.execute("PRAGMA journal_mode=DELETE")
+                    conn.execute("PRAGMA synchronous=FULL")
+                    conn.execute("PRAGMA foreign_keys=ON")
+                    ledger = cls(conn, state)
+                    if not create and not _schema.exists(conn):
+                        raise _schema.not_a_ledger(path)
+                    ledger._ensure_schema()
+                    chain.sync_anchor(conn, state)
+                    finish_rekey(conn, state)
+                except BaseException:
+                    if created:  # a ledger that failed while it was being made is removed again
+                        conn.close()
+                        for leftover in (path, path.with_name(path.name + "-journal"), state / chain.HEAD_FILE):
+                            leftover.unlink(missing_ok=True)
+                    raise
                 yield ledger
             finally:
                 conn.close()
@@ -177,7 +188,7 @@ class Ledger(Store):
         # Look first without a write transaction: opening an existing ledger changes no byte.
         path = self.state_dir / LEDGER_FILE
         if not _schema.exists(self._conn):
-            with self.transaction() as conn:
+            with self.transaction(final=False) as conn:
                 if not _schema.exists(conn):
                     _schema.create(conn)
         _schema.check_version(self._conn, path)

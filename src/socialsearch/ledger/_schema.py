@@ -30,7 +30,7 @@ from .chain import create_schema as create_audit_schema
 
 __all__ = [
     "SCHEMA_VERSION", "DraftRow", "ReviewRow", "RunRow", "SignalRow", "check_version", "constraint_problem", "create",
-    "exists",
+    "exists", "not_a_ledger",
 ]
 
 SCHEMA_VERSION = 2
@@ -223,8 +223,18 @@ def exists(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def not_a_ledger(path: Path) -> LedgerError:
+    """The refusal of a file that is no ledger (empty, or another SQLite database)."""
+    return LedgerError(
+        f"{path} is not a ledger (it holds no ledger tables; an empty file is left by a first run that failed "
+        "before socialsearch removed what it made): give the state folder of the weekly run"
+    )
+
+
 def check_version(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a database that is not a ledger of this layout version."""
+    if not exists(conn):
+        raise not_a_ledger(path)
     row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     if row is None or row[0] is None:
         raise LedgerError(f"{path} has no schema version: it is not a ledger")

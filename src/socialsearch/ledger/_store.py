@@ -4,6 +4,7 @@ with its transaction and the small helpers they share."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,12 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._signals import commit_point
 from ..contract import contains_cpr_like
 from ..errors import LedgerError
 from ..weeks import IsoWeek
 from . import chain
 
 __all__ = ["Namespace", "Store", "as_week", "json_list", "now", "safe_id"]
+
+log = logging.getLogger(__name__)
 
 
 def safe_id(value: str) -> str:
@@ -55,22 +59,49 @@ class Store:
         return self._conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception)."""
+    def transaction(self, *, final: bool = True) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception).
+
+        The ``COMMIT`` of a ``final`` transaction (a run, a review, a re-keying, an audit
+        entry) is the command's commit point: an interrupt after it no longer stops the
+        command (:mod:`socialsearch._signals`).
+        """
         if self.readonly:
             raise LedgerError("this ledger was opened read-only")
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        if final:
+            with commit_point():
+                self._commit()
+        else:
+            self._commit()
+
+    def _commit(self) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def commit_audited(self) -> None:
-        """After a commit that appended audit entries: move the anchor to the new head."""
+        """After a commit that appended audit entries: move the anchor to the new head.
+
+        The commit is the command's commit point: if the anchor cannot be written now (a full
+        disk), the command still completes, and the next writer moves the lagging anchor
+        forward (:func:`~socialsearch.ledger.chain.sync_anchor`; ``audit verify`` accepts it).
+        """
         seq, digest = chain.head(self._conn)
-        chain.write_anchor(self.state_dir, seq, digest)
+        try:
+            chain.write_anchor(self.state_dir, seq, digest)
+        except OSError as exc:
+            log.warning("the work is committed, but %s could not be updated (%s); the next command that writes "
+                        "to %s updates it", self.state_dir / chain.HEAD_FILE, exc.strerror, self.state_dir)
 
 
 class Namespace:

@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AuditError, LedgerError
-from ._schema import DRAFT_COLUMNS, REVIEW_COLUMNS, RUN_COLUMNS, SIGNAL_COLUMNS, SIGNAL_KEY, TRIGGERS
+from ._rekey import refuse_unfinished_rekey
+from ._schema import (
+    DRAFT_COLUMNS,
+    REVIEW_COLUMNS,
+    RUN_COLUMNS,
+    SIGNAL_COLUMNS,
+    SIGNAL_KEY,
+    TRIGGERS,
+    exists,
+    not_a_ledger,
+)
 from .chain import LEDGER_FILE, AuditEntry, VerifyReport, check_triggers, read_anchor, verify_chain
 
 __all__ = [
@@ -286,6 +296,9 @@ def audit_verify(state_dir: str | Path) -> VerifyReport:
     try:
         conn.execute("BEGIN")  # one consistent snapshot
         try:
+            if not exists(conn):
+                raise not_a_ledger(path)
+            refuse_unfinished_rekey(conn, state)
             report = verify_connection(conn, anchor)
         finally:
             conn.execute("ROLLBACK")
