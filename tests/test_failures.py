@@ -487,3 +487,37 @@ def test_a_keystore_file_owned_by_another_user_is_refused(keys: Path) -> None:
     os.chown(keys, 65534, 65534)
     code, out = invoke("keys", "show", "--keys", keys)
     assert code == 2 and f"the keystore folder {keys} belongs to another user" in out
+
+
+_SYNTH_INTERRUPTED = textwrap.dedent(
+    """
+    import os, signal, sys
+    import socialsearch.synthetic as synthetic
+    from socialsearch.cli import cli
+    real, count = synthetic.write_frame, [0]
+    def write_frame(frame, path, fmt):
+        count[0] += 1
+        if count[0] == 3:  # two districts' files written, the third cut short
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(frame, path, fmt)
+    synthetic.write_frame = write_frame
+    cli(sys.argv[1:], prog_name="socialsearch")
+    """
+)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_synth_interrupted_removes_what_it_wrote_and_exits_130(existing: bool, tmp_path: Path) -> None:
+    out = tmp_path / "extract"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("kept", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", _SYNTH_INTERRUPTED, "synth", "--out", str(out), "--scale", "0.001",
+                           "--week", WEEK, "-q"], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 130, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted (Ctrl-C)"), proc.stderr
+    if existing:
+        assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["notes.txt"]
+    else:
+        assert not out.exists()
