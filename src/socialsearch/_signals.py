@@ -4,9 +4,12 @@ cleans up and ends the command; after it, the command completes and reports succ
 A command's commit point is the instant its work becomes durable: the ledger's ``COMMIT`` of
 a run, a review, a re-keying or a re-identification, or the rename of a rotated keyset. The
 CLI installs the handlers with :func:`handling`; the library marks the commit with
-:func:`commit_point`, which blocks both signals while it commits, so a signal is either
-delivered before (nothing was committed: :class:`Interrupted` unwinds every ``finally`` and
-``except BaseException`` clean-up) or after (it is noted and the command finishes).
+:func:`commit_point`: a signal that arrives before it (nothing was committed) raises
+:class:`Interrupted`, which unwinds every ``finally`` and ``except BaseException`` clean-up; one
+that arrives while it commits or after is noted, and the command finishes. (Python runs signal
+handlers in the main thread between two bytecodes, whichever thread the kernel delivered the
+signal to, so a flag set before the commit decides; blocking the signal would not, since the
+native libraries' threads could still receive it.)
 Without :func:`handling` (the library used from Python) the signals keep their default meaning.
 """
 
@@ -34,6 +37,7 @@ class Interrupted(KeyboardInterrupt):
 
 class _State:
     handling = False
+    committing = False
     committed = False
     deferred: int | None = None
 
@@ -42,7 +46,7 @@ _state = _State()
 
 
 def _handler(signum: int, _frame: FrameType | None) -> None:
-    if _state.committed:
+    if _state.committed or _state.committing:
         _state.deferred = signum
         return
     raise Interrupted(signum)
@@ -55,7 +59,7 @@ def handling() -> Iterator[None]:
         yield
         return
     previous = {s: signal.signal(s, _handler) for s in _SIGNALS}
-    _state.handling, _state.committed, _state.deferred = True, False, None
+    _state.handling, _state.committing, _state.committed, _state.deferred = True, False, False, None
     try:
         yield
     finally:
@@ -76,14 +80,13 @@ def deferred() -> int | None:
 
 @contextmanager
 def commit_point() -> Iterator[None]:
-    """Block SIGINT and SIGTERM while the block commits; once it has, the command completes."""
-    if threading.current_thread() is not threading.main_thread():
+    """The block commits the command's work: an interrupt from here on no longer stops it."""
+    if not _state.handling or threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    _state.committing = True
     try:
         yield
-        if _state.handling:
-            _state.committed = True
+        _state.committed = True
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _state.committing = False
