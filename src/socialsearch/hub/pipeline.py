@@ -2,7 +2,9 @@
 
 Order of effects (what makes a run safe to kill at any instant and simply run again):
 
-0. refuse a week that has not ended yet (Europe/Copenhagen clock), before anything exists;
+0. refuse a week that has not ended yet (Europe/Copenhagen clock), a missing or empty input
+   folder, and a state folder without a ledger unless ``new_state`` (a mistyped ``--state``
+   must not start a new ledger), before anything exists;
 1. take the state lock (a second run on the same state fails at once);
 2. read and validate every input, pseudonymise raw input in memory, resolve people without a
    valid CPR, search — all in memory, nothing written — then decide: ``ledger.runs.check``
@@ -15,7 +17,8 @@ Order of effects (what makes a run safe to kill at any instant and simply run ag
    the audit entry.
 
 A kill before step 5 leaves the ledger as it was, so a re-run computes the same drafts and
-overwrites the same files with the same content; a kill after step 5 leaves a complete run.
+overwrites the same files with the same content; a kill after step 5 leaves a complete run. A
+first run that fails before step 5 (refused, a full disk, Ctrl-C) removes what it created.
 """
 
 from __future__ import annotations
