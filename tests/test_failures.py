@@ -139,6 +139,12 @@ def test_the_cli_maps_a_full_disk_to_exit_2_with_one_sentence(tmp_path: Path) ->
     one_sentence(out)
     assert "no space left on the device of" in out and str(tmp_path / "keys") in out
     assert not (tmp_path / "keys").exists()  # a keystore that failed while it was made is removed
+    assert invoke("keys", "init", "--keys", tmp_path / "keys")[0] == 0
+    for k in (1, 2):  # the export's public key, then its keyset
+        with Faults(fail_at=k).active():
+            code, out = invoke("keys", "export", "--keys", tmp_path / "keys", "--role", "hub", "--out",
+                               tmp_path / "hub-keys")
+        assert code == 2 and "no space left" in out and not (tmp_path / "hub-keys").exists()
 
 
 # --- fault loops ------------------------------------------------------------------------------------
@@ -368,6 +374,16 @@ def test_a_signal_after_the_commit_point_reports_success(signum: str, scenario: 
     assert proc.returncode == 0, proc.stderr
     assert "Aborted" not in proc.stderr and f"recorded: dismiss {draft}" in proc.stdout
     assert drafts(state)[0]["decision"] == "dismiss" and verify(state)[0] == 0
+    other = drafts(state)[1]
+    decisions = tmp_path / "decisions.json"
+    decisions.write_text(json.dumps({
+        "format": "socialsearch-decisions", "version": 1, "week": WEEK, "municipality": other["municipality"],
+        "decisions": [{"draft_id": other["draft_id"], "decision": "approve", "reason": "Relevant",
+                       "reviewer": "ABC"}]}), encoding="utf-8")
+    proc = _signalled("after-commit", signum, "review", "--state", state, "--import", decisions)
+    assert proc.returncode == 0, proc.stderr
+    assert "Aborted" not in proc.stderr and "recorded 1 decision(s)" in proc.stdout
+    assert drafts(state)[1]["decision"] == "approve"
     proc = _signalled("after-commit", signum, "keys", "rotate", "--keys", keys)
     assert proc.returncode == 0, proc.stderr
     assert "added key" in proc.stdout and "Aborted" not in proc.stderr

@@ -586,7 +586,20 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
     if not force and any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB)):
         raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it "
                             "(an earlier export is replaced only when forced: --force, force=True)")
+    fresh = not d.exists()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        return _export(source, d, role)
+    except BaseException:  # an export that failed while it was made into a new folder is removed again
+        if fresh:
+            for name in (KEYSET, CUSTODIAN_PUB):
+                (d / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+def _export(source: KeyStore, d: Path, role: Literal["hub", "station"]) -> KeyStore:
     os.chmod(d, 0o700)
     if role == "hub":
         keys = tuple(
@@ -597,7 +610,8 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
         keys = tuple(_Key(k.id, k.status, k.created_at, k.secret, None) for k in source._keys.values())
     store = KeyStore(d, role, keys, source._primary, source._pub, source._pub_id, None, _now())
     store._write_public()
-    store._write_keyset()
+    with commit_point():
+        store._write_keyset()
     return store
 
 
