@@ -537,3 +537,17 @@ def test_synth_interrupted_removes_what_it_wrote_and_exits_130(existing: bool, t
         assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["notes.txt"]
     else:
         assert not out.exists()
+
+
+def test_a_decisions_file_nested_too_deeply_is_exit_2_not_an_unexpected_failure(
+        scenario: Path, keys: Path, catalogue_file: Path, tmp_path: Path) -> None:
+    assert _run(scenario, tmp_path, keys, catalogue_file, "--new-state")[0] == 0
+    state = tmp_path / "state"
+    before = snapshot(state)
+    deep = tmp_path / "decisions.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    code, out = invoke("review", "--state", state, "--import", deep)
+    assert code == 2, out
+    one_sentence(out)
+    assert str(deep) in out
+    assert snapshot(state) == before
