@@ -31,8 +31,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from socialsearch import audit
-from socialsearch.ledger import Decision, Ledger
+from socialsearch.ledger import Decision, Ledger, integrity
 from socialsearch.weeks import IsoWeek
 
 WEEKS = int(os.environ.get("SOCIALSEARCH_BENCH_LEDGER_WEEKS", "52"))
@@ -100,7 +99,7 @@ def test_record_next_week(benchmark, state: Path) -> None:  # type: ignore[no-un
 
 
 def test_audit_verify(benchmark, state: Path) -> None:  # type: ignore[no-untyped-def]
-    report = benchmark.pedantic(audit.audit_verify, args=(state,), rounds=3, iterations=1)
+    report = benchmark.pedantic(integrity.audit_verify, args=(state,), rounds=3, iterations=1)
     assert report.rows["drafts"] >= WEEKS * DRAFTS
 
 
@@ -131,7 +130,7 @@ if __name__ == "__main__":
             t2 = clock()
         print(f"runs.check {t1 - t:.2f} CPU s, runs.record {t2 - t1:.2f} CPU s")
         t = clock()
-        report = audit.audit_verify(tmp)
+        report = integrity.audit_verify(tmp)
         print(f"audit_verify {clock() - t:.2f} CPU s: {report}")
         with Ledger.open(tmp, readonly=True) as ledger:
             t = clock()

@@ -89,14 +89,14 @@ def test_socialsearch_against_the_duckdb_peer(workspace: Path) -> None:
         shutil.rmtree(workspace / sub, ignore_errors=True)
 
     ours = _measure([*cli, "run", "--input", str(extract), "--week", str(WEEK), "--out", str(workspace / "ss-out"),
-                     "--state", str(workspace / "ss-state"), "--keys", str(workspace / "keys")])
+                     "--state", str(workspace / "ss-state"), "--keys", str(workspace / "keys"), "--new-state"])
     theirs = _measure([sys.executable, str(peer), str(extract), str(WEEK), str(config_path("event_codes.toml")),
                        str(workspace / "peer-out")])
     station = _measure([*cli, "pseudonymise", "--input", str(extract), "--out", str(workspace / "pseudo"),
                         "--keys", str(workspace / "keys"), "--week", str(WEEK)])
     hub = _measure([*cli, "run", "--input", str(workspace / "pseudo"), "--week", str(WEEK),
                     "--out", str(workspace / "hub-out"), "--state", str(workspace / "hub-state"),
-                    "--keys", str(workspace / "hub-keys")])
+                    "--keys", str(workspace / "hub-keys"), "--new-state"])
 
     ours_drafts = _per_municipality(workspace / "ss-out" / str(WEEK))
     peer_drafts = _per_municipality(workspace / "peer-out" / str(WEEK))

@@ -171,7 +171,7 @@ def measure_run(input_dir: Path, out: Path, keys: Path, week: IsoWeek = WEEK) ->
             _patched(hub, "read_hub", _timed(stages, "read_hub")), \
             _patched(hub, "weekly_search", _timed(stages, "search")):
         report = hub.run(input_dir=input_dir, week=week, out_dir=out / "out", state_dir=out / "state",
-                              keys_dir=keys)
+                              keys_dir=keys, new_state=True)
     stages.mark("outputs_vault_ledger")
     total = time.perf_counter() - begin
     return {"step": "run", "seconds": round(total, 2), "stages": _drop_empty(stages),

@@ -483,7 +483,7 @@ def test_false_drafts(tmp_path: Path, synth_dir: Any) -> None:
     persons: dict[str, Any] = {}
     for name, folder in (("real", src), ("oracle", tmp_path / "oracle-input")):
         _cli("run", "--input", folder, "--week", str(WEEK), "--out", tmp_path / f"O-{name}",
-             "--state", tmp_path / f"S-{name}", "--keys", keys)
+             "--state", tmp_path / f"S-{name}", "--keys", keys, "--new-state")
         out[name] = _drafts(tmp_path / f"O-{name}" / str(WEEK))
         summary = json.loads((tmp_path / f"O-{name}" / str(WEEK) / "summary.json").read_text(encoding="utf-8"))
         persons[name] = summary.get("persons", {})

@@ -12,13 +12,13 @@ from conftest import tamper as tamper_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialsearch import audit
-from socialsearch.audit import GENESIS, audit_verify, canonical_json, entry_hash
 from socialsearch.errors import AuditError, LedgerError
-from socialsearch.ledger import Ledger
+from socialsearch.ledger import Ledger, chain, integrity
+from socialsearch.ledger.chain import GENESIS, canonical_json, entry_hash
+from socialsearch.ledger.integrity import audit_verify
 
 
-def make_log(state: Path, n: int = 5) -> list[audit.AuditEntry]:
+def make_log(state: Path, n: int = 5) -> list[chain.AuditEntry]:
     with Ledger.open(state) as ledger:
         ledger.connection.execute("PRAGMA synchronous=OFF")  # speed only; durability is not tested here
         return [ledger.append_audit("test", {"i": i, "note": f"entry {i}"}) for i in range(1, n + 1)]
@@ -34,7 +34,7 @@ def tamper(state: Path, *statements: str) -> None:
         for s in statements:
             conn.execute(s)
         # put the triggers back so that only the chain itself can reveal the change
-        audit.create_schema(conn)
+        chain.create_schema(conn)
     finally:
         conn.close()
 
@@ -61,7 +61,7 @@ def test_empty_log_is_refused_as_nothing_to_verify(tmp_path: Path) -> None:
         pass
     with pytest.raises(AuditError, match="is empty"):
         audit_verify(tmp_path)
-    report = audit.verify_connection(sqlite3.connect(tmp_path / "ledger.sqlite"), (0, GENESIS))
+    report = integrity.verify_connection(sqlite3.connect(tmp_path / "ledger.sqlite"), (0, GENESIS))
     assert (report.entries, report.head) == (0, GENESIS)
 
 
@@ -182,7 +182,7 @@ def test_lagging_anchor_is_accepted_and_repaired(tmp_path: Path) -> None:
     assert audit_verify(tmp_path).anchor_seq == 2
     with Ledger.open(tmp_path):
         pass
-    assert audit.read_anchor(tmp_path) == (3, written[2].hash)
+    assert chain.read_anchor(tmp_path) == (3, written[2].hash)
 
 
 def test_rewritten_anchor_hash_is_found(tmp_path: Path) -> None:

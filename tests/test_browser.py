@@ -207,7 +207,8 @@ def test_decisions_from_a_real_run_go_back_through_review_import(
     keys, out, state = tmp_path / "keys", tmp_path / "out", tmp_path / "state"
     assert runner.invoke(cli, ["keys", "init", "--keys", str(keys)]).exit_code == 0
     result = runner.invoke(cli, ["run", "--input", str(scenario), "--week", "2026-W47", "--out", str(out),
-                                 "--state", str(state), "--keys", str(keys), "--catalogue", str(catalogue_file)])
+                                 "--state", str(state), "--keys", str(keys), "--catalogue", str(catalogue_file),
+                                 "--new-state"])
     assert result.exit_code == 0, result.output
     for old in downloads.iterdir():
         old.unlink()

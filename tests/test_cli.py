@@ -160,7 +160,8 @@ def test_run_ends_with_the_pages_and_the_command_that_lists_the_drafts(scenario,
     keys, out, state = tmp_path / "keys", tmp_path / "out", tmp_path / "state"
     runner.invoke(cli, ["keys", "init", "--keys", str(keys)])
     result = runner.invoke(cli, ["run", "--input", str(scenario), "--week", "2026-W47", "--out", str(out),
-                                 "--state", str(state), "--keys", str(keys), "--catalogue", str(catalogue_file), "-q"])
+                                 "--state", str(state), "--keys", str(keys), "--catalogue", str(catalogue_file), "-q",
+                                 "--new-state"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "caseworkers' pages (one per municipality):" in lines

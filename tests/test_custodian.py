@@ -28,7 +28,7 @@ def world(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str, Pat
     KeyStore.init(keys)
     state = tmp_path / "state"
     run(input_dir=scenario, week=WEEK, out_dir=tmp_path / "out", state_dir=state, keys_dir=keys,
-             catalogue=catalogue_file)
+             catalogue=catalogue_file, new_state=True)
     with Ledger.open(state, readonly=True) as ledger:
         ids = {r["municipality"]: r["draft_id"] for r in ledger.drafts.list()}
     review(state, ids["101"], "approve", "Relevant", "ABC")
@@ -99,9 +99,9 @@ def test_rekey_keeps_the_ledger_verifiable(world: dict) -> None:
     keys_rotate(world["keys"], promote=new)
     report = custodian.keys_rekey(world["state"], world["keys"])
     assert report["to_key_id"] == new
-    from socialsearch import audit
+    from socialsearch.ledger import integrity
 
-    assert audit.audit_verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
+    assert integrity.audit_verify(world["state"]).rows["drafts"] == 2  # type: ignore[index]
     assert custodian.reidentify(world["state"], world["keys"], world["A"])["child"]["cpr"] == "1003154123"
     with pytest.raises(KeyStoreError):
         custodian.keys_rekey(world["state"], world["keys"], "k-unknown")

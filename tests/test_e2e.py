@@ -44,8 +44,9 @@ JOURNALS = ["5100-80001-00001-26", "0100-80001-00001-26", "3700-80001-00001-26",
 
 
 def run(extract: Path, root: Path, keys: Path, catalogue: Path, week: str = WEEK) -> tuple[int, str]:
+    first = [] if (root / "state" / "ledger.sqlite").exists() else ["--new-state"]  # the first week of a ledger
     return invoke("run", "--input", extract, "--week", week, "--out", root / "out",
-                  "--state", root / "state", "--keys", keys, "--catalogue", catalogue)
+                  "--state", root / "state", "--keys", keys, "--catalogue", catalogue, *first)
 
 
 def add_week48_drunk_driving_of_the_father(scenario: Path) -> None:
@@ -225,7 +226,7 @@ def test_run_killed_with_sigkill_then_rerun_ends_as_uninterrupted(point, scenari
     crashed = tmp_path / "crashed"
     args = [sys.executable, "-m", "socialsearch", "run", "--input", str(scenario), "--week", WEEK,
             "--out", str(crashed / "out"), "--state", str(crashed / "state"), "--keys", str(keys),
-            "--catalogue", str(catalogue_file)]
+            "--catalogue", str(catalogue_file), "--new-state"]
     env = {**os.environ, "SOCIALSEARCH_KILL_AT": point}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -264,7 +265,7 @@ def test_verbose_log_of_a_run_carries_no_raw_identifier(scenario, tmp_path, keys
     proc = subprocess.run(
         [sys.executable, "-m", "socialsearch", "-vv", "run", "--input", str(scenario), "--week", WEEK,
          "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state"), "--keys", str(keys),
-         "--catalogue", str(catalogue_file)],
+         "--catalogue", str(catalogue_file), "--new-state"],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -601,9 +602,9 @@ def test_run_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
     args = {"input_dir": scenario, "week": IsoWeek.parse(WEEK), "out_dir": tmp_path / "out",
             "state_dir": tmp_path / "state", "keys_dir": keys, "catalogue": catalogue_file}
     with pytest.raises(UsageError, match="has not ended yet"):
-        socialsearch.run(**args, now=datetime(2026, 11, 22, 23, 59, tzinfo=TZ))  # Sunday evening of W47
+        socialsearch.run(**args, now=datetime(2026, 11, 22, 23, 59, tzinfo=TZ), new_state=True)  # Sunday evening of W47
     assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
-    report = socialsearch.run(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ))  # Monday 00:00: the week is over
+    report = socialsearch.run(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ), new_state=True)  # Monday 00:00: the week is over
     assert report.drafts == 2
 
 

@@ -858,7 +858,7 @@ def test_cli_pseudonymise_refuses_a_missing_district_then_accepts_it_named(tmp_p
 def test_cli_run_refuses_a_missing_district_with_exit_2(tmp_path: Path, keys: Path) -> None:
     root = make_raw(tmp_path / "in")
     args = ["run", "--input", root, "--week", "2026-W47", "--out", tmp_path / "out",
-            "--state", tmp_path / "state", "--keys", keys, "--week", "2026-W47"]
+            "--state", tmp_path / "state", "--keys", keys, "--week", "2026-W47", "--new-state"]
     code, out = invoke(*args, *absent_options(ABSENT[1:]))
     assert code == 2
     assert "none from BOR (Bornholms Politi): their children would be missed" in out

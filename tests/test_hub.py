@@ -47,7 +47,7 @@ def test_the_run_reports_and_writes_its_summary(station: dict[str, Path], catalo
     out, state = tmp_path / "out", tmp_path / "state"
     # str paths and a str week: the public surface takes both
     report = socialsearch.run(str(station["pseudo"]), WEEK, str(out), str(state), str(station["hub_keys"]),
-                              catalogue=str(catalogue_file))
+                              catalogue=str(catalogue_file), new_state=True)
     hub = read_hub(station["pseudo"])
     summary = report.summary
     assert report.week == WEEK and report.out_dir == out
@@ -79,7 +79,7 @@ def test_persons_counts_come_from_the_hub_extracts_manifest(station: dict[str, P
     manifest["counts"]["persons"].update(without_valid_cpr=17, resolved=11, unresolved=6)
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     report = socialsearch.run(station["pseudo"], WEEK, tmp_path / "out", tmp_path / "state", station["hub_keys"],
-                              catalogue=catalogue_file)
+                              catalogue=catalogue_file, new_state=True)
     assert report.summary["persons"] == {"without_valid_cpr": 17, "resolved_probabilistically": 11,
                                          "unresolved": 6}
     assert "persons without a valid CPR: 17, resolved at the station: 11, unresolved: 6" in report.describe()
@@ -105,9 +105,9 @@ def test_the_hub_refuses_another_week_another_catalogue_and_version_1(scenario: 
 def test_a_refused_extract_writes_no_drafts(station: dict[str, Path], catalogue_file: Path, tmp_path: Path) -> None:
     out, state = tmp_path / "out", tmp_path / "state"
     with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W46"):
-        socialsearch.run(station["pseudo"], "2026-W46", out, state, station["hub_keys"], catalogue=catalogue_file)
+        socialsearch.run(station["pseudo"], "2026-W46", out, state, station["hub_keys"], catalogue=catalogue_file, new_state=True)
     with pytest.raises(UsageError, match="another catalogue"):
-        socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"])
+        socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"], new_state=True)
     # A refused first run leaves no state folder behind (not even an empty ledger or lock file).
     assert not out.exists() and not state.exists()
 
@@ -115,10 +115,10 @@ def test_a_refused_extract_writes_no_drafts(station: dict[str, Path], catalogue_
 def test_a_refused_run_keeps_an_existing_state(station: dict[str, Path], catalogue_file: Path,
                                                tmp_path: Path) -> None:
     out, state = tmp_path / "out", tmp_path / "state"
-    socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"], catalogue=catalogue_file)
+    socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"], catalogue=catalogue_file, new_state=True)
     before = {p: p.read_bytes() for p in state.rglob("*") if p.is_file()}
     with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W48"):
-        socialsearch.run(station["pseudo"], "2026-W48", out, state, station["hub_keys"], catalogue=catalogue_file)
+        socialsearch.run(station["pseudo"], "2026-W48", out, state, station["hub_keys"], catalogue=catalogue_file, new_state=True)
     assert {p: p.read_bytes() for p in state.rglob("*") if p.is_file()} == before
 
 
@@ -126,15 +126,15 @@ def test_a_hub_keystore_cannot_read_raw_extracts(scenario: Path, station: dict[s
                                                  tmp_path: Path) -> None:
     with pytest.raises(KeyStoreError, match="no pseudonymisation secret"):
         socialsearch.run(scenario, WEEK, tmp_path / "out", tmp_path / "state", station["hub_keys"],
-                         catalogue=catalogue_file)
+                         catalogue=catalogue_file, new_state=True)
 
 
 def test_single_site_equals_station_then_hub(scenario: Path, station: dict[str, Path], keystore: KeyStore,
                                              catalogue_file: Path, tmp_path: Path) -> None:
     single = socialsearch.run(scenario, WEEK, tmp_path / "single", tmp_path / "single-state", keystore.directory,
-                              catalogue=catalogue_file)
+                              catalogue=catalogue_file, new_state=True)
     hub = socialsearch.run(station["pseudo"], WEEK, tmp_path / "hub", tmp_path / "hub-state", station["hub_keys"],
-                           catalogue=catalogue_file)
+                           catalogue=catalogue_file, new_state=True)
     assert single.drafts_per_municipality == hub.drafts_per_municipality
     assert _drafts(tmp_path / "single") == _drafts(tmp_path / "hub")
     for key in ("drafts", "signals", "search", "persons", "key_id", "catalogue"):

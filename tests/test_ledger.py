@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -13,9 +14,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from socialsearch import audit
 from socialsearch.errors import LedgerError, StateLockedError, UsageError
-from socialsearch.ledger import Ledger, backup, lock_state
+from socialsearch.ledger import Ledger, backup, chain, integrity, lock_state
 from socialsearch.weeks import IsoWeek
 
 TZ = ZoneInfo("Europe/Copenhagen")
@@ -114,7 +114,7 @@ def test_open_creates_schema_with_pragmas_and_anchor(tmp_path: Path) -> None:
         names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"runs", "drafts", "draft_signals", "reviews", "audit", "schema_version"} <= names
         assert ledger.runs.latest_week() is None
-    assert audit.read_anchor(tmp_path) == (0, audit.GENESIS)
+    assert chain.read_anchor(tmp_path) == (0, chain.GENESIS)
     assert (tmp_path / "ledger.sqlite").stat().st_mode & 0o077 == 0
 
 
@@ -139,7 +139,7 @@ def test_record_run_stores_rows_and_audit_entry(tmp_path: Path) -> None:
                           " FROM draft_signals ORDER BY 1, 3")
     assert sig[0] == ("D47-a", "C-a", "E1", "P-father", "2026-11-17T10:30:00+01:00", 1)
     assert len(sig) == 3
-    assert audit.read_anchor(tmp_path) == (1, audit.audit_verify(tmp_path).head)
+    assert chain.read_anchor(tmp_path) == (1, integrity.audit_verify(tmp_path).head)
 
 
 def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_record_same_week_twice_is_idempotent(tmp_path: Path) -> None:
     assert table(tmp_path, "SELECT * FROM drafts ORDER BY draft_id") == before_d
     assert table(tmp_path, "SELECT * FROM draft_signals ORDER BY draft_id, event_ref") == before_s
     assert table(tmp_path, "SELECT count(*) FROM drafts")[0][0] == 2
-    assert audit.audit_verify(tmp_path).entries == 2
+    assert integrity.audit_verify(tmp_path).entries == 2
 
 
 def test_rerun_of_latest_week_with_other_drafts_replaces_them(tmp_path: Path) -> None:
@@ -321,8 +321,8 @@ def test_review_and_get_draft(tmp_path: Path) -> None:
 def test_append_audit_and_verify(tmp_path: Path) -> None:
     with Ledger.open(tmp_path) as ledger:
         entry = ledger.append_audit("reidentify", {"draft_id": "D1", "persons": 2})
-        assert entry.seq == 1 and entry.prev_hash == audit.GENESIS
-    report = audit.audit_verify(tmp_path)
+        assert entry.seq == 1 and entry.prev_hash == chain.GENESIS
+    report = integrity.audit_verify(tmp_path)
     assert report.entries == 1 and report.head == entry.hash
 
 
@@ -450,17 +450,18 @@ _KILLED = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, sys.argv[2])
     from test_ledger import week47
-    from socialsearch import audit, ledger
+    from socialsearch import ledger
+    from socialsearch.ledger import chain
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     if sys.argv[3] == "in-transaction":
-        real = audit.append
+        real = chain.append
         def append(*args, **kwargs):
             real(*args, **kwargs)  # the drafts and the audit row are written, not committed
             die()
-        audit.append = append
+        chain.append = append
     else:
-        audit.write_anchor = die  # committed, anchor not yet moved
+        chain.write_anchor = die  # committed, anchor not yet moved
     with ledger.Ledger.open(sys.argv[1]) as led:
         drafts, signals = week47()
         led.runs.record("2026-W47", drafts, signals)
@@ -478,7 +479,7 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
     assert proc.returncode == -9, proc.stderr
     committed = point == "before-anchor"
     assert (state / "ledger.sqlite-journal").exists() is not committed  # a hot journal, or none
-    report = audit.audit_verify(state)  # a lagging anchor is accepted
+    report = integrity.audit_verify(state)  # a lagging anchor is accepted
     assert (report.entries, report.anchor_seq) == ((2, 1) if committed else (1, 1))
     drafts, signals = week47()
     with Ledger.open(state) as ledger:  # rolls back the hot journal / moves the anchor
@@ -490,7 +491,7 @@ def test_sigkill_during_record_run_then_rerun_ends_as_uninterrupted(tmp_path: Pa
         clean = ledger.runs.history("2026-W48")
     assert crashed[0].equals(clean[0]) and crashed[1].equals(clean[1])
     assert not (state / "ledger.sqlite-journal").exists()
-    report = audit.audit_verify(state)
+    report = integrity.audit_verify(state)
     assert report.anchor_seq == report.head_seq == (3 if committed else 2)
 
 
@@ -518,7 +519,7 @@ def test_rekey_replaces_pseudonyms_everywhere_once_and_is_audited(tmp_path: Path
             ledger.keys.check("kold")
         ledger.keys.check("knew")
         assert [e.kind for e in ledger.audit_entries()][-2:] == ["rekey", "rekey"]
-    audit.audit_verify(tmp_path)
+    integrity.audit_verify(tmp_path)
 
 
 # --- decide, then write: check raises what record would, and writes nothing ---------------------
@@ -672,4 +673,22 @@ def test_readonly_open_recovers_after_a_killed_writer(tmp_path: Path) -> None:
     with Ledger.open(tmp_path, readonly=True) as ledger:  # e.g. `drafts list` right after the kill
         assert [d["draft_id"] for d in ledger.drafts.list()] == ["D47-a", "D47-b"]
     assert table(tmp_path, "SELECT count(*) FROM schema_version") == [(1,)]
-    audit.audit_verify(tmp_path)
+    integrity.audit_verify(tmp_path)
+
+
+def test_the_run_plan_is_a_pure_function_of_the_rows_and_the_week_state(tmp_path: Path) -> None:
+    from socialsearch.ledger.runs import WeekState, draft_rows, plan_run, signal_rows
+
+    drafts, signals = week47()
+    d_rows, s_rows = draft_rows(drafts), signal_rows(signals)
+    empty = WeekState(week=IsoWeek.parse("2026-W47"), latest=None, seen=False, key_id=None, drafts=[], signals=[],
+                      same=False, reviewed=frozenset(), elsewhere=None, recorded_digests=None, state_dir=tmp_path)
+    plan = plan_run(empty, d_rows, s_rows, "k1")  # no connection: nothing can be written
+    assert (plan.status, plan.gone, len(plan.draft_rows)) == ("recorded", [], 2)
+    assert plan.signal_rows[0].key == (plan.signal_rows[0].draft_id, *plan.signal_rows[0][2:8])
+    later = dataclasses.replace(empty, latest=IsoWeek.parse("2026-W48"))
+    with pytest.raises(LedgerError, match="earlier than"):
+        plan_run(later, d_rows, s_rows, "k1")
+    with pytest.raises(LedgerError, match="keys rekey"):
+        plan_run(dataclasses.replace(empty, key_id="k0"), d_rows, s_rows, "k1")
+    assert not any(tmp_path.iterdir())

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from test_ledger import week47
 
-from socialsearch import audit
 from socialsearch.errors import LedgerError, UsageError
-from socialsearch.ledger import Ledger
+from socialsearch.ledger import Ledger, integrity
 from socialsearch.municipality import drafts_list, import_decisions, review
 
 CPR_SPELLINGS = {
@@ -98,7 +97,7 @@ def test_import_records_all_decisions_with_the_file_digest_and_is_idempotent(sta
     ])
     assert import_decisions(state, path)["recorded"] == 1
     assert [r["decision"] for r in drafts_list(state, municipality="101")] == ["dismiss", "dismiss"]
-    assert audit.audit_verify(state).rows["reviews"] == 3  # type: ignore[index]
+    assert integrity.audit_verify(state).rows["reviews"] == 3  # type: ignore[index]
 
 
 def _two_drafts_for_101() -> tuple[Any, Any]:

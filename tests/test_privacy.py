@@ -45,7 +45,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     keys_export(root / "keys", root / "hub-keys", "hub")
     pseudonymise(root / "raw", root / "pseudo", root / "keys", week=WEEK)
     run(input_dir=root / "pseudo", week=WEEK, out_dir=root / "out", state_dir=root / "state",
-             keys_dir=root / "hub-keys")
+             keys_dir=root / "hub-keys", new_state=True)
     return {name: root / name for name in ("raw", "keys", "hub-keys", "pseudo", "out", "state")} | {"root": root}
 
 

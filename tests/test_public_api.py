@@ -102,7 +102,7 @@ def test_the_library_does_not_use_click() -> None:
 
 
 def test_private_modules_are_underscored_and_not_exported() -> None:
-    for name in ("_atomic", "_resources", "_demo", "_lock", "_ledger_schema", "_integrity"):
+    for name in ("_atomic", "_resources", "_demo", "ledger/_lock", "ledger/_schema", "ledger/_store"):
         assert (SRC / f"{name}.py").is_file(), name
     for name in ("atomic", "resources", "demo", "synth"):
         assert not (SRC / f"{name}.py").exists(), f"{name}.py: private plumbing is underscored"

@@ -26,7 +26,6 @@ True
 from __future__ import annotations
 
 from ._demo import demo
-from .audit import audit_verify
 from .catalogue import Catalogue, Category, Code, catalogue_check, load_catalogue
 from .contract import age_on
 from .crypto.keys import KeyStore, keys_export, keys_init, keys_rotate, keys_show
@@ -50,7 +49,7 @@ from .hub.pipeline import RunReport, run
 from .hub.search import History, SearchResult, weekly_search
 from .hub_extract import HubExtract, read_hub, write_hub
 from .identifiers import birth_date, cpr_status, is_valid_cpr, normalise_cpr
-from .ledger import Ledger, lock_state
+from .ledger import Ledger, audit_verify, lock_state
 from .municipality import drafts_list, import_decisions, review
 from .opening import open_drafts
 from .station.extracts import RawExtracts, read_raw

@@ -82,8 +82,9 @@ def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, see
     console.print(f"[bold]3.[/] the hub extract for {week} (pseudonyms only: no CPR number, name, birth date "
                   f"or journal number) -> {pseudo}")
     with progress.stage(f"the weekly search for {week} at the hub"):
-        report = run(pseudo, week, out, state, hub_keys)
-    console.print(f"[bold]4.[/] weekly search for {week}: {report.drafts} draft(s)")
+        report = run(pseudo, week, out, state, hub_keys, new_state=True)  # the first week of a new ledger
+    console.print(f"[bold]4.[/] weekly search for {week}: {report.drafts} draft(s) (the first week of a new "
+                  f"ledger in {state}: `run --new-state`; later weeks give the same --state without it)")
 
     table = Table(title=f"Drafts per municipality, {week}")
     table.add_column("kommunekode")

@@ -4,9 +4,12 @@ Each command calls the library function of the same name (``socialsearch run`` c
 :func:`socialsearch.run`, ``socialsearch keys rotate`` :func:`socialsearch.keys_rotate`, ...),
 so everything the CLI does a developer can do from Python with the same names.
 
-Errors a user can cause (:class:`~socialsearch.errors.SocialsearchError`) exit with code 2 and
-their message; anything else exits with code 1 and a message that carries no data values
-(set ``SOCIALSEARCH_DEBUG=1`` for the traceback).
+Errors a user can cause (:class:`~socialsearch.errors.SocialsearchError`) and foreseeable faults
+of the machine (a full disk, a read-only folder, ...: :func:`~socialsearch.errors.fault_message`)
+exit with code 2 and one sentence; Ctrl-C or SIGTERM before a command's commit point exits with
+130 (143) after the command cleaned up, and after it the command completes; anything else exits
+with code 1 and a message that carries no data values (set ``SOCIALSEARCH_DEBUG=1`` for the
+traceback).
 
 ``-v``/``-vv`` (more log output) and ``-q`` (errors only, no progress display) are accepted
 before the command and after it (``socialsearch run ... -v``); every command gets them.
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,14 +31,21 @@ import click
 
 import socialsearch as api
 
-from . import progress
+from . import _signals, progress
 from .contract import DECISIONS
-from .errors import EXIT_UNEXPECTED, SocialsearchError
+from .errors import EXIT_UNEXPECTED, EXIT_USAGE, SocialsearchError, fault_message
 from .weeks import IsoWeek
+
+_COMMAND = "socialsearch.command"
+#: the parameters naming what a command writes and reads, most likely first
+_WRITTEN = ("out_dir", "state_dir", "demo_dir", "keys_dir")
+_READ = ("import_file", "input_dir", "path", "catalogue_path", "keys_dir", "state_dir")
 
 
 def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
     """Add this occurrence of -v/-q (before or after the command) and apply the sum."""
+    if not isinstance(ctx.command, click.Group):
+        ctx.meta[_COMMAND] = ctx  # the command's own context: its paths name a fault (see _Group)
     counts = ctx.find_root().meta.setdefault("socialsearch.verbosity", {"verbose": 0, "quiet": False})
     if param.name == "verbose":
         counts["verbose"] += int(value)
@@ -80,13 +91,25 @@ class _Group(_Commands):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _signals.handling():
+                result = super().invoke(ctx)
+                if _signals.deferred() is not None:
+                    click.echo("(an interrupt arrived after the work was committed; it was completed)", err=True)
+                return result
         except SocialsearchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except _signals.Interrupted as exc:
+            click.echo(f"interrupted ({signal_name(exc.signum)}) before the command committed anything; "
+                       "what it had started was cleaned up. Run it again when ready.", err=True)
+            sys.exit(128 + exc.signum)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except Exception as exc:  # the last line of defence
+            message = _fault(ctx, exc)
+            if message is not None:
+                click.echo(f"error: {message}", err=True)
+                sys.exit(EXIT_USAGE)
             if os.environ.get("SOCIALSEARCH_DEBUG"):
                 raise
             click.echo(
@@ -95,6 +118,25 @@ class _Group(_Commands):
                 err=True,
             )
             sys.exit(EXIT_UNEXPECTED)
+
+
+def signal_name(signum: int) -> str:
+    """``SIGINT`` (Ctrl-C) or ``SIGTERM``."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def _fault(ctx: click.Context, exc: BaseException) -> str | None:
+    """One sentence for a foreseeable fault of the machine, naming the command's own paths."""
+    command = ctx.meta.get(_COMMAND)
+    params: dict[str, Any] = command.params if isinstance(command, click.Context) else {}
+    paths = {k: v for k, v in params.items() if isinstance(v, Path)}
+    state = paths.get("state_dir")
+    return fault_message(
+        exc,
+        written=[paths[k] for k in _WRITTEN if k in paths],
+        read=[paths[k] for k in _READ if k in paths],
+        ledger=None if state is None else state / "ledger.sqlite",
+    )
 
 
 def _week(_ctx: click.Context, _param: click.Parameter, value: str | None) -> IsoWeek | None:
@@ -420,17 +462,24 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
 @absent_option
+@click.option("--new-state", "new_state", is_flag=True,
+              help="The first week of a new ledger: create the state folder (without it, a --state folder "
+                   "that holds no ledger is refused, so a mistyped path cannot start a new ledger).")
 def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir: Path,
-        catalogue_path: Path | None, absent_districts: tuple[str, ...]) -> None:
+        catalogue_path: Path | None, absent_districts: tuple[str, ...], new_state: bool) -> None:
     """Run the weekly search and write pseudonymised drafts per municipality.
+
+    The first week of a new ledger adds --new-state; every later week gives the same --state
+    without it.
 
     \b
     Example:
-        socialsearch run --input ./extract --week 2026-W47 --out ./out --state ./state --keys ./keys
+        socialsearch run --input ./extract --week 2026-W47 --out ./out --state ./state --keys ./keys --new-state
+        socialsearch run --input ./extract --week 2026-W48 --out ./out --state ./state --keys ./keys
     """
     with progress.stage(f"weekly search for {week}"):
         report = api.run(input_dir, week, out_dir, state_dir, keys_dir, catalogue=catalogue_path,
-                         absent_districts=absent_districts)
+                         absent_districts=absent_districts, new_state=new_state)
     click.echo(report.describe(state_dir=state_dir))
 
 

@@ -10,16 +10,24 @@ it needs the raw values: for each week's vault it opens the sealed CPR numbers a
 "district:journal number" values of exactly the drafted people and events, recomputes their
 pseudonyms under the new key, and rewrites
 
-1. the ledger (drafts, their persons and signals) in one transaction with an audit entry, then
-2. each vault, atomically, so that it is keyed by the new pseudonyms.
+1. each vault, staged beside the old one (``<week>.vault.rekeyed``), then
+2. the ledger (drafts, their persons and signals) in one transaction with an audit entry that
+   records the staged vaults' sha256 (the commit point), then
+3. the staged vaults renamed over the old ones.
 
-Ledger first: a re-keying killed between the two steps is simply run again (the vaults still
-map the old values; the ledger no longer holds them, so its update changes nothing).
+A re-keying stopped at any instant leaves the old world (nothing committed: the staged files
+are removed by the next writer) or the new one (committed: the next writer, or a second
+``keys rekey``, puts the staged vaults in place; ``audit verify`` refuses until then), so
+``reidentify`` always reads vaults keyed like the ledger. See :mod:`socialsearch.ledger._rekey`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +39,18 @@ from .crypto.pseudonyms import Pseudonymiser
 from .crypto.recipients import scoped_values
 from .errors import KeyStoreError, LedgerError, VaultError
 from .ledger import Ledger, lock_state, require_ledger
+from .ledger._rekey import STAGED_SUFFIX, finish_rekey, sha256_file
 
 __all__ = ["keys_rekey", "reidentify"]
 
 log = logging.getLogger(__name__)
+
+
+def _checkpoint(name: str) -> None:
+    """Fault injection for the crash tests: ``SOCIALSEARCH_KILL_AT=<name>`` kills the process
+    with SIGKILL at that point, as a power cut would."""
+    if os.environ.get("SOCIALSEARCH_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _new_names(document: dict[str, Any], keystore: KeyStore, to_key: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -96,12 +112,26 @@ def keys_rekey(state_dir: str | Path, keys_dir: str | Path, to_key: str | None =
             p, e = _new_names(document, keystore, target)
             persons.update(p)
             events.update(e)
-        counts = ledger.keys.rekey(persons, events, {
-            "to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
-        })
-        for path, document in documents.items():
-            vault.write_vault(path, _rekeyed_document(document, persons, events),
-                              keystore.custodian_public_key, keystore.custodian_key_id)
+        staged_digests = {}
+        try:
+            for path, document in documents.items():
+                target_path = path.with_name(path.name + STAGED_SUFFIX)
+                vault.write_vault(target_path, _rekeyed_document(document, persons, events),
+                                  keystore.custodian_public_key, keystore.custodian_key_id)
+                staged_digests[target_path.name] = sha256_file(target_path)
+            _checkpoint("rekey-staged")
+            counts = ledger.keys.rekey(persons, events, {
+                "to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
+                "staged_vaults": staged_digests,
+            })
+            _checkpoint("rekey-committed")
+        except BaseException:
+            # Committed: the staged vaults go in place; not committed: they are removed. A fault
+            # here leaves the staged files for the next writer, which does the same.
+            with contextlib.suppress(OSError, sqlite3.Error):
+                finish_rekey(ledger.connection, state_dir)
+            raise
+        finish_rekey(ledger.connection, state_dir)
     log.info("re-keyed %d persons and %d events in %d vaults", len(persons), len(events), len(paths))
     return {"to_key_id": target, "vaults": len(paths), "persons": len(persons), "events": len(events),
             "ledger": counts}

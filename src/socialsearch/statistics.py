@@ -58,13 +58,13 @@ import markupsafe
 import numpy as np
 import polars as pl
 
-from . import _integrity
 from ._atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from ._resources import templates
-from .audit import LEDGER_FILE
 from .contract import DECISIONS
 from .errors import LedgerError, UsageError
 from .geography import geography
+from .ledger.chain import LEDGER_FILE
+from .ledger.integrity import latest_reviews
 from .weeks import IsoWeek
 
 __all__ = [
@@ -273,7 +273,7 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
         ).fetchall()
         # Decisions as the audit chain records them (a row edited behind the chain raises, one
         # inserted behind it is ignored), never straight from the reviews table.
-        decided = _integrity.latest_reviews(conn, [row[0] for row in draft_rows])
+        decided = latest_reviews(conn, [row[0] for row in draft_rows])
         columns = {row[1] for row in conn.execute("PRAGMA table_info(draft_signals)")}
         district = "s.district" if "district" in columns else "NULL"
         signal_rows = conn.execute(

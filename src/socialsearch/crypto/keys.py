@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -47,6 +48,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .._signals import commit_point
 from ..errors import KeyStoreError
 
 __all__ = [
@@ -108,11 +110,59 @@ def _write_private(path: Path, payload: Mapping[str, Any]) -> None:
         raise
 
 
+def _owner_problem(path: Path, st: os.stat_result, what: str) -> str | None:
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"{what} {path} belongs to another user (uid {st.st_uid})"
+    return None
+
+
+def _ownership_problems(directory: Path) -> list[str]:
+    """What lets someone else replace a keystore file, as OpenSSH's StrictModes sees it: a file
+    or folder owned by another user (not root), a file writable by group or others, and, for a
+    file that is a symbolic link, every folder above its target (up to the keystore folder or
+    the file system's root) that belongs to another user or that group or others may write
+    without the sticky bit."""
+    problems: list[str] = []
+    root = directory.resolve()
+    owner = _owner_problem(directory, directory.stat(), "the keystore folder")
+    if owner:
+        problems.append(owner)
+    for name in (KEYSET, CUSTODIAN_KEY, CUSTODIAN_PUB):
+        path = directory / name
+        if not path.exists():
+            continue
+        target = path.resolve()
+        st = target.stat()
+        if not stat.S_ISREG(st.st_mode):
+            problems.append(f"{path} is not a regular file")
+            continue
+        owner = _owner_problem(path, st, "keystore file")
+        if owner:
+            problems.append(owner)
+        if stat.S_IMODE(st.st_mode) & 0o022:
+            problems.append(f"{path} can be written by group or others (mode {stat.S_IMODE(st.st_mode):04o})")
+        if target.parent == root:
+            continue
+        for folder in (target.parent, *target.parent.parents):
+            if folder == root:
+                break
+            fst = folder.stat()
+            owner = _owner_problem(folder, fst, f"the folder holding the target of {path},")
+            if owner:
+                problems.append(owner)
+            mode = stat.S_IMODE(fst.st_mode)
+            if mode & 0o022 and not mode & stat.S_ISVTX:
+                problems.append(f"{path} is a link into {folder}, which group or others can write (mode {mode:04o})")
+    return problems
+
+
 def _check_permissions(directory: Path) -> None:
     """Refuse a keystore whose secrets others could read or replace, naming every problem at once.
 
     Secret files (``keyset.json``, ``custodian.key``) must be readable by the owner only, and
-    the folder must not be writable by group or others (who could swap a file in).
+    the folder must not be writable by group or others (who could swap a file in); no file or
+    folder on the way to a keystore file may belong to another user or be writable by others
+    (:func:`_ownership_problems`).
     """
     problems: list[str] = []
     fixes: list[str] = []
@@ -131,6 +181,10 @@ def _check_permissions(directory: Path) -> None:
     if mode & 0o022:
         problems.append(f"{directory} can be written by group or others (mode {mode:04o})")
         fixes.append(f"chmod 700 {directory}")
+    others = [p for p in _ownership_problems(directory) if p not in problems]
+    if others:
+        problems += others
+        fixes.append("keep the keystore's files as regular files in a folder only you own and write")
     if not problems:
         return
     if len(problems) == 1:
@@ -141,8 +195,10 @@ def _check_permissions(directory: Path) -> None:
 
 
 def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
+    if not path.exists():
+        raise KeyStoreError(f"no keystore at {path.parent} ({path.name} is missing) — check the path")
     if not path.is_file():
-        raise KeyStoreError(f"{path} is missing: is {path.parent} a keystore? (`socialsearch keys init`)")
+        raise KeyStoreError(f"{path} is not a regular file, so {path.parent} is not a keystore — check the path")
     if secret:
         _check_permissions(path.parent)
     try:
@@ -250,21 +306,31 @@ class KeyStore:
                 f"{d} already holds a keystore; refusing to overwrite it "
                 "(use `socialsearch keys rotate` to add a key)"
             )
+        fresh = not d.exists()
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(d, 0o700)
-        now = _now()
-        key = _Key(_new_key_id(set()), "enabled", now, secret=secrets.token_bytes(32))
-        private = X25519PrivateKey.generate()
-        public = private.public_key()
-        cid = _custodian_key_id(public)
-        store = cls(d, "full", (key,), key.id, public, cid, private, now)
-        store._write_public()
-        raw_priv = private.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
-        _write_private(d / CUSTODIAN_KEY, {"format": "socialsearch-custodian-key", "version": 1,
-                                           "id": cid, "private_key": _b64(raw_priv), "created_at": now})
-        store._write_keyset()
+        try:
+            os.chmod(d, 0o700)
+            now = _now()
+            key = _Key(_new_key_id(set()), "enabled", now, secret=secrets.token_bytes(32))
+            private = X25519PrivateKey.generate()
+            public = private.public_key()
+            cid = _custodian_key_id(public)
+            store = cls(d, "full", (key,), key.id, public, cid, private, now)
+            store._write_public()
+            raw_priv = private.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            _write_private(d / CUSTODIAN_KEY, {"format": "socialsearch-custodian-key", "version": 1,
+                                               "id": cid, "private_key": _b64(raw_priv), "created_at": now})
+            with commit_point():
+                store._write_keyset()
+        except BaseException:  # a keystore that failed while it was being made is removed again
+            for name in (KEYSET, CUSTODIAN_KEY, CUSTODIAN_PUB):
+                (d / name).unlink(missing_ok=True)
+            if fresh:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
         return store
 
     @classmethod
@@ -272,8 +338,9 @@ class KeyStore:
         """Load a keystore; refuses secret files readable by group or others."""
         d = Path(directory)
         if not d.is_dir():
-            raise KeyStoreError(f"keystore {d} does not exist (create one with `socialsearch keys init`)")
-        if (d / KEYSET).is_file():
+            what = "is not a folder" if d.exists() else "does not exist"
+            raise KeyStoreError(f"no keystore at {d} ({what}) — check the path")
+        if (d / KEYSET).exists():
             _check_permissions(d)
         data = _read_json(d / KEYSET, secret=True)
         if data.get("format") != _FORMAT or data.get("version") != _VERSION:
@@ -504,7 +571,8 @@ def keys_rotate(directory: str | Path, promote: str | None = None, disable: str 
         if key.id == store._primary:
             raise KeyStoreError(f"key {key.id} is the primary; promote another key before disabling it")
         keys[key.id] = _Key(key.id, "disabled", key.created_at, key.secret, key.draft, key.recipient)
-    store._write_keyset()
+    with commit_point():  # the rename of the keyset: after it, the rotation completes and reports
+        store._write_keyset()
     return store
 
 
@@ -531,7 +599,20 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
     if not force and any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB)):
         raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it "
                             "(an earlier export is replaced only when forced: --force, force=True)")
+    fresh = not d.exists()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        return _export(source, d, role)
+    except BaseException:  # an export that failed while it was made into a new folder is removed again
+        if fresh:
+            for name in (KEYSET, CUSTODIAN_PUB):
+                (d / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+def _export(source: KeyStore, d: Path, role: Literal["hub", "station"]) -> KeyStore:
     os.chmod(d, 0o700)
     if role == "hub":
         keys = tuple(
@@ -542,7 +623,6 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
         keys = tuple(_Key(k.id, k.status, k.created_at, k.secret, None) for k in source._keys.values())
     store = KeyStore(d, role, keys, source._primary, source._pub, source._pub_id, None, _now())
     store._write_public()
-    store._write_keyset()
     if role == "station":  # the municipalities' public keys: the station seals exact values for them
         from .municipal import MUNICIPALITIES_DIR
 
@@ -551,6 +631,8 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
             (d / MUNICIPALITIES_DIR).mkdir(exist_ok=True, mode=0o700)
         for code, key in held.items():
             _write_private(d / MUNICIPALITIES_DIR / f"{code}.pub", key.to_json())
+    with commit_point():
+        store._write_keyset()
     return store
 
 

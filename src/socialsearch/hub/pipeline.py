@@ -2,7 +2,9 @@
 
 Order of effects (what makes a run safe to kill at any instant and simply run again):
 
-0. refuse a week that has not ended yet (Europe/Copenhagen clock), before anything exists;
+0. refuse a week that has not ended yet (Europe/Copenhagen clock), a missing or empty input
+   folder, and a state folder without a ledger unless ``new_state`` (a mistyped ``--state``
+   must not start a new ledger), before anything exists;
 1. take the state lock (a second run on the same state fails at once);
 2. read and validate every input, pseudonymise raw input in memory, resolve people without a
    valid CPR, search — all in memory, nothing written — then decide: ``ledger.runs.check``
@@ -15,7 +17,8 @@ Order of effects (what makes a run safe to kill at any instant and simply run ag
    the audit entry.
 
 A kill before step 5 leaves the ledger as it was, so a re-run computes the same drafts and
-overwrites the same files with the same content; a kill after step 5 leaves a complete run.
+overwrites the same files with the same content; a kill after step 5 leaves a complete run. A
+first run that fails before step 5 (refused, a full disk, Ctrl-C) removes what it created.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -37,16 +41,16 @@ import polars as pl
 
 from .. import progress
 from .._atomic import remove_stale_tmp, write_json_atomic
-from ..audit import canonical_json
 from ..catalogue import Catalogue, load_catalogue
 from ..crypto import vault
 from ..crypto.keys import KeyStore
 from ..crypto.pseudonyms import Pseudonymiser
 from ..crypto.recipients import scope_pseudonyms
-from ..errors import KeyStoreError, SocialsearchError, UsageError
+from ..errors import KeyStoreError, LedgerError, UsageError
 from ..geography import geography
 from ..hub_extract import HubExtract, is_hub_extract, read_hub
-from ..ledger import Ledger, lock_state
+from ..ledger import LEDGER_FILE, LOCK_FILE, Ledger, lock_state
+from ..ledger.chain import HEAD_FILE, canonical_json
 from ..station.extracts import read_raw
 from ..station.pipeline import pseudonymise_extracts
 from ..weeks import IsoWeek
@@ -109,16 +113,59 @@ def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
 
 
 @contextmanager
-def _removed_if_refused(state_dir: Path) -> Iterator[None]:
-    """A state folder this run creates is removed again if the run is refused (nothing is
-    recorded before the last step), so that a refused first run leaves no file behind."""
-    fresh = not state_dir.exists()
+def _removed_if_failed(state_dir: Path, out_dir: Path) -> Iterator[None]:
+    """What a first run creates is removed again if it does not reach its commit (refused, a
+    full disk, an interrupt: nothing is recorded before the last step), so a failed first run
+    leaves no file behind: the state folder and the output folder when the run made them, else
+    the ledger, its journal, anchor, lock and vault folder when the run made the ledger."""
+    fresh_state, fresh_out = not state_dir.exists(), not out_dir.exists()
+    ledger = state_dir / LEDGER_FILE
+    fresh_ledger = not ledger.exists()
+    fresh_vaults = not (state_dir / "vault").exists()
     try:
         yield
-    except SocialsearchError:
-        if fresh:
-            shutil.rmtree(state_dir, ignore_errors=True)
+    except BaseException:
+        if fresh_ledger and not _recorded(ledger):
+            if fresh_state:
+                shutil.rmtree(state_dir, ignore_errors=True)
+            else:
+                for name in (LEDGER_FILE, LEDGER_FILE + "-journal", HEAD_FILE, LOCK_FILE):
+                    (state_dir / name).unlink(missing_ok=True)
+                if fresh_vaults:
+                    shutil.rmtree(state_dir / "vault", ignore_errors=True)
+            if fresh_out:
+                shutil.rmtree(out_dir, ignore_errors=True)
         raise
+
+
+def _recorded(ledger: Path) -> bool:
+    """Whether the ledger file holds a committed audit entry (a run recorded before the failure)."""
+    if not ledger.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(ledger.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return bool(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _require_state(state_dir: Path, new_state: bool) -> None:
+    """Refuse a state folder without a ledger unless a new ledger was asked for: a mistyped
+    ``--state`` must not start a new ledger (which would draft notified children again)."""
+    if new_state or (state_dir / LEDGER_FILE).is_file():
+        return
+    if not state_dir.exists():
+        raise LedgerError(
+            f"no state folder at {state_dir}: check the path; only the first week of a new ledger starts "
+            "one, with --new-state (new_state=True). Nothing was created"
+        )
+    raise LedgerError(
+        f"no ledger in {state_dir}: give the state folder of the earlier weeks; only the first week of a new "
+        "ledger starts one, with --new-state (new_state=True). Nothing was created"
+    )
 
 
 def _checkpoint(name: str) -> None:
@@ -126,6 +173,18 @@ def _checkpoint(name: str) -> None:
     process with SIGKILL at that point, as a power cut or an OOM killer would."""
     if os.environ.get("SOCIALSEARCH_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _require_input(input_dir: Path) -> None:
+    """Refuse a missing or empty input folder as what it is (not as a keystore problem)."""
+    if not input_dir.is_dir():
+        what = "is not a folder" if input_dir.exists() else "does not exist"
+        raise UsageError(f"no input at {input_dir} ({what}) — check the --input path")
+    if not any(input_dir.iterdir()):
+        raise UsageError(
+            f"the input folder {input_dir} is empty: give the folder holding this week's extracts (raw extracts, "
+            "or the hub extract made by `socialsearch pseudonymise`)"
+        )
 
 
 def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: Catalogue,
@@ -137,6 +196,7 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
     ``absent_districts`` (raw extracts only) are the police districts named as having delivered
     no incidents (:func:`~socialsearch.station.extracts.read_raw`); a hub extract was checked at the station.
     """
+    _require_input(input_dir)
     if is_hub_extract(input_dir):
         if absent_districts:
             raise UsageError("absent districts apply to raw extracts only; the station already checked the "
@@ -305,7 +365,7 @@ def _reusing_recorded_ids(recorded: pl.DataFrame, make: DraftIds) -> DraftIds:
 
 def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_dir: str | Path,
         keys_dir: str | Path, *, catalogue: str | Path | None = None, absent_districts: Collection[str] = (),
-        now: datetime | None = None) -> RunReport:
+        new_state: bool = False, now: datetime | None = None) -> RunReport:
     """Run the weekly search for ``week`` (see the module docstring for the order of effects).
 
     ``input_dir`` holds a hub extract (``socialsearch pseudonymise``; any keystore) or raw
@@ -313,7 +373,8 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
     the ledger, audit log and vault to ``state_dir``. Every check that can refuse the run (the
     week has not ended by ``now``, default the Copenhagen clock; week order; key; reviewed
     drafts that would change; draft ids) runs before the first byte is written, so a refused
-    run changes no file.
+    run changes no file. A ``state_dir`` without a ledger is refused unless ``new_state`` (the
+    first week of a new ledger); a first run that fails removes what it created.
 
     Raises
     ------
@@ -323,10 +384,12 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
     input_dir, out_dir, state_dir, keys_dir = Path(input_dir), Path(out_dir), Path(state_dir), Path(keys_dir)
     week = week if isinstance(week, IsoWeek) else IsoWeek.parse(str(week))
     week.require_ended(now)
+    _require_input(input_dir)
+    _require_state(state_dir, new_state)
     cat = load_catalogue(catalogue)
     keystore = KeyStore.load(keys_dir)
     timings: dict[str, float] = {}
-    with _removed_if_refused(state_dir), lock_state(state_dir), Ledger.open(state_dir) as ledger:
+    with _removed_if_failed(state_dir, out_dir), lock_state(state_dir), Ledger.open(state_dir) as ledger:
         ledger.runs.check_week(week)
         with _stage("read", timings):
             hub = load_hub(input_dir, keystore, week=week, catalogue=cat, absent_districts=absent_districts)

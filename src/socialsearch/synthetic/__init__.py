@@ -45,7 +45,7 @@ from ._names import draw_foreign_pool
 from ._people import draw_people
 from ._persons import corrupt, incident_persons
 from ._registers import families_frame, population_chunk, relations_chunk, truth_people_chunk
-from ._writing import ChunkedFile, check_out, write_frame, write_summary
+from ._writing import ChunkedFile, check_out, remove_partial, write_frame, write_summary
 
 __all__ = ["INPUT_SCHEMAS", "SynthSummary", "synth"]
 
@@ -120,6 +120,9 @@ def synth(
     UsageError
         A non-positive scale or chunk size, an unknown format, or ``out`` holding files of the
         other format.
+
+    A run that fails or is interrupted removes what it wrote: the whole ``out`` when it made
+    it, else the files of this run and the temporary files.
     """
     started = time.perf_counter()
     if not scale > 0:
@@ -133,6 +136,7 @@ def synth(
     out = Path(out)
     week = week if isinstance(week, IsoWeek) else IsoWeek.parse(week)
     check_out(out, fmt)
+    fresh = not out.exists()
     geo = geography()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x50C1A1]))
 
@@ -193,6 +197,9 @@ def synth(
             write_frame(families_frame(people), out / "truth" / "families.parquet", "parquet"),
             truth_incidents.close(),
         ]
+    except BaseException:  # a full disk, Ctrl-C: no half-written country is left behind
+        remove_partial(out, fresh=fresh, written=files)
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     rows = {"incidents": rows["incidents"], "incident_persons": rows["incident_persons"],

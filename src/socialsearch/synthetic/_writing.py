@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +25,20 @@ def check_out(out: Path, fmt: str) -> None:
             f"{out}: holds {other} extracts from an earlier run ({stale[0].relative_to(out)}); "
             f"choose an empty folder or remove them, since a reader would read both formats"
         )
+
+
+def remove_partial(out: Path, *, fresh: bool, written: Sequence[Path]) -> None:
+    """Remove what a failed or interrupted run wrote: ``out`` itself when the run made it, else the
+    files it wrote and every temporary file of a write that was cut short."""
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in written:
+        path.unlink(missing_ok=True)
+    for folder in (out, out / "truth", *(out / d for d in _TABLE_DIRS)):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def write_frame(frame: pl.DataFrame, path: Path, fmt: str) -> Path:

@@ -14,17 +14,17 @@ reordering any entry breaks the chain from that entry on. Triggers abort every `
 ``DELETE`` on the table and every ``INSERT`` that does not extend the chain, so the log can
 only grow through this module. Removing *trailing* entries leaves a valid (shorter) chain;
 to catch that too, the head ``(seq, hash)`` is also kept in ``STATE/audit.head``, rewritten
-atomically after every commit, and :func:`audit_verify` compares the two.
+atomically after every commit, and :func:`verify_chain` compares the two.
 
 The chain also binds the ledger's own tables: each entry holds the digest of the rows it
-wrote (the rules are in :mod:`socialsearch._integrity`), and :func:`audit_verify` recomputes those
+wrote (the rules are in :mod:`socialsearch.ledger.integrity`), and its ``audit_verify`` recomputes those
 digests from the tables, so a row of ``runs``, ``drafts``, ``draft_signals`` or ``reviews``
 changed, deleted or inserted with ``sqlite3`` is found like a changed entry.
 
 Limits: someone who can write both ``ledger.sqlite`` and ``audit.head`` can truncate the log
 and rewrite the anchor, or rebuild the whole chain. Keep a copy of the head hash outside the
 state folder (it is printed by ``socialsearch audit verify``; the operations guide says where
-to send it) and compare it with :func:`audit_verify`'s report.
+to send it) and compare it with the report of ``socialsearch.audit_verify``.
 
 Payloads never hold raw CPR numbers, names or journal numbers: only pseudonyms, event
 references, draft ids, counts and digests.
@@ -41,8 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._atomic import write_json_atomic
-from .errors import AuditError, LedgerError
+from .._atomic import write_json_atomic
+from ..errors import AuditError
 
 __all__ = [
     "GENESIS",
@@ -51,9 +51,10 @@ __all__ = [
     "AuditEntry",
     "VerifyReport",
     "append",
-    "audit_verify",
     "canonical_json",
+    "check_triggers",
     "entry_hash",
+    "verify_chain",
 ]
 
 LEDGER_FILE = "ledger.sqlite"
@@ -102,7 +103,7 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The outcome of a successful :func:`audit_verify`.
+    """The outcome of a successful verification (``socialsearch.audit_verify``).
 
     ``head`` is the last entry's hash (``GENESIS`` for an empty log); compare it with a copy
     kept outside the state folder. ``anchor_seq`` is the entry ``audit.head`` points at; it is
@@ -205,7 +206,7 @@ def sync_anchor(conn: sqlite3.Connection, state_dir: str | Path) -> None:
     """Move a lagging anchor forward to the head after an interrupted writer.
 
     Only an anchor that is missing on an empty log, or that names an existing entry with the
-    same hash, is moved; anything else is left for :func:`audit_verify` to report.
+    same hash, is moved; anything else is left for the verification to report.
     """
     head_seq, head_hash = head(conn)
     anchor = read_anchor(state_dir)
@@ -227,11 +228,14 @@ def sync_anchor(conn: sqlite3.Connection, state_dir: str | Path) -> None:
 # --- verification ------------------------------------------------------------------------------
 
 
-def verify_connection(
-    conn: sqlite3.Connection, anchor: tuple[int, str] | None, *, tables: bool = True
-) -> VerifyReport:
-    """Verify the chain read through ``conn`` against ``anchor`` and, with ``tables``, the
-    ledger's tables against the chain; see :func:`audit_verify`."""
+def verify_chain(conn: sqlite3.Connection, anchor: tuple[int, str] | None) -> tuple[VerifyReport, list[AuditEntry]]:
+    """Verify the chain read through ``conn`` against ``anchor``: every link, every hash, the
+    head against the anchor. Returns the report (without table
+    counts) and the entries, for the check of the tables that the chain binds
+    (:func:`socialsearch.ledger.integrity.verify_connection`).
+
+    Raises :class:`~socialsearch.errors.AuditError` naming the first bad entry.
+    """
     rows = entries(conn)
     by_hash = {e.hash: e.seq for e in rows}
     prev_hash = GENESIS
@@ -288,11 +292,12 @@ def verify_connection(
                 f"audit log: entry seq {anchor_seq} differs from the one recorded in {HEAD_FILE}: "
                 "the log was rewritten"
             )
-    counts = None
-    if tables:
-        from ._integrity import verify_tables  # late: it builds on this module
+    return VerifyReport(entries=len(rows), head=prev_hash, head_seq=head_seq, anchor_seq=anchor_seq), rows
 
-        counts = verify_tables(conn, rows)
+
+def check_triggers(conn: sqlite3.Connection) -> None:
+    """Refuse a log whose append-only triggers were dropped (checked after the tables, whose
+    tampering needs the ledger's triggers dropped first and is the more useful message)."""
     present = {
         name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
     }
@@ -302,54 +307,3 @@ def verify_connection(
             f"audit log: the append-only trigger(s) {', '.join(missing)} were removed; the "
             "entries verify, but the log has been opened for tampering"
         )
-    return VerifyReport(entries=len(rows), head=prev_hash, head_seq=head_seq, anchor_seq=anchor_seq, rows=counts)
-
-
-def audit_verify(state_dir: str | Path) -> VerifyReport:
-    """Check the audit chain in ``STATE/ledger.sqlite``, its anchor ``STATE/audit.head``, and
-    that the ledger's tables hold exactly the rows the chain recorded (``socialsearch audit verify``).
-
-    Raises :class:`~socialsearch.errors.AuditError` naming the first bad entry (changed,
-    removed, reordered, bad genesis, trailing entries removed) or the first table row that
-    differs from the chain, and when the chain is empty (nothing to vouch for: usually a
-    mistyped state folder); :class:`~socialsearch.errors.LedgerError` when there is no
-    ledger (nothing is created).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from socialsearch.ledger import Ledger
-    >>> state = tempfile.mkdtemp()
-    >>> with Ledger.open(state) as ledger:
-    ...     _ = ledger.append_audit("note", {"what": "an example"})
-    >>> report = audit_verify(state)
-    >>> report.entries, report.rows["drafts"]
-    (1, 0)
-    """
-    state = Path(state_dir)
-    path = state / LEDGER_FILE
-    if not path.is_file():
-        what = "no ledger at" if state.is_dir() else "no state folder at"
-        raise LedgerError(
-            f"{what} {path if state.is_dir() else state}: give the state folder of a weekly run (nothing was created)"
-        )
-    # The anchor is read first: it is written after each commit, so it can never be ahead of
-    # the chain we then read unless entries were removed.
-    anchor = read_anchor(state)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-    try:
-        conn.execute("BEGIN")  # one consistent snapshot
-        try:
-            report = verify_connection(conn, anchor)
-        finally:
-            conn.execute("ROLLBACK")
-    except sqlite3.DatabaseError as exc:
-        raise AuditError(f"audit log: {path} cannot be read as a ledger ({exc})") from None
-    finally:
-        conn.close()
-    if report.entries == 0:
-        raise AuditError(
-            f"audit log of {state} is empty: no run, review or re-identification was ever recorded there, "
-            "so there is nothing to verify. Is this the state folder of the weekly run?"
-        )
-    return report

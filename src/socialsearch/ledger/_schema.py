@@ -9,24 +9,29 @@ table              holds
                    event's police district (read by the statistics)
 ``reviews``        the municipality's decisions (append-only; the latest one counts), with
                    the reviewer's initials and where the decision came from
-``audit``          the hash-chained audit log (see :mod:`socialsearch.audit`)
+``audit``          the hash-chained audit log (see :mod:`socialsearch.ledger.chain`)
 ``schema_version`` the version of this layout
 =================  =====================================================================
 
 The ``json_array`` expressions below are the canonical text of a row: the audit chain binds
-rows by the sha256 of exactly this text (see :mod:`socialsearch._integrity`).
+rows by the sha256 of exactly this text (see :mod:`socialsearch.ledger.integrity`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
-from . import audit
-from .errors import LedgerError
+from ..errors import LedgerError
+from .chain import create_schema as create_audit_schema
 
-__all__ = ["SCHEMA_VERSION", "check_version", "create", "exists"]
+__all__ = [
+    "SCHEMA_VERSION", "DraftRow", "ReviewRow", "RunRow", "SignalRow", "check_version", "constraint_problem", "create",
+    "exists", "not_a_ledger",
+]
 
 SCHEMA_VERSION = 2
 
@@ -44,6 +49,83 @@ RUN_COLUMNS = (
     "counts", "drafts_digest",
 )
 REVIEW_COLUMNS = ("review_id", "draft_id", "decision", "reason", "reviewer", "decided_at", "source")
+
+
+class DraftRow(NamedTuple):
+    """One ``drafts`` row without its ``run_id`` (``DRAFT_COLUMNS``); lists as canonical JSON text."""
+
+    draft_id: str
+    week: str
+    child: str
+    municipality: str
+    age: int | None
+    rule: str
+    score: int
+    threshold: int
+    n_signals: int | None
+    n_new_signals: int | None
+    persons: str
+    previous_drafts: str
+
+
+class SignalRow(NamedTuple):
+    """One ``draft_signals`` row (``SIGNAL_COLUMNS``)."""
+
+    draft_id: str
+    child: str
+    event_ref: str
+    person: str
+    role: str
+    link: str
+    kind: str
+    code: str
+    category: str | None
+    weight: int
+    registered_at: str | None
+    new: int
+    resolved_by: str | None
+    match_probability: float | None
+    district: str | None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The primary key (``SIGNAL_KEY``): one signal of one draft."""
+        return (self.draft_id, self.event_ref, self.person, self.role, self.link, self.kind, self.code)
+
+    def comparable(self) -> SignalRow:
+        """The row without its match probability: whether a re-run gives the same drafts.
+
+        The probability is a diagnostic of the fuzzy resolution; it moves with the key and the
+        model (a re-run after ``keys rekey``), while the signals, their weights and the drafts do not.
+        """
+        return self._replace(match_probability=None)
+
+
+class RunRow(NamedTuple):
+    """One ``runs`` row (``RUN_COLUMNS``); ``counts`` as canonical JSON text."""
+
+    run_id: str
+    week: str
+    started_at: str
+    finished_at: str
+    status: str
+    catalogue_digest: str | None
+    inputs_digest: str | None
+    key_id: str | None
+    counts: str
+    drafts_digest: str
+
+
+class ReviewRow(NamedTuple):
+    """One ``reviews`` row (``REVIEW_COLUMNS``)."""
+
+    review_id: int
+    draft_id: str
+    decision: str
+    reason: str
+    reviewer: str
+    decided_at: str
+    source: str | None
 
 _SQL = """
 CREATE TABLE schema_version (
@@ -128,7 +210,7 @@ def create(conn: sqlite3.Connection) -> None:
     for statement in _SQL.split(";\n"):
         if statement.strip():
             conn.execute(statement)
-    audit.create_schema(conn)
+    create_audit_schema(conn)
     conn.execute(
         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
         (SCHEMA_VERSION, datetime.now(UTC).isoformat(timespec="microseconds")),
@@ -141,8 +223,18 @@ def exists(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def not_a_ledger(path: Path) -> LedgerError:
+    """The refusal of a file that is no ledger (empty, or another SQLite database)."""
+    return LedgerError(
+        f"{path} is not a ledger (it holds no ledger tables; an empty file is left by a first run that failed "
+        "before socialsearch removed what it made): give the state folder of the weekly run"
+    )
+
+
 def check_version(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a database that is not a ledger of this layout version."""
+    if not exists(conn):
+        raise not_a_ledger(path)
     row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     if row is None or row[0] is None:
         raise LedgerError(f"{path} has no schema version: it is not a ledger")
@@ -158,3 +250,31 @@ def check_version(conn: sqlite3.Connection, path: Path) -> None:
             "bind the ledger's rows; keep it as an archive and start a fresh state folder, running the "
             "weeks in order"
         )
+
+
+def constraint_problem(draft_rows: Sequence[DraftRow], signal_rows: Sequence[SignalRow]) -> str | None:
+    """What the schema's own constraints would refuse in these rows, or ``None``.
+
+    The rows are inserted into a private in-memory database of this very layout, so the
+    checks are exactly the ledger's (``CHECK``, ``NOT NULL``, ``UNIQUE``, the signal-to-draft
+    key) without a write to the ledger. The message names the constraint, never a value.
+    """
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for statement in _SQL.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("INSERT INTO runs VALUES ('check', '0000-W00', '', '', 'recorded', NULL, NULL, NULL, '{}', '')")
+        marks = ", ".join("?" * len(DRAFT_COLUMNS))
+        drafts = f"INSERT INTO drafts ({', '.join(DRAFT_COLUMNS)}, run_id) VALUES ({marks}, 'check')"
+        marks = ", ".join("?" * len(SIGNAL_COLUMNS))
+        signals = f"INSERT INTO draft_signals ({', '.join(SIGNAL_COLUMNS)}) VALUES ({marks})"
+        try:
+            conn.executemany(drafts, draft_rows)
+            conn.executemany(signals, signal_rows)
+        except sqlite3.IntegrityError as exc:
+            return str(exc)
+        return None
+    finally:
+        conn.close()

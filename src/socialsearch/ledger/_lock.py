@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LedgerError, StateLockedError
+from ..errors import LedgerError, StateLockedError
 
 __all__ = ["LOCK_FILE", "holds_lock", "lock_state", "lock_unless_held", "missing_state"]
 

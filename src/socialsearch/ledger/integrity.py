@@ -1,4 +1,5 @@
-"""How the audit chain binds the ledger's tables, and the check that they still agree.
+"""How the audit chain binds the ledger's tables, the check that they still agree, and
+:func:`audit_verify` (``socialsearch audit verify``), which checks both.
 
 The rules, in one place:
 
@@ -18,17 +19,32 @@ columns, computed the same way when it is written and when it is checked.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from ._ledger_schema import DRAFT_COLUMNS, REVIEW_COLUMNS, RUN_COLUMNS, SIGNAL_COLUMNS, SIGNAL_KEY, TRIGGERS
-from .audit import AuditEntry
-from .errors import AuditError
+from ..errors import AuditError, LedgerError
+from ._rekey import refuse_unfinished_rekey
+from ._schema import (
+    DRAFT_COLUMNS,
+    REVIEW_COLUMNS,
+    RUN_COLUMNS,
+    SIGNAL_COLUMNS,
+    SIGNAL_KEY,
+    TRIGGERS,
+    exists,
+    not_a_ledger,
+)
+from .chain import LEDGER_FILE, AuditEntry, VerifyReport, check_triggers, read_anchor, verify_chain
 
-__all__ = ["latest_reviews", "review_hash", "run_hash", "verify_tables", "week_digests"]
+__all__ = [
+    "audit_verify", "latest_decisions", "latest_reviews", "review_hash", "run_hash", "verify_connection",
+    "verify_tables", "week_digests",
+]
 
 _DRAFT_ROW = f"json_array({', '.join('d.' + c for c in (*DRAFT_COLUMNS, 'run_id'))})"
 _SIGNAL_ROW = f"json_array({', '.join('s.' + c for c in SIGNAL_COLUMNS)})"
@@ -129,6 +145,17 @@ def latest_reviews(
     return out
 
 
+def latest_decisions(
+    conn: sqlite3.Connection, draft_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """draft_id → the latest decision (``decision``, ``reason``, ``reviewer``, ``decided_at``),
+    read as the chain records it (see :func:`latest_reviews`)."""
+    return {
+        draft_id: {k: review[k] for k in ("decision", "reason", "reviewer", "decided_at")}
+        for draft_id, review in latest_reviews(conn, draft_ids).items()
+    }
+
+
 def verify_tables(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> dict[str, int]:
     """Check that the ``runs``, ``reviews``, ``drafts`` and ``draft_signals`` tables are exactly
     what the audit chain recorded; return how many rows of each were checked.
@@ -223,3 +250,65 @@ def verify_tables(conn: sqlite3.Connection, entries: Sequence[AuditEntry]) -> di
         "signals": int(conn.execute("SELECT count(*) FROM draft_signals").fetchone()[0]),
     }
     return counts
+
+
+def verify_connection(conn: sqlite3.Connection, anchor: tuple[int, str] | None) -> VerifyReport:
+    """Verify the chain read through ``conn`` against ``anchor``, then the ledger's tables
+    against the chain; see :func:`audit_verify`."""
+    report, entries = verify_chain(conn, anchor)
+    counts = verify_tables(conn, entries)
+    check_triggers(conn)
+    return dataclasses.replace(report, rows=counts)
+
+
+def audit_verify(state_dir: str | Path) -> VerifyReport:
+    """Check the audit chain in ``STATE/ledger.sqlite``, its anchor ``STATE/audit.head``, and
+    that the ledger's tables hold exactly the rows the chain recorded (``socialsearch audit verify``).
+
+    Raises :class:`~socialsearch.errors.AuditError` naming the first bad entry (changed,
+    removed, reordered, bad genesis, trailing entries removed) or the first table row that
+    differs from the chain, and when the chain is empty (nothing to vouch for: usually a
+    mistyped state folder); :class:`~socialsearch.errors.LedgerError` when there is no
+    ledger (nothing is created).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from socialsearch.ledger import Ledger
+    >>> state = tempfile.mkdtemp()
+    >>> with Ledger.open(state) as ledger:
+    ...     _ = ledger.append_audit("note", {"what": "an example"})
+    >>> report = audit_verify(state)
+    >>> report.entries, report.rows["drafts"]
+    (1, 0)
+    """
+    state = Path(state_dir)
+    path = state / LEDGER_FILE
+    if not path.is_file():
+        what = "no ledger at" if state.is_dir() else "no state folder at"
+        raise LedgerError(
+            f"{what} {path if state.is_dir() else state}: give the state folder of a weekly run (nothing was created)"
+        )
+    # The anchor is read first: it is written after each commit, so it can never be ahead of
+    # the chain we then read unless entries were removed.
+    anchor = read_anchor(state)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        conn.execute("BEGIN")  # one consistent snapshot
+        try:
+            if not exists(conn):
+                raise not_a_ledger(path)
+            refuse_unfinished_rekey(conn, state)
+            report = verify_connection(conn, anchor)
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        raise AuditError(f"audit log: {path} cannot be read as a ledger ({exc})") from None
+    finally:
+        conn.close()
+    if report.entries == 0:
+        raise AuditError(
+            f"audit log of {state} is empty: no run, review or re-identification was ever recorded there, "
+            "so there is nothing to verify. Is this the state folder of the weekly run?"
+        )
+    return report
