@@ -184,7 +184,7 @@ def sealed_run(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str
     keys_export(store.directory, tmp_path / "hub-keys", "hub")
     pseudonymise(scenario, tmp_path / "pseudo", store.directory, week=WEEK, catalogue=catalogue_file)
     run(tmp_path / "pseudo", WEEK, tmp_path / "out", tmp_path / "state", tmp_path / "hub-keys",
-        catalogue=catalogue_file)
+        catalogue=catalogue_file, new_state=True)
     return {"raw": scenario, "out": tmp_path / "out" / WEEK, "root": tmp_path}
 
 
@@ -236,7 +236,8 @@ def test_a_municipality_without_a_key_gets_its_drafts_and_is_told(scenario: Path
     store = KeyStore.init(tmp_path / "keys")
     keys_municipality_init(tmp_path / "m101", "101")
     keys_municipality_add(store.directory, tmp_path / "m101" / "municipality.pub")
-    run(scenario, WEEK, tmp_path / "out", tmp_path / "state", store.directory, catalogue=catalogue_file)
+    run(scenario, WEEK, tmp_path / "out", tmp_path / "state", store.directory, catalogue=catalogue_file,
+        new_state=True)
     [d] = json.loads((tmp_path / "out" / WEEK / "461" / "drafts.json").read_text(encoding="utf-8"))
     assert d["sealed"] is None and all(s["sealed"] is None for s in d["signals"])
     page = (tmp_path / "out" / WEEK / "461" / "drafts.html").read_text(encoding="utf-8")

@@ -51,8 +51,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     keys_export(store.directory, root / "hub-keys", "hub")
     for week in PINNED["weeks"]:
         pseudonymise(root / "raw", root / "pseudo" / week, store.directory, week=week)
-        run(root / "pseudo" / week, week, root / "out", root / "state", root / "hub-keys")
-        run(root / "raw", week, root / "single-out", root / "single-state", store.directory)
+        first = week == PINNED["weeks"][0]
+        run(root / "pseudo" / week, week, root / "out", root / "state", root / "hub-keys", new_state=first)
+        run(root / "raw", week, root / "single-out", root / "single-state", store.directory, new_state=first)
     with pytest.MonkeyPatch.context() as patch:  # the station ships every linked child, as version 2 did
         def uncut(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame,
                   relations: pl.DataFrame, *args: Any) -> Any:
@@ -61,7 +62,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
         patch.setattr(station_pipeline, "draftable", uncut)
         for week in PINNED["weeks"]:
-            run(root / "raw", week, root / "uncut-out", root / "uncut-state", store.directory)
+            run(root / "raw", week, root / "uncut-out", root / "uncut-state", store.directory,
+                new_state=week == PINNED["weeks"][0])
     return {"root": root, "store": store}
 
 

@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import polars as pl
 from cryptography.hazmat.primitives import hashes, serialization
@@ -264,6 +265,72 @@ def _custodian_key_id(public: X25519PublicKey) -> str:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(b"socialsearch/v1/custodian-key-id" + raw)
     return "c" + digest.finalize()[:4].hex()
+
+
+
+# ------------------------------------------------------------- municipalities' public keys
+MUNICIPALITIES_DIR: Final = "municipalities"
+"""The folder of municipalities' public keys inside a station (or full) keystore."""
+_PUB_FORMAT = "socialsearch-municipal-public-key"
+_KEY_ID_INFO = b"socialsearch/v3/municipal-key-id"
+_CODE = re.compile(r"^\d{3}$")
+
+
+def _key_id(public: bytes) -> str:
+    return "m" + hashlib.sha256(_KEY_ID_INFO + public).hexdigest()[:8]
+
+
+def _check_code(municipality: str) -> str:
+    from ..geography import geography  # late: geography reads packaged files
+
+    if not _CODE.match(municipality) or municipality not in geography().municipality_codes:
+        raise KeyStoreError(f"{municipality!r} is not a kommunekode (3 digits, one of the 98 municipalities)")
+    return municipality
+
+
+@dataclass(frozen=True)
+class MunicipalPublicKey:
+    """A municipality's public key as the station holds it."""
+
+    municipality: str
+    key_id: str
+    public_key: bytes = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": _PUB_FORMAT, "version": 1, "municipality": self.municipality, "id": self.key_id,
+                "public_key": base64.b64encode(self.public_key).decode("ascii")}
+
+    @classmethod
+    def read(cls, path: Path) -> MunicipalPublicKey:
+        """Read and check a public-key file (its key id must match its key)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != _PUB_FORMAT:
+                raise ValueError
+            public = base64.b64decode(data["public_key"], validate=True)
+            X25519PublicKey.from_public_bytes(public)
+            municipality, kid = str(data["municipality"]), str(data["id"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise KeyStoreError(f"{path} is not a municipality's public key (`socialsearch keys municipality "
+                                "init` writes one)") from None
+        if kid != _key_id(public):
+            raise KeyStoreError(f"{path}: the key id does not belong to the key (the file was changed)")
+        return cls(_check_code(municipality), kid, public)
+
+
+def load_municipal_public_keys(keys_dir: str | Path) -> dict[str, MunicipalPublicKey]:
+    """kommunekode → public key, from ``keys_dir/municipalities/*.pub`` (empty when none)."""
+    folder = Path(keys_dir) / MUNICIPALITIES_DIR
+    if not folder.is_dir():
+        return {}
+    keys = {}
+    for path in sorted(folder.glob("*.pub")):
+        key = MunicipalPublicKey.read(path)
+        if path.stem != key.municipality:
+            raise KeyStoreError(f"{path} holds the key of municipality {key.municipality}; name it "
+                                f"{key.municipality}.pub")
+        keys[key.municipality] = key
+    return keys
 
 
 class KeyStore:
@@ -490,8 +557,6 @@ class KeyStore:
     def municipal_public_keys(self) -> dict[str, Any]:
         """kommunekode → :class:`~socialsearch.crypto.municipal.MunicipalPublicKey` held in
         ``municipalities/`` (the station seals exact values for these municipalities)."""
-        from .municipal import load_municipal_public_keys  # late: municipal imports this module
-
         return dict(load_municipal_public_keys(self._directory))
 
     def describe(self) -> dict[str, Any]:
@@ -624,8 +689,6 @@ def _export(source: KeyStore, d: Path, role: Literal["hub", "station"]) -> KeySt
     store = KeyStore(d, role, keys, source._primary, source._pub, source._pub_id, None, _now())
     store._write_public()
     if role == "station":  # the municipalities' public keys: the station seals exact values for them
-        from .municipal import MUNICIPALITIES_DIR
-
         held = source.municipal_public_keys
         if held:
             (d / MUNICIPALITIES_DIR).mkdir(exist_ok=True, mode=0o700)

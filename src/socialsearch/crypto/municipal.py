@@ -33,10 +33,8 @@ or event it is shown with: :func:`open_details` refuses a value moved to another
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
-import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -46,11 +44,20 @@ from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ..errors import KeyStoreError, VaultError
 from . import _native
-from .keys import _check_permissions, _write_private, hkdf
+from .keys import (
+    MUNICIPALITIES_DIR,
+    MunicipalPublicKey,
+    _check_code,
+    _check_permissions,
+    _key_id,
+    _write_private,
+    hkdf,
+    load_municipal_public_keys,
+)
 from .pseudonyms import default_threads
 
 __all__ = [
@@ -67,67 +74,20 @@ __all__ = [
     "open_details",
 ]
 
-MUNICIPALITIES_DIR: Final = "municipalities"
-"""The folder of municipalities' public keys inside a station (or full) keystore."""
 PUBLIC_FILE: Final = "municipality.pub"
 PRIVATE_FILE: Final = "municipality.key"
 PLAINTEXT_BYTES: Final = 192
 """Every sealed plaintext is padded to this many bytes (the longest, an event's, is ~130)."""
 KINDS: Final = ("child", "event")
 
-_PUB_FORMAT = "socialsearch-municipal-public-key"
 _KEY_FORMAT = "socialsearch-municipal-private-key"
 _SEALED_FORMAT = "socialsearch-sealed-municipal-key"
-_KEY_ID_INFO = b"socialsearch/v3/municipal-key-id"
 _DATA_KEY_AAD = b"socialsearch/v3/municipal/data-key:"
 _VALUE_KEY_INFO = b"socialsearch/v3/municipal/value-key"
 _VALUE_AD = b"socialsearch/v3/municipal/"
-_CODE = re.compile(r"^\d{3}$")
 
 
 # ------------------------------------------------------------------------------------ keys
-def _key_id(public: bytes) -> str:
-    return "m" + hashlib.sha256(_KEY_ID_INFO + public).hexdigest()[:8]
-
-
-def _check_code(municipality: str) -> str:
-    from ..geography import geography  # late: geography reads packaged files
-
-    if not _CODE.match(municipality) or municipality not in geography().municipality_codes:
-        raise KeyStoreError(f"{municipality!r} is not a kommunekode (3 digits, one of the 98 municipalities)")
-    return municipality
-
-
-@dataclass(frozen=True)
-class MunicipalPublicKey:
-    """A municipality's public key as the station holds it."""
-
-    municipality: str
-    key_id: str
-    public_key: bytes = field(repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"format": _PUB_FORMAT, "version": 1, "municipality": self.municipality, "id": self.key_id,
-                "public_key": base64.b64encode(self.public_key).decode("ascii")}
-
-    @classmethod
-    def read(cls, path: Path) -> MunicipalPublicKey:
-        """Read and check a public-key file (its key id must match its key)."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != _PUB_FORMAT:
-                raise ValueError
-            public = base64.b64decode(data["public_key"], validate=True)
-            X25519PublicKey.from_public_bytes(public)
-            municipality, kid = str(data["municipality"]), str(data["id"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            raise KeyStoreError(f"{path} is not a municipality's public key (`socialsearch keys municipality "
-                                "init` writes one)") from None
-        if kid != _key_id(public):
-            raise KeyStoreError(f"{path}: the key id does not belong to the key (the file was changed)")
-        return cls(_check_code(municipality), kid, public)
-
-
 @dataclass(frozen=True)
 class MunicipalKey:
     """A municipality's key pair, loaded from its own keystore folder (never the station's)."""
@@ -208,21 +168,6 @@ def keys_municipality_add(keys_dir: str | Path, public_file: str | Path, *, forc
     folder.mkdir(exist_ok=True, mode=0o700)
     _write_private(target, key.to_json())
     return key
-
-
-def load_municipal_public_keys(keys_dir: str | Path) -> dict[str, MunicipalPublicKey]:
-    """kommunekode → public key, from ``keys_dir/municipalities/*.pub`` (empty when none)."""
-    folder = Path(keys_dir) / MUNICIPALITIES_DIR
-    if not folder.is_dir():
-        return {}
-    keys = {}
-    for path in sorted(folder.glob("*.pub")):
-        key = MunicipalPublicKey.read(path)
-        if path.stem != key.municipality:
-            raise KeyStoreError(f"{path} holds the key of municipality {key.municipality}; name it "
-                                f"{key.municipality}.pub")
-        keys[key.municipality] = key
-    return keys
 
 
 # ---------------------------------------------------------------------------------- sealing
