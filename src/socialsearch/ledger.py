@@ -37,7 +37,6 @@ import builtins
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -52,7 +51,7 @@ import polars as pl
 from . import _integrity, _ledger_schema, audit
 from ._lock import LOCK_FILE, lock_state, lock_unless_held, missing_state
 from .audit import LEDGER_FILE, AuditEntry, canonical_json
-from .contract import DECISIONS, contains_cpr_like
+from .contract import contains_cpr_like, decision_problems
 from .errors import LedgerError, StateLockedError, UsageError
 from .weeks import IsoWeek
 
@@ -60,7 +59,6 @@ __all__ = ["LOCK_FILE", "SCHEMA_VERSION", "Decision", "Ledger", "backup", "lock_
 
 SCHEMA_VERSION = _ledger_schema.SCHEMA_VERSION
 _TS = "%Y-%m-%dT%H:%M:%S%.f%:z"
-_INITIALS = re.compile(r"^[^\W\d_]{1,8}$")
 
 # Columns a run copies from the search result; everything else in the frames is ignored.
 _DRAFT_REQUIRED = ("draft_id", "week", "child", "municipality", "rule", "score", "threshold")
@@ -187,23 +185,12 @@ class Decision:
 
 
 def check_decision(decision: object, reason: object, reviewer: object) -> list[str]:
-    """Every problem with one decision's fields (empty when it may be recorded).
+    """Every problem with one decision's fields (empty when it may be recorded); the rules are
+    :data:`~socialsearch.contract.DECISIONS_SCHEMA`'s (:func:`~socialsearch.contract.decision_problems`).
 
     Messages describe, never quote, the reason: it may hold what it must not.
     """
-    problems = []
-    if decision not in DECISIONS:
-        problems.append(f"decision: expected one of {', '.join(DECISIONS)}")
-    if not isinstance(reason, str) or not reason.strip():
-        problems.append("reason: must not be empty; say why the draft is approved or dismissed")
-    elif contains_cpr_like(reason):
-        problems.append(
-            "reason: seems to contain a CPR number (ten digits, with or without separators); write it "
-            "without identifiers, the draft id identifies the case"
-        )
-    if not isinstance(reviewer, str) or not _INITIALS.match(reviewer.strip()):
-        problems.append("reviewer: expected the reviewer's initials, 1 to 8 letters")
-    return problems
+    return decision_problems([(decision, reason, reviewer)])[0]
 
 
 def require_ledger(state_dir: str | os.PathLike[str]) -> Path:
@@ -732,7 +719,7 @@ class Reviews(_Namespace):
         The reason is kept in ``reviews``; the audit entry holds the row's sha256, so free
         text never enters the append-only log. A reason that could hold a CPR number
         (:func:`~socialsearch.contract.contains_cpr_like`) is refused; ``reviewer`` is the
-        reviewer's initials (1–8 letters); ``source`` says where the decision came from (an
+        reviewer's initials (2–6 capital letters); ``source`` says where the decision came from (an
         imported file's sha256).
         """
         [recorded] = self.record_many([Decision(draft_id, decision, reason, reviewer)], source=source)
@@ -740,8 +727,8 @@ class Reviews(_Namespace):
 
     def record_many(self, decisions: Sequence[Decision], *, source: str | None = None) -> list[dict[str, Any]]:
         """Record several decisions all-or-nothing, in one transaction (one audit entry each)."""
-        for d in decisions:
-            problems = check_decision(d.decision, d.reason, d.reviewer)
+        checked = decision_problems([(d.decision, d.reason, d.reviewer) for d in decisions])
+        for d, problems in zip(decisions, checked, strict=True):
             if problems:
                 raise UsageError(f"cannot record the decision on draft {safe_id(d.draft_id)}: " + "; ".join(problems))
         decided_at = _now()
