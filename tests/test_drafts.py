@@ -356,10 +356,59 @@ def test_html_is_self_contained_and_printable() -> None:
     html = page()
     assert not re.search(r"https?:|//[a-z]|<link|src=|@import", html, re.IGNORECASE)
     assert "url(" not in html  # CSS that could load something
-    assert re.findall(r"<script[^>]*>", html) == ["<script>"]  # one inline script, nothing loaded
+    # one inline script, and the decisions schema as data (never executed); nothing loaded
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="application/json" id="decisions-schema">', "<script>"]
     assert "default-src 'none'" in html  # the browser itself refuses anything from outside
     assert "@media print" in html
     assert ".toolbar, fieldset.decision, noscript, .screen-only { display: none !important; }" in html
+
+
+def csp_of(html: str) -> dict[str, list[str]]:
+    """The page's Content-Security-Policy, directive → sources, read with an HTML parser."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Meta(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy":
+                found.append(a.get("content") or "")
+
+    Meta().feed(html)
+    assert len(found) == 1, found
+    return {d.split()[0]: d.split()[1:] for d in (part.strip() for part in found[0].split(";")) if d}
+
+
+def sha256_source(text: str) -> str:
+    import base64
+    import hashlib
+
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_the_csp_allows_exactly_the_pages_own_script_and_style_by_hash(empty: bool) -> None:
+    html = render_html("101", [], week="2026-W47") if empty else page()
+    policy = csp_of(html)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert len(styles) == 1 and len(scripts) == (0 if empty else 1)
+    assert policy["script-src"] == ([sha256_source(scripts[0])] if scripts else ["'none'"])
+    assert policy["style-src"] == [sha256_source(styles[0])]
+    assert policy["default-src"] == ["'none'"] and policy["base-uri"] == ["'none'"]
+    assert "'unsafe-inline'" not in html and "'unsafe-eval'" not in html
+    assert not re.search(r"\son[a-z]+=|\sstyle=", html)  # no handler or style attribute the policy would block
+
+
+def test_the_page_carries_the_librarys_decisions_schema() -> None:
+    import json
+
+    from socialsearch.contract import DECISIONS_SCHEMA
+
+    [text] = re.findall(r'<script type="application/json" id="decisions-schema">(.*?)</script>', page(), re.DOTALL)
+    assert json.loads(text) == DECISIONS_SCHEMA
+    assert 'maxlength="2000"' in page() and 'maxlength="6"' in page()
 
 
 def test_html_without_lookback_uses_the_span_of_the_signals() -> None:

@@ -214,7 +214,7 @@ DECISIONS_SCHEMA: Final[dict[str, Any]] = {
                     "decision": {"enum": list(DECISIONS)},
                     "reason": {"type": "string", "minLength": 1, "maxLength": _REASON_MAX,
                                "pattern": _REASON_ALLOWED},
-                    "reviewer": {"type": "string", "pattern": "^[A-ZÆØÅ]{2,6}$"},
+                    "reviewer": {"type": "string", "minLength": 2, "maxLength": 6, "pattern": "^[A-ZÆØÅ]{2,6}$"},
                 },
             },
         },

@@ -20,6 +20,7 @@ rewrites identical files.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping
@@ -27,11 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import polars as pl
 
 from .._atomic import write_json_atomic, write_text_atomic
+from .._html import CSP_PLACEHOLDER, with_csp
 from .._resources import templates
-from ..contract import TIME_ZONE
+from ..contract import DECISIONS_SCHEMA, TIME_ZONE
 from ..geography import geography
 from ..weeks import IsoWeek
 
@@ -50,7 +53,7 @@ __all__ = [
 _ISO = "%Y-%m-%dT%H:%M:%S%:z"
 TEMPLATE = "drafts.html.j2"
 
-DECISIONS_FORMAT = "socialsearch-decisions"
+DECISIONS_FORMAT: str = DECISIONS_SCHEMA["properties"]["format"]["const"]
 """The ``format`` of the ``decisions.json`` the page produces (version 1)::
 
     {"format": "socialsearch-decisions", "version": 1, "week": "2026-W47", "municipality": "101",
@@ -649,7 +652,10 @@ def render_html(
         child's signals.
 
     The page is self-contained (inline CSS and script, no external addresses), escapes every
-    value, prints each draft from a new page, and produces ``decisions.json`` in the browser.
+    value, prints each draft from a new page, and produces ``decisions.json`` in the browser,
+    checked with :data:`~socialsearch.contract.DECISIONS_SCHEMA` (carried in the page). Its
+    Content-Security-Policy lets only its own script and style sheet run, by their sha256
+    (:func:`socialsearch._html.with_csp`).
     """
     iso = IsoWeek.parse(week)
     name = municipality_name_da(municipality)
@@ -670,7 +676,12 @@ def render_html(
         shared = {ref for (ref, _), n in counts.items() if n > 1}
         households.append({"drafts": views, "shared_events": len(shared)})
     n_immediate = sum(1 for v in all_views if v["immediate"])
-    return templates().get_template(TEMPLATE).render(
+    item = DECISIONS_SCHEMA["properties"]["decisions"]["items"]["properties"]
+    return with_csp(templates().get_template(TEMPLATE).render(
+        csp=CSP_PLACEHOLDER,
+        schema_json=_script_json(DECISIONS_SCHEMA),
+        reason_max=item["reason"]["maxLength"],
+        reviewer_max=item["reviewer"]["maxLength"],
         title=f"Underretningsudkast til {name} — uge {iso.week}, {iso.year}",
         municipality=municipality,
         municipality_name=name,
@@ -683,7 +694,13 @@ def render_html(
         n_drafts=len(all_views),
         n_immediate=n_immediate,
         decisions_format=DECISIONS_FORMAT,
-    )
+    ))
+
+
+def _script_json(value: Any) -> markupsafe.Markup:
+    """JSON for a ``<script type="application/json">`` block: nothing in it can end the element."""
+    text = json.dumps(value, ensure_ascii=True, sort_keys=True)
+    return markupsafe.Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def write_municipality(
