@@ -314,3 +314,59 @@ def test_decisions_from_a_real_run_go_back_through_review_import(
         assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["reidentify", "--state", str(state), "--keys", str(keys), "--draft", shown])
     assert result.exit_code == 0, result.output  # approved through the page: the custodian may re-identify
+
+
+@pytest.mark.parametrize("paper", [(21.0, 29.7), (21.59, 27.94)], ids=["A4", "Letter"])
+def test_the_council_report_prints_without_a_page_that_ends_on_a_heading(
+    browser: Any, tmp_path: Path, paper: tuple[float, float]
+) -> None:
+    """Every heading shares an unbreakable block with what it heads; Chromium prints stats.html to
+    PDF and pdftotext reads each page: no heading is left at the foot of a page, or alone on it."""
+    import subprocess
+    from html import unescape
+
+    from test_statistics import LEDGER, _frames, draft_id
+
+    from socialsearch.ledger import Ledger
+    from socialsearch.statistics import stats
+
+    state = tmp_path / "state"
+    with Ledger.open(state) as ledger:
+        for week in sorted({row[0] for row in LEDGER}):
+            ledger.runs.record(week, *_frames(week))
+        for week, child, _, decisions, *_ in LEDGER:
+            for decision in decisions:
+                ledger.reviews.record(draft_id(week, child), decision, "begrundelse", "ABC")
+    report = stats(state, from_week="2026-W39", to_week="2026-W43", out_dir=tmp_path / "out",
+                   by=("municipality", "district", "category", "age_band", "rule", "decision", "cross_district"))
+    html = report.paths["html"].read_text(encoding="utf-8")
+    headings = {" ".join(unescape(re.sub(r"<[^>]+>", "", h)).split())
+                for h in re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", html, re.DOTALL)}
+    browser.get(report.paths["html"].as_uri())
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        loose = browser.execute_script("""
+            return [...document.querySelectorAll('h2, h3')].filter(h => {
+                const block = h.parentElement;
+                return !h.nextElementSibling || getComputedStyle(h).breakAfter !== 'avoid'
+                    || block === document.body || getComputedStyle(block).breakInside !== 'avoid';
+            }).map(h => h.textContent);
+        """)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert loose == []
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("no pdftotext on this machine: install Debian's poppler-utils, as .ci/run does")
+    options = PrintOptions()
+    options.page_width, options.page_height = paper
+    pdf = tmp_path / "stats.pdf"
+    pdf.write_bytes(base64.b64decode(browser.print_page(options)))
+    pages = subprocess.run([pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True,
+                           text=True).stdout.split("\f")
+    pages = [[" ".join(line.split()) for line in page.splitlines() if line.strip()] for page in pages]
+    pages = [lines for lines in pages if lines]
+    assert len(pages) >= 3
+    for number, lines in enumerate(pages, start=1):
+        assert lines[-1] not in headings, f"page {number} ends on the heading {lines[-1]!r}"
+        assert not set(lines) <= headings, f"page {number} holds only headings: {lines}"

@@ -365,6 +365,109 @@ def test_decisions_come_from_the_audit_chain_not_the_reviews_table(state: Path, 
     assert not (tmp_path / "out").exists()
 
 
+def forged_copy(state: Path, folder: Path, sql: str | None, *, anchor: bool = True) -> Path:
+    """A copy of the ledger (and its anchor) changed behind the chain with ``sql``, triggers dropped."""
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "ledger.sqlite")
+    sqlite3.connect(state / "ledger.sqlite").backup(conn)
+    if anchor:
+        (folder / "audit.head").write_bytes((state / "audit.head").read_bytes())
+    if sql is not None:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+    return folder
+
+
+@pytest.mark.parametrize(("sql", "anchor"), [
+    ("UPDATE drafts SET municipality = '461' WHERE municipality = '101'", True),  # a bound row changed
+    ("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)", True),  # the last entry removed
+    (None, False),  # the anchor deleted
+])
+def test_stats_refuses_a_ledger_that_audit_verify_rejects(state: Path, tmp_path: Path, sql: str | None,
+                                                           anchor: bool) -> None:
+    from socialsearch.audit import audit_verify
+
+    forged = forged_copy(state, tmp_path / "forged", sql, anchor=anchor)
+    with pytest.raises(AuditError) as verify_error:
+        audit_verify(forged)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["stats", "--state", str(forged), "--from", "2026-W40", "--to", "2026-W42",
+                                      "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert str(verify_error.value) in result.output.replace("\n", " ") or "audit log" in result.output
+    assert "audit verify" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_stats_refuses_a_ledger_with_an_empty_chain(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "state"):
+        pass
+    with pytest.raises(AuditError, match="empty"):
+        stats(tmp_path / "state", from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+EVIL = ['=HYPERLINK("http://x.invalid","klik")', "@SUM(1+1)", "+1", "-3", "\tindrykket", "\rlinje"]
+
+
+@pytest.fixture(scope="module")
+def evil_report(tmp_path_factory: pytest.TempPathFactory) -> StatsReport:
+    """W40 of the hand-made ledger with each newest signal's category replaced by text that a
+    spreadsheet would read as a formula (the ledger holds whatever the catalogue said)."""
+    folder = tmp_path_factory.mktemp("evil")
+    drafts, signals = _frames("2026-W40")
+    signals = signals.with_columns(
+        category=pl.when(pl.col("new")).then(pl.Series([EVIL[(i // 2) % len(EVIL)] for i in range(signals.height)]))
+        .otherwise(pl.col("category")))
+    with Ledger.open(folder / "state") as ledger:
+        ledger.runs.record("2026-W40", drafts, signals)
+    return stats(folder / "state", from_week="2026-W40", to_week="2026-W40", out_dir=folder / "out",
+                 by=("category",))
+
+
+def test_csv_cells_that_start_like_a_formula_are_neutralised(evil_report: StatsReport) -> None:
+    raw = evil_report.paths["csv"].read_bytes()
+    rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline=""), delimiter=";"))
+    texts = [cell for row in rows for cell in row[:5]]
+    for evil in EVIL:
+        assert "'" + evil in texts, evil  # shown as the text it is
+    assert not [c for c in texts if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    values = [row[5] for row in rows[1:]]
+    assert all(v in (SUPPRESSED, SECONDARY, "–") or re.fullmatch(r"\d+(,\d)?", v) for v in values), values
+
+
+def test_a_negative_number_stays_a_number_in_the_csv() -> None:
+    from socialsearch.statistics import _csv_value
+
+    assert _csv_value(-1.5) == "-1,5" and _csv_value(-3) == -3 and _csv_value(12) == 12
+    assert _csv_value("-3") == "'-3" and _csv_value(None) == "–" and _csv_value(SECONDARY) == SECONDARY
+
+
+def test_stats_html_has_a_csp_with_the_hash_of_its_style_and_no_script(report: StatsReport) -> None:
+    from test_drafts import csp_of, sha256_source
+
+    html = report.paths["html"].read_text(encoding="utf-8")
+    policy = csp_of(html)
+    [style] = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert policy["style-src"] == [sha256_source(style)] and policy["script-src"] == ["'none'"]
+    assert policy["default-src"] == ["'none'"] and "'unsafe-inline'" not in html
+    assert not re.search(r"\sstyle=|\son[a-z]+=", html)  # nothing the policy would block
+
+
+def test_the_legend_explains_both_markers_and_draws_the_hatched_swatch(report: StatsReport) -> None:
+    html = report.paths["html"].read_text(encoding="utf-8")
+    text = unescape(re.sub(r"<[^>]+>", " ", html))
+    assert "<5 feltet bygger på 1–4 forskellige børn" in " ".join(text.split())
+    assert "(skjult) feltet er skjult, for at et lille tal ikke kan regnes ud" in " ".join(text.split())
+    swatches = re.findall(r'<g class="hatched-swatch">(.*?)</g>', html, re.DOTALL)
+    assert swatches and all(s.count("<line") >= 3 and 'fill="#ddd"' in s for s in swatches)
+    defined = set(re.findall(r'<pattern id="([^"]+)"', html))
+    assert set(re.findall(r"url\(#([^)]+)\)", html)) <= defined  # every hatch refers to a drawn pattern
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
