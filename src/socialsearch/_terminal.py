@@ -72,7 +72,9 @@ def _escape(match: re.Match[str]) -> str:
     if char in _NAMED:
         return _NAMED[char]
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    # C0 as \x1b (a JSON string never holds one raw); the rest as \u0085, \u202e: valid JSON escapes,
+    # so a JSON document printed through printable() stays valid JSON.
+    return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"
 
 
 def printable(text: object, *, keep_newlines: bool = False) -> str:

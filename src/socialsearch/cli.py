@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import click
 import socialsearch as api
 
 from . import progress
+from ._terminal import PrintableFormatter, printable
 from .contract import DECISIONS
 from .errors import EXIT_UNEXPECTED, SocialsearchError
 from .weeks import IsoWeek
@@ -41,7 +43,9 @@ def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) ->
     elif value:
         counts["quiet"] = True
     level = logging.ERROR if counts["quiet"] else logging.WARNING - 10 * min(counts["verbose"], 2)
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler])  # a no-op once the root logger has a handler
     logging.getLogger().setLevel(level)
     progress.configure(enabled=False if counts["quiet"] else None)
 
@@ -51,7 +55,8 @@ def _verbosity_options() -> list[click.Option]:
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_verbosity,
                      help="More log output (-vv for debug)."),
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_verbosity,
-                     help="Errors only: no progress display, no log output below errors."),
+                     help="Errors only: no progress display, no log output below errors, no summary "
+                          "(synth, pseudonymise)."),
     ]
 
 
@@ -82,7 +87,7 @@ class _Group(_Commands):
         try:
             return super().invoke(ctx)
         except SocialsearchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(exc, keep_newlines=True)}", err=True)
             sys.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
@@ -95,6 +100,18 @@ class _Group(_Commands):
                 err=True,
             )
             sys.exit(EXIT_UNEXPECTED)
+
+
+def _say(text: str) -> None:
+    """Print a line (or lines) for the person at the terminal: every file name, id or value in it
+    goes through :func:`~socialsearch._terminal.printable`, so the terminal obeys nothing in it."""
+    click.echo(printable(text, keep_newlines=True))
+
+
+def _quiet() -> bool:
+    """Whether -q was given (before or after the command): errors only."""
+    counts = click.get_current_context().find_root().meta.get("socialsearch.verbosity", {})
+    return bool(counts.get("quiet"))
 
 
 def _week(_ctx: click.Context, _param: click.Parameter, value: str | None) -> IsoWeek | None:
@@ -160,7 +177,7 @@ def keys_init(keys_dir: Path) -> None:
         socialsearch keys init --keys ./keys
     """
     store = api.keys_init(keys_dir)
-    click.echo(f"created keystore {keys_dir} (primary key {store.primary_key_id}, "
+    _say(f"created keystore {keys_dir} (primary key {store.primary_key_id}, "
                f"custodian key {store.custodian_key_id})")
 
 
@@ -173,7 +190,7 @@ def keys_show(keys_dir: Path) -> None:
     Example:
         socialsearch keys show --keys ./keys
     """
-    click.echo(json.dumps(api.keys_show(keys_dir), indent=2, ensure_ascii=False))
+    _say(json.dumps(api.keys_show(keys_dir), indent=2, ensure_ascii=False))
 
 
 @keys.command("rotate")
@@ -193,7 +210,7 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
         socialsearch keys rotate --keys ./keys --disable k9f8e7d6c
     """
     store = api.keys_rotate(keys_dir, promote=promote, disable=disable)
-    click.echo(_rotation_message(store, keys_dir, promote, disable))
+    _say(_rotation_message(store, keys_dir, promote, disable))
 
 
 def _rotation_message(store: Any, keys_dir: Path, promote: str | None, disable: str | None) -> str:
@@ -246,7 +263,7 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path, force: bool) -> None:
         socialsearch keys export --keys ./keys --role hub --out ./hub-keys --force   # after a rotation
     """
     store = api.keys_export(keys_dir, out_dir, role, force=force)  # type: ignore[arg-type]
-    click.echo(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
+    _say(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
                f"primary {store.primary_key_id})")
 
 
@@ -263,7 +280,7 @@ def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     Example:
         socialsearch keys rekey --keys ./keys --state ./state
     """
-    click.echo(json.dumps(api.keys_rekey(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
+    _say(json.dumps(api.keys_rekey(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -287,7 +304,7 @@ def catalogue_check(path: Path | None) -> None:
         socialsearch catalogue check ./my-district/event_codes.toml
     """
     c = api.catalogue_check(path)
-    click.echo(f"{c['source']}: ok - {c['categories']} categories, {c['codes']} codes, "
+    _say(f"{c['source']}: ok - {c['categories']} categories, {c['codes']} codes, "
                f"threshold {c['threshold']}, lookback {c['lookback_weeks']} weeks, child_max_age "
                f"{c['child_max_age']}, immediate: {', '.join(c['immediate']) or 'none'}; sha256 {c['sha256']}")
 
@@ -313,7 +330,8 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
     """
     with progress.stage(f"synthesising a Denmark at scale {scale:g}"):
         summary = api.synth(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
-    click.echo(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
+    if not _quiet():
+        _say(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
 
 
 @cli.command()
@@ -341,7 +359,8 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
     with progress.stage(f"the hub extract for {week} at the source station"):
         report = api.pseudonymise(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
                                absent_districts=absent_districts)
-    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if not _quiet():
+        _say(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- the weekly run
@@ -366,7 +385,7 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     with progress.stage(f"weekly search for {week}"):
         report = api.run(input_dir, week, out_dir, state_dir, keys_dir, catalogue=catalogue_path,
                          absent_districts=absent_districts)
-    click.echo(report.describe(state_dir=state_dir))
+    _say(report.describe(state_dir=state_dir))
 
 
 DRAFT_ID_EXAMPLE = "D2026-W47-k1a2b3c4d-0123456789abcdef"
@@ -401,26 +420,47 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
     """
     rows = api.drafts_list(state_dir, week=week, municipality=municipality, pending=pending)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        _say(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{len(rows)} draft(s) in {state_dir}", title_justify="left")
-    for name in ("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
-                 "decided at (Copenhagen)"):
-        table.add_column(name, no_wrap=name == "draft id", justify="right" if name in ("score", "age") else "left")
+    width = shutil.get_terminal_size((200, 24)).columns  # COLUMNS, else the terminal, else 200
+    Console(width=width, highlight=False).print(drafts_table(rows, f"{len(rows)} draft(s) in {state_dir}", width))
+
+
+def drafts_table(rows: list[dict[str, Any]], title: str, width: int) -> Any:
+    """The table `drafts list` prints, laid out for ``width`` columns.
+
+    Wide (120 columns and more): every field in a boxed table. Narrower: no box, one space
+    between columns, the week left out (every draft id starts with it: D2026-W47-...), the rule
+    as imm/thr, the decision date without the time; so at 80 columns every draft id and every
+    value is shown whole. Every value goes through :func:`~socialsearch._terminal.printable`.
+    """
     from datetime import datetime
+
+    from rich.table import Table
+    from rich.text import Text
 
     from .contract import TZ
 
+    wide = width >= 120
+    table = (Table(title=Text(printable(title)), title_justify="left") if wide else
+             Table(title=Text(printable(title)), title_justify="left", box=None, padding=(0, 1), pad_edge=False,
+                   collapse_padding=True, show_edge=False))
+    names = (("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
+              "decided at (Copenhagen)") if wide else
+             ("draft id", "kom.", "rule", "pts", "age", "decision", "by", "decided"))
+    for name in names:
+        table.add_column(name, no_wrap=True, overflow="fold",
+                         justify="right" if name in ("score", "pts", "age") else "left")
     for r in rows:
         when = None if r["decided_at"] is None else datetime.fromisoformat(r["decided_at"]).astimezone(TZ)
-        decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}"
-        table.add_row(r["draft_id"], r["week"], r["municipality"], r["rule"], str(r["score"]),
-                      "" if r["age"] is None else str(r["age"]), r["decision"] or "pending",
-                      r["reviewer"] or "", decided)
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+        decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}" if wide else f"{when:%Y-%m-%d}"
+        rule = str(r["rule"]) if wide else {"immediate": "imm", "threshold": "thr"}.get(r["rule"], str(r["rule"]))
+        values = [r["draft_id"], *([r["week"]] if wide else []), r["municipality"], rule, str(r["score"]),
+                  "" if r["age"] is None else str(r["age"]), r["decision"] or "pending", r["reviewer"] or "", decided]
+        table.add_row(*(Text(printable(v)) for v in values))
+    return table
 
 
 @cli.command()
@@ -447,7 +487,7 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
         if given:
             raise click.UsageError(f"--import records a whole file: leave out {', '.join(given)}")
         report = api.import_decisions(state_dir, import_file)
-        click.echo(f"{import_file}: recorded {report['recorded']} decision(s), {report['unchanged']} already "
+        _say(f"{import_file}: recorded {report['recorded']} decision(s), {report['unchanged']} already "
                    f"recorded (week {report['week']}, municipality {report['municipality']}, "
                    f"sha256 {report['file_sha256']})")
         return
@@ -456,7 +496,7 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
         raise click.UsageError(f"missing {', '.join(missing)} (or give --import FILE)")
     assert draft_id is not None and decision is not None and reason is not None and reviewer is not None
     api.review(state_dir, draft_id, decision, reason, reviewer)
-    click.echo(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
+    _say(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
 
 
 @cli.command()
@@ -489,7 +529,7 @@ def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, 
     console = Console(width=100)
     console.print(table)
     for kind, path in report.paths.items():
-        console.print(f"wrote {kind}: {path}", markup=False, highlight=False)
+        console.print(printable(f"wrote {kind}: {path}"), markup=False, highlight=False)
 
 
 @cli.command()
@@ -505,7 +545,7 @@ def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     Example:
         socialsearch reidentify --state ./state --keys ./keys --draft D2026-W47-k1a2b3c4d-0123456789abcdef
     """
-    click.echo(json.dumps(api.reidentify(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
+    _say(json.dumps(api.reidentify(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
 
 
 @cli.group()
@@ -528,7 +568,7 @@ def audit_verify(state_dir: Path) -> None:
     Example:
         socialsearch audit verify --state ./state
     """
-    click.echo(str(api.audit_verify(state_dir)))
+    _say(str(api.audit_verify(state_dir)))
 
 
 @cli.command()
