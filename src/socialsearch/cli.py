@@ -468,7 +468,8 @@ def drafts_table(rows: list[dict[str, Any]], title: str, width: int) -> Any:
 @click.option("--draft", "draft_id", metavar="ID", help="The draft id (see `drafts list`).")
 @click.option("--decision", type=click.Choice(list(DECISIONS)))
 @click.option("--reason", help="Why (kept in the ledger; no CPR numbers or names).")
-@click.option("--reviewer", metavar="INITIALS", help="The caseworker's initials, 1-8 letters.")
+@click.option("--reviewer", metavar="INITIALS",
+              help="The caseworker's initials, 2-6 letters A-Z, Æ, Ø, Å (upper-cased).")
 @click.option("--import", "import_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A decisions.json downloaded from the drafts page (instead of --draft ...).")
 def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: str | None,
@@ -509,9 +510,11 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
                                  "cross_district"]),
               help="Add a table (and chart) of drafts by this dimension and decision; repeat for more.")
 def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...]) -> None:
-    """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells shown as "<5".
+    """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells hidden.
 
-    Reads the ledger only (no keys, no vault) and writes stats.json, stats.csv and stats.html.
+    Verifies the audit chain first (as `audit verify`), then reads the ledger only (no keys, no
+    vault) and writes stats.json, stats.csv and stats.html. A cell of 1-4 children shows "<5"; a
+    cell hidden so that no such cell can be worked out shows "(skjult)".
 
     \b
     Example:

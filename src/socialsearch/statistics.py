@@ -25,8 +25,10 @@ then hides further cells so that no hidden cell can be recovered from the publis
    hidden cell the published cells still determine (e.g. through a chain of tables) gets a
    neighbour hidden as well, and both steps repeat until nothing hidden is determined.
 
-Zeros stay published. Tables that share a number (the grand total, the decision totals, a
-dimension's row totals) share one cell, so a number hidden in one table is hidden in all.
+A cell hidden for being small shows ``"<5"`` (:data:`SUPPRESSED`); a cell hidden only by the
+rules above shows ``"(skjult)"`` (:data:`SECONDARY`): it may hold any number. Zeros stay
+published. Tables that share a number (the grand total, the decision totals, a dimension's row
+totals) share one cell, so a number hidden in one table is hidden in all.
 
 Examples
 --------
@@ -806,8 +808,9 @@ def stats(
     """Publish the council statistics of the weeks ``from_week``..``to_week`` (both included).
 
     Reads ``STATE/ledger.sqlite`` read-only and writes ``stats.json``, ``stats.csv`` and
-    ``stats.html`` to ``out_dir`` (each atomically). Every count is of drafts; cells with 1 to 4
-    distinct children, and the cells that would give them away, show ``"<5"``.
+    ``stats.html`` to ``out_dir`` (each atomically), after checking what ``audit verify``
+    checks. Every count is of drafts; cells with 1 to 4 distinct children show ``"<5"``, the
+    cells that would give them away ``"(skjult)"``.
 
     Parameters
     ----------
@@ -827,6 +830,9 @@ def stats(
         ``from_week`` after ``to_week``, or an unknown dimension.
     LedgerError
         No ledger in ``state_dir``, or one that cannot be read.
+    AuditError
+        The ledger's audit chain, its anchor or a bound table does not verify, or the chain is
+        empty (nothing is written).
     """
     first, last = _as_week(from_week, "first week"), _as_week(to_week, "last week")
     if first > last:
