@@ -212,6 +212,17 @@ def test_the_page_checks_with_the_librarys_schema(page: Any, downloads: Path, re
     assert not any(downloads.iterdir())
 
 
+def test_the_page_counts_characters_as_the_library_does(page: Any, downloads: Path) -> None:
+    reason = "Glad familie \U0001F600 " + "x" * 1985  # 2,000 characters (an emoji is one), 2,001 UTF-16 units
+    assert len(reason) == 2000
+    page.find_element(By.CSS_SELECTOR, 'fieldset.decision[data-number="1"] input[value="dismiss"]').click()
+    set_value(page, 1, "textarea", reason)
+    set_value(page, 1, "input.initials", "KB")
+    page.find_element(By.ID, "download").click()
+    data = json.loads(downloaded(downloads).read_text(encoding="utf-8"))
+    assert data["decisions"][0]["reason"] == reason
+
+
 def leave_warning(driver: Any) -> bool:
     """Whether the page asks to stay when it is left (its beforeunload handler cancels the event)."""
     return bool(driver.execute_script(
