@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_ledger import week47
 
 from socialsearch import audit
@@ -304,3 +306,27 @@ def test_many_reasons_are_checked_with_one_cpr_pass(state: Path, monkeypatch: py
     found = decision_problems([("dismiss", r, "AB") for r in reasons] + [("dismiss", "far 01.01.90 1234", "AB")])
     assert [bool(p) for p in found] == [False] * 500 + [True, True]
     assert len(calls) == 1
+
+
+def json_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((json_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((json_depth(v) for v in value), default=0)
+    return 0
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u00e6'),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet='[]{}"\\k'), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(JSON_VALUES)
+def test_the_depth_check_agrees_with_the_parser(value: Any) -> None:
+    """Brackets and quotes inside strings (escaped or not) never fool the depth count."""
+    from socialsearch.municipality import _depth
+
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
+        assert _depth(text.encode("utf-8")) == json_depth(value)
