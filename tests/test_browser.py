@@ -52,6 +52,7 @@ def browser(downloads: Path) -> Iterator[Any]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--window-size=1100,900", "--lang=da"):
         options.add_argument(argument)
+    options.set_capability("unhandledPromptBehavior", "accept")  # a leave warning never stalls a test
     options.add_experimental_option("prefs", {
         "download.default_directory": str(downloads),
         "download.prompt_for_download": False,
@@ -65,13 +66,22 @@ def browser(downloads: Path) -> Iterator[Any]:
     driver.quit()
 
 
+def forget(driver: Any, folder: Path) -> None:
+    """Empty the local storage of file: pages (where the page keeps decisions) from a blank page."""
+    blank = folder / "blank.html"
+    blank.write_text("<!DOCTYPE html><title>blank</title>", encoding="utf-8")
+    driver.get(blank.as_uri())
+    driver.execute_script("window.localStorage.clear();")
+
+
 @pytest.fixture
 def page(browser: Any, tmp_path: Path, downloads: Path) -> Any:
-    """The household page, freshly loaded; the downloads folder emptied."""
+    """The household page, freshly loaded with nothing remembered; the downloads folder emptied."""
     for old in downloads.iterdir():
         old.unlink()
     folder = write_municipality(tmp_path / "out" / "2026-W47", "101", household_docs(), week="2026-W47",
                                 lookback_weeks=26)
+    forget(browser, tmp_path)
     browser.get((folder / "drafts.html").as_uri())
     return browser
 
@@ -157,6 +167,91 @@ def test_no_decision_yet(page: Any, downloads: Path) -> None:
     assert not any(downloads.iterdir())
 
 
+def test_the_pages_own_script_runs_under_its_csp_and_nothing_else_does(page: Any, downloads: Path) -> None:
+    policy = page.find_element(By.CSS_SELECTOR, 'meta[http-equiv="Content-Security-Policy"]').get_attribute("content")
+    assert "'unsafe-inline'" not in policy and "script-src 'sha256-" in policy
+    # a script added to the page (as injected markup would be) is refused by the policy ...
+    injected = page.execute_script("""
+        window.injected = false;
+        const s = document.createElement('script');
+        s.textContent = 'window.injected = true;';
+        document.body.appendChild(s);
+        return window.injected;
+    """)
+    assert injected is False
+    # ... while the page's own script, allowed by its hash, works: progress, checks, the download
+    fill(page, 1, "approve", "Relevant.", "KB")
+    assert page.find_element(By.ID, "progress").text == "1 af 4 udkast afgjort."
+    page.find_element(By.ID, "download").click()
+    assert json.loads(downloaded(downloads).read_text(encoding="utf-8"))["decisions"][0]["reviewer"] == "KB"
+
+
+def set_value(driver: Any, number: int, selector: str, value: str) -> None:
+    """Put text a keyboard cannot type (control characters, look-alikes) into a field, as a paste would."""
+    driver.execute_script("""
+        const el = document.querySelector(`fieldset.decision[data-number="${arguments[0]}"] ${arguments[1]}`);
+        el.value = arguments[2];
+        el.dispatchEvent(new Event('input', {bubbles: true}));
+    """, number, selector, value)
+
+
+@pytest.mark.parametrize(("reason", "reviewer", "message"), [
+    ("ok \x1b]0;titel\x07", "KB", "usynligt styretegn"),
+    ("ok \u202egnidnif", "KB", "usynligt styretegn"),
+    ("ok", "\u0410\u0412\u0421", "initialer (2–6 bogstaver"),  # Cyrillic look-alikes of ABC
+    ("x" * 2001, "KB", "for lang (højst 2000 tegn)"),
+])
+def test_the_page_checks_with_the_librarys_schema(page: Any, downloads: Path, reason: str, reviewer: str,
+                                                  message: str) -> None:
+    page.find_element(By.CSS_SELECTOR, 'fieldset.decision[data-number="1"] input[value="dismiss"]').click()
+    set_value(page, 1, "textarea", reason)
+    set_value(page, 1, "input.initials", reviewer)
+    page.find_element(By.ID, "download").click()
+    assert "Beslutningsfilen er ikke lavet" in status(page) and message in status(page)
+    time.sleep(0.5)  # give a (wrong) download the chance to appear
+    assert not any(downloads.iterdir())
+
+
+def test_the_page_counts_characters_as_the_library_does(page: Any, downloads: Path) -> None:
+    reason = "Glad familie \U0001F600 " + "x" * 1985  # 2,000 characters (an emoji is one), 2,001 UTF-16 units
+    assert len(reason) == 2000
+    page.find_element(By.CSS_SELECTOR, 'fieldset.decision[data-number="1"] input[value="dismiss"]').click()
+    set_value(page, 1, "textarea", reason)
+    set_value(page, 1, "input.initials", "KB")
+    page.find_element(By.ID, "download").click()
+    data = json.loads(downloaded(downloads).read_text(encoding="utf-8"))
+    assert data["decisions"][0]["reason"] == reason
+
+
+def leave_warning(driver: Any) -> bool:
+    """Whether the page asks to stay when it is left (its beforeunload handler cancels the event)."""
+    return bool(driver.execute_script(
+        "const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e); return e.defaultPrevented;"))
+
+
+def test_decisions_are_kept_in_local_storage_and_leaving_warns_until_downloaded(
+    page: Any, downloads: Path
+) -> None:
+    assert not leave_warning(page)  # nothing entered yet
+    fill(page, 1, "approve", "Straks-kategori.", "abc")
+    fill(page, 3, "dismiss", "Kendt sag.", "KB")
+    assert leave_warning(page)
+    keys = page.execute_script("return Object.keys(window.localStorage).sort();")
+    assert keys == ["socialsearch:2026-W47:101:draft:DS2", "socialsearch:2026-W47:101:draft:DZ"]
+    page.refresh()  # the page closed by mistake and opened again: everything comes back
+    first = page.find_element(By.CSS_SELECTOR, 'fieldset.decision[data-number="1"]')
+    assert first.find_element(By.CSS_SELECTOR, 'input[value="approve"]').is_selected()
+    assert first.find_element(By.TAG_NAME, "textarea").get_attribute("value") == "Straks-kategori."
+    assert page.find_element(By.ID, "progress").text == "2 af 4 udkast afgjort."
+    assert leave_warning(page)  # still not downloaded
+    page.find_element(By.ID, "download").click()
+    data = json.loads(downloaded(downloads).read_text(encoding="utf-8"))
+    assert [d["draft_id"] for d in data["decisions"]] == ["DZ", "DS2"]
+    assert not leave_warning(page)  # everything on the page is in the file
+    fill(page, 2, "dismiss", "Ny vurdering.", "KB")
+    assert leave_warning(page)  # a decision the file does not hold
+
+
 def pdf_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
 
@@ -213,6 +308,7 @@ def test_decisions_from_a_real_run_go_back_through_review_import(
     for old in downloads.iterdir():
         old.unlink()
     folder = out / "2026-W47" / "101"
+    forget(browser, tmp_path)
     browser.get((folder / "drafts.html").as_uri())
     shown = browser.find_element(By.CSS_SELECTOR, 'fieldset.decision[data-number="1"]').get_attribute("data-draft-id")
     fill(browser, 1, "approve", "Relevant, sagen oprettes.", "KB")
@@ -230,3 +326,59 @@ def test_decisions_from_a_real_run_go_back_through_review_import(
         assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["reidentify", "--state", str(state), "--keys", str(keys), "--draft", shown])
     assert result.exit_code == 0, result.output  # approved through the page: the custodian may re-identify
+
+
+@pytest.mark.parametrize("paper", [(21.0, 29.7), (21.59, 27.94)], ids=["A4", "Letter"])
+def test_the_council_report_prints_without_a_page_that_ends_on_a_heading(
+    browser: Any, tmp_path: Path, paper: tuple[float, float]
+) -> None:
+    """Every heading shares an unbreakable block with what it heads; Chromium prints stats.html to
+    PDF and pdftotext reads each page: no heading is left at the foot of a page, or alone on it."""
+    import subprocess
+    from html import unescape
+
+    from test_statistics import LEDGER, _frames, draft_id
+
+    from socialsearch.ledger import Ledger
+    from socialsearch.statistics import stats
+
+    state = tmp_path / "state"
+    with Ledger.open(state) as ledger:
+        for week in sorted({row[0] for row in LEDGER}):
+            ledger.runs.record(week, *_frames(week))
+        for week, child, _, decisions, *_ in LEDGER:
+            for decision in decisions:
+                ledger.reviews.record(draft_id(week, child), decision, "begrundelse", "ABC")
+    report = stats(state, from_week="2026-W39", to_week="2026-W43", out_dir=tmp_path / "out",
+                   by=("municipality", "district", "category", "age_band", "rule", "decision", "cross_district"))
+    html = report.paths["html"].read_text(encoding="utf-8")
+    headings = {" ".join(unescape(re.sub(r"<[^>]+>", "", h)).split())
+                for h in re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", html, re.DOTALL)}
+    browser.get(report.paths["html"].as_uri())
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        loose = browser.execute_script("""
+            return [...document.querySelectorAll('h2, h3')].filter(h => {
+                const block = h.parentElement;
+                return !h.nextElementSibling || getComputedStyle(h).breakAfter !== 'avoid'
+                    || block === document.body || getComputedStyle(block).breakInside !== 'avoid';
+            }).map(h => h.textContent);
+        """)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert loose == []
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("no pdftotext on this machine: install Debian's poppler-utils, as .ci/run does")
+    options = PrintOptions()
+    options.page_width, options.page_height = paper
+    pdf = tmp_path / "stats.pdf"
+    pdf.write_bytes(base64.b64decode(browser.print_page(options)))
+    pages = subprocess.run([pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True,
+                           text=True).stdout.split("\f")
+    pages = [[" ".join(line.split()) for line in page.splitlines() if line.strip()] for page in pages]
+    pages = [lines for lines in pages if lines]
+    assert len(pages) >= 3
+    for number, lines in enumerate(pages, start=1):
+        assert lines[-1] not in headings, f"page {number} ends on the heading {lines[-1]!r}"
+        assert not set(lines) <= headings, f"page {number} holds only headings: {lines}"

@@ -224,7 +224,8 @@ def test_html_is_danish_and_explains_itself() -> None:
         "Politiets ugentlige søgning (Socialsøg)", "pseudonymer", "vurderingspligten i barnets lov",
         "får kommunen barnets og de voksnes identitet fra den nøgleansvarlige",
         "Bekymring", "Hændelser", "Tidligere udkast om barnet", "11 år", "Bopælskommune Københavns Kommune",
-        "Barnets far er registreret i 3 hændelser med vold og spirituskørsel i 3 politikredse inden for 26 uger.",
+        "Barnets far er registreret som mistænkt i 3 hændelser med vold og spirituskørsel i 3 politikredse inden for "
+        "26 uger.",
         "Tærskel nået 5 point mod en tærskelværdi på 3: 2 nye point og 3 point fra hændelser, "
         "der allerede har været med i et tidligere udkast.",
         "fundet ved sandsynlighedsbaseret match, sandsynlighed 0,98",
@@ -254,7 +255,8 @@ def test_html_immediate_headline_names_the_category() -> None:
     assert "Underretningsudkast til Odense Kommune" in seen
     assert ("Straks-udkast Der er registreret en hændelse i kategorien »Barn i fare«, som altid udløser et udkast, "
             "uanset antallet af point. Barnet har i alt 3 point (tærskelværdien er 3); alle 3 point er nye.") in seen
-    assert "Barnet selv er registreret i 1 hændelse med barn i fare i 1 politikreds inden for 1 uge." in seen
+    assert ("Barnet selv er registreret som forurettet i 1 hændelse med barn i fare i 1 politikreds inden for "
+            "1 uge.") in seen
     assert "Barnet selv (P1): forurettet" in seen and "Fyns Politi" in seen
     assert "Ingen tidligere udkast om barnet." in seen
     # Without the catalogue's immediate categories the headline stays true, without a name.
@@ -283,7 +285,10 @@ def test_html_each_person_once_with_all_relations() -> None:
     seen = text_of(persons)
     assert "P1 Mor og forældremyndighedsindehaver · 1 hændelse: mistænkt PM" in seen
     assert "P2 Far · 2 hændelser: mistænkt og forurettet PF" in seen
-    assert "Barnets mor er registreret i 1 hændelse med vold" in text_of(first)
+    assert "Barnets mor er registreret som mistænkt i 1 hændelse med vold" in text_of(first)
+    # the father was a suspect on two events and a victim on one of them: two events, not three
+    assert ("Barnets far er registreret som mistænkt i 2 hændelser og som forurettet i 1 hændelse (i alt 2 "
+            "hændelser) med vold") in text_of(first)
 
 
 def test_html_groups_siblings_and_puts_immediate_drafts_first() -> None:
@@ -356,10 +361,59 @@ def test_html_is_self_contained_and_printable() -> None:
     html = page()
     assert not re.search(r"https?:|//[a-z]|<link|src=|@import", html, re.IGNORECASE)
     assert "url(" not in html  # CSS that could load something
-    assert re.findall(r"<script[^>]*>", html) == ["<script>"]  # one inline script, nothing loaded
+    # one inline script, and the decisions schema as data (never executed); nothing loaded
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="application/json" id="decisions-schema">', "<script>"]
     assert "default-src 'none'" in html  # the browser itself refuses anything from outside
     assert "@media print" in html
     assert ".toolbar, fieldset.decision, noscript, .screen-only { display: none !important; }" in html
+
+
+def csp_of(html: str) -> dict[str, list[str]]:
+    """The page's Content-Security-Policy, directive → sources, read with an HTML parser."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Meta(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy":
+                found.append(a.get("content") or "")
+
+    Meta().feed(html)
+    assert len(found) == 1, found
+    return {d.split()[0]: d.split()[1:] for d in (part.strip() for part in found[0].split(";")) if d}
+
+
+def sha256_source(text: str) -> str:
+    import base64
+    import hashlib
+
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_the_csp_allows_exactly_the_pages_own_script_and_style_by_hash(empty: bool) -> None:
+    html = render_html("101", [], week="2026-W47") if empty else page()
+    policy = csp_of(html)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert len(styles) == 1 and len(scripts) == (0 if empty else 1)
+    assert policy["script-src"] == ([sha256_source(scripts[0])] if scripts else ["'none'"])
+    assert policy["style-src"] == [sha256_source(styles[0])]
+    assert policy["default-src"] == ["'none'"] and policy["base-uri"] == ["'none'"]
+    assert "'unsafe-inline'" not in html and "'unsafe-eval'" not in html
+    assert not re.search(r"\son[a-z]+=|\sstyle=", html)  # no handler or style attribute the policy would block
+
+
+def test_the_page_carries_the_librarys_decisions_schema() -> None:
+    import json
+
+    from socialsearch.contract import DECISIONS_SCHEMA
+
+    [text] = re.findall(r'<script type="application/json" id="decisions-schema">(.*?)</script>', page(), re.DOTALL)
+    assert json.loads(text) == DECISIONS_SCHEMA
+    assert 'maxlength="2000"' in page() and 'maxlength="6"' in page()
 
 
 def test_html_without_lookback_uses_the_span_of_the_signals() -> None:
@@ -401,15 +455,30 @@ def test_documents_contain_only_pseudonyms(code: str) -> None:
     assert "0101901234" not in text
 
 
-def test_html_parents_on_the_same_event_share_one_sentence() -> None:
+def test_html_parents_in_the_same_role_on_the_same_event_share_one_sentence() -> None:
+    rows = [signal("DX", "CX", "E1", "PM", "mother"), signal("DX", "CX", "E1", "PF", "father"),
+            signal("DX", "CX", "E1", "PH", "household")]
+    drafts = drafts_frame().head(1).with_columns(draft_id=pl.lit("DX"), child=pl.lit("CX"))
+    seen = text_of(render_html("101", build_documents(signals_frame(rows), drafts)["101"], week="2026-W47",
+                               lookback_weeks=26))
+    assert ("Barnets mor, far og en voksen i barnets husstand er registreret som mistænkt i 1 hændelse med vold i 1 "
+            "politikreds inden for 26 uger.") in seen
+    assert seen.count("er registreret som") == 1
+
+
+def test_html_the_summary_sentence_tells_the_suspect_from_the_victim() -> None:
+    """The mother suspected, the father the victim, an adult of the household a witness of one event:
+    never "mor og far er registreret i 1 hændelse med vold" as if they stood on the same side."""
     rows = [signal("DX", "CX", "E1", "PM", "mother"), signal("DX", "CX", "E1", "PF", "father", "victim"),
             signal("DX", "CX", "E1", "PH", "household", "witness")]
     drafts = drafts_frame().head(1).with_columns(draft_id=pl.lit("DX"), child=pl.lit("CX"))
     seen = text_of(render_html("101", build_documents(signals_frame(rows), drafts)["101"], week="2026-W47",
                                lookback_weeks=26))
-    assert ("Barnets mor, far og en voksen i barnets husstand er registreret i 1 hændelse med vold i 1 politikreds "
-            "inden for 26 uger.") in seen
-    assert seen.count("er registreret i") == 1
+    for sentence in ("Barnets mor er registreret som mistænkt i 1 hændelse med vold",
+                     "Barnets far er registreret som forurettet i 1 hændelse med vold",
+                     "En voksen i barnets husstand er registreret som vidne i 1 hændelse med vold"):
+        assert sentence in seen, sentence
+    assert "Barnets mor og far" not in seen and "Barnets mor, far" not in seen
 
 
 def test_children_who_are_only_on_the_same_event_are_not_siblings() -> None:

@@ -600,18 +600,18 @@ def test_reviews_record_reviewer_and_source_and_list_drafts(tmp_path: Path) -> N
     drafts, signals = week47()
     with Ledger.open(tmp_path) as ledger:
         ledger.runs.record("2026-W47", drafts, signals)
-        got = ledger.reviews.record("D47-a", "approve", "ok", " Æbø ", source="f" * 64)
-        assert (got["reviewer"], got["source"]) == ("Æbø", "f" * 64)
+        got = ledger.reviews.record("D47-a", "approve", "ok", " ÆBØ ", source="f" * 64)
+        assert (got["reviewer"], got["source"]) == ("ÆBØ", "f" * 64)
         for bad in ("", "A1", "ABCDEFGHI", "A B", "A.B"):
             with pytest.raises(UsageError, match="initials"):
                 ledger.reviews.record("D47-a", "approve", "ok", bad)
         [entry] = ledger.audit_entries("review")
-        assert entry.data["reviewer"] == "Æbø" and entry.data["source"] == "f" * 64
+        assert entry.data["reviewer"] == "ÆBØ" and entry.data["source"] == "f" * 64
         latest = ledger.reviews.latest()
         assert set(latest) == {"D47-a"} and set(latest["D47-a"]) == {"decision", "reason", "reviewer", "decided_at"}
         rows = ledger.drafts.list()
         assert [(r["draft_id"], r["decision"], r["reviewer"]) for r in rows] == [
-            ("D47-a", "approve", "Æbø"), ("D47-b", None, None)]
+            ("D47-a", "approve", "ÆBØ"), ("D47-b", None, None)]
         assert [r["draft_id"] for r in ledger.drafts.list(pending=True)] == ["D47-b"]
         assert [r["draft_id"] for r in ledger.drafts.list(municipality="147")] == ["D47-b"]
         assert ledger.drafts.list(week="2026-W48") == []
@@ -619,7 +619,7 @@ def test_reviews_record_reviewer_and_source_and_list_drafts(tmp_path: Path) -> N
         assert ledger.drafts.list(draft_ids=[]) == []
         assert set(rows[0]) == {"draft_id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
                                 "decided_at"}
-    assert table(tmp_path, "SELECT reviewer, source FROM reviews") == [("Æbø", "f" * 64)]
+    assert table(tmp_path, "SELECT reviewer, source FROM reviews") == [("ÆBØ", "f" * 64)]
 
 
 def test_open_without_create_creates_nothing(tmp_path: Path) -> None:

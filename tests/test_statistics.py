@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from socialsearch.cli import cli
 from socialsearch.errors import AuditError, LedgerError, UsageError
 from socialsearch.ledger import Ledger
-from socialsearch.statistics import SUPPRESSED, Relation, StatsReport, stats, suppress
+from socialsearch.statistics import SECONDARY, SUPPRESSED, Relation, StatsReport, stats, suppress
 from socialsearch.weeks import IsoWeek
 
 # --- the hand-made ledger ----------------------------------------------------------------------
@@ -168,8 +168,9 @@ def test_municipality_table_primary_and_secondary_suppression(report: StatsRepor
     # Primary: every cell of 1..4 children. The total column then holds one hidden cell (461's 1,
     # which would be 18 - 8 - 9): the smallest published part, 101's 8, is hidden too. Rows and
     # columns then hold 0 or >= 2 hidden cells, and the audit finds nothing determined.
+    # 101's 8 is hidden for its partner, not for being small: it shows "(skjult)", never "<5".
     assert cells(report, "municipality") == {
-        "101": [SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED],
+        "101": [SUPPRESSED, SUPPRESSED, SUPPRESSED, SECONDARY],
         "461": [0, SUPPRESSED, 0, SUPPRESSED],
         "751": [SUPPRESSED, SUPPRESSED, SUPPRESSED, 9],
         "*": [8, 5, 5, 18],
@@ -182,7 +183,7 @@ def test_district_table_is_hidden_where_its_municipalities_are(report: StatsRepo
     # KBH's total 8 must be hidden as 101's is, or 101's would be published through it.
     assert cells(report, "district") == {
         "FYN": [0, SUPPRESSED, 0, SUPPRESSED],
-        "KBH": [SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED],
+        "KBH": [SUPPRESSED, SUPPRESSED, SUPPRESSED, SECONDARY],
         "OJY": [SUPPRESSED, SUPPRESSED, SUPPRESSED, 9],
         "*": [8, 5, 5, 18],
     }
@@ -191,7 +192,7 @@ def test_district_table_is_hidden_where_its_municipalities_are(report: StatsRepo
 def test_age_bands(report: StatsReport) -> None:
     # A* are 3 (0-5), B* 13 (12-14), C1 16 (15-17): the same cells as the municipality table.
     assert cells(report, "age_band") == {
-        "00-05": [SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED],
+        "00-05": [SUPPRESSED, SUPPRESSED, SUPPRESSED, SECONDARY],
         "12-14": [SUPPRESSED, SUPPRESSED, SUPPRESSED, 9],
         "15-17": [0, SUPPRESSED, 0, SUPPRESSED],
         "*": [8, 5, 5, 18],
@@ -218,7 +219,7 @@ def test_rule_table_hides_a_part_before_a_shared_total(report: StatsReport) -> N
     # hide its smallest part, threshold's 16 (not the grand total 18, which every table shares).
     assert cells(report, "rule") == {
         "immediate": [0, SUPPRESSED, 0, SUPPRESSED],
-        "threshold": [8, SUPPRESSED, 5, SUPPRESSED],
+        "threshold": [8, SUPPRESSED, 5, SECONDARY],
         "*": [8, 5, 5, 18],
     }
 
@@ -229,7 +230,7 @@ def test_a_small_week_and_its_partner_are_hidden(state: Path, tmp_path: Path) ->
     # Children: W39's A3, C1, B6 are among the 15 already counted.
     result = stats(state, from_week=IsoWeek.parse("2026-W39"), to_week="2026-W42", out_dir=tmp_path)
     assert cells(result, "week") == {"2026-W39": [SUPPRESSED], "2026-W40": [6], "2026-W41": [7],
-                                     "2026-W42": [SUPPRESSED], "*": [21]}
+                                     "2026-W42": [SECONDARY], "*": [21]}
     assert result.summary["drafts"] == 21 and result.summary["children"] == 15
 
 
@@ -261,7 +262,8 @@ def test_three_files_are_written(report: StatsReport) -> None:
     rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8")), delimiter=";"))
     assert rows[0] == ["tabel", "række", "rækkenavn", "kolonne", "kolonnenavn", "værdi"]
     assert ["summary", "follow_up_pct", rows[3][2], "", "", "33,3"] == rows[3]  # Danish decimal comma
-    assert ["municipality", "101", "København (101)", "*", "i alt", SUPPRESSED] in rows
+    assert ["municipality", "101", "København (101)", "*", "i alt", SECONDARY] in rows
+    assert ["municipality", "461", "Odense (461)", "*", "i alt", SUPPRESSED] in rows
     assert ["municipality", "751", "Aarhus (751)", "*", "i alt", "9"] in rows
     assert all(len(r) == 6 for r in rows)
 
@@ -293,12 +295,12 @@ def test_every_published_count_is_zero_at_least_five_or_hidden(report: StatsRepo
     published = [unescape(v) for v in re.findall(r'<td class="n[^"]*">([^<]*)</td>', html)]
     assert len(published) > 50
     for value in published:
-        assert value == SUPPRESSED or value == "0" or int(value) >= 5, value
+        assert value in (SUPPRESSED, SECONDARY) or value == "0" or int(value) >= 5, value
     data = json.loads(report.paths["json"].read_text(encoding="utf-8"))
     for table in data["tables"]:
         for row in table["rows"]:
             for value in row["cells"].values():
-                assert value == SUPPRESSED or value == 0 or value >= 5
+                assert value in (SUPPRESSED, SECONDARY) or value == 0 or value >= 5
 
 
 # --- reading the ledger -------------------------------------------------------------------------
@@ -327,20 +329,24 @@ def test_bad_periods_and_dimensions_are_refused(state: Path, tmp_path: Path) -> 
     assert not any(tmp_path.iterdir())
 
 
-def test_ledger_without_signal_districts(state: Path, tmp_path: Path) -> None:
-    # A ledger made before draft_signals had a district column: the cross-district split is
-    # unknown for every draft, and everything else is as before.
+def test_ledger_without_signal_districts_is_refused_as_audit_verify_refuses_it(state: Path, tmp_path: Path) -> None:
+    # A ledger whose draft_signals lost the district column: the chain binds every signal row with
+    # its district, so `audit verify` cannot vouch for it, and stats publishes nothing from it.
+    from socialsearch.audit import audit_verify
+
     old = tmp_path / "old"
     old.mkdir()
     conn = sqlite3.connect(old / "ledger.sqlite")
     sqlite3.connect(state / "ledger.sqlite").backup(conn)
+    (old / "audit.head").write_bytes((state / "audit.head").read_bytes())
     conn.execute("ALTER TABLE draft_signals DROP COLUMN district")
     conn.commit()
     conn.close()
-    result = stats(old, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
-    assert cells(result, "cross_district") == {"same": [0], "other": [0], "unknown": [18], "*": [18]}
-    assert result.summary["cross_district_pct"] == 0.0
-    assert result.summary["approved_pct"] == 44.4
+    with pytest.raises(AuditError):
+        audit_verify(old)
+    with pytest.raises((AuditError, LedgerError)):
+        stats(old, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_decisions_come_from_the_audit_chain_not_the_reviews_table(state: Path, tmp_path: Path) -> None:
@@ -357,6 +363,109 @@ def test_decisions_come_from_the_audit_chain_not_the_reviews_table(state: Path, 
     with pytest.raises(AuditError):
         stats(forged, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def forged_copy(state: Path, folder: Path, sql: str | None, *, anchor: bool = True) -> Path:
+    """A copy of the ledger (and its anchor) changed behind the chain with ``sql``, triggers dropped."""
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "ledger.sqlite")
+    sqlite3.connect(state / "ledger.sqlite").backup(conn)
+    if anchor:
+        (folder / "audit.head").write_bytes((state / "audit.head").read_bytes())
+    if sql is not None:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+    return folder
+
+
+@pytest.mark.parametrize(("sql", "anchor"), [
+    ("UPDATE drafts SET municipality = '461' WHERE municipality = '101'", True),  # a bound row changed
+    ("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)", True),  # the last entry removed
+    (None, False),  # the anchor deleted
+])
+def test_stats_refuses_a_ledger_that_audit_verify_rejects(state: Path, tmp_path: Path, sql: str | None,
+                                                           anchor: bool) -> None:
+    from socialsearch.audit import audit_verify
+
+    forged = forged_copy(state, tmp_path / "forged", sql, anchor=anchor)
+    with pytest.raises(AuditError) as verify_error:
+        audit_verify(forged)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["stats", "--state", str(forged), "--from", "2026-W40", "--to", "2026-W42",
+                                      "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert str(verify_error.value) in result.output.replace("\n", " ") or "audit log" in result.output
+    assert "audit verify" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_stats_refuses_a_ledger_with_an_empty_chain(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "state"):
+        pass
+    with pytest.raises(AuditError, match="empty"):
+        stats(tmp_path / "state", from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+EVIL = ['=HYPERLINK("http://x.invalid","klik")', "@SUM(1+1)", "+1", "-3", "\tindrykket", "\rlinje"]
+
+
+@pytest.fixture(scope="module")
+def evil_report(tmp_path_factory: pytest.TempPathFactory) -> StatsReport:
+    """W40 of the hand-made ledger with each newest signal's category replaced by text that a
+    spreadsheet would read as a formula (the ledger holds whatever the catalogue said)."""
+    folder = tmp_path_factory.mktemp("evil")
+    drafts, signals = _frames("2026-W40")
+    signals = signals.with_columns(
+        category=pl.when(pl.col("new")).then(pl.Series([EVIL[(i // 2) % len(EVIL)] for i in range(signals.height)]))
+        .otherwise(pl.col("category")))
+    with Ledger.open(folder / "state") as ledger:
+        ledger.runs.record("2026-W40", drafts, signals)
+    return stats(folder / "state", from_week="2026-W40", to_week="2026-W40", out_dir=folder / "out",
+                 by=("category",))
+
+
+def test_csv_cells_that_start_like_a_formula_are_neutralised(evil_report: StatsReport) -> None:
+    raw = evil_report.paths["csv"].read_bytes()
+    rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline=""), delimiter=";"))
+    texts = [cell for row in rows for cell in row[:5]]
+    for evil in EVIL:
+        assert "'" + evil in texts, evil  # shown as the text it is
+    assert not [c for c in texts if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    values = [row[5] for row in rows[1:]]
+    assert all(v in (SUPPRESSED, SECONDARY, "–") or re.fullmatch(r"\d+(,\d)?", v) for v in values), values
+
+
+def test_a_negative_number_stays_a_number_in_the_csv() -> None:
+    from socialsearch.statistics import _csv_value
+
+    assert _csv_value(-1.5) == "-1,5" and _csv_value(-3) == -3 and _csv_value(12) == 12
+    assert _csv_value("-3") == "'-3" and _csv_value(None) == "–" and _csv_value(SECONDARY) == SECONDARY
+
+
+def test_stats_html_has_a_csp_with_the_hash_of_its_style_and_no_script(report: StatsReport) -> None:
+    from test_drafts import csp_of, sha256_source
+
+    html = report.paths["html"].read_text(encoding="utf-8")
+    policy = csp_of(html)
+    [style] = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert policy["style-src"] == [sha256_source(style)] and policy["script-src"] == ["'none'"]
+    assert policy["default-src"] == ["'none'"] and "'unsafe-inline'" not in html
+    assert not re.search(r"\sstyle=|\son[a-z]+=", html)  # nothing the policy would block
+
+
+def test_the_legend_explains_both_markers_and_draws_the_hatched_swatch(report: StatsReport) -> None:
+    html = report.paths["html"].read_text(encoding="utf-8")
+    text = unescape(re.sub(r"<[^>]+>", " ", html))
+    assert "<5 feltet bygger på 1–4 forskellige børn" in " ".join(text.split())
+    assert "(skjult) feltet er skjult, for at et lille tal ikke kan regnes ud" in " ".join(text.split())
+    swatches = re.findall(r'<g class="hatched-swatch">(.*?)</g>', html, re.DOTALL)
+    assert swatches and all(s.count("<line") >= 3 and 'fill="#ddd"' in s for s in swatches)
+    defined = set(re.findall(r'<pattern id="([^"]+)"', html))
+    assert set(re.findall(r"url\(#([^)]+)\)", html)) <= defined  # every hatch refers to a drawn pattern
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ import click
 import socialsearch as api
 
 from . import _signals, progress
+from ._terminal import PrintableFormatter, printable
 from .contract import DECISIONS
 from .errors import EXIT_UNEXPECTED, EXIT_USAGE, SocialsearchError, fault_message
 from .weeks import IsoWeek
@@ -52,7 +54,9 @@ def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) ->
     elif value:
         counts["quiet"] = True
     level = logging.ERROR if counts["quiet"] else logging.WARNING - 10 * min(counts["verbose"], 2)
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(handlers=[handler])  # a no-op once the root logger has a handler
     logging.getLogger().setLevel(level)
     progress.configure(enabled=False if counts["quiet"] else None)
 
@@ -62,7 +66,8 @@ def _verbosity_options() -> list[click.Option]:
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_verbosity,
                      help="More log output (-vv for debug)."),
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_verbosity,
-                     help="Errors only: no progress display, no log output below errors."),
+                     help="Errors only: no progress display, no log output below errors, no summary "
+                          "(synth, pseudonymise)."),
     ]
 
 
@@ -97,7 +102,7 @@ class _Group(_Commands):
                     click.echo("(an interrupt arrived after the work was committed; it was completed)", err=True)
                 return result
         except SocialsearchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(exc, keep_newlines=True)}", err=True)
             sys.exit(exc.exit_code)
         except _signals.Interrupted as exc:
             click.echo(f"interrupted ({signal_name(exc.signum)}) before the command committed anything; "
@@ -137,6 +142,16 @@ def _fault(ctx: click.Context, exc: BaseException) -> str | None:
         read=[paths[k] for k in _READ if k in paths],
         ledger=None if state is None else state / "ledger.sqlite",
     )
+def _say(text: str) -> None:
+    """Print a line (or lines) for the person at the terminal: every file name, id or value in it
+    goes through :func:`~socialsearch._terminal.printable`, so the terminal obeys nothing in it."""
+    click.echo(printable(text, keep_newlines=True))
+
+
+def _quiet() -> bool:
+    """Whether -q was given (before or after the command): errors only."""
+    counts = click.get_current_context().find_root().meta.get("socialsearch.verbosity", {})
+    return bool(counts.get("quiet"))
 
 
 def _week(_ctx: click.Context, _param: click.Parameter, value: str | None) -> IsoWeek | None:
@@ -202,7 +217,7 @@ def keys_init(keys_dir: Path) -> None:
         socialsearch keys init --keys ./keys
     """
     store = api.keys_init(keys_dir)
-    click.echo(f"created keystore {keys_dir} (primary key {store.primary_key_id}, "
+    _say(f"created keystore {keys_dir} (primary key {store.primary_key_id}, "
                f"custodian key {store.custodian_key_id})")
 
 
@@ -215,7 +230,7 @@ def keys_show(keys_dir: Path) -> None:
     Example:
         socialsearch keys show --keys ./keys
     """
-    click.echo(json.dumps(api.keys_show(keys_dir), indent=2, ensure_ascii=False))
+    _say(json.dumps(api.keys_show(keys_dir), indent=2, ensure_ascii=False))
 
 
 @keys.command("rotate")
@@ -235,7 +250,7 @@ def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> Non
         socialsearch keys rotate --keys ./keys --disable k9f8e7d6c
     """
     store = api.keys_rotate(keys_dir, promote=promote, disable=disable)
-    click.echo(_rotation_message(store, keys_dir, promote, disable))
+    _say(_rotation_message(store, keys_dir, promote, disable))
 
 
 def _rotation_message(store: Any, keys_dir: Path, promote: str | None, disable: str | None) -> str:
@@ -288,7 +303,7 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path, force: bool) -> None:
         socialsearch keys export --keys ./keys --role hub --out ./hub-keys --force   # after a rotation
     """
     store = api.keys_export(keys_dir, out_dir, role, force=force)  # type: ignore[arg-type]
-    click.echo(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
+    _say(f"exported a {role} keystore to {out_dir} (keys {', '.join(store.key_ids)}, "
                f"primary {store.primary_key_id})")
 
 
@@ -305,7 +320,7 @@ def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     Example:
         socialsearch keys rekey --keys ./keys --state ./state
     """
-    click.echo(json.dumps(api.keys_rekey(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
+    _say(json.dumps(api.keys_rekey(state_dir, keys_dir, to_key), indent=2, ensure_ascii=False))
 
 
 @keys.group("municipality")
@@ -331,7 +346,7 @@ def keys_municipality_init(municipality: str, keys_dir: Path) -> None:
         socialsearch keys municipality add --keys ./station-keys --public ./kk-keys/municipality.pub
     """
     key = api.keys_municipality_init(keys_dir, municipality)
-    click.echo(f"created the key pair {key.key_id} of municipality {key.municipality} in {keys_dir}; give "
+    _say(f"created the key pair {key.key_id} of municipality {key.municipality} in {keys_dir}; give "
                f"{keys_dir / 'municipality.pub'} to the source station (`socialsearch keys municipality add`)")
 
 
@@ -349,7 +364,7 @@ def keys_municipality_add(keys_dir: Path, public_file: Path, force: bool) -> Non
         socialsearch keys municipality add --keys ./station-keys --public ./kk-keys/municipality.pub
     """
     key = api.keys_municipality_add(keys_dir, public_file, force=force)
-    click.echo(f"{keys_dir} now seals exact values for municipality {key.municipality} (key {key.key_id})")
+    _say(f"{keys_dir} now seals exact values for municipality {key.municipality} (key {key.key_id})")
 
 
 @cli.command("open")
@@ -366,10 +381,10 @@ def open_(drafts_dir: Path, keys_dir: Path, out_dir: Path | None) -> None:
         socialsearch open --drafts ./out/2026-W47/101 --keys ./kk-keys
     """
     report = api.open_drafts(drafts_dir, keys_dir, out_dir)
-    click.echo(f"opened {report['opened']} of {report['drafts']} draft(s) of municipality {report['municipality']}: "
+    _say(f"opened {report['opened']} of {report['drafts']} draft(s) of municipality {report['municipality']}: "
                f"{report['html']}")
     if report["without_exact_values"]:
-        click.echo(f"{report['without_exact_values']} draft(s) carry no sealed values (the station held no key of "
+        _say(f"{report['without_exact_values']} draft(s) carry no sealed values (the station held no key of "
                    "this municipality when it made them)")
 
 
@@ -394,7 +409,7 @@ def catalogue_check(path: Path | None) -> None:
         socialsearch catalogue check ./my-district/event_codes.toml
     """
     c = api.catalogue_check(path)
-    click.echo(f"{c['source']}: ok - {c['categories']} categories, {c['codes']} codes, "
+    _say(f"{c['source']}: ok - {c['categories']} categories, {c['codes']} codes, "
                f"threshold {c['threshold']}, lookback {c['lookback_weeks']} weeks, child_max_age "
                f"{c['child_max_age']}, immediate: {', '.join(c['immediate']) or 'none'}; sha256 {c['sha256']}")
 
@@ -420,7 +435,8 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
     """
     with progress.stage(f"synthesising a Denmark at scale {scale:g}"):
         summary = api.synth(out_dir, scale=scale, seed=seed, week=week, fmt=fmt)  # type: ignore[arg-type]
-    click.echo(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
+    if not _quiet():
+        _say(json.dumps(dataclasses.asdict(summary), indent=2, ensure_ascii=False, default=str))
 
 
 @cli.command()
@@ -448,7 +464,8 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
     with progress.stage(f"the hub extract for {week} at the source station"):
         report = api.pseudonymise(input_dir, out_dir, keys_dir, week=week, catalogue=catalogue_path, force=force,
                                absent_districts=absent_districts)
-    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if not _quiet():
+        _say(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- the weekly run
@@ -480,7 +497,7 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     with progress.stage(f"weekly search for {week}"):
         report = api.run(input_dir, week, out_dir, state_dir, keys_dir, catalogue=catalogue_path,
                          absent_districts=absent_districts, new_state=new_state)
-    click.echo(report.describe(state_dir=state_dir))
+    _say(report.describe(state_dir=state_dir))
 
 
 DRAFT_ID_EXAMPLE = "D2026-W47-k1a2b3c4d-0123456789abcdef"
@@ -515,26 +532,47 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
     """
     rows = api.drafts_list(state_dir, week=week, municipality=municipality, pending=pending)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        _say(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{len(rows)} draft(s) in {state_dir}", title_justify="left")
-    for name in ("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
-                 "decided at (Copenhagen)"):
-        table.add_column(name, no_wrap=name == "draft id", justify="right" if name in ("score", "age") else "left")
+    width = shutil.get_terminal_size((200, 24)).columns  # COLUMNS, else the terminal, else 200
+    Console(width=width, highlight=False).print(drafts_table(rows, f"{len(rows)} draft(s) in {state_dir}", width))
+
+
+def drafts_table(rows: list[dict[str, Any]], title: str, width: int) -> Any:
+    """The table `drafts list` prints, laid out for ``width`` columns.
+
+    Wide (120 columns and more): every field in a boxed table. Narrower: no box, one space
+    between columns, the week left out (every draft id starts with it: D2026-W47-...), the rule
+    as imm/thr, the decision date without the time; so at 80 columns every draft id and every
+    value is shown whole. Every value goes through :func:`~socialsearch._terminal.printable`.
+    """
     from datetime import datetime
+
+    from rich.table import Table
+    from rich.text import Text
 
     from .contract import TZ
 
+    wide = width >= 120
+    table = (Table(title=Text(printable(title)), title_justify="left") if wide else
+             Table(title=Text(printable(title)), title_justify="left", box=None, padding=(0, 1), pad_edge=False,
+                   collapse_padding=True, show_edge=False))
+    names = (("draft id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
+              "decided at (Copenhagen)") if wide else
+             ("draft id", "kom.", "rule", "pts", "age", "decision", "by", "decided"))
+    for name in names:
+        table.add_column(name, no_wrap=True, overflow="fold",
+                         justify="right" if name in ("score", "pts", "age") else "left")
     for r in rows:
         when = None if r["decided_at"] is None else datetime.fromisoformat(r["decided_at"]).astimezone(TZ)
-        decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}"
-        table.add_row(r["draft_id"], r["week"], r["municipality"], r["rule"], str(r["score"]),
-                      "" if r["age"] is None else str(r["age"]), r["decision"] or "pending",
-                      r["reviewer"] or "", decided)
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+        decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}" if wide else f"{when:%Y-%m-%d}"
+        rule = str(r["rule"]) if wide else {"immediate": "imm", "threshold": "thr"}.get(r["rule"], str(r["rule"]))
+        values = [r["draft_id"], *([r["week"]] if wide else []), r["municipality"], rule, str(r["score"]),
+                  "" if r["age"] is None else str(r["age"]), r["decision"] or "pending", r["reviewer"] or "", decided]
+        table.add_row(*(Text(printable(v)) for v in values))
+    return table
 
 
 @cli.command()
@@ -542,7 +580,8 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
 @click.option("--draft", "draft_id", metavar="ID", help="The draft id (see `drafts list`).")
 @click.option("--decision", type=click.Choice(list(DECISIONS)))
 @click.option("--reason", help="Why (kept in the ledger; no CPR numbers or names).")
-@click.option("--reviewer", metavar="INITIALS", help="The caseworker's initials, 1-8 letters.")
+@click.option("--reviewer", metavar="INITIALS",
+              help="The caseworker's initials, 2-6 letters A-Z, Æ, Ø, Å (upper-cased).")
 @click.option("--import", "import_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A decisions.json downloaded from the drafts page (instead of --draft ...).")
 def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: str | None,
@@ -561,7 +600,7 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
         if given:
             raise click.UsageError(f"--import records a whole file: leave out {', '.join(given)}")
         report = api.import_decisions(state_dir, import_file)
-        click.echo(f"{import_file}: recorded {report['recorded']} decision(s), {report['unchanged']} already "
+        _say(f"{import_file}: recorded {report['recorded']} decision(s), {report['unchanged']} already "
                    f"recorded (week {report['week']}, municipality {report['municipality']}, "
                    f"sha256 {report['file_sha256']})")
         return
@@ -570,7 +609,7 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
         raise click.UsageError(f"missing {', '.join(missing)} (or give --import FILE)")
     assert draft_id is not None and decision is not None and reason is not None and reviewer is not None
     api.review(state_dir, draft_id, decision, reason, reviewer)
-    click.echo(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
+    _say(f"recorded: {decision} {draft_id} by {reviewer.strip()}")
 
 
 @cli.command()
@@ -583,9 +622,11 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
                                  "cross_district"]),
               help="Add a table (and chart) of drafts by this dimension and decision; repeat for more.")
 def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...]) -> None:
-    """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells shown as "<5".
+    """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells hidden.
 
-    Reads the ledger only (no keys, no vault) and writes stats.json, stats.csv and stats.html.
+    Verifies the audit chain first (as `audit verify`), then reads the ledger only (no keys, no
+    vault) and writes stats.json, stats.csv and stats.html. A cell of 1-4 children shows "<5"; a
+    cell hidden so that no such cell can be worked out shows "(skjult)".
 
     \b
     Example:
@@ -603,7 +644,7 @@ def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, 
     console = Console(width=100)
     console.print(table)
     for kind, path in report.paths.items():
-        console.print(f"wrote {kind}: {path}", markup=False, highlight=False)
+        console.print(printable(f"wrote {kind}: {path}"), markup=False, highlight=False)
 
 
 @cli.command()
@@ -619,7 +660,7 @@ def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     Example:
         socialsearch reidentify --state ./state --keys ./keys --draft D2026-W47-k1a2b3c4d-0123456789abcdef
     """
-    click.echo(json.dumps(api.reidentify(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
+    _say(json.dumps(api.reidentify(state_dir, keys_dir, draft_id), indent=2, ensure_ascii=False))
 
 
 @cli.group()
@@ -642,7 +683,7 @@ def audit_verify(state_dir: Path) -> None:
     Example:
         socialsearch audit verify --state ./state
     """
-    click.echo(str(api.audit_verify(state_dir)))
+    _say(str(api.audit_verify(state_dir)))
 
 
 @cli.command()

@@ -17,16 +17,21 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import polars as pl
+
+from ._terminal import unsafe_class
 
 __all__ = [
     "CPR_STATUSES",
     "DATETIME",
     "DECISIONS",
+    "DECISIONS_FILE_MAX_BYTES",
+    "DECISIONS_SCHEMA",
     "HUB_SCHEMA",
     "ISO_WEEK_PATTERN",
     "KINDS",
@@ -39,6 +44,8 @@ __all__ = [
     "TZ",
     "age_on",
     "contains_cpr_like",
+    "cpr_like_many",
+    "decision_problems",
     "iso_week",
     "to_local",
 ]
@@ -168,15 +175,129 @@ def contains_cpr_like(text: str) -> bool:
     separators (``01 01 90-1234``, ``010190–1234``, ``01.01.90.1234``) that the project's own
     normaliser (:func:`socialsearch.identifiers.normalise_cpr`) accepts as a CPR number.
     """
-    if _TEN_DIGITS.search(text):
-        return True
-    windows = []
-    for run in _SEPARATED_DIGITS.findall(text):
-        digits = re.sub(r"\D", "", run)
-        windows += [digits[i : i + 10] for i in range(len(digits) - 9)]
+    return cpr_like_many([text])[0]
+
+
+def cpr_like_many(texts: Sequence[str]) -> list[bool]:
+    """:func:`contains_cpr_like` of each text, with one normaliser pass over all of them.
+
+    Examples
+    --------
+    >>> cpr_like_many(["ring 0101901234", "uge 47", "sag 01.01.90 1234", ""])
+    [True, False, True, False]
+    """
+    found = [_TEN_DIGITS.search(t) is not None for t in texts]
+    owners: list[int] = []
+    windows: list[str] = []
+    for i, text in enumerate(texts):
+        if found[i]:
+            continue
+        for run in _SEPARATED_DIGITS.findall(text):
+            digits = re.sub(r"\D", "", run)
+            for j in range(len(digits) - 9):
+                owners.append(i)
+                windows.append(digits[j : j + 10])
     if not windows:
-        return False
+        return found
     from .identifiers import normalise_cpr  # late: identifiers imports this module
 
-    frame = pl.DataFrame({"w": windows}, schema={"w": pl.String})
-    return bool(frame.select(normalise_cpr("w").is_not_null().any()).item())
+    frame = pl.DataFrame({"i": owners, "w": windows}, schema={"i": pl.Int64, "w": pl.String})
+    hits = frame.filter(normalise_cpr("w").is_not_null())["i"].unique().to_list()
+    for i in hits:
+        found[i] = True
+    return found
+
+
+# --------------------------------------------------------------------------- decisions
+DECISIONS_FILE_MAX_BYTES: Final = 16 * 1024 * 1024
+"""The largest ``decisions.json`` ``review --import`` reads (16 MiB: 20,000 decisions with
+reasons of several hundred characters each)."""
+
+_REASON_MAX = 2000
+_REASON_ALLOWED = f"^[^{unsafe_class(allow=chr(10))[1:-1]}]*$"  # line breaks are a textarea's own
+
+DECISIONS_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["format", "version", "week", "municipality", "decisions"],
+    "additionalProperties": False,
+    "maxDepth": 3,
+    "properties": {
+        "format": {"const": "socialsearch-decisions"},
+        "version": {"const": 1},
+        "week": {"type": "string", "pattern": r"^\d{4}-W\d{2}$"},
+        "municipality": {"type": "string", "pattern": r"^\d{3}$"},
+        "decisions": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["draft_id", "decision", "reason", "reviewer"],
+                "additionalProperties": False,
+                "properties": {
+                    "draft_id": {"type": "string", "pattern": r"^D[0-9A-Za-z-]{1,95}$"},
+                    "decision": {"enum": list(DECISIONS)},
+                    "reason": {"type": "string", "minLength": 1, "maxLength": _REASON_MAX,
+                               "pattern": _REASON_ALLOWED},
+                    "reviewer": {"type": "string", "minLength": 2, "maxLength": 6, "pattern": "^[A-ZÆØÅ]{2,6}$"},
+                },
+            },
+        },
+    },
+}
+"""The ``decisions.json`` the caseworker's page writes and ``review --import`` reads, as a JSON
+Schema (draft 2020-12 keywords, plus ``maxDepth``: the deepest nesting of objects and arrays).
+
+The page carries this very dictionary and checks every decision with its numbers and patterns
+before it offers the file; :func:`decision_problems` checks the same fields in the library, for
+the file and for ``socialsearch review``. A reason holds at most 2,000 characters and no control,
+bidirectional or invisible formatting character (line breaks are allowed); initials are 2 to 6
+capital letters, Danish letters included (a Cyrillic or Greek look-alike is refused). Reasons are
+also checked for anything that could be a CPR number (:func:`contains_cpr_like`).
+"""
+
+_ITEM = DECISIONS_SCHEMA["properties"]["decisions"]["items"]["properties"]
+_REVIEWER = re.compile(_ITEM["reviewer"]["pattern"])
+_REASON_OK = re.compile(_ITEM["reason"]["pattern"])
+
+
+def decision_problems(items: Sequence[tuple[object, object, object]]) -> list[list[str]]:
+    """Every problem of each (decision, reason, reviewer), by :data:`DECISIONS_SCHEMA`.
+
+    The reviewer is checked as given (``socialsearch review`` upper-cases it first, as the page
+    does); a reason is checked after trimming surrounding white space, the way it is recorded.
+    Messages describe, never quote, the reason. One pass over the list, one CPR check for all.
+
+    Examples
+    --------
+    >>> found = decision_problems([("approve", "Kendt familie", "KB"), ("maybe", "ring 0101901234", "КВ")])
+    >>> [[problem.split(":")[0] for problem in problems] for problems in found]
+    [[], ['decision', 'reason', 'reviewer']]
+    """
+    cpr = ("reason: seems to contain a CPR number (ten digits, with or without separators); write it "
+           "without identifiers, the draft id identifies the case")
+    first: list[list[str]] = []  # the decision's and the reason's problems
+    last: list[list[str]] = []  # the reviewer's
+    texts: list[str] = []
+    owners: list[int] = []
+    for i, (decision, reason, reviewer) in enumerate(items):
+        problems: list[str] = []
+        if decision not in DECISIONS:
+            problems.append(f"decision: expected one of {', '.join(DECISIONS)}")
+        text = reason.strip() if isinstance(reason, str) else ""
+        if not text:
+            problems.append("reason: must not be empty; say why the draft is approved or dismissed")
+        elif len(text) > _REASON_MAX:
+            problems.append(f"reason: {len(text):,} characters; at most {_REASON_MAX:,} are kept")
+        elif not _REASON_OK.match(text):
+            problems.append("reason: holds a control, bidirectional or invisible formatting character "
+                            "(such as NUL, ESC or U+202E); write plain text")
+        else:
+            texts.append(text)
+            owners.append(i)
+        first.append(problems)
+        ok = isinstance(reviewer, str) and _REVIEWER.match(reviewer.strip()) is not None
+        last.append([] if ok else ["reviewer: expected the reviewer's initials, 2 to 6 capital letters A-Z, Æ, Ø or Å"])
+    for i, cpr_like in zip(owners, cpr_like_many(texts), strict=True):
+        if cpr_like:
+            first[i].append(cpr)
+    return [a + b for a, b in zip(first, last, strict=True)]

@@ -60,6 +60,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from ._terminal import printable
+
 __all__ = ["Step", "configure", "is_enabled", "stage", "track"]
 
 T = TypeVar("T")
@@ -128,7 +130,7 @@ def _open_display() -> Progress | None:
     if _display is None:
         display = Progress(
             SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             TaskProgressColumn(),
             TimeElapsedColumn(),
@@ -159,7 +161,7 @@ def stage(description: str, total: float | None = None) -> Iterator[Step]:
             task = None
         else:
             _depth += 1
-            task = display.add_task(description, total=total)
+            task = display.add_task(printable(description), total=total)
     if display is None or task is None:
         yield _SILENT
         return

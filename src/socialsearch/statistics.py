@@ -25,8 +25,10 @@ then hides further cells so that no hidden cell can be recovered from the publis
    hidden cell the published cells still determine (e.g. through a chain of tables) gets a
    neighbour hidden as well, and both steps repeat until nothing hidden is determined.
 
-Zeros stay published. Tables that share a number (the grand total, the decision totals, a
-dimension's row totals) share one cell, so a number hidden in one table is hidden in all.
+A cell hidden for being small shows ``"<5"`` (:data:`SUPPRESSED`); a cell hidden only by the
+rules above shows ``"(skjult)"`` (:data:`SECONDARY`): it may hold any number. Zeros stay
+published. Tables that share a number (the grand total, the decision totals, a dimension's row
+totals) share one cell, so a number hidden in one table is hidden in all.
 
 Examples
 --------
@@ -59,17 +61,19 @@ import numpy as np
 import polars as pl
 
 from ._atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from ._html import CSP_PLACEHOLDER, with_csp
 from ._resources import templates
 from .contract import DECISIONS
-from .errors import LedgerError, UsageError
+from .errors import AuditError, LedgerError, UsageError
 from .geography import geography
-from .ledger.chain import LEDGER_FILE
-from .ledger.integrity import latest_reviews
+from .ledger.chain import LEDGER_FILE, read_anchor
+from .ledger.integrity import latest_reviews, verify_connection
 from .weeks import IsoWeek
 
 __all__ = [
     "DIMENSIONS",
     "MIN_PUBLISHED",
+    "SECONDARY",
     "SUPPRESSED",
     "Relation",
     "StatsReport",
@@ -81,7 +85,10 @@ __all__ = [
 MIN_PUBLISHED = 5
 """Cells of 1 to ``MIN_PUBLISHED - 1`` children are never published."""
 SUPPRESSED = "<5"
-"""What a hidden cell shows, in every file."""
+"""What a cell of 1 to 4 children shows (primary suppression), in every file."""
+SECONDARY = "(skjult)"
+"""What a cell hidden only so that no small cell can be worked out shows (secondary
+suppression), in every file: it may hold any number, so it must not read as "<5"."""
 
 DIMENSIONS = ("municipality", "district", "category", "age_band", "rule", "decision", "cross_district")
 """The ``--by`` choices."""
@@ -263,6 +270,21 @@ def _connect(state_dir: Path) -> sqlite3.Connection:
     return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
 
 
+def _verify_chain(conn: sqlite3.Connection, state_dir: Path) -> None:
+    """What ``socialsearch audit verify`` checks, first: figures are published only from a ledger
+    whose audit chain, anchor and bound tables verify (else :class:`~socialsearch.errors.AuditError`)."""
+    try:
+        report = verify_connection(conn, read_anchor(state_dir))
+    except AuditError as exc:
+        raise AuditError(f"{exc}. No statistics were written: `socialsearch audit verify --state "
+                         f"{state_dir}` must pass before figures are published from this ledger") from None
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot read the ledger for statistics ({exc}); is it a socialsearch ledger?") from None
+    if report.entries == 0:
+        raise AuditError(f"audit log of {state_dir} is empty: no run was ever recorded there, so there is "
+                         "nothing to publish. Is this the state folder of the weekly run?")
+
+
 def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The period's drafts (one row each, with the latest decision) and their signals."""
     period = "FROM drafts AS d WHERE d.week >= ? AND d.week <= ?"
@@ -274,10 +296,8 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
         # Decisions as the audit chain records them (a row edited behind the chain raises, one
         # inserted behind it is ignored), never straight from the reviews table.
         decided = latest_reviews(conn, [row[0] for row in draft_rows])
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(draft_signals)")}
-        district = "s.district" if "district" in columns else "NULL"
         signal_rows = conn.execute(
-            f"SELECT s.draft_id, {district}, s.category, s.registered_at FROM draft_signals AS s "
+            "SELECT s.draft_id, s.district, s.category, s.registered_at FROM draft_signals AS s "
             f"WHERE s.draft_id IN (SELECT d.draft_id {period})", weeks
         ).fetchall()
     except sqlite3.DatabaseError as exc:
@@ -362,14 +382,19 @@ class StatsTable:
     columns: tuple[tuple[str, str], ...]
     """(key, Danish label) of each column; the last column is the total."""
     cells: Mapping[tuple[str, str], int | None]
+    primary: frozenset[tuple[str, str]] = frozenset()
+    """The hidden cells that hold 1 to 4 children; every other hidden cell is secondary."""
 
     def value(self, row: str, column: str) -> int | None:
         return self.cells[(row, column)]
 
     def shown(self, row: str, column: str) -> int | str:
-        """The cell as published: the count, or ``"<5"``."""
+        """The cell as published: the count, ``"<5"`` (:data:`SUPPRESSED`) or ``"(skjult)"``
+        (:data:`SECONDARY`)."""
         v = self.cells[(row, column)]
-        return SUPPRESSED if v is None else v
+        if v is not None:
+            return v
+        return SUPPRESSED if (row, column) in self.primary else SECONDARY
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -407,8 +432,10 @@ class StatsReport:
             "by": list(self.by),
             "suppression": {
                 "marker": SUPPRESSED,
-                "rule": f"cells of 1 to {MIN_PUBLISHED - 1} distinct children are hidden; further cells "
-                        "are hidden so that no hidden cell follows from published totals",
+                "secondary_marker": SECONDARY,
+                "rule": f"cells of 1 to {MIN_PUBLISHED - 1} distinct children show {SUPPRESSED}; further cells "
+                        f"are hidden so that no hidden cell follows from published totals and show {SECONDARY} "
+                        "(they may hold any number)",
             },
             "summary": dict(self.summary),
             "tables": [t.to_dict() for t in self.tables],
@@ -523,10 +550,13 @@ def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: fr
     labels = _labels(dim)
     cols = [*_DECISION_COLUMNS, TOTAL] if two_way else [TOTAL]
     published: dict[tuple[str, str], int | None] = {}
+    primary: set[tuple[str, str]] = set()
     for r in [*rows, TOTAL]:
         for c in cols:
             cid = _cell_id(dim, r, c)
             published[(r, c)] = None if cid in hidden else cells.values[cid]
+            if cid in hidden and _sensitive(cells.children[cid]):
+                primary.add((r, c))
     if dim == "week":
         row_labels = [(r, f"uge {IsoWeek.parse(r).week}, {IsoWeek.parse(r).year}") for r in rows]
     else:
@@ -538,6 +568,7 @@ def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: fr
         rows=(*row_labels, (TOTAL, "i alt")),
         columns=tuple(col_labels),
         cells=published,
+        primary=frozenset(primary),
     )
 
 
@@ -561,7 +592,7 @@ def _summary(facts: pl.DataFrame, tables: Mapping[str, StatsTable]) -> dict[str,
     median = (round(float(timed.select(pl.col("days").median()).item()), 1)
               if timed_children >= MIN_PUBLISHED and drafts is not None else None)
     return {
-        "drafts": SUPPRESSED if drafts is None else drafts,
+        "drafts": week.shown(TOTAL, TOTAL),
         "children": SUPPRESSED if _sensitive(children) else children,
         "follow_up_pct": _share(follow.value("follow_up", TOTAL), drafts),
         "approved_pct": _share(decision.value("approve", TOTAL), drafts),
@@ -595,17 +626,46 @@ def _da_number(value: Any) -> str:
     return str(value)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_text(value: str) -> str:
+    """A text cell for a spreadsheet: one that starts like a formula (``= + - @``, tab, CR, LF)
+    gets a leading ``'``, so Excel and LibreOffice show it instead of evaluating it (OWASP's
+    advice against CSV injection). Numbers never pass through here: they are written as numbers.
+
+    Examples
+    --------
+    >>> csv_text("=SUM(A1)"), csv_text("@SUM(A1)"), csv_text("-3"), csv_text("Vold")
+    ("'=SUM(A1)", "'@SUM(A1)", "'-3", 'Vold')
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_value(value: object) -> str | int:
+    """The value column: counts as integers, shares and days with a decimal comma, markers as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) or value is None:
+        return _da_number(value)  # "-1,5" stays a number; None is "–", an en dash
+    return csv_text(str(value))
+
+
 def _csv(report: StatsReport) -> bytes:
-    """Long format, one published cell per line; ``;``-separated, UTF-8 with BOM (Danish Excel)."""
+    """Long format, one published cell per line; ``;``-separated, UTF-8 with BOM (Danish Excel).
+
+    Every text cell (table, row and column keys and names, markers) goes through
+    :func:`csv_text`; the values are numbers (a negative median of days stays ``-1,5``) or a
+    marker."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=_CSV_SEPARATOR, lineterminator="\r\n")
     writer.writerow(["tabel", "række", "rækkenavn", "kolonne", "kolonnenavn", "værdi"])
     for key, value in report.summary.items():
-        writer.writerow(["summary", key, _SUMMARY_DA[key], "", "", _da_number(value)])
+        writer.writerow([*map(csv_text, ("summary", key, _SUMMARY_DA[key], "", "")), _csv_value(value)])
     for t in report.tables:
         for rk, rl in t.rows:
             for ck, cl in t.columns:
-                writer.writerow([t.name, rk, rl, ck, cl, t.shown(rk, ck)])
+                writer.writerow([*map(csv_text, (t.name, rk, rl, ck, cl)), _csv_value(t.shown(rk, ck))])
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
@@ -622,7 +682,7 @@ def _svg_weeks(table: StatsTable) -> markupsafe.Markup:
     width = left + len(rows) * (bar + gap) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" '
              f'viewBox="0 -{top_margin} {width} {height + bottom + 10 + top_margin}" '
-             f'width="100%" style="max-width:{width}px" {_SVG_FONT}>',
+             f'width="{width}" {_SVG_FONT}>',
              f"<title>{markupsafe.escape(table.title)}</title>",
              f'<line x1="{left}" y1="{height + 10}" x2="{width}" y2="{height + 10}" stroke="#555"/>']
     for i, ((key, _), v) in enumerate(zip(rows, values, strict=True)):
@@ -631,7 +691,7 @@ def _svg_weeks(table: StatsTable) -> markupsafe.Markup:
         parts.append(f'<text x="{x + bar / 2}" y="{height + 26}" text-anchor="middle">{label}</text>')
         if v is None:
             parts.append(f'<text x="{x + bar / 2}" y="{height + 5}" text-anchor="middle" fill="#555">'
-                         f"{markupsafe.escape(SUPPRESSED)}</text>")
+                         f"{markupsafe.escape(table.shown(key, TOTAL))}</text>")
             continue
         h = height * v / top
         parts.append(f'<rect x="{x}" y="{height + 10 - h:.1f}" width="{bar}" height="{h:.1f}" fill="#0b4f8a"/>')
@@ -656,8 +716,8 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
     label_w, plot_w, bar, gap = max(80, 12 + 7 * max((len(label) for _, label in rows), default=0)), 420, 16, 6
     width = label_w + plot_w + 60
     height = len(rows) * (bar + gap) + (34 if two_way else 10)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" width="100%" '
-             f'style="max-width:{width}px" {_SVG_FONT}>',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+             f'width="{width}" {_SVG_FONT}>',
              f"<title>{markupsafe.escape(table.title)}</title>",
              f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
              'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ddd"/>'
@@ -667,8 +727,8 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
         parts.append(f'<text x="{label_w - 6}" y="{y + bar - 4}" text-anchor="end">'
                      f"{markupsafe.escape(label)}</text>")
         if total is None:
-            parts.append(f'<text x="{label_w + 4}" y="{y + bar - 4}" fill="#555">{markupsafe.escape(SUPPRESSED)}'
-                         "</text>")
+            parts.append(f'<text x="{label_w + 4}" y="{y + bar - 4}" fill="#555">'
+                         f"{markupsafe.escape(table.shown(key, TOTAL))}</text>")
             continue
         x = float(label_w)
         segments: list[tuple[str, int]] = []
@@ -690,13 +750,27 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
         y = height - 12
         x = float(label_w)
         for kind in (*_DECISION_COLUMNS, "hidden"):
-            fill = f"url(#{hatch})" if kind == "hidden" else _COLOURS[kind]
-            text = "skjult (<5)" if kind == "hidden" else _DECISION_DA[kind]
-            parts.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{fill}"/>'
-                         f'<text x="{x + 16:.0f}" y="{y}">{markupsafe.escape(text)}</text>')
+            if kind == "hidden":  # drawn line by line: the swatch shows even where patterns are not drawn
+                parts.append(_hatched_swatch(x, y - 10))
+            else:
+                parts.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" fill="{_COLOURS[kind]}"/>')
+            text = f"skjult ({SUPPRESSED} eller {SECONDARY})" if kind == "hidden" else _DECISION_DA[kind]
+            parts.append(f'<text x="{x + 16:.0f}" y="{y}">{markupsafe.escape(text)}</text>')
             x += 110
     parts.append("</svg>")
     return markupsafe.Markup("".join(parts))
+
+
+def _hatched_swatch(x: float, y: float, size: int = 12) -> str:
+    """The legend's square for hidden cells: light grey with dark diagonal stripes, as the bars'
+    hatch pattern, drawn with plain lines."""
+    lines = "".join(  # the diagonals x' + y' = c of the square, clipped to it
+        f'<line x1="{x + max(0, c - size):.0f}" y1="{y + min(size, c):.0f}" x2="{x + min(size, c):.0f}" '
+        f'y2="{y + max(0, c - size):.0f}" stroke="#888" stroke-width="2"/>'
+        for c in range(3, 2 * size, 4)
+    )
+    return (f'<g class="hatched-swatch"><rect x="{x:.0f}" y="{y:.0f}" width="{size}" height="{size}" fill="#ddd" '
+            f'stroke="#888" stroke-width="1"/>{lines}</g>')
 
 
 def render_html(report: StatsReport) -> str:
@@ -704,7 +778,8 @@ def render_html(report: StatsReport) -> str:
     first, last = IsoWeek.parse(report.from_week), IsoWeek.parse(report.to_week)
     summary = [(_SUMMARY_DA[k], v if isinstance(v, str) else _da_number(v)) for k, v in report.summary.items()]
     charts = [(t.title, _svg_bars(t)) for t in report.tables if t.name in report.by and t.name != "decision"]
-    return templates().get_template(TEMPLATE).render(
+    return with_csp(templates().get_template(TEMPLATE).render(
+        csp=CSP_PLACEHOLDER,
         title=f"Statistik for den ugentlige søgning, uge {first.week} {first.year} – uge {last.week} {last.year}",
         period=f"{first.monday:%d.%m.%Y}–{last.sunday:%d.%m.%Y}",
         summary=summary,
@@ -713,9 +788,10 @@ def render_html(report: StatsReport) -> str:
         charts=charts,
         tables=report.tables,
         marker=SUPPRESSED,
+        secondary=SECONDARY,
         minimum=MIN_PUBLISHED,
         by=", ".join(_BY_DA[b] for b in report.by) or "ingen",
-    )
+    ))
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -732,8 +808,9 @@ def stats(
     """Publish the council statistics of the weeks ``from_week``..``to_week`` (both included).
 
     Reads ``STATE/ledger.sqlite`` read-only and writes ``stats.json``, ``stats.csv`` and
-    ``stats.html`` to ``out_dir`` (each atomically). Every count is of drafts; cells with 1 to 4
-    distinct children, and the cells that would give them away, show ``"<5"``.
+    ``stats.html`` to ``out_dir`` (each atomically), after checking what ``audit verify``
+    checks. Every count is of drafts; cells with 1 to 4 distinct children show ``"<5"``, the
+    cells that would give them away ``"(skjult)"``.
 
     Parameters
     ----------
@@ -753,6 +830,9 @@ def stats(
         ``from_week`` after ``to_week``, or an unknown dimension.
     LedgerError
         No ledger in ``state_dir``, or one that cannot be read.
+    AuditError
+        The ledger's audit chain, its anchor or a bound table does not verify, or the chain is
+        empty (nothing is written).
     """
     first, last = _as_week(from_week, "first week"), _as_week(to_week, "last week")
     if first > last:
@@ -764,7 +844,10 @@ def stats(
     state = Path(state_dir)
     conn = _connect(state)
     try:
+        conn.execute("BEGIN")  # one snapshot: the chain verified is the ledger read
+        _verify_chain(conn, state)
         drafts, signals = _read(conn, first, last)
+        conn.execute("ROLLBACK")
     finally:
         conn.close()
     facts = _facts(drafts, signals)

@@ -20,6 +20,7 @@ rewrites identical files.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping
@@ -27,11 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import polars as pl
 
 from .._atomic import write_json_atomic, write_text_atomic
+from .._html import CSP_PLACEHOLDER, with_csp
 from .._resources import templates
-from ..contract import TIME_ZONE
+from ..contract import DECISIONS_SCHEMA, ROLES, TIME_ZONE
 from ..geography import geography
 from ..weeks import IsoWeek
 
@@ -50,7 +53,7 @@ __all__ = [
 _ISO = "%Y-%m-%dT%H:%M:%S%:z"
 TEMPLATE = "drafts.html.j2"
 
-DECISIONS_FORMAT = "socialsearch-decisions"
+DECISIONS_FORMAT: str = DECISIONS_SCHEMA["properties"]["format"]["const"]
 """The ``format`` of the ``decisions.json`` the page produces (version 1)::
 
     {"format": "socialsearch-decisions", "version": 1, "week": "2026-W47", "municipality": "101",
@@ -441,23 +444,49 @@ def _relation_da(links: list[str]) -> str:
     return _join_da([LINK_DA.get(link, link) for link in links])
 
 
+def _role_phrase(events_by_role: Mapping[str, frozenset[str]]) -> str:
+    """How a person is registered: "som mistænkt i 2 hændelser og som forurettet i 1 hændelse".
+
+    Roles held on exactly the same events share one part ("som mistænkt og forurettet i 1
+    hændelse"); when the parts overlap, the number of distinct events follows ("i alt 2 hændelser").
+    """
+    rank = {role: i for i, role in enumerate(ROLES)}
+    by_events: dict[frozenset[str], list[str]] = {}
+    for role in sorted(events_by_role, key=lambda r: (rank.get(r, len(rank)), r)):
+        by_events.setdefault(events_by_role[role], []).append(ROLE_DA.get(role, role))
+    parts = [f"som {_join_da(roles)} i {_plural(len(events), 'hændelse', 'hændelser')}"
+             for events, roles in by_events.items()]
+    total = len(frozenset().union(*by_events))
+    overlap = sum(len(events) for events in by_events) != total
+    return _join_da(parts) + (f" (i alt {_plural(total, 'hændelse', 'hændelser')})" if overlap else "")
+
+
 def _concerns(signals: list[dict[str, Any]], links: Mapping[str, list[str]], labels: Mapping[str, str],
               weeks: int) -> list[str]:
-    """One sentence per person, e.g. "Barnets far er registreret i 3 hændelser med vold ...".
+    """One sentence per person and role, e.g. "Barnets far er registreret som mistænkt i 3
+    hændelser med vold ...".
 
-    People registered on exactly the same events share one sentence ("Barnets mor og far er
-    registreret i 1 hændelse ..."), so one event is never read as two.
+    People registered in exactly the same roles on exactly the same events share one sentence
+    ("Barnets mor og far er registreret som mistænkt i 1 hændelse ..."), so one event is never
+    read as two; a suspect and a victim of the same event never share one.
     """
     by_person: dict[str, list[dict[str, Any]]] = {}
     for s in signals:
         by_person.setdefault(s["person"], []).append(s)
     subjects = {p: _SUBJECT_DA.get(links[p][0], "En person med tilknytning til barnet") for p in by_person}
     repeated = {s for s in subjects.values() if list(subjects.values()).count(s) > 1}
-    groups: dict[frozenset[str], list[str]] = {}
+    groups: dict[frozenset[tuple[str, frozenset[str]]], list[str]] = {}
+    roles_of: dict[frozenset[tuple[str, frozenset[str]]], dict[str, frozenset[str]]] = {}
     for person in _person_order({p: links[p] for p in by_person}):
-        groups.setdefault(frozenset(s["event_ref"] for s in by_person[person]), []).append(person)
+        events_by_role: dict[str, set[str]] = {}
+        for s in by_person[person]:
+            events_by_role.setdefault(str(s.get("role") or ""), set()).add(s["event_ref"])
+        frozen = {role: frozenset(events) for role, events in events_by_role.items()}
+        key = frozenset(frozen.items())
+        groups.setdefault(key, []).append(person)
+        roles_of[key] = frozen
     sentences = []
-    for events, people in groups.items():
+    for key, people in groups.items():
         names = [subjects[p] + (f" ({labels[p]})" if subjects[p] in repeated else "") for p in people]
         if names[0].startswith("Barnets "):
             names = [names[0], *(n.removeprefix("Barnets ") for n in names[1:])]
@@ -470,7 +499,7 @@ def _concerns(signals: list[dict[str, Any]], links: Mapping[str, list[str]], lab
             if label and label not in categories:
                 categories.append(label)
         sentences.append(
-            f"{subject} er registreret i {_plural(len(events), 'hændelse', 'hændelser')} med "
+            f"{subject} er registreret {_role_phrase(roles_of[key])} med "
             f"{_join_da(categories)} i {_plural(len(districts), 'politikreds', 'politikredse')} "
             f"inden for {_plural(weeks, 'uge', 'uger')}."
         )
@@ -673,7 +702,10 @@ def render_html(
         child's signals.
 
     The page is self-contained (inline CSS and script, no external addresses), escapes every
-    value, prints each draft from a new page, and produces ``decisions.json`` in the browser.
+    value, prints each draft from a new page, and produces ``decisions.json`` in the browser,
+    checked with :data:`~socialsearch.contract.DECISIONS_SCHEMA` (carried in the page). Its
+    Content-Security-Policy lets only its own script and style sheet run, by their sha256
+    (:func:`socialsearch._html.with_csp`).
     """
     iso = IsoWeek.parse(week)
     name = municipality_name_da(municipality)
@@ -694,7 +726,12 @@ def render_html(
         shared = {ref for (ref, _), n in counts.items() if n > 1}
         households.append({"drafts": views, "shared_events": len(shared)})
     n_immediate = sum(1 for v in all_views if v["immediate"])
-    return templates().get_template(TEMPLATE).render(
+    item = DECISIONS_SCHEMA["properties"]["decisions"]["items"]["properties"]
+    return with_csp(templates().get_template(TEMPLATE).render(
+        csp=CSP_PLACEHOLDER,
+        schema_json=_script_json(DECISIONS_SCHEMA),
+        reason_max=item["reason"]["maxLength"],
+        reviewer_max=item["reviewer"]["maxLength"],
         title=f"Underretningsudkast til {name} — uge {iso.week}, {iso.year}",
         municipality=municipality,
         municipality_name=name,
@@ -707,7 +744,13 @@ def render_html(
         n_drafts=len(all_views),
         n_immediate=n_immediate,
         decisions_format=DECISIONS_FORMAT,
-    )
+    ))
+
+
+def _script_json(value: Any) -> markupsafe.Markup:
+    """JSON for a ``<script type="application/json">`` block: nothing in it can end the element."""
+    text = json.dumps(value, ensure_ascii=True, sort_keys=True)
+    return markupsafe.Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def write_municipality(

@@ -4,12 +4,11 @@ as the chain records them."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import DECISIONS, contains_cpr_like
+from ..contract import decision_problems
 from ..errors import UsageError
 from . import chain, integrity
 from ._store import Namespace, now, safe_id
@@ -17,7 +16,6 @@ from .drafts import draft_row
 
 __all__ = ["Decision", "Reviews", "check_decision"]
 
-_INITIALS = re.compile(r"^[^\W\d_]{1,8}$")
 
 
 @dataclass(frozen=True)
@@ -31,23 +29,12 @@ class Decision:
 
 
 def check_decision(decision: object, reason: object, reviewer: object) -> list[str]:
-    """Every problem with one decision's fields (empty when it may be recorded).
+    """Every problem with one decision's fields (empty when it may be recorded); the rules are
+    :data:`~socialsearch.contract.DECISIONS_SCHEMA`'s (:func:`~socialsearch.contract.decision_problems`).
 
     Messages describe, never quote, the reason: it may hold what it must not.
     """
-    problems = []
-    if decision not in DECISIONS:
-        problems.append(f"decision: expected one of {', '.join(DECISIONS)}")
-    if not isinstance(reason, str) or not reason.strip():
-        problems.append("reason: must not be empty; say why the draft is approved or dismissed")
-    elif contains_cpr_like(reason):
-        problems.append(
-            "reason: seems to contain a CPR number (ten digits, with or without separators); write it "
-            "without identifiers, the draft id identifies the case"
-        )
-    if not isinstance(reviewer, str) or not _INITIALS.match(reviewer.strip()):
-        problems.append("reviewer: expected the reviewer's initials, 1 to 8 letters")
-    return problems
+    return decision_problems([(decision, reason, reviewer)])[0]
 
 
 class Reviews(Namespace):
@@ -61,7 +48,7 @@ class Reviews(Namespace):
         The reason is kept in ``reviews``; the audit entry holds the row's sha256, so free
         text never enters the append-only log. A reason that could hold a CPR number
         (:func:`~socialsearch.contract.contains_cpr_like`) is refused; ``reviewer`` is the
-        reviewer's initials (1–8 letters); ``source`` says where the decision came from (an
+        reviewer's initials (2–6 capital letters); ``source`` says where the decision came from (an
         imported file's sha256).
         """
         [recorded] = self.record_many([Decision(draft_id, decision, reason, reviewer)], source=source)
@@ -69,8 +56,8 @@ class Reviews(Namespace):
 
     def record_many(self, decisions: Sequence[Decision], *, source: str | None = None) -> list[dict[str, Any]]:
         """Record several decisions all-or-nothing, in one transaction (one audit entry each)."""
-        for d in decisions:
-            problems = check_decision(d.decision, d.reason, d.reviewer)
+        checked = decision_problems([(d.decision, d.reason, d.reviewer) for d in decisions])
+        for d, problems in zip(decisions, checked, strict=True):
             if problems:
                 raise UsageError(f"cannot record the decision on draft {safe_id(d.draft_id)}: " + "; ".join(problems))
         decided_at = now()

@@ -81,7 +81,7 @@ class SynthSummary:
 def synth(
     out: str | Path,
     *,
-    scale: float = 1.0,
+    scale: float = 0.01,
     seed: int = 0,
     week: str | IsoWeek,
     fmt: Format = "parquet",
@@ -100,7 +100,8 @@ def synth(
         Folder to write to (created). Files of an earlier run in the same format are replaced; a
         folder holding input files of the other format is refused (the reader would read both).
     scale
-        1.0 is Denmark; 0.01 is about 60,000 people; 10 is ten Denmarks (about 60 million).
+        1.0 is Denmark; 0.01 (the default, as `socialsearch synth`) is about 60,000 people; 10 is ten
+        Denmarks (about 60 million).
     seed
         Same seed, scale, week, format and catalogue → identical files.
     week
