@@ -332,7 +332,7 @@ def test_bad_periods_and_dimensions_are_refused(state: Path, tmp_path: Path) -> 
 def test_ledger_without_signal_districts_is_refused_as_audit_verify_refuses_it(state: Path, tmp_path: Path) -> None:
     # A ledger whose draft_signals lost the district column: the chain binds every signal row with
     # its district, so `audit verify` cannot vouch for it, and stats publishes nothing from it.
-    from socialsearch.audit import audit_verify
+    from socialsearch import audit_verify
 
     old = tmp_path / "old"
     old.mkdir()
@@ -388,7 +388,7 @@ def forged_copy(state: Path, folder: Path, sql: str | None, *, anchor: bool = Tr
 ])
 def test_stats_refuses_a_ledger_that_audit_verify_rejects(state: Path, tmp_path: Path, sql: str | None,
                                                            anchor: bool) -> None:
-    from socialsearch.audit import audit_verify
+    from socialsearch import audit_verify
 
     forged = forged_copy(state, tmp_path / "forged", sql, anchor=anchor)
     with pytest.raises(AuditError) as verify_error:
