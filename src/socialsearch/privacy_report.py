@@ -73,6 +73,8 @@ _SEED: Final = 0x5EC
 _NOT_A_CHILD: Final = 0x1D  # the week's value of someone who is no child (yet, or any more)
 _ROUNDS: Final = 4
 _BAND_EDGES: Final = (0, 3, 7, 12, 15)
+_PAIR_CAP: Final = 2_000  # children whose smallest class is larger are reported with that class's size
+_MOST_CHILDREN: Final = 8  # sub-families are drawn from an adult's first eight children
 
 
 # --------------------------------------------------------------------------- the register
@@ -275,18 +277,42 @@ class AnonymityReport:
         return out
 
 
-def _adult_keys(links: pl.DataFrame, n: int) -> pl.DataFrame:
-    """``adult``, ``key``: the adult's signature (pattern, multiset of its children's codes over the
-    adult's weeks with the relation types). ``links`` has ``adult``, ``relset``, ``pattern`` (the
-    adult's) and ``v0..`` (the child's week values)."""
-    coded = []
-    for pattern in links.get_column("pattern").unique().sort().to_list():
-        coded.append(links.filter(pl.col("pattern") == pattern).select(
-            "adult", "pattern", _h(_pattern_code(pattern, n), pl.col("relset")).alias("e")))
-    if not coded:
-        return pl.DataFrame(schema={"adult": links.schema["adult"], "key": pl.UInt64})
-    return (pl.concat(coded).group_by("adult", "pattern").agg(pl.col("e").sort())
-            .select("adult", _h(pl.col("pattern"), pl.col("e").hash(_SEED)).alias("key")))
+def _shows_every_child(hubs: Sequence[HubExtract]) -> bool:
+    """Whether the extracts ship every child of a shipped adult (format version 2 does).
+
+    Later formats ship only some of them (the children the week can draft), so the children an
+    adult shows are then a part of its family in the register, matched as a sub-multiset.
+    """
+    return all(int(h.manifest.get("version", 2)) <= 2 for h in hubs)
+
+
+def _masks(most: int) -> pl.DataFrame:
+    """``n``, ``mask``, ``j``: for families of n = 1..most children, each non-empty subset (mask)
+    and the positions j it holds (a small constant table)."""
+    rows = [(n, mask, j) for n in range(1, most + 1) for mask in range(1, 1 << n) for j in range(n) if mask >> j & 1]
+    return pl.DataFrame(rows, schema={"n": pl.UInt32, "mask": pl.Int64, "j": pl.UInt32}, orient="row")
+
+
+def _families(elements: pl.DataFrame, pattern: int, whole: bool) -> pl.DataFrame:
+    """``adult``, ``key``, ``child``, ``relset``: each adult's family signature(s) and who is in them.
+
+    ``elements`` holds ``adult``, ``child``, ``relset`` and ``e`` (the child's code with the
+    relation types). With ``whole`` one signature per adult (the multiset of all its elements);
+    otherwise one per sub-multiset (families of more than :data:`_MOST_CHILDREN` children count
+    with their first ones), each naming the children in it.
+    """
+    if whole:
+        keys = elements.group_by("adult").agg(pl.col("e").sort().alias("l")).select(
+            "adult", _h(pl.lit(pattern, pl.Int64), pl.col("l").hash(_SEED)).alias("key"))
+        return elements.join(keys, on="adult").select("adult", "key", "child", "relset")
+    ranked = elements.sort("adult", "e", "child").with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).over("adult").alias("j"),
+        pl.len().over("adult").cast(pl.UInt32).clip(upper_bound=_MOST_CHILDREN).alias("n"),
+    ).filter(pl.col("j") < _MOST_CHILDREN)
+    subsets = ranked.join(_masks(_MOST_CHILDREN), on=["n", "j"])
+    keys = subsets.group_by("adult", "mask").agg(pl.col("e").sort().alias("l")).select(
+        "adult", "mask", _h(pl.lit(pattern, pl.Int64), pl.col("l").hash(_SEED)).alias("key"))
+    return subsets.join(keys, on=["adult", "mask"]).select("adult", "key", "child", "relset").unique()
 
 
 def _own_keys(values: pl.DataFrame, patterns: list[int], n: int, key: str) -> pl.DataFrame:
@@ -311,58 +337,71 @@ def register_attack(hubs: Sequence[HubExtract], register: Register, *,
     weeks = [IsoWeek.parse(h.week) for h in hubs]
     n = len(weeks)
     max_age = int(hubs[-1].manifest.get("catalogue", {}).get("child_max_age", 17))
+    whole = _shows_every_child(hubs)
     attributes, ignored = _child_attributes(hubs)
     view = _view(hubs, attributes)
     reg = _register_values(register, weeks, attributes, max_age)
     values = [f"v{i}" for i in range(n)]
-    not_child = [pl.col(v).fill_null(_NOT_A_CHILD) for v in values]
+    if whole:  # a child of a shipped adult missing in one of its weeks was no child then
+        filled = [pl.col(v).fill_null(_NOT_A_CHILD) for v in values]
+    else:  # ... or not shipped that week: take the nearest week's value
+        filled = [pl.coalesce(*(values[j] for j in sorted(range(n), key=lambda j: (abs(j - i), j)))).alias(v)
+                  for i, v in enumerate(values)]
 
-    # 1. Adults: the multiset of their children's codes, in the extract and in the register.
+    # 1. Adults: the multiset of their children's codes (with the relation types), over the
+    # adult's weeks, in the extract and (whole or as any part of a family) in the register.
     ext_links = view.links.join(view.adults, on="adult").join(
         view.children.select(pl.col("person").alias("child"), *values), on="child", how="left"
-    ).with_columns(not_child)
-    ext_adults = _adult_keys(ext_links, n)
-    adult_patterns = view.adults.get_column("pattern").unique().to_list()
-    reg_links_all = register.links.join(reg.rename({"number": "child"}), on="child")
-    reg_adult_keys = []
-    for pattern in adult_patterns:
-        weeks_p = [w for w in range(n) if pattern >> w & 1]
-        child = pl.any_horizontal(pl.col(f"v{w}") != _NOT_A_CHILD for w in weeks_p)
-        shown = reg_links_all.filter(child).with_columns(pl.lit(pattern, pl.Int64).alias("pattern"))
-        reg_adult_keys.append(_adult_keys(shown, n))
-    reg_adults = pl.concat(reg_adult_keys).rename({"adult": "adult_r"})
-    # keep only register adults whose signature the extract shows; count each signature's class
-    reg_adults = reg_adults.join(ext_adults.select("key").unique(), on="key", how="semi")
+    ).with_columns(filled)
+    reg_links = register.links.join(reg.rename({"number": "child"}), on="child")
+    ext_families, reg_families = [], []
+    for pattern in view.adults.get_column("pattern").unique().sort().to_list():
+        code = _h(_pattern_code(pattern, n), pl.col("relset")).alias("e")
+        ext = ext_links.filter(pl.col("pattern") == pattern).select("adult", "child", "relset", code)
+        ext_families.append(_families(ext, pattern, True))
+        in_weeks = pl.any_horizontal(pl.col(f"v{w}") != _NOT_A_CHILD for w in range(n) if pattern >> w & 1)
+        found = _families(reg_links.filter(in_weeks).select("adult", "child", "relset", code), pattern, whole)
+        reg_families.append(found.join(ext_families[-1].select("key").unique(), on="key", how="semi"))
+    ext_fam = pl.concat(ext_families)
+    reg_fam = pl.concat(reg_families).rename({"adult": "adult_r", "child": "x"})
+    adult_class = reg_fam.group_by("key").agg(pl.col("adult_r").n_unique().alias("k"),
+                                              pl.col("adult_r").first().alias("match"))
 
-    # 2. Children: own code over their weeks, plus links (relation types, adult's signature).
-    ext_lk = view.links.join(ext_adults, on="adult").select(
-        "child", "adult", _h(pl.col("relset"), pl.col("key")).alias("lk"))
-    reg_lk = register.links.join(reg_adults, left_on="adult", right_on="adult_r").select(
-        pl.col("child").alias("x"), pl.col("adult").alias("adult_r"), _h(pl.col("relset"), pl.col("key")).alias("lk")
-    ).join(ext_lk.select("lk").unique(), on="lk", how="semi")
-    child_patterns = view.children.get_column("pattern").unique().to_list()
+    # 2. Children: their own code over their weeks, and their links (relation types, adult's signature).
+    ext_lk = ext_fam.select("child", "adult", _h(pl.col("relset"), pl.col("key")).alias("lk")).unique()
+    reg_lk = reg_fam.select("x", "adult_r", _h(pl.col("relset"), pl.col("key")).alias("lk")).unique()
+    child_patterns = view.children.get_column("pattern").unique().sort().to_list()
     ext_own = pl.concat([view.children.filter(pl.col("pattern") == p).select(
         pl.col("person").alias("child"), _pattern_code(p, n).alias("own")) for p in child_patterns])
     reg_own = _own_keys(reg, child_patterns, n, "number").rename({"number": "x"}).join(
         ext_own.select("own").unique(), on="own", how="semi")
+    # the class of each (own code, link): register children with that code and such a link
+    classes = reg_lk.join(reg_own, on="x").group_by("own", "lk").agg(pl.col("x").n_unique().alias("size"))
+    bound = (ext_lk.join(ext_own, on="child").join(classes, on=["own", "lk"], how="left")
+             .with_columns(pl.col("size").fill_null(0))
+             .sort("size", "lk").group_by("child").agg(pl.col("size").first(), pl.col("lk").first(), pl.col("own").first()))
+    alone = ext_own.join(ext_lk.select("child").unique(), on="child", how="anti").join(
+        reg_own.group_by("own").agg(pl.len().alias("k"), pl.col("x").first().alias("match")), on="own", how="left")
 
+    # 3. Candidates of the children with a small class: every link must hold, with multiplicity.
+    small = bound.filter(pl.col("size").is_between(1, _PAIR_CAP))
+    start = small.join(reg_lk.select("x", "lk").unique(), on="lk").join(reg_own, on=["x", "own"], how="semi")
     need = ext_lk.group_by("child", "lk").len("m")
-    n_lk = need.group_by("child").len("n_lk")
     have = reg_lk.group_by("x", "lk").len("mx")
-    pairs = (need.join(have, on="lk").filter(pl.col("mx") >= pl.col("m"))
-             .group_by("child", "x").len("hit").join(n_lk, on="child")
-             .filter(pl.col("hit") == pl.col("n_lk")).select("child", "x")
-             .join(ext_own, on="child").join(reg_own, on=["x", "own"], how="semi").select("child", "x"))
+    n_lk = need.group_by("child").len("n_lk")
+    pairs = (start.select("child", "x").join(need, on="child").join(have, on=["x", "lk"])
+             .filter(pl.col("mx") >= pl.col("m")).group_by("child", "x").len("hit")
+             .join(n_lk, on="child").filter(pl.col("hit") == pl.col("n_lk")).select("child", "x"))
 
-    # 3. Refine: an adult's candidate must have, for each of its children, a candidate of that
-    # child linked the same way; a child's candidate must have a candidate of each of its adults.
-    n_children = ext_lk.group_by("adult").agg(pl.col("child").n_unique().alias("nc"))
-    n_adults = ext_lk.group_by("child").agg(pl.col("adult").n_unique().alias("na"))
+    # 4. Refine: an adult's candidate must have, for each of its children with candidates, one
+    # of them linked the same way; a child's candidate must have a candidate of each of its adults.
     cand_adults = pl.DataFrame(schema={"adult": pl.String, "adult_r": pl.Int64})
     for _ in range(_ROUNDS):
         steps = pairs.join(ext_lk, on="child").join(reg_lk, on=["x", "lk"])
+        n_children = steps.group_by("adult").agg(pl.col("child").n_unique().alias("nc"))
         cand_adults = (steps.group_by("adult", "adult_r").agg(pl.col("child").n_unique().alias("hit"))
                        .join(n_children, on="adult").filter(pl.col("hit") == pl.col("nc")).select("adult", "adult_r"))
+        n_adults = ext_lk.group_by("child").agg(pl.col("adult").n_unique().alias("na"))
         refined = (steps.join(cand_adults, on=["adult", "adult_r"], how="semi")
                    .group_by("child", "x").agg(pl.col("adult").n_unique().alias("hit"))
                    .join(n_adults, on="child").filter(pl.col("hit") == pl.col("na")).select("child", "x"))
@@ -370,18 +409,21 @@ def register_attack(hubs: Sequence[HubExtract], register: Register, *,
             break
         pairs = refined
 
-    # 4. Sizes: children with links from the pairs, the others from their own code's class.
-    linked = pairs.group_by("child").agg(pl.len().alias("k"), pl.col("x").first().alias("match"))
-    alone = ext_own.join(n_adults, on="child", how="anti").join(
-        reg_own.group_by("own").agg(pl.len().alias("k"), pl.col("x").first().alias("match")), on="own", how="left")
-    children = pl.concat([
-        linked.select(pl.col("child").alias("person"), "k", "match"),
-        alone.select(pl.col("child").alias("person"), "k", "match"),
-    ], how="vertical_relaxed")
-    children = view.children.select("person").join(children, on="person", how="left")
-    adults = view.adults.select(pl.col("adult").alias("person")).join(
-        cand_adults.group_by("adult").agg(pl.len().alias("k"), pl.col("adult_r").first().alias("match"))
-        .rename({"adult": "person"}), on="person", how="left")
+    # 5. Sizes: counted candidates where they were listed, otherwise the smallest class (a bound).
+    listed = pairs.group_by("child").agg(pl.len().alias("k"), pl.col("x").first().alias("match"))
+    bounded = bound.join(small.select("child"), on="child", how="anti").select(
+        "child", pl.col("size").alias("k"), pl.lit(None, pl.Int64).alias("match"))
+    children = pl.concat([listed, bounded, alone.select("child", "k", "match")], how="vertical_relaxed")
+    children = view.children.select("person").join(children.rename({"child": "person"}), on="person", how="left")
+    refined_adults = cand_adults.group_by("adult").agg(pl.len().alias("k_r"), pl.col("adult_r").first().alias("m_r"))
+    adults = (view.adults.select(pl.col("adult").alias("person"))
+              .join(ext_fam.select(pl.col("adult").alias("person"), "key").unique(), on="person", how="left")
+              .join(adult_class, on="key", how="left")
+              .join(refined_adults.rename({"adult": "person"}), on="person", how="left")
+              .select("person", pl.when(pl.col("k_r").is_not_null() & (pl.col("k_r") < pl.col("k")))
+                      .then(pl.col("k_r")).otherwise(pl.col("k")).alias("k"),
+                      pl.when(pl.col("k_r").is_not_null() & (pl.col("k_r") < pl.col("k")))
+                      .then(pl.col("m_r")).otherwise(pl.col("match")).alias("match")))
     sizes = pl.concat([children.with_columns(pl.lit("child").alias("kind")),
                        adults.with_columns(pl.lit("adult").alias("kind"))], how="vertical_relaxed").select(
         "person", "kind", pl.col("k").fill_null(0).cast(pl.Int64),
