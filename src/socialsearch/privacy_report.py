@@ -379,7 +379,8 @@ def register_attack(hubs: Sequence[HubExtract], register: Register, *,
     classes = reg_lk.join(reg_own, on="x").group_by("own", "lk").agg(pl.col("x").n_unique().alias("size"))
     bound = (ext_lk.join(ext_own, on="child").join(classes, on=["own", "lk"], how="left")
              .with_columns(pl.col("size").fill_null(0))
-             .sort("size", "lk").group_by("child").agg(pl.col("size").first(), pl.col("lk").first(), pl.col("own").first()))
+             .group_by("child").agg(pl.col("size").min(), pl.col("lk").sort_by("size", "lk").first(),
+                                    pl.col("own").first()))
     alone = ext_own.join(ext_lk.select("child").unique(), on="child", how="anti").join(
         reg_own.group_by("own").agg(pl.len().alias("k"), pl.col("x").first().alias("match")), on="own", how="left")
 
