@@ -108,8 +108,7 @@ def test_no_value_in_the_hub_extract_is_a_raw_identifier_or_an_unkeyed_hash_of_o
 
 def test_only_children_have_an_age_and_adults_have_no_attribute(world: dict[str, Path]) -> None:
     hub = read_hub(world["pseudo"])
-    if "age" in hub.children.columns:  # format 2 ships the age in whole years; later ones seal it
-        assert hub.children["age"].is_between(0, 17).all()
+    assert hub.children["age"].is_between(0, 17).all()
     adults = set(hub.relations["adult"].to_list()) - set(hub.children["person"].to_list())
     assert adults  # the relations name adults, by pseudonym only
     assert not adults & set(hub.children["person"].to_list())
