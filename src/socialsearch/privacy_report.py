@@ -122,11 +122,6 @@ def _h(*exprs: pl.Expr) -> pl.Expr:
     return pl.struct(*(e.alias(f"f{i}") for i, e in enumerate(exprs))).hash(_SEED)
 
 
-def _list_hash(column: str) -> pl.Expr:
-    """Inside ``agg``: the hash of the sorted values of ``column`` in the group (a multiset hash)."""
-    return pl.col(column).sort().hash(_SEED).alias(column)
-
-
 def _bins(sizes: pl.Series) -> dict[str, int]:
     sizes = sizes.cast(pl.Int64)
     return {label: int(sizes.is_between(lo, hi).sum()) for label, lo, hi in BINS}
