@@ -1,0 +1,103 @@
+"""Benchmark of the measured privacy attacks (``socialsearch.privacy_report``) on synthetic Denmarks.
+
+Run (the issue's setting, scale 0.05, seed 11, week 2026-W47, about two minutes with the data)::
+
+    python -m pytest benchmarks/test_privacy_bench.py -p no:cacheprovider -s -k issue
+
+and at national scale (``SOCIALSEARCH_BENCH_SCALE``, default 1.0; synth and five station runs
+come first)::
+
+    python -m pytest benchmarks/test_privacy_bench.py -p no:cacheprovider -s -k national
+
+Each test makes (or reuses, in ``SOCIALSEARCH_BENCH_DIR``) the raw extracts, a keystore, the hub
+extracts of W-3 .. W and W again after a key rotation, then times loading the register and
+:func:`socialsearch.privacy_report.measure` (models A over one and four weeks, B, C), prints the
+report's tables and the peak resident memory of the measurement. The same report from the
+command line::
+
+    python -m socialsearch.privacy_report DIR/hub-W44 DIR/hub-W45 DIR/hub-W46 DIR/hub-W47 \
+        --register DIR/raw --keys DIR/keys-rotated --rotated DIR/hub-W47-rotated
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from memory import PeakMemory, bench_scale
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from socialsearch.crypto.keys import KeyStore, keys_rotate
+from socialsearch.hub_extract import read_hub
+from socialsearch.privacy_report import load_register, measure, render
+from socialsearch.station.pipeline import pseudonymise
+from socialsearch.synthetic import synth
+from socialsearch.weeks import IsoWeek
+
+WEEK = IsoWeek.parse("2026-W47")
+SEED = 11
+
+
+def _world(scale: float) -> Path:
+    """The raw extracts, keystores and hub extracts for ``scale`` (made once, then reused)."""
+    base = Path(os.environ.get("SOCIALSEARCH_BENCH_DIR") or tempfile.gettempdir())
+    root = base / f"privacy-{scale:g}-seed{SEED}"
+    if not (root / "raw" / "population.parquet").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        synth(root / "raw", scale=scale, seed=SEED, week=WEEK)
+    if not (root / "keys").is_dir():
+        KeyStore.init(root / "keys")
+    for week in (WEEK.shift(-i) for i in (3, 2, 1, 0)):
+        if not (root / f"hub-{week}").is_dir():
+            pseudonymise(root / "raw", root / f"hub-{week}", root / "keys", week=week)
+    if not (root / "keys-rotated").is_dir():
+        shutil.copytree(root / "keys", root / "keys-rotated")
+        old = KeyStore.load(root / "keys").primary_key_id
+        added = keys_rotate(root / "keys-rotated")
+        keys_rotate(root / "keys-rotated", promote=next(k for k in added.key_ids if k != old))
+    rotated = root / f"hub-{WEEK}-rotated"
+    if not rotated.is_dir():
+        pseudonymise(root / "raw", rotated, root / "keys-rotated", week=WEEK)
+    return root
+
+
+def _measure(scale: float, benchmark: BenchmarkFixture, peak_memory: PeakMemory) -> dict[str, Any]:
+    root = _world(scale)
+    weeks = [WEEK.shift(-i) for i in (3, 2, 1, 0)]
+    hubs = [read_hub(root / f"hub-{w}") for w in weeks]
+    rotated = read_hub(root / f"hub-{WEEK}-rotated")
+    keystore = KeyStore.load(root / "keys-rotated")
+    out: dict[str, Any] = {}
+
+    def once() -> None:
+        peak_memory.reset()
+        started = time.perf_counter()
+        register = load_register(root / "raw")
+        loaded = time.perf_counter()
+        out["report"] = measure(hubs, register, keystore=keystore, rotated=rotated)
+        out["seconds"] = (loaded - started, time.perf_counter() - loaded)
+        out["mib"] = peak_memory.mib()
+
+    benchmark.pedantic(once, rounds=1, iterations=1)
+    load, attacks = out["seconds"]
+    print(f"\nscale {scale:g}, seed {SEED}, weeks {weeks[0]}..{WEEK}, hub format {hubs[-1].manifest['version']}:"
+          f" register read in {load:.1f} s, attacks {attacks:.1f} s, peak {out['mib']:,.0f} MiB"
+          f"{'' if peak_memory.exact else ' (whole process)'}")
+    print(render(out["report"]))
+    return dict(out["report"])
+
+
+def test_privacy_report_issue_setting(benchmark: BenchmarkFixture, peak_memory: PeakMemory) -> None:
+    report = _measure(0.05, benchmark, peak_memory)
+    assert report["register"]["one week"]["child"]["shipped"] > 0
+
+
+@pytest.mark.skipif(bench_scale() <= 0.05, reason="SOCIALSEARCH_BENCH_SCALE is the issue's scale already")
+def test_privacy_report_national(benchmark: BenchmarkFixture, peak_memory: PeakMemory) -> None:
+    report = _measure(bench_scale(), benchmark, peak_memory)
+    assert report["register"]["one week"]["child"]["shipped"] > 0
