@@ -222,6 +222,14 @@ def _ten_digits(series: pl.Series) -> pl.Series:
         & ~pl.col("x").str.starts_with("+")).to_series()
 
 
+def _cpr_text(pair: pl.Series) -> pl.Series:
+    """The CPR text of ``pair`` (text, its normalised number) stripped, empty values null; a value
+    of ten bytes whose number is valid is ten ASCII digits and is kept as it is."""
+    text, number = (pair.struct.field(f) for f in pair.struct.fields)
+    ten = ((text.str.len_bytes() == 10) & number.is_not_null()).fill_null(False)
+    return _stripped_or_null(text, lambda _: ten).rename(text.name)
+
+
 def _in_vocabulary(words: Collection[str]) -> _Final:
     listed = sorted(words)
     return lambda series: series.is_in(listed)
@@ -472,6 +480,13 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
         norm = f"_norm_{name}"
         checks.append(Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
                              raw_col.is_not_null() & pl.col(norm).is_null(), show))
+        if dtype == pl.String:
+            # The number first (it reads through surrounding white space); then only the values
+            # that are not ten bytes with a valid number (ten ASCII digits) are stripped.
+            stripped = pl.struct(raw_col, pl.col(norm)).map_batches(
+                _cpr_text, return_dtype=pl.String(), is_elementwise=True).alias(raw_name)
+            return (pl.col(name), None, checks,
+                    [[_normalise_cpr(raw_col).alias(norm)], [stripped], [raw_col.alias(name)]])
         return text, None, checks, [[value.alias(name)], [_normalise_cpr(value_col).alias(norm)]]
     return text, None, checks, [[value.alias(name)]]
 
@@ -712,8 +727,9 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
                 keyed & ~pl.struct("district", "incident_id").is_first_distinct())])
     persons = tables.get("incident_persons")
     if persons is not None and incidents is not None and complete["incidents"]:
-        # Only the key columns (and the row's position) are carried: no copy of names or CPR numbers.
-        known = incidents.select("district", "incident_id").filter(keyed).unique()
+        # Only the key columns (and the row's position) are carried: no copy of names or CPR
+        # numbers; an anti-join needs no distinct right side.
+        known = incidents.select("district", "incident_id").filter(keyed)
         orphans = (persons.select(FILE, ROW, "district", "incident_id").filter(keyed)
                    .join(known, on=["district", "incident_id"], how="anti"))
         problems.scan(orphans, [Check(
