@@ -235,10 +235,10 @@ def measure_columns(extract: Path) -> dict[str, Any]:
             if converted is None:
                 continue
             raw, value, checks, extra = converted
-            (convert, convert_cpu), out = _clock(lambda: frame.select(
-                raw.alias(f"_raw_{spec.name}"), *([value.alias(spec.name)] if value is not None else [])))
-            (later, later_cpu), out = _clock(lambda: ex._apply_stages(out, [extra]))
-            timed = [_clock(lambda: out.select(check.bad.fill_null(False).sum()))[0] for check in checks]
+            exprs = [raw.alias(f"_raw_{spec.name}"), *([value.alias(spec.name)] if value is not None else [])]
+            (convert, convert_cpu), out = _clock(lambda f=frame, e=exprs: f.select(e))
+            (later, later_cpu), out = _clock(lambda o=out, x=extra: ex._apply_stages(o, [x]))
+            timed = [_clock(lambda o=out, c=check: o.select(c.bad.fill_null(False).sum()))[0] for check in checks]
             rows.append({"table": table, "file": path.name, "rows": frame.height, "column": spec.name,
                          "convert_s": convert, "convert_cpu_s": convert_cpu, "stages_s": later,
                          "stages_cpu_s": later_cpu, "checks_s_cpu_s": timed})

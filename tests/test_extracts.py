@@ -959,3 +959,99 @@ def test_any_properly_quoted_csv_is_read_back_exactly(names: list[tuple[str, str
     assert raw.population["cpr"].to_list() == cprs
     assert raw.population["given_name"].to_list() == [expected(g) for g, _ in names]
     assert raw.population["surname"].to_list() == [expected(s) for _, s in names]
+
+
+# --- bounds: a CSV line and a CSV field have a stated maximum ------------------------------
+
+
+def test_a_corrupt_line_3_is_reported_as_line_3(tmp_path: Path) -> None:
+    """Positions are the file's lines as an editor numbers them: the header is line 1."""
+    root = make_raw(tmp_path / "in")
+    path = root / "population.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("0147", "9999")  # the third line of the file
+    path.write_text("\n".join(lines) + "\n")
+    error = input_error(root)
+    assert [(p.file, p.line, p.row, p.column) for p in error.problems] == [
+        ("population.csv", 3, None, "municipality")]
+    assert str(error.problems[0]).startswith("population.csv, line 3, column 'municipality': expected")
+
+
+def test_a_parquet_position_is_a_row(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in", population=None)
+    pl.DataFrame({"cpr": ["0101801234", "1003154123"], "municipality": ["101", "9999"]}).write_parquet(
+        root / "population.parquet")
+    error = input_error(root)
+    assert [(p.row, p.line, p.column) for p in error.problems] == [(2, None, "municipality")]
+    assert "population.parquet, row 2, column 'municipality'" in str(error)
+
+
+def test_a_header_longer_than_the_bound_is_refused_before_any_parser_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialsearch.station import _reading
+
+    root = make_raw(tmp_path / "in")
+    (root / "relations.csv").write_bytes(b"child_cpr," + b"x" * _reading.MAX_LINE_BYTES + b"\n1,2,3\n")
+
+    parse = pl.read_csv
+
+    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        assert Path(source).name != "relations.csv", "the file reached the CSV parser"
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+    message = refused(root)
+    assert "relations.csv: expected a header row within the first 1 MiB of the file" in message
+
+
+def test_a_line_longer_than_the_bound_is_refused_naming_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialsearch.station import _reading
+
+    monkeypatch.setattr(_reading, "BLOCK_BYTES", 4096)  # several blocks, and a line across them
+    monkeypatch.setattr(_reading, "MAX_LINE_BYTES", 10_000)
+    root = make_raw(tmp_path / "in")
+    path = root / "population.csv"
+    path.write_text(POPULATION + "0101801235,101,Peter," + "N" * 10_000 + "\n" + "0101801236,101,Peter,N\n")
+    error = input_error(root)
+    assert [(p.file, p.line) for p in error.problems] == [("population.csv", 4)]
+    assert "population.csv, line 4: expected lines of at most 9 KiB" in str(error)
+    path.write_text(POPULATION + "0101801235,101,Peter," + "N" * 9_000 + "\n")  # within the bound
+    assert read_raw(root, absent_districts=ABSENT).rows["population"] == 3
+
+
+def test_a_field_longer_than_the_bound_is_refused_naming_line_and_column(tmp_path: Path) -> None:
+    """A quoted value may span lines, each within the line bound: the field bound still holds."""
+    from socialsearch.station import _reading
+
+    root = make_raw(tmp_path / "in")
+    value = '"' + ("Nielsen " * 100 + "\n") * (_reading.MAX_FIELD_BYTES // 800 + 1) + '"'
+    (root / "population.csv").write_text(POPULATION + f"0101801235,101,Peter,{value}\n")
+    error = input_error(root)
+    assert [(p.file, p.line, p.column) for p in error.problems] == [("population.csv", 4, "surname")]
+    assert "expected a value of at most 64 KiB (this one is longer)" in str(error)
+
+
+def test_the_cli_refuses_an_endless_line_with_exit_2(tmp_path: Path, keys: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "relations.csv").write_bytes(b"child_cpr,adult_cpr,relation\n" + b"1" * (2 << 20))
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "out", "--keys",
+                       keys, "--week", "2026-W47",
+                       *[a for d in ABSENT for a in ("--absent-district", d)])
+    assert code == 2, out
+    assert "relations.csv, line 2: expected lines of at most 1 MiB" in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_population_numbers_are_handed_on_row_for_row(tmp_path: Path) -> None:
+    """``read_raw`` computes the population's Int64 CPR numbers once, for its checks and the station."""
+    from socialsearch.identifiers import cpr_number
+
+    population = POPULATION.replace("1003154123,0147", " 100315-4123 ,0147")
+    raw = read_raw(make_raw(tmp_path / "in", population=population), absent_districts=ABSENT)
+    assert raw.population_numbers is not None
+    expected = raw.population.select(cpr_number("cpr")).to_series()
+    assert raw.population_numbers.to_list() == expected.to_list() == [101801234, 1003154123]
+    assert raw.population["cpr"].to_list() == ["0101801234", "100315-4123"]  # stripped, as delivered

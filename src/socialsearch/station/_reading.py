@@ -311,12 +311,13 @@ def _blocks(path: Path) -> Iterator[bytes]:
         yield from iter(lambda: handle.read(BLOCK_BYTES), b"")
 
 
-def _long_line(path: Path, limit: int = MAX_LINE_BYTES) -> tuple[int, int] | None:
-    """``(line, bytes so far)`` of the first line longer than ``limit`` bytes; None when none is.
+def _long_line(path: Path) -> tuple[int, int] | None:
+    """``(line, bytes so far)`` of the first line longer than :data:`MAX_LINE_BYTES`; None when none is.
 
     Read in blocks: the positions of the line feeds in each block are found by NumPy, so a file
     of one endless line is refused after ``limit`` bytes, not after it was read whole.
     """
+    limit = MAX_LINE_BYTES
     lines = 0  # line feeds before the current block
     current = 0  # bytes of the unfinished line before the current block
     for block in _blocks(path):  # one per MiB of the file
