@@ -1055,3 +1055,25 @@ def test_the_population_numbers_are_handed_on_row_for_row(tmp_path: Path) -> Non
     expected = raw.population.select(cpr_number("cpr")).to_series()
     assert raw.population_numbers.to_list() == expected.to_list() == [101801234, 1003154123]
     assert raw.population["cpr"].to_list() == ["0101801234", "100315-4123"]  # stripped, as delivered
+
+
+def test_a_quoted_value_spanning_lines_far_over_the_bound_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every line is short, but one quoted value holds thousands of them: found in blocks."""
+    from socialsearch.station import _reading
+
+    monkeypatch.setattr(_reading, "BLOCK_BYTES", 4096)  # the value spans many blocks
+    root = make_raw(tmp_path / "in")
+    value = '"' + ("Nielsen " * 10 + "\n") * (3 * _reading.MAX_FIELD_BYTES // 81) + '"'
+    (root / "population.csv").write_text(POPULATION + f"0101801235,101,{value},Hansen\n")
+    parse = pl.read_csv
+
+    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        assert Path(source).name != "population.csv", "the file reached the CSV parser"
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+    error = input_error(root)
+    assert [(p.file, p.line, p.column) for p in error.problems] == [("population.csv", 4, "given_name")]
+    assert "population.csv, line 4, column 'given_name': expected a value of at most 64 KiB" in str(error)

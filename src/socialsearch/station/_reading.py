@@ -10,14 +10,16 @@ A problem names file, position and column, never a cell: a CSV position is the f
 person counts it in an editor (the header is line 1, so the first data row is line 2); a Parquet
 position is the 1-based row.
 
-Bounds on CSV input (checked while the file is read in blocks of :data:`BLOCK_BYTES`, before any
-parser sees it, so that a file with one endless line is refused in bounded memory): every line,
-the header included, is at most :data:`MAX_LINE_BYTES`; every field at most
-:data:`MAX_FIELD_BYTES`.
+Bounds on CSV input: every line, the header included, is at most :data:`MAX_LINE_BYTES`, and
+every value at most :data:`MAX_FIELD_BYTES`. Lines, and fields far over the bound (a quoted value
+spanning lines), are measured while the file is read in blocks of :data:`BLOCK_BYTES`, before
+any parser sees it, so that a file with one endless line or value is refused in bounded memory;
+a value just over the bound is found after parsing.
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
 import re
@@ -339,6 +341,55 @@ def _long_line(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def _long_field(path: Path) -> tuple[int, int] | None:
+    """``(line, column)`` where the first field longer than twice :data:`MAX_FIELD_BYTES` starts
+    (its line in the file, its 0-based position in the record); None when none is.
+
+    Read in blocks, with quotes: a separator is a ',' or a line feed outside a quoted value, so a
+    quoted value spanning lines is one field. A raw field over twice the bound cannot hold a
+    value within it (a quote is written as two), so the file is refused before it is parsed; a
+    value just over the bound is found after parsing (:func:`_long_fields`).
+    """
+    limit = 2 * MAX_FIELD_BYTES + 2
+    quotes = lines = 0  # '"' and line feeds before the current block
+    length, start_line, column = 0, 1, 0  # the field that is open at the block's start
+    for block in _blocks(path):  # one per MiB of the file
+        data = np.frombuffer(block, dtype=np.uint8)
+        feed = data == 0x0A
+        outside = (np.cumsum(data == 0x22) + quotes) % 2 == 0
+        ends_record = feed & outside
+        seps = np.flatnonzero(((data == 0x2C) & outside) | ends_record)
+        feeds_before = np.cumsum(feed)  # line feeds up to and including each byte
+        if len(seps):
+            lengths = np.diff(seps, prepend=-1) - 1  # each field closed in this block
+            lengths[0] += length
+            over = np.flatnonzero(lengths > limit)
+            index = np.arange(len(seps))
+            last_end = np.maximum.accumulate(np.where(ends_record[seps], index, -1))
+            after = np.where(last_end >= 0, index - last_end, column + index + 1)  # column after each separator
+            after[ends_record[seps]] = 0
+            if len(over):
+                i = int(over[0])
+                if i == 0:
+                    return start_line, column
+                return lines + int(feeds_before[seps[i - 1]]) + 1, int(after[i - 1])
+            length = len(data) - int(seps[-1]) - 1
+            start_line, column = lines + int(feeds_before[seps[-1]]) + 1, int(after[-1])
+        else:
+            length += len(data)
+        if length > limit:
+            return start_line, column
+        quotes += int(np.count_nonzero(data == 0x22))
+        lines += int(feeds_before[-1]) if len(data) else 0
+    return None
+
+
+def _header_names(head: bytes) -> list[str]:
+    """The column names of the header line in ``head`` (RFC 4180 quoting)."""
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
+    return [name.strip() for name in next(csv.reader([first]), [])]
+
+
 def _not_utf8(path: Path) -> tuple[str, int] | None:
     """When the file is not UTF-8: the encoding it looks like, and the line of the first bad byte.
 
@@ -439,11 +490,19 @@ def _kib(size: int) -> str:
     return f"{size // 1024:,} KiB" if size < 1 << 20 else f"{size >> 20:,} MiB"
 
 
-def _bounds(path: Path, rel: str, problems: Problems) -> bool:
-    """Refuse a file with a line longer than :data:`MAX_LINE_BYTES` (read in blocks); True when none is."""
+def _bounds(path: Path, rel: str, problems: Problems, head: bytes, known: Collection[str]) -> bool:
+    """Refuse a file with a line longer than :data:`MAX_LINE_BYTES`, or a field (a quoted value
+    spanning lines) far longer than :data:`MAX_FIELD_BYTES`, found in blocks; True when none is."""
     long = _long_line(path)
     if long is None:
-        return True
+        field = _long_field(path)
+        if field is None:
+            return True
+        line, index = field
+        names = _header_names(head)
+        name = names[index] if index < len(names) and names[index] in known else None
+        problems.add(rel, name, f"a value of at most {_kib(MAX_FIELD_BYTES)} (this one is longer)", line)
+        return False
     line, size = long
     if line == 1:
         problems.add(rel, None, f"a header row within the first {_kib(MAX_LINE_BYTES)} of the file (the "
@@ -501,7 +560,7 @@ def _read_csv(path: Path, rel: str, problems: Problems, known: Collection[str]) 
         problems.add(rel, None, f"comma-separated values (the file is separated by "
                      f"{_SEPARATOR_NAMES[separator]}, expected ','{also}); {_SAVE_AS_UTF8}")
         return None
-    if not _bounds(path, rel, problems):
+    if not _bounds(path, rel, problems, head, known):
         return None
     try:
         lines = _read_lines(path)
