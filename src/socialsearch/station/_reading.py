@@ -384,6 +384,38 @@ def _long_field(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def _long_quoted(path: Path) -> bool:
+    """Whether a quoted value (from its opening to its closing quote, ``""`` inside included)
+    is longer than twice :data:`MAX_FIELD_BYTES`: one comparison per byte, in blocks.
+
+    The cheap first look that :func:`_long_field` follows up, only when True, to find the line
+    and column (a file without quotes costs one comparison per byte here and nothing more).
+    """
+    limit = 2 * MAX_FIELD_BYTES + 2
+    offset = 0
+    pending: int | None = None  # where a value opened by a quote that is still open began
+    last_close = -2  # the previous closing quote (a '"' right after it is an escaped quote)
+    group_start = -1  # where the value holding the previous closing quote opened
+    for block in _blocks(path):  # one per MiB of the file
+        quotes = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x22) + offset
+        if pending is not None:
+            quotes = np.concatenate([[pending], quotes])
+        opens, closes = quotes[0::2], quotes[1::2]
+        pending = int(opens[-1]) if len(opens) > len(closes) else None
+        opens = opens[: len(closes)]
+        if len(closes):
+            joined = np.concatenate([[opens[0] == last_close + 1], opens[1:] == closes[:-1] + 1])
+            starts = np.maximum.accumulate(np.where(joined, -1, np.arange(len(opens))))
+            begin = np.where(starts >= 0, opens[np.maximum(starts, 0)], group_start)
+            if bool(np.any(closes - begin > limit)):
+                return True
+            last_close, group_start = int(closes[-1]), int(begin[-1])
+        offset += len(block)
+        if pending is not None and offset - pending > limit:
+            return True
+    return False
+
+
 def _header_names(head: bytes) -> list[str]:
     """The column names of the header line in ``head`` (RFC 4180 quoting)."""
     first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
@@ -495,7 +527,7 @@ def _bounds(path: Path, rel: str, problems: Problems, head: bytes, known: Collec
     spanning lines) far longer than :data:`MAX_FIELD_BYTES`, found in blocks; True when none is."""
     long = _long_line(path)
     if long is None:
-        field = _long_field(path)
+        field = _long_field(path) if _long_quoted(path) else None
         if field is None:
             return True
         line, index = field
