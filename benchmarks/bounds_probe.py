@@ -9,8 +9,10 @@ one whose ``population.csv`` is a single 96 MB line or holds a 1 GB value
 
 import sys
 from pathlib import Path
+
 from socialsearch.errors import InputError
 from socialsearch.station.extracts import read_raw
+
 try:
     read_raw(Path(sys.argv[1]))
     print("accepted")
