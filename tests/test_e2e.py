@@ -198,11 +198,11 @@ def test_bad_input_names_file_row_column_and_leaves_ledger_untouched(scenario, t
     ledger = (tmp_path / "state" / "ledger.sqlite").read_bytes()
     path = scenario / "incidents" / "FYN.csv"
     lines = path.read_text(encoding="utf-8").splitlines()
-    lines[2] = lines[2].replace(",461,", ",999,")  # data row 2: no such kommunekode
+    lines[2] = lines[2].replace(",461,", ",999,")  # line 3 of the file: no such kommunekode
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, out = run(scenario, tmp_path, keys, catalogue_file)
     assert code == 2
-    assert "FYN.csv" in out and "row 2" in out and "municipality" in out
+    assert "FYN.csv, line 3, column 'municipality'" in out  # the line as an editor numbers it
     assert (tmp_path / "state" / "ledger.sqlite").read_bytes() == ledger
 
 

@@ -282,49 +282,49 @@ def replace_in(text: str, old: str, new: str) -> str:
     ("file", "old", "new", "where", "expected"),
     [
         ("incidents/KBH.csv", "KBH,J-KBH-0002", "XXX,J-KBH-0002",
-         "row 2, column 'district'", "a police district code (BOR, FYN, KBH"),
+         "line 3, column 'district'", "a police district code (BOR, FYN, KBH"),
         ("incidents/KBH.csv", ",147,", ",999,",
-         "row 2, column 'municipality'", "one of the 98 kommunekoder"),
+         "line 3, column 'municipality'", "one of the 98 kommunekoder"),
         ("incidents/KBH.csv", ",147,", ",kbh,",
-         "row 2, column 'municipality'", "one of the 98 kommunekoder"),
+         "line 3, column 'municipality'", "one of the 98 kommunekoder"),
         ("incidents/KBH.csv", "2026-11-16T08:30:00", "16/11/2026 08:30",
-         "row 1, column 'occurred_at'", "an ISO 8601 date-time"),
+         "line 2, column 'occurred_at'", "an ISO 8601 date-time"),
         ("incidents/KBH.csv", "2026-11-16T09:00:00", "2026-03-29T02:30:00",
-         "row 1, column 'registered_at'", "a local time that exists in Europe/Copenhagen"),
+         "line 2, column 'registered_at'", "a local time that exists in Europe/Copenhagen"),
         ("incidents/KBH.csv", "2026-11-16T09:00:00", "",
-         "row 1, column 'registered_at'", "a value (this column may not be empty)"),
+         "line 2, column 'registered_at'", "a value (this column may not be empty)"),
         ("incidents/KBH.csv", "5100,", ",",
-         "row 1, column 'incident_code'", "an incident_code or an offence_code"),
+         "line 2, column 'incident_code'", "an incident_code or an offence_code"),
         ("incidents/KBH.csv", "J-KBH-0002", "J-KBH-0001",
-         "row 2, column 'incident_id'", "a journal number unique within its district"),
+         "line 3, column 'incident_id'", "a journal number unique within its district"),
         ("incidents/KBH.csv", "KBH,J-KBH-0001", ",J-KBH-0001",
-         "row 1, column 'district'", "a value"),
+         "line 2, column 'district'", "a value"),
         ("incident_persons/KBH.csv", ",victim,", ",bystander,",
-         "row 2, column 'role'", "a role: suspect | victim | witness | involved"),
+         "line 3, column 'role'", "a role: suspect | victim | witness | involved"),
         ("incident_persons/KBH.csv", "KBH,J-KBH-0002", "KBH,J-KBH-0003",
-         "row 3, column 'incident_id'", "an incident that exists in incidents/"),
+         "line 4, column 'incident_id'", "an incident that exists in incidents/"),
         ("incident_persons/FYN.csv", "FYN,J-KBH-0001", "SSJ,J-KBH-0001",
-         "row 1, column 'incident_id'", "an incident that exists in incidents/"),
+         "line 2, column 'incident_id'", "an incident that exists in incidents/"),
         ("incident_persons/KBH.csv", "2015-03-10", "10.03.2015",
-         "row 2, column 'birth_date'", "a date YYYY-MM-DD"),
+         "line 3, column 'birth_date'", "a date YYYY-MM-DD"),
         ("incident_persons/KBH.csv", ",suspect,,,\nKBH,J-KBH-0001,,victim", ",,,,\nKBH,J-KBH-0001,,victim",
-         "row 1, column 'role'", "a value"),
+         "line 2, column 'role'", "a value"),
         ("population.csv", "0101801234,101", "0101801234X,101",
-         "row 1, column 'cpr'", "a valid CPR number"),
+         "line 2, column 'cpr'", "a valid CPR number"),
         ("population.csv", "0101801234,101", ",101",
-         "row 1, column 'cpr'", "a value"),
+         "line 2, column 'cpr'", "a value"),
         ("population.csv", "1003154123,0147", "0101801234,147",
-         "row 2, column 'cpr'", "each person once"),
+         "line 3, column 'cpr'", "each person once"),
         ("population.csv", "0101801234,101", "0101801234,1000",
-         "row 1, column 'municipality'", "one of the 98 kommunekoder"),
+         "line 2, column 'municipality'", "one of the 98 kommunekoder"),
         ("relations.csv", ",father", ",uncle",
-         "row 1, column 'relation'", "a relation: mother | father | custodian | household"),
+         "line 2, column 'relation'", "a relation: mother | father | custodian | household"),
         ("relations.csv", ",0101801234,", ",3213801234,",
-         "row 1, column 'adult_cpr'", "a valid CPR number"),
+         "line 2, column 'adult_cpr'", "a valid CPR number"),
         ("relations.csv", "1003154123,", "1003154123-,",
-         "row 1, column 'child_cpr'", "a valid CPR number"),
+         "line 2, column 'child_cpr'", "a valid CPR number"),
         ("relations.csv", "1003154123,0101801234", "0101801234,0101801234",
-         "row 1, column 'adult_cpr'", "an adult other than the child"),
+         "line 2, column 'adult_cpr'", "an adult other than the child"),
     ],
 )
 def test_bad_values_name_file_row_and_column(
@@ -337,7 +337,7 @@ def test_bad_values_name_file_row_and_column(
     in_file = [p for p in error.problems if p.file == file]
     assert len(in_file) == 1, str(error)  # others may follow from it (a person's incident gone)
     assert f"{file}, {where}: expected {expected}" in str(error)
-    assert in_file[0].row == int(where.split(",")[0].removeprefix("row "))
+    assert in_file[0].line == int(where.split(",")[0].removeprefix("line "))  # as an editor counts
 
 
 def test_a_bad_value_is_described_by_its_shape_never_shown(tmp_path: Path) -> None:
@@ -350,7 +350,7 @@ def test_a_bad_value_is_described_by_its_shape_never_shown(tmp_path: Path) -> No
     assert shown == {"municipality": "a 3-character value of digits",
                      "cpr": "an 11-character value of digits and letters"}
     assert "999" not in str(error) and "0101801299X" not in str(error)
-    assert "incidents/KBH.csv, row 2, column 'municipality': expected one of the 98 kommunekoder (3 " \
+    assert "incidents/KBH.csv, line 3, column 'municipality': expected one of the 98 kommunekoder (3 " \
            "digits, e.g. 101 for København) (found a 3-character value of digits)" in str(error)
 
 
@@ -394,9 +394,9 @@ def test_wrong_parquet_column_type(tmp_path: Path) -> None:
          "population: expected one file, population.csv or population.parquet, not both"),
         (lambda r: (r / "relations.csv").write_bytes(b""), "relations.csv: expected a header row (the file is empty)"),
         (lambda r: (r / "relations.csv").write_text(RELATIONS + "1,2,father,extra\n"),
-         "relations.csv, row 2: expected 3 fields on every row, as in the header (this row has 4"),
+         "relations.csv, line 3: expected 3 fields on every row, as in the header (this row has 4"),
         (lambda r: (r / "relations.csv").write_bytes(RELATIONS.encode() + b"\xff\xfe,1,father\n"),
-         "relations.csv, row 2: expected a UTF-8 CSV file (it is not UTF-8"),
+         "relations.csv, line 3: expected a UTF-8 CSV file (it is not UTF-8"),
         (lambda r: (r / "incident_persons" / "x.parquet").write_bytes(b"not parquet"),
          "incident_persons/x.parquet: expected a readable Parquet file"),
     ],
@@ -436,7 +436,7 @@ def test_all_problems_are_reported_together_per_rule_capped(tmp_path: Path) -> N
     error = input_error(root)
     municipality = [p for p in error.problems if p.column == "municipality"]
     assert len(municipality) == PER_RULE_LIMIT + 1
-    assert [p.row for p in municipality[:PER_RULE_LIMIT]] == list(range(1, PER_RULE_LIMIT + 1))
+    assert [p.line for p in municipality[:PER_RULE_LIMIT]] == list(range(2, PER_RULE_LIMIT + 2))
     assert "(10 more row(s) like this)" in municipality[-1].expected
     assert any(p.file == "relations.csv" and p.column == "relation" for p in error.problems)
 
@@ -505,11 +505,11 @@ def test_a_shifted_column_does_not_echo_identifiers(tmp_path: Path) -> None:
     )
     error = input_error(make_raw(tmp_path / "in", incidents={"KBH.csv": incidents},
                                  persons={"KBH.csv": PERSONS_KBH}), absent=(*ABSENT, "FYN"))
-    shown = {(p.row, p.column): p.value for p in error.problems}
-    assert shown == {(3, "district"): "a 6-character value of letters",
-                     (3, "municipality"): "a 10-character value of digits",
-                     (4, "occurred_at"): "an 11-character value of digits and '-'",
-                     (5, "registered_at"): "a 10-character value of digits"}
+    shown = {(p.line, p.column): p.value for p in error.problems}
+    assert shown == {(4, "district"): "a 6-character value of letters",
+                     (4, "municipality"): "a 10-character value of digits",
+                     (5, "occurred_at"): "an 11-character value of digits and '-'",
+                     (6, "registered_at"): "a 10-character value of digits"}
 
 
 def test_a_missing_header_row_is_not_echoed(tmp_path: Path) -> None:
@@ -671,7 +671,7 @@ SAVE_AS = 'Filer > Gem som > filtype "CSV UTF-8 (kommasepareret) (*.csv)"'
          "incidents/KBH.csv: expected a UTF-8 CSV file (this one holds zero bytes: UTF-16 without a "
          "byte-order mark"),
         (INCIDENTS_KBH.replace("J-KBH-0002", "J-KBH-Ø002").encode("latin-1"),
-         "incidents/KBH.csv, row 2: expected a UTF-8 CSV file (it is not UTF-8: it looks like "
+         "incidents/KBH.csv, line 3: expected a UTF-8 CSV file (it is not UTF-8: it looks like "
          "Windows-1252"),
         (INCIDENTS_KBH.replace(",", ";").replace("J-KBH-0002", "J-KBH-Ø002").encode("cp1252"),
          "incidents/KBH.csv: expected comma-separated values (the file is separated by ';', expected ','; "
@@ -695,7 +695,7 @@ def test_a_danish_excel_file_names_the_encoding_of_its_letters(tmp_path: Path) -
     text = PERSONS_KBH.replace("Mette,Hansen", "Søren,Ærø")
     (root / "incident_persons" / "KBH.csv").write_bytes(text.encode("cp1252"))
     message = refused(root)
-    assert "incident_persons/KBH.csv, row 2: expected a UTF-8 CSV file" in message
+    assert "incident_persons/KBH.csv, line 3: expected a UTF-8 CSV file" in message
     assert "its æ, ø and å are single bytes" in message
     assert "Søren" not in message and "Ærø" not in message
 
@@ -706,11 +706,11 @@ def test_rows_with_too_many_or_too_few_fields_name_the_row_and_the_count(tmp_pat
         "Mette,Hansen,2015-03-10", "Mette,Hansen,,2015-03-10")
     (root / "incident_persons" / "KBH.csv").write_text(text)
     error = input_error(root)
-    assert [(p.row, p.column) for p in error.problems] == [(1, None), (2, None)]
+    assert [(p.line, p.column) for p in error.problems] == [(2, None), (3, None)]
     message = str(error)
-    assert "incident_persons/KBH.csv, row 1: expected 7 fields on every row, as in the header (this row has 6" \
+    assert "incident_persons/KBH.csv, line 2: expected 7 fields on every row, as in the header (this row has 6" \
         in message
-    assert "incident_persons/KBH.csv, row 2: expected 7 fields on every row, as in the header (this row has 8" \
+    assert "incident_persons/KBH.csv, line 3: expected 7 fields on every row, as in the header (this row has 8" \
         in message
 
 
@@ -728,8 +728,8 @@ def test_quoted_values_may_hold_commas_quotes_and_line_breaks(tmp_path: Path) ->
         "010180-1234,Suspect", "010180-1234,Suspect")
     (root / "incident_persons" / "KBH.csv").write_text(text + "KBH,J-KBH-0002,,bystander,,,\n")
     error = input_error(root)
-    # the bad role is on the fourth record (line 6 of the file): rows count records
-    assert [(p.row, p.column) for p in error.problems] == [(4, "role")]
+    # the bad role is on the fourth record, which starts on line 6 of the file: lines are the file's
+    assert [(p.line, p.column) for p in error.problems] == [(6, "role")]
     (root / "incident_persons" / "KBH.csv").write_text(text)
     raw = read_raw(root, absent_districts=ABSENT)
     assert raw.incident_persons["given_name"].to_list()[2] == 'Mette, "Mis"'
@@ -742,14 +742,14 @@ def test_an_unclosed_quote_is_refused(tmp_path: Path) -> None:
     assert "incident_persons/KBH.csv: expected a CSV file whose quotes are balanced" in refused(root)
 
 
-def test_blank_lines_are_skipped_and_still_counted_as_rows(tmp_path: Path) -> None:
+def test_blank_lines_are_skipped_and_still_counted_as_lines(tmp_path: Path) -> None:
     root = make_raw(tmp_path / "in")
     text = INCIDENTS_KBH.replace("\nKBH,J-KBH-0002", "\n\n   \nKBH,J-KBH-0002") + "\n\r\n"
     (root / "incidents" / "KBH.csv").write_text(text)
     assert read_raw(root, absent_districts=ABSENT).rows["incidents"] == 3
     (root / "incidents" / "KBH.csv").write_text(text.replace(",147,", ",999,"))
     error = input_error(root)
-    assert [(p.file, p.row, p.column) for p in error.problems] == [("incidents/KBH.csv", 4, "municipality")]
+    assert [(p.file, p.line, p.column) for p in error.problems] == [("incidents/KBH.csv", 5, "municipality")]
 
 
 def test_a_column_name_twice_is_refused(tmp_path: Path) -> None:
@@ -928,10 +928,10 @@ def test_no_message_quotes_an_identifier_put_in_any_column(tmp_path: Path, table
         for value in IDENTIFIERS.values():
             assert value not in message, message
         assert isinstance(exc, InputError), message
-        here = [p for p in exc.problems if (p.file, p.row, p.column) == (FILES[table], 1, column)]
+        here = [p for p in exc.problems if (p.file, p.line, p.column) == (FILES[table], 2, column)]
         if not accepts(table, column, kind):
             assert here and all(p.value and SHAPE.fullmatch(p.value) for p in here), message
-            assert f"{FILES[table]}, row 1, column '{column}': expected" in message
+            assert f"{FILES[table]}, line 2, column '{column}': expected" in message
     else:
         assert accepts(table, column, kind), f"{table}.{column} accepted a {kind}"
 
@@ -959,3 +959,121 @@ def test_any_properly_quoted_csv_is_read_back_exactly(names: list[tuple[str, str
     assert raw.population["cpr"].to_list() == cprs
     assert raw.population["given_name"].to_list() == [expected(g) for g, _ in names]
     assert raw.population["surname"].to_list() == [expected(s) for _, s in names]
+
+
+# --- bounds: a CSV line and a CSV field have a stated maximum ------------------------------
+
+
+def test_a_corrupt_line_3_is_reported_as_line_3(tmp_path: Path) -> None:
+    """Positions are the file's lines as an editor numbers them: the header is line 1."""
+    root = make_raw(tmp_path / "in")
+    path = root / "population.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("0147", "9999")  # the third line of the file
+    path.write_text("\n".join(lines) + "\n")
+    error = input_error(root)
+    assert [(p.file, p.line, p.row, p.column) for p in error.problems] == [
+        ("population.csv", 3, None, "municipality")]
+    assert str(error.problems[0]).startswith("population.csv, line 3, column 'municipality': expected")
+
+
+def test_a_parquet_position_is_a_row(tmp_path: Path) -> None:
+    root = make_raw(tmp_path / "in", population=None)
+    pl.DataFrame({"cpr": ["0101801234", "1003154123"], "municipality": ["101", "9999"]}).write_parquet(
+        root / "population.parquet")
+    error = input_error(root)
+    assert [(p.row, p.line, p.column) for p in error.problems] == [(2, None, "municipality")]
+    assert "population.parquet, row 2, column 'municipality'" in str(error)
+
+
+def test_a_header_longer_than_the_bound_is_refused_before_any_parser_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialsearch.station import _reading
+
+    root = make_raw(tmp_path / "in")
+    (root / "relations.csv").write_bytes(b"child_cpr," + b"x" * _reading.MAX_LINE_BYTES + b"\n1,2,3\n")
+
+    parse = pl.read_csv
+
+    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        assert Path(source).name != "relations.csv", "the file reached the CSV parser"
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+    message = refused(root)
+    assert "relations.csv: expected a header row within the first 1 MiB of the file" in message
+
+
+def test_a_line_longer_than_the_bound_is_refused_naming_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialsearch.station import _reading
+
+    monkeypatch.setattr(_reading, "BLOCK_BYTES", 4096)  # several blocks, and a line across them
+    monkeypatch.setattr(_reading, "MAX_LINE_BYTES", 10_000)
+    root = make_raw(tmp_path / "in")
+    path = root / "population.csv"
+    path.write_text(POPULATION + "0101801235,101,Peter," + "N" * 10_000 + "\n" + "0101801236,101,Peter,N\n")
+    error = input_error(root)
+    assert [(p.file, p.line) for p in error.problems] == [("population.csv", 4)]
+    assert "population.csv, line 4: expected lines of at most 9 KiB" in str(error)
+    path.write_text(POPULATION + "0101801235,101,Peter," + "N" * 9_000 + "\n")  # within the bound
+    assert read_raw(root, absent_districts=ABSENT).rows["population"] == 3
+
+
+def test_a_field_longer_than_the_bound_is_refused_naming_line_and_column(tmp_path: Path) -> None:
+    """A quoted value may span lines, each within the line bound: the field bound still holds."""
+    from socialsearch.station import _reading
+
+    root = make_raw(tmp_path / "in")
+    value = '"' + ("Nielsen " * 100 + "\n") * (_reading.MAX_FIELD_BYTES // 800 + 1) + '"'
+    (root / "population.csv").write_text(POPULATION + f"0101801235,101,Peter,{value}\n")
+    error = input_error(root)
+    assert [(p.file, p.line, p.column) for p in error.problems] == [("population.csv", 4, "surname")]
+    assert "expected a value of at most 64 KiB (this one is longer)" in str(error)
+
+
+def test_the_cli_refuses_an_endless_line_with_exit_2(tmp_path: Path, keys: Path) -> None:
+    root = make_raw(tmp_path / "in")
+    (root / "relations.csv").write_bytes(b"child_cpr,adult_cpr,relation\n" + b"1" * (2 << 20))
+    code, out = invoke("pseudonymise", "--input", root, "--out", tmp_path / "out", "--keys",
+                       keys, "--week", "2026-W47",
+                       *[a for d in ABSENT for a in ("--absent-district", d)])
+    assert code == 2, out
+    assert "relations.csv, line 2: expected lines of at most 1 MiB" in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_population_numbers_are_handed_on_row_for_row(tmp_path: Path) -> None:
+    """``read_raw`` computes the population's Int64 CPR numbers once, for its checks and the station."""
+    from socialsearch.identifiers import cpr_number
+
+    population = POPULATION.replace("1003154123,0147", " 100315-4123 ,0147")
+    raw = read_raw(make_raw(tmp_path / "in", population=population), absent_districts=ABSENT)
+    assert raw.population_numbers is not None
+    expected = raw.population.select(cpr_number("cpr")).to_series()
+    assert raw.population_numbers.to_list() == expected.to_list() == [101801234, 1003154123]
+    assert raw.population["cpr"].to_list() == ["0101801234", "100315-4123"]  # stripped, as delivered
+
+
+def test_a_quoted_value_spanning_lines_far_over_the_bound_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every line is short, but one quoted value holds thousands of them: found in blocks."""
+    from socialsearch.station import _reading
+
+    monkeypatch.setattr(_reading, "BLOCK_BYTES", 4096)  # the value spans many blocks
+    root = make_raw(tmp_path / "in")
+    value = '"' + ("Nielsen " * 10 + "\n") * (3 * _reading.MAX_FIELD_BYTES // 81) + '"'
+    (root / "population.csv").write_text(POPULATION + f"0101801235,101,{value},Hansen\n")
+    parse = pl.read_csv
+
+    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        assert Path(source).name != "population.csv", "the file reached the CSV parser"
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+    error = input_error(root)
+    assert [(p.file, p.line, p.column) for p in error.problems] == [("population.csv", 4, "given_name")]
+    assert "population.csv, line 4, column 'given_name': expected a value of at most 64 KiB" in str(error)

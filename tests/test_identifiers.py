@@ -253,3 +253,20 @@ def test_slices_give_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sliced.equals(whole)
     kept = frame["c"]
     assert identifiers.in_slices(kept, lambda s: s) is kept
+
+
+def test_the_date_lookup_equals_the_date_arithmetic_on_every_combination() -> None:
+    """``_has_date`` (a (day, month) table, the year only for 29 February) decides as the full
+    century-and-leap-year arithmetic does, on every day 0-39, month 0-13, year and century digit."""
+    import numpy as np
+
+    from socialsearch import identifiers
+
+    day, month, year, century = np.meshgrid(np.arange(40), np.arange(14), np.arange(100), np.arange(10),
+                                            indexing="ij")
+    numbers = pl.Series((day * 100_000_000 + month * 1_000_000 + year * 10_000 + century * 1000 + 123)
+                        .ravel().astype(np.int64))
+    numbers = pl.concat([numbers, pl.Series([None, -1, 99_999_999_999], dtype=pl.Int64)])
+    expected = identifiers._days_from_number(numbers).is_not_null().to_numpy()
+    assert (identifiers._has_date(numbers) == expected).all()
+    assert expected.sum() > 0 and not expected.all()

@@ -73,12 +73,13 @@ class UsageError(SocialsearchError):
 class InputProblem:
     """One violation of the input contract, located as precisely as possible.
 
-    ``row`` is the 1-based data row (the header is row 0) in the file, or ``None`` when
-    the problem concerns the whole file or column. ``value`` describes what was found and is
-    never a cell of an extract: a shifted column can put a CPR number, a name, a birth date or
-    a journal number anywhere, so a cell is described by its shape ("a 10-character value of
-    digits and '-'"). It may also be a fact about a file that is not data (a manifest's
-    version number).
+    ``row`` is the 1-based row of a table without lines (Parquet, a frame), ``line`` the line
+    of a text file as an editor counts it (a CSV file's header is line 1, its first data row
+    line 2); both are ``None`` when the problem concerns the whole file or column. ``value``
+    describes what was found and is never a cell of an extract: a shifted column can put a CPR
+    number, a name, a birth date or a journal number anywhere, so a cell is described by its
+    shape ("a 10-character value of digits and '-'"). It may also be a fact about a file that
+    is not data (a manifest's version number).
 
     Examples
     --------
@@ -91,10 +92,13 @@ class InputProblem:
     expected: str
     row: int | None = None
     value: str | None = None
+    line: int | None = None
 
     def __str__(self) -> str:
         where = self.file
-        if self.row is not None:
+        if self.line is not None:
+            where += f", line {self.line}"
+        elif self.row is not None:
             where += f", row {self.row}"
         if self.column is not None:
             where += f", column '{self.column}'"

@@ -42,7 +42,11 @@ from ._atomic import fsync_dir, replacing, write_json_atomic
 from .contract import HUB_SCHEMA, ISO_WEEK_PATTERN, RELATIONS, RESOLVED_BY, ROLES, to_local
 from .errors import InputError, UsageError
 from .geography import geography
-from .station.extracts import _Check, _Problems, _read_file, _sha256, _withheld_library_messages
+from .station._reading import Check as _Check
+from .station._reading import Problems as _Problems
+from .station._reading import read_file as _read_file
+from .station._reading import sha256_file as _sha256
+from .station._reading import withheld_library_messages as _withheld_library_messages
 
 __all__ = [
     "HUB_FORMAT",

@@ -131,6 +131,32 @@ def _days_from_number(number: pl.Series) -> pl.Series:
         pl.when(pl.lit(pl.Series(ok))).then(pl.col("x"))).to_series().rename(number.name)
 
 
+# Whether day DD of month MM exists in some year, indexed by DDMM (0..9999); 29 February is
+# decided apart, by the year the century digit gives.
+_DDMM_EXISTS = np.zeros(10_000, dtype=bool)
+for _month in range(1, 13):  # twelve months, at import
+    _DDMM_EXISTS[np.arange(1, _DAYS_IN[_month] + 1) * 100 + _month] = True
+_FEB_29 = 2902
+_DDMM_EXISTS[_FEB_29] = True  # in a leap year
+
+
+def _has_date(number: pl.Series) -> np.ndarray:
+    """Whether each CPR number as an integer ``DDMMYYSSSS`` has an existing birth date (False for null).
+
+    The same answer as ``_days_from_number(number).is_not_null()`` at a fraction of the cost:
+    a table lookup of (day, month); only 29 February needs the year, and only those rows get it.
+    """
+    present = number.is_not_null().to_numpy()
+    n = number.cast(pl.Int64).fill_null(0).to_numpy()
+    ddmm = n // 1_000_000
+    ok = present & (ddmm >= 0) & (ddmm < 10_000)
+    ok &= _DDMM_EXISTS[np.where(ok, ddmm, 0)]
+    leap_day = np.flatnonzero(ok & (ddmm == _FEB_29))
+    if len(leap_day):
+        ok[leap_day] = _days_from_number(pl.Series(n[leap_day])).is_not_null().to_numpy()
+    return ok
+
+
 def _date_series(digits: pl.Series) -> pl.Series:
     """Birth dates of 10-digit strings by the century table; null when the date does not exist."""
     number = _on(digits.cast(pl.String), pl.when(_X.str.len_bytes() == 10).then(_X.cast(pl.Int64, strict=False)))
@@ -173,7 +199,7 @@ def _normalise_series(series: pl.Series) -> pl.Series:
     raw = series.cast(pl.String)
     fast = _ten_ascii_digits(raw)
     number = _on(raw, pl.when(pl.lit(fast)).then(_X.cast(pl.Int64, strict=False)))
-    out = _on(raw, pl.when(pl.lit(fast & _days_from_number(number).is_not_null())).then(_X))
+    out = _on(raw, pl.when(pl.lit(fast & pl.Series(_has_date(number)))).then(_X))
     slow = (~fast & raw.is_not_null()).arg_true()
     if len(slow):
         out = out.scatter(slow, _normalise_full(raw.gather(slow)))
@@ -188,7 +214,7 @@ def _number_series(series: pl.Series) -> pl.Series:
     slow = (~fast & raw.is_not_null()).arg_true()
     if len(slow):
         number = number.scatter(slow, _normalise_full(raw.gather(slow)).cast(pl.Int64))
-    return _on(number, pl.when(pl.lit(_days_from_number(number).is_not_null())).then(_X)).rename(series.name)
+    return _on(number, pl.when(pl.lit(pl.Series(_has_date(number)))).then(_X)).rename(series.name)
 
 
 def _status_series(series: pl.Series) -> pl.Series:

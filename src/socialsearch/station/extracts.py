@@ -1,6 +1,6 @@
 """Reading and validating the raw input contract (the hub extract is :mod:`socialsearch.hub_extract`).
 
-Raw extracts (DESIGN.md §3) are what police districts and the CPR extract deliver::
+Raw extracts (``docs/data-contract.md``) are what police districts and the CPR extract deliver::
 
     DIR/incidents/            *.csv | *.parquet   (several files, e.g. one per district)
     DIR/incident_persons/     *.csv | *.parquet
@@ -10,7 +10,8 @@ Raw extracts (DESIGN.md §3) are what police districts and the CPR extract deliv
 :func:`read_raw` reads them into normalised Polars frames (codes as strings, date-times as
 ``Datetime("us", "Europe/Copenhagen")``) and checks every rule of the contract in vectorised
 passes; all problems are raised together in one :class:`~socialsearch.errors.InputError`
-naming file, 1-based data row, column and what was expected. Every entry of the two input
+naming file, line (CSV: the file's line, the header being line 1) or row (Parquet), column and
+what was expected. Every entry of the two input
 folders and every table file is read or refused (broken or looping links, sub-folders, other
 files, other encodings and separators, rows with another number of fields than the header), and
 every police district of the reference geography must have incident rows unless it is named as
@@ -35,25 +36,35 @@ Datetime(time_unit='us', time_zone='Europe/Copenhagen')
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
 import re
-import stat
-from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from ..contract import DATETIME, RELATIONS, ROLES, TIME_ZONE, to_local
-from ..errors import InputError, InputProblem, UsageError
+from ..errors import InputError, UsageError
 from ..geography import geography
 
 # The normalised number as Int64 (the same values as normalise_cpr, an eighth of the memory).
 from ..identifiers import cpr_number as _normalise_cpr
 from ..identifiers import in_slices
+from ._reading import (
+    FILE,
+    PER_RULE_LIMIT,
+    ROW,
+    SUFFIXES,
+    Check,
+    Problems,
+    entry_problem,
+    read_file,
+    rel_path,
+    sha256_file,
+    withheld_library_messages,
+)
 
 __all__ = [
     "PER_RULE_LIMIT",
@@ -65,29 +76,10 @@ __all__ = [
     "read_raw",
 ]
 
-
-#: problems reported per (file, column, rule); more are summarised in one line
-PER_RULE_LIMIT = 20
-
-_SUFFIXES = (".csv", ".parquet")
-_ROW = "_row"
-_FILE = "_file"
-
-
-@contextmanager
-def _withheld_library_messages(what: str) -> Iterator[None]:
-    """Re-raise a Polars failure without its message, which may quote rows of data.
-
-    Such a failure is a bug, not bad input (bad input becomes an :class:`InputError`), so
-    it stays an unexpected error; only the data is kept out of the terminal and the logs.
-    """
-    try:
-        yield
-    except pl.exceptions.PolarsError as exc:
-        raise RuntimeError(
-            f"internal error while {what} ({type(exc).__name__}); the library's message is "
-            "withheld because it may quote identifiers"
-        ) from None
+#: Files an operating system leaves in folders by itself: the only entries that are skipped
+#: (compared without regard to case).
+IGNORED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+_IGNORED = frozenset(name.lower() for name in IGNORED_FILES)
 
 
 # --------------------------------------------------------------------------------------
@@ -103,6 +95,9 @@ class RawExtracts:
     folder to the SHA-256 of its bytes, ``rows`` the data rows read per table, and
     ``rows_per_district`` the rows of ``incidents`` and ``incident_persons`` per police
     district of the reference geography (0 for a district named as absent).
+    ``population_numbers`` is the population's CPR number normalised as an ``Int64`` (as
+    :func:`socialsearch.identifiers.cpr_number` gives it), row for row: computed once for the
+    checks and handed on, so that the station's register does not compute it again.
     """
 
     incidents: pl.DataFrame
@@ -113,6 +108,7 @@ class RawExtracts:
     digests: dict[str, str]
     rows: dict[str, int]
     rows_per_district: dict[str, dict[str, int]] = field(default_factory=dict)
+    population_numbers: pl.Series | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -184,122 +180,29 @@ _EXPECT_DATETIME = (
 )
 
 
-@dataclass(frozen=True)
-class _Check:
-    """One rule over a parsed frame: rows where ``bad`` is true break it.
-
-    ``show`` names a column whose value's *shape* (length; digits, letters, spaces, which
-    punctuation) is described in the problem; the value itself is never shown.
-    """
-
-    column: str | None
-    expected: str
-    bad: pl.Expr
-    show: str | None = None
-
-
-# A shifted CSV column can put a name, a CPR number, a birth date or a journal number anywhere,
-# and no pattern tells a code from an identifier for sure: messages describe a value's shape,
-# never the value.
-_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # ASCII punctuation: separators such as - / . : + ,
-_SHAPE = ("_shape_len", "_shape_digits", "_shape_letters", "_shape_spaces", "_shape_punct",
-          "_shape_other")
-
-
-def _shape_exprs(column: str) -> list[pl.Expr]:
-    """Expressions describing the shape of ``column``'s values, one column per trait."""
-    text = pl.col(column).cast(pl.String)
-    return [
-        text.str.len_chars().alias("_shape_len"),
-        text.str.contains(r"\d").alias("_shape_digits"),
-        text.str.contains(r"\p{L}").alias("_shape_letters"),
-        text.str.contains(r"\s").alias("_shape_spaces"),
-        text.str.extract_all(_PUNCTUATION).list.unique().list.sort().list.join("").alias("_shape_punct"),
-        text.str.contains(r"[^\d\p{L}\s!-/:-@\[-`{-~]").alias("_shape_other"),
-    ]
-
-
-def _describe_shape(length: int, digits: bool, letters: bool, spaces: bool, punct: str,
-                    other: bool) -> str:
-    """``a 10-character value of digits and '-'``: what a value looks like, not what it is.
-
-    Examples
-    --------
-    >>> _describe_shape(11, True, False, False, "-", False)
-    "an 11-character value of digits and '-'"
-    >>> _describe_shape(6, False, True, False, "", False)
-    'a 6-character value of letters'
-    """
-    parts = [name for name, has in (("digits", digits), ("letters", letters), ("spaces", spaces))
-             if has]
-    parts += [repr(c) for c in punct]
-    if other:
-        parts.append("other characters")
-    article = "an" if str(length).startswith("8") or length in (11, 18) else "a"
-    if not parts:
-        return f"{article} {length}-character value"
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{article} {length}-character value of {listed}"
-
-
-@dataclass
-class _Problems:
-    items: list[InputProblem]
-    names: list[str]  # file index -> relative path
-
-    def add(self, file: str, column: str | None, expected: str, row: int | None = None,
-            value: str | None = None) -> None:
-        self.items.append(InputProblem(file, column, expected, row, value))
-
-    def scan(self, frame: pl.DataFrame, checks: Iterable[_Check]) -> None:
-        """Record the first rows breaking each check; ``frame`` has ``_file`` and ``_row``.
-
-        Where a check names a column to ``show``, the problem carries the shape of that
-        column's value (computed in Polars; the value never reaches Python).
-        """
-        checks = list(checks)
-        if not checks or frame.height == 0:
-            return
-        masks = frame.select([c.bad.fill_null(False).alias(f"c{i}") for i, c in enumerate(checks)])
-        counts = masks.sum().row(0)
-        for i, (check, count) in enumerate(zip(checks, counts, strict=True)):
-            if not count:
-                continue
-            cols = [_FILE, _ROW] + ([check.show] if check.show else [])
-            hits = frame.select(cols).filter(masks[f"c{i}"])
-            per_file = hits.group_by(_FILE, maintain_order=True).len()
-            for file_index, rows in per_file.iter_rows():
-                first = hits.filter(pl.col(_FILE) == file_index).head(PER_RULE_LIMIT)
-                if check.show:
-                    first = first.with_columns(_shape_exprs(check.show)).drop(check.show)
-                name = self.names[file_index]
-                for rec in first.iter_rows(named=True):
-                    shape = None
-                    if check.show and rec["_shape_len"]:
-                        shape = _describe_shape(*(rec[c] for c in _SHAPE))
-                    self.add(name, check.column, check.expected, rec[_ROW], shape)
-                if rows > PER_RULE_LIMIT:
-                    self.add(name, check.column,
-                             f"{check.expected} ({rows - PER_RULE_LIMIT} more row(s) like this)")
-
-    def raise_if_any(self) -> None:
-        """Raise every problem, grouped by file in reading order, then by row."""
-        if self.items:
-            order = {name: i for i, name in enumerate(self.names)}
-            raise InputError(sorted(self.items, key=lambda p: (order.get(p.file, -1), p.row is None, p.row or 0)))
-
-
 # --------------------------------------------------------------------------------------
 # Column conversion: any accepted source type -> the contract's type
 # --------------------------------------------------------------------------------------
 
 
-def _stripped_or_null(series: pl.Series) -> pl.Series:
+_Final = Callable[[pl.Series], pl.Series]
+
+
+def _stripped_or_null(series: pl.Series, final: _Final | None = None) -> pl.Series:
     """``series`` stripped of surrounding white space, empty values null.
 
     When nothing changes (the usual case: a clean extract), the input column itself is returned,
     so the validated frame shares its strings with the file's instead of holding a copy.
+    ``final`` (optional) marks values already in their final form (a reference code, ten
+    digits), which have nothing to strip: only the others are looked at.
     """
+    if final is not None:
+        keep = final(series).fill_null(False) | series.is_null()
+        if bool(keep.all()):
+            return series
+        rest = (~keep).arg_true()
+        done = _stripped_or_null(series.gather(rest))
+        return series.clone().scatter(rest, done)  # scatter is in place, on the copy
     stripped = series.str.strip_chars()
     lengths = stripped.str.len_bytes()
     if bool((lengths == series.str.len_bytes()).fill_null(True).all()) and not bool((lengths == 0).any()):
@@ -307,16 +210,56 @@ def _stripped_or_null(series: pl.Series) -> pl.Series:
     return stripped.to_frame("x").select(pl.when(pl.col("x").str.len_bytes() > 0).then(pl.col("x"))).to_series()
 
 
-def _blank_to_null(expr: pl.Expr) -> pl.Expr:
-    return expr.map_batches(lambda s: in_slices(s, _stripped_or_null).rename(s.name), return_dtype=pl.String(),
-                            is_elementwise=True)
+def _blank_to_null(expr: pl.Expr, final: _Final | None = None) -> pl.Expr:
+    return expr.map_batches(lambda s: in_slices(s, lambda part: _stripped_or_null(part, final)).rename(s.name),
+                            return_dtype=pl.String(), is_elementwise=True)
 
 
-def _text(name: str, dtype: pl.DataType) -> pl.Expr | None:
-    """The column as stripped text (null when empty), or None when its type cannot be text."""
+def _ten_digits(series: pl.Series) -> pl.Series:
+    """Values that are exactly ten ASCII digits (nothing to strip; the usual CPR number)."""
+    return series.to_frame("x").select(
+        (pl.col("x").str.len_bytes() == 10) & pl.col("x").cast(pl.UInt64, strict=False).is_not_null()
+        & ~pl.col("x").str.starts_with("+")).to_series()
+
+
+def _cpr_text(pair: pl.Series) -> pl.Series:
+    """The CPR text of ``pair`` (text, its normalised number) stripped, empty values null; a value
+    of ten bytes whose number is valid is ten ASCII digits and is kept as it is."""
+    text, number = (pair.struct.field(f) for f in pair.struct.fields)
+    ten = ((text.str.len_bytes() == 10) & number.is_not_null()).fill_null(False)
+    return _stripped_or_null(text, lambda _: ten).rename(text.name)
+
+
+def _in_vocabulary(words: Collection[str]) -> _Final:
+    listed = sorted(words)
+    return lambda series: series.is_in(listed)
+
+
+def _final_form(kind: str) -> _Final | None:
+    """The values of a column kind that are already final (no white space, not empty), if any."""
+    if kind == "cpr":
+        return _ten_digits
+    if kind == "municipality":
+        return _in_vocabulary(geography().municipality_codes)
+    if kind == "district":
+        return _in_vocabulary(geography().district_codes)
+    if kind == "role":
+        return _in_vocabulary(ROLES)
+    if kind == "relation":
+        return _in_vocabulary(RELATIONS)
+    return None
+
+
+def _text(name: str, dtype: pl.DataType, kind: str = "text") -> pl.Expr | None:
+    """The column as stripped text (null when empty), or None when its type cannot be text.
+
+    Values already in their final form for ``kind`` (see :func:`_final_form`) are not stripped:
+    for a clean column of codes or CPR numbers that is one hash or parse per value instead of a
+    new column of stripped strings.
+    """
     col = pl.col(name)
     if dtype == pl.String:
-        return _blank_to_null(col)
+        return _blank_to_null(col, _final_form(kind))
     if dtype.is_integer() or isinstance(dtype, (pl.Categorical, pl.Enum, pl.Null)):
         return _blank_to_null(col.cast(pl.String))
     return None
@@ -409,12 +352,14 @@ def _date(name: str, dtype: pl.DataType) -> pl.Expr | None:
             col = col.dt.convert_time_zone(TIME_ZONE)
         return col.dt.date()
     if dtype == pl.String:
-        text = _blank_to_null(col)
-        looks_like_date = text.str.contains(r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$")
-        return pl.when(looks_like_date).then(
-            text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-        )
+        return _date_of_text(_blank_to_null(col))
     return None
+
+
+def _date_of_text(text: pl.Expr) -> pl.Expr:
+    """``YYYY-MM-DD`` (optionally followed by a time) as a ``Date``; null otherwise."""
+    looks_like_date = text.str.contains(r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$")
+    return pl.when(looks_like_date).then(text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False))
 
 
 def _municipality(text: pl.Expr) -> pl.Expr:
@@ -468,7 +413,7 @@ _TYPE_EXPECTED = {
 }
 
 
-_Converted = tuple[pl.Expr, pl.Expr | None, list[_Check], list[_Stage]]
+_Converted = tuple[pl.Expr, pl.Expr | None, list[Check], list[_Stage]]
 
 
 def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
@@ -481,29 +426,31 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
     name, raw_name = spec.name, f"_raw_{spec.name}"
     raw_col, value_col = pl.col(raw_name), pl.col(name)
     show = raw_name  # its shape is described, never its value
-    checks: list[_Check] = []
+    checks: list[Check] = []
     if spec.kind == "datetime":
         gap = f"_gap_{name}"
-        checks.append(_Check(name, _EXPECT_DATETIME,
+        checks.append(Check(name, _EXPECT_DATETIME,
                              raw_col.is_not_null() & value_col.is_null() & ~pl.col(gap), show))
-        checks.append(_Check(name, "a local time that exists in Europe/Copenhagen (clocks skip "
+        checks.append(Check(name, "a local time that exists in Europe/Copenhagen (clocks skip "
                              "02:00-03:00 on the last Sunday of March); give it with its UTC offset",
                              pl.col(gap), show))
-        raw = _blank_to_null(pl.col(name).cast(pl.String))
         if dtype == pl.String:
-            return raw, None, checks, _datetime_stages(raw_name, name, gap)
+            return _blank_to_null(pl.col(name)), None, checks, _datetime_stages(raw_name, name, gap)
         if isinstance(dtype, pl.Datetime):
+            # A typed column is its own raw form (null where empty): no text is made of it; the
+            # shape of a value that breaks a check is described from its text only then.
             flag = (raw_col.is_not_null() & value_col.is_null()).alias(gap)
-            return raw, to_local(pl.col(name), dtype), checks, [[flag]]
+            return pl.col(name), to_local(pl.col(name), dtype), checks, [[flag]]
         return None
     if spec.kind == "date":
+        checks.append(Check(name, "a date YYYY-MM-DD", raw_col.is_not_null() & value_col.is_null(), show))
+        if dtype == pl.String:  # parsed from the stripped text once it exists (a stage)
+            return _blank_to_null(pl.col(name)), None, checks, [[_date_of_text(raw_col).alias(name)]]
         date = _date(name, dtype)
         if date is None:
             return None
-        raw = _blank_to_null(pl.col(name).cast(pl.String))
-        checks.append(_Check(name, "a date YYYY-MM-DD", raw_col.is_not_null() & value_col.is_null(), show))
-        return raw, date, checks, []
-    text = _text(name, dtype)
+        return pl.col(name), date, checks, []
+    text = _text(name, dtype, spec.kind)
     if text is None:
         return None
     if spec.kind == "cpr" and dtype.is_integer():  # a CPR number stored as a number lost its zero
@@ -515,24 +462,31 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
     value = raw_col
     if spec.kind == "municipality":
         value = _municipality_fast(raw_col)
-        checks.append(_Check(name, "one of the 98 kommunekoder (3 digits, e.g. 101 for København)",
+        checks.append(Check(name, "one of the 98 kommunekoder (3 digits, e.g. 101 for København)",
                              raw_col.is_not_null() & (value_col.is_null() | ~value_col.is_in(
                                  sorted(geography().municipality_codes))), show))
     elif spec.kind == "district":
         codes = sorted(geography().district_codes)
-        checks.append(_Check(name, f"a police district code ({', '.join(codes)})",
+        checks.append(Check(name, f"a police district code ({', '.join(codes)})",
                              raw_col.is_not_null() & ~value_col.is_in(codes), show))
     elif spec.kind == "role":
-        checks.append(_Check(name, f"a role: {' | '.join(ROLES)}",
+        checks.append(Check(name, f"a role: {' | '.join(ROLES)}",
                              value_col.is_not_null() & ~value_col.is_in(ROLES), show))
     elif spec.kind == "relation":
-        checks.append(_Check(name, f"a relation: {' | '.join(RELATIONS)}",
+        checks.append(Check(name, f"a relation: {' | '.join(RELATIONS)}",
                              value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
     elif spec.kind == "cpr" and spec.nonempty:
         # Normalised once (kept as _norm_<name>) for this check and the cross-file ones.
         norm = f"_norm_{name}"
-        checks.append(_Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
+        checks.append(Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
                              raw_col.is_not_null() & pl.col(norm).is_null(), show))
+        if dtype == pl.String:
+            # The number first (it reads through surrounding white space); then only the values
+            # that are not ten bytes with a valid number (ten ASCII digits) are stripped.
+            stripped = pl.struct(raw_col, pl.col(norm)).map_batches(
+                _cpr_text, return_dtype=pl.String(), is_elementwise=True).alias(raw_name)
+            return (pl.col(name), None, checks,
+                    [[_normalise_cpr(raw_col).alias(norm)], [stripped], [raw_col.alias(name)]])
         return text, None, checks, [[value.alias(name)], [_normalise_cpr(value_col).alias(norm)]]
     return text, None, checks, [[value.alias(name)]]
 
@@ -542,74 +496,7 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
 # --------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-#: Files an operating system leaves in folders by itself: the only entries that are skipped
-#: (compared without regard to case).
-IGNORED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
-_IGNORED = frozenset(name.lower() for name in IGNORED_FILES)
-
-_SAVE_AS_UTF8 = (
-    "save it as UTF-8 with commas: in Excel, Filer > Gem som > filtype \"CSV UTF-8 "
-    "(kommasepareret) (*.csv)\" (File > Save As > \"CSV UTF-8 (Comma delimited)\"); Danish "
-    "Windows writes ';' even then unless the list separator is ',' (see docs/data-contract.md)"
-)
-_SEPARATOR_NAMES = {";": "';'", "\t": "tabs", "|": "'|'"}
-_HEAD_BYTES = 1 << 16
-_QUOTED = r'"(?:[^"]|"")*"'
-_UNBALANCED = ("a CSV file whose quotes are balanced (a '\"' opens a value that is never closed, "
-               "or a '\"' stands inside a value that does not start with one)")
-
-
-def _kind_of(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "named pipe, FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
-        return "device"
-    return "special file"
-
-
-def _entry_problem(path: Path, *, in_folder: bool = True) -> str | None:
-    """Why ``path`` cannot be read as a table file; None for a regular file (or a link to one).
-
-    Nothing is opened: a named pipe would block the run, a device never end.
-    """
-    try:
-        mode = path.stat().st_mode  # follows symbolic links
-    except OSError as exc:
-        if path.is_symlink():
-            if exc.errno == errno.ELOOP:
-                return ("a file, not a symbolic link that loops (it points back to itself through "
-                        "one or more links); replace it by the file it should point to")
-            return ("a file, not a broken symbolic link (its target does not exist); copy the "
-                    "file in or remove the link")
-        return f"a readable file ({exc.strerror or type(exc).__name__})"
-    if stat.S_ISDIR(mode):
-        if not in_folder:
-            return "a file, not a folder"
-        return ("a file, not a folder (sub-folders are not read: move its files up into this "
-                "folder, or move it out)")
-    if not stat.S_ISREG(mode):
-        return f"a regular file (this is a {_kind_of(mode)})"
-    return None
-
-
-def _folder_entries(folder: Path, table: str, rel: str, problems: _Problems) -> tuple[list[Path], bool]:
+def _folder_entries(folder: Path, table: str, rel: str, problems: Problems) -> tuple[list[Path], bool]:
     """Every entry of ``folder``: the table files to read, and whether none was refused."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -624,11 +511,11 @@ def _folder_entries(folder: Path, table: str, rel: str, problems: _Problems) -> 
             continue
         path = folder / name
         where = f"{rel}/{name}"
-        problem = _entry_problem(path)
+        problem = entry_problem(path)
         if problem is None and name.startswith((".", "~")):
             problem = ("a table file, not a hidden or temporary file (the name starts with "
                        f"'{name[0]}'); remove it, or rename it if it is an extract")
-        if problem is None and path.suffix.lower() not in _SUFFIXES:
+        if problem is None and path.suffix.lower() not in SUFFIXES:
             problem = (f"only *.csv and *.parquet files in {table}/ (move other files out; only "
                        f"{', '.join(IGNORED_FILES)} are skipped)")
         if problem is not None:
@@ -643,7 +530,7 @@ def _folder_entries(folder: Path, table: str, rel: str, problems: _Problems) -> 
     return files, ok
 
 
-def _table_files(root: Path, table: str, problems: _Problems) -> tuple[list[Path], bool]:
+def _table_files(root: Path, table: str, problems: Problems) -> tuple[list[Path], bool]:
     """The files holding ``table``, and whether every candidate could be taken (errors recorded)."""
     if table in _FOLDER_TABLES:
         folder = root / table
@@ -656,35 +543,35 @@ def _table_files(root: Path, table: str, problems: _Problems) -> tuple[list[Path
             problems.add(str(folder), None, f"a folder {table}/ holding *.csv or *.parquet files{why}")
             return [], False
         return _folder_entries(folder, table, table, problems)
-    found = [root / f"{table}{s}" for s in _SUFFIXES if os.path.lexists(root / f"{table}{s}")]
+    found = [root / f"{table}{s}" for s in SUFFIXES if os.path.lexists(root / f"{table}{s}")]
     if not found:
         problems.add(str(root / f"{table}.csv"), None, f"a file {table}.csv or {table}.parquet")
         return [], False
     if len(found) > 1:
         problems.add(str(root / table), None, f"one file, {table}.csv or {table}.parquet, not both")
         return [], False
-    problem = _entry_problem(found[0], in_folder=False)
+    problem = entry_problem(found[0], in_folder=False)
     if problem is not None:
         problems.add(found[0].name, None, problem)
         return [], False
     return found, True
 
 
-def _stray_tables(root: Path, problems: _Problems) -> None:
+def _stray_tables(root: Path, problems: Problems) -> None:
     """Refuse a table-looking file at the top of the input folder that no table would read.
 
     Other entries there (notes, synth's ``truth/``) are not input and stay unread, but a
     ``*.csv`` or ``*.parquet`` file is never skipped silently: it is most likely a district's
     file put one folder too high, or a table file named in another case.
     """
-    expected = {f"{table}{suffix}" for table in _FILE_TABLES for suffix in _SUFFIXES}
+    expected = {f"{table}{suffix}" for table in _FILE_TABLES for suffix in SUFFIXES}
     try:
         names = sorted(e.name for e in os.scandir(root))
     except OSError as exc:
         problems.add(str(root), None, f"a readable folder ({exc.strerror or type(exc).__name__})")
         return
     for name in names:  # one per entry of the folder
-        if Path(name).suffix.lower() not in _SUFFIXES or name in expected:
+        if Path(name).suffix.lower() not in SUFFIXES or name in expected:
             continue
         if name.lower() in expected:
             if not os.path.lexists(root / name.lower()):  # (a case-insensitive disk finds it)
@@ -693,197 +580,6 @@ def _stray_tables(root: Path, problems: _Problems) -> None:
             problems.add(name, None, "no table file at the top of the input folder other than "
                          "population.csv|parquet and relations.csv|parquet (files of incidents and "
                          "incident persons go in incidents/ and incident_persons/)")
-
-
-def _read_head(path: Path) -> bytes:
-    """The first bytes of a file, to recognise its format before a parser sees it."""
-    with path.open("rb") as handle:
-        return handle.read(_HEAD_BYTES)
-
-
-def _not_text(head: bytes) -> str | None:
-    """What a ``.csv`` file is when it is not UTF-8 text, from its first bytes; else None."""
-    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        return f"a UTF-8 CSV file (this one is UTF-32: it starts with a UTF-32 byte-order mark); {_SAVE_AS_UTF8}"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return (f"a UTF-8 CSV file (this one is UTF-16, as Excel's \"Unicode-tekst\" writes: it "
-                f"starts with a UTF-16 byte-order mark); {_SAVE_AS_UTF8}")
-    if head.startswith(b"PAR1"):
-        return "a CSV file (this is a Parquet file: rename it to end in .parquet)"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
-        return f"a CSV file (this is an Excel workbook, not text); {_SAVE_AS_UTF8}"
-    if b"\x00" in head:
-        return (f"a UTF-8 CSV file (this one holds zero bytes: UTF-16 without a byte-order mark, or "
-                f"not text at all); {_SAVE_AS_UTF8}")
-    if b"\r" in head and b"\n" not in head:
-        return ("a CSV file whose lines end in a line feed (these end in a carriage return only, "
-                "as classic Mac OS wrote); save it with Windows (CRLF) or Unix (LF) line endings")
-    return None
-
-
-def _header_separator(head: bytes) -> str:
-    """The separator the header row uses: the most frequent of , ; tab | outside quotes."""
-    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
-    line = re.sub(_QUOTED, "", line)
-    counts = {sep: line.count(sep) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return "," if counts[best] == 0 or counts[","] >= counts[best] else best
-
-
-def _not_utf8(path: Path) -> tuple[str, int] | None:
-    """When the file is not UTF-8: the encoding it looks like, and the row of the first bad byte.
-
-    The row counts lines (the header is row 0); it is the data row unless a quoted value
-    spans lines before it.
-    """
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-        return None
-    except UnicodeDecodeError as exc:
-        row = data.count(b"\n", 0, exc.start)
-    try:
-        data.decode("cp1252")
-        looks = "Windows-1252 (Western European \"ANSI\"), as Danish Excel's \"CSV (semikolonsepareret)\" writes"
-    except UnicodeDecodeError:
-        looks = "Latin-1 (ISO 8859-1) or another single-byte encoding"
-    if any(bytes([b]) in data for b in b"\xe6\xf8\xe5\xc6\xd8\xc5"):
-        looks += "; its æ, ø and å are single bytes"
-    return f"it is not UTF-8: it looks like {looks}", row
-
-
-def _read_lines(path: Path) -> pl.DataFrame:
-    """The file's lines as one text column ``line`` (Polars, no quoting, no splitting)."""
-    return pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None,
-                       infer_schema=False, empty_string_is_null=False,
-                       schema={"line": pl.String}, truncate_ragged_lines=True, encoding="utf8")
-
-
-def _record_fields(lines: pl.DataFrame) -> pl.DataFrame:
-    """One row per CSV record (the header first): its number of fields and whether it is blank.
-
-    Lines are joined where a quoted value spans them, then counted with string expressions:
-    commas outside quotes, plus one.
-    """
-    quotes = pl.col("line").str.count_matches('"', literal=True)
-    lines = lines.with_columns(quotes=quotes)
-    if lines["quotes"].sum() == 0:  # the usual case: no quoting at all, one record per line
-        unquoted = pl.col("line")
-    else:
-        lines = lines.with_columns(inside=((pl.col("quotes").cum_sum() - pl.col("quotes")) % 2) == 1)
-        if lines["inside"].any():  # a quoted value spans lines: a record is several lines
-            lines = (lines.group_by((~pl.col("inside")).cum_sum().alias("record"), maintain_order=True)
-                     .agg(pl.col("line").str.join("\n")))
-        unquoted = pl.col("line").str.replace_all(_QUOTED, "")
-    text = pl.col("line").str.strip_chars_end("\r")
-    return lines.select(
-        fields=unquoted.str.count_matches(",", literal=True) + 1,
-        blank=text.str.strip_chars().str.len_bytes() == 0,
-    )
-
-
-def _header_problems(names: list[str], rel: str, problems: _Problems) -> bool:
-    """Record every column name that appears twice; True when the header is usable."""
-    if not any(names):
-        problems.add(rel, None, "a header row of column names (the first line has none)")
-        return False
-    positions: dict[str, list[int]] = {}
-    for i, name in enumerate(names):  # one per column of the header
-        if name:
-            positions.setdefault(name, []).append(i + 1)
-    ok = True
-    for name, where in positions.items():
-        if len(where) > 1:
-            known = name in _KNOWN_COLUMNS  # any other name may be a cell of a data row
-            columns = ", ".join(str(i) for i in where[:-1]) + f" and {where[-1]}"
-            problems.add(rel, name if known else None,
-                         f"each column name once in the header ("
-                         f"{'it' if known else 'a name (not shown)'} appears in columns {columns}; "
-                         "only one of them would be read)")
-            ok = False
-    return ok
-
-
-def _read_csv(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
-    """Read a CSV file as text columns named by its header, with ``_row`` (blank rows dropped).
-
-    Refused, with the reason recorded: an empty file, another encoding or separator, a column
-    name that appears twice, a row with another number of fields than the header.
-    """
-    head = _read_head(path)
-    if not head.strip(b"\xef\xbb\xbf \t\r\n"):
-        problems.add(rel, None, "a header row (the file is empty)")
-        return None
-    not_text = _not_text(head)
-    if not_text:
-        problems.add(rel, None, not_text)
-        return None
-    separator = _header_separator(head)
-    if separator != ",":
-        encoding = _not_utf8(path)
-        also = f"; also, {encoding[0]}" if encoding else ""
-        problems.add(rel, None, f"comma-separated values (the file is separated by "
-                     f"{_SEPARATOR_NAMES[separator]}, expected ','{also}); {_SAVE_AS_UTF8}")
-        return None
-    try:
-        header = pl.read_csv(path, has_header=False, n_rows=1, infer_schema=False, encoding="utf8",
-                             truncate_ragged_lines=True)
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8", truncate_ragged_lines=True)
-        lines = _read_lines(path)
-    except pl.exceptions.NoDataError:
-        problems.add(rel, None, "a header row (the file is empty)")
-        return None
-    except pl.exceptions.PolarsError as exc:
-        encoding = _not_utf8(path)
-        if encoding is not None:
-            problems.add(rel, None, f"a UTF-8 CSV file ({encoding[0]}); {_SAVE_AS_UTF8}", encoding[1])
-        elif path.read_bytes().count(b'"') % 2:
-            problems.add(rel, None, _UNBALANCED)
-        else:  # the library's message may quote a line of data: never pass it on
-            problems.add(rel, None, f"a CSV file with a header row and one record per line "
-                         f"({type(exc).__name__})")
-        return None
-    names = [("" if v is None else str(v)).strip() for v in header.row(0)]
-    if not _header_problems(names, rel, problems):
-        return None
-    width = len(names)
-    data = _record_fields(lines).slice(1).with_row_index(_ROW, offset=1)
-    if data.height != frame.height:
-        problems.add(rel, None, _UNBALANCED)
-        return None
-    ragged = data.filter(~pl.col("blank") & (pl.col("fields") != width))
-    for row, fields in ragged.head(PER_RULE_LIMIT).select(_ROW, "fields").iter_rows():
-        problems.add(rel, None, f"{width} fields on every row, as in the header (this row has "
-                     f"{fields}: a ',' too many or too few, or an unquoted ',' inside a value)", row)
-    if ragged.height > PER_RULE_LIMIT:
-        problems.add(rel, None, f"{width} fields on every row, as in the header "
-                     f"({ragged.height - PER_RULE_LIMIT} more row(s) like this)")
-    if ragged.height:
-        return None
-    renamed = {old: new or f"_unnamed_{i}" for i, (old, new) in enumerate(zip(frame.columns, names, strict=True))}
-    frame = frame.rename(renamed)
-    keep = [c for c in frame.columns if not c.startswith("_")]
-    return (frame.select(keep).with_columns(data[_ROW].cast(pl.UInt32))
-            .filter(~data["blank"]))
-
-
-def _read_file(path: Path, rel: str, problems: _Problems) -> pl.DataFrame | None:
-    """Read one CSV (all columns as text) or Parquet file; None after recording a problem.
-
-    A CSV frame carries ``_row``, its 1-based data row (blank rows are dropped, not
-    renumbered); for Parquet the row is the position.
-    """
-    try:
-        if path.suffix.lower() == ".csv":
-            return _read_csv(path, rel, problems)
-        frame = pl.read_parquet(path)
-        return frame.select([c for c in frame.columns if not c.startswith("_")])
-    except OSError as exc:
-        problems.add(rel, None, f"a readable file ({exc.strerror or type(exc).__name__})")
-    except pl.exceptions.PolarsError as exc:
-        # The library's message may quote a line of data: never pass it on.
-        problems.add(rel, None, f"a readable Parquet file ({type(exc).__name__})")
-    return None
 
 
 _KNOWN_COLUMNS = frozenset(c.name for specs in _RAW_SPECS.values() for c in specs)
@@ -903,16 +599,25 @@ def _describe_header(columns: list[str], wanted: str) -> str:
     return text
 
 
-def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
-               problems: _Problems) -> pl.DataFrame | None:
+def _header(path: Path, frame: pl.DataFrame) -> list[str]:
+    """The file's column names (a Parquet frame holds only the contract's columns)."""
+    if path.suffix.lower() == ".parquet":
+        return list(pl.read_parquet_schema(path))
+    return frame.columns
+
+
+def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int,
+               problems: Problems) -> pl.DataFrame | None:
     """One file's frame in the contract's types, with ``_file``, ``_row`` and per-row checks run."""
     specs = _RAW_SPECS[table]
     missing = [s.name for s in specs if s.required and s.name not in frame.columns]
-    for name in missing:
-        problems.add(rel, name, f"a column '{name}' ({_describe_header(frame.columns, name)})")
-    row = pl.col(_ROW) if _ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32)
-    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(_FILE), row.alias(_ROW)]
-    checks: list[_Check] = []
+    if missing:
+        header = _header(path, frame)
+        for name in missing:
+            problems.add(rel, name, f"a column '{name}' ({_describe_header(header, name)})")
+    row = pl.col(ROW) if ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32)
+    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(FILE), row.alias(ROW)]
+    checks: list[Check] = []
     stages: list[list[_Stage]] = []
     for spec in specs:
         if spec.name not in frame.columns:
@@ -932,76 +637,114 @@ def _normalise(table: str, frame: pl.DataFrame, rel: str, index: int,
             exprs.append(value.alias(spec.name))
         stages.append(extra)
         if spec.nonempty:
-            checks.append(_Check(spec.name, "a value (this column may not be empty)",
+            checks.append(Check(spec.name, "a value (this column may not be empty)",
                                  pl.col(f"_raw_{spec.name}").is_null()))
         checks.extend(own)
     if missing:
         return None
     if table == "incidents":
-        checks.append(_Check("incident_code", "an incident_code or an offence_code (both are empty)",
+        checks.append(Check("incident_code", "an incident_code or an offence_code (both are empty)",
                              pl.col("_raw_incident_code").is_null() & pl.col("_raw_offence_code").is_null()))
     out = _apply_stages(frame.select(exprs), stages)
     problems.scan(out, checks)
     norms = [c for c in out.columns if c.startswith("_norm_")]
-    return out.select([_FILE, _ROW, *[s.name for s in specs], *norms])
+    return out.select([FILE, ROW, *[s.name for s in specs], *norms])
 
 
-def _read_table(root: Path, table: str, problems: _Problems,
-                files: list[Path], digests: dict[str, str]) -> tuple[pl.DataFrame | None, bool]:
-    """All files of a table, concatenated; ``(frame, complete)``."""
-    frames: list[pl.DataFrame] = []
+#: tables read at the same time (each read is itself parallel inside Polars)
+_READERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass
+class _Table:
+    """One table's files, each with its index in :attr:`Problems.names` (assigned in reading order)."""
+
+    name: str
+    paths: list[tuple[Path, str, int]]
+    complete: bool
+
+
+def _plan(root: Path, table: str, problems: Problems) -> _Table:
+    """The files of ``table`` to read, registered with ``problems`` in reading order."""
     paths, complete = _table_files(root, table, problems)
-    for path in paths:
-        rel = _rel(path, root)
-        index = len(problems.names)
+    planned = []
+    for path in paths:  # one per file of the table
+        rel = rel_path(path, root)
+        planned.append((path, rel, len(problems.names)))
         problems.names.append(rel)
+    return _Table(table, planned, complete)
+
+
+def _read_table(table: _Table, problems: Problems) -> tuple[pl.DataFrame | None, bool, dict[str, str]]:
+    """All files of a table, read once each (only the contract's columns), normalised and
+    concatenated; ``(frame, complete, digests)``."""
+    frames: list[pl.DataFrame] = []
+    digests: dict[str, str] = {}
+    complete = table.complete
+    columns = [spec.name for spec in _RAW_SPECS[table.name]]
+    for path, rel, index in table.paths:  # one per file of the table
         try:
-            frame = _read_file(path, rel, problems)
+            frame = read_file(path, rel, problems, columns=columns, known=_KNOWN_COLUMNS)
             if frame is not None:
-                digests[rel] = _sha256(path)
-                files.append(path)
+                digests[rel] = sha256_file(path)
         except OSError as exc:  # a file that vanished or became unreadable while we read it
             problems.add(rel, None, f"a readable file ({exc.strerror or type(exc).__name__})")
             frame = None
-        normalised = None if frame is None else _normalise(table, frame, rel, index, problems)
+        normalised = None if frame is None else _normalise(table.name, frame, path, rel, index, problems)
+        del frame
         if normalised is None:
             complete = False
         else:
             frames.append(normalised)
     if not frames:
-        return None, False
-    return pl.concat(frames, how="vertical"), complete
+        return None, False, digests
+    return pl.concat(frames, how="vertical"), complete, digests
+
+
+def _no_duplicates(keys: pl.Series) -> bool:
+    """True when the non-null ``keys`` (integers) are all distinct: one count of distinct values,
+    cheaper than marking each row's first occurrence (done only when this is False)."""
+    present = keys.drop_nulls()
+    return present.n_unique() == present.len()
 
 
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
-                  problems: _Problems) -> None:
-    """Rules that span rows and files: uniqueness and references."""
+                  problems: Problems) -> None:
+    """Rules that span rows and files: uniqueness and references.
+
+    Uniqueness is decided on integers first (the population's CPR number as ``Int64``; a
+    64-bit hash of district and journal number): when they are all distinct, so are the keys,
+    and the rows are marked one by one only when some key repeats.
+    """
     incidents = tables.get("incidents")
     keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
     if incidents is not None:
-        problems.scan(incidents, [_Check(
-            "incident_id", "a journal number unique within its district (this one appeared "
-            "earlier; value not shown)",
-            keyed & ~pl.struct("district", "incident_id").is_first_distinct())])
+        hashed = incidents.select(pl.when(keyed).then(pl.struct("district", "incident_id").hash())).to_series()
+        if not _no_duplicates(hashed):  # a repeat, or two keys with one hash: decide on the keys
+            problems.scan(incidents, [Check(
+                "incident_id", "a journal number unique within its district (this one appeared "
+                "earlier; value not shown)",
+                keyed & ~pl.struct("district", "incident_id").is_first_distinct())])
     persons = tables.get("incident_persons")
     if persons is not None and incidents is not None and complete["incidents"]:
-        # Only the key columns (and the row's position) are carried: no copy of names or CPR numbers.
-        known = incidents.select("district", "incident_id").filter(keyed).unique()
-        orphans = (persons.select(_FILE, _ROW, "district", "incident_id").filter(keyed)
+        # Only the key columns (and the row's position) are carried: no copy of names or CPR
+        # numbers; an anti-join needs no distinct right side.
+        known = incidents.select("district", "incident_id").filter(keyed)
+        orphans = (persons.select(FILE, ROW, "district", "incident_id").filter(keyed)
                    .join(known, on=["district", "incident_id"], how="anti"))
-        problems.scan(orphans, [_Check(
+        problems.scan(orphans, [Check(
             "incident_id", "an incident that exists in incidents/ for the same district "
             "(none found; value not shown)", pl.lit(True))])
     population = tables.get("population")
-    if population is not None:
+    if population is not None and not _no_duplicates(population.get_column("_norm_cpr")):
         norm = pl.col("_norm_cpr")
-        problems.scan(population, [_Check(
+        problems.scan(population, [Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
-            norm.is_not_null() & ~norm.cast(pl.UInt64).is_first_distinct())])
+            norm.is_not_null() & ~norm.is_first_distinct())])
     relations = tables.get("relations")
     if relations is not None:
-        problems.scan(relations, [_Check(
+        problems.scan(relations, [Check(
             "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
             "person; value not shown)",
             pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
@@ -1034,7 +777,7 @@ def _rows_per_district(tables: dict[str, pl.DataFrame | None]) -> dict[str, dict
 
 
 def _district_checks(per_district: dict[str, int], absent: frozenset[str],
-                     problems: _Problems) -> None:
+                     problems: Problems) -> None:
     """Every reference district has incident rows, except those named as absent (which have none)."""
     geo = geography()
     missing = [c for c in sorted(per_district) if per_district[c] == 0 and c not in absent]
@@ -1083,32 +826,43 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
     if not root.is_dir():
         raise InputError.single(root, None, "a folder holding incidents/, incident_persons/, "
                                 "population.csv|parquet and relations.csv|parquet")
-    problems = _Problems([], [])
-    files: list[Path] = []
-    digests: dict[str, str] = {}
+    problems = Problems()
     tables: dict[str, pl.DataFrame | None] = {}
     complete: dict[str, bool] = {}
-    with _withheld_library_messages(f"validating the extracts in {root}"):
+    digests: dict[str, str] = {}
+    with withheld_library_messages(f"validating the extracts in {root}"):
         _stray_tables(root, problems)
-        for table in (*_FOLDER_TABLES, *_FILE_TABLES):
-            tables[table], complete[table] = _read_table(root, table, problems, files, digests)
+        plans = [_plan(root, table, problems) for table in (*_FOLDER_TABLES, *_FILE_TABLES)]
+        # The four tables are read at the same time: each file is read once, and Polars
+        # releases the interpreter while it parses and checks.
+        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="read_raw") as pool:
+            results = list(pool.map(lambda plan: _read_table(plan, problems), plans))
+        for plan, (frame, done, table_digests) in zip(plans, results, strict=True):
+            tables[plan.name], complete[plan.name] = frame, done
+            digests.update(table_digests)
+        del results
         _cross_checks(tables, complete, problems)
         per_district = _rows_per_district(tables)
         if complete["incidents"]:
             _district_checks(per_district["incidents"], absent, problems)
     problems.raise_if_any()
+    files = tuple(path for plan in plans for path, rel, _ in plan.paths if rel in digests)
+    population = tables["population"]
+    numbers = None if population is None else population.get_column("_norm_cpr")
     out = {
         name: frame.drop([c for c in frame.columns if c.startswith("_")])
         for name, frame in tables.items()
         if frame is not None
     }
+    del tables, population
     return RawExtracts(
         incidents=out["incidents"],
         incident_persons=out["incident_persons"],
         population=out["population"],
         relations=out["relations"],
-        files=tuple(files),
+        files=files,
         digests=digests,
         rows={name: frame.height for name, frame in out.items()},
         rows_per_district=per_district,
+        population_numbers=numbers,
     )

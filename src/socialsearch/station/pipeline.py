@@ -78,18 +78,20 @@ def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Cata
     )
 
 
-def _register(population: pl.DataFrame) -> pl.DataFrame:
+def _register(population: pl.DataFrame, numbers: pl.Series | None = None) -> pl.DataFrame:
     """The population with its CPR number as text (``cpr``, as delivered) and as a normalised
     ``Int64`` (``number``, the join key), birth date (from the CPR number), municipality and names.
 
     The delivered text is kept only for :func:`resolution.resolve` (which takes text and returns
-    the matched resident's); no new column of six million strings is built for it.
+    the matched resident's); no new column of six million strings is built for it. ``numbers``
+    are the normalised numbers when the reading already computed them (row for row).
     """
     names = [pl.col(c) if c in population.columns else pl.lit(None, pl.String).alias(c)
              for c in ("given_name", "surname")]
-    return population.select(
-        "cpr", identifiers.cpr_number(pl.col("cpr")).alias("number"), "municipality", *names
-    ).with_columns(identifiers.birth_date_of_number(pl.col("number")).alias("birth_date"))
+    number = (identifiers.cpr_number(pl.col("cpr")) if numbers is None
+              else pl.lit(numbers.rename("number"))).alias("number")
+    return population.select("cpr", number, "municipality", *names).with_columns(
+        identifiers.birth_date_of_number(pl.col("number")).alias("birth_date"))
 
 
 def _resolve(persons: pl.DataFrame, register: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -247,7 +249,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     # population and the relations are most of what the process holds.
     incidents, incident_persons, population, raw_relations = (
         raw.incidents, raw.incident_persons, raw.population, raw.relations)
-    rows, rows_per_district = raw.rows, raw.rows_per_district
+    rows, rows_per_district, numbers = raw.rows, raw.rows_per_district, raw.population_numbers
     del raw
 
     with progress.stage("selecting the week's catalogue events"):
@@ -255,8 +257,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         persons = _signal_persons(incident_persons, events, catalogue)
         del incident_persons
         on_stage("select")
-        register = _register(population)
-        del population
+        register = _register(population, numbers)
+        del population, numbers
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
         persons, counts = _resolve(persons, register)
