@@ -57,8 +57,10 @@ impl ArrowArray {
         self.len
     }
 
-    fn __repr__(&self) -> String {
-        format!("<socialsearch.crypto._native.ArrowArray of {} values>", self.len)
+    /// `<module.ArrowArray of N values>`, the module as the class declares it.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let class = slf.get_type();
+        Ok(format!("<{}.{} of {} values>", class.module()?, class.qualname()?, slf.get().len))
     }
 }
 

@@ -158,6 +158,7 @@ def test_errors() -> None:
         _native.aes_siv_seal(bytes(64), values, [b""] * 127)
     array = _native.hmac_sha256(b"k", values)
     assert len(array) == 1
+    assert repr(array) == f"<{type(array).__module__}.ArrowArray of 1 values>"
     pl.Series(array)
     with pytest.raises(RuntimeError, match="already handed over"):
         pl.Series(array)
