@@ -191,26 +191,27 @@ impl HmacSha256 {
     }
 }
 
-/// `prefix` + the encoded HMAC-SHA256 under `key` of every value; nulls stay null.
-pub fn hmac_column(key: &[u8], column: &Column, prefix: &[u8], encoding: Encoding) -> Output {
+/// `prefix` + the encoded HMAC-SHA256 under `key` of every value; nulls stay null. A string
+/// column for the text encodings (whose `prefix` must be ASCII), a binary one for [`Encoding::Raw`].
+pub fn hmac_column(key: &[u8], column: &Column, prefix: &[u8], encoding: Encoding) -> Result<Output, String> {
+    let text = encoding != Encoding::Raw;
+    if text && !prefix.is_ascii() {
+        return Err("a text pseudonym's prefix must be ASCII".into());
+    }
     let keyed = HmacSha256::new(key);
     let p = prefix.len();
-    let width = p + encoding.width();
-    let text = encoding != Encoding::Raw;
-    let fill = |value: &[u8], out: &mut [u8]| {
+    let output = Output::map_fixed(column, p + encoding.width(), || (), |_, value, out| {
         let digest = keyed.mac(value);
         out[..p].copy_from_slice(prefix);
         encoding.write(&digest, &mut out[p..]);
-    };
-    if width > 12 {
-        Output::map_fixed(column, text, width, || (), |_, value, out| fill(value, out))
+    })?;
+    Ok(if text {
+        // SAFETY: every value is the ASCII prefix (checked above) followed by what a text
+        // encoding writes, characters of the base64url or hex alphabet: ASCII, so UTF-8.
+        unsafe { output.assume_utf8() }
     } else {
-        Output::map(column, text, |_| width, || (), |_, value, out| {
-            fill(value, out);
-            true
-        })
-        .0
-    }
+        output
+    })
 }
 
 /// `count` SHA-256 compressions of one 64-byte block each, split over the pool's threads: the
@@ -302,68 +303,50 @@ impl Siv {
 /// AES-SIV of every value under `key` with the associated data `ad`; nulls stay null.
 /// Returns the sealed column (binary) and the number of values that could not be sealed
 /// (only possible with more than [`MAX_ASSOCIATED_DATA`] items).
-pub fn siv_seal(key: &SivKey, ad: &[Vec<u8>], column: &Column) -> (Output, usize) {
-    Output::map(column, false, |v| v.len() + 16, || key.cipher(), |siv, v, out| siv.seal(ad, v, out))
+pub fn siv_seal(key: &SivKey, ad: &[Vec<u8>], column: &Column) -> Result<(Output, usize), String> {
+    Output::map(column, |v| v.len() + 16, || key.cipher(), |siv, v, out| siv.seal(ad, v, out))
 }
 
 /// Open every value sealed by [`siv_seal`]; returns the plaintexts (binary) and the number of
 /// values that do not authenticate (too short, changed, another key or other associated data).
-pub fn siv_open(key: &SivKey, ad: &[Vec<u8>], column: &Column) -> (Output, usize) {
-    Output::map(column, false, |v| v.len().saturating_sub(16), || key.cipher(), |siv, v, out| siv.open(ad, v, out))
+pub fn siv_open(key: &SivKey, ad: &[Vec<u8>], column: &Column) -> Result<(Output, usize), String> {
+    Output::map(column, |v| v.len().saturating_sub(16), || key.cipher(), |siv, v, out| siv.open(ad, v, out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arrow::column_of;
+    use crate::arrow::import::{column_of, read_ffi as read};
+    use serde_json::Value;
 
-    fn read(out: Output) -> Vec<Option<Vec<u8>>> {
-        let (schema, array) = out.into_ffi();
-        let column = unsafe { Column::from_array(schema, array) }.unwrap();
-        let mut got = Vec::new();
-        for chunk in &column.chunks {
-            for i in 0..chunk.len() {
-                got.push(chunk.is_valid(i).then(|| chunk.value(i).to_vec()));
-            }
-        }
-        got
+    /// `tests/data/vectors/rfc.json`, the vectors the Python tests read too (`tests/vectors.py`)
+    fn vectors(rfc: &str) -> Vec<Value> {
+        let all: Value = serde_json::from_str(include_str!("../tests/data/vectors/rfc.json")).expect("JSON");
+        all[rfc]["cases"].as_array().expect("a list of cases").clone()
     }
 
-    fn h(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    fn h(value: &Value) -> Vec<u8> {
+        let s = value.as_str().expect("a hex string");
+        assert!(s.len().is_multiple_of(2), "an even number of hex digits");
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 
-    /// RFC 4231 §4.2-4.8: (key, data, HMAC-SHA-256, bytes compared)
-    fn rfc4231() -> Vec<(Vec<u8>, Vec<u8>, &'static str, usize)> {
-        vec![
-            (vec![0x0b; 20], b"Hi There".to_vec(),
-             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32),
-            (b"Jefe".to_vec(), b"what do ya want for nothing?".to_vec(),
-             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32),
-            (vec![0xaa; 20], vec![0xdd; 50],
-             "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 32),
-            ((1..=25).collect(), vec![0xcd; 50],
-             "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 32),
-            (vec![0x0c; 20], b"Test With Truncation".to_vec(), "a3b6167473100ee06e0c796c2955552b", 16),
-            (vec![0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(),
-             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32),
-            (vec![0xaa; 131],
-             b"This is a test using a larger than block-size key and a larger than block-size data. \
-The key needs to be hashed before being used by the HMAC algorithm."
-                 .to_vec(),
-             "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32),
-        ]
+    fn hs(value: &Value) -> Vec<Vec<u8>> {
+        value.as_array().expect("a list of hex strings").iter().map(h).collect()
     }
 
+    /// RFC 4231 §4.2-4.8 (HMAC-SHA-256; §4.6 prints the output truncated to 128 bits)
     #[test]
     fn rfc4231_known_answers() {
-        for (key, data, expected, size) in rfc4231() {
-            let column = column_of(&[Some(&data), None, Some(&data)], false);
+        let cases = vectors("rfc4231");
+        assert_eq!(cases.len(), 7);
+        for case in cases {
+            let (key, data, expected) = (h(&case["key"]), h(&case["data"]), h(&case["hmac_sha256"]));
+            let column = column_of(&[Some(&data), None, Some(&data)]);
             for threads in [1, 2] {
-                let got = read(with_threads(threads, || hmac_column(&key, &column, b"", Encoding::Raw)));
+                let got = read(with_threads(threads, || hmac_column(&key, &column, b"", Encoding::Raw)).unwrap());
                 assert_eq!(got.len(), 3);
-                assert_eq!(&got[0].as_ref().unwrap()[..size], &h(expected)[..], "RFC 4231 case");
+                assert_eq!(&got[0].as_ref().unwrap()[..expected.len()], &expected[..], "RFC 4231 {}", case["section"]);
                 assert_eq!(got[1], None);
                 assert_eq!(got[2], got[0]);
             }
@@ -386,9 +369,9 @@ The key needs to be hashed before being used by the HMAC algorithm."
 
     #[test]
     fn fixed_width_outputs_with_nulls_and_short_widths() {
-        let column = column_of(&[Some(b"a"), None, Some(b"b")], true);
+        let column = column_of(&[Some(b"a"), None, Some(b"b")]);
         for (prefix, encoding) in [(&b""[..], Encoding::Hex8), (&b"k."[..], Encoding::Hex8), (&b""[..], Encoding::Raw)] {
-            let got = read(hmac_column(b"key", &column, prefix, encoding));
+            let got = read(hmac_column(b"key", &column, prefix, encoding).unwrap());
             let mac = HmacSha256::new(b"key").mac(b"b");
             let mut expected = prefix.to_vec();
             expected.resize(prefix.len() + encoding.width(), 0);
@@ -422,10 +405,10 @@ The key needs to be hashed before being used by the HMAC algorithm."
 
     #[test]
     fn pseudonym_encodings_are_prefix_and_digest() {
-        let column = column_of(&[Some(b"0101901234")], true);
-        let raw = read(hmac_column(b"key", &column, b"", Encoding::Raw))[0].clone().unwrap();
-        let b64 = read(hmac_column(b"key", &column, b"k1.", Encoding::Base64Url16))[0].clone().unwrap();
-        let hx = read(hmac_column(b"key", &column, b"D-", Encoding::Hex8))[0].clone().unwrap();
+        let column = column_of(&[Some(b"0101901234")]);
+        let raw = read(hmac_column(b"key", &column, b"", Encoding::Raw).unwrap())[0].clone().unwrap();
+        let b64 = read(hmac_column(b"key", &column, b"k1.", Encoding::Base64Url16).unwrap())[0].clone().unwrap();
+        let hx = read(hmac_column(b"key", &column, b"D-", Encoding::Hex8).unwrap())[0].clone().unwrap();
         let mut expected = b"k1.".to_vec();
         expected.extend_from_slice(&[0; 22]);
         base64url(&raw[..16], &mut expected[3..]);
@@ -435,14 +418,17 @@ The key needs to be hashed before being used by the HMAC algorithm."
         expected.extend_from_slice(&[0; 16]);
         hex(&raw[..8], &mut expected[2..]);
         assert_eq!(hx, expected);
+        let err = hmac_column(b"key", &column, "æ".as_bytes(), Encoding::Hex8).err().unwrap();
+        assert!(err.contains("ASCII"), "{err}");
+        assert!(hmac_column(b"key", &column, "æ".as_bytes(), Encoding::Raw).is_ok());
     }
 
     #[test]
     fn many_values_in_parallel_match_one_by_one() {
         let owned: Vec<Vec<u8>> = (0..20_000u32).map(|i| format!("{i:010}").into_bytes()).collect();
         let values: Vec<Option<&[u8]>> = owned.iter().map(|v| Some(v.as_slice())).collect();
-        let column = column_of(&values, true);
-        let got = read(with_threads(2, || hmac_column(b"k", &column, b"", Encoding::Raw)));
+        let column = column_of(&values);
+        let got = read(with_threads(2, || hmac_column(b"k", &column, b"", Encoding::Raw)).unwrap());
         for (v, g) in owned.iter().zip(&got) {
             let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"k").unwrap();
             mac.update(v);
@@ -450,40 +436,28 @@ The key needs to be hashed before being used by the HMAC algorithm."
         }
     }
 
-    /// RFC 5297 appendix A.1 (deterministic, one associated-data item)
+    /// RFC 5297 appendix A.1 (deterministic) and A.2 (nonce-based: the nonce is the last
+    /// associated-data item)
     #[test]
-    fn rfc5297_a1_deterministic() {
-        let key = SivKey::new(&h("fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff")).unwrap();
-        let ad = vec![h("10111213 14151617 18191a1b 1c1d1e1f 20212223 24252627")];
-        let plaintext = h("11223344 55667788 99aabbcc ddee");
-        let expected = h("85632d07 c6e8f37f 950acd32 0a2ecc93 40c02b96 90c4dc04 daef7f6a fe5c");
-        let (sealed, failed) = siv_seal(&key, &ad, &column_of(&[Some(&plaintext), None], false));
-        assert_eq!(failed, 0);
-        let sealed = read(sealed);
-        assert_eq!(sealed, vec![Some(expected.clone()), None]);
-        let (opened, failed) = siv_open(&key, &ad, &column_of(&[Some(&expected), None], false));
-        assert_eq!(failed, 0);
-        assert_eq!(read(opened), vec![Some(plaintext), None]);
-    }
-
-    /// RFC 5297 appendix A.2 (two associated-data items, then the nonce as the last item)
-    #[test]
-    fn rfc5297_a2_nonce_based() {
-        let key = SivKey::new(&h("7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f")).unwrap();
-        let ad = vec![
-            h("00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988 77665544 33221100"),
-            h("10203040 50607080 90a0"),
-            h("09f91102 9d74e35b d84156c5 635688c0"),
-        ];
-        let plaintext = h("74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e 63727970 \
-                           74207573 696e6720 5349562d 414553");
-        let expected = h("7bdb6e3b 432667eb 06f4d14b ff2fbd0f cb900f2f ddbe4043 26601965 c889bf17 \
-                          dba77ceb 094fa663 b7a3f748 ba8af829 ea64ad54 4a272e9c 485b62a3 fd5c0d");
-        let (sealed, _) = siv_seal(&key, &ad, &column_of(&[Some(&plaintext)], false));
-        assert_eq!(read(sealed), vec![Some(expected.clone())]);
-        let (opened, failed) = siv_open(&key, &ad, &column_of(&[Some(&expected)], false));
-        assert_eq!(failed, 0);
-        assert_eq!(read(opened), vec![Some(plaintext)]);
+    fn rfc5297_known_answers() {
+        let cases = vectors("rfc5297");
+        assert_eq!(cases.len(), 2);
+        for case in cases {
+            let key = SivKey::new(&h(&case["key"])).unwrap();
+            let mut ad = hs(&case["associated_data"]);
+            if !case["nonce"].is_null() {
+                ad.push(h(&case["nonce"]));
+            }
+            let (plaintext, expected) = (h(&case["plaintext"]), h(&case["output"]));
+            let (sealed, failed) = siv_seal(&key, &ad, &column_of(&[Some(&plaintext), None])).unwrap();
+            assert_eq!(failed, 0);
+            assert_eq!(read(sealed), vec![Some(expected.clone()), None], "RFC 5297 {}", case["section"]);
+            let (opened, failed) = siv_open(&key, &ad, &column_of(&[Some(&expected), None])).unwrap();
+            assert_eq!(failed, 0);
+            assert_eq!(read(opened), vec![Some(plaintext), None]);
+            let (_, failed) = siv_open(&key, &ad[1..], &column_of(&[Some(&expected)])).unwrap();
+            assert_eq!(failed, 1, "without its first associated-data item");
+        }
     }
 
     #[test]
@@ -492,12 +466,12 @@ The key needs to be hashed before being used by the HMAC algorithm."
         let ad = vec![b"socialsearch/test".to_vec()];
         let owned: Vec<Vec<u8>> = (0..5000u32).map(|i| vec![b'x'; (i % 40) as usize]).collect();
         let values: Vec<Option<&[u8]>> = owned.iter().map(|v| Some(v.as_slice())).collect();
-        let (sealed, failed) = with_threads(2, || siv_seal(&key, &ad, &column_of(&values, false)));
+        let (sealed, failed) = with_threads(2, || siv_seal(&key, &ad, &column_of(&values))).unwrap();
         assert_eq!(failed, 0);
         let sealed: Vec<Vec<u8>> = read(sealed).into_iter().map(Option::unwrap).collect();
         assert!(sealed.iter().zip(&owned).all(|(s, v)| s.len() == v.len() + 16));
         let refs: Vec<Option<&[u8]>> = sealed.iter().map(|v| Some(v.as_slice())).collect();
-        let (opened, failed) = with_threads(2, || siv_open(&key, &ad, &column_of(&refs, false)));
+        let (opened, failed) = with_threads(2, || siv_open(&key, &ad, &column_of(&refs))).unwrap();
         assert_eq!(failed, 0);
         assert_eq!(read(opened), owned.iter().cloned().map(Some).collect::<Vec<_>>());
         // one flipped bit anywhere, a truncated value, other associated data, another key
@@ -505,9 +479,9 @@ The key needs to be hashed before being used by the HMAC algorithm."
         damaged[20] ^= 1;
         let short = &sealed[0][..15];
         let bad: Vec<Option<&[u8]>> = vec![Some(&damaged), Some(short), Some(&sealed[1])];
-        assert_eq!(siv_open(&key, &ad, &column_of(&bad, false)).1, 2);
-        assert_eq!(siv_open(&key, &[b"other".to_vec()], &column_of(&refs[..10], false)).1, 10);
-        assert_eq!(siv_open(&SivKey::new(&[8u8; 64]).unwrap(), &ad, &column_of(&refs[..10], false)).1, 10);
+        assert_eq!(siv_open(&key, &ad, &column_of(&bad)).unwrap().1, 2);
+        assert_eq!(siv_open(&key, &[b"other".to_vec()], &column_of(&refs[..10])).unwrap().1, 10);
+        assert_eq!(siv_open(&SivKey::new(&[8u8; 64]).unwrap(), &ad, &column_of(&refs[..10])).unwrap().1, 10);
         assert!(SivKey::new(&[0u8; 48]).is_none());
     }
 

@@ -1,9 +1,12 @@
 //! `socialsearch.crypto._native`: the crypto kernels of socialsearch, over whole Arrow columns.
 //!
 //! * [`kernels`]: batch HMAC-SHA256 pseudonyms and AES-SIV (RFC 5297), parallel with rayon;
-//! * [`arrow`]: the Arrow C data/stream interface, to take Polars columns and give them back
-//!   without copies;
+//! * [`arrow`]: columns in and out through the Arrow C data/stream interfaces (arrow-rs's FFI),
+//!   taking Polars columns and giving them back without copies;
 //! * `python` (feature `python`): the PyO3 module; see `src/socialsearch/crypto/_native.pyi`.
+//!
+//! Every `unsafe` block states the invariant it relies on in a `// SAFETY:` comment.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arrow;
 pub mod kernels;

@@ -10,7 +10,9 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyCapsuleMethods};
 
-use crate::arrow::{ArrowArrayStream, Column, Output};
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+
+use crate::arrow::{Column, Output};
 use crate::kernels::{self, Encoding, SivKey, MAX_ASSOCIATED_DATA};
 
 /// A string or binary column made by a kernel, for `polars.Series(...)` (Arrow PyCapsule
@@ -43,7 +45,9 @@ impl ArrowArray {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| PyRuntimeError::new_err("this native array was already handed over"))?;
-        let (schema, array) = output.into_ffi();
+        let (schema, array) = output.into_ffi().map_err(PyRuntimeError::new_err)?;
+        // The PyCapsule interface: a capsule's pointer is the struct itself (PyO3 keeps the
+        // value first), and dropping it calls `release` unless a consumer moved it out.
         let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
         let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
         Ok((schema, array))
@@ -53,8 +57,10 @@ impl ArrowArray {
         self.len
     }
 
-    fn __repr__(&self) -> String {
-        format!("<socialsearch.crypto._native.ArrowArray of {} values>", self.len)
+    /// `<module.ArrowArray of N values>`, the module as the class declares it.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let class = slf.get_type();
+        Ok(format!("<{}.{} of {} values>", class.module()?, class.qualname()?, slf.get().len))
     }
 }
 
@@ -64,8 +70,11 @@ fn column(values: &Bound<'_, PyAny>) -> PyResult<Column> {
         .map_err(|_| PyValueError::new_err("expected a column with __arrow_c_stream__ (a polars Series)"))?;
     let capsule = capsule.cast_into::<PyCapsule>().map_err(|e| PyValueError::new_err(e.to_string()))?;
     let stream = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
-    // SAFETY: a capsule named "arrow_array_stream" holds an ArrowArrayStream; we move it out
-    unsafe { Column::from_stream(stream.as_ptr() as *mut ArrowArrayStream) }.map_err(PyValueError::new_err)
+    // SAFETY: the PyCapsule interface: a capsule named "arrow_array_stream" points to an
+    // initialised `ArrowArrayStream` that its producer made, aligned and writable, and the
+    // capsule (alive: `capsule` holds it) owns it; `from_stream` moves it out and leaves a
+    // released stream behind, which the capsule's destructor then ignores.
+    unsafe { Column::from_stream(stream.as_ptr().cast::<FFI_ArrowArrayStream>()) }.map_err(PyValueError::new_err)
 }
 
 fn siv_key(key: &[u8]) -> PyResult<SivKey> {
@@ -93,13 +102,10 @@ fn hmac_sha256(
 ) -> PyResult<ArrowArray> {
     let encoding = Encoding::parse(encoding)
         .ok_or_else(|| PyValueError::new_err("encoding must be 'raw', 'base64url16' or 'hex8'"))?;
-    if encoding != Encoding::Raw && !prefix.is_ascii() {
-        return Err(PyValueError::new_err("a text pseudonym's prefix must be ASCII"));
-    }
     let column = column(values)?;
     let (key, prefix) = (key.to_vec(), prefix.to_vec());
     let out = py.detach(move || kernels::with_threads(threads, || kernels::hmac_column(&key, &column, &prefix, encoding)));
-    Ok(ArrowArray::new(out))
+    Ok(ArrowArray::new(out.map_err(PyValueError::new_err)?))
 }
 
 /// AES-SIV (RFC 5297) of every value under `key` (32 or 64 bytes) and `associated_data`.
@@ -115,8 +121,9 @@ fn aes_siv_seal(
     let key = siv_key(key)?;
     check_associated_data(&associated_data)?;
     let column = column(values)?;
-    let (out, failed) =
-        py.detach(move || kernels::with_threads(threads, || kernels::siv_seal(&key, &associated_data, &column)));
+    let (out, failed) = py
+        .detach(move || kernels::with_threads(threads, || kernels::siv_seal(&key, &associated_data, &column)))
+        .map_err(PyValueError::new_err)?;
     if failed > 0 {
         return Err(PyRuntimeError::new_err("AES-SIV failed to seal a value"));
     }
@@ -137,8 +144,9 @@ fn aes_siv_open(
     let key = siv_key(key)?;
     check_associated_data(&associated_data)?;
     let column = column(values)?;
-    let (out, failed) =
-        py.detach(move || kernels::with_threads(threads, || kernels::siv_open(&key, &associated_data, &column)));
+    let (out, failed) = py
+        .detach(move || kernels::with_threads(threads, || kernels::siv_open(&key, &associated_data, &column)))
+        .map_err(PyValueError::new_err)?;
     Ok(if failed > 0 { (None, failed) } else { (Some(ArrowArray::new(out)), 0) })
 }
 

@@ -11,13 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vectors import RFC4231
+from vectors import RFC4231, RFC5297
 
 from socialsearch.crypto import _native
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex("".join(text.split()))
 
 
 def native_hmac(key: bytes, values: pl.Series, threads: int = 0) -> list[bytes | None]:
@@ -45,31 +41,22 @@ def test_rfc4231(key: bytes, data: bytes, expected: str, size: int, threads: int
 
 
 # ---------------------------------------------------------------------------- RFC 5297
-A1_KEY = h("fffefdfc fbfaf9f8 f7f6f5f4 f3f2f1f0 f0f1f2f3 f4f5f6f7 f8f9fafb fcfdfeff")
-A1_AD = h("10111213 14151617 18191a1b 1c1d1e1f 20212223 24252627")
-A1_PLAINTEXT = h("11223344 55667788 99aabbcc ddee")
-A1_OUTPUT = h("85632d07 c6e8f37f 950acd32 0a2ecc93 40c02b96 90c4dc04 daef7f6a fe5c")
-
-A2_KEY = h("7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f")
-A2_AD1 = h("00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988 77665544 33221100")
-A2_AD2 = h("10203040 50607080 90a0")
-A2_NONCE = h("09f91102 9d74e35b d84156c5 635688c0")
-A2_PLAINTEXT = h("74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e 63727970 "
-                 "74207573 696e6720 5349562d 414553")
-A2_OUTPUT = h("7bdb6e3b 432667eb 06f4d14b ff2fbd0f cb900f2f ddbe4043 26601965 c889bf17 "
-              "dba77ceb 094fa663 b7a3f748 ba8af829 ea64ad54 4a272e9c 485b62a3 fd5c0d")
+A1 = RFC5297["A.1"]
+A2 = RFC5297["A.2"]
 
 
 def test_rfc5297_a1_deterministic() -> None:
-    assert seal(A1_KEY, [A1_PLAINTEXT, None], [A1_AD]) == [A1_OUTPUT, None]
-    assert open_(A1_KEY, [A1_OUTPUT, None], [A1_AD]) == ([A1_PLAINTEXT, None], 0)
+    assert A1.nonce is None
+    assert seal(A1.key, [A1.plaintext, None], A1.components()) == [A1.output, None]
+    assert open_(A1.key, [A1.output, None], A1.components()) == ([A1.plaintext, None], 0)
 
 
 def test_rfc5297_a2_nonce_is_the_last_associated_data_item() -> None:
-    ad = [A2_AD1, A2_AD2, A2_NONCE]
-    assert seal(A2_KEY, [A2_PLAINTEXT], ad) == [A2_OUTPUT]
-    assert open_(A2_KEY, [A2_OUTPUT], ad) == ([A2_PLAINTEXT], 0)
-    assert open_(A2_KEY, [A2_OUTPUT], [A2_AD1, A2_AD2]) == (None, 1)
+    assert A2.nonce is not None and len(A2.associated_data) == 2
+    ad = A2.components()
+    assert seal(A2.key, [A2.plaintext], ad) == [A2.output]
+    assert open_(A2.key, [A2.output], ad) == ([A2.plaintext], 0)
+    assert open_(A2.key, [A2.output], A2.associated_data) == (None, 1)
 
 
 # -------------------------------------------------------------------------- properties
@@ -171,6 +158,7 @@ def test_errors() -> None:
         _native.aes_siv_seal(bytes(64), values, [b""] * 127)
     array = _native.hmac_sha256(b"k", values)
     assert len(array) == 1
+    assert repr(array) == f"<{type(array).__module__}.ArrowArray of 1 values>"
     pl.Series(array)
     with pytest.raises(RuntimeError, match="already handed over"):
         pl.Series(array)
