@@ -604,7 +604,8 @@ def test_run_clock_is_injectable(scenario, tmp_path, keys, catalogue_file):
     with pytest.raises(UsageError, match="has not ended yet"):
         socialsearch.run(**args, now=datetime(2026, 11, 22, 23, 59, tzinfo=TZ), new_state=True)  # Sunday evening of W47
     assert not (tmp_path / "state").exists() and not (tmp_path / "out").exists()
-    report = socialsearch.run(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ), new_state=True)  # Monday 00:00: the week is over
+    # Monday 00:00: the week is over
+    report = socialsearch.run(**args, now=datetime(2026, 11, 23, 0, 0, tzinfo=TZ), new_state=True)
     assert report.drafts == 2
 
 

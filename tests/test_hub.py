@@ -105,7 +105,8 @@ def test_the_hub_refuses_another_week_another_catalogue_and_version_1(scenario: 
 def test_a_refused_extract_writes_no_drafts(station: dict[str, Path], catalogue_file: Path, tmp_path: Path) -> None:
     out, state = tmp_path / "out", tmp_path / "state"
     with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W46"):
-        socialsearch.run(station["pseudo"], "2026-W46", out, state, station["hub_keys"], catalogue=catalogue_file, new_state=True)
+        socialsearch.run(station["pseudo"], "2026-W46", out, state, station["hub_keys"], catalogue=catalogue_file,
+                         new_state=True)
     with pytest.raises(UsageError, match="another catalogue"):
         socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"], new_state=True)
     # A refused first run leaves no state folder behind (not even an empty ledger or lock file).
@@ -118,7 +119,8 @@ def test_a_refused_run_keeps_an_existing_state(station: dict[str, Path], catalog
     socialsearch.run(station["pseudo"], WEEK, out, state, station["hub_keys"], catalogue=catalogue_file, new_state=True)
     before = {p: p.read_bytes() for p in state.rglob("*") if p.is_file()}
     with pytest.raises(UsageError, match="made for week 2026-W47, not 2026-W48"):
-        socialsearch.run(station["pseudo"], "2026-W48", out, state, station["hub_keys"], catalogue=catalogue_file, new_state=True)
+        socialsearch.run(station["pseudo"], "2026-W48", out, state, station["hub_keys"], catalogue=catalogue_file,
+                         new_state=True)
     assert {p: p.read_bytes() for p in state.rglob("*") if p.is_file()} == before
 
 

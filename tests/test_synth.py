@@ -526,7 +526,7 @@ def test_the_frozen_faker_name_lists_are_fakers_own() -> None:
     from socialsearch.synthetic import _names
 
     recorded = json.loads(_names._FAKER_FILE.read_text(encoding="utf-8"))
-    if faker.VERSION != recorded["faker_version"]:
+    if recorded["faker_version"] != faker.VERSION:
         pytest.skip(f"Faker {faker.VERSION} installed; the lists are frozen from {recorded['faker_version']}")
     spec = importlib.util.spec_from_file_location(
         "freeze_faker_names", Path(__file__).resolve().parent.parent / "tools" / "freeze_faker_names.py")
