@@ -22,6 +22,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: in code, "#555" is a colour and an absolute path may be a test's fixture; "issue 12" still counts
+SOURCE_EXEMPT = {"a developer's machine", "an issue number"}
+SOURCE_ISSUE = re.compile(r"\b[Ii]ssues?\s*#?\d+")
+#: the sources a reader of the code reads: docstrings and comments cite docs/, never the outside
+SOURCES = sorted(
+    p for p in [*(ROOT / "src").rglob("*.py"), *(ROOT / "src").rglob("*.pyi"), *(ROOT / "rust").rglob("*.rs"),
+                *(ROOT / "src").rglob("*.j2")]
+    if "__pycache__" not in p.parts
+)
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 # What a reader of the repository does not have: the product owner's design, developer notes,
@@ -51,6 +60,19 @@ def test_no_reference_outside_the_repository(page: Path):
         for what, pattern in OUTSIDE.items():
             if pattern.search(line):
                 found.append(f"{page.name}:{number}: {what}: {line.strip()}")
+    assert found == []
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_source_refers_outside_the_repository(source: Path):
+    """A docstring or comment that cites the design document or an issue sends its reader nowhere."""
+    found = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        for what, pattern in OUTSIDE.items():
+            if what not in SOURCE_EXEMPT and pattern.search(line):
+                found.append(f"{source.relative_to(ROOT)}:{number}: {what}: {line.strip()}")
+        if SOURCE_ISSUE.search(line):
+            found.append(f"{source.relative_to(ROOT)}:{number}: an issue number: {line.strip()}")
     assert found == []
 
 

@@ -1,7 +1,7 @@
 """The data contract, defined once: time zone, vocabularies, schemas, ages, CPR-like text.
 
-Every other module imports these names; none defines its own copy. The raw input contract is
-DESIGN §3 (``docs/data-contract.md``), the hub extract §3b, the output §6.
+Every other module imports these names; none defines its own copy. The raw input contract, the
+hub extract and the output are described in ``docs/data-contract.md``.
 
 Examples
 --------
@@ -104,7 +104,7 @@ RAW_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
     "population": {"cpr": _S, "municipality": _S, "given_name": _S, "surname": _S},
     "relations": {"child_cpr": _S, "adult_cpr": _S, "relation": _S},
 }
-"""The raw input contract (DESIGN §3): each table's columns and their types once read.
+"""The raw input contract (``docs/data-contract.md``): each table's columns and their types once read.
 ``extracts.read_raw`` validates text or Parquet into these types; ``synth`` writes them."""
 
 HUB_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {

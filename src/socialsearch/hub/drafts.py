@@ -1,4 +1,4 @@
-"""Underretning drafts: the JSON documents of DESIGN.md §6 and the caseworker's HTML page.
+"""Underretning drafts: the JSON documents of the output contract and the caseworker's HTML page.
 
 :func:`build_documents` turns a :class:`~socialsearch.hub.search.SearchResult`'s frames into one
 list of draft documents per receiving municipality; :func:`render_html` renders such a list as
@@ -135,7 +135,7 @@ def build_documents(
     immediate_categories: Collection[str] = (),
     sealed_keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The draft documents of DESIGN.md §6, grouped by receiving municipality.
+    """The draft documents of the output contract (``docs/data-contract.md``), grouped by receiving municipality.
 
     Parameters
     ----------

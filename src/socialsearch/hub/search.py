@@ -1,4 +1,4 @@
-"""The weekly search of DESIGN.md §5: catalogue codes → signals → drafts, with Polars joins.
+"""The weekly search of ``docs/search.md``: catalogue codes → signals → drafts, with Polars joins.
 
 The whole search is a handful of lazy joins over pseudonymised frames; no Python touches a
 row. The plan, cheapest filter first:
@@ -82,7 +82,7 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "resolved_by": pl.String(),
     "match_probability": pl.Float64(),
 }
-"""Columns and types of :attr:`SearchResult.signals` (notes/result_schema.md)."""
+"""Columns and types of :attr:`SearchResult.signals` (``docs/search.md``)."""
 
 DRAFT_SCHEMA: dict[str, pl.DataType] = {
     "draft_id": pl.String(),
@@ -97,7 +97,7 @@ DRAFT_SCHEMA: dict[str, pl.DataType] = {
     "persons": pl.List(pl.Struct({"pseudonym": pl.String(), "link": pl.String()})),
     "previous_drafts": pl.List(pl.String()),
 }
-"""Columns and types of :attr:`SearchResult.drafts` (notes/result_schema.md)."""
+"""Columns and types of :attr:`SearchResult.drafts` (``docs/search.md``)."""
 
 _PAIRS_SCHEMA = {"child": pl.String(), "event_ref": pl.String()}
 _PREVIOUS_SCHEMA = {"child": pl.String(), "draft_id": pl.String(), "week": pl.String()}
@@ -164,7 +164,7 @@ def weekly_search(
     history: History,
     draft_ids: DraftIds,
 ) -> SearchResult:
-    """Run the weekly search of DESIGN.md §5 for ``week`` over pseudonymised frames.
+    """Run the weekly search of ``docs/search.md`` for ``week`` over pseudonymised frames.
 
     Parameters
     ----------
@@ -195,7 +195,7 @@ def weekly_search(
     Returns
     -------
     SearchResult
-        Signals and drafts per notes/result_schema.md, and counts.
+        Signals and drafts (columns in ``SIGNAL_SCHEMA`` and ``DRAFT_SCHEMA``), and counts.
     """
     window = _in_window(_lazy(incidents), [str(week.shift(-i)) for i in range(catalogue.lookback_weeks)])
     codes = catalogue.codes_frame()

@@ -795,7 +795,7 @@ def _district_checks(per_district: dict[str, int], absent: frozenset[str],
 
 
 def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawExtracts:
-    """Read and validate raw extracts laid out as in DESIGN.md §3.
+    """Read and validate raw extracts laid out as in the input contract (``docs/data-contract.md``).
 
     Parameters
     ----------

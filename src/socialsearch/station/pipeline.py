@@ -1,4 +1,4 @@
-"""The source station: raw extracts → the hub extract for one week (DESIGN §2 v2, §3b, §5a).
+"""The source station: raw extracts → the hub extract for one week (``docs/architecture.md``, ``docs/privacy.md``).
 
 The station already holds identities, so everything that needs them happens here, in the
 clear, and only pseudonyms leave:

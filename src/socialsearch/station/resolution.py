@@ -1,6 +1,6 @@
 """Resolving incident persons without a valid CPR number, at the source station, in the clear.
 
-DESIGN.md §5a. The station holds the population register with names and birth dates; it
+``docs/resolution.md`` has the model and its figures. The station holds the population register with names and birth dates; it
 resolves each incident person without a valid CPR number against it here, and only the
 resulting CPR number (which the station replaces by a pseudonym right away), the outcome and
 the match probability leave this module. No name, no birth date and no encoding of either is
