@@ -116,6 +116,7 @@ P_IN_REGISTER: Final = 0.8334
 """Prior probability that a query's person is in the register at all."""
 
 _JW_HIGH, _JW_LOW = 0.92, 0.80
+_TOK = 1 << 21  # name-part (token) ids stay below this; a key is ((day * _TOK) + given) * _TOK + surname
 _NEAR_LEVELS: Final = 3  # date levels 0..2 are blocked on one name token, level 3 on both
 
 
@@ -318,6 +319,7 @@ class _Field:
     parts: np.ndarray
     count: np.ndarray  # residents per nid (float64)
     lift: np.ndarray  # how much more often the name goes with the other field's names than by chance
+    keys: np.ndarray  # the key per nid, as an object array (for the string similarity)
 
 
 def _encode(column: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
@@ -355,6 +357,7 @@ def _field(column: pl.Series) -> tuple[np.ndarray, _Field]:
         raw=mapped.select("raw", "nid"), names=names.select("nid", "key", "folded"),
         first=np.empty(0, np.int64), last=np.empty(0, np.int64), parts=np.empty(0, np.int64),
         count=names["count"].to_numpy().astype(np.float64), lift=np.ones(names.height),
+        keys=names["key"].to_numpy().astype(object),
     )
 
 
@@ -365,7 +368,8 @@ def _with_tokens(field: _Field, vocab: pl.DataFrame) -> _Field:
         vocab.rename({"token": "last", "tid": "last_tid"}), on="last", how="left").sort("nid")
     return _Field(raw=field.raw, names=field.names, first=ends["first_tid"].to_numpy().astype(np.int64),
                   last=ends["last_tid"].to_numpy().astype(np.int64),
-                  parts=ends["parts"].to_numpy().astype(np.int64), count=field.count, lift=field.lift)
+                  parts=ends["parts"].to_numpy().astype(np.int64), count=field.count, lift=field.lift,
+                  keys=field.keys)
 
 
 def _lift(pair_counts: pl.DataFrame, by: str, other_counts: np.ndarray, own_counts: np.ndarray,
@@ -400,9 +404,10 @@ def _pair_lift(given: np.ndarray, surname: np.ndarray, cap: float) -> np.ndarray
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
 
-    Per resident (row): ``day`` (birth date as days since 1970), ``gid``/``sid`` (name ids, -1
-    for none), ``gf`` (token id of the first given-name part), ``sl`` (of the last surname
-    part). Per name: its count and lift (:class:`_Field`). ``pairs``: residents per (gid, sid).
+    Per resident (row): ``day`` (birth date as days since ``day0``, itself days since 1970),
+    ``gid``/``sid`` (name ids, -1 for none), ``gf`` (token id of the first given-name part), ``sl`` (of the last surname
+    part). Per name: its count and lift (:class:`_Field`). ``pairs``: residents per (gid, sid),
+    sorted by ``k`` = gid * (number of surnames) + sid.
     ``per_day``: residents per day number from ``day0``. The CPR numbers stay the caller's
     column (``cpr``). Nothing of it leaves the station.
     """
@@ -421,6 +426,8 @@ class RegisterIndex:
     per_day: np.ndarray
     size: int
     lift_cap: float
+    pair_rows: np.ndarray  # rows with both name parts, ordered by pair_keys
+    pair_keys: np.ndarray  # first given-name token * _TOK + last surname token, ascending
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
@@ -442,24 +449,37 @@ class RegisterIndex:
         width = max(surname.names.height, 1)
         pairs = (
             pl.DataFrame({"k": gid[both] * width + sid[both]}).group_by("k").agg(n=pl.len().cast(pl.Int64))
-            .select(gid=pl.col("k") // width, sid=pl.col("k") % width, n="n")
+            .sort("k").select("k", gid=pl.col("k") // width, sid=pl.col("k") % width, n="n")
         )
         size = reg.height
         given = _Field(given.raw, given.names, given.first, given.last, given.parts, given.count,
-                       _lift(pairs, "gid", surname.count, given.count, size))
+                       _lift(pairs, "gid", surname.count, given.count, size), given.keys)
         surname = _Field(surname.raw, surname.names, surname.first, surname.last, surname.parts, surname.count,
-                         _lift(pairs, "sid", given.count, surname.count, size))
+                         _lift(pairs, "sid", given.count, surname.count, size), surname.keys)
         day = reg["birth_date"].cast(pl.Int32).to_numpy()
         day0 = int(day.min()) if size else 0
         per_day = np.bincount(day - day0) if size else np.zeros(1, np.int64)
-        gf = np.where(gid >= 0, given.first[np.maximum(gid, 0)] if len(given.first) else -1, -1)
-        sl = np.where(sid >= 0, surname.last[np.maximum(sid, 0)] if len(surname.last) else -1, -1)
+        day = (day - day0).astype(np.int32)  # from here on: days since day0
+        gf = np.where(gid >= 0, given.first[np.maximum(gid, 0)] if len(given.first) else -1, -1).astype(np.int32)
+        sl = np.where(sid >= 0, surname.last[np.maximum(sid, 0)] if len(surname.last) else -1, -1).astype(np.int32)
+        with_both = np.flatnonzero((gf >= 0) & (sl >= 0))
+        pk = gf[with_both].astype(np.int64) * _TOK + sl[with_both]
+        order = np.argsort(pk)
         return cls(cpr=reg["cpr"], day=day, gid=gid, sid=sid, gf=gf, sl=sl, given=given, surname=surname,
                    tokens=vocab, pairs=pairs, day0=day0, per_day=per_day, size=size,
-                   lift_cap=float(np.nanmax(np.concatenate([given.lift, surname.lift, [1.0]]))))
+                   lift_cap=float(np.nanmax(np.concatenate([given.lift, surname.lift, [1.0]]))),
+                   pair_rows=with_both[order], pair_keys=pk[order])
+
+    def pair_count(self, gid: np.ndarray, sid: np.ndarray) -> np.ndarray:
+        """Residents carrying each (given name id, surname id) pair."""
+        keys = self.pairs["k"].to_numpy()
+        want = gid.astype(np.int64) * max(self.surname.names.height, 1) + sid
+        at = np.clip(np.searchsorted(keys, want), 0, max(len(keys) - 1, 0))
+        found = (keys[at] == want) if len(keys) else np.zeros(len(want), bool)
+        return np.where(found, self.pairs["n"].to_numpy()[at] if len(keys) else 0, 0)
 
     def residents_on(self, days: np.ndarray) -> np.ndarray:
-        """Residents born on each day number (0 outside the register's range)."""
+        """Residents born on each day number (days since 1970; 0 outside the register's range)."""
         i = days.astype(np.int64) - self.day0
         ok = (i >= 0) & (i < len(self.per_day))
         return np.where(ok, self.per_day[np.clip(i, 0, max(len(self.per_day) - 1, 0))], 0)
@@ -490,7 +510,9 @@ def _query_names(raw: pl.Series, field: _Field, tokens: pl.DataFrame) -> tuple[p
     and the table of the new names (nid, key, first, last, parts as token ids, -1 unknown)."""
     distinct = raw.drop_nulls().unique().to_frame("raw").with_columns(folded=fold_name(pl.col("raw")))
     distinct = distinct.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
-    known = distinct.join(field.names.select("key", "nid"), on="key", how="left")
+    # the register's names filtered to the queries' keys first (a hash of the few query keys)
+    mine = field.names.filter(pl.col("key").is_in(distinct["key"].implode())).select("key", "nid")
+    known = distinct.join(mine, on="key", how="left")
     new = (known.filter(pl.col("nid").is_null()).sort("key", "folded").group_by("key", maintain_order=True)
            .agg(pl.col("folded").first()).with_row_index("nid", offset=field.names.height))
     split = pl.col("folded").str.split(" ")
@@ -526,8 +548,8 @@ def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
 
     return _Queries(
         idents=idents, mapping=mapping,
-        g_key=np.concatenate([index.given.names["key"].to_numpy(), new_g["key"].to_numpy()]).astype(object),
-        s_key=np.concatenate([index.surname.names["key"].to_numpy(), new_s["key"].to_numpy()]).astype(object),
+        g_key=np.concatenate([index.given.keys, new_g["key"].to_numpy().astype(object)]),
+        s_key=np.concatenate([index.surname.keys, new_s["key"].to_numpy().astype(object)]),
         g_first=ext(index.given, new_g, "first"), g_last=ext(index.given, new_g, "last"),
         g_parts=ext(index.given, new_g, "parts", 1),
         s_first=ext(index.surname, new_s, "first"), s_last=ext(index.surname, new_s, "last"),
@@ -538,7 +560,6 @@ def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
 # --------------------------------------------------------------------------- candidates
 
 
-_TOK = 1 << 21  # token ids below this (checked); a key is ((day * _TOK) + given) * _TOK + surname
 
 
 def _ident_tokens(qs: _Queries, idents: pl.DataFrame) -> pl.DataFrame:
@@ -557,6 +578,20 @@ def _ident_tokens(qs: _Queries, idents: pl.DataFrame) -> pl.DataFrame:
     iid = idents["iid"].to_numpy()
     frames = [pl.DataFrame({"iid": iid, "g": g, "s": t}) for g in (g1, g2) for t in (s1, s2)]
     return pl.concat(frames).unique().cast({"g": pl.Int64, "s": pl.Int64})
+
+
+def _pair_carriers(wanted: pl.DataFrame, index: RegisterIndex) -> pl.DataFrame:
+    """(iid, rid) of the residents whose (first given-name part, last surname part) pair is the
+    identity's ``pk``: each pair's rows are a range of the index's sorted pairs."""
+    w = wanted.unique()
+    pk = w["pk"].to_numpy()
+    lo = np.searchsorted(index.pair_keys, pk, side="left")
+    hi = np.searchsorted(index.pair_keys, pk, side="right")
+    n = hi - lo
+    total = int(n.sum())
+    start = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+    rid = index.pair_rows[start + np.arange(total)]
+    return pl.DataFrame({"iid": np.repeat(w["iid"].to_numpy(), n), "rid": rid.astype(np.uint32)})
 
 
 @dataclass(frozen=True)
@@ -583,7 +618,8 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     toks = _ident_tokens(qs, idents)
     day0 = index.day0
 
-    # Per register row one key per blocking rule; only rows with a wanted token are keyed.
+    # Rows a blocking rule can take: a wanted token on a wanted day (boolean lookups over the
+    # register's integer columns); only those rows are keyed.
     n_tok = index.tokens.height + 1
     if n_tok >= _TOK:
         raise ValueError("too many distinct name parts for the blocking keys")
@@ -591,32 +627,37 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     want_s = np.zeros(n_tok, bool)
     want_g[toks["g"].filter(toks["g"] >= 0).to_numpy()] = True
     want_s[toks["s"].filter(toks["s"] >= 0).to_numpy()] = True
-    rows = np.flatnonzero(want_g[index.gf] | want_s[index.sl])  # -1 reads the last slot: False
-    rday = index.day[rows].astype(np.int64) - day0 + 1
+    # Exact, swapped and year-off dates: one gather per column over the register finds the rows
+    # on such a day with a wanted token; only those are keyed and joined.
+    near_day = np.zeros(len(index.per_day), bool)
+    near = iv.filter(pl.col("level") < _NEAR_LEVELS)
+    near_day[near["cand"].to_numpy() - day0] = True  # n > 0: inside the register's range
+    tok = want_g.astype(np.uint8)[index.gf] | (want_s.astype(np.uint8) * 2)[index.sl]  # -1: the last slot, 0
+    rows = np.flatnonzero(near_day[index.day] & (tok != 0))
+    tok = tok[rows]
+    base = (index.day[rows].astype(np.int64) + 1) * _TOK * _TOK
     rg, rs = index.gf[rows].astype(np.int64), index.sl[rows].astype(np.int64)
-    reg = pl.DataFrame({
-        "rid": rows.astype(np.uint32),
-        "kg": np.where(rg >= 0, rday * _TOK * _TOK + rg * _TOK + (_TOK - 1), -1),
-        "ks": np.where(rs >= 0, rday * _TOK * _TOK + (_TOK - 1) * _TOK + rs, -1),
-        "kb": np.where((rg >= 0) & (rs >= 0), rday * _TOK * _TOK + rg * _TOK + rs, -1),
-        "kn": np.where((rg >= 0) & (rs >= 0), rg * _TOK + rs, -1),
-    })
-
-    cand = (pl.col("cand") - day0 + 1) * _TOK * _TOK
-    near = iv.filter(pl.col("level") < _NEAR_LEVELS).join(toks, on="iid")
-    far = iv.filter(pl.col("level") == _NEAR_LEVELS).join(toks, on="iid")
-    both = (pl.col("g") >= 0) & (pl.col("s") >= 0)
-    keyed = [
-        near.filter(pl.col("g") >= 0).select("iid", "level", kg=cand + pl.col("g") * _TOK + (_TOK - 1)).unique(),
-        near.filter(pl.col("s") >= 0).select("iid", "level", ks=cand + (_TOK - 1) * _TOK + pl.col("s")).unique(),
-        far.filter(both).select("iid", "level", kb=cand + pl.col("g") * _TOK + pl.col("s")).unique(),
+    reg_g = pl.DataFrame({"rid": rows[(tok & 1) != 0].astype(np.uint32),
+                          "k": (base + rg * _TOK + (_TOK - 1))[(tok & 1) != 0]})
+    reg_s = pl.DataFrame({"rid": rows[(tok & 2) != 0].astype(np.uint32),
+                          "k": (base + (_TOK - 1) * _TOK + rs)[(tok & 2) != 0]})
+    cand = (pl.col("cand") - day0 + 1) * _TOK * _TOK  # the register's day + 1: never 0
+    near = near.join(toks, on="iid")
+    parts = [
+        k.unique().join(r, on="k").select("iid", "rid", "level") for k, r in (
+            (near.filter(pl.col("g") >= 0).select("iid", "level", k=cand + pl.col("g") * _TOK + (_TOK - 1)), reg_g),
+            (near.filter(pl.col("s") >= 0).select("iid", "level", k=cand + (_TOK - 1) * _TOK + pl.col("s")), reg_s))
     ]
-    parts = [k.join(reg.select("rid", k.columns[-1]), on=k.columns[-1]).select("iid", "rid", "level")
-             for k in keyed]
-    undated = idents.filter(pl.col("day").is_null()).select("iid").join(toks, on="iid").filter(both)
+    # One-digit dates and no date: the residents carrying both name parts, found in the index's
+    # rows ordered by name-part pair (binary search), then kept on a one-digit day.
+    both = toks.filter((pl.col("g") >= 0) & (pl.col("s") >= 0)).select("iid", pk=pl.col("g") * _TOK + pl.col("s"))
+    carriers = _pair_carriers(both, index)
+    far = iv.filter(pl.col("level") == _NEAR_LEVELS).select("iid", "cand", "level")
+    on_day = carriers.with_columns(cand=pl.Series(index.day[carriers["rid"].to_numpy()].astype(np.int64) + day0))
+    parts.append(on_day.join(far, on=["iid", "cand"]).select("iid", "rid", "level"))
+    undated = idents.filter(pl.col("day").is_null()).select("iid")
     if undated.height:
-        kn = undated.select("iid", kn=pl.col("g") * _TOK + pl.col("s")).unique()
-        parts.append(kn.join(reg.select("rid", "kn"), on="kn").select("iid", "rid", level=pl.lit(4, pl.UInt8)))
+        parts.append(carriers.join(undated, on="iid").select("iid", "rid", level=pl.lit(4, pl.UInt8)))
     schema = {"iid": pl.UInt32, "rid": pl.UInt32, "level": pl.UInt8}
     pairs = pl.concat([p.cast(schema) for p in parts])
     pairs = pairs.group_by("iid", "rid").agg(date_level=pl.col("level").min()).sort("iid", "rid")
@@ -733,8 +774,7 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
         both = (g_level == 0) & (s_level == 0)
         if both.any():
             bg, bs = rg[both], rs[both]
-            found = pl.DataFrame({"gid": bg, "sid": bs}).join(
-                index.pairs, on=["gid", "sid"], how="left", maintain_order="left")["n"].fill_null(1).to_numpy()
+            found = np.maximum(index.pair_count(bg, bs), 1)
             product = index.given.count[bg] * index.surname.count[bs] / size / size
             lift = _pair_lift(index.given.lift[bg], index.surname.lift[bs], index.lift_cap)
             u_pair = np.maximum(product * lift, (found - 1) / size)
