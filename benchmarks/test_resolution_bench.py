@@ -220,11 +220,14 @@ def baseline(queries: pl.DataFrame, register: pl.DataFrame) -> set[tuple[int, st
     """The plain-text recordlinkage baseline: block on the birth date plus sorted neighbourhood on
     the surname (window 5), Jaro-Winkler >= 0.85 on both names, exact birth date, ECM; the
     predicted (qid, cpr) links."""
+    import pandas as pd
     import recordlinkage as rl
 
-    a = queries.select("qid", "given_name", "surname", dob=pl.col("birth_date").cast(pl.String)).to_pandas()
-    b = register.select("cpr", "given_name", "surname", dob=pl.col("birth_date").cast(pl.String)).to_pandas()
-    a, b = a.set_index("qid"), b.set_index("cpr")
+    def frame(df: pl.DataFrame, key: str) -> Any:
+        cols = df.select(key, "given_name", "surname", dob=pl.col("birth_date").cast(pl.String))
+        return pd.DataFrame({c: cols[c].to_list() for c in cols.columns}).set_index(key)
+
+    a, b = frame(queries, "qid"), frame(register, "cpr")
     idx = rl.Index()
     idx.block("dob")
     idx.sortedneighbourhood("surname", window=5)

@@ -22,6 +22,7 @@ from socialsearch.station.resolution import (
     MATCH_THRESHOLD,
     OUTCOMES,
     MatchModel,
+    RegisterIndex,
     comparison_pairs,
     date_variants,
     fold_name,
@@ -389,7 +390,7 @@ def test_properties(reg_rows: list, q_rows: list, rnd: object) -> None:
 
 def test_one_digit_candidates_share_both_name_parts() -> None:
     """On an exact, swapped or year-off date one shared name part makes a candidate; on a
-    one-digit date both (the first given-name part and the last surname part)."""
+    one-digit date the same given name and surname (after folding)."""
     reg = register([("1303851111", "Karen", "Ærenlund", dt.date(1985, 3, 13)),
                     ("1303852222", "Karen", "Ulv", dt.date(1985, 3, 13)),
                     ("1203853333", "Karen", "Ulv", D)])
@@ -559,3 +560,16 @@ def test_a_pair_carried_by_others_counts_them() -> None:
     apart, _ = comparison_pairs(queries([(1, "Karen", "Ærenlund", D)]), reg,
                                 model=replace(DEFAULT_MODEL, joint_names=False))
     assert apart.filter(pl.col("cpr") == "1203851111")["weight"][0] > at_most + 5
+
+
+@given(st.lists(st.text("abcdeøåæAÅØÆ -'é", min_size=1, max_size=12), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_the_register_index_folds_every_spelling_as_name_key(names: list[str]) -> None:
+    """The index folds plain spellings on a short path; it must give what name_key gives."""
+    reg = pl.DataFrame({"cpr": [f"{i:010d}" for i in range(len(names))], "given_name": names, "surname": names,
+                        "birth_date": [D] * len(names)})
+    index = RegisterIndex.build(reg)
+    got = index.given.raw.join(index.given.names, on="nid").select("raw", "key")
+    want = got.select("raw", key=name_key(pl.col("raw")))
+    assert got.sort("raw").equals(want.sort("raw"))
+    assert set(_keys(names)) - {None} == set(index.given.names["key"].to_list())

@@ -19,9 +19,11 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   (``lift``: an immigrant given name comes with a surname of the same origin).
 * **Candidates** of a query, on integer keys (date × folded-name token): residents born on the
   query's birth date, the date with day and month swapped, the same day one year before or
-  after (all sharing the first given-name part or the last surname part with the query), or a
-  date one digit different (sharing both); a query without a birth date has as candidates the
-  residents sharing both parts. A namesake born on any other date is never a candidate.
+  after (all sharing the first or last part of the given name or of the surname with the
+  query's first given-name part or last surname part), or a date one digit different (with the
+  same given name and surname after folding); a query without a birth date has as candidates
+  the residents with the same given name and surname. A namesake born on any other date is
+  never a candidate.
 * **Levels.** Names: exact, subset (a missing middle name, one half of a double surname),
   Jaro-Winkler ≥ 0.92, ≥ 0.80, other (a missing name carries no weight). Birth date:
   :data:`DATE_LEVELS`.
@@ -333,14 +335,16 @@ def _encode(column: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
 def _field(column: pl.Series) -> tuple[np.ndarray, _Field]:
     """Fold each distinct spelling once; per resident the name id (-1: none)."""
     codes, table = _encode(column)
-    n_codes = int(table["code"].max() or 0) + 1 if table.height else 0
+    n_codes = int(table["code"].to_numpy().max()) + 1 if table.height else 0
     per_code = np.bincount(codes[codes >= 0], minlength=n_codes)
     table = table.with_columns(n=pl.Series(per_code[table["code"].to_numpy()]))
-    # Most spellings are plain letters with single spaces or hyphens: their folding is lower
-    # case and hyphen -> space (what fold_name gives them too); fold_name folds the rest.
-    plain = pl.col("raw").str.contains(r"^[A-Za-z]+(?:[ \-][A-Za-z]+)*$")
+    # Most spellings are letters a-z and æøå (composed) with single spaces or hyphens: their
+    # folding is lower case, æ/ø/å as ae/oe/aa and hyphen -> space (what fold_name gives them
+    # too, tested); fold_name folds the rest.
+    plain = pl.col("raw").str.contains(r"^[A-Za-zÆØÅæøå]+(?:[ \-][A-Za-zÆØÅæøå]+)*$")
     table = pl.concat([
-        table.filter(plain).with_columns(folded=pl.col("raw").str.to_lowercase().str.replace_all("-", " ", literal=True)),
+        table.filter(plain).with_columns(
+            folded=pl.col("raw").str.to_lowercase().str.replace_many(["æ", "ø", "å", "-"], ["ae", "oe", "aa", " "])),
         table.filter(~plain).with_columns(folded=fold_name(pl.col("raw"))),
     ])
     table = table.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True))
@@ -372,25 +376,20 @@ def _with_tokens(field: _Field, vocab: pl.DataFrame) -> _Field:
                   keys=field.keys)
 
 
-def _lift(pair_counts: pl.DataFrame, by: str, other_counts: np.ndarray, own_counts: np.ndarray,
-          n: int) -> np.ndarray:
-    """Per name of field ``by``: the expected lift P(a, b) / (P(a) P(b)) over the other field's
+def _lift(by: np.ndarray, other: np.ndarray, n_pair: np.ndarray, own_counts: np.ndarray,
+          other_counts: np.ndarray, n: int) -> np.ndarray:
+    """Per name of one field: the expected lift P(a, b) / (P(a) P(b)) over the other field's
     names b carried by its other holders (leave-one-out; 1 when the fields are independent).
 
+    ``by``, ``other``: the name ids of each distinct pair, ``n_pair`` its residents.
     Λ_a = N / (c_a (c_a - 1)) · Σ_b c_ab (c_ab - 1) / c_b, at least 1. A name with fewer than
     two holders has no estimate: NaN (see :func:`_pair_lift`).
     """
-    other = "sid" if by == "gid" else "gid"
-    c_other = other_counts[pair_counts[other].to_numpy().astype(np.int64)]
-    agg = pair_counts.select(
-        by, term=(pl.col("n") * (pl.col("n") - 1)).cast(pl.Float64) / pl.Series(c_other),
-    ).group_by(by).agg(pl.col("term").sum())
-    out = np.full(len(own_counts), np.nan)
-    c = own_counts[agg[by].to_numpy()]
+    term = n_pair * (n_pair - 1) / other_counts[other]
+    num = np.bincount(by, weights=term, minlength=len(own_counts))
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[agg[by].to_numpy()] = n * agg["term"].to_numpy() / (c * (c - 1))
-    known = own_counts >= 2
-    return np.where(known, np.maximum(np.nan_to_num(out, nan=1.0), 1.0), np.nan)
+        out = n * num / (own_counts * (own_counts - 1))
+    return np.where(own_counts >= 2, np.maximum(np.nan_to_num(out, nan=1.0), 1.0), np.nan)
 
 
 def _pair_lift(given: np.ndarray, surname: np.ndarray, cap: float) -> np.ndarray:
@@ -426,8 +425,8 @@ class RegisterIndex:
     per_day: np.ndarray
     size: int
     lift_cap: float
-    pair_rows: np.ndarray  # rows with both name parts, ordered by pair_keys
-    pair_keys: np.ndarray  # first given-name token * _TOK + last surname token, ascending
+    pair_rows: np.ndarray  # rows with both names, ordered by pair_keys
+    pair_keys: np.ndarray  # gid * (number of surnames) + sid, ascending
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
@@ -446,29 +445,33 @@ class RegisterIndex:
         )
         given, surname = _with_tokens(given, vocab), _with_tokens(surname, vocab)
         both = (gid >= 0) & (sid >= 0)
+        # The residents ordered by name pair (one sort per run): the pair counts are its runs,
+        # and the residents with a given pair are one range of it.
         width = max(surname.names.height, 1)
-        pairs = (
-            pl.DataFrame({"k": gid[both] * width + sid[both]}).group_by("k").agg(n=pl.len().cast(pl.Int64))
-            .sort("k").select("k", gid=pl.col("k") // width, sid=pl.col("k") % width, n="n")
-        )
+        pair_rows = np.flatnonzero(both)
+        pk = gid[pair_rows] * width + sid[pair_rows]
+        order = np.argsort(pk)
+        pair_rows, pk = pair_rows[order], pk[order]
+        starts = np.flatnonzero(np.concatenate([[True], pk[1:] != pk[:-1]])) if len(pk) else np.zeros(0, np.int64)
+        keys = pk[starts]
+        n_pair = np.diff(np.concatenate([starts, [len(pk)]])).astype(np.float64)
+        pairs = pl.DataFrame({"k": keys, "n": n_pair.astype(np.int64)})
         size = reg.height
+        pg, ps = keys // width, keys % width
         given = _Field(given.raw, given.names, given.first, given.last, given.parts, given.count,
-                       _lift(pairs, "gid", surname.count, given.count, size), given.keys)
+                       _lift(pg, ps, n_pair, given.count, surname.count, size), given.keys)
         surname = _Field(surname.raw, surname.names, surname.first, surname.last, surname.parts, surname.count,
-                         _lift(pairs, "sid", given.count, surname.count, size), surname.keys)
+                         _lift(ps, pg, n_pair, surname.count, given.count, size), surname.keys)
         day = reg["birth_date"].cast(pl.Int32).to_numpy()
         day0 = int(day.min()) if size else 0
         per_day = np.bincount(day - day0) if size else np.zeros(1, np.int64)
         day = (day - day0).astype(np.int32)  # from here on: days since day0
         gf = np.where(gid >= 0, given.first[np.maximum(gid, 0)] if len(given.first) else -1, -1).astype(np.int32)
         sl = np.where(sid >= 0, surname.last[np.maximum(sid, 0)] if len(surname.last) else -1, -1).astype(np.int32)
-        with_both = np.flatnonzero((gf >= 0) & (sl >= 0))
-        pk = gf[with_both].astype(np.int64) * _TOK + sl[with_both]
-        order = np.argsort(pk)
         return cls(cpr=reg["cpr"], day=day, gid=gid, sid=sid, gf=gf, sl=sl, given=given, surname=surname,
                    tokens=vocab, pairs=pairs, day0=day0, per_day=per_day, size=size,
                    lift_cap=float(np.nanmax(np.concatenate([given.lift, surname.lift, [1.0]]))),
-                   pair_rows=with_both[order], pair_keys=pk[order])
+                   pair_rows=pair_rows, pair_keys=pk)
 
     def pair_count(self, gid: np.ndarray, sid: np.ndarray) -> np.ndarray:
         """Residents carrying each (given name id, surname id) pair."""
@@ -581,8 +584,8 @@ def _ident_tokens(qs: _Queries, idents: pl.DataFrame) -> pl.DataFrame:
 
 
 def _pair_carriers(wanted: pl.DataFrame, index: RegisterIndex) -> pl.DataFrame:
-    """(iid, rid) of the residents whose (first given-name part, last surname part) pair is the
-    identity's ``pk``: each pair's rows are a range of the index's sorted pairs."""
+    """(iid, rid) of the residents whose name pair is the identity's ``pk``: each pair's rows
+    are a range of the index's rows ordered by name pair."""
     w = wanted.unique()
     pk = w["pk"].to_numpy()
     lo = np.searchsorted(index.pair_keys, pk, side="left")
@@ -603,9 +606,9 @@ class _Candidates:
 def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     """(iid, rid, date_level) of every identity, decided on integer keys (date x name token) only.
 
-    Exact, swapped and year-off dates: residents sharing the first or the last given-name token
-    or surname token of the query with their first given-name / last surname part; one-digit
-    dates: both; no date: both, on any date.
+    Exact, swapped and year-off dates: residents whose first given-name part or last surname
+    part is the first or the last part of the query's given name or surname; one-digit dates:
+    the same given name and surname (after folding); no date: the same, on any date.
     """
     idents = qs.idents
     dated = idents.filter(pl.col("day").is_not_null())
@@ -648,9 +651,12 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
             (near.filter(pl.col("g") >= 0).select("iid", "level", k=cand + pl.col("g") * _TOK + (_TOK - 1)), reg_g),
             (near.filter(pl.col("s") >= 0).select("iid", "level", k=cand + (_TOK - 1) * _TOK + pl.col("s")), reg_s))
     ]
-    # One-digit dates and no date: the residents carrying both name parts, found in the index's
-    # rows ordered by name-part pair (binary search), then kept on a one-digit day.
-    both = toks.filter((pl.col("g") >= 0) & (pl.col("s") >= 0)).select("iid", pk=pl.col("g") * _TOK + pl.col("s"))
+    # One-digit dates and no date: the residents with the same given name and surname (after
+    # folding), found in the index's rows ordered by name pair (binary search), then kept on a
+    # one-digit day.
+    width = max(index.surname.names.height, 1)
+    both = idents.filter((pl.col("qg") < index.given.names.height) & (pl.col("qs") < width)).select(
+        "iid", pk=pl.col("qg").cast(pl.Int64) * width + pl.col("qs"))
     carriers = _pair_carriers(both, index)
     far = iv.filter(pl.col("level") == _NEAR_LEVELS).select("iid", "cand", "level")
     on_day = carriers.with_columns(cand=pl.Series(index.day[carriers["rid"].to_numpy()].astype(np.int64) + day0))
@@ -658,7 +664,7 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     undated = idents.filter(pl.col("day").is_null()).select("iid")
     if undated.height:
         parts.append(carriers.join(undated, on="iid").select("iid", "rid", level=pl.lit(4, pl.UInt8)))
-    schema = {"iid": pl.UInt32, "rid": pl.UInt32, "level": pl.UInt8}
+    schema = pl.Schema({"iid": pl.UInt32, "rid": pl.UInt32, "level": pl.UInt8})
     pairs = pl.concat([p.cast(schema) for p in parts])
     pairs = pairs.group_by("iid", "rid").agg(date_level=pl.col("level").min()).sort("iid", "rid")
     return _Candidates(pairs, level_residents.cast({"iid": pl.UInt32, "date_level": pl.UInt8}))
@@ -673,7 +679,8 @@ def name_levels(left: pl.Series, right: pl.Series) -> pl.Series:
 
     Examples
     --------
-    >>> name_levels(pl.Series(["Åse", "Anne", "Jensen", None]), pl.Series(["Aase", "Anne Marie", "Jenssen", "Bo"])).to_list()
+    >>> left = pl.Series(["Åse", "Anne", "Jensen", None])
+    >>> name_levels(left, pl.Series(["Aase", "Anne Marie", "Jenssen", "Bo"])).to_list()
     [0, 1, 2, None]
     """
     folded = pl.DataFrame({"l": left, "r": right}, schema={"l": pl.String, "r": pl.String}).select(
