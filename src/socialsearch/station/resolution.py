@@ -635,9 +635,9 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     near_day = np.zeros(len(index.per_day), bool)
     near = iv.filter(pl.col("level") < _NEAR_LEVELS)
     near_day[near["cand"].to_numpy() - day0] = True  # n > 0: inside the register's range
-    tok = want_g.astype(np.uint8)[index.gf] | (want_s.astype(np.uint8) * 2)[index.sl]  # -1: the last slot, 0
-    rows = np.flatnonzero(near_day[index.day] & (tok != 0))
-    tok = tok[rows]
+    rows = np.flatnonzero(near_day[index.day])
+    tok = want_g.astype(np.uint8)[index.gf[rows]] | (want_s.astype(np.uint8) * 2)[index.sl[rows]]  # -1: 0
+    rows, tok = rows[tok != 0], tok[tok != 0]
     base = (index.day[rows].astype(np.int64) + 1) * _TOK * _TOK
     rg, rs = index.gf[rows].astype(np.int64), index.sl[rows].astype(np.int64)
     reg_g = pl.DataFrame({"rid": rows[(tok & 1) != 0].astype(np.uint32),
