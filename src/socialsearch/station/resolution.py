@@ -161,10 +161,10 @@ class MatchModel:
 # foreigners' queries without a birth date (see docs/resolution.md). The date m's estimate
 # synth's documented date-error rates.
 DEFAULT_MODEL: Final = MatchModel(
-    given_m=(0.9777, 0.0218, 0.0002, 0.0002, 0.0002),
-    given_u=(0.0022, 0.0023, 0.0007, 0.0045, 0.9903),
-    surname_m=(0.8696, 0.0018, 0.1240, 0.0031, 0.0015),
-    surname_u=(0.0046, 0.0051, 0.0014, 0.0068, 0.9822),
+    given_m=(0.9110, 0.0218, 0.0626, 0.0028, 0.0018),
+    given_u=(0.0020, 0.0022, 0.0008, 0.0045, 0.9905),
+    surname_m=(0.9333, 0.0018, 0.0622, 0.0018, 0.0008),
+    surname_u=(0.0049, 0.0053, 0.0011, 0.0067, 0.9820),
     date_m=(0.9010, 0.0350, 0.0176, 0.0251, 0.0209),
     missing_u=0.0164,
 )

@@ -165,8 +165,12 @@ def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
     v = pl.col("_variant")
     on = pl.col("_fallback") & ~pl.col("_foreign")
     g, s = pl.col("given_name"), pl.col("surname")
-    p = pl.col("_pos") % pl.max_horizontal(s.str.len_chars() - 1, 1)
-    swapped = pl.concat_str([s.str.slice(0, p), s.str.slice(p + 1, 1), s.str.slice(p, 1), s.str.slice(p + 2)])
+    def letter_swap(e: pl.Expr) -> pl.Expr:
+        p = pl.col("_pos") // 2 % pl.max_horizontal(e.str.len_chars() - 1, 1)
+        return pl.concat_str([e.str.slice(0, p), e.str.slice(p + 1, 1), e.str.slice(p, 1), e.str.slice(p + 2)])
+
+    # a letter swap hits the given name on even positions, the surname on odd ones
+    in_given = pl.col("_pos") % 2 == 0
 
     def translit(e: pl.Expr) -> pl.Expr:
         for a, b in (("æ", "ae"), ("ø", "oe"), ("å", "aa"), ("Æ", "Ae"), ("Ø", "Oe"), ("Å", "Aa")):
@@ -181,9 +185,10 @@ def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
     d = pl.col("birth_date")
     swap_ok = (d.dt.day() <= 12) & (d.dt.day() != d.dt.month())
     new = frame.with_columns(
-        _g=pl.when(on & (v == "transliterated")).then(translit(g))
+        _g=pl.when(on & (v == "letter_swap") & in_given).then(letter_swap(g))
+        .when(on & (v == "transliterated")).then(translit(g))
         .when(on & (v == "dropped_given_name")).then(g.str.split(" ").list.first()).otherwise(g),
-        _s=pl.when(on & (v == "letter_swap")).then(swapped)
+        _s=pl.when(on & (v == "letter_swap") & ~in_given).then(letter_swap(s))
         .when(on & (v == "transliterated")).then(translit(s))
         .when(on & (v == "surname_variant")).then(surname_var).otherwise(s),
         _d=pl.when(on & (v == "day_month_swap") & swap_ok)
