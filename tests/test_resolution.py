@@ -17,13 +17,16 @@ from hypothesis import strategies as st
 from socialsearch.errors import InputError
 from socialsearch.station.resolution import (
     AMBIGUITY_MARGIN,
+    DATE_LEVELS,
     DEFAULT_MODEL,
     MATCH_THRESHOLD,
     OUTCOMES,
     MatchModel,
+    RegisterIndex,
     comparison_pairs,
     date_variants,
     fold_name,
+    name_key,
     resolve,
 )
 
@@ -107,11 +110,15 @@ def test_missing_middle_name_and_half_a_double_surname_are_subset_level() -> Non
 
 
 def _reference_variants(d: dt.date) -> dict[dt.date, int]:
-    """Brute force: the date itself (0), day/month swapped (1), one of the 8 digits changed (2)."""
+    """Brute force: the date itself (0), day/month swapped (1), the year one off (2), one of the 8
+    digits changed (3); a date reachable on several levels keeps the first."""
     out = {d: 0}
     if d.day != d.month:
         with contextlib.suppress(ValueError):
             out[dt.date(d.year, d.day, d.month)] = 1
+    for k in (-1, 1):
+        with contextlib.suppress(ValueError):
+            out.setdefault(dt.date(d.year + k, d.month, d.day), 2)
     text = d.strftime("%Y%m%d")
     for pos, digit in product(range(8), "0123456789"):
         if text[pos] == digit:
@@ -122,7 +129,7 @@ def _reference_variants(d: dt.date) -> dict[dt.date, int]:
         except ValueError:
             continue
         if v.year >= 1000:  # a four-digit year
-            out.setdefault(v, 2)
+            out.setdefault(v, 3)
     return out
 
 
@@ -135,7 +142,8 @@ def test_swap_and_one_digit() -> None:
     v = variants_of(D)
     assert v[D] == 0
     assert v[dt.date(1985, 12, 3)] == 1
-    assert v[dt.date(1985, 3, 13)] == 2 and v[dt.date(1975, 3, 12)] == 2 and v[dt.date(1985, 8, 12)] == 2
+    assert v[dt.date(1984, 3, 12)] == 2 and v[dt.date(1986, 3, 12)] == 2  # the year one off
+    assert v[dt.date(1985, 3, 13)] == 3 and v[dt.date(1975, 3, 12)] == 3 and v[dt.date(1985, 8, 12)] == 3
     assert dt.date(1985, 3, 21) not in v  # two digits changed
     assert dt.date(1986, 3, 13) not in v
 
@@ -155,8 +163,8 @@ def test_no_swap_when_day_is_month_or_above_twelve() -> None:
 
 def test_29_february() -> None:
     v = variants_of(dt.date(2000, 2, 29))
-    assert v[dt.date(2004, 2, 29)] == 2 and v[dt.date(2000, 2, 28)] == 2
-    assert not any(d.year == 2001 and d.month == 2 and d.day == 29 for d in v)  # not a date
+    assert v[dt.date(2004, 2, 29)] == 3 and v[dt.date(2000, 2, 28)] == 3
+    assert not any(d.year in (1999, 2001) and d.month == 2 and d.day == 29 for d in v)  # not a date
     assert 1 not in v.values()  # 29 February swapped is month 29
     assert v == _reference_variants(dt.date(2000, 2, 29))
 
@@ -183,18 +191,19 @@ def test_hand_worked_probability() -> None:
     reg = people([("1", "Karen", "Ærenlund", D), ("2", "Bo", "Ulv", D), ("3", "Ib", "Ek", dt.date(1990, 7, 25))])
     q = queries([(1, "Karen", "Ærenlund", D)])
     pairs, _ = comparison_pairs(q, reg)
-    assert sorted(pairs.select("cpr", "date_level", "given_level", "surname_level").rows()) == [
-        ("1", 0, 0, 0), ("2", 0, 4, 4)
-    ]
+    # Bo Ulv shares no name part with the query: not a candidate (blocked on date x name part)
+    assert sorted(pairs.select("cpr", "date_level", "given_level", "surname_level").rows()) == [("1", 0, 0, 0)]
     m = DEFAULT_MODEL
     n = 3  # residents; 2 born on D; each name once among 3 given names and 3 surnames
     prior = math.log2(m.p_in_register / n / (1 - m.p_in_register))
     date = math.log2(m.date_m[0] / (2 / n))
-    w1 = prior + date + math.log2(m.given_m[0] / (1 / n)) + math.log2(m.surname_m[0] / (1 / n))
-    w2 = prior + date + math.log2(m.given_m[4] / m.given_u[4]) + math.log2(m.surname_m[4] / m.surname_u[4])
+    # both names exact: the pair's u is the product of the shares (no name has two holders, so
+    # no lift is estimated and none of the others has one either: lift 1) or the pair's share
+    # beside the candidate (0), whichever is larger
+    w1 = prior + date + math.log2(m.given_m[0] * m.surname_m[0] / ((1 / n) * (1 / n)))
     got = dict(zip(pairs["cpr"], pairs["weight"], strict=True))
-    assert got["1"] == pytest.approx(w1) and got["2"] == pytest.approx(w2)
-    joint = 1.0 / (2.0**-w1 + 1.0 + 2.0 ** (w2 - w1))
+    assert got["1"] == pytest.approx(w1)
+    joint = 1.0 / (2.0**-w1 + 1.0)
     row = resolve(q, reg).matches.row(0, named=True)
     assert row["outcome"] == ("resolved" if joint >= MATCH_THRESHOLD else "below_threshold")
     if row["outcome"] == "resolved":
@@ -206,13 +215,13 @@ def test_namesake_with_another_birth_date_is_never_a_candidate() -> None:
     q = queries([(1, "Karen", "Ærenlund", D)])
     pairs, _ = comparison_pairs(q, reg)
     assert "2507901111" not in pairs["cpr"].to_list()
-    assert outcome(resolve(q, reg).matches, 1) == (None, "below_threshold")
+    assert outcome(resolve(q, reg).matches, 1) == (None, "no_candidate")
 
 
 def test_namesake_one_digit_off_is_a_candidate_but_weaker() -> None:
     reg = register([("1303851111", "Karen", "Ærenlund", dt.date(1985, 3, 13))])
     pairs, _ = comparison_pairs(queries([(1, "Karen", "Ærenlund", D)]), reg)
-    assert pairs.filter(pl.col("cpr") == "1303851111")["date_level"].to_list() == [2]
+    assert pairs.filter(pl.col("cpr") == "1303851111")["date_level"].to_list() == [3]
 
 
 def test_two_equally_likely_residents_leave_the_query_unresolved() -> None:
@@ -272,7 +281,7 @@ def test_missing_names_and_dates() -> None:
     reg = register([("1203851111", "Karen", None, D)])
     q = queries([(1, None, None, None), (2, "Karen", None, D), (3, None, "Ærenlund", D)])
     result = resolve(q, reg)
-    assert outcome(result.matches, 1) == (None, "no_birth_date")
+    assert outcome(result.matches, 1) == (None, "no_candidate")
     pairs, mapping = comparison_pairs(q, reg)
     mine = pairs.filter(pl.col("cpr") == "1203851111")
     assert mine["surname_level"].null_count() == mine.height  # a missing name carries no weight
@@ -321,10 +330,10 @@ def test_bad_inputs_are_refused_naming_the_column() -> None:
 
 def test_model_refuses_impossible_probabilities() -> None:
     with pytest.raises(ValueError, match="m- and u-probability"):
-        replace(DEFAULT_MODEL, date_m=(1.0, 0.0, 0.0))
+        replace(DEFAULT_MODEL, date_m=(1.0, 0.0, 0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="threshold"):
         MatchModel(DEFAULT_MODEL.given_m, DEFAULT_MODEL.given_u, DEFAULT_MODEL.surname_m,
-                   DEFAULT_MODEL.surname_u, DEFAULT_MODEL.date_m, threshold=1.0)
+                   DEFAULT_MODEL.surname_u, DEFAULT_MODEL.date_m, DEFAULT_MODEL.missing_u, threshold=1.0)
 
 
 # --------------------------------------------------------------------------- properties
@@ -360,7 +369,7 @@ def test_properties(reg_rows: list, q_rows: list, rnd: object) -> None:
         reg.select("cpr", true_birth="birth_date"), on="cpr"
     )
     for birth, true_birth in resolved.select("birth_date", "true_birth").rows():
-        assert true_birth in _reference_variants(birth)
+        assert birth is None or true_birth in _reference_variants(birth)
     assert resolved["match_probability"].min() is None or resolved["match_probability"].min() >= MATCH_THRESHOLD
     assert m.filter(pl.col("outcome") != "resolved")["cpr"].null_count() == m.filter(
         pl.col("outcome") != "resolved").height
@@ -379,19 +388,15 @@ def test_properties(reg_rows: list, q_rows: list, rnd: object) -> None:
     assert shuffled.stats == result.stats
 
 
-def test_one_digit_blocking_keeps_a_subset_of_the_unblocked_pairs() -> None:
+def test_one_digit_candidates_share_both_name_parts() -> None:
+    """On an exact, swapped or year-off date one shared name part makes a candidate; on a
+    one-digit date the same given name and surname (after folding)."""
     reg = register([("1303851111", "Karen", "Ærenlund", dt.date(1985, 3, 13)),
-                    ("1303852222", "Bo", "Ulv", dt.date(1985, 3, 13))])
-    q = queries([(1, "Karen", "Jensen", D), (2, None, "Ærenlund", D)])
-    blocked, _ = comparison_pairs(q, reg)
-    full, _ = comparison_pairs(q, reg, block_one_digit=False)
-    key = ["iid", "cpr"]
-    assert blocked.join(full, on=key, how="anti").height == 0
-    assert full.filter(pl.col("date_level") == 2).height > blocked.filter(pl.col("date_level") == 2).height
-    one_digit = set(blocked.filter(pl.col("date_level") == 2)["cpr"].to_list())
-    assert {"1303851111"} <= one_digit and "1303852222" not in one_digit
-    both = blocked.join(full, on=key, suffix="_full")
-    assert (both["weight"] == both["weight_full"]).all()
+                    ("1303852222", "Karen", "Ulv", dt.date(1985, 3, 13)),
+                    ("1203853333", "Karen", "Ulv", D)])
+    pairs, _ = comparison_pairs(queries([(1, "Karen", "Ærenlund", D)]), reg)
+    got = set(pairs.filter(pl.col("cpr").str.starts_with("1")).select("cpr", "date_level").rows())
+    assert got == {("1303851111", 3), ("1203853333", 0)}
 
 
 def test_recordlinkage_is_not_imported_at_run_time() -> None:
@@ -401,3 +406,170 @@ def test_recordlinkage_is_not_imported_at_run_time() -> None:
     code = "import sys, socialsearch.station.resolution; print('recordlinkage' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- every documented variant
+
+_DANISH = "abcdefghijklmnoprstuvyæøåé"
+
+
+def _variant(name: str, draw: st.DrawFn) -> str:
+    """One documented spelling of ``name``: per letter å as aa or decomposed, ø as oe/ö/o + stroke,
+    æ as ae/ä, é with or without its accent, any case; hyphens and (runs of) spaces between
+    parts; the whole string in NFC, NFD or NFKC, or with full-width letters."""
+    import unicodedata
+
+    out = []
+    for ch in name:
+        choices = {
+            "å": ["å", "aa", "a\u030a"], "ø": ["ø", "oe", "ö", "o\u0308", "o\u0338"], "æ": ["æ", "ae", "ä", "a\u0308"],
+            "é": ["é", "e", "e\u0301"], " ": [" ", "-", "  ", " - ", "\u00a0", "\u2010"],
+        }.get(ch, [ch])
+        c = draw(st.sampled_from(choices))
+        out.append(c.upper() if draw(st.booleans()) else c)
+    text = draw(st.sampled_from(["", " "])) + "".join(out) + draw(st.sampled_from(["", " "]))
+    form = draw(st.sampled_from(["NFC", "NFD", "NFKC", "NFKD", "fullwidth"]))
+    if form == "fullwidth":
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+    return unicodedata.normalize(form, text)
+
+
+@st.composite
+def _name_and_variant(draw: st.DrawFn) -> tuple[str, str]:
+    parts = draw(st.lists(st.text(_DANISH, min_size=1, max_size=8), min_size=1, max_size=3))
+    name = " ".join(p.capitalize() for p in parts)
+    return name, _variant(name, draw)
+
+
+def _keys(values: list[str]) -> list[str | None]:
+    return pl.DataFrame({"n": values}, schema={"n": pl.String}).select(name_key(pl.col("n")))["n"].to_list()
+
+
+@given(_name_and_variant())
+@settings(max_examples=300, deadline=None)
+def test_every_documented_variant_folds_to_the_key_of_the_name(pair: tuple[str, str]) -> None:
+    name, variant = pair
+    a, b = _keys([name, variant])
+    assert a is not None and a == b
+
+
+def test_decomposed_and_compatibility_forms_fold_like_the_composed() -> None:
+    assert _keys(["Åse", "A\u030ase", "AASE", "Aase", "ＡＡＳＥ"]) == ["aase"] * 5
+    assert _keys(["Jørgen", "Jo\u0338rgen", "Jörgen", "Jo\u0308rgen", "JOERGEN"]) == ["joergen"] * 5
+    assert _keys(["Ærø", "A\u0308ro\u0308", "Aeroe"]) == ["aeroe"] * 3
+    assert _keys(["Anne\u00a0Marie", "Anne\u2011Marie", "Anne\u200bMarie", "ﬁona"]) == [
+        "annemarie", "annemarie", "annemarie", "fiona"]
+
+
+@pytest.mark.parametrize("query_name", ["A\u030ase Mo\u0338ller", "AASE MOELLER", "Åse Möller", "åse  møller",
+                                        "Aase-Møller"])
+def test_a_variant_spelling_resolves(query_name: str) -> None:
+    reg = register([("1203851111", "Åse", "Møller", D)])
+    given_name, surname = (query_name.split(" ", 1) + [""])[:2] if " " in query_name else query_name.split("-", 1)
+    result = resolve(queries([(1, given_name, surname.strip(), D)]), reg)
+    assert outcome(result.matches, 1) == ("1203851111", "resolved")
+
+
+# --------------------------------------------------------------------------- every date level
+
+
+@pytest.mark.parametrize(("written", "level"), [
+    (D, "exact"),
+    (dt.date(1985, 12, 3), "swapped"),
+    (dt.date(1984, 3, 12), "year_off"),
+    (dt.date(1986, 3, 12), "year_off"),
+    (dt.date(1985, 3, 18), "one_digit"),
+    (dt.date(1965, 3, 12), "one_digit"),
+    (None, "missing"),
+])
+def test_an_exact_name_resolves_on_every_date_level(written: dt.date | None, level: str) -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    q = queries([(1, "Karen", "Ærenlund", written)])
+    pairs, _ = comparison_pairs(q, reg)
+    assert pairs.filter(pl.col("cpr") == "1203851111")["date_level"].to_list() == [DATE_LEVELS.index(level)]
+    result = resolve(q, reg)
+    assert outcome(result.matches, 1) == ("1203851111", "resolved")
+    assert result.matches["match_probability"][0] >= MATCH_THRESHOLD
+
+
+def test_a_namesake_on_a_date_of_no_level_stays_unresolved() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    for written in (dt.date(1985, 4, 13), dt.date(1979, 3, 12), dt.date(1958, 3, 21)):  # two or more digits
+        assert outcome(resolve(queries([(1, "Karen", "Ærenlund", written)]), reg).matches, 1)[0] is None
+
+
+def test_a_person_in_no_register_stays_unresolved() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D)])
+    q = queries([(1, "Yusuf", "Karimi", D), (2, "Yusuf", "Karimi", None), (3, "Karen", "Karimi", D)])
+    result = resolve(q, reg)
+    assert result.matches["cpr"].null_count() == 3
+
+
+def test_two_namesakes_and_no_birth_date_stay_unresolved() -> None:
+    reg = register([("1203851111", "Karen", "Ærenlund", D), ("0101902222", "Karen", "Ærenlund", dt.date(1990, 1, 1))])
+    assert outcome(resolve(queries([(1, "Karen", "Ærenlund", None)]), reg).matches, 1)[0] is None
+
+
+# --------------------------------------------------------------------------- names weighed jointly
+
+
+def _origin_register() -> pl.DataFrame:
+    """A background where 400 people carry one of 4 given names and one of 8 surnames of one origin
+    (independent within it), beside the Danish background."""
+    rng = np.random.default_rng(3)
+    g = ["Yusuf", "Omar", "Hassan", "Bilal"]
+    s = ["Karimi", "Rahimi", "Ahmadi", "Hosseini", "Nazari", "Sadeghi", "Rezaei", "Mousavi"]
+    rows = [(f"8{i:09d}", g[rng.integers(0, 4)], s[rng.integers(0, 8)],
+             dt.date(1984, 1, 1) + dt.timedelta(days=int(rng.integers(0, 1096)))) for i in range(400)]
+    return pl.concat([others(), people(rows)])
+
+
+def test_names_that_go_together_weigh_less_than_the_product_of_their_shares() -> None:
+    reg = pl.concat([_origin_register(), people([("1303851111", "Yusuf", "Karimi", dt.date(1985, 3, 13))])])
+    q = queries([(1, "Yusuf", "Karimi", D)])
+    joint, _ = comparison_pairs(q, reg)
+    apart, _ = comparison_pairs(q, reg, model=replace(DEFAULT_MODEL, joint_names=False))
+    w_joint = joint.filter(pl.col("cpr") == "1303851111")["weight"][0]
+    w_apart = apart.filter(pl.col("cpr") == "1303851111")["weight"][0]
+    # about 1/9 of the register carries an origin name; within the origin the pair is about 9
+    # times as common as the product of the two shares says
+    assert 2.0 < w_apart - w_joint < 5.0
+
+
+def test_a_danish_pair_keeps_the_product_of_its_shares() -> None:
+    reg = pl.concat([_origin_register(), people([("1303851111", "Mette", "Ærenlund", dt.date(1985, 3, 13))])])
+    q = queries([(1, "Mette", "Ærenlund", D)])
+    joint, _ = comparison_pairs(q, reg)
+    apart, _ = comparison_pairs(q, reg, model=replace(DEFAULT_MODEL, joint_names=False))
+    w = [f.filter(pl.col("cpr") == "1303851111")["weight"][0] for f in (joint, apart)]
+    assert abs(w[0] - w[1]) < 1.0
+
+
+def test_a_pair_carried_by_others_counts_them() -> None:
+    """The pair's u is at least its share among the other residents (here 2 others in 3,403)."""
+    twins = [(f"7{i:09d}", "Karen", "Ærenlund", dt.date(1950, 1, 1) + dt.timedelta(days=400 * i)) for i in range(2)]
+    reg = pl.concat([register([("1203851111", "Karen", "Ærenlund", D)]), people(twins)])
+    pairs, _ = comparison_pairs(queries([(1, "Karen", "Ærenlund", D)]), reg)
+    w = pairs.filter(pl.col("cpr") == "1203851111")["weight"][0]
+    m = DEFAULT_MODEL
+    n = reg.height
+    on_day = reg.filter(pl.col("birth_date") == D).height
+    at_most = (math.log2(m.p_in_register / n / (1 - m.p_in_register)) + math.log2(m.date_m[0] / (on_day / n))
+               + math.log2(m.given_m[0] * m.surname_m[0] / (2 / n)))
+    assert w <= at_most + 1e-9
+    apart, _ = comparison_pairs(queries([(1, "Karen", "Ærenlund", D)]), reg,
+                                model=replace(DEFAULT_MODEL, joint_names=False))
+    assert apart.filter(pl.col("cpr") == "1203851111")["weight"][0] > at_most + 5
+
+
+@given(st.lists(st.text("abcdeøåæAÅØÆ -'é", min_size=1, max_size=12), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_the_register_index_folds_every_spelling_as_name_key(names: list[str]) -> None:
+    """The index folds plain spellings on a short path; it must give what name_key gives."""
+    reg = pl.DataFrame({"cpr": [f"{i:010d}" for i in range(len(names))], "given_name": names, "surname": names,
+                        "birth_date": [D] * len(names)})
+    index = RegisterIndex.build(reg)
+    got = index.given.raw.join(index.given.names, on="nid").select("raw", "key")
+    want = got.select("raw", key=name_key(pl.col("raw")))
+    assert got.sort("raw").equals(want.sort("raw"))
+    assert set(_keys(names)) - {None} == set(index.given.names["key"].to_list())

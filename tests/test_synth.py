@@ -309,7 +309,8 @@ def test_fallback_rows_and_truth_agree(out: Path, people: pl.DataFrame, tables: 
     assert invalid.select(keys).sort(keys).equals(truth.select(keys).sort(keys))
     joined = truth.join(persons, on=keys)
     assert (joined["incident_id"] == joined["incident_id_right"]).all()
-    assert joined["given_name"].null_count() == 0 and joined["birth_date"].null_count() == 0
+    assert joined["given_name"].null_count() == 0
+    assert joined["birth_date"].null_count() == (joined["date_error"] == "missing").sum()
     kinds = set(truth["kind"].unique())
     assert kinds == {"empty", "wrong_length", "impossible_date", "fullwidth", "typo", "foreign"}
     foreign = truth.filter(kind="foreign")
@@ -322,8 +323,20 @@ def test_fallback_rows_and_truth_agree(out: Path, people: pl.DataFrame, tables: 
         people.select("digits", "given_name", "surname", "birth"), left_on="true_cpr", right_on="digits",
         suffix="_register")
     same = (named["given_name"] == named["given_name_register"]) & (named["surname"] == named["surname_register"]) \
-        & (named["birth_date"] == named["birth"])
-    assert (same == (named["name_variant"] == "none")).all()
+        & (named["birth_date"] == named["birth"]).fill_null(False)
+    assert (same == ((named["name_variant"] == "none") & (named["date_error"] == "none"))).all()
+    # each birth-date error is what it says (the swap may also come from the name variant)
+    def err(kind: str) -> pl.DataFrame:
+        return named.filter(pl.col("date_error") == kind)
+    assert set(truth["date_error"].unique()) <= {"none", "day_month_swap", "one_digit", "year_off", "missing"}
+    swap = err("day_month_swap")
+    assert ((swap["birth_date"].dt.day() == swap["birth"].dt.month())
+            & (swap["birth_date"].dt.month() == swap["birth"].dt.day())).all()
+    year = err("year_off")
+    assert ((year["birth_date"].dt.year() - year["birth"].dt.year()).abs() == 1).all()
+    one = err("one_digit")
+    a, b = one["birth_date"].dt.strftime("%Y%m%d").to_list(), one["birth"].dt.strftime("%Y%m%d").to_list()
+    assert all(sum(x != y for x, y in zip(u, v, strict=True)) == 1 for u, v in zip(a, b, strict=True))
 
 
 def test_valid_incident_cprs_are_in_the_population(people: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:

@@ -3,7 +3,8 @@
 The hub's own pseudonyms (in its extract and its ledger) are the same everywhere. If they went
 into the drafts, two municipalities could join their drafts on them and learn that the same
 adult appears in both. So every pseudonym and event reference written under
-``OUT/<week>/<kommunekode>/`` is re-keyed for that municipality (``docs/privacy.md``: recipients cannot join each other's drafts)::
+``OUT/<week>/<kommunekode>/`` is re-keyed for that municipality, so that recipients cannot join
+each other's drafts (``docs/privacy.md``)::
 
     K_m      = HKDF-SHA256(recipient sub-key, info = b"socialsearch/v2/recipient/" + kommunekode)
     person   = "<kommunekode>." + b64u(HMAC-SHA256(K_m, hub pseudonym)[:16])

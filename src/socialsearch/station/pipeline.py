@@ -94,7 +94,16 @@ def _register(population: pl.DataFrame, numbers: pl.Series | None = None) -> pl.
         identifiers.birth_date_of_number(pl.col("number")).alias("birth_date"))
 
 
-def _resolve(persons: pl.DataFrame, register: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution.RegisterIndex | None:
+    """The register's names and birth dates as integer keys (built once per run), or None when
+    every person has a valid CPR number or the persons carry no names (nothing to resolve)."""
+    if persons.filter(pl.col("cpr").is_null()).height == 0 or not {"given_name", "surname", "birth_date"} <= set(
+            persons.columns):
+        return None
+    return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
+
+
+def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None) -> tuple[pl.DataFrame, dict[str, int]]:
     """Give persons without a valid CPR number the resident :mod:`resolution` finds, if any.
 
     Returns the persons with ``cpr`` filled where resolved, ``resolved_by`` and
@@ -103,13 +112,11 @@ def _resolve(persons: pl.DataFrame, register: pl.DataFrame) -> tuple[pl.DataFram
     persons = persons.with_row_index("_qid")
     missing = persons.filter(pl.col("cpr").is_null())
     counts = {"without_valid_cpr": missing.height, "resolved": 0, "unresolved": missing.height}
-    if missing.height == 0 or not {"given_name", "surname", "birth_date"} <= set(missing.columns):
+    if missing.height == 0 or index is None:
         found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.Int64, "match_probability": pl.Float64})
     else:
         outcome = resolution.resolve(
-            missing.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date"),
-            register.select("cpr", "given_name", "surname", "birth_date"),
-        )
+            missing.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date"), index)
         found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
             pl.col("qid").cast(pl.UInt32).alias("_qid"),
             identifiers.cpr_number(pl.col("cpr")).alias("_found"), "match_probability")
@@ -259,9 +266,11 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         on_stage("select")
         register = _register(population, numbers)
         del population, numbers
+        index = _register_index(persons, register)
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
-        persons, counts = _resolve(persons, register)
+        persons, counts = _resolve(persons, index)
+        del index
         # The delivered CPR text and the names served resolution only.
         register = register.select("number", "birth_date", "municipality")
         on_stage("resolve")

@@ -43,6 +43,12 @@ FALLBACK_P = np.array([0.45, 0.15, 0.12, 0.10, 0.18])
 NAME_VARIANTS = ("none", "letter_swap", "transliterated", "dropped_given_name", "surname_variant",
                  "day_month_swap")
 NAME_VARIANT_P = np.array([0.45, 0.13, 0.13, 0.09, 0.12, 0.08])
+# Birth-date errors on the rows without a valid CPR number (foreigners too), drawn independently
+# of the name variant and applied where the name variant left the date as it was: day and month
+# swapped, one digit of YYYYMMDD changed, the year one off, the date not written at all. An edit
+# that gives no calendar date (or a swap of a day above 12) is not applied and is recorded as none.
+DATE_ERRORS = ("none", "day_month_swap", "one_digit", "year_off", "missing")
+DATE_ERROR_P = np.array([0.90, 0.03, 0.03, 0.02, 0.02])
 
 #: Journal-number prefixes (the district part of "0100-80123-00456-26"); the project's own.
 DISTRICT_NUMBERS = {"KBH": "0100", "KVE": "0200", "NSJ": "0300", "MVS": "0400", "SSL": "0500",

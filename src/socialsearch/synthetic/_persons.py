@@ -8,6 +8,8 @@ import polars as pl
 from ..contract import ROLES
 from ._events import Events
 from ._model import (
+    DATE_ERROR_P,
+    DATE_ERRORS,
     FALLBACK_KINDS,
     FALLBACK_P,
     INPUT_SCHEMAS,
@@ -113,6 +115,12 @@ def corrupt(rng: np.random.Generator, persons: pl.DataFrame,
         birth_date=pl.when("_foreign").then(pl.col("_fbirth")).otherwise(pl.col("birth_date")),
     )
     frame = _vary_names(frame)
+    # Drawn after every other draw of the district, so that the rows before stay as they were.
+    frame = _vary_dates(frame.with_columns(
+        _derr=pl.Series(DATE_ERRORS).gather(rng.choice(len(DATE_ERRORS), size=n, p=DATE_ERROR_P)),
+        _dpos=pl.Series(rng.integers(0, 8, size=n)), _ddigit=pl.Series(rng.integers(1, 10, size=n)),
+        _dsign=pl.Series(rng.choice([-1, 1], size=n)),
+    ))
     truth = (
         frame.filter(pl.col("_fallback") | pl.col("_foreign"))
         .select(
@@ -121,9 +129,35 @@ def corrupt(rng: np.random.Generator, persons: pl.DataFrame,
             true_cpr=pl.when("_foreign").then(pl.lit(None, pl.String)).otherwise(pl.col("_true")),
             foreign_id=pl.when("_foreign").then(pl.format("F{}", pl.col("_fid").cast(pl.String).str.zfill(7))),
             name_variant=pl.when("_foreign").then(pl.lit("none")).otherwise(pl.col("_applied")),
+            date_error="_date_applied",
         )
     )
     return frame.select("_row", *INPUT_SCHEMAS["incident_persons"]), truth
+
+
+def _vary_dates(frame: pl.DataFrame) -> pl.DataFrame:
+    """On rows without a valid CPR number (and foreigners): the drawn birth-date error, where the
+    name variant left the date alone and the result is a calendar date."""
+    on = (pl.col("_fallback") | pl.col("_foreign")) & (pl.col("_applied") != "day_month_swap")
+    d, e = pl.col("birth_date"), pl.col("_derr")
+    text = d.dt.strftime("%Y%m%d")
+    old = text.str.slice(pl.col("_dpos"), 1).cast(pl.Int32)
+    new_digit = ((old + pl.col("_ddigit")) % 10).cast(pl.String)  # never the digit it was
+    one = pl.concat_str(text.str.slice(0, pl.col("_dpos")), new_digit, text.str.slice(pl.col("_dpos") + 1))
+    year = d.dt.year() + pl.col("_dsign")
+    changed = (
+        pl.when(e == "day_month_swap").then(
+            pl.when((d.dt.day() <= 12) & (d.dt.day() != d.dt.month()))
+            .then(pl.date(d.dt.year(), d.dt.day(), d.dt.month())))
+        .when(e == "one_digit").then(one.str.to_date("%Y%m%d", strict=False))
+        .when(e == "year_off").then(
+            pl.concat_str(year.cast(pl.String).str.zfill(4), text.str.slice(4)).str.to_date("%Y%m%d", strict=False))
+    )
+    applied = on & ((e == "missing") | changed.is_not_null())
+    return frame.with_columns(
+        birth_date=pl.when(applied).then(pl.when(e != "missing").then(changed)).otherwise(d),
+        _date_applied=pl.when(applied).then(e).otherwise(pl.lit("none")),
+    )
 
 
 def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
@@ -131,8 +165,12 @@ def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
     v = pl.col("_variant")
     on = pl.col("_fallback") & ~pl.col("_foreign")
     g, s = pl.col("given_name"), pl.col("surname")
-    p = pl.col("_pos") % pl.max_horizontal(s.str.len_chars() - 1, 1)
-    swapped = pl.concat_str([s.str.slice(0, p), s.str.slice(p + 1, 1), s.str.slice(p, 1), s.str.slice(p + 2)])
+    def letter_swap(e: pl.Expr) -> pl.Expr:
+        p = pl.col("_pos") // 2 % pl.max_horizontal(e.str.len_chars() - 1, 1)
+        return pl.concat_str([e.str.slice(0, p), e.str.slice(p + 1, 1), e.str.slice(p, 1), e.str.slice(p + 2)])
+
+    # a letter swap hits the given name on even positions, the surname on odd ones
+    in_given = pl.col("_pos") % 2 == 0
 
     def translit(e: pl.Expr) -> pl.Expr:
         for a, b in (("æ", "ae"), ("ø", "oe"), ("å", "aa"), ("Æ", "Ae"), ("Ø", "Oe"), ("Å", "Aa")):
@@ -147,9 +185,10 @@ def _vary_names(frame: pl.DataFrame) -> pl.DataFrame:
     d = pl.col("birth_date")
     swap_ok = (d.dt.day() <= 12) & (d.dt.day() != d.dt.month())
     new = frame.with_columns(
-        _g=pl.when(on & (v == "transliterated")).then(translit(g))
+        _g=pl.when(on & (v == "letter_swap") & in_given).then(letter_swap(g))
+        .when(on & (v == "transliterated")).then(translit(g))
         .when(on & (v == "dropped_given_name")).then(g.str.split(" ").list.first()).otherwise(g),
-        _s=pl.when(on & (v == "letter_swap")).then(swapped)
+        _s=pl.when(on & (v == "letter_swap") & ~in_given).then(letter_swap(s))
         .when(on & (v == "transliterated")).then(translit(s))
         .when(on & (v == "surname_variant")).then(surname_var).otherwise(s),
         _d=pl.when(on & (v == "day_month_swap") & swap_ok)
