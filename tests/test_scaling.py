@@ -5,13 +5,16 @@ the other districts named as absent) ships, together, exactly the hub extract of
 input: every table's rows, as a set, are the union of the parts'. Only existing pieces are used:
 the input is split by the files the districts deliver, each part is the ordinary station, and
 the union is a Polars ``concat`` + ``unique``; any engine that runs a function per partition
-(a process pool, Ray, Dask, Spark) would run the parts.
+(a process pool, Ray, Dask, Spark) would run the parts. The last cut, to the children a draft
+can be made for (``draftable``), needs each child's events from every district, so it runs once,
+on the union: the parts are compared before it.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -20,6 +23,7 @@ from socialsearch.catalogue import load_catalogue
 from socialsearch.crypto.keys import KeyStore
 from socialsearch.geography import geography
 from socialsearch.hub_extract import HubExtract
+from socialsearch.station import pipeline as station_pipeline
 from socialsearch.station.extracts import read_raw
 from socialsearch.station.pipeline import pseudonymise_extracts
 from socialsearch.synthetic import synth
@@ -60,7 +64,19 @@ def _rows(frame: pl.DataFrame) -> pl.DataFrame:
     return kept.sort(kept.columns, nulls_last=True)
 
 
-def test_the_station_by_district_groups_ships_the_union_of_the_whole(extract: Path, tmp_path: Path) -> None:
+_DRAFTABLE = station_pipeline.draftable
+
+
+def _uncut(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame, relations: pl.DataFrame,
+           *args: Any) -> Any:
+    """``draftable`` without its cut: every linked child, as the parts ship it before the union."""
+    _, signals, drafts = _DRAFTABLE(incidents, persons, children, relations, *args)
+    return (incidents, persons, children, relations), signals, drafts
+
+
+def test_the_station_by_district_groups_ships_the_union_of_the_whole(extract: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(station_pipeline, "draftable", _uncut)
     keystore = KeyStore.init(tmp_path / "keys")
     codes = sorted(geography().district_codes)
     assert sorted(p.stem for p in (extract / "incidents").iterdir()) == codes  # one file per district

@@ -1,7 +1,8 @@
 """The synthetic Denmark: people, families and a year of police events in the input contract.
 
 :func:`synth` writes the input contract's layout (``docs/data-contract.md``: one incidents and one
-incident_persons file per police district, ``population`` and ``relations``) for a country of ``scale`` × Denmark, plus the
+incident_persons file per police district, ``population`` and ``relations``) for a country of
+``scale`` × Denmark, plus the
 ground truth under ``OUT/truth/`` (not part of the input contract). Everything is drawn with
 vectorised NumPy from the seed (one generator for the country, one stream per police district
 for its incident persons), so the same seed, scale, week and catalogue give the same files.
