@@ -141,3 +141,76 @@ def test_operations_refuse_with_their_own_errors(name: str, tmp_path: Path) -> N
     socialsearch.keys_init(tmp_path / "keys")
     with pytest.raises(socialsearch.SocialsearchError):
         _misuses(tmp_path)[name]()
+
+
+# ------------------------------------------------------------------------------- one public line
+def _modules() -> dict[str, Path]:
+    """Every module of the package by dotted name (``socialsearch.crypto.keys``); the native
+    extension by its type stub."""
+    found = {}
+    for path in sorted([*SRC.rglob("*.py"), *SRC.rglob("*.pyi")]):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _top_level_names(tree: ast.Module) -> list[str]:
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names += [e.id for e in ([target] if isinstance(target, ast.Name) else getattr(target, "elts", []))
+                          if isinstance(e, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return names
+
+
+def test_no_module_imports_another_modules_private_name() -> None:
+    """A name with a leading underscore is its module's own; sharing it means making it part of
+    the module's ``__all__`` (or moving it to a private module of the package)."""
+    modules = _modules()
+    found = []
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if not (node.level or (node.module or "").startswith("socialsearch")):
+                continue
+            base = package[: len(package) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and f"{source}.{alias.name}" not in modules and source != name:
+                    found.append(f"{name} imports {source}.{alias.name}")
+    assert found == []
+
+
+def test_every_public_name_is_in_its_modules_all() -> None:
+    """Each public module says what it offers: every top-level name without a leading underscore is
+    in its ``__all__`` (the package's ``__all__`` is the API; a module's ``__all__`` is what the
+    package's other modules may use); private modules (``_reading``, ``synthetic._people``) keep
+    their names to their package. The CLI's click commands are registered by their decorators."""
+    import importlib
+
+    loose = []
+    for name, path in _modules().items():
+        if any(part.startswith("_") for part in name.split(".")[1:]):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [n for n in _top_level_names(tree) if not n.startswith("_") and n != "log"]
+        if not names:
+            continue
+        module = importlib.import_module(name)
+        exported = getattr(module, "__all__", None)
+        assert exported is not None, f"{name} has no __all__"
+        for n in exported:
+            assert hasattr(module, n), f"{name}.__all__ names {n}, which it does not define"
+        loose += [f"{name}.{n}" for n in names
+                  if n not in exported and not isinstance(getattr(module, n, None), click.Command)]
+    assert loose == []

@@ -30,17 +30,18 @@ from .contract import KINDS, ROLES
 from .errors import CatalogueError
 
 __all__ = [
-    "KINDS",
-    "ROLES",
     "Catalogue",
     "Category",
     "Code",
+    "KINDS",
+    "Kind",
+    "ROLES",
     "catalogue_check",
     "load_catalogue",
 ]
 
 Kind = Literal["offence", "incident"]
-Role = Literal["suspect", "victim", "witness", "involved"]
+_Role = Literal["suspect", "victim", "witness", "involved"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Code:
     label: str
     category: str
     weight: int
-    roles: tuple[Role, ...]
+    roles: tuple[_Role, ...]
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,8 @@ class Catalogue:
 # Loading and validation
 # --------------------------------------------------------------------------------------
 
-SCHEMA_VERSION = 1
-MAX_CHILD_AGE = 22  # Barnets lov reaches young people up to 22 (efterværn); beyond is a typo
+_SCHEMA_VERSION = 1
+_MAX_CHILD_AGE = 22  # Barnets lov reaches young people up to 22 (efterværn); beyond is a typo
 
 _TOP_KEYS = ("schema_version", "lookback_weeks", "threshold", "child_max_age", "category", "code")
 _CATEGORY_KEYS = ("id", "label", "immediate")
@@ -312,11 +313,11 @@ def _validate(data: dict[str, Any], lines: _LineIndex, source: Path) -> Catalogu
 
     settings: dict[str, int] = {}
     rules = {
-        "schema_version": (SCHEMA_VERSION, SCHEMA_VERSION, f"set schema_version = {SCHEMA_VERSION}"),
+        "schema_version": (_SCHEMA_VERSION, _SCHEMA_VERSION, f"set schema_version = {_SCHEMA_VERSION}"),
         "lookback_weeks": (1, None, "use a positive number of weeks, e.g. lookback_weeks = 26"),
         "threshold": (1, None, "use a positive summed weight, e.g. threshold = 3"),
-        "child_max_age": (0, MAX_CHILD_AGE,
-                          f"use an age between 0 and {MAX_CHILD_AGE}, e.g. child_max_age = 17"),
+        "child_max_age": (0, _MAX_CHILD_AGE,
+                          f"use an age between 0 and {_MAX_CHILD_AGE}, e.g. child_max_age = 17"),
     }
     for key, (low, high, fix) in rules.items():
         if key not in data:
@@ -329,7 +330,7 @@ def _validate(data: dict[str, Any], lines: _LineIndex, source: Path) -> Catalogu
             problems.add(line, top, f"'{key}' must be an integer, not {_toml_type(value)}", fix)
         elif value < low or (high is not None and value > high):
             if key == "schema_version":
-                what = f"unsupported schema_version {value} (this socialsearch reads {SCHEMA_VERSION})"
+                what = f"unsupported schema_version {value} (this socialsearch reads {_SCHEMA_VERSION})"
             elif low == 1:
                 what = f"'{key}' must be positive, got {value}"
             else:
@@ -502,7 +503,7 @@ def _check_codes(
                     label=entry["label"],
                     category=entry["category"],
                     weight=entry["weight"],
-                    roles=tuple(cast(Role, r) for r in entry["roles"]),
+                    roles=tuple(cast(_Role, r) for r in entry["roles"]),
                 )
             )
     return result

@@ -38,6 +38,8 @@ from .contract import DECISIONS
 from .errors import EXIT_UNEXPECTED, EXIT_USAGE, SocialsearchError, fault_message
 from .weeks import IsoWeek
 
+__all__ = ["cli", "drafts_table", "main"]
+
 _COMMAND = "socialsearch.command"
 #: the parameters naming what a command writes and reads, most likely first
 _WRITTEN = ("out_dir", "state_dir", "demo_dir", "keys_dir")
@@ -105,7 +107,7 @@ class _Group(_Commands):
             click.echo(f"error: {printable(exc, keep_newlines=True)}", err=True)
             sys.exit(exc.exit_code)
         except _signals.Interrupted as exc:
-            click.echo(f"interrupted ({signal_name(exc.signum)}) before the command committed anything; "
+            click.echo(f"interrupted ({_signal_name(exc.signum)}) before the command committed anything; "
                        "what it had started was cleaned up. Run it again when ready.", err=True)
             sys.exit(128 + exc.signum)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
@@ -125,7 +127,7 @@ class _Group(_Commands):
             sys.exit(EXIT_UNEXPECTED)
 
 
-def signal_name(signum: int) -> str:
+def _signal_name(signum: int) -> str:
     """``SIGINT`` (Ctrl-C) or ``SIGTERM``."""
     return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
@@ -167,15 +169,15 @@ def _dir(exists: bool = False) -> click.Path:
     return click.Path(file_okay=False, dir_okay=True, exists=exists, path_type=Path)
 
 
-keys_option = click.option(
+_keys_option = click.option(
     "--keys", "keys_dir", required=True, type=_dir(), help="Keystore folder (see `keys init`)."
 )
-absent_option = click.option(
+_absent_option = click.option(
     "--absent-district", "absent_districts", multiple=True, metavar="CODE",
     help="A police district that delivered no incidents for this run (repeatable); any other "
          "district without incident rows is an error.",
 )
-state_option = click.option(
+_state_option = click.option(
     "--state", "state_dir", required=True, type=_dir(), help="State folder: ledger, audit log, vaults."
 )
 
@@ -208,7 +210,7 @@ def keys() -> None:
 
 
 @keys.command("init")
-@keys_option
+@_keys_option
 def keys_init(keys_dir: Path) -> None:
     """Create the pseudonymisation secret and the custodian key pair (files mode 0600).
 
@@ -222,7 +224,7 @@ def keys_init(keys_dir: Path) -> None:
 
 
 @keys.command("show")
-@keys_option
+@_keys_option
 def keys_show(keys_dir: Path) -> None:
     """Show key ids, their status and the custodian's public key; never secrets.
 
@@ -234,7 +236,7 @@ def keys_show(keys_dir: Path) -> None:
 
 
 @keys.command("rotate")
-@keys_option
+@_keys_option
 @click.option("--promote", metavar="KID", help="Make this (already added) key the primary.")
 @click.option("--disable", metavar="KID", help="Disable this key (not the primary).")
 def keys_rotate(keys_dir: Path, promote: str | None, disable: str | None) -> None:
@@ -286,7 +288,7 @@ def _rotation_message(store: Any, keys_dir: Path, promote: str | None, disable: 
 
 
 @keys.command("export")
-@keys_option
+@_keys_option
 @click.option("--role", type=click.Choice(["hub", "station"]), required=True,
               help="hub: no secret, only the draft-id key and the custodian's public key; "
                    "station: the secret and the custodian's public key.")
@@ -308,8 +310,8 @@ def keys_export(keys_dir: Path, role: str, out_dir: Path, force: bool) -> None:
 
 
 @keys.command("rekey")
-@keys_option
-@state_option
+@_keys_option
+@_state_option
 @click.option("--to", "to_key", metavar="KID", help="Key to re-key to (default: the primary key).")
 def keys_rekey(keys_dir: Path, state_dir: Path, to_key: str | None) -> None:
     """After promoting a new key: re-key the ledger and vaults so nothing is notified twice.
@@ -351,7 +353,7 @@ def keys_municipality_init(municipality: str, keys_dir: Path) -> None:
 
 
 @keys_municipality.command("add")
-@keys_option
+@_keys_option
 @click.option("--public", "public_file", required=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The municipality's municipality.pub.")
@@ -443,12 +445,12 @@ def synth(out_dir: Path, scale: float, seed: int, week: IsoWeek, fmt: str) -> No
 @click.option("--input", "input_dir", required=True, type=_dir(exists=True),
               help="Raw extracts: incidents/, incident_persons/, population, relations.")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for the hub extract (not inside --input).")
-@keys_option
+@_keys_option
 @click.option("--week", required=True, callback=_week, help="The ISO week the hub will search, e.g. 2026-W47.")
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
 @click.option("--force", is_flag=True, help="Replace an existing, non-empty --out folder.")
-@absent_option
+@_absent_option
 def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, catalogue_path: Path | None,
                  force: bool, absent_districts: tuple[str, ...]) -> None:
     """At a source station: the hub extract for one week, with keyed pseudonyms only.
@@ -474,11 +476,11 @@ def pseudonymise(input_dir: Path, out_dir: Path, keys_dir: Path, week: IsoWeek, 
               help="Raw extracts (needs the secret) or pseudonymised extracts (does not).")
 @click.option("--week", required=True, callback=_week, help="ISO week, e.g. 2026-W47.")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Output folder for drafts.")
-@state_option
-@keys_option
+@_state_option
+@_keys_option
 @click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Event-code catalogue (default: the packaged configs/event_codes.toml).")
-@absent_option
+@_absent_option
 @click.option("--new-state", "new_state", is_flag=True,
               help="The first week of a new ledger: create the state folder (without it, a --state folder "
                    "that holds no ledger is refused, so a mistyped path cannot start a new ledger).")
@@ -500,7 +502,7 @@ def run(input_dir: Path, week: IsoWeek, out_dir: Path, state_dir: Path, keys_dir
     _say(report.describe(state_dir=state_dir))
 
 
-DRAFT_ID_EXAMPLE = "D2026-W47-k1a2b3c4d-0123456789abcdef"
+_DRAFT_ID_EXAMPLE = "D2026-W47-k1a2b3c4d-0123456789abcdef"
 
 
 @cli.group()
@@ -514,7 +516,7 @@ def drafts() -> None:
 
 
 @drafts.command("list")
-@state_option
+@_state_option
 @click.option("--week", callback=_week, help="Only this ISO week, e.g. 2026-W47.")
 @click.option("--municipality", metavar="KODE", help="Only this municipality (kommunekode, e.g. 101).")
 @click.option("--pending", is_flag=True, help="Only drafts without a decision.")
@@ -576,7 +578,7 @@ def drafts_table(rows: list[dict[str, Any]], title: str, width: int) -> Any:
 
 
 @cli.command()
-@state_option
+@_state_option
 @click.option("--draft", "draft_id", metavar="ID", help="The draft id (see `drafts list`).")
 @click.option("--decision", type=click.Choice(list(DECISIONS)))
 @click.option("--reason", help="Why (kept in the ledger; no CPR numbers or names).")
@@ -613,7 +615,7 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
 
 
 @cli.command()
-@state_option
+@_state_option
 @click.option("--from", "from_week", required=True, callback=_week, help="First ISO week, e.g. 2026-W27.")
 @click.option("--to", "to_week", required=True, callback=_week, help="Last ISO week (included), e.g. 2026-W39.")
 @click.option("--out", "out_dir", required=True, type=_dir(), help="Folder for stats.json, stats.csv, stats.html.")
@@ -648,8 +650,8 @@ def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, 
 
 
 @cli.command()
-@state_option
-@keys_option
+@_state_option
+@_keys_option
 @click.option("--draft", "draft_id", required=True, metavar="ID", help="An approved draft id.")
 def reidentify(state_dir: Path, keys_dir: Path, draft_id: str) -> None:
     """The key custodian re-identifies one approved draft (written to the audit log).
@@ -674,7 +676,7 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@state_option
+@_state_option
 def audit_verify(state_dir: Path) -> None:
     """Verify the audit log and the ledger rows it binds: fails on any changed, removed,
     inserted or reordered entry or row, and on an empty log.

@@ -62,7 +62,7 @@ __all__ = [
 
 HUB_FORMAT: Final = "socialsearch-hub-extract"
 HUB_VERSION: Final = 3
-MANIFEST: Final = "manifest.json"
+_MANIFEST: Final = "manifest.json"
 _V1_FORMAT = "socialsearch-pseudonymised"
 
 HUB_PATHS: Final[dict[str, str]] = {
@@ -111,11 +111,11 @@ def is_hub_extract(directory: Path) -> bool:
     A damaged manifest counts too, so that :func:`read_hub` says what is wrong with it instead
     of the folder being read as raw extracts.
     """
-    return (Path(directory) / MANIFEST).is_file()
+    return (Path(directory) / _MANIFEST).is_file()
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
-    path = root / MANIFEST
+    path = root / _MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -200,7 +200,7 @@ def _read_table(root: Path, table: str, manifest: dict[str, Any], problems: _Pro
     path = root / rel
     expected = manifest["files"].get(rel)
     if expected is None:
-        problems.add(MANIFEST, "files", f"an entry for {rel}")
+        problems.add(_MANIFEST, "files", f"an entry for {rel}")
         return None
     if not path.is_file():
         problems.add(rel, None, "the file the manifest lists (it is missing)")
@@ -307,7 +307,7 @@ def write_hub(hub: HubExtract, directory: str | Path, *, force: bool = False) ->
         frame = hub.tables[table].select([pl.col(c).cast(t) for c, t in schema.items()])
         (staging / HUB_PATHS[table]).parent.mkdir(exist_ok=True)
         files[HUB_PATHS[table]] = _write_table(frame, staging / HUB_PATHS[table])
-    write_json_atomic(staging / MANIFEST, {**hub.manifest, "format": HUB_FORMAT, "version": HUB_VERSION,
+    write_json_atomic(staging / _MANIFEST, {**hub.manifest, "format": HUB_FORMAT, "version": HUB_VERSION,
                                            "files": files})
     if root.exists():
         retired = root.with_name(f".{root.name}.replaced")
@@ -318,4 +318,4 @@ def write_hub(hub: HubExtract, directory: str | Path, *, force: bool = False) ->
     else:
         staging.rename(root)
     fsync_dir(root.parent)
-    return root / MANIFEST
+    return root / _MANIFEST

@@ -38,16 +38,18 @@ import numpy as np
 import polars as pl
 
 __all__ = [
+    "SLICE_ROWS",
     "birth_date",
     "birth_date_of_number",
     "cpr_number",
     "cpr_status",
+    "in_slices",
     "is_valid_cpr",
     "normalise_cpr",
     "sex",
 ]
 
-IntoExpr = pl.Expr | str
+_IntoExpr = pl.Expr | str
 
 # Any numeric character other than ASCII 0-9 (fullwidth, Arabic-Indic, superscript, circled
 # ...): checked on the raw text, before NFKC could turn it into an ASCII digit.
@@ -56,7 +58,7 @@ _NON_ASCII_NUMERIC = r"[\p{N}&&[^0-9]]"
 _DASHES = "\u2010\u2011\u2012\u2013\u2212"
 
 
-def _col(expr: IntoExpr) -> pl.Expr:
+def _col(expr: _IntoExpr) -> pl.Expr:
     return pl.col(expr) if isinstance(expr, str) else expr
 
 
@@ -84,7 +86,7 @@ def in_slices(series: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Ser
     return pl.concat(parts, rechunk=True)
 
 
-def _apply(expr: IntoExpr, fn: Callable[[pl.Series], pl.Series], dtype: pl.DataType) -> pl.Expr:
+def _apply(expr: _IntoExpr, fn: Callable[[pl.Series], pl.Series], dtype: pl.DataType) -> pl.Expr:
     return _col(expr).map_batches(lambda s: in_slices(s, fn), return_dtype=dtype, is_elementwise=True)
 
 
@@ -229,7 +231,7 @@ def _status_series(series: pl.Series) -> pl.Series:
     ).to_series().rename(series.name)
 
 
-def normalise_cpr(expr: IntoExpr) -> pl.Expr:
+def normalise_cpr(expr: _IntoExpr) -> pl.Expr:
     """The CPR number as 10 ASCII digits ``DDMMYYSSSS``, or null when missing or invalid.
 
     Accepts ``DDMMYYSSSS`` and ``DDMMYY-SSSS`` with surrounding whitespace; the date must
@@ -245,7 +247,7 @@ def normalise_cpr(expr: IntoExpr) -> pl.Expr:
     return _apply(expr, _normalise_series, pl.String())
 
 
-def cpr_number(expr: IntoExpr) -> pl.Expr:
+def cpr_number(expr: _IntoExpr) -> pl.Expr:
     """The normalised CPR number as an ``Int64`` (``DDMMYYSSSS`` read as a number), or null.
 
     The same values as :func:`normalise_cpr` (``cpr_number(x) == normalise_cpr(x).cast(Int64)``)
@@ -261,22 +263,22 @@ def cpr_number(expr: IntoExpr) -> pl.Expr:
     return _apply(expr, _number_series, pl.Int64())
 
 
-def cpr_status(expr: IntoExpr) -> pl.Expr:
+def cpr_status(expr: _IntoExpr) -> pl.Expr:
     """``"valid"``, ``"invalid"`` or ``"missing"`` (null, empty or only whitespace)."""
     return _apply(expr, _status_series, pl.String())
 
 
-def birth_date(normalised: IntoExpr) -> pl.Expr:
+def birth_date(normalised: _IntoExpr) -> pl.Expr:
     """Birth date (``Date``) of a normalised CPR number (see :func:`normalise_cpr`); null stays null."""
     return _apply(normalised, _date_series, pl.Date())
 
 
-def birth_date_of_number(number: IntoExpr) -> pl.Expr:
+def birth_date_of_number(number: _IntoExpr) -> pl.Expr:
     """Birth date (``Date``) of a :func:`cpr_number`; null stays null."""
     return _apply(number, lambda s: _days_from_number(s).cast(pl.Date).rename(s.name), pl.Date())
 
 
-def sex(normalised: IntoExpr) -> pl.Expr:
+def sex(normalised: _IntoExpr) -> pl.Expr:
     """``"female"`` (even last digit) or ``"male"`` of a normalised CPR number; null stays null."""
     last = _X.str.slice(9, 1).cast(pl.Int32, strict=False)
     rule = (

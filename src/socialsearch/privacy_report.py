@@ -53,15 +53,17 @@ from .identifiers import birth_date_of_number, cpr_number
 from .weeks import IsoWeek
 
 __all__ = [
-    "BINS",
     "AnonymityReport",
+    "BINS",
     "PressReport",
     "Register",
     "RotationReport",
     "load_register",
     "main",
+    "measure",
     "press_attack",
     "register_attack",
+    "render",
     "rotation_attack",
     "truth",
 ]

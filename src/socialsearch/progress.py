@@ -64,7 +64,7 @@ from ._terminal import printable
 
 __all__ = ["Step", "configure", "is_enabled", "stage", "track"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -179,7 +179,7 @@ def stage(description: str, total: float | None = None) -> Iterator[Step]:
                 _display = None
 
 
-def track(items: Iterable[T], description: str, total: float | None = None) -> Iterator[T]:
+def track(items: Iterable[_T], description: str, total: float | None = None) -> Iterator[_T]:
     """Yield ``items`` one by one inside a :func:`stage`, stepping once per item.
 
     ``total`` defaults to ``len(items)`` when it has one.

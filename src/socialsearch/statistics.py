@@ -72,12 +72,14 @@ from .weeks import IsoWeek
 
 __all__ = [
     "DIMENSIONS",
+    "K",
     "MIN_PUBLISHED",
+    "Relation",
     "SECONDARY",
     "SUPPRESSED",
-    "Relation",
     "StatsReport",
     "StatsTable",
+    "render_html",
     "stats",
     "suppress",
 ]
@@ -93,9 +95,9 @@ suppression), in every file: it may hold any number, so it must not read as "<5"
 DIMENSIONS = ("municipality", "district", "category", "age_band", "rule", "decision", "cross_district")
 """The ``--by`` choices."""
 
-TOTAL = "*"
+_TOTAL = "*"
 _DECISION_COLUMNS = (*DECISIONS, "undecided")
-_DECISION_DA = {"approve": "godkendt", "dismiss": "afvist", "undecided": "ikke afgjort", TOTAL: "i alt"}
+_DECISION_DA = {"approve": "godkendt", "dismiss": "afvist", "undecided": "ikke afgjort", _TOTAL: "i alt"}
 _RULE_DA = {"immediate": "straks (umiddelbar kategori)", "threshold": "tærskel (samlet vægt)"}
 _FOLLOW_UP_DA = {"follow_up": "opfølgning (barnet havde tidligere udkast)", "first": "første udkast"}
 _CROSS_DA = {
@@ -127,10 +129,10 @@ _ALWAYS = ("week", "follow_up", "decision", "cross_district")
 _DRAFT_UNIT = frozenset({"week", "municipality", "district", "age_band", "rule", "decision", "follow_up",
                          "cross_district"})
 _CSV_SEPARATOR = ";"
-TEMPLATE = "stats.html.j2"
+_TEMPLATE = "stats.html.j2"
 
 K = TypeVar("K", bound=Hashable)
-CellId = tuple[str, str, str]
+_CellId = tuple[str, str, str]
 
 
 # --- suppression -------------------------------------------------------------------------------
@@ -442,13 +444,13 @@ class StatsReport:
         }
 
 
-def _cell_id(dim: str, row: str, col: str) -> CellId:
+def _cell_id(dim: str, row: str, col: str) -> _CellId:
     """The shared identity of a cell: a table's total row is the same number in every draft table,
     and a one-column table's rows are the row totals of the two-way table of that dimension."""
-    if dim in _DRAFT_UNIT and row == TOTAL:
-        return ("", TOTAL, col)
-    if dim == "decision" and col == TOTAL:
-        return ("", TOTAL, row)
+    if dim in _DRAFT_UNIT and row == _TOTAL:
+        return ("", _TOTAL, col)
+    if dim == "decision" and col == _TOTAL:
+        return ("", _TOTAL, row)
     return (dim, row, col)
 
 
@@ -464,35 +466,35 @@ def _counts(frame: pl.DataFrame, keys: list[str]) -> dict[tuple[str, ...], tuple
 class _Cells:
     """Every cell of every table before suppression (values = drafts, children = distinct)."""
 
-    values: dict[CellId, int] = field(default_factory=dict)
-    children: dict[CellId, int] = field(default_factory=dict)
-    relations: list[Relation[CellId]] = field(default_factory=list)
+    values: dict[_CellId, int] = field(default_factory=dict)
+    children: dict[_CellId, int] = field(default_factory=dict)
+    relations: list[Relation[_CellId]] = field(default_factory=list)
 
-    def put(self, cid: CellId, drafts: int, children: int) -> None:
+    def put(self, cid: _CellId, drafts: int, children: int) -> None:
         self.values[cid] = drafts
         self.children[cid] = children
 
 
 def _build(frame: pl.DataFrame, dim: str, rows: list[str], two_way: bool, cells: _Cells) -> None:
     """Add the cells and relations of the table ``dim`` × (decisions + total) or ``dim`` × total."""
-    cols = [*_DECISION_COLUMNS, TOTAL] if two_way else [TOTAL]
+    cols = [*_DECISION_COLUMNS, _TOTAL] if two_way else [_TOTAL]
     inner = _counts(frame, [dim, "decision"]) if two_way else {}
     by_row = _counts(frame, [dim])
     by_col = _counts(frame, ["decision"])
     grand = _counts(frame, [])[()]
     for r in rows:
         for c in cols:
-            n, ch = (by_row.get((r,), (0, 0)) if c == TOTAL else inner.get((r, c), (0, 0)))
+            n, ch = (by_row.get((r,), (0, 0)) if c == _TOTAL else inner.get((r, c), (0, 0)))
             cells.put(_cell_id(dim, r, c), n, ch)
     for c in cols:
-        n, ch = grand if c == TOTAL else by_col.get((c,), (0, 0))
-        cells.put(_cell_id(dim, TOTAL, c), n, ch)
+        n, ch = grand if c == _TOTAL else by_col.get((c,), (0, 0))
+        cells.put(_cell_id(dim, _TOTAL, c), n, ch)
     for c in cols:
-        cells.relations.append(Relation(_cell_id(dim, TOTAL, c), tuple(_cell_id(dim, r, c) for r in rows)))
+        cells.relations.append(Relation(_cell_id(dim, _TOTAL, c), tuple(_cell_id(dim, r, c) for r in rows)))
     if two_way:
-        for r in [*rows, TOTAL]:
+        for r in [*rows, _TOTAL]:
             parts = tuple(_cell_id(dim, r, c) for c in _DECISION_COLUMNS)
-            cells.relations.append(Relation(_cell_id(dim, r, TOTAL), parts))
+            cells.relations.append(Relation(_cell_id(dim, r, _TOTAL), parts))
 
 
 def _labels(dim: str) -> dict[str, str]:
@@ -546,12 +548,12 @@ def _row_keys(frame: pl.DataFrame, dim: str, first: IsoWeek, last: IsoWeek) -> l
     return sorted(present, key=lambda v: (v == _UNKNOWN, labels.get(v, v), v))
 
 
-def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: frozenset[CellId]) -> StatsTable:
+def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: frozenset[_CellId]) -> StatsTable:
     labels = _labels(dim)
-    cols = [*_DECISION_COLUMNS, TOTAL] if two_way else [TOTAL]
+    cols = [*_DECISION_COLUMNS, _TOTAL] if two_way else [_TOTAL]
     published: dict[tuple[str, str], int | None] = {}
     primary: set[tuple[str, str]] = set()
-    for r in [*rows, TOTAL]:
+    for r in [*rows, _TOTAL]:
         for c in cols:
             cid = _cell_id(dim, r, c)
             published[(r, c)] = None if cid in hidden else cells.values[cid]
@@ -561,11 +563,11 @@ def _publish(dim: str, rows: list[str], two_way: bool, cells: _Cells, hidden: fr
         row_labels = [(r, f"uge {IsoWeek.parse(r).week}, {IsoWeek.parse(r).year}") for r in rows]
     else:
         row_labels = [(r, labels.get(r, "ukendt" if r == _UNKNOWN else r)) for r in rows]
-    col_labels = [(c, _DECISION_DA[c]) for c in cols] if two_way else [(TOTAL, "udkast")]
+    col_labels = [(c, _DECISION_DA[c]) for c in cols] if two_way else [(_TOTAL, "udkast")]
     return StatsTable(
         name=dim,
         title=_DIM_DA[dim],
-        rows=(*row_labels, (TOTAL, "i alt")),
+        rows=(*row_labels, (_TOTAL, "i alt")),
         columns=tuple(col_labels),
         cells=published,
         primary=frozenset(primary),
@@ -585,20 +587,20 @@ def _share(part: int | None, whole: int | None) -> float | None:
 def _summary(facts: pl.DataFrame, tables: Mapping[str, StatsTable]) -> dict[str, Any]:
     week, decision = tables["week"], tables["decision"]
     follow, cross = tables["follow_up"], tables["cross_district"]
-    drafts = week.value(TOTAL, TOTAL)
+    drafts = week.value(_TOTAL, _TOTAL)
     children = facts["child"].n_unique() if facts.height else 0
     timed = facts.filter(pl.col("days").is_not_null())
     timed_children = timed["child"].n_unique() if timed.height else 0
     median = (round(float(timed.select(pl.col("days").median()).item()), 1)
               if timed_children >= MIN_PUBLISHED and drafts is not None else None)
     return {
-        "drafts": week.shown(TOTAL, TOTAL),
+        "drafts": week.shown(_TOTAL, _TOTAL),
         "children": SUPPRESSED if _sensitive(children) else children,
-        "follow_up_pct": _share(follow.value("follow_up", TOTAL), drafts),
-        "approved_pct": _share(decision.value("approve", TOTAL), drafts),
-        "dismissed_pct": _share(decision.value("dismiss", TOTAL), drafts),
-        "undecided_pct": _share(decision.value("undecided", TOTAL), drafts),
-        "cross_district_pct": _share(cross.value("other", TOTAL), drafts),
+        "follow_up_pct": _share(follow.value("follow_up", _TOTAL), drafts),
+        "approved_pct": _share(decision.value("approve", _TOTAL), drafts),
+        "dismissed_pct": _share(decision.value("dismiss", _TOTAL), drafts),
+        "undecided_pct": _share(decision.value("undecided", _TOTAL), drafts),
+        "cross_district_pct": _share(cross.value("other", _TOTAL), drafts),
         "median_days_to_week_end": median,
     }
 
@@ -629,14 +631,14 @@ def _da_number(value: Any) -> str:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
-def csv_text(value: str) -> str:
+def _csv_text(value: str) -> str:
     """A text cell for a spreadsheet: one that starts like a formula (``= + - @``, tab, CR, LF)
     gets a leading ``'``, so Excel and LibreOffice show it instead of evaluating it (OWASP's
     advice against CSV injection). Numbers never pass through here: they are written as numbers.
 
     Examples
     --------
-    >>> csv_text("=SUM(A1)"), csv_text("@SUM(A1)"), csv_text("-3"), csv_text("Vold")
+    >>> _csv_text("=SUM(A1)"), _csv_text("@SUM(A1)"), _csv_text("-3"), _csv_text("Vold")
     ("'=SUM(A1)", "'@SUM(A1)", "'-3", 'Vold')
     """
     return "'" + value if value.startswith(_FORMULA_START) else value
@@ -648,24 +650,24 @@ def _csv_value(value: object) -> str | int:
         return value
     if isinstance(value, float) or value is None:
         return _da_number(value)  # "-1,5" stays a number; None is "–", an en dash
-    return csv_text(str(value))
+    return _csv_text(str(value))
 
 
 def _csv(report: StatsReport) -> bytes:
     """Long format, one published cell per line; ``;``-separated, UTF-8 with BOM (Danish Excel).
 
     Every text cell (table, row and column keys and names, markers) goes through
-    :func:`csv_text`; the values are numbers (a negative median of days stays ``-1,5``) or a
+    :func:`_csv_text`; the values are numbers (a negative median of days stays ``-1,5``) or a
     marker."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=_CSV_SEPARATOR, lineterminator="\r\n")
     writer.writerow(["tabel", "række", "rækkenavn", "kolonne", "kolonnenavn", "værdi"])
     for key, value in report.summary.items():
-        writer.writerow([*map(csv_text, ("summary", key, _SUMMARY_DA[key], "", "")), _csv_value(value)])
+        writer.writerow([*map(_csv_text, ("summary", key, _SUMMARY_DA[key], "", "")), _csv_value(value)])
     for t in report.tables:
         for rk, rl in t.rows:
             for ck, cl in t.columns:
-                writer.writerow([*map(csv_text, (t.name, rk, rl, ck, cl)), _csv_value(t.shown(rk, ck))])
+                writer.writerow([*map(_csv_text, (t.name, rk, rl, ck, cl)), _csv_value(t.shown(rk, ck))])
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
@@ -676,7 +678,7 @@ _COLOURS = {"approve": "#2e7d32", "dismiss": "#b23b3b", "undecided": "#9e9e9e"}
 def _svg_weeks(table: StatsTable) -> markupsafe.Markup:
     """Vertical bars: drafts per week; a hidden week shows "<5" and no bar."""
     rows = table.rows[:-1]
-    values = [table.value(r, TOTAL) for r, _ in rows]
+    values = [table.value(r, _TOTAL) for r, _ in rows]
     top = max([v for v in values if v is not None] + [1])
     bar, gap, height, left, bottom, top_margin = 26, 8, 180, 40, 40, 20
     width = left + len(rows) * (bar + gap) + 10
@@ -691,7 +693,7 @@ def _svg_weeks(table: StatsTable) -> markupsafe.Markup:
         parts.append(f'<text x="{x + bar / 2}" y="{height + 26}" text-anchor="middle">{label}</text>')
         if v is None:
             parts.append(f'<text x="{x + bar / 2}" y="{height + 5}" text-anchor="middle" fill="#555">'
-                         f"{markupsafe.escape(table.shown(key, TOTAL))}</text>")
+                         f"{markupsafe.escape(table.shown(key, _TOTAL))}</text>")
             continue
         h = height * v / top
         parts.append(f'<rect x="{x}" y="{height + 10 - h:.1f}" width="{bar}" height="{h:.1f}" fill="#0b4f8a"/>')
@@ -709,7 +711,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
     """
     rows = table.rows[:-1]
     two_way = len(table.columns) > 1
-    totals = [table.value(r, TOTAL) for r, _ in rows]
+    totals = [table.value(r, _TOTAL) for r, _ in rows]
     top = max([v for v in totals if v is not None] + [1])
     hatch = f"hatch-{table.name}"  # one pattern id per chart: ids must be unique in the page
     # About 7 px per character of a 12 px sans-serif label.
@@ -728,7 +730,7 @@ def _svg_bars(table: StatsTable) -> markupsafe.Markup:
                      f"{markupsafe.escape(label)}</text>")
         if total is None:
             parts.append(f'<text x="{label_w + 4}" y="{y + bar - 4}" fill="#555">'
-                         f"{markupsafe.escape(table.shown(key, TOTAL))}</text>")
+                         f"{markupsafe.escape(table.shown(key, _TOTAL))}</text>")
             continue
         x = float(label_w)
         segments: list[tuple[str, int]] = []
@@ -778,7 +780,7 @@ def render_html(report: StatsReport) -> str:
     first, last = IsoWeek.parse(report.from_week), IsoWeek.parse(report.to_week)
     summary = [(_SUMMARY_DA[k], v if isinstance(v, str) else _da_number(v)) for k, v in report.summary.items()]
     charts = [(t.title, _svg_bars(t)) for t in report.tables if t.name in report.by and t.name != "decision"]
-    return with_csp(templates().get_template(TEMPLATE).render(
+    return with_csp(templates().get_template(_TEMPLATE).render(
         csp=CSP_PLACEHOLDER,
         title=f"Statistik for den ugentlige søgning, uge {first.week} {first.year} – uge {last.week} {last.year}",
         period=f"{first.monday:%d.%m.%Y}–{last.sunday:%d.%m.%Y}",
@@ -892,7 +894,7 @@ def _link_districts(facts: pl.DataFrame, cells: _Cells) -> None:
     for municipality, district in pairs.iter_rows():
         members.setdefault(district, []).append(municipality)
     for district, municipalities in sorted(members.items()):
-        for c in (*_DECISION_COLUMNS, TOTAL):
+        for c in (*_DECISION_COLUMNS, _TOTAL):
             cells.relations.append(Relation(
                 _cell_id("district", district, c), tuple(_cell_id("municipality", m, c) for m in municipalities)))
 

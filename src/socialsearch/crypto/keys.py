@@ -53,24 +53,32 @@ from .._signals import commit_point
 from ..errors import KeyStoreError
 
 __all__ = [
-    "PURPOSES",
     "KeyStore",
     "KeyStoreRole",
+    "MUNICIPALITIES_DIR",
+    "MunicipalPublicKey",
+    "PURPOSES",
+    "check_municipality_code",
+    "check_permissions",
+    "hkdf",
     "keys_export",
     "keys_init",
     "keys_rotate",
     "keys_show",
+    "load_municipal_public_keys",
+    "municipal_key_id",
     "pseudonym_key_id",
+    "write_private",
 ]
 
 PURPOSES: tuple[str, ...] = ("person", "event", "draft", "recipient", "vault")
 #: the sub-keys a hub keystore holds (derived by the custodian and exported; no secret)
-HUB_PURPOSES: tuple[str, ...] = ("draft", "recipient")
+_HUB_PURPOSES: tuple[str, ...] = ("draft", "recipient")
 KeyStoreRole = Literal["full", "station", "hub"]
 
-KEYSET = "keyset.json"
-CUSTODIAN_PUB = "custodian.pub"
-CUSTODIAN_KEY = "custodian.key"
+_KEYSET = "keyset.json"
+_CUSTODIAN_PUB = "custodian.pub"
+_CUSTODIAN_KEY = "custodian.key"
 _FORMAT = "socialsearch-keyset"
 _VERSION = 1
 _INFO_PREFIX = b"socialsearch/v1/"
@@ -94,7 +102,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_private(path: Path, payload: Mapping[str, Any]) -> None:
+def write_private(path: Path, payload: Mapping[str, Any]) -> None:
     """Write JSON atomically with mode 0600 (tmp file + fsync + rename), whatever the umask."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -128,7 +136,7 @@ def _ownership_problems(directory: Path) -> list[str]:
     owner = _owner_problem(directory, directory.stat(), "the keystore folder")
     if owner:
         problems.append(owner)
-    for name in (KEYSET, CUSTODIAN_KEY, CUSTODIAN_PUB):
+    for name in (_KEYSET, _CUSTODIAN_KEY, _CUSTODIAN_PUB):
         path = directory / name
         if not path.exists():
             continue
@@ -157,7 +165,7 @@ def _ownership_problems(directory: Path) -> list[str]:
     return problems
 
 
-def _check_permissions(directory: Path) -> None:
+def check_permissions(directory: Path) -> None:
     """Refuse a keystore whose secrets others could read or replace, naming every problem at once.
 
     Secret files (``keyset.json``, ``custodian.key``) must be readable by the owner only, and
@@ -168,7 +176,7 @@ def _check_permissions(directory: Path) -> None:
     problems: list[str] = []
     fixes: list[str] = []
     files: list[str] = []
-    for name in (KEYSET, CUSTODIAN_KEY):
+    for name in (_KEYSET, _CUSTODIAN_KEY):
         path = directory / name
         if not path.is_file():
             continue
@@ -201,7 +209,7 @@ def _read_json(path: Path, *, secret: bool) -> dict[str, Any]:
     if not path.is_file():
         raise KeyStoreError(f"{path} is not a regular file, so {path.parent} is not a keystore — check the path")
     if secret:
-        _check_permissions(path.parent)
+        check_permissions(path.parent)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -276,11 +284,11 @@ _KEY_ID_INFO = b"socialsearch/v3/municipal-key-id"
 _CODE = re.compile(r"^\d{3}$")
 
 
-def _key_id(public: bytes) -> str:
+def municipal_key_id(public: bytes) -> str:
     return "m" + hashlib.sha256(_KEY_ID_INFO + public).hexdigest()[:8]
 
 
-def _check_code(municipality: str) -> str:
+def check_municipality_code(municipality: str) -> str:
     from ..geography import geography  # late: geography reads packaged files
 
     if not _CODE.match(municipality) or municipality not in geography().municipality_codes:
@@ -313,9 +321,9 @@ class MunicipalPublicKey:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise KeyStoreError(f"{path} is not a municipality's public key (`socialsearch keys municipality "
                                 "init` writes one)") from None
-        if kid != _key_id(public):
+        if kid != municipal_key_id(public):
             raise KeyStoreError(f"{path}: the key id does not belong to the key (the file was changed)")
-        return cls(_check_code(municipality), kid, public)
+        return cls(check_municipality_code(municipality), kid, public)
 
 
 def load_municipal_public_keys(keys_dir: str | Path) -> dict[str, MunicipalPublicKey]:
@@ -368,7 +376,7 @@ class KeyStore:
         One primary 256-bit secret from :mod:`secrets` and the custodian's X25519 key pair.
         """
         d = Path(directory)
-        if any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB, CUSTODIAN_KEY)):
+        if any((d / name).exists() for name in (_KEYSET, _CUSTODIAN_PUB, _CUSTODIAN_KEY)):
             raise KeyStoreError(
                 f"{d} already holds a keystore; refusing to overwrite it "
                 "(use `socialsearch keys rotate` to add a key)"
@@ -387,12 +395,12 @@ class KeyStore:
             raw_priv = private.private_bytes(
                 serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
             )
-            _write_private(d / CUSTODIAN_KEY, {"format": "socialsearch-custodian-key", "version": 1,
+            write_private(d / _CUSTODIAN_KEY, {"format": "socialsearch-custodian-key", "version": 1,
                                                "id": cid, "private_key": _b64(raw_priv), "created_at": now})
             with commit_point():
                 store._write_keyset()
         except BaseException:  # a keystore that failed while it was being made is removed again
-            for name in (KEYSET, CUSTODIAN_KEY, CUSTODIAN_PUB):
+            for name in (_KEYSET, _CUSTODIAN_KEY, _CUSTODIAN_PUB):
                 (d / name).unlink(missing_ok=True)
             if fresh:
                 with contextlib.suppress(OSError):
@@ -407,46 +415,46 @@ class KeyStore:
         if not d.is_dir():
             what = "is not a folder" if d.exists() else "does not exist"
             raise KeyStoreError(f"no keystore at {d} ({what}) — check the path")
-        if (d / KEYSET).exists():
-            _check_permissions(d)
-        data = _read_json(d / KEYSET, secret=True)
+        if (d / _KEYSET).exists():
+            check_permissions(d)
+        data = _read_json(d / _KEYSET, secret=True)
         if data.get("format") != _FORMAT or data.get("version") != _VERSION:
-            raise KeyStoreError(f"{d / KEYSET}: not a version-{_VERSION} socialsearch keyset")
+            raise KeyStoreError(f"{d / _KEYSET}: not a version-{_VERSION} socialsearch keyset")
         role = data.get("role")
         if role not in ("full", "station", "hub"):
-            raise KeyStoreError(f"{d / KEYSET}: unknown role")
-        keys = tuple(_Key.from_json(k, d / KEYSET) for k in data.get("keys", []))
+            raise KeyStoreError(f"{d / _KEYSET}: unknown role")
+        keys = tuple(_Key.from_json(k, d / _KEYSET) for k in data.get("keys", []))
         primary = str(data.get("primary"))
         if primary not in {k.id for k in keys}:
-            raise KeyStoreError(f"{d / KEYSET}: the primary key {primary} is not in the keyset")
+            raise KeyStoreError(f"{d / _KEYSET}: the primary key {primary} is not in the keyset")
         if role != "hub" and any(k.secret is None for k in keys):
-            raise KeyStoreError(f"{d / KEYSET}: a {role} keystore must hold every key's secret")
-        pub = _read_json(d / CUSTODIAN_PUB, secret=False)
+            raise KeyStoreError(f"{d / _KEYSET}: a {role} keystore must hold every key's secret")
+        pub = _read_json(d / _CUSTODIAN_PUB, secret=False)
         try:
             public = X25519PublicKey.from_public_bytes(_unb64(pub["public_key"]))
             cid = str(pub["id"])
         except (KeyError, ValueError, TypeError):
-            raise KeyStoreError(f"{d / CUSTODIAN_PUB}: damaged custodian public key") from None
+            raise KeyStoreError(f"{d / _CUSTODIAN_PUB}: damaged custodian public key") from None
         private = None
         if role == "full":
-            priv = _read_json(d / CUSTODIAN_KEY, secret=True)
+            priv = _read_json(d / _CUSTODIAN_KEY, secret=True)
             try:
                 private = X25519PrivateKey.from_private_bytes(_unb64(priv["private_key"]))
             except (KeyError, ValueError, TypeError):
-                raise KeyStoreError(f"{d / CUSTODIAN_KEY}: damaged custodian private key") from None
+                raise KeyStoreError(f"{d / _CUSTODIAN_KEY}: damaged custodian private key") from None
             if _custodian_key_id(private.public_key()) != cid or priv.get("id") != cid:
                 raise KeyStoreError(f"{d}: custodian.key and custodian.pub do not belong together")
         return cls(d, role, keys, primary, public, cid, private, str(data.get("created_at", "")))
 
     def _write_public(self) -> None:
         raw = self._pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        _write_private(self._directory / CUSTODIAN_PUB, {
+        write_private(self._directory / _CUSTODIAN_PUB, {
             "format": "socialsearch-custodian-public-key", "version": 1,
             "id": self._pub_id, "public_key": _b64(raw),
         })
 
     def _write_keyset(self) -> None:
-        _write_private(self._directory / KEYSET, {
+        write_private(self._directory / _KEYSET, {
             "format": _FORMAT, "version": _VERSION, "role": self._role,
             "created_at": self._created_at, "primary": self._primary,
             "keys": [k.to_json() for k in self._keys.values()],
@@ -658,10 +666,10 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
     d = Path(out)
     if d.exists() and d.resolve() == source.directory.resolve():
         raise KeyStoreError(f"{d} is the keystore being exported; export to another folder")
-    if (d / CUSTODIAN_KEY).exists():
+    if (d / _CUSTODIAN_KEY).exists():
         raise KeyStoreError(f"{d} holds a full keystore with the custodian's private key; "
                             "refusing to overwrite it, even when forced")
-    if not force and any((d / name).exists() for name in (KEYSET, CUSTODIAN_PUB)):
+    if not force and any((d / name).exists() for name in (_KEYSET, _CUSTODIAN_PUB)):
         raise KeyStoreError(f"{d} already holds a keystore; refusing to overwrite it "
                             "(an earlier export is replaced only when forced: --force, force=True)")
     fresh = not d.exists()
@@ -670,7 +678,7 @@ def keys_export(directory: str | Path, out: str | Path, role: Literal["hub", "st
         return _export(source, d, role)
     except BaseException:  # an export that failed while it was made into a new folder is removed again
         if fresh:
-            for name in (KEYSET, CUSTODIAN_PUB):
+            for name in (_KEYSET, _CUSTODIAN_PUB):
                 (d / name).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 d.rmdir()
@@ -693,7 +701,7 @@ def _export(source: KeyStore, d: Path, role: Literal["hub", "station"]) -> KeySt
         if held:
             (d / MUNICIPALITIES_DIR).mkdir(exist_ok=True, mode=0o700)
         for code, key in held.items():
-            _write_private(d / MUNICIPALITIES_DIR / f"{code}.pub", key.to_json())
+            write_private(d / MUNICIPALITIES_DIR / f"{code}.pub", key.to_json())
     with commit_point():
         store._write_keyset()
     return store

@@ -51,31 +51,32 @@ from . import _native
 from .keys import (
     MUNICIPALITIES_DIR,
     MunicipalPublicKey,
-    _check_code,
-    _check_permissions,
-    _key_id,
-    _write_private,
+    check_municipality_code,
+    check_permissions,
     hkdf,
     load_municipal_public_keys,
+    municipal_key_id,
+    write_private,
 )
 from .pseudonyms import default_threads
 
 __all__ = [
     "KINDS",
     "MUNICIPALITIES_DIR",
-    "PLAINTEXT_BYTES",
     "MunicipalKey",
     "MunicipalPublicKey",
     "MunicipalSealer",
-    "load_municipal_public_keys",
+    "PLAINTEXT_BYTES",
     "keys_municipality_add",
     "keys_municipality_init",
+    "load_municipal_public_keys",
     "open_data_key",
     "open_details",
+    "plaintext",
 ]
 
-PUBLIC_FILE: Final = "municipality.pub"
-PRIVATE_FILE: Final = "municipality.key"
+_PUBLIC_FILE: Final = "municipality.pub"
+_PRIVATE_FILE: Final = "municipality.key"
 PLAINTEXT_BYTES: Final = 192
 """Every sealed plaintext is padded to this many bytes (the longest, an event's, is ~130)."""
 KINDS: Final = ("child", "event")
@@ -100,11 +101,11 @@ class MunicipalKey:
     def load(cls, directory: str | Path) -> MunicipalKey:
         """Load ``DIR/municipality.key``; refuses a folder or file others can read or write."""
         d = Path(directory)
-        path = d / PRIVATE_FILE
+        path = d / _PRIVATE_FILE
         if not path.is_file():
             raise KeyStoreError(f"{path} is missing: is {d} a municipality's keystore? "
                                 "(`socialsearch keys municipality init`)")
-        _check_permissions(d)
+        check_permissions(d)
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             raise KeyStoreError(f"{path} holds a private key but is readable by group or others (mode {mode:04o}); "
@@ -117,7 +118,7 @@ class MunicipalKey:
             municipality, kid = str(data["municipality"]), str(data["id"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise KeyStoreError(f"{path} is not a municipality's private key") from None
-        if kid != _key_id(private.public_key().public_bytes_raw()):
+        if kid != municipal_key_id(private.public_key().public_bytes_raw()):
             raise KeyStoreError(f"{path}: the key id does not belong to the key (the file was changed)")
         return cls(municipality, kid, private)
 
@@ -132,20 +133,20 @@ def keys_municipality_init(directory: str | Path, municipality: str) -> Municipa
     Writes ``municipality.key`` (keep it) and ``municipality.pub`` (give it to the station).
     An existing key pair is never overwritten.
     """
-    code = _check_code(str(municipality))
+    code = check_municipality_code(str(municipality))
     d = Path(directory)
-    if (d / PRIVATE_FILE).exists() or (d / PUBLIC_FILE).exists():
+    if (d / _PRIVATE_FILE).exists() or (d / _PUBLIC_FILE).exists():
         raise KeyStoreError(f"{d} already holds a municipality's key pair; refusing to overwrite it")
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
     private = X25519PrivateKey.generate()
-    public = MunicipalPublicKey(code, _key_id(private.public_key().public_bytes_raw()),
+    public = MunicipalPublicKey(code, municipal_key_id(private.public_key().public_bytes_raw()),
                                 private.public_key().public_bytes_raw())
     raw = private.private_bytes_raw()
-    _write_private(d / PRIVATE_FILE, {"format": _KEY_FORMAT, "version": 1, "municipality": code, "id": public.key_id,
+    write_private(d / _PRIVATE_FILE, {"format": _KEY_FORMAT, "version": 1, "municipality": code, "id": public.key_id,
                                       "private_key": base64.b64encode(raw).decode("ascii"),
                                       "created_at": datetime.now(UTC).isoformat(timespec="seconds")})
-    _write_private(d / PUBLIC_FILE, public.to_json())
+    write_private(d / _PUBLIC_FILE, public.to_json())
     return public
 
 
@@ -166,7 +167,7 @@ def keys_municipality_add(keys_dir: str | Path, public_file: str | Path, *, forc
         raise KeyStoreError(f"{keys_dir} already holds key {held.key_id} of municipality {key.municipality}; "
                             "replace it only when forced (--force)")
     folder.mkdir(exist_ok=True, mode=0o700)
-    _write_private(target, key.to_json())
+    write_private(target, key.to_json())
     return key
 
 

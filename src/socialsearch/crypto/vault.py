@@ -64,6 +64,7 @@ __all__ = [
     "seal",
     "seal_data_key",
     "seal_values",
+    "sealed_key_id",
     "split_event_references",
     "vault_document",
     "write_vault",
@@ -90,8 +91,8 @@ def split_event_references(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     return parts.struct.field("field_0").rename("district"), parts.struct.field("field_1").rename("journal")
 
 
-VAULT_FORMAT = "socialsearch-vault"
-VAULT_VERSION = 2
+_VAULT_FORMAT = "socialsearch-vault"
+_VAULT_VERSION = 2
 
 
 def vault_document(week: str, key_id: str, data_key: Mapping[str, str],
@@ -99,7 +100,7 @@ def vault_document(week: str, key_id: str, data_key: Mapping[str, str],
     """A week's vault document: per draft id, ``persons`` and ``events`` mapping each hub
     pseudonym or event reference to its sealed value (base64), with the station's sealed
     data key (``data_key``) that opens them. :func:`write_vault` seals it to the custodian."""
-    return {"format": VAULT_FORMAT, "version": VAULT_VERSION, "week": week, "key_id": key_id,
+    return {"format": _VAULT_FORMAT, "version": _VAULT_VERSION, "week": week, "key_id": key_id,
             "data_key": dict(data_key), "drafts": {d: dict(e) for d, e in drafts.items()}}
 
 

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 _ISO = "%Y-%m-%dT%H:%M:%S%:z"
-TEMPLATE = "drafts.html.j2"
+_TEMPLATE = "drafts.html.j2"
 
 DECISIONS_FORMAT: str = DECISIONS_SCHEMA["properties"]["format"]["const"]
 """The ``format`` of the ``decisions.json`` the page produces (version 1)::
@@ -727,7 +727,7 @@ def render_html(
         households.append({"drafts": views, "shared_events": len(shared)})
     n_immediate = sum(1 for v in all_views if v["immediate"])
     item = DECISIONS_SCHEMA["properties"]["decisions"]["items"]["properties"]
-    return with_csp(templates().get_template(TEMPLATE).render(
+    return with_csp(templates().get_template(_TEMPLATE).render(
         csp=CSP_PLACEHOLDER,
         schema_json=_script_json(DECISIONS_SCHEMA),
         reason_max=item["reason"]["maxLength"],

@@ -45,16 +45,22 @@ from .._atomic import write_json_atomic
 from ..errors import AuditError
 
 __all__ = [
+    "AuditEntry",
     "GENESIS",
     "HEAD_FILE",
     "LEDGER_FILE",
-    "AuditEntry",
     "VerifyReport",
     "append",
     "canonical_json",
     "check_triggers",
+    "create_schema",
+    "entries",
     "entry_hash",
+    "head",
+    "read_anchor",
+    "sync_anchor",
     "verify_chain",
+    "write_anchor",
 ]
 
 LEDGER_FILE = "ledger.sqlite"
@@ -62,7 +68,7 @@ HEAD_FILE = "audit.head"
 GENESIS = "0" * 64
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
-SCHEMA = f"""
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit (
     seq       INTEGER PRIMARY KEY CHECK (seq >= 1),
     at        TEXT NOT NULL,
@@ -138,7 +144,7 @@ def entry_hash(prev_hash: str, seq: int, at: str, kind: str, payload: str) -> st
 
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the audit table and its triggers (idempotent; call inside a transaction)."""
-    for statement in SCHEMA.split(";\n"):
+    for statement in _SCHEMA.split(";\n"):
         if statement.strip():
             conn.execute(statement)
 

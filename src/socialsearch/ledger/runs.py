@@ -35,7 +35,14 @@ from ._schema import (
 from ._store import Namespace, as_week, json_list, now, safe_id
 from .keys import current_key, refuse_other_key
 
-__all__ = ["RunPlan", "Runs", "WeekState", "plan_run"]
+__all__ = [
+    "RunPlan",
+    "Runs",
+    "WeekState",
+    "draft_rows",
+    "plan_run",
+    "signal_rows",
+]
 
 _TS = "%Y-%m-%dT%H:%M:%S%.f%:z"
 

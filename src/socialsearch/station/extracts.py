@@ -78,8 +78,8 @@ __all__ = [
 
 #: Files an operating system leaves in folders by itself: the only entries that are skipped
 #: (compared without regard to case).
-IGNORED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
-_IGNORED = frozenset(name.lower() for name in IGNORED_FILES)
+_IGNORED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+_IGNORED = frozenset(name.lower() for name in _IGNORED_FILES)
 
 
 # --------------------------------------------------------------------------------------
@@ -517,7 +517,7 @@ def _folder_entries(folder: Path, table: str, rel: str, problems: Problems) -> t
                        f"'{name[0]}'); remove it, or rename it if it is an extract")
         if problem is None and path.suffix.lower() not in SUFFIXES:
             problem = (f"only *.csv and *.parquet files in {table}/ (move other files out; only "
-                       f"{', '.join(IGNORED_FILES)} are skipped)")
+                       f"{', '.join(_IGNORED_FILES)} are skipped)")
         if problem is not None:
             problems.names.append(where)
             problems.add(where, None, problem)

@@ -52,7 +52,7 @@ __all__ = ["INPUT_SCHEMAS", "SynthSummary", "synth"]
 
 # --------------------------------------------------------------------------- public API
 #: Rows per chunk when the population, relations and truth/people are built and written.
-CHUNK_ROWS = 1_000_000
+_CHUNK_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def synth(
     week: str | IsoWeek,
     fmt: Format = "parquet",
     catalogue: Catalogue | str | Path | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int = _CHUNK_ROWS,
 ) -> SynthSummary:
     """Write a synthetic Denmark of ``scale`` × 5.97 million people to ``out`` (``socialsearch synth``).
 
