@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 from socialsearch.cli import cli
 
 DATA = Path(__file__).parent / "data"
+
+# No timing in tests: a property holds however loaded the machine is (CI shares two cores), so
+# hypothesis's per-example deadline is off everywhere, not only where a test said so.
+settings.register_profile("socialsearch", deadline=None)
+settings.load_profile("socialsearch")
 
 
 @pytest.fixture
