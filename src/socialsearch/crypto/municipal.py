@@ -59,6 +59,7 @@ from .keys import (
     write_private,
 )
 from .pseudonyms import default_threads
+from .vault import open_sealed_with, seal
 
 __all__ = [
     "KINDS",
@@ -222,8 +223,6 @@ class MunicipalSealer:
 
     def sealed_keys(self) -> dict[str, dict[str, str]]:
         """kommunekode → its data key sealed to its public key (what the manifest carries)."""
-        from .vault import seal  # late: vault imports keys, as this module does
-
         out = {}
         for code, data_key in sorted(self._data.items()):
             key = self._keys[code]
@@ -246,8 +245,6 @@ def open_data_key(sealed: Mapping[str, Any], key: MunicipalKey, week: str) -> by
     Raises :class:`VaultError` when the key is another municipality's or another key pair's,
     or when the sealed key was changed or belongs to another week.
     """
-    from .vault import open_sealed_with
-
     try:
         municipality, kid = str(sealed["municipality"]), str(sealed["key_id"])
         blob = base64.b64decode(str(sealed["sealed"]), validate=True)
