@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
+from uncut import draftable_uncut
 
 from socialsearch.catalogue import load_catalogue
 from socialsearch.crypto.keys import KeyStore
@@ -64,19 +64,9 @@ def _rows(frame: pl.DataFrame) -> pl.DataFrame:
     return kept.sort(kept.columns, nulls_last=True)
 
 
-_DRAFTABLE = station_pipeline.draftable
-
-
-def _uncut(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame, relations: pl.DataFrame,
-           *args: Any) -> Any:
-    """``draftable`` without its cut: every linked child, as the parts ship it before the union."""
-    _, signals, drafts = _DRAFTABLE(incidents, persons, children, relations, *args)
-    return (incidents, persons, children, relations), signals, drafts
-
-
 def test_the_station_by_district_groups_ships_the_union_of_the_whole(extract: Path, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(station_pipeline, "draftable", _uncut)
+    monkeypatch.setattr(station_pipeline, "draftable", draftable_uncut)
     keystore = KeyStore.init(tmp_path / "keys")
     codes = sorted(geography().district_codes)
     assert sorted(p.stem for p in (extract / "incidents").iterdir()) == codes  # one file per district

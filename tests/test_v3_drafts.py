@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from uncut import draftable_uncut
 
 from socialsearch import identifiers, keys_municipality_add, keys_municipality_init, open_drafts, pseudonymise, run
 from socialsearch.contract import age_on
@@ -33,7 +34,6 @@ from socialsearch.crypto.recipients import scoped_values
 from socialsearch.geography import geography
 from socialsearch.station import pipeline as station_pipeline
 from socialsearch.station.extracts import read_raw
-from socialsearch.station.pipeline import draftable
 from socialsearch.synthetic import synth
 from socialsearch.weeks import IsoWeek
 
@@ -55,12 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         run(root / "pseudo" / week, week, root / "out", root / "state", root / "hub-keys", new_state=first)
         run(root / "raw", week, root / "single-out", root / "single-state", store.directory, new_state=first)
     with pytest.MonkeyPatch.context() as patch:  # the station ships every linked child, as version 2 did
-        def uncut(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataFrame,
-                  relations: pl.DataFrame, *args: Any) -> Any:
-            _, signals, drafts = draftable(incidents, persons, children, relations, *args)
-            return (incidents, persons, children, relations), signals, drafts
-
-        patch.setattr(station_pipeline, "draftable", uncut)
+        patch.setattr(station_pipeline, "draftable", draftable_uncut)
         for week in PINNED["weeks"]:
             run(root / "raw", week, root / "uncut-out", root / "uncut-state", store.directory,
                 new_state=week == PINNED["weeks"][0])
