@@ -985,6 +985,18 @@ def test_a_parquet_position_is_a_row(tmp_path: Path) -> None:
     assert [(p.row, p.line, p.column) for p in error.problems] == [(2, None, "municipality")]
     assert "population.parquet, row 2, column 'municipality'" in str(error)
 
+def _keep_from_the_parser(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Fail the test if the file ``name`` reaches Polars' CSV parser (a bound must refuse it first)."""
+    from socialsearch.station import _reading
+
+    parse = pl.read_csv
+
+    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        assert Path(source).name != name, "the file reached the CSV parser"
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+
 
 def test_a_header_longer_than_the_bound_is_refused_before_any_parser_reads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -994,13 +1006,7 @@ def test_a_header_longer_than_the_bound_is_refused_before_any_parser_reads_it(
     root = make_raw(tmp_path / "in")
     (root / "relations.csv").write_bytes(b"child_cpr," + b"x" * _reading.MAX_LINE_BYTES + b"\n1,2,3\n")
 
-    parse = pl.read_csv
-
-    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
-        assert Path(source).name != "relations.csv", "the file reached the CSV parser"
-        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+    _keep_from_the_parser(monkeypatch, "relations.csv")
     message = refused(root)
     assert "relations.csv: expected a header row within the first 1 MiB of the file" in message
 
@@ -1067,13 +1073,7 @@ def test_a_quoted_value_spanning_lines_far_over_the_bound_is_refused_before_pars
     root = make_raw(tmp_path / "in")
     value = '"' + ("Nielsen " * 10 + "\n") * (3 * _reading.MAX_FIELD_BYTES // 81) + '"'
     (root / "population.csv").write_text(POPULATION + f"0101801235,101,{value},Hansen\n")
-    parse = pl.read_csv
-
-    def guarded(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
-        assert Path(source).name != "population.csv", "the file reached the CSV parser"
-        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_reading.pl, "read_csv", guarded)
+    _keep_from_the_parser(monkeypatch, "population.csv")
     error = input_error(root)
     assert [(p.file, p.line, p.column) for p in error.problems] == [("population.csv", 4, "given_name")]
     assert "population.csv, line 4, column 'given_name': expected a value of at most 64 KiB" in str(error)
