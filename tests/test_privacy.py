@@ -220,6 +220,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pseudonymise(root / "raw", root / "rotated", root / "rotated-keys", week=ATTACK_WEEK)
     register = load_register(root / "raw")
     return {
+        "root": root,
         "hubs": [read_hub(root / f"pseudo-{week}") for week in weeks],
         "rotated": read_hub(root / "rotated"),
         "register": register,
@@ -265,6 +266,37 @@ def test_a_hub_with_the_register_reidentifies_almost_no_one_over_four_weeks(
     assert report.shipped("child") >= register_reports[1].shipped("child")
     assert report.share("child") < TARGET, report.summary()
     assert report.share("adult") < TARGET, report.summary()
+
+
+SEASON = 13  # weeks: a quarter of a year of extracts
+
+
+@pytest.fixture(scope="module")
+def season(attacked: dict[str, Any]) -> list[Any]:
+    """Model A over the latest week, four weeks and a quarter of a year (13 weekly extracts of the
+    same country and key: synth draws a year of events, so each week has its own)."""
+    root = attacked["root"]
+    weeks = [ATTACK_WEEK.shift(-i) for i in range(SEASON - 1, -1, -1)]
+    for week in weeks:
+        if not (root / f"pseudo-{week}").is_dir():
+            pseudonymise(root / "raw", root / f"pseudo-{week}", root / "keys", week=week)
+    hubs = [read_hub(root / f"pseudo-{week}") for week in weeks]
+    return [register_attack(hubs[-n:], attacked["register"], truth=attacked["truth"]) for n in (1, 4, SEASON)]
+
+
+def test_a_hub_with_the_register_reidentifies_almost_no_one_over_a_quarter(season: list[Any]) -> None:
+    """What 13 weekly extracts show adds up; the target holds over all of them, and a person
+    shipped in the latest week hides in no larger a set for having been seen in more weeks."""
+    latest, _, quarter = season
+    assert len(quarter.weeks) == SEASON
+    _check_the_attack_model(quarter)
+    assert quarter.shipped("child") > season[1].shipped("child") > latest.shipped("child")
+    assert quarter.share("child") < TARGET, quarter.summary()
+    assert quarter.share("adult") < TARGET, quarter.summary()
+    for shorter in season[:-1]:
+        sizes = shorter.sizes.join(quarter.sizes, on=["person", "kind"], suffix="_longer")
+        assert sizes.height == shorter.sizes.height
+        assert (sizes["k_longer"] <= sizes["k"]).all(), sizes.filter(pl.col("k_longer") > pl.col("k"))
 
 
 def test_the_register_attack_uses_only_the_columns_an_extract_holds(attacked: dict[str, Any]) -> None:

@@ -819,7 +819,8 @@ def render(report: dict[str, Any]) -> str:
     """The report as text tables (``report`` is what ``--json`` prints)."""
     lines: list[str] = []
     for name, a in report["register"].items():
-        lines.append(f"Model A (register), {name}: weeks {', '.join(a['weeks'])}; child attributes "
+        weeks = a["weeks"] if len(a["weeks"]) <= 4 else [f"{a['weeks'][0]} .. {a['weeks'][-1]}"]
+        lines.append(f"Model A (register), {name}: weeks {', '.join(weeks)}; child attributes "
                      f"{', '.join(a['attributes']) or 'none'}"
                      + (f" (not computable from a register: {', '.join(a['ignored'])})" if a["ignored"] else "")
                      + f"; relation types {'shown' if a['relation_types'] else 'absent'}")
