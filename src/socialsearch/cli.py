@@ -623,21 +623,27 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
               type=click.Choice(["municipality", "district", "category", "age_band", "rule", "decision",
                                  "cross_district"]),
               help="Add a table (and chart) of drafts by this dimension and decision; repeat for more.")
-def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...]) -> None:
+@click.option("--keys", "keys_dir", type=_dir(), default=None,
+              help="The key custodian's keystore: opens each draft's statistics values, which a run on a hub "
+                   "extract records sealed for the custodian.")
+def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...],
+          keys_dir: Path | None) -> None:
     """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells hidden.
 
-    Verifies the audit chain first (as `audit verify`), then reads the ledger only (no keys, no
-    vault) and writes stats.json, stats.csv and stats.html. A cell of 1-4 children shows "<5"; a
-    cell hidden so that no such cell can be worked out shows "(skjult)".
+    Verifies the audit chain first (as `audit verify`), then reads the ledger only (no vault)
+    and writes stats.json, stats.csv and stats.html. A run on a hub extract records each draft's
+    statistics values (age, categories, police districts) sealed for the key custodian: give the
+    custodian's keystore with --keys (the hub's cannot open them). A cell of 1-4 children shows
+    "<5"; a cell hidden so that no such cell can be worked out shows "(skjult)".
 
     \b
     Example:
-        socialsearch stats --state ./state --from 2026-W27 --to 2026-W39 --out ./q3 --by district --by category
+        socialsearch stats --state ./state --keys ./keys --from 2026-W27 --to 2026-W39 --out ./q3 --by district
     """
     from rich.console import Console
     from rich.table import Table
 
-    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by)
+    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by, keys=keys_dir)
     table = Table(title=f"socialsearch stats {report.from_week} – {report.to_week}")
     table.add_column("figure")
     table.add_column("value", justify="right")
