@@ -225,7 +225,8 @@ def _view(hubs: Sequence[HubExtract], attributes: list[str]) -> _View:
     pattern = pl.sum_horizontal(pl.col(f"v{i}").is_not_null().cast(pl.Int64) * (1 << i) for i in range(n))
     children = values.select("person", pattern.alias("pattern"), *(f"v{i}" for i in range(n)))
     has_type = all("relation" in h.relations.columns for h in hubs)
-    relations = pl.concat([h.relations.select("child", "adult", pl.col("relation") if has_type else pl.lit(""),
+    relations = pl.concat([h.relations.select("child", "adult",
+                                              pl.col("relation") if has_type else pl.lit("").alias("relation"),
                                               pl.lit(i, pl.Int32).alias("w")) for i, h in enumerate(hubs)])
     links = _relset(relations.lazy(), "child", "adult", "relation").collect()
     adults = relations.group_by("adult").agg(_patterns(pl.col("w"), n).alias("pattern"))
@@ -481,8 +482,8 @@ def _register_links(register: Register, hubs: Sequence[HubExtract]) -> pl.DataFr
 def _links(hubs: Sequence[HubExtract]) -> pl.DataFrame:
     """``child``, ``adult``, ``relset``: every (child, adult) link of the weeks, with the relation
     types any week showed (none when the extract has no relation column)."""
-    relations = pl.concat([h.relations.select("child", "adult", pl.col("relation") if _typed(hubs) else pl.lit(""))
-                           for h in hubs])
+    relation = pl.col("relation") if _typed(hubs) else pl.lit("").alias("relation")
+    relations = pl.concat([h.relations.select("child", "adult", relation) for h in hubs])
     return _relset(relations.lazy(), "child", "adult", "relation").collect()
 
 
@@ -678,7 +679,8 @@ def _press_keys(events: pl.DataFrame) -> tuple[list[tuple[str, pl.Expr, pl.Expr]
 
 
 def press_attack(hub: HubExtract, register: Register, *, share: float = 0.02, seed: int = 0,
-                 keystore: KeyStore | None = None, earlier: Sequence[HubExtract] = ()) -> PressReport:
+                 keystore: KeyStore | None = None, earlier: Sequence[HubExtract] = (),
+                 persons: bool = False) -> PressReport:
     """Model B: the press knows date, hour, municipality and kind of ``share`` of the raw events,
     and how many persons each involved.
 
@@ -687,21 +689,21 @@ def press_attack(hub: HubExtract, register: Register, *, share: float = 0.02, se
     earlier weeks (under the same key): an event flagged as registered in one of them has that
     registration week.
     """
-    keys, weeks = _press_keys(_events(hub))
+    shown = _shown_events(hub, earlier)
+    keys, weeks = _press_keys(shown)
     press = register.incidents.sample(fraction=share, seed=seed).with_row_index("press")
     if keystore is not None:
         refs = Pseudonymiser(keystore, hub.key_id).events(press["district"], press["incident_id"])
         press = press.with_columns(refs.alias("true_ref")).join(
             _events(hub).select(pl.col("event_ref").alias("true_ref")), on="true_ref", how="semi")
     names = [k[0] for k in keys]
-    shown = _shown_events(hub, earlier)
     ext = shown.select("event_ref", *(e.alias(n) for n, e, _ in keys), *weeks, "persons")
     raw_week = pl.col("occurred_at").dt.strftime("%G-W%V")
     known = press.select("press", *(["true_ref"] if keystore is not None else []),
                          *(r.alias(n) for n, _, r in keys), *(raw_week.alias(f"{w}_raw") for w in weeks),
                          pl.col("persons").alias("persons_raw"))
     cands = known.join(ext, on=names, how="inner", nulls_equal=True) if names else known.join(ext, how="cross")
-    cands = cands.filter(pl.col("persons") <= pl.col("persons_raw"),
+    cands = cands.filter((pl.col("persons") <= pl.col("persons_raw")) | (not persons),
                          *((pl.col(w) == pl.col(f"{w}_raw")) | pl.col(w).is_null() for w in weeks))
     if keystore is None:
         known = known.join(cands.select("press").unique(), on="press", how="semi")
@@ -725,7 +727,8 @@ def press_attack(hub: HubExtract, register: Register, *, share: float = 0.02, se
         guess = per_role
     guess = guess.with_columns((1.0 / pl.col("m")).alias("p"))
     exposed = guess.filter(pl.col("p") > 0.1).select("press").n_unique()
-    return PressReport(share=share, keys=[*names, *weeks, "persons"], known=known.height, bins=_bins(size["k"]),
+    return PressReport(share=share, keys=[*names, *weeks, *(["persons"] if persons else [])], known=known.height,
+                       bins=_bins(size["k"]),
                        pinned=pinned_q.height, exposed=exposed,
                        max_guess=float(guess.select(pl.col("p").max().fill_null(0.0)).item()))
 
