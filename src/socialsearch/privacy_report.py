@@ -222,8 +222,9 @@ def _view(hubs: Sequence[HubExtract], attributes: list[str]) -> _View:
     pattern = pl.sum_horizontal(pl.col(f"v{i}").is_not_null().cast(pl.Int64) * (1 << i) for i in range(n))
     children = values.select("person", pattern.alias("pattern"), *(f"v{i}" for i in range(n)))
     has_type = all("relation" in h.relations.columns for h in hubs)
-    relations = pl.concat([h.relations.select("child", "adult", pl.col("relation") if has_type else pl.lit(""),
-                                              pl.lit(i, pl.Int32).alias("w")) for i, h in enumerate(hubs)])
+    relation = pl.col("relation") if has_type else pl.lit("").alias("relation")
+    relations = pl.concat([h.relations.select("child", "adult", relation, pl.lit(i, pl.Int32).alias("w"))
+                           for i, h in enumerate(hubs)])
     links = _relset(relations.lazy(), "child", "adult", "relation").collect()
     adults = relations.group_by("adult").agg(_patterns(pl.col("w"), n).alias("pattern"))
     return _View(children=children, links=links, adults=adults)
@@ -351,6 +352,8 @@ def register_attack(hubs: Sequence[HubExtract], register: Register, *,
         view.children.select(pl.col("person").alias("child"), *values), on="child", how="left"
     ).with_columns(filled)
     reg_links = register.links.join(reg.rename({"number": "child"}), on="child")
+    if not all("relation" in h.relations.columns for h in hubs):  # no types in the extract: none to match
+        reg_links = reg_links.with_columns(pl.lit("").alias("relset"))
     ext_families, reg_families = [], []
     for pattern in view.adults.get_column("pattern").unique().sort().to_list():
         code = _h(_pattern_code(pattern, n), pl.col("relset")).alias("e")
