@@ -525,7 +525,8 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
                 as_json: bool) -> None:
     """List drafts: id, week, municipality, rule, score, age and the latest decision.
 
-    Decisions are shown as the audit log records them.
+    Decisions are shown as the audit log records them. Rule, score and age are empty for drafts
+    made from a hub extract: the station sealed them for the municipality (`socialsearch open`).
 
     \b
     Example:
@@ -570,8 +571,10 @@ def drafts_table(rows: list[dict[str, Any]], title: str, width: int) -> Any:
     for r in rows:
         when = None if r["decided_at"] is None else datetime.fromisoformat(r["decided_at"]).astimezone(TZ)
         decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}" if wide else f"{when:%Y-%m-%d}"
-        rule = str(r["rule"]) if wide else {"immediate": "imm", "threshold": "thr"}.get(r["rule"], str(r["rule"]))
-        values = [r["draft_id"], *([r["week"]] if wide else []), r["municipality"], rule, str(r["score"]),
+        rule = ("" if r["rule"] is None else str(r["rule"]) if wide
+                else {"immediate": "imm", "threshold": "thr"}.get(r["rule"], str(r["rule"])))
+        values = [r["draft_id"], *([r["week"]] if wide else []), r["municipality"], rule,
+                  "" if r["score"] is None else str(r["score"]),
                   "" if r["age"] is None else str(r["age"]), r["decision"] or "pending", r["reviewer"] or "", decided]
         table.add_row(*(Text(printable(v)) for v in values))
     return table

@@ -1,8 +1,10 @@
 """Statistics for the councils (kredsråd, lokalråd, SSP): counts, never drafts, with small cells hidden.
 
-:func:`stats` reads the ledger of a state folder (read-only: no vault, no keys, no lock) for the
-weeks ``from_week`` to ``to_week`` and writes ``stats.json``, ``stats.csv`` and ``stats.html``
-(a Danish report with inline SVG charts) to an output folder. See ``docs/statistics.md``.
+:func:`stats` reads the ledger of a state folder (read-only: no vault, no lock) for the weeks
+``from_week`` to ``to_week`` and writes ``stats.json``, ``stats.csv`` and ``stats.html`` (a
+Danish report with inline SVG charts) to an output folder. A run on a hub extract records each
+draft's statistics values sealed for the key custodian; ``keys`` (the custodian's keystore)
+opens them. See ``docs/statistics.md``.
 
 What is counted
 ---------------
@@ -328,13 +330,13 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
     return drafts, signals
 
 
-_OPENED = pl.Struct({"ref": pl.String, "age": pl.Int64, "categories": pl.List(pl.String),
+_OPENED = pl.Struct({"ref": pl.String, "age": pl.Int64, "rule": pl.String, "categories": pl.List(pl.String),
                      "districts": pl.List(pl.String), "newest": pl.String})
 
 
 def _opened(drafts: pl.DataFrame, signals: pl.DataFrame, keys: str | Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The drafts and signals with every sealed ``statistics`` value opened with the key
-    custodian's keystore ``keys``: its age, and one signal row per (category, district) with
+    custodian's keystore ``keys``: its age and rule, and one signal row per (category, district) with
     the newest registration time, in place of the rows the ledger holds (none, or without
     category and district, for a run on a hub extract)."""
     sealed = drafts.filter(pl.col("statistics").is_not_null())
@@ -354,8 +356,9 @@ def _opened(drafts: pl.DataFrame, signals: pl.DataFrame, keys: str | Path | None
         values = open_statistics(blobs, keystore.subkey("vault", str(key_id)), group.get_column("draft_id"), _OPENED)
         parts.append(group.select("draft_id").with_columns(values.alias("v")))
     opened = pl.concat(parts).unnest("v").drop("ref")
-    drafts = drafts.join(opened.select("draft_id", pl.col("age").alias("_age")), on="draft_id", how="left").select(
-        *(pl.coalesce("_age", "age").alias("age") if c == "age" else pl.col(c)
+    drafts = drafts.join(opened.select("draft_id", pl.col("age").alias("_age"), pl.col("rule").alias("_rule")),
+                         on="draft_id", how="left").select(
+        *(pl.coalesce(f"_{c}", c).alias(c) if c in ("age", "rule") else pl.col(c)
           for c in drafts.columns if c not in ("statistics", "key_id")))
     rows = (
         opened.explode("categories").explode("districts")

@@ -85,7 +85,7 @@ PLAINTEXT_BYTES: Final[dict[str, int]] = {"child": 384, "event": 768, "signal": 
 child's (age, rule, score, the persons' links: at most ~300), an event's (times, place,
 district, its one or two codes with labels: at most ~600), a signal row's (each (role, link,
 kind, code) the person gives the child on the event: at most 24 entries of ~60) and a draft's
-statistics values (age, categories, districts)."""
+statistics values (age, rule, categories, districts, newest registration)."""
 KINDS: Final = ("child", "event", "signal")
 
 _KEY_FORMAT = "socialsearch-municipal-private-key"

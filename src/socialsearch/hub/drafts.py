@@ -115,6 +115,9 @@ _EXACT_DA: dict[str, str] = {
     "none_all": ("ikke med: kommunen har ingen nøgle hos politiet, så udkastets indhold (regel, koder, roller, "
                  "tilknytning, tidspunkter og alder) fås fra den nøgleansvarlige"),
 }
+_CONCERNS_SEALED_DA = ("Hvad politiet har registreret (kategorier, koder, personernes roller og tilknytning "
+                      "til barnet), er forseglet til kommunen og vises, når udkastene åbnes med kommunens nøgle "
+                      "(socialsearch open).")
 _WHY_SEALED_DA = ("Politiets station har fundet, at barnet opfylder reglen, og at mindst én hændelse er ny og "
                   "registreret i ugen. Hvilken regel og hvilke hændelser, koder og roller det drejer sig om, er "
                   "forseglet til kommunen og vises, når udkastene åbnes med kommunens nøgle.")
@@ -704,7 +707,7 @@ def _sealed_view(draft: Mapping[str, Any], labels: Mapping[str, str], number: in
         "municipality_code": child.get("municipality"),
         "rule": "Forseglet",
         "why": _WHY_SEALED_DA,
-        "concerns": [],
+        "concerns": [_CONCERNS_SEALED_DA],
         "n_events": len(people),
         "n_new_events": len(new),
         "n_districts": _SEALED_DA,

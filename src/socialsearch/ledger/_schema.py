@@ -72,6 +72,15 @@ class DraftRow(NamedTuple):
     previous_drafts: str
     statistics: str | None
 
+    def comparable(self) -> DraftRow:
+        """The row without its sealed statistics: whether a re-run gives the same draft.
+
+        The statistics value names the draft id the station derived and is sealed under the
+        run's key; after ``keys rekey`` a re-run keeps the recorded draft id and key, so only the
+        draft's own content decides.
+        """
+        return self._replace(statistics=None)
+
 
 class SignalRow(NamedTuple):
     """One ``draft_signals`` row (``SIGNAL_COLUMNS``)."""

@@ -198,7 +198,7 @@ def _refuse_changed_past(state: WeekState, new: list[DraftRow]) -> LedgerError:
     new_by = {r.draft_id: r for r in new}
     added = len(new_by.keys() - old_by.keys())
     removed = len(old_by.keys() - new_by.keys())
-    changed = sum(1 for k in new_by.keys() & old_by.keys() if new_by[k] != old_by[k])
+    changed = sum(1 for k in new_by.keys() & old_by.keys() if new_by[k].comparable() != old_by[k].comparable())
     signals_note = "" if added or removed or changed else " (their signals differ)"
     recorded = state.recorded_digests
     return LedgerError(
@@ -223,7 +223,8 @@ def _refuse_changing_reviewed(state: WeekState, drafts: list[DraftRow], signals:
     dropped = sorted(d for d in reviewed if d not in new_by)
     changed = sorted(
         d for d in reviewed
-        if d in new_by and (new_by[d] != old_by[d] or new_signals.get(d) != old_signals.get(d))
+        if d in new_by and (new_by[d].comparable() != old_by[d].comparable()
+                            or new_signals.get(d) != old_signals.get(d))
     )
     if dropped:
         raise LedgerError(
@@ -372,7 +373,8 @@ class Runs(Namespace):
                 (ws,),
             )
         ]
-        same = old_drafts == drafts and _comparable(old_signals) == _comparable(signals)
+        same = ([r.comparable() for r in old_drafts] == [r.comparable() for r in drafts]
+                and _comparable(old_signals) == _comparable(signals))
         reviewed: frozenset[str] = frozenset()
         elsewhere = None
         if not same:

@@ -10,11 +10,18 @@ clear, and only pseudonyms leave:
    Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold).
 3. **Minimise**: keep the children (age 0..``child_max_age`` on the last day of W) who are such
    a person or whose adult is; the relations between them; the persons and events that link
-   to one of them. No name, birth date, adult's municipality or CPR status leaves.
+   to one of them.
 4. **Pseudonymise** each distinct CPR number once (HMAC-SHA256, :mod:`socialsearch.crypto.pseudonyms`),
-   each event as a keyed reference, and seal the raw values of exactly the shipped people and
-   events to the key custodian (AES-SIV under a data key sealed to the custodian's X25519 key).
-5. **Order** every table by keyed values (a permutation no one without the secret can
+   each event as a keyed reference, and seal the raw values of the shipped people and events to
+   the key custodian (AES-SIV under a data key sealed to the custodian's X25519 key).
+5. **Search** with the weekly rule and no history (:func:`draftable`): the children it drafts
+   are every child the hub can draft.
+6. **Seal and ship** only what the hub's history step reads in clear — per (child, event,
+   person) of those children's signals the three pseudonyms, per event whether it is of W, per
+   child its municipality — and seal the rest for the receiving municipality (codes, roles,
+   links, districts, weeks, the rule's outcome, the age, the event's times and place) and each
+   draft's statistics values for the key custodian.
+7. **Order** every table by keyed values (a permutation no one without the secret can
    reproduce or relate to the raw files' order).
 
 Single-site ``run`` on raw input calls the same :func:`pseudonymise_extracts`, so there is one
@@ -294,7 +301,7 @@ def _seal_events(sealer: MunicipalSealer, scoped: pl.DataFrame, incidents: pl.Da
 def _seal_statistics(data_key: bytes, draft_ids: pl.Series, children: pl.DataFrame, incidents: pl.DataFrame,
                      signals: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
     """Each drafted child's ``statistics`` (what ``socialsearch stats`` reads of a draft: the
-    age, the signals' categories and police districts, the newest registration time), sealed
+    age, the rule, the signals' categories and police districts, the newest registration time), sealed
     for the key custodian and naming the draft id the hub will give the child's draft."""
     iso = "%Y-%m-%dT%H:%M:%S%:z"
     per_child = (
@@ -305,12 +312,12 @@ def _seal_statistics(data_key: bytes, draft_ids: pl.Series, children: pl.DataFra
              pl.col("registered_at").max().dt.to_string(iso).alias("newest"))
     )
     kids = (
-        drafts.select("child").with_columns(draft_ids.alias("_draft"))
+        drafts.select("child", "rule").with_columns(draft_ids.alias("_draft"))
         .join(children.select(pl.col("person").alias("child"), "age"), on="child", how="left")
         .join(per_child, on="child", how="left")
     )
     text = kids.select(municipal.plaintext({
-        "ref": pl.col("_draft"), "age": pl.col("age"), "categories": pl.col("categories"),
+        "ref": pl.col("_draft"), "age": pl.col("age"), "rule": pl.col("rule"), "categories": pl.col("categories"),
         "districts": pl.col("districts"), "newest": pl.col("newest")})).to_series()
     return kids.select(pl.col("child").alias("person"), municipal.seal_statistics(text, data_key).alias("statistics"))
 
@@ -474,7 +481,7 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
     missing = hub.manifest["municipalities_without_key"]
     if missing:
         log.warning("no key pair at the station for %d receiving municipality(ies) (%s): their drafts will carry "
-                    "no exact ages, times or places (socialsearch keys municipality add)", len(missing),
-                    ", ".join(missing))
+                    "only pseudonyms, with no rule, codes, roles, links, ages, times or places "
+                    "(socialsearch keys municipality add)", len(missing), ", ".join(missing))
     return {"out": str(out_dir), "week": str(week), "key_id": hub.key_id,
             "municipalities_without_key": missing, **hub.manifest["counts"]}
