@@ -13,20 +13,23 @@ here and used by ``tests/test_privacy.py``, the benchmark and the command line:
   stable, so what each week showed adds up (an age that changes between two weeks gives away
   the birth week).
 * **B, the press.** The hub knows date, hour, municipality and kind of a share of the raw
-  events and pins each to the incidents of the extract that show the same; it then tries to
-  name the pseudonym of a person on the event.
+  events and pins each to the events of the extract that show the same (an extract that shows
+  only whether an event was registered in its week gives the hub, over its weeks, the
+  registration week of the events it saw flagged); it then tries to name the pseudonym of a
+  person on the event.
 * **C, rotation.** The hub holds the extract of one week under the old key and under the new
   one and links old to new pseudonyms by structure alone (colour refinement of the graph of
   events, persons and relations).
 
 Everything is Polars over whole columns: signatures are hashes of structs and sorted lists,
 anonymity sets are ``group_by`` counts and joins; the only Python loops run over weeks,
-observation patterns and refinement rounds. The attacks adapt to the columns an extract holds:
-a child attribute the register cannot compute is left out (and reported), an absent relation
-column makes every link the same type.
+observation patterns (only when a child attribute changes with the week, such as an age) and
+refinement rounds. The attacks adapt to the columns an extract holds: a child attribute the
+register cannot compute is left out (and reported), an absent relation column makes every link
+the same type in the extract and in the register.
 
 Run ``python -m socialsearch.privacy_report EXTRACT [EXTRACT ...] --register RAW [--keys KEYS]
-[--rotated EXTRACT] [--json]``. Extracts of several weeks are attacked together; ``--keys``
+[--rotated EXTRACT] [--spans 1,4,52] [--json]``. Extracts of several weeks are attacked together; ``--keys``
 (the custodian's full keystore) only checks which unique matches are right, and the report never
 prints an identifier.
 """
@@ -681,13 +684,13 @@ def _press_keys(events: pl.DataFrame) -> tuple[list[tuple[str, pl.Expr, pl.Expr]
 def press_attack(hub: HubExtract, register: Register, *, share: float = 0.02, seed: int = 0,
                  keystore: KeyStore | None = None, earlier: Sequence[HubExtract] = (),
                  persons: bool = False) -> PressReport:
-    """Model B: the press knows date, hour, municipality and kind of ``share`` of the raw events,
-    and how many persons each involved.
+    """Model B: the press knows date, hour, municipality and kind of ``share`` of the raw events
+    (with ``persons``, also how many persons the police registered on each).
 
     The hub matches each to the events of ``hub`` that show the same: the clear attributes, the
-    week, and no more persons than the event involved. ``earlier`` are the hub's extracts of
-    earlier weeks (under the same key): an event flagged as registered in one of them has that
-    registration week.
+    week (and, with ``persons``, no more persons than the event involved). ``earlier`` are the
+    hub's extracts of earlier weeks (under the same key): an event flagged as registered in one
+    of them has that registration week.
     """
     shown = _shown_events(hub, earlier)
     keys, weeks = _press_keys(shown)
@@ -833,13 +836,15 @@ def render(report: dict[str, Any]) -> str:
             what = "re-identified" if part["reidentified"] is not None else "unique (no truth given)"
             lines.append(f"  {what}: {part['reidentified'] if part['reidentified'] is not None else part['unique']:,}"
                          f" = {part['share']:.2%}")
-    if "press" in report:
-        p = report["press"]
+    for name, what in (("press", ""), ("press_persons", ", and how many persons the police registered")):
+        if name not in report:
+            continue
+        p = report[name]
         matched = ", ".join(p["keys"]) or "nothing"
-        lines.append(f"Model B (press, {p['share']:.0%} of events known; matched on {matched}):"
+        lines.append(f"Model B (press, {p['share']:.0%} of events known{what}; matched on {matched}):"
                      f" {p['known']:,} known events in the extract")
-        lines += _table(" candidate incidents per known event", p["bins"], p["known"])
-        lines.append(f"  pinned to the one right incident: {p['pinned']:,} = {p['pinned'] / max(p['known'], 1):.2%}")
+        lines += _table(" candidate events per known event", p["bins"], p["known"])
+        lines.append(f"  pinned to the one right event: {p['pinned']:,} = {p['pinned'] / max(p['known'], 1):.2%}")
         lines.append(f"  events exposing a pseudonym with p > 1/10: {p['exposed']:,}; highest p {p['max_guess']:.3f}")
     if "rotation" in report:
         r = report["rotation"]
@@ -859,7 +864,9 @@ def measure(extracts: Sequence[HubExtract], register: Register, *, keystore: Key
     """All three models on ``extracts`` (one or more weeks, one key): a JSON-ready summary.
 
     Model A runs once per span in ``spans`` on the latest that many weeks (default: the latest
-    week, and all of them).
+    week, and all of them); model B on the latest week with all the earlier ones held, as
+    documented (``press``) and with a press that also knows how many persons the police
+    registered on each event (``press_persons``).
     """
     hubs = sorted(extracts, key=lambda h: IsoWeek.parse(h.week).monday)
     latest = hubs[-1]
@@ -868,8 +875,9 @@ def measure(extracts: Sequence[HubExtract], register: Register, *, keystore: Key
     for span in sorted({min(max(s, 1), len(hubs)) for s in (spans or (1, len(hubs)))}):
         report["register"][_span_name(span)] = register_attack(
             hubs[-span:], register, truth=truths.get(latest.key_id)).summary()
-    report["press"] = press_attack(latest, register, share=press_share, seed=seed, keystore=keystore,
-                                   earlier=hubs[:-1]).summary()
+    for name, persons in (("press", False), ("press_persons", True)):
+        report[name] = press_attack(latest, register, share=press_share, seed=seed, keystore=keystore,
+                                    earlier=hubs[:-1], persons=persons).summary()
     if rotated is not None:
         new_truth = truth(register, keystore, rotated.key_id) if keystore else None
         report["rotation"] = rotation_attack(latest, rotated, truth_old=truths.get(latest.key_id),
