@@ -716,7 +716,7 @@ def test_stats_with_the_custodians_key_give_the_figures_of_the_clear_ledger(
                         "OR registered_at IS NOT NULL").fetchone() == (0,)
     conn.close()
     opened = stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out",
-                   by=("municipality", "district", "category", "age_band", "rule"), keys=custodian.directory)
+                   by=("municipality", "district", "category", "age_band", "rule"), keys_dir=custodian.directory)
     assert opened.summary == report.summary
     assert opened.to_dict() == report.to_dict()
 
@@ -726,11 +726,11 @@ def test_the_hub_alone_cannot_make_stats(sealed_state: Path, custodian: KeyStore
         stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
     hub = keys_export(custodian.directory, tmp_path / "hub-keys", "hub")
     with pytest.raises(KeyStoreError):
-        stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out", keys=hub.directory)
+        stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out", keys_dir=hub.directory)
     other = KeyStore.init(tmp_path / "other-keys")  # another custodian's keys: the values do not open
     with pytest.raises((KeyStoreError, VaultError)):
         stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out",
-              keys=other.directory)
+              keys_dir=other.directory)
     assert not (tmp_path / "out").exists()
     result = CliRunner().invoke(cli, ["stats", "--state", str(sealed_state), "--from", "2026-W40", "--to",
                                       "2026-W42", "--out", str(tmp_path / "out")])
@@ -743,5 +743,5 @@ def test_a_changed_or_moved_statistics_value_is_refused(custodian: KeyStore, tmp
     it as recorded, but it no longer opens as that draft's."""
     state = _sealed_state(tmp_path / "state", custodian, **{tamper: True})
     with pytest.raises(VaultError, match="another row" if tamper == "move" else "authenticate"):
-        stats(state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out", keys=custodian.directory)
+        stats(state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out", keys_dir=custodian.directory)
     assert not (tmp_path / "out").exists()

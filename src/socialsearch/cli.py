@@ -646,7 +646,7 @@ def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, 
     from rich.console import Console
     from rich.table import Table
 
-    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by, keys=keys_dir)
+    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by, keys_dir=keys_dir)
     table = Table(title=f"socialsearch stats {report.from_week} – {report.to_week}")
     table.add_column("figure")
     table.add_column("value", justify="right")

@@ -3,7 +3,7 @@
 :func:`stats` reads the ledger of a state folder (read-only: no vault, no lock) for the weeks
 ``from_week`` to ``to_week`` and writes ``stats.json``, ``stats.csv`` and ``stats.html`` (a
 Danish report with inline SVG charts) to an output folder. A run on a hub extract records each
-draft's statistics values sealed for the key custodian; ``keys`` (the custodian's keystore)
+draft's statistics values sealed for the key custodian; ``keys_dir`` (the custodian's keystore)
 opens them. See ``docs/statistics.md``.
 
 What is counted
@@ -853,7 +853,7 @@ def stats(
     to_week: str | IsoWeek,
     out_dir: str | Path,
     by: Sequence[str] = ("municipality",),
-    keys: str | Path | None = None,
+    keys_dir: str | Path | None = None,
 ) -> StatsReport:
     """Publish the council statistics of the weeks ``from_week``..``to_week`` (both included).
 
@@ -873,7 +873,7 @@ def stats(
     by
         Two-way tables (dimension × decision) to add to the always-present tables of weeks,
         follow-ups, decisions and cross-district drafts: any of :data:`DIMENSIONS`.
-    keys
+    keys_dir
         The key custodian's keystore (with the pseudonymisation secret). A run on a hub extract
         records each draft's statistics values (age, categories, police districts) sealed for
         the custodian, so the statistics are made where the keys are: without ``keys`` such a
@@ -882,9 +882,9 @@ def stats(
     Raises
     ------
     UsageError
-        ``from_week`` after ``to_week``, an unknown dimension, or sealed statistics without ``keys``.
+        ``from_week`` after ``to_week``, an unknown dimension, or sealed statistics without ``keys_dir``.
     KeyStoreError
-        ``keys`` cannot derive the statistics key (a hub or station-less keystore).
+        ``keys_dir`` cannot derive the statistics key (a hub or station-less keystore).
     VaultError
         A sealed statistics value was changed or moved to another draft.
     LedgerError
@@ -909,7 +909,7 @@ def stats(
         conn.execute("ROLLBACK")
     finally:
         conn.close()
-    drafts, signals = _opened(drafts, signals, keys)
+    drafts, signals = _opened(drafts, signals, keys_dir)
     facts = _facts(drafts, signals)
     pairs = (
         signals.select("draft_id", pl.col("category").fill_null(_UNKNOWN)).unique()
