@@ -31,7 +31,7 @@ import pytest
 import socialsearch.hub.drafts as drafts_module
 from socialsearch._resources import template_dir
 from socialsearch.catalogue import load_catalogue
-from socialsearch.contract import RELATIONS, ROLES
+from socialsearch.contract import RELATIONS, ROLES, age_on
 from socialsearch.crypto.keys import KeyStore, keys_export, keys_rotate
 from socialsearch.geography import geography
 from socialsearch.hub.pipeline import run
@@ -349,6 +349,22 @@ def test_the_register_attack_uses_only_the_columns_an_extract_holds(attacked: di
     _check_the_attack_model(less)
     assert less.unique("child") <= full.unique("child") and less.unique("adult") <= full.unique("adult")
     assert less.sizes["k"].sum() >= full.sizes["k"].sum()
+
+
+def test_an_age_in_the_extract_is_followed_week_by_week(attacked: dict[str, Any]) -> None:
+    """The same four extracts with each shipped child's exact age added (as format 2 shipped it):
+    the attack reads the age week by week (a birthday between two extracts gives the birth week
+    away), stays faithful, and tells more persons apart than without it."""
+    born = attacked["truth"].join(attacked["register"].people.select("number", "birth_date"), on="number")
+    aged = [replace(hub, children=hub.children.join(born.select("person", "birth_date"), on="person", how="left")
+                    .with_columns(age_on(pl.col("birth_date"), IsoWeek.parse(hub.week).sunday).alias("age"))
+                    .drop("birth_date")) for hub in attacked["hubs"]]
+    plain = register_attack(attacked["hubs"], attacked["register"], truth=attacked["truth"])
+    with_age = register_attack(aged, attacked["register"], truth=attacked["truth"])
+    assert with_age.attributes == ["municipality", "age"] and plain.attributes == ["municipality"]
+    _check_the_attack_model(with_age)
+    assert with_age.sizes["k"].sum() < plain.sizes["k"].sum()
+    assert with_age.unique("child") >= plain.unique("child")
 
 
 def test_a_press_known_event_names_no_pseudonym(attacked: dict[str, Any]) -> None:
