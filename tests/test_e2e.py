@@ -668,3 +668,39 @@ def test_refused_missing_district_changes_no_byte(scenario, tmp_path, keys, cata
     code, out = run(scenario, tmp_path, keys, catalogue_file)
     assert code == 2 and "FYN" in out and "--absent-district" in out, out
     assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_the_ledger_holds_the_statistics_sealed_and_only_the_custodian_opens_them(scenario, tmp_path, keys,
+                                                                                   catalogue_file):
+    """What the station sealed for `stats` per draft: A (11, threshold, four districts) and D (7,
+    immediate, FYN); the hub's ledger holds neither in clear, and stats needs the custodian's keys."""
+    import sqlite3
+
+    import polars as pl
+
+    from socialsearch.crypto.keys import KeyStore
+    from socialsearch.crypto.municipal import open_statistics
+
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    state = tmp_path / "state"
+    conn = sqlite3.connect(state / "ledger.sqlite")
+    rows = conn.execute("SELECT d.draft_id, d.municipality, d.rule, d.age, d.statistics, r.key_id FROM drafts AS d "
+                        "JOIN runs AS r USING (run_id) ORDER BY d.municipality").fetchall()
+    conn.close()
+    assert [(r[1], r[2], r[3]) for r in rows] == [("101", None, None), ("461", None, None)]
+    store = KeyStore.load(keys)
+    opened = open_statistics(pl.Series([r[4] for r in rows]).str.decode("base64"), store.subkey("vault", rows[0][5]),
+                             pl.Series([r[0] for r in rows]),
+                             pl.Struct({"ref": pl.String, "age": pl.Int64, "rule": pl.String,
+                                        "categories": pl.List(pl.String), "districts": pl.List(pl.String)}))
+    a, d = opened.to_list()
+    assert (a["age"], a["rule"], a["districts"]) == (11, "threshold", ["KBH", "NJY", "OJY", "SSJ"])
+    assert (d["age"], d["rule"], d["districts"]) == (7, "immediate", ["FYN"])
+    code, out = invoke("stats", "--state", state, "--from", WEEK, "--to", WEEK, "--out", tmp_path / "s1")
+    assert code == 2 and "--keys" in out and not (tmp_path / "s1").exists()
+    code, out = invoke("stats", "--state", state, "--keys", keys, "--from", WEEK, "--to", WEEK,
+                       "--out", tmp_path / "s2", "--by", "age_band")
+    assert code == 0, out
+    report = json.loads((tmp_path / "s2" / "stats.json").read_text(encoding="utf-8"))
+    assert report["summary"]["drafts"] == "<5"  # two children: published only as small
+    assert "age_band" in {t["name"] for t in report["tables"]}

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from socialsearch import keys_municipality_add, keys_municipality_init, open_drafts, pseudonymise, run
+from socialsearch.catalogue import load_catalogue
 from socialsearch.crypto import vault
 from socialsearch.crypto.keys import KeyStore, keys_export, keys_show
 from socialsearch.crypto.municipal import (
@@ -32,6 +33,8 @@ from socialsearch.crypto.municipal import (
     plaintext,
 )
 from socialsearch.errors import KeyStoreError, VaultError
+from socialsearch.geography import geography
+from socialsearch.hub.drafts import ROLE_DA
 from socialsearch.station.extracts import read_raw
 
 WEEK = "2026-W47"
@@ -202,7 +205,7 @@ def sealed_run(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str
     pseudonymise(scenario, tmp_path / "pseudo", store.directory, week=WEEK, catalogue=catalogue_file)
     run(tmp_path / "pseudo", WEEK, tmp_path / "out", tmp_path / "state", tmp_path / "hub-keys",
         catalogue=catalogue_file, new_state=True)
-    return {"raw": scenario, "out": tmp_path / "out" / WEEK, "root": tmp_path}
+    return {"raw": scenario, "out": tmp_path / "out" / WEEK, "root": tmp_path, "catalogue": catalogue_file}
 
 
 def _local(column: str) -> pl.Expr:
@@ -218,7 +221,13 @@ def test_open_fills_in_the_exact_values_and_the_hub_never_had_them(sealed_run: d
                and len(base64.b64decode(s["sealed"]["signal"])) == 16 + PLAINTEXT_BYTES["signal"]
                for d in drafts for s in d["signals"])
     assert all(p["link"] is None for d in drafts for p in d["persons"])
-    assert "forseglet til kommunen" in (out / "101" / "drafts.html").read_text(encoding="utf-8")
+    sealed_page = (out / "101" / "drafts.html").read_text(encoding="utf-8")
+    assert "forseglet til kommunen" in sealed_page and "socialsearch open" in sealed_page
+    # the page as it arrives names no role, tie, code, category or police district
+    words = [*ROLE_DA.values(), "Barnets far", "Barnets mor", "1100", "2100",
+             *(c.label for c in load_catalogue(sealed_run["catalogue"]).categories),
+             *(d.name for d in geography().districts)]
+    assert not [w for w in words if w in sealed_page]
     report = open_drafts(out / "101", root / "m101")
     assert (report["drafts"], report["opened"], report["without_exact_values"]) == (1, 1, 0)
     [opened] = json.loads((out / "101" / "drafts.opened.json").read_text(encoding="utf-8"))
@@ -230,6 +239,7 @@ def test_open_fills_in_the_exact_values_and_the_hub_never_had_them(sealed_run: d
     assert [s["registered_at"] for s in opened["signals"]] == sorted(s["registered_at"] for s in opened["signals"])
     page = (out / "101" / "drafts.opened.html").read_text(encoding="utf-8")
     assert "11 år" in page and " kl. " in page and "forseglet til kommunen" not in page
+    assert "mistænkt" in page and "Barnets far" in page
     [d] = json.loads((out / "461" / "drafts.json").read_text(encoding="utf-8"))
     open_drafts(out / "461", root / "m461", root / "elsewhere")
     assert json.loads((root / "elsewhere" / "drafts.opened.json").read_text(encoding="utf-8"))[0]["child"]["age"] == 7

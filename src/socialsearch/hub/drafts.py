@@ -685,13 +685,14 @@ def _sealed_view(draft: Mapping[str, Any], labels: Mapping[str, str], number: in
         "event_ref": ref,
         "date": "Registreret i ugen" if ref in in_week else "Registreret i en tidligere uge i perioden",
         "time": None, "registered": None, "categories": _SEALED_DA, "codes": [],
-        "people": [{"label": labels.get(p, "?"), "relation": "barnet selv" if p == child["pseudonym"] else _SEALED_DA,
-                    "roles": _SEALED_DA, "note": None} for p in persons],
+        "people": [{"label": labels.get(p, "?"),
+                    "relation": "barnet selv" if p == child["pseudonym"] else "tilknytning forseglet",
+                    "roles": "rolle forseglet", "note": None} for p in persons],
         "district": _SEALED_DA, "municipality": "", "weight": _SEALED_DA, "new": ref in new,
     } for ref, persons in people.items()]
     persons = [{
         "label": labels.get(p["pseudonym"], "?"), "pseudonym": p["pseudonym"],
-        "relation": "barnet selv" if p["pseudonym"] == child["pseudonym"] else _SEALED_DA,
+        "relation": "barnet selv" if p["pseudonym"] == child["pseudonym"] else "tilknytning forseglet",
         "events": _plural(sum(1 for r in people.values() if p["pseudonym"] in r), "hændelse", "hændelser"),
         "roles": "",
     } for p in draft.get("persons") or []]

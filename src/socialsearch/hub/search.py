@@ -592,8 +592,7 @@ def hub_search(
         .with_columns(pl.col("new").fill_null(True), pl.col("in_week").fill_null(False))
         .collect()
     )
-    per_child = rows.group_by("child").agg((pl.col("new") & pl.col("in_week")).any().alias("drafted"),
-                                           pl.col("new").any().alias("any_new"))
+    per_child = rows.group_by("child").agg((pl.col("new") & pl.col("in_week")).any().alias("drafted"))
     drafted = per_child.filter("drafted").select("child").sort("child")
     where = _lazy(children).select(pl.col("person").alias("child"), "municipality").collect()
     drafts = _hub_drafts(drafted, rows, where, history, week, draft_ids)
