@@ -191,7 +191,7 @@ def measure_run(input_dir: Path, out: Path, keys: Path, week: IsoWeek = WEEK) ->
     with _read_raw_stages(hub, stages), \
             _patched(hub, "pseudonymise_extracts", _station_stages(stages)), \
             _patched(hub, "read_hub", _timed(stages, "read_hub")), \
-            _patched(hub, "weekly_search", _timed(stages, "search")):
+            _patched(hub, "hub_search", _timed(stages, "search")):
         report = hub.run(input_dir=input_dir, week=week, out_dir=out / "out", state_dir=out / "state",
                               keys_dir=keys, new_state=True)
     stages.mark("outputs_vault_ledger")

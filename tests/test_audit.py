@@ -250,7 +250,8 @@ TABLE_TAMPERING: dict[str, tuple[str, ...]] = {
     "draft and signals deleted": ("DELETE FROM draft_signals WHERE draft_id = 'D48-a'",
                                   "DELETE FROM drafts WHERE draft_id = 'D48-a'", "week 2026-W48 differ"),
     "draft inserted": ("INSERT INTO drafts SELECT 'D49-x', '2026-W49', 'C-x', municipality, age, rule, score, "
-                       "threshold, n_signals, n_new_signals, persons, previous_drafts, run_id FROM drafts LIMIT 1",
+                       "threshold, n_signals, n_new_signals, persons, previous_drafts, statistics, run_id "
+                       "FROM drafts LIMIT 1",
                        "week 2026-W49 has drafts that no audit entry recorded"),
     "signal changed": ("UPDATE draft_signals SET weight = 9 WHERE event_ref = 'E5'", "week 2026-W48 differ"),
     "signal district": ("UPDATE draft_signals SET district = 'NJY' WHERE event_ref = 'E5'", "week 2026-W48 differ"),

@@ -159,6 +159,9 @@ def test_run_ends_with_the_pages_and_the_command_that_lists_the_drafts(scenario,
     runner = CliRunner()
     keys, out, state = tmp_path / "keys", tmp_path / "out", tmp_path / "state"
     runner.invoke(cli, ["keys", "init", "--keys", str(keys)])
+    runner.invoke(cli, ["keys", "municipality", "init", "--municipality", "461", "--keys", str(tmp_path / "m461")])
+    runner.invoke(cli, ["keys", "municipality", "add", "--keys", str(keys), "--public",
+                        str(tmp_path / "m461" / "municipality.pub")])
     result = runner.invoke(cli, ["run", "--input", str(scenario), "--week", "2026-W47", "--out", str(out),
                                  "--state", str(state), "--keys", str(keys), "--catalogue", str(catalogue_file), "-q",
                                  "--new-state"])
@@ -167,6 +170,12 @@ def test_run_ends_with_the_pages_and_the_command_that_lists_the_drafts(scenario,
     assert "caseworkers' pages (one per municipality):" in lines
     assert any(line.endswith(str(out / "2026-W47" / "101" / "drafts.html")) for line in lines)
     assert lines[-1] == f"list the drafts: socialsearch drafts list --state {state} --week 2026-W47"
-    # The immediate draft's page names the category that made it (the hub passes the catalogue's).
+    # The page as it arrives says what is sealed; opened, the immediate draft's page names the
+    # category that made it (the station sealed the catalogue's).
     page = (out / "2026-W47" / "461" / "drafts.html").read_text(encoding="utf-8")
+    assert "Der er registreret en hændelse i kategorien »" not in page and "socialsearch open" in page
+    assert "kommunen har ingen nøgle hos politiet" in (out / "2026-W47" / "101" / "drafts.html").read_text("utf-8")
+    opened = runner.invoke(cli, ["open", "--drafts", str(out / "2026-W47" / "461"), "--keys", str(tmp_path / "m461")])
+    assert opened.exit_code == 0, opened.output
+    page = (out / "2026-W47" / "461" / "drafts.opened.html").read_text(encoding="utf-8")
     assert "Der er registreret en hændelse i kategorien »" in page

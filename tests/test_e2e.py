@@ -57,6 +57,34 @@ def add_week48_drunk_driving_of_the_father(scenario: Path) -> None:
         f.write("NJY,5100-80001-00003-26,0106851234,suspect,,,\n")
 
 
+def with_municipal_keys(keys: Path, root: Path) -> None:
+    """Key pairs of 101 and 461 (the scenario's receiving municipalities), their public keys at the station."""
+    for code in ("101", "461"):
+        assert invoke("keys", "municipality", "init", "--municipality", code, "--keys", root / f"m{code}")[0] == 0
+        assert invoke("keys", "municipality", "add", "--keys", keys, "--public",
+                      root / f"m{code}" / "municipality.pub")[0] == 0
+
+
+def opened_of(root: Path, week: str = WEEK) -> dict[str, list[dict]]:
+    """Each municipality opens its drafts of ``week`` with its key pair (``with_municipal_keys``)."""
+    out = {}
+    for folder in sorted(p for p in (root / "out" / week).iterdir() if p.is_dir()):
+        target = root / "opened" / week / folder.name
+        code, text = invoke("open", "--drafts", folder, "--keys", root / f"m{folder.name}", "--out", target)
+        assert code == 0, text
+        out[folder.name] = json.loads((target / "drafts.opened.json").read_text(encoding="utf-8"))
+    return out
+
+
+def _without_sealed(drafts: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    for docs in drafts.values():
+        for doc in docs:
+            doc.pop("sealed")
+            for row in doc["signals"]:
+                row.pop("sealed")
+    return drafts
+
+
 def drafts_of(root: Path, week: str = WEEK) -> dict[str, list[dict]]:
     folder = root / "out" / week
     return {
@@ -66,15 +94,23 @@ def drafts_of(root: Path, week: str = WEEK) -> dict[str, list[dict]]:
 
 
 def test_weekly_run_finds_exactly_the_hand_worked_drafts(scenario, tmp_path, keys, catalogue_file):
+    with_municipal_keys(keys, tmp_path)
     code, out = run(scenario, tmp_path, keys, catalogue_file)
     assert code == 0, out
     drafts = drafts_of(tmp_path)
     assert sorted(drafts) == ["101", "461"]
     [a] = drafts["101"]
-    [d] = drafts["461"]
-
+    # What the hub holds in clear: pseudonyms, new or known, of the week or earlier; the rest sealed.
     assert a["municipality"] == "101" and a["child"]["municipality"] == "101"
-    assert "age" not in a["child"] and a["sealed"] is None  # no key pair of 101 at the station
+    assert "age" not in a["child"] and a["reason"] is None and a["sealed"]["child"]
+    assert len(a["signals"]) == 4  # F on KBH-1, NJY-1, OJY-1; M on SSJ-1 (mother and custodian: one row)
+    assert all(set(s) == {"event_ref", "person", "new", "in_week", "sealed"} for s in a["signals"])
+    assert [p["link"] for p in a["persons"]] == [None, None]
+
+    opened = opened_of(tmp_path)
+    [a] = opened["101"]
+    [d] = opened["461"]
+    assert a["child"]["age"] == 11 and d["child"]["age"] == 7
     assert a["reason"] == {"rule": "threshold", "score": 6, "threshold": 3}
     assert len(a["signals"]) == 5
     assert all(s["new"] for s in a["signals"])
@@ -87,7 +123,6 @@ def test_weekly_run_finds_exactly_the_hand_worked_drafts(scenario, tmp_path, key
     assert a["previous_drafts"] == []
 
     assert d["reason"]["rule"] == "immediate" and d["reason"]["score"] == 3
-    assert "age" not in d["child"]
     [sig] = d["signals"]
     assert (sig["link"], sig["role"], sig["code"], sig["kind"]) == ("self", "victim", "5600", "incident")
 
@@ -131,11 +166,13 @@ def test_hub_run_on_pseudonymised_extracts_equals_single_site_run(scenario, tmp_
 
 
 def test_rerun_is_idempotent_and_follow_up_lists_previous_draft(scenario, tmp_path, keys, catalogue_file):
+    with_municipal_keys(keys, tmp_path)
     assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
     first = drafts_of(tmp_path)
     html = (tmp_path / "out" / WEEK / "101" / "drafts.html").read_bytes()
     assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
-    assert drafts_of(tmp_path) == first
+    # The same drafts; their sealed values are sealed afresh (a new data key per run), nothing else moves.
+    assert _without_sealed(drafts_of(tmp_path)) == _without_sealed(first)
     assert (tmp_path / "out" / WEEK / "101" / "drafts.html").read_bytes() == html
 
     add_week48_drunk_driving_of_the_father(scenario)
@@ -147,6 +184,8 @@ def test_rerun_is_idempotent_and_follow_up_lists_previous_draft(scenario, tmp_pa
     [a1] = first["101"]
     assert a2["previous_drafts"] == [a1["draft_id"]]
     assert a2["draft_id"] != a1["draft_id"]
+    assert [s["new"] for s in a2["signals"]].count(True) == 1  # one row: F on the new event
+    [a2] = opened_of(tmp_path, "2026-W48")["101"]
     assert a2["reason"]["score"] == 7
     assert [s["new"] for s in a2["signals"]].count(True) == 1
 
@@ -552,8 +591,9 @@ def test_drafts_list_and_review_import_through_the_cli(scenario, tmp_path, keys,
     code, out = invoke("drafts", "list", "--state", state, "--json")
     assert code == 0, out
     rows = json.loads(out)
-    assert [(r["draft_id"], r["municipality"], r["rule"], r["decision"]) for r in rows] == [
-        (a["draft_id"], "101", "threshold", None), (d["draft_id"], "461", "immediate", None)]
+    # rule, score and age are sealed for the municipality: the ledger holds none of them
+    assert [(r["draft_id"], r["municipality"], r["rule"], r["score"], r["age"], r["decision"]) for r in rows] == [
+        (a["draft_id"], "101", None, None, None, None), (d["draft_id"], "461", None, None, None, None)]
     assert set(rows[0]) == {"draft_id", "week", "municipality", "rule", "score", "age", "decision", "reviewer",
                             "decided_at"}
     code, out = invoke("drafts", "list", "--state", state)
@@ -628,3 +668,39 @@ def test_refused_missing_district_changes_no_byte(scenario, tmp_path, keys, cata
     code, out = run(scenario, tmp_path, keys, catalogue_file)
     assert code == 2 and "FYN" in out and "--absent-district" in out, out
     assert snapshot(tmp_path / "out", tmp_path / "state") == before
+
+
+def test_the_ledger_holds_the_statistics_sealed_and_only_the_custodian_opens_them(scenario, tmp_path, keys,
+                                                                                   catalogue_file):
+    """What the station sealed for `stats` per draft: A (11, threshold, four districts) and D (7,
+    immediate, FYN); the hub's ledger holds neither in clear, and stats needs the custodian's keys."""
+    import sqlite3
+
+    import polars as pl
+
+    from socialsearch.crypto.keys import KeyStore
+    from socialsearch.crypto.municipal import open_statistics
+
+    assert run(scenario, tmp_path, keys, catalogue_file)[0] == 0
+    state = tmp_path / "state"
+    conn = sqlite3.connect(state / "ledger.sqlite")
+    rows = conn.execute("SELECT d.draft_id, d.municipality, d.rule, d.age, d.statistics, r.key_id FROM drafts AS d "
+                        "JOIN runs AS r USING (run_id) ORDER BY d.municipality").fetchall()
+    conn.close()
+    assert [(r[1], r[2], r[3]) for r in rows] == [("101", None, None), ("461", None, None)]
+    store = KeyStore.load(keys)
+    opened = open_statistics(pl.Series([r[4] for r in rows]).str.decode("base64"), store.subkey("vault", rows[0][5]),
+                             pl.Series([r[0] for r in rows]),
+                             pl.Struct({"ref": pl.String, "age": pl.Int64, "rule": pl.String,
+                                        "categories": pl.List(pl.String), "districts": pl.List(pl.String)}))
+    a, d = opened.to_list()
+    assert (a["age"], a["rule"], a["districts"]) == (11, "threshold", ["KBH", "NJY", "OJY", "SSJ"])
+    assert (d["age"], d["rule"], d["districts"]) == (7, "immediate", ["FYN"])
+    code, out = invoke("stats", "--state", state, "--from", WEEK, "--to", WEEK, "--out", tmp_path / "s1")
+    assert code == 2 and "--keys" in out and not (tmp_path / "s1").exists()
+    code, out = invoke("stats", "--state", state, "--keys", keys, "--from", WEEK, "--to", WEEK,
+                       "--out", tmp_path / "s2", "--by", "age_band")
+    assert code == 0, out
+    report = json.loads((tmp_path / "s2" / "stats.json").read_text(encoding="utf-8"))
+    assert report["summary"]["drafts"] == "<5"  # two children: published only as small
+    assert "age_band" in {t["name"] for t in report["tables"]}

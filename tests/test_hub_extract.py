@@ -62,9 +62,25 @@ def test_an_extra_column_such_as_a_name_is_refused(folder: Path) -> None:
 
 
 def test_value_rules_name_file_row_and_column(folder: Path) -> None:
-    persons = pl.read_parquet(folder / "incident_persons" / "incident_persons.parquet")
-    _rewrite(folder, "incident_persons", persons.with_columns(pl.lit("boss").alias("role")))
-    with pytest.raises(InputError, match=r"incident_persons.parquet, row 1, column 'role': expected a role"):
+    children = pl.read_parquet(folder / HUB_PATHS["children"])
+    _rewrite(folder, "children", children.with_columns(pl.lit("999").alias("municipality")))
+    with pytest.raises(InputError, match=r"children.parquet, row 1, column 'municipality': expected one of the 98") \
+            as err:
+        read_hub(folder)
+    assert "999" not in str(err.value)
+
+
+def test_a_signal_of_an_unknown_event_child_or_person_is_refused(folder: Path) -> None:
+    signals = pl.read_parquet(folder / HUB_PATHS["signals"])
+    _rewrite(folder, "signals", signals.with_columns(pl.lit("e.k0.unknown").alias("event_ref")))
+    with pytest.raises(InputError) as err:
+        read_hub(folder)
+    text = str(err.value)
+    assert "signals.parquet, row 1, column 'event_ref': expected an event that exists in events" in text
+    assert "e.k0.unknown" not in text
+    _rewrite(folder, "signals", pl.concat([signals, signals.head(1)]))
+    with pytest.raises(InputError, match=r"signals.parquet, row \d+, column 'person': expected each "
+                                         r"\(child, event_ref, person\) once"):
         read_hub(folder)
 
 
@@ -89,17 +105,11 @@ def test_write_refuses_a_non_empty_folder_without_force(folder: Path) -> None:
     assert read_hub(folder).tables["children"].equals(hub.children)
 
 
-def test_a_version_2_extract_is_refused_with_what_to_do(folder: Path) -> None:
-    """Version 2 carried children's ages and event times and places: run says to pseudonymise again."""
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_extract_of_an_earlier_version_is_refused_with_what_to_do(folder: Path, version: int) -> None:
+    """Version 2 carried children's ages and event times and places, version 3 codes, roles,
+    relation types, districts and weeks in clear: run says to pseudonymise again."""
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": 2}), encoding="utf-8")
-    with pytest.raises(UsageError, match=r"format version 2 .*pseudonymise the raw extracts again"):
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": version}), encoding="utf-8")
+    with pytest.raises(UsageError, match=rf"format version {version} .*pseudonymise the raw extracts again"):
         read_hub(folder)
-
-
-def test_a_bad_registration_week_is_refused_without_quoting_it(folder: Path) -> None:
-    frame = pl.read_parquet(folder / HUB_PATHS["incidents"])
-    _rewrite(folder, "incidents", frame.with_columns(pl.lit("2026-11-16").alias("registered_week")))
-    with pytest.raises(InputError, match=r"registered_week.*an ISO week such as 2026-W47") as err:
-        read_hub(folder)
-    assert "2026-11-16" not in str(err.value)

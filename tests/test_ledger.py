@@ -280,7 +280,9 @@ def test_record_run_validates_frames(tmp_path: Path) -> None:
         with pytest.raises(LedgerError, match="belongs to no draft"):
             ledger.runs.record("2026-W47", drafts.head(1), signals)
         with pytest.raises(LedgerError, match="lacks column"):
-            ledger.runs.record("2026-W47", drafts.drop("rule"), signals)
+            ledger.runs.record("2026-W47", drafts.drop("municipality"), signals)
+        with pytest.raises(LedgerError, match="lacks column"):
+            ledger.runs.record("2026-W47", drafts, signals.drop("new"))
         with pytest.raises(LedgerError, match="unknown run_info key"):
             ledger.runs.record("2026-W47", drafts, signals, {"cpr": "x"})
         assert ledger.runs.recorded() == []

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from socialsearch import keys_municipality_add, keys_municipality_init, open_drafts, pseudonymise, run
+from socialsearch.catalogue import load_catalogue
 from socialsearch.crypto import vault
 from socialsearch.crypto.keys import KeyStore, keys_export, keys_show
 from socialsearch.crypto.municipal import (
@@ -32,6 +33,8 @@ from socialsearch.crypto.municipal import (
     plaintext,
 )
 from socialsearch.errors import KeyStoreError, VaultError
+from socialsearch.geography import geography
+from socialsearch.hub.drafts import ROLE_DA
 from socialsearch.station.extracts import read_raw
 
 WEEK = "2026-W47"
@@ -125,7 +128,7 @@ def test_equal_values_never_seal_alike_and_every_value_has_one_size(tmp_path: Pa
     sealer, key = _sealer(tmp_path)
     refs = pl.Series(["101.aaaa", "101.bbbb", "101.c"])
     sealed = sealer.seal(pl.Series(["101"] * 3), _texts(refs.to_list(), [9, 9, 17]), "child")
-    assert sealed.bin.size().to_list() == [16 + PLAINTEXT_BYTES] * 3  # the ages' and refs' lengths do not show
+    assert sealed.bin.size().to_list() == [16 + PLAINTEXT_BYTES["child"]] * 3  # the ages' and refs' lengths do not show
     assert sealed.n_unique() == 3
     again, _ = MunicipalSealer({"101": key.public}, WEEK), None
     assert again.seal(pl.Series(["101"] * 3), _texts(refs.to_list(), [9, 9, 17]), "child").to_list() != \
@@ -168,8 +171,25 @@ def test_a_changed_or_moved_value_is_refused(tmp_path: Path) -> None:
         open_details(pl.Series([bytes(flipped), sealed[1]], dtype=pl.Binary), data_key, "child", refs)
     with pytest.raises(VaultError, match="another row"):
         open_details(sealed.reverse(), data_key, "child", refs)
-    with pytest.raises(VaultError, match="do not authenticate"):  # a child's value offered as an event's
+    with pytest.raises(VaultError, match="wrong length"):  # a child's value offered as an event's
         open_details(sealed, data_key, "event", refs)
+    longer = sealer.seal(pl.Series(["101", "101"]), _texts(refs.to_list(), [3, 12]), "signal")
+    with pytest.raises(VaultError, match="do not authenticate"):  # a signal row's value offered as a child's size
+        open_details(longer.bin.slice(0, 16 + PLAINTEXT_BYTES["child"]), data_key, "child", refs)
+
+
+def test_a_value_is_padded_to_its_size_in_bytes_not_characters(tmp_path: Path) -> None:
+    """A label with æ, ø and å has more UTF-8 bytes than characters: the sealed size stays one."""
+    sealer, key = _sealer(tmp_path)
+    refs = pl.Series(["101.a", "101.b"])
+    texts = pl.DataFrame({"ref": refs, "label": ["Vold", "Trusler mod børn på skolen æøå"]}).select(
+        plaintext({"ref": pl.col("ref"), "label": pl.col("label")})).to_series()
+    sealed = sealer.seal(pl.Series(["101", "101"]), texts, "event")
+    assert sealed.bin.size().to_list() == [16 + PLAINTEXT_BYTES["event"]] * 2
+    opened = open_details(sealed, open_data_key(sealer.sealed_keys()["101"], key, WEEK), "event", refs)
+    assert opened.struct.field("label").to_list() == ["Vold", "Trusler mod børn på skolen æøå"]
+    with pytest.raises(ValueError, match="longer"):
+        sealer.seal(pl.Series(["101"]), pl.Series(["x" * (PLAINTEXT_BYTES["event"] + 1)]), "event")
 
 
 # ------------------------------------------------------------------------------ end to end
@@ -185,7 +205,7 @@ def sealed_run(scenario: Path, catalogue_file: Path, tmp_path: Path) -> dict[str
     pseudonymise(scenario, tmp_path / "pseudo", store.directory, week=WEEK, catalogue=catalogue_file)
     run(tmp_path / "pseudo", WEEK, tmp_path / "out", tmp_path / "state", tmp_path / "hub-keys",
         catalogue=catalogue_file, new_state=True)
-    return {"raw": scenario, "out": tmp_path / "out" / WEEK, "root": tmp_path}
+    return {"raw": scenario, "out": tmp_path / "out" / WEEK, "root": tmp_path, "catalogue": catalogue_file}
 
 
 def _local(column: str) -> pl.Expr:
@@ -195,10 +215,19 @@ def _local(column: str) -> pl.Expr:
 def test_open_fills_in_the_exact_values_and_the_hub_never_had_them(sealed_run: dict[str, Path]) -> None:
     out, root = sealed_run["out"], sealed_run["root"]
     drafts = json.loads((out / "101" / "drafts.json").read_text(encoding="utf-8"))
-    assert all("age" not in d["child"] and d["sealed"]["child"] for d in drafts)
-    assert all("occurred_at" not in s and len(base64.b64decode(s["sealed"])) == 16 + PLAINTEXT_BYTES
+    assert all("age" not in d["child"] and d["sealed"]["child"] and d["reason"] is None for d in drafts)
+    assert all(set(s) == {"event_ref", "person", "new", "in_week", "sealed"}
+               and len(base64.b64decode(s["sealed"]["event"])) == 16 + PLAINTEXT_BYTES["event"]
+               and len(base64.b64decode(s["sealed"]["signal"])) == 16 + PLAINTEXT_BYTES["signal"]
                for d in drafts for s in d["signals"])
-    assert "forseglet til kommunen" in (out / "101" / "drafts.html").read_text(encoding="utf-8")
+    assert all(p["link"] is None for d in drafts for p in d["persons"])
+    sealed_page = (out / "101" / "drafts.html").read_text(encoding="utf-8")
+    assert "forseglet til kommunen" in sealed_page and "socialsearch open" in sealed_page
+    # the page as it arrives names no role, tie, code, category or police district
+    words = [*ROLE_DA.values(), "Barnets far", "Barnets mor", "1100", "2100",
+             *(c.label for c in load_catalogue(sealed_run["catalogue"]).categories),
+             *(d.name for d in geography().districts)]
+    assert not [w for w in words if w in sealed_page]
     report = open_drafts(out / "101", root / "m101")
     assert (report["drafts"], report["opened"], report["without_exact_values"]) == (1, 1, 0)
     [opened] = json.loads((out / "101" / "drafts.opened.json").read_text(encoding="utf-8"))
@@ -210,6 +239,7 @@ def test_open_fills_in_the_exact_values_and_the_hub_never_had_them(sealed_run: d
     assert [s["registered_at"] for s in opened["signals"]] == sorted(s["registered_at"] for s in opened["signals"])
     page = (out / "101" / "drafts.opened.html").read_text(encoding="utf-8")
     assert "11 år" in page and " kl. " in page and "forseglet til kommunen" not in page
+    assert "mistænkt" in page and "Barnets far" in page
     [d] = json.loads((out / "461" / "drafts.json").read_text(encoding="utf-8"))
     open_drafts(out / "461", root / "m461", root / "elsewhere")
     assert json.loads((root / "elsewhere" / "drafts.opened.json").read_text(encoding="utf-8"))[0]["child"]["age"] == 7

@@ -28,12 +28,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialsearch.catalogue import Catalogue, Category, Code
-from socialsearch.contract import age_on
+from socialsearch.contract import age_on, iso_week
 from socialsearch.hub.search import (
     DRAFT_SCHEMA,
     SIGNAL_SCHEMA,
     History,
     SearchResult,
+    hub_search,
     weekly_search,
 )
 from socialsearch.weeks import TZ, IsoWeek
@@ -716,3 +717,41 @@ def test_person_listed_twice_keeps_one_signal_with_the_best_resolution() -> None
     result = world.search()
     got = result.signals.select("person", "resolved_by", "match_probability").rows()
     assert got == [("F1", "cpr", None), ("M1", "probabilistic", 0.97)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_the_hubs_history_step_over_the_stations_rows_gives_the_full_search(data: st.DataObject) -> None:
+    """The station runs the rule with no history and ships, per drafted child, its (child, event,
+    person) rows, whether each event is of the week, and the child's municipality. With any
+    history, ``hub_search`` over those gives the drafts ``weekly_search`` gives on everything:
+    the same children, ids, municipalities, persons, earlier drafts and (child, event, person,
+    new) rows."""
+    frames = _busy_world().frames()
+    station = weekly_search(**frames, catalogue=CAT, week=W47, history=History.empty(), draft_ids=ids)
+    pairs = station.signals.select("child", "event_ref").unique().sort("child", "event_ref")
+    drafted = [p for p in pairs.rows() if data.draw(st.booleans())]
+    weeks = {child: data.draw(st.sampled_from(["2026-W44", "2026-W45", "2026-W46"])) for child, _ in drafted}
+    history = History(
+        drafted_pairs=pl.DataFrame(drafted, schema={"child": pl.String, "event_ref": pl.String}, orient="row"),
+        previous_drafts=pl.DataFrame([(c, f"D{w}/{c}", w) for c, w in weeks.items()],
+                                     schema={"child": pl.String, "draft_id": pl.String, "week": pl.String},
+                                     orient="row"),
+    )
+    full = weekly_search(**frames, catalogue=CAT, week=W47, history=history, draft_ids=ids)
+    events = frames["incidents"].select(
+        "event_ref", (iso_week(pl.col("registered_at")) == str(W47)).alias("in_week"))
+    hub = hub_search(
+        signals=station.signals.select("child", "event_ref", "person").unique(),
+        events=events,
+        children=station.drafts.select(pl.col("child").alias("person"), "municipality"),
+        week=W47, history=history, draft_ids=ids,
+    )
+    same = ["draft_id", "week", "child", "municipality", "previous_drafts"]
+    assert hub.drafts.select(same).equals(full.drafts.select(same))
+    people = pl.col("persons").list.eval(pl.element().struct.field("pseudonym")).list.unique().list.sort()
+    assert hub.drafts.select(people).equals(full.drafts.select(people))
+    rows = ["draft_id", "child", "event_ref", "person", "new"]
+    assert hub.signals.select(rows).equals(full.signals.select(rows).unique().sort("draft_id", "event_ref", "person"))
+    assert hub.drafts.select("rule", "score", "threshold", "n_signals", "n_new_signals").null_count().row(0) == (
+        hub.drafts.height,) * 5

@@ -12,9 +12,10 @@ Worked out by hand for 2026-W47 with tests/data/catalogue.toml (lookback from 25
   catalogue events: 2, resolved 1.
 * but only what can change a draft is shipped (``docs/privacy.md``): B's one event (2100, weight
   1, not immediate) can never reach the threshold of 3, so B, FYN-2 and B's mother stay at the
-  station. Shipped: events (5) KBH-1, NJY-1, OJY-1, SSJ-1, FYN-1; persons (5); children (2) A,
-  D; relations (3) A-F father, A-M mother, A-M custodian; sealed event details (5), one per
-  (event, receiving municipality).
+  station. Shipped (format 4): events (5) KBH-1, NJY-1, OJY-1, SSJ-1, FYN-1; signal rows (5)
+  A-KBH-1-F, A-NJY-1-F, A-OJY-1-F, A-SSJ-1-M (M is A's mother and custodian: one row for both
+  signals), D-FYN-1-D; persons (4) A, D, F, M; children (2) A (101), D (461); sealed event
+  details (5), one per (event, receiving municipality).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import polars as pl
 import pytest
 
 from socialsearch.catalogue import load_catalogue
+from socialsearch.contract import iso_week
 from socialsearch.crypto.keys import KeyStore
 from socialsearch.errors import UsageError
 from socialsearch.hub_extract import HUB_PATHS, HUB_SCHEMA, read_hub
@@ -45,31 +47,35 @@ def test_the_hub_extract_holds_exactly_what_the_week_needs(scenario: Path, catal
                                                            keystore: KeyStore) -> None:
     hub = pseudonymise_extracts(read_raw(scenario), keystore, week=WEEK, catalogue=load_catalogue(catalogue_file))
     assert {name: frame.height for name, frame in hub.tables.items()} == {
-        "incidents": 5, "incident_persons": 5, "children": 2, "relations": 3, "event_details": 5}
-    assert hub.manifest["counts"]["children_linked"] == 3
+        "events": 5, "signals": 5, "children": 2, "persons": 4, "event_details": 5}
     assert sorted(hub.children["municipality"].to_list()) == ["101", "461"]
-    assert sorted(hub.incidents["district"].to_list()) == ["FYN", "KBH", "NJY", "OJY", "SSJ"]
-    assert set(hub.incidents["registered_week"].to_list()) <= {str(WEEK.shift(-i)) for i in range(26)}
-    assert sorted(hub.relations["relation"].to_list()) == ["custodian", "father", "mother"]
-    by = hub.incident_persons.group_by("resolved_by").len().sort("resolved_by").rows()
-    assert by == [("cpr", 4), ("probabilistic", 1)]
-    resolved = hub.incident_persons.filter(pl.col("resolved_by") == "probabilistic")
-    assert 0.5 < resolved["match_probability"].item() <= 1.0
-    assert hub.incident_persons.filter(pl.col("resolved_by") == "cpr")["match_probability"].null_count() == 4
+    # A's row count: F on three events, M on one (as mother and custodian: one row); D on its own
+    rows = hub.signals.group_by("child").len().sort("len")["len"].to_list()
+    assert rows == [1, 4]
+    assert hub.relations.height == 2 and "relation" not in hub.relations.columns  # (A, F), (A, M): no types
+    raw = read_raw(scenario).incidents
+    in_week = raw.filter(iso_week(pl.col("registered_at")) == str(WEEK)).height
+    assert 0 < hub.events["in_week"].sum() <= in_week == hub.manifest["counts"]["incidents_registered_in_week"]
     # no municipality of this scenario has a key pair at the station: nothing sealed, and said so
     assert hub.children["details"].null_count() == 2 and hub.event_details["details"].null_count() == 5
+    assert hub.signals["details"].null_count() == 5
     assert hub.manifest["municipalities_without_key"] == ["101", "461"] and hub.manifest["municipal_keys"] == {}
+    assert hub.children["statistics"].null_count() == 0  # sealed for the key custodian
     persons = hub.manifest["counts"]["persons"]
     assert (persons["without_valid_cpr"], persons["resolved"], persons["unresolved"]) == (2, 1, 1)
+    assert not {"rows_read_per_district", "children_linked", "catalogue_events_in_window"} & set(
+        hub.manifest["counts"])
     for name, frame in hub.tables.items():
         assert list(frame.columns) == list(HUB_SCHEMA[name]), name
 
 
 def test_tables_are_ordered_by_keyed_values_only(scenario: Path, catalogue_file: Path, keystore: KeyStore) -> None:
     hub = pseudonymise_extracts(read_raw(scenario), keystore, week=WEEK, catalogue=load_catalogue(catalogue_file))
-    assert hub.incidents["event_ref"].is_sorted()
+    assert hub.events["event_ref"].is_sorted()
     assert hub.children["person"].is_sorted()
-    assert hub.relations["child"].is_sorted()
+    assert hub.persons["person"].is_sorted()
+    assert hub.signals.select(pl.struct("child", "event_ref", "person").is_sorted()).item()
+    assert hub.event_details.select(pl.struct("event_ref", "recipient").is_sorted()).item()
 
 
 def test_a_week_outside_the_events_ships_nothing(scenario: Path, catalogue_file: Path, keystore: KeyStore) -> None:

@@ -19,7 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialsearch.cli import cli
-from socialsearch.errors import AuditError, LedgerError, UsageError
+from socialsearch.crypto import municipal
+from socialsearch.crypto.keys import KeyStore, keys_export
+from socialsearch.errors import AuditError, KeyStoreError, LedgerError, UsageError, VaultError
 from socialsearch.ledger import Ledger
 from socialsearch.statistics import SECONDARY, SUPPRESSED, Relation, StatsReport, stats, suppress
 from socialsearch.weeks import IsoWeek
@@ -656,3 +658,90 @@ def test_cross_district_by_decision(state: Path, tmp_path: Path) -> None:
         "*": [8, 5, 5, 18],
     }
     assert result.summary["cross_district_pct"] == 38.9
+
+
+# --- statistics sealed for the key custodian (what a run on a hub extract records) ---------------
+
+
+def _sealed_frames(week: str, store: KeyStore, *, move: bool = False, flip: bool = False
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The week's drafts as a hub records them: rule, score, age and every signal column but the
+    pseudonyms and ``new`` left out, and each draft's statistics values sealed as the station
+    seals them (``move``: the values of the first two drafts swapped; ``flip``: a byte changed)."""
+    drafts, signals = _frames(week)
+    per_draft = signals.group_by("draft_id").agg(
+        pl.col("category").unique().sort().alias("categories"), pl.col("district").unique().sort().alias("districts"),
+        pl.col("registered_at").max().dt.to_string("%Y-%m-%dT%H:%M:%S%:z").alias("newest"))
+    values = drafts.join(per_draft, on="draft_id", how="left").select(municipal.plaintext({
+        "ref": pl.col("draft_id"), "age": pl.col("age"), "rule": pl.col("rule"), "categories": pl.col("categories"),
+        "districts": pl.col("districts"), "newest": pl.col("newest")})).to_series()
+    sealed = municipal.seal_statistics(values, store.subkey("vault", store.primary_key_id))
+    if move:
+        sealed = pl.concat([sealed[1:2], sealed[0:1], sealed[2:]])
+    if flip:
+        first = bytearray(sealed[0])
+        first[20] ^= 1
+        sealed = pl.concat([pl.Series([bytes(first)], dtype=pl.Binary), sealed[1:]])
+    hub_drafts = drafts.select("draft_id", "week", "child", "municipality", "previous_drafts").with_columns(
+        sealed.alias("statistics"))
+    return hub_drafts, signals.select("draft_id", "child", "event_ref", "person", "new")
+
+
+def _sealed_state(folder: Path, store: KeyStore, **tamper: bool) -> Path:
+    with Ledger.open(folder) as ledger:
+        for week in sorted({row[0] for row in LEDGER}):
+            ledger.runs.record(week, *_sealed_frames(week, store, **(tamper if week == "2026-W40" else {})),
+                               {"key_id": store.primary_key_id})
+        for week, child, _, decisions, *_ in LEDGER:
+            for decision in decisions:
+                ledger.reviews.record(draft_id(week, child), decision, "begrundelse", "ABC")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def custodian(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    return KeyStore.init(tmp_path_factory.mktemp("custodian") / "keys")
+
+
+@pytest.fixture(scope="module")
+def sealed_state(tmp_path_factory: pytest.TempPathFactory, custodian: KeyStore) -> Path:
+    return _sealed_state(tmp_path_factory.mktemp("sealed"), custodian)
+
+
+def test_stats_with_the_custodians_key_give_the_figures_of_the_clear_ledger(
+        sealed_state: Path, custodian: KeyStore, report: StatsReport, tmp_path: Path) -> None:
+    conn = sqlite3.connect(sealed_state / "ledger.sqlite")
+    assert conn.execute("SELECT count(*) FROM drafts WHERE rule IS NOT NULL OR age IS NOT NULL").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM draft_signals WHERE district IS NOT NULL OR category IS NOT NULL "
+                        "OR registered_at IS NOT NULL").fetchone() == (0,)
+    conn.close()
+    opened = stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out",
+                   by=("municipality", "district", "category", "age_band", "rule"), keys_dir=custodian.directory)
+    assert opened.summary == report.summary
+    assert opened.to_dict() == report.to_dict()
+
+
+def test_the_hub_alone_cannot_make_stats(sealed_state: Path, custodian: KeyStore, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="key custodian"):
+        stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out")
+    hub = keys_export(custodian.directory, tmp_path / "hub-keys", "hub")
+    with pytest.raises(KeyStoreError):
+        stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out", keys_dir=hub.directory)
+    other = KeyStore.init(tmp_path / "other-keys")  # another custodian's keys: the values do not open
+    with pytest.raises((KeyStoreError, VaultError)):
+        stats(sealed_state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out",
+              keys_dir=other.directory)
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(cli, ["stats", "--state", str(sealed_state), "--from", "2026-W40", "--to",
+                                      "2026-W42", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--keys" in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tamper", ["move", "flip"])
+def test_a_changed_or_moved_statistics_value_is_refused(custodian: KeyStore, tmp_path: Path, tamper: str) -> None:
+    """A value the hub moved to another draft, or changed, before recording it: the chain binds
+    it as recorded, but it no longer opens as that draft's."""
+    state = _sealed_state(tmp_path / "state", custodian, **{tamper: True})
+    with pytest.raises(VaultError, match="another row" if tamper == "move" else "authenticate"):
+        stats(state, from_week="2026-W40", to_week="2026-W42", out_dir=tmp_path / "out", keys_dir=custodian.directory)
+    assert not (tmp_path / "out").exists()

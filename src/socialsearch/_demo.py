@@ -103,7 +103,8 @@ def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, see
         console.print(f"\nOpen a caseworker's page: [bold]{first.resolve()}[/]")
         draft_id = json.loads((first.parent / "drafts.json").read_text(encoding="utf-8"))[0]["draft_id"]
         opened = open_drafts(first.parent, municipal / first.parent.name)
-        console.print(f"The same page with the exact ages, times and places the station sealed for "
+        console.print(f"The same page opened: why each child was drafted, the events, codes, roles, ages, times "
+                      f"and places the station sealed for "
                       f"{first.parent.name} (`socialsearch open --drafts {first.parent} --keys "
                       f"{municipal / first.parent.name}`): [bold]{Path(opened['html']).resolve()}[/]")
     console.print(f"Summary: {(out / str(week) / 'summary.json').resolve()}")
@@ -114,7 +115,7 @@ def demo(demo_dir: str | Path = "socialsearch-demo", *, scale: float = 0.01, see
         "--reviewer ABC\n"
         f"  socialsearch reidentify --state {state} --keys {keys} --draft {draft_id}\n"
         f"  socialsearch audit verify --state {state}\n"
-        f"  socialsearch stats --state {state} --from {week} --to {week} --out {demo_dir / 'stats'}",
+        f"  socialsearch stats --state {state} --keys {keys} --from {week} --to {week} --out {demo_dir / 'stats'}",
         highlight=False,
     )
     return report

@@ -525,7 +525,8 @@ def drafts_list(state_dir: Path, week: IsoWeek | None, municipality: str | None,
                 as_json: bool) -> None:
     """List drafts: id, week, municipality, rule, score, age and the latest decision.
 
-    Decisions are shown as the audit log records them.
+    Decisions are shown as the audit log records them. Rule, score and age are empty for drafts
+    made from a hub extract: the station sealed them for the municipality (`socialsearch open`).
 
     \b
     Example:
@@ -570,8 +571,10 @@ def drafts_table(rows: list[dict[str, Any]], title: str, width: int) -> Any:
     for r in rows:
         when = None if r["decided_at"] is None else datetime.fromisoformat(r["decided_at"]).astimezone(TZ)
         decided = "" if when is None else f"{when:%Y-%m-%d %H:%M}" if wide else f"{when:%Y-%m-%d}"
-        rule = str(r["rule"]) if wide else {"immediate": "imm", "threshold": "thr"}.get(r["rule"], str(r["rule"]))
-        values = [r["draft_id"], *([r["week"]] if wide else []), r["municipality"], rule, str(r["score"]),
+        rule = ("" if r["rule"] is None else str(r["rule"]) if wide
+                else {"immediate": "imm", "threshold": "thr"}.get(r["rule"], str(r["rule"])))
+        values = [r["draft_id"], *([r["week"]] if wide else []), r["municipality"], rule,
+                  "" if r["score"] is None else str(r["score"]),
                   "" if r["age"] is None else str(r["age"]), r["decision"] or "pending", r["reviewer"] or "", decided]
         table.add_row(*(Text(printable(v)) for v in values))
     return table
@@ -623,21 +626,27 @@ def review(state_dir: Path, draft_id: str | None, decision: str | None, reason: 
               type=click.Choice(["municipality", "district", "category", "age_band", "rule", "decision",
                                  "cross_district"]),
               help="Add a table (and chart) of drafts by this dimension and decision; repeat for more.")
-def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...]) -> None:
+@click.option("--keys", "keys_dir", type=_dir(), default=None,
+              help="The key custodian's keystore: opens each draft's statistics values, which a run on a hub "
+                   "extract records sealed for the custodian.")
+def stats(state_dir: Path, from_week: IsoWeek, to_week: IsoWeek, out_dir: Path, by: tuple[str, ...],
+          keys_dir: Path | None) -> None:
     """Statistics for councils (kredsråd, lokalråd, SSP) from the ledger, small cells hidden.
 
-    Verifies the audit chain first (as `audit verify`), then reads the ledger only (no keys, no
-    vault) and writes stats.json, stats.csv and stats.html. A cell of 1-4 children shows "<5"; a
-    cell hidden so that no such cell can be worked out shows "(skjult)".
+    Verifies the audit chain first (as `audit verify`), then reads the ledger only (no vault)
+    and writes stats.json, stats.csv and stats.html. A run on a hub extract records each draft's
+    statistics values (age, categories, police districts) sealed for the key custodian: give the
+    custodian's keystore with --keys (the hub's cannot open them). A cell of 1-4 children shows
+    "<5"; a cell hidden so that no such cell can be worked out shows "(skjult)".
 
     \b
     Example:
-        socialsearch stats --state ./state --from 2026-W27 --to 2026-W39 --out ./q3 --by district --by category
+        socialsearch stats --state ./state --keys ./keys --from 2026-W27 --to 2026-W39 --out ./q3 --by district
     """
     from rich.console import Console
     from rich.table import Table
 
-    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by)
+    report = api.stats(state_dir, from_week=from_week, to_week=to_week, out_dir=out_dir, by=by, keys_dir=keys_dir)
     table = Table(title=f"socialsearch stats {report.from_week} – {report.to_week}")
     table.add_column("figure")
     table.add_column("value", justify="right")

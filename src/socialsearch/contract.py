@@ -108,24 +108,20 @@ RAW_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
 ``extracts.read_raw`` validates text or Parquet into these types; ``synth`` writes them."""
 
 HUB_SCHEMA: Final[dict[str, dict[str, pl.DataType]]] = {
-    "incidents": {
-        "event_ref": _S, "district": _S, "registered_week": _S,
-        "incident_code": _S, "offence_code": _S, "event_sealed": _B,
-    },
-    "incident_persons": {
-        "event_ref": _S, "person": _S, "role": _S, "resolved_by": _S,
-        "match_probability": pl.Float64(), "person_sealed": _B,
-    },
-    "children": {"person": _S, "municipality": _S, "person_sealed": _B, "details": _B},
-    "relations": {"child": _S, "adult": _S, "relation": _S},
+    "events": {"event_ref": _S, "in_week": pl.Boolean(), "event_sealed": _B},
+    "signals": {"child": _S, "event_ref": _S, "person": _S, "details": _B},
+    "children": {"person": _S, "municipality": _S, "details": _B, "statistics": _B},
+    "persons": {"person": _S, "person_sealed": _B},
     "event_details": {"event_ref": _S, "recipient": _S, "details": _B},
 }
-"""The hub extract (version 3, ``docs/data-contract.md``): every column it holds, with its type.
+"""The hub extract (version 4, ``docs/data-contract.md``): every column it holds, with its type.
 
-Only what the weekly rule reads, at the grain it reads it: the ISO week of registration, no
-age (the station keeps children only), no event time or place. ``details`` are the exact
-values (the child's age; an event's date-times and municipality) sealed for the receiving
-municipality (:mod:`socialsearch.crypto.municipal`), null where it has no key."""
+Only what the history step of the weekly rule reads: who is on which event for which child
+(pseudonyms), whether the event was registered in the searched week, and each child's
+municipality (routing). Codes, roles, relation types, districts, weeks and the rule's outcome
+are in ``details``, sealed for the receiving municipality (:mod:`socialsearch.crypto.municipal`;
+null where it has no key); ``statistics`` is sealed for the key custodian; ``*_sealed`` are the
+raw identifiers sealed for the key custodian (the vault)."""
 
 ISO_WEEK_PATTERN: Final = r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$"
 """An ISO week as text, ``2026-W47`` (the hub's grain of a registration time)."""

@@ -1,27 +1,28 @@
-"""The hub extract (format version 3): what a source station hands to the hub.
+"""The hub extract (format version 4): what a source station hands to the hub.
 
 ``socialsearch pseudonymise --week W`` writes it and ``socialsearch run`` reads it without any
 secret::
 
-    PSEUDO/manifest.json              format, version 3, week, catalogue digest, key ids, the
-                                      sealed vault data key, the municipalities' sealed data
-                                      keys, counts, file digests, created_at
-    PSEUDO/incidents/incidents.parquet                event_ref, district, registered_week,
-                                                      incident_code, offence_code, event_sealed
-    PSEUDO/incident_persons/incident_persons.parquet  event_ref, person, role, resolved_by,
-                                                      match_probability, person_sealed
-    PSEUDO/children.parquet                           person, municipality, person_sealed, details
-    PSEUDO/relations.parquet                          child, adult, relation
-    PSEUDO/event_details.parquet                      event_ref, recipient, details
+    PSEUDO/manifest.json           format, version 4, week, catalogue digest, key ids, the sealed
+                                   vault data key, the municipalities' sealed data keys, counts,
+                                   file digests, created_at
+    PSEUDO/events.parquet          event_ref, in_week, event_sealed
+    PSEUDO/signals.parquet         child, event_ref, person, details
+    PSEUDO/children.parquet        person, municipality, details, statistics
+    PSEUDO/persons.parquet         person, person_sealed
+    PSEUDO/event_details.parquet   event_ref, recipient, details
 
-It holds only what can change one of the week's drafts, at the grain the rule reads it
-(``docs/search.md``): the children the search can draft in W whatever the ledger holds, their
-signals' events (the ISO week of registration, the police district, the codes), the persons
-and relations that give those signals. No age (the station keeps children only), no event
-time or place, no name or name encoding, no adult's birth date or municipality, no CPR status
-per row. ``details`` are the exact values a caseworker needs, sealed for the receiving
-municipality (:mod:`socialsearch.crypto.municipal`). Rows are in an order given by keyed
-values only, never by the raw files (``docs/privacy.md``).
+The station runs the whole weekly rule itself with no history, so everything the rule decides
+that does not depend on earlier drafts is decided there. The hub gets only what the rest needs
+(``docs/search.md``): for each child the station drafts, its municipality (routing); for each
+(child, event, person) that gives it a signal, the three pseudonyms; for each such event,
+whether it was registered in W. No code, role, relation type, police district, week, score or
+rule is in clear. ``details`` are those values sealed for the receiving municipality
+(:mod:`socialsearch.crypto.municipal`): a child's age and what the rule decided, an event's
+date-times, place, week, district and codes, a signal row's (role, link, kind, code) entries.
+``statistics`` (a draft's age, categories and districts) is sealed for the key custodian;
+``*_sealed`` are the raw identifiers sealed for the key custodian (the vault). Rows are in an
+order given by keyed values only, never by the raw files (``docs/privacy.md``).
 
 The manifest's ``files`` map each Parquet file to the SHA-256 of its own bytes (these are
 files the station wrote, not raw files: they confirm nothing about the raw extracts), so a
@@ -39,7 +40,7 @@ from typing import Any, Final
 import polars as pl
 
 from ._atomic import fsync_dir, replacing, write_json_atomic
-from .contract import HUB_SCHEMA, ISO_WEEK_PATTERN, RELATIONS, RESOLVED_BY, ROLES, to_local
+from .contract import HUB_SCHEMA
 from .errors import InputError, UsageError
 from .geography import geography
 from .station._reading import Check as _Check
@@ -61,36 +62,42 @@ __all__ = [
 ]
 
 HUB_FORMAT: Final = "socialsearch-hub-extract"
-HUB_VERSION: Final = 3
+HUB_VERSION: Final = 4
 _MANIFEST: Final = "manifest.json"
 _V1_FORMAT = "socialsearch-pseudonymised"
 
-HUB_PATHS: Final[dict[str, str]] = {
-    "incidents": "incidents/incidents.parquet",
-    "incident_persons": "incident_persons/incident_persons.parquet",
-    "children": "children.parquet",
-    "relations": "relations.parquet",
-    "event_details": "event_details.parquet",
-}
+HUB_PATHS: Final[dict[str, str]] = {table: f"{table}.parquet" for table in HUB_SCHEMA}
 """Where each table lives in the folder."""
-_NULLABLE = {"incident_code", "offence_code", "match_probability", "details"}
+_NULLABLE = {"details", "statistics"}
+_RETIRED: Final = {
+    2: "with children's ages, event times and places",
+    3: "with codes, roles, relation types, police districts and weeks in clear",
+}
 
 
 @dataclass(frozen=True)
 class HubExtract:
     """The five hub tables and the manifest (see the module docstring); no raw identifiers."""
 
-    incidents: pl.DataFrame
-    incident_persons: pl.DataFrame
+    events: pl.DataFrame
+    signals: pl.DataFrame
     children: pl.DataFrame
-    relations: pl.DataFrame
+    persons: pl.DataFrame
     event_details: pl.DataFrame
     manifest: dict[str, Any]
 
     @property
     def tables(self) -> dict[str, pl.DataFrame]:
-        return {"incidents": self.incidents, "incident_persons": self.incident_persons,
-                "children": self.children, "relations": self.relations, "event_details": self.event_details}
+        return {"events": self.events, "signals": self.signals, "children": self.children,
+                "persons": self.persons, "event_details": self.event_details}
+
+    @property
+    def relations(self) -> pl.DataFrame:
+        """``child``, ``adult``: the (child, adult) pairs the hub sees, one per adult who gives the
+        child a signal (an adult is any person on a child's signal row but the child itself). The
+        type of the tie is sealed, so there is no ``relation`` column."""
+        return (self.signals.filter(pl.col("person") != pl.col("child"))
+                .select("child", pl.col("person").alias("adult")).unique().sort("child", "adult"))
 
     @property
     def week(self) -> str:
@@ -130,10 +137,11 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         )
     if not isinstance(manifest, dict) or manifest.get("format") != HUB_FORMAT:
         raise InputError.single(path, "format", f'"{HUB_FORMAT}"')
-    if manifest.get("version") in (2,):
+    retired = _RETIRED.get(manifest["version"]) if isinstance(manifest.get("version"), int) else None
+    if retired is not None:
         raise UsageError(
-            f"{root} is a hub extract of format version 2 (with children's ages, event times and places), "
-            f"which this socialsearch no longer reads (it reads version {HUB_VERSION}): pseudonymise the raw "
+            f"{root} is a hub extract of format version {manifest['version']} ({retired}), which this "
+            f"socialsearch no longer reads (it reads version {HUB_VERSION}): pseudonymise the raw "
             "extracts again with `socialsearch pseudonymise --input RAW --out PSEUDO --keys KEYS --week W`"
         )
     if manifest.get("version") != HUB_VERSION:
@@ -157,10 +165,8 @@ def _column(name: str, want: pl.DataType, have: pl.DataType) -> pl.Expr | None:
         return col.cast(pl.Binary)
     if want == pl.Int64 and (have.is_integer() or have == pl.Null):
         return col.cast(pl.Int64)
-    if want == pl.Float64 and (have.is_float() or have == pl.Null):
-        return col.cast(pl.Float64)
-    if isinstance(want, pl.Datetime) and isinstance(have, pl.Datetime):
-        return to_local(col, have)
+    if want == pl.Boolean and have in (pl.Boolean, pl.Null):
+        return col.cast(pl.Boolean)
     return None
 
 
@@ -169,28 +175,22 @@ def _checks(table: str) -> list[_Check]:
     checks = [_Check(name, "a value (this column may not be empty)", pl.col(name).is_null())
               for name in schema if name not in _NULLABLE]
     geo = geography()
-    if "district" in schema:
-        checks.append(_Check("district", "a police district code",
-                             ~pl.col("district").is_in(sorted(geo.district_codes))))
     for column in ("municipality", "recipient"):
         if column in schema:
             checks.append(_Check(column, "one of the 98 kommunekoder",
                                  ~pl.col(column).is_in(sorted(geo.municipality_codes))))
-    if "registered_week" in schema:
-        checks.append(_Check("registered_week", "an ISO week such as 2026-W47",
-                             ~pl.col("registered_week").str.contains(ISO_WEEK_PATTERN)))
-    if table == "incident_persons":
-        checks += [
-            _Check("role", f"a role: {' | '.join(ROLES)}", ~pl.col("role").is_in(ROLES)),
-            _Check("resolved_by", f"one of {' | '.join(RESOLVED_BY)}", ~pl.col("resolved_by").is_in(RESOLVED_BY)),
-            _Check("match_probability", "a probability in [0, 1], given exactly when resolved_by is probabilistic",
-                   (pl.col("resolved_by") == "probabilistic")
-                   != pl.col("match_probability").is_between(0.0, 1.0).fill_null(False)),
-        ]
-    if table == "relations":
-        checks.append(_Check("relation", f"a relation: {' | '.join(RELATIONS)}",
-                             ~pl.col("relation").is_in(RELATIONS)))
     return checks
+
+
+def _unique(columns: list[str], what: str) -> _Check:
+    return _Check(columns[-1], what, ~pl.struct(columns).is_first_distinct())
+
+
+def _orphans(frame: pl.DataFrame, other: pl.DataFrame, left: str, right: str, what: str,
+             problems: _Problems) -> None:
+    """Rows of ``frame`` whose ``left`` is no ``right`` of ``other``, reported at their row."""
+    missing = frame.join(other.select(pl.col(right).alias(left)), on=left, how="anti")
+    problems.scan(missing, [_Check(left, what, pl.lit(True))])
 
 
 def _read_table(root: Path, table: str, manifest: dict[str, Any], problems: _Problems) -> pl.DataFrame | None:
@@ -253,24 +253,22 @@ def read_hub(directory: str | Path) -> HubExtract:
     problems = _Problems([], [])
     with _withheld_library_messages(f"validating the hub extract in {root}"):
         tables = {table: _read_table(root, table, manifest, problems) for table in HUB_SCHEMA}
-        incidents, persons = tables["incidents"], tables["incident_persons"]
-        if incidents is not None:
-            problems.scan(incidents, [_Check("event_ref", "an event reference unique in incidents",
-                                             ~pl.col("event_ref").is_first_distinct())])
-        if persons is not None and incidents is not None:
-            orphans = persons.join(incidents.select("event_ref"), on="event_ref", how="anti")
-            problems.scan(orphans, [_Check("event_ref", "an event that exists in incidents", pl.lit(True))])
-        children = tables["children"]
-        if children is not None:
-            problems.scan(children, [_Check("person", "each child once",
-                                            ~pl.col("person").is_first_distinct())])
-        details = tables["event_details"]
-        if details is not None:
-            problems.scan(details, [_Check("recipient", "each (event_ref, recipient) once",
-                                           ~pl.struct("event_ref", "recipient").is_first_distinct())])
-            if incidents is not None:
-                orphans = details.join(incidents.select("event_ref"), on="event_ref", how="anti")
-                problems.scan(orphans, [_Check("event_ref", "an event that exists in incidents", pl.lit(True))])
+        events, signals, children = tables["events"], tables["signals"], tables["children"]
+        persons, details = tables["persons"], tables["event_details"]
+        for frame, key, what in ((events, ["event_ref"], "an event reference unique in events"),
+                                 (signals, ["child", "event_ref", "person"], "each (child, event_ref, person) once"),
+                                 (children, ["person"], "each child once"), (persons, ["person"], "each person once"),
+                                 (details, ["event_ref", "recipient"], "each (event_ref, recipient) once")):
+            if frame is not None:
+                problems.scan(frame, [_unique(key, what)])
+        if signals is not None and events is not None:
+            _orphans(signals, events, "event_ref", "event_ref", "an event that exists in events", problems)
+        if signals is not None and children is not None:
+            _orphans(signals, children, "child", "person", "a child that exists in children", problems)
+        if signals is not None and persons is not None:
+            _orphans(signals, persons, "person", "person", "a person that exists in persons", problems)
+        if details is not None and events is not None:
+            _orphans(details, events, "event_ref", "event_ref", "an event that exists in events", problems)
     problems.raise_if_any()
     out = {name: frame.drop("_file", "_row") for name, frame in tables.items() if frame is not None}
     return HubExtract(manifest=manifest, **out)

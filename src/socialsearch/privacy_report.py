@@ -222,8 +222,9 @@ def _view(hubs: Sequence[HubExtract], attributes: list[str]) -> _View:
     pattern = pl.sum_horizontal(pl.col(f"v{i}").is_not_null().cast(pl.Int64) * (1 << i) for i in range(n))
     children = values.select("person", pattern.alias("pattern"), *(f"v{i}" for i in range(n)))
     has_type = all("relation" in h.relations.columns for h in hubs)
-    relations = pl.concat([h.relations.select("child", "adult", pl.col("relation") if has_type else pl.lit(""),
-                                              pl.lit(i, pl.Int32).alias("w")) for i, h in enumerate(hubs)])
+    relation = pl.col("relation") if has_type else pl.lit("").alias("relation")
+    relations = pl.concat([h.relations.select("child", "adult", relation, pl.lit(i, pl.Int32).alias("w"))
+                           for i, h in enumerate(hubs)])
     links = _relset(relations.lazy(), "child", "adult", "relation").collect()
     adults = relations.group_by("adult").agg(_patterns(pl.col("w"), n).alias("pattern"))
     return _View(children=children, links=links, adults=adults)
@@ -351,6 +352,8 @@ def register_attack(hubs: Sequence[HubExtract], register: Register, *,
         view.children.select(pl.col("person").alias("child"), *values), on="child", how="left"
     ).with_columns(filled)
     reg_links = register.links.join(reg.rename({"number": "child"}), on="child")
+    if not all("relation" in h.relations.columns for h in hubs):  # no types in the extract: none to match
+        reg_links = reg_links.with_columns(pl.lit("").alias("relset"))
     ext_families, reg_families = [], []
     for pattern in view.adults.get_column("pattern").unique().sort().to_list():
         code = _h(_pattern_code(pattern, n), pl.col("relset")).alias("e")
@@ -470,6 +473,11 @@ class PressReport:
         return asdict(self)
 
 
+def _on_events(hub: HubExtract) -> pl.DataFrame:
+    """``event_ref``, ``person``: who the hub sees on which event (one row per pair)."""
+    return hub.signals.select("event_ref", "person").unique()
+
+
 def _press_keys(incidents: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
     """(name, on the extract, on a raw event) for each attribute the extract shows that the press
     knows: date and hour of an ``occurred_at``, the ISO week of a ``*_week`` column, the
@@ -493,14 +501,14 @@ def _press_keys(incidents: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
 def press_attack(hub: HubExtract, register: Register, *, share: float = 0.02, seed: int = 0,
                  keystore: KeyStore | None = None) -> PressReport:
     """Model B: the press knows date, hour, municipality and kind of ``share`` of the raw events."""
-    keys = _press_keys(hub.incidents)
+    keys = _press_keys(hub.events)
     press = register.incidents.sample(fraction=share, seed=seed).with_row_index("press")
     if keystore is not None:
         refs = Pseudonymiser(keystore, hub.key_id).events(press["district"], press["incident_id"])
         press = press.with_columns(refs.alias("true_ref")).join(
-            hub.incidents.select(pl.col("event_ref").alias("true_ref")), on="true_ref", how="semi")
+            hub.events.select(pl.col("event_ref").alias("true_ref")), on="true_ref", how="semi")
     names = [k[0] for k in keys]
-    ext = hub.incidents.select("event_ref", *(e.alias(n) for n, e, _ in keys))
+    ext = hub.events.select("event_ref", *(e.alias(n) for n, e, _ in keys))
     known = press.select("press", *(["true_ref"] if keystore is not None else []),
                          *(r.alias(n) for n, _, r in keys))
     cands = known.join(ext, on=names, how="inner", nulls_equal=True) if names else known.join(ext, how="cross")
@@ -514,7 +522,7 @@ def press_attack(hub: HubExtract, register: Register, *, share: float = 0.02, se
         pinned_q = pinned_q.join(known.select("press", "true_ref"), on="press").filter(
             pl.col("ref") == pl.col("true_ref"))
     # The persons on each press event: the hub's chance to name each one's pseudonym.
-    ip = hub.incident_persons
+    ip = _on_events(hub)
     role = pl.col("role") if "role" in ip.columns else pl.lit("")
     on_cand = cands.select("press", "event_ref").join(ip.select("event_ref", "person", role.alias("role")),
                                                      on="event_ref").select("press", "role", "person").unique()
@@ -555,13 +563,13 @@ class RotationReport:
 def _colours(hub: HubExtract, rounds: int) -> tuple[pl.DataFrame, int]:
     """Colour refinement of the extract's graph: ``person``, ``colour`` after ``rounds`` rounds or
     when the colours stop splitting; and the rounds run."""
-    inc = hub.incidents
+    inc = hub.events
     event_attrs = [c for c, t in inc.schema.items() if c != "event_ref" and t != pl.Binary]
     ec = inc.select("event_ref", _h(*(pl.col(c) for c in event_attrs)).alias("c"))
     child_attrs = [c for c, t in hub.children.schema.items() if c != "person" and t != pl.Binary]
-    role = pl.col("role") if "role" in hub.incident_persons.columns else pl.lit("")
+    role = pl.col("role") if "role" in _on_events(hub).columns else pl.lit("")
     relation = pl.col("relation") if "relation" in hub.relations.columns else pl.lit("")
-    ip = hub.incident_persons.select("event_ref", "person", role.alias("role"))
+    ip = _on_events(hub).select("event_ref", "person", role.alias("role"))
     rel = hub.relations.select("child", "adult", relation.alias("rel"))
     persons = pl.concat([ip.get_column("person"), rel.get_column("child"), rel.get_column("adult"),
                          hub.children.get_column("person")]).unique().to_frame("person")

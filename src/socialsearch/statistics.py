@@ -1,8 +1,10 @@
 """Statistics for the councils (kredsråd, lokalråd, SSP): counts, never drafts, with small cells hidden.
 
-:func:`stats` reads the ledger of a state folder (read-only: no vault, no keys, no lock) for the
-weeks ``from_week`` to ``to_week`` and writes ``stats.json``, ``stats.csv`` and ``stats.html``
-(a Danish report with inline SVG charts) to an output folder. See ``docs/statistics.md``.
+:func:`stats` reads the ledger of a state folder (read-only: no vault, no lock) for the weeks
+``from_week`` to ``to_week`` and writes ``stats.json``, ``stats.csv`` and ``stats.html`` (a
+Danish report with inline SVG charts) to an output folder. A run on a hub extract records each
+draft's statistics values sealed for the key custodian; ``keys_dir`` (the custodian's keystore)
+opens them. See ``docs/statistics.md``.
 
 What is counted
 ---------------
@@ -64,6 +66,8 @@ from ._atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from ._html import CSP_PLACEHOLDER, with_csp
 from ._resources import templates
 from .contract import DECISIONS
+from .crypto.keys import KeyStore
+from .crypto.municipal import open_statistics
 from .errors import AuditError, LedgerError, UsageError
 from .geography import geography
 from .ledger.chain import LEDGER_FILE, read_anchor
@@ -288,12 +292,15 @@ def _verify_chain(conn: sqlite3.Connection, state_dir: Path) -> None:
 
 
 def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The period's drafts (one row each, with the latest decision) and their signals."""
+    """The period's drafts (one row each, with the latest decision, the sealed ``statistics``
+    and the key id of the run that recorded it) and their signals."""
     period = "FROM drafts AS d WHERE d.week >= ? AND d.week <= ?"
     weeks = (str(first), str(last))
     try:
         draft_rows = conn.execute(
-            f"SELECT d.draft_id, d.week, d.child, d.municipality, d.age, d.rule, d.previous_drafts {period}", weeks
+            "SELECT d.draft_id, d.week, d.child, d.municipality, d.age, d.rule, d.previous_drafts, d.statistics, "
+            "r.key_id FROM drafts AS d LEFT JOIN runs AS r ON r.run_id = d.run_id WHERE d.week >= ? AND d.week <= ?",
+            weeks,
         ).fetchall()
         # Decisions as the audit chain records them (a row edited behind the chain raises, one
         # inserted behind it is ignored), never straight from the reviews table.
@@ -311,7 +318,8 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
     drafts = pl.DataFrame(
         draft_rows,
         schema={"draft_id": pl.String, "week": pl.String, "child": pl.String, "municipality": pl.String,
-                "age": pl.Int64, "rule": pl.String, "previous_drafts": pl.String},
+                "age": pl.Int64, "rule": pl.String, "previous_drafts": pl.String, "statistics": pl.String,
+                "key_id": pl.String},
         orient="row",
     ).join(latest, on="draft_id", how="left")
     signals = pl.DataFrame(
@@ -320,6 +328,45 @@ def _read(conn: sqlite3.Connection, first: IsoWeek, last: IsoWeek) -> tuple[pl.D
         orient="row",
     )
     return drafts, signals
+
+
+_OPENED = pl.Struct({"ref": pl.String, "age": pl.Int64, "rule": pl.String, "categories": pl.List(pl.String),
+                     "districts": pl.List(pl.String), "newest": pl.String})
+
+
+def _opened(drafts: pl.DataFrame, signals: pl.DataFrame, keys: str | Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The drafts and signals with every sealed ``statistics`` value opened with the key
+    custodian's keystore ``keys``: its age and rule, and one signal row per (category, district) with
+    the newest registration time, in place of the rows the ledger holds (none, or without
+    category and district, for a run on a hub extract)."""
+    sealed = drafts.filter(pl.col("statistics").is_not_null())
+    if sealed.height == 0:
+        return drafts.drop("statistics", "key_id"), signals
+    if keys is None:
+        raise UsageError(
+            f"{sealed.height} draft(s) of the period carry their statistics sealed for the key custodian (what a "
+            "run on a hub extract records): only the custodian's keystore opens them; give it with --keys")
+    keystore = KeyStore.load(keys)
+    parts = []
+    for (key_id,), group in sealed.group_by("key_id"):
+        try:
+            blobs = group.get_column("statistics").str.decode("base64")
+        except pl.exceptions.PolarsError:
+            raise AuditError("a draft's sealed statistics is not base64: the ledger was changed") from None
+        values = open_statistics(blobs, keystore.subkey("vault", str(key_id)), group.get_column("draft_id"), _OPENED)
+        parts.append(group.select("draft_id").with_columns(values.alias("v")))
+    opened = pl.concat(parts).unnest("v").drop("ref")
+    drafts = drafts.join(opened.select("draft_id", pl.col("age").alias("_age"), pl.col("rule").alias("_rule")),
+                         on="draft_id", how="left").select(
+        *(pl.coalesce(f"_{c}", c).alias(c) if c in ("age", "rule") else pl.col(c)
+          for c in drafts.columns if c not in ("statistics", "key_id")))
+    rows = (
+        opened.explode("categories").explode("districts")
+        .select("draft_id", pl.col("districts").alias("district"), pl.col("categories").alias("category"),
+                pl.col("newest").alias("registered_at"))
+    )
+    kept = signals.join(sealed.select("draft_id"), on="draft_id", how="anti")
+    return drafts, pl.concat([kept, rows.select(kept.columns)])
 
 
 def _age_band() -> pl.Expr:
@@ -806,6 +853,7 @@ def stats(
     to_week: str | IsoWeek,
     out_dir: str | Path,
     by: Sequence[str] = ("municipality",),
+    keys_dir: str | Path | None = None,
 ) -> StatsReport:
     """Publish the council statistics of the weeks ``from_week``..``to_week`` (both included).
 
@@ -825,11 +873,20 @@ def stats(
     by
         Two-way tables (dimension × decision) to add to the always-present tables of weeks,
         follow-ups, decisions and cross-district drafts: any of :data:`DIMENSIONS`.
+    keys_dir
+        The key custodian's keystore (with the pseudonymisation secret). A run on a hub extract
+        records each draft's statistics values (age, categories, police districts) sealed for
+        the custodian, so the statistics are made where the keys are: without ``keys`` such a
+        ledger is refused, and a hub keystore cannot open them.
 
     Raises
     ------
     UsageError
-        ``from_week`` after ``to_week``, or an unknown dimension.
+        ``from_week`` after ``to_week``, an unknown dimension, or sealed statistics without ``keys_dir``.
+    KeyStoreError
+        ``keys_dir`` cannot derive the statistics key (a hub or station-less keystore).
+    VaultError
+        A sealed statistics value was changed or moved to another draft.
     LedgerError
         No ledger in ``state_dir``, or one that cannot be read.
     AuditError
@@ -852,6 +909,7 @@ def stats(
         conn.execute("ROLLBACK")
     finally:
         conn.close()
+    drafts, signals = _opened(drafts, signals, keys_dir)
     facts = _facts(drafts, signals)
     pairs = (
         signals.select("draft_id", pl.col("category").fill_null(_UNKNOWN)).unique()

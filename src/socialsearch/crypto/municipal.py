@@ -73,20 +73,28 @@ __all__ = [
     "load_municipal_public_keys",
     "open_data_key",
     "open_details",
+    "open_statistics",
     "plaintext",
+    "seal_statistics",
 ]
 
 _PUBLIC_FILE: Final = "municipality.pub"
 _PRIVATE_FILE: Final = "municipality.key"
-PLAINTEXT_BYTES: Final = 192
-"""Every sealed plaintext is padded to this many bytes (the longest, an event's, is ~130)."""
-KINDS: Final = ("child", "event")
+PLAINTEXT_BYTES: Final[dict[str, int]] = {"child": 384, "event": 768, "signal": 1536, "statistics": 512}
+"""Every sealed plaintext of a kind is padded to this many bytes, so its size says nothing: a
+child's (age, rule, score, the persons' links: at most ~300), an event's (times, place,
+district, its one or two codes with labels: at most ~600), a signal row's (each (role, link,
+kind, code) the person gives the child on the event: at most 24 entries of ~60) and a draft's
+statistics values (age, rule, categories, districts, newest registration)."""
+KINDS: Final = ("child", "event", "signal")
 
 _KEY_FORMAT = "socialsearch-municipal-private-key"
 _SEALED_FORMAT = "socialsearch-sealed-municipal-key"
 _DATA_KEY_AAD = b"socialsearch/v3/municipal/data-key:"
 _VALUE_KEY_INFO = b"socialsearch/v3/municipal/value-key"
 _VALUE_AD = b"socialsearch/v3/municipal/"
+_STATISTICS_KEY_INFO = b"socialsearch/v4/statistics/value-key"
+_STATISTICS_AD = b"socialsearch/v4/statistics"
 
 
 # ------------------------------------------------------------------------------------ keys
@@ -203,10 +211,7 @@ class MunicipalSealer:
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
-        longest = plaintexts.str.len_bytes().max()
-        if isinstance(longest, int) and longest > PLAINTEXT_BYTES:
-            raise ValueError("a sealed plaintext is longer than PLAINTEXT_BYTES")
-        padded = plaintexts.str.pad_end(PLAINTEXT_BYTES)
+        padded = _padded(plaintexts, kind)
         frame = pl.DataFrame({"to": recipients.cast(pl.String), "text": padded}).with_row_index("i")
         parts = [pl.DataFrame(schema={"i": pl.UInt32, "sealed": pl.Binary})]
         for (municipality,), group in frame.group_by("to"):
@@ -230,6 +235,41 @@ class MunicipalSealer:
             out[code] = {"format": _SEALED_FORMAT, "version": "1", "municipality": code, "key_id": key.key_id,
                          "week": self._week, "sealed": base64.b64encode(blob).decode("ascii")}
         return out
+
+
+def _padded(plaintexts: pl.Series, kind: str) -> pl.Series:
+    """The plaintexts padded with spaces to the size of their kind in UTF-8 bytes (a label with
+    æ, ø or å has more bytes than characters); ValueError when one is longer."""
+    size = PLAINTEXT_BYTES[kind]
+    longest = plaintexts.str.len_bytes().max()
+    if isinstance(longest, int) and longest > size:
+        raise ValueError(f"a sealed {kind} plaintext is longer than PLAINTEXT_BYTES[{kind!r}]")
+    text = pl.col("t")
+    return plaintexts.to_frame("t").select(
+        pl.concat_str(text, pl.lit(" " * size).str.slice(0, size - text.str.len_bytes()))).to_series()
+
+
+def _statistics_key(data_key: bytes) -> bytes:
+    return hkdf(data_key, _STATISTICS_KEY_INFO, 64)
+
+
+def seal_statistics(plaintexts: pl.Series, data_key: bytes) -> pl.Series:
+    """Seal each draft's statistics values (String, from :func:`plaintext`) for the key custodian.
+
+    ``data_key`` is the extract's vault data key (``keystore.subkey("vault", key_id)``: only a
+    keystore with the pseudonymisation secret derives it, never the hub's); the value key is
+    HKDF-SHA256 of it with its own info, the values AES-SIV, padded to one size, and each names
+    the draft it belongs to in its ``ref``.
+    """
+    sealed = _native.aes_siv_seal(_statistics_key(data_key), _padded(plaintexts, "statistics"),
+                                  [_STATISTICS_AD], default_threads())
+    return pl.Series(sealed).rename("statistics").cast(pl.Binary)
+
+
+def open_statistics(sealed: pl.Series, data_key: bytes, refs: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Open a column of :func:`seal_statistics` values into JSON structs, each checked to name the
+    draft ``refs`` shows on its row; :class:`VaultError` when one was changed or moved."""
+    return _open(sealed, _statistics_key(data_key), _STATISTICS_AD, "statistics", refs, dtype)
 
 
 def plaintext(columns: Mapping[str, pl.Expr]) -> pl.Expr:
@@ -259,21 +299,28 @@ def open_data_key(sealed: Mapping[str, Any], key: MunicipalKey, week: str) -> by
     return open_sealed_with(blob, key.private_key, _key_aad(municipality, week))
 
 
-def open_details(sealed: pl.Series, data_key: bytes, kind: str, refs: pl.Series) -> pl.Series:
+def open_details(sealed: pl.Series, data_key: bytes, kind: str, refs: pl.Series,
+                 dtype: pl.DataType | None = None) -> pl.Series:
     """Open a column of sealed values (nulls stay null) into JSON structs and check that each
     names the reference ``refs`` shows on its row; :class:`VaultError` otherwise."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    return _open(sealed, _value_key(data_key), _VALUE_AD + kind.encode("ascii"), kind, refs, dtype)
+
+
+def _open(sealed: pl.Series, value_key: bytes, associated: bytes, kind: str, refs: pl.Series,
+          dtype: pl.DataType | None = None) -> pl.Series:
     column = sealed.cast(pl.Binary)
     present = column.is_not_null()
-    if (column.filter(present).bin.size() != 16 + PLAINTEXT_BYTES).any():
-        raise VaultError("a sealed value has the wrong length: it is damaged or not a sealed value")
-    opened, bad = _native.aes_siv_open(_value_key(data_key), column, [_VALUE_AD + kind.encode("ascii")],
-                                       default_threads())
+    if (column.filter(present).bin.size() != 16 + PLAINTEXT_BYTES[kind]).any():
+        raise VaultError(f"a sealed {kind} value has the wrong length: it is damaged or not a sealed value")
+    opened, bad = _native.aes_siv_open(value_key, column, [associated], default_threads())
     if opened is None:
         raise VaultError(f"{bad} sealed {kind} value(s) do not authenticate: they were changed, or they are "
                          "another week's or another municipality's")
     try:
         text = pl.Series(opened).cast(pl.String).str.strip_chars_end(" ")
-        values = text.str.json_decode()
+        values = text.str.json_decode(dtype)
     except pl.exceptions.PolarsError:
         raise VaultError(f"an opened {kind} value is not what the station seals: it is damaged") from None
     frame = pl.DataFrame({"v": values, "ref": refs.cast(pl.String)})

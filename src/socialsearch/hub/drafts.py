@@ -108,7 +108,19 @@ _EXACT_DA: dict[str, str] = {
                "udkastene åbnes med kommunens nøgle (socialsearch open)"),
     "none": ("ikke med: kommunen har ingen nøgle hos politiet; barnets alder og hændelsernes tidspunkter og "
              "gerningssted fås fra den nøgleansvarlige, når udkastet er godkendt"),
+    "sealed_all": ("forseglet til kommunen: hvorfor udkastet er lavet (regel, point), hændelsernes koder, "
+                   "kategorier, politikreds, tidspunkter og gerningssted, personernes roller og tilknytning "
+                   "til barnet samt barnets alder vises, når udkastene åbnes med kommunens nøgle "
+                   "(socialsearch open)"),
+    "none_all": ("ikke med: kommunen har ingen nøgle hos politiet, så udkastets indhold (regel, koder, roller, "
+                 "tilknytning, tidspunkter og alder) fås fra den nøgleansvarlige"),
 }
+_CONCERNS_SEALED_DA = ("Hvad politiet har registreret (kategorier, koder, personernes roller og tilknytning "
+                      "til barnet), er forseglet til kommunen og vises, når udkastene åbnes med kommunens nøgle "
+                      "(socialsearch open).")
+_WHY_SEALED_DA = ("Politiets station har fundet, at barnet opfylder reglen, og at mindst én hændelse er ny og "
+                  "registreret i ugen. Hvilken regel og hvilke hændelser, koder og roller det drejer sig om, er "
+                  "forseglet til kommunen og vises, når udkastene åbnes med kommunens nøgle.")
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -199,23 +211,8 @@ def build_documents(
     """
     if drafts.height == 0:
         return {}
-    fields = [f for f in _SIGNAL_FIELDS if f in signals.columns]
-    sealed = [pl.col("details").bin.encode("base64").alias("sealed")] if "details" in signals.columns else []
-    per_draft = (
-        signals.sort("draft_id", *(c for c in _SIGNAL_ORDER if c in signals.columns))
-        .select(
-            "draft_id",
-            pl.struct(
-                *(
-                    _iso_local(f, signals.schema) if f in ("registered_at", "occurred_at") else pl.col(f)
-                    for f in fields
-                ),
-                *sealed,
-            ).alias("signal"),
-        )
-        .group_by("draft_id", maintain_order=True)
-        .agg(pl.col("signal").alias("signals"))
-    )
+    sealed_rows = "role" not in signals.columns  # a hub extract's rows: what they hold is sealed
+    per_draft = _sealed_signals(signals) if sealed_rows else _clear_signals(signals)
     documents = (
         drafts.select(
             "draft_id",
@@ -245,11 +242,14 @@ def build_documents(
         doc["signals"] = [_trim_signal(s) for s in doc["signals"] or []]
         doc["persons"] = doc["persons"] or []
         doc["previous_drafts"] = doc["previous_drafts"] or []
-        doc["points"] = _points(doc["signals"], doc["reason"]["score"])
-        doc["immediate_categories"] = (
-            sorted({s["category"] for s in doc["signals"] if s.get("category") in immediate})
-            if doc["reason"]["rule"] == "immediate" else []
-        )
+        if doc["reason"]["rule"] is None:  # sealed for the municipality: `socialsearch open` shows it
+            doc["reason"] = doc["points"] = doc["immediate_categories"] = None
+        else:
+            doc["points"] = _points(doc["signals"], doc["reason"]["score"])
+            doc["immediate_categories"] = (
+                sorted({s["category"] for s in doc["signals"] if s.get("category") in immediate})
+                if doc["reason"]["rule"] == "immediate" else []
+            )
         doc["earlier_drafts"] = [_earlier(d, earlier or {}) for d in doc["previous_drafts"]]
         if generated_at is not None:
             doc["generated_at"] = generated_at
@@ -257,6 +257,46 @@ def build_documents(
     for docs in out.values():
         _mark_siblings(docs)
     return out
+
+
+def _clear_signals(signals: pl.DataFrame) -> pl.DataFrame:
+    """draft_id → its signals (every field in clear), sorted, one list per draft."""
+    fields = [f for f in _SIGNAL_FIELDS if f in signals.columns]
+    sealed = [pl.col("details").bin.encode("base64").alias("sealed")] if "details" in signals.columns else []
+    return (
+        signals.sort("draft_id", *(c for c in _SIGNAL_ORDER if c in signals.columns))
+        .select(
+            "draft_id",
+            pl.struct(
+                *(
+                    _iso_local(f, signals.schema) if f in ("registered_at", "occurred_at") else pl.col(f)
+                    for f in fields
+                ),
+                *sealed,
+            ).alias("signal"),
+        )
+        .group_by("draft_id", maintain_order=True)
+        .agg(pl.col("signal").alias("signals"))
+    )
+
+
+def _sealed_signals(signals: pl.DataFrame) -> pl.DataFrame:
+    """draft_id → its (event, person) rows as the hub holds them: the pseudonyms, whether the
+    pair is new and the event registered in the week, and ``sealed`` {``signal``, ``event``}:
+    the row's and the event's values sealed for the municipality (null without its key)."""
+    def b64(column: str, name: str) -> pl.Expr:
+        return (pl.col(column).bin.encode("base64") if column in signals.columns
+                else pl.lit(None, pl.String)).alias(name)
+
+    sealed = pl.when(pl.col("signal").is_not_null() & pl.col("event").is_not_null()).then(
+        pl.struct("signal", "event"))
+    return (
+        signals.sort("draft_id", "event_ref", "person")
+        .with_columns(b64("details", "signal"), b64("event_details", "event"))
+        .select("draft_id", pl.struct("event_ref", "person", "new", "in_week", sealed.alias("sealed")).alias("signal"))
+        .group_by("draft_id", maintain_order=True)
+        .agg(pl.col("signal").alias("signals"))
+    )
 
 
 def _trim_signal(signal: dict[str, Any]) -> dict[str, Any]:
@@ -301,8 +341,11 @@ def _decision_da(earlier: Mapping[str, Any]) -> str:
 
 
 def _shared(doc: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(event, adult) pairs of a draft: what siblings' drafts have in common."""
-    return {(s["event_ref"], s["person"]) for s in doc.get("signals") or [] if s.get("link") != "self"}
+    """(event, adult) pairs of a draft: what siblings' drafts have in common (the child itself,
+    link ``self``, is the one person on its own draft who is not an adult)."""
+    child = (doc.get("child") or {}).get("pseudonym")
+    return {(s["event_ref"], s["person"]) for s in doc.get("signals") or []
+            if s.get("link") != "self" and s["person"] != child}
 
 
 def _sibling_map(docs: list[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -432,6 +475,16 @@ def _links_of(signals: Iterable[Mapping[str, Any]], persons: Iterable[Mapping[st
     for s in signals:
         links.setdefault(s["person"], set()).add(s["link"])
     return {person: sorted(ls, key=lambda k: (rank.get(k, len(rank)), k)) for person, ls in links.items()}
+
+
+def _draft_links(draft: Mapping[str, Any]) -> dict[str, list[str]]:
+    """person pseudonym → its ties to the child; of a sealed draft only the child's own is known
+    (``self``), every other person's is ``sealed``."""
+    if draft.get("reason") is not None:
+        return _links_of(draft.get("signals") or [], draft.get("persons") or [])
+    child = draft["child"]["pseudonym"]
+    people = [p["pseudonym"] for p in draft.get("persons") or []] + [s["person"] for s in draft.get("signals") or []]
+    return {p: ["self" if p == child else "sealed"] for p in dict.fromkeys(people)}
 
 
 def _person_order(links: Mapping[str, list[str]]) -> list[str]:
@@ -602,15 +655,76 @@ def _household_labels(group: list[Mapping[str, Any]]) -> dict[str, str]:
     """Short labels P1, P2, ... shared by the drafts of one household, adults before children."""
     links: dict[str, list[str]] = {}
     for d in group:
-        for person, ls in _links_of(d.get("signals") or [], d.get("persons") or []).items():
+        for person, ls in _draft_links(d).items():
             links[person] = sorted(set(links.get(person, [])) | set(ls),
                                    key=lambda k: (_LINK_ORDER.index(k) if k in _LINK_ORDER else 9, k))
     return {p: f"P{i}" for i, p in enumerate(_person_order(links), start=1)}
 
 
+def _is_immediate(draft: Mapping[str, Any]) -> bool:
+    return bool((draft.get("reason") or {}).get("rule") == "immediate")
+
+
+_SEALED_DA = "forseglet"
+
+
+def _sealed_view(draft: Mapping[str, Any], labels: Mapping[str, str], number: int) -> dict[str, Any]:
+    """What the template shows of a draft whose content is sealed for the municipality: the
+    pseudonyms, the events by reference (new or known, registered in the week or earlier) and
+    which values need ``socialsearch open``."""
+    signals = list(draft.get("signals") or [])
+    child = draft["child"]
+    people: dict[str, list[str]] = {}
+    for s in signals:
+        people.setdefault(s["event_ref"], [])
+        if s["person"] not in people[s["event_ref"]]:
+            people[s["event_ref"]].append(s["person"])
+    new = {s["event_ref"] for s in signals if s.get("new")}
+    in_week = {s["event_ref"] for s in signals if s.get("in_week")}
+    rows = [{
+        "event_ref": ref,
+        "date": "Registreret i ugen" if ref in in_week else "Registreret i en tidligere uge i perioden",
+        "time": None, "registered": None, "categories": _SEALED_DA, "codes": [],
+        "people": [{"label": labels.get(p, "?"),
+                    "relation": "barnet selv" if p == child["pseudonym"] else "tilknytning forseglet",
+                    "roles": "rolle forseglet", "note": None} for p in persons],
+        "district": _SEALED_DA, "municipality": "", "weight": _SEALED_DA, "new": ref in new,
+    } for ref, persons in people.items()]
+    persons = [{
+        "label": labels.get(p["pseudonym"], "?"), "pseudonym": p["pseudonym"],
+        "relation": "barnet selv" if p["pseudonym"] == child["pseudonym"] else "tilknytning forseglet",
+        "events": _plural(sum(1 for r in people.values() if p["pseudonym"] in r), "hændelse", "hændelser"),
+        "roles": "",
+    } for p in draft.get("persons") or []]
+    earlier = draft.get("earlier_drafts") or [_earlier(d, {}) for d in draft.get("previous_drafts") or []]
+    return {
+        "number": number,
+        "draft_id": draft["draft_id"],
+        "immediate": False,
+        "child_pseudonym": child["pseudonym"],
+        "age": "alder forseglet",
+        "exact": _EXACT_DA["sealed_all" if draft.get("sealed") else "none_all"],
+        "municipality": municipality_name_da(child.get("municipality")),
+        "municipality_code": child.get("municipality"),
+        "rule": "Forseglet",
+        "why": _WHY_SEALED_DA,
+        "concerns": [_CONCERNS_SEALED_DA],
+        "n_events": len(people),
+        "n_new_events": len(new),
+        "n_districts": _SEALED_DA,
+        "rows": rows,
+        "persons": persons,
+        "probabilistic": False,
+        "earlier": [{"draft_id": e["draft_id"], "week": _week_da(e.get("week")), "decision": _decision_da(e)}
+                    for e in earlier],
+    }
+
+
 def _view(draft: Mapping[str, Any], lookback_weeks: int | None, labels: Mapping[str, str],
           number: int) -> dict[str, Any]:
     """What the template shows for one draft (small: one child's signals)."""
+    if draft.get("reason") is None:
+        return _sealed_view(draft, labels, number)
     signals = list(draft.get("signals") or [])
     links = _links_of(signals, draft.get("persons") or [])
     weeks = lookback_weeks or _span_weeks(signals)
@@ -638,7 +752,7 @@ def _view(draft: Mapping[str, Any], lookback_weeks: int | None, labels: Mapping[
     return {
         "number": number,
         "draft_id": draft["draft_id"],
-        "immediate": draft["reason"]["rule"] == "immediate",
+        "immediate": _is_immediate(draft),
         "child_pseudonym": child["pseudonym"],
         "age": _age_da(child.get("age")) if opened or not draft.get("sealed") else "alder forseglet",
         "exact": _EXACT_DA["opened" if opened else "sealed" if draft.get("sealed") else "none"],
@@ -674,9 +788,9 @@ def _households(drafts: list[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]
         ids = [d["draft_id"], *(s for s in siblings if s in by_id)]
         members = [by_id[i] for i in dict.fromkeys(ids) if i not in seen]
         seen.update(m["draft_id"] for m in members)
-        members.sort(key=lambda m: (m["reason"]["rule"] != "immediate", m["draft_id"]))
+        members.sort(key=lambda m: (not _is_immediate(m), m["draft_id"]))
         groups.append(members)
-    groups.sort(key=lambda g: (g[0]["reason"]["rule"] != "immediate", g[0]["draft_id"]))
+    groups.sort(key=lambda g: (not _is_immediate(g[0]), g[0]["draft_id"]))
     return groups
 
 

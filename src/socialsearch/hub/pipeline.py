@@ -55,7 +55,7 @@ from ..station.extracts import read_raw
 from ..station.pipeline import pseudonymise_extracts
 from ..weeks import IsoWeek
 from .drafts import build_documents, write_municipality
-from .search import DraftIds, History, SearchResult, weekly_search
+from .search import DraftIds, History, SearchResult, hub_search
 
 __all__ = ["RunReport", "load_hub", "run"]
 
@@ -234,19 +234,11 @@ def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dic
             result.signals.select("draft_id", "person"),
         ]
     ).unique()
-    wanted = pairs.select("person").unique()
-    sealed_people = pl.concat(
-        [
-            hub.children.select("person", "person_sealed").join(wanted, on="person", how="semi"),
-            hub.incident_persons.select("person", "person_sealed").join(wanted, on="person", how="semi"),
-        ]
-    ).unique("person", keep="first")
-    people = pairs.join(sealed_people, on="person", how="left").sort("draft_id", "person")
+    people = pairs.join(hub.persons.select("person", "person_sealed"), on="person", how="left").sort(
+        "draft_id", "person")
     refs = result.signals.select("draft_id", "event_ref").unique()
-    events = refs.join(
-        hub.incidents.select("event_ref", "event_sealed").join(refs, on="event_ref", how="semi"),
-        on="event_ref", how="left",
-    ).sort("draft_id", "event_ref")
+    events = refs.join(hub.events.select("event_ref", "event_sealed"), on="event_ref", how="left").sort(
+        "draft_id", "event_ref")
     drafts: dict[str, dict[str, dict[str, str]]] = {
         d: {"persons": {}, "events": {}} for d in result.drafts["draft_id"].to_list()
     }
@@ -263,16 +255,19 @@ def _vault_document(hub: HubExtract, result: SearchResult, week: IsoWeek) -> dic
 
 
 def _with_details(hub: HubExtract, result: SearchResult) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The drafts with the child's sealed ``details`` and the signals with their event's, sealed
-    by the station for the draft's municipality (null where it has no key); the hub cannot
-    open them and passes them on untouched."""
+    """The drafts with the child's sealed ``details``, and the signal rows with theirs and their
+    event's (``event_details``), sealed by the station for the draft's municipality (null where
+    it has no key); the hub cannot open them and passes them on untouched. The drafts also
+    carry ``statistics``, sealed for the key custodian, for the ledger."""
     drafts = result.drafts.join(
-        hub.children.select(pl.col("person").alias("child"), "details"), on="child", how="left",
+        hub.children.select(pl.col("person").alias("child"), "details", "statistics"), on="child", how="left",
         maintain_order="left")
     signals = (
         result.signals.join(result.drafts.select("draft_id", pl.col("municipality").alias("recipient")),
                             on="draft_id", how="left", maintain_order="left")
-        .join(hub.event_details, on=["event_ref", "recipient"], how="left", maintain_order="left")
+        .join(hub.signals, on=["child", "event_ref", "person"], how="left", maintain_order="left")
+        .join(hub.event_details.rename({"details": "event_details"}), on=["event_ref", "recipient"], how="left",
+              maintain_order="left")
         .drop("recipient")
     )
     return drafts, signals
@@ -324,7 +319,6 @@ def _summary(week: IsoWeek, hub: HubExtract, result: SearchResult, persons: dict
         "drafts": {
             "total": int(result.drafts.height),
             "per_municipality": {m: len(d) for m, d in sorted(documents.items())},
-            "by_rule": {r: int(n) for r, n in result.drafts.group_by("rule").len().sort("rule").iter_rows()},
         },
         "signals": {
             "in_drafts": int(result.signals.height),
@@ -334,7 +328,6 @@ def _summary(week: IsoWeek, hub: HubExtract, result: SearchResult, persons: dict
         "persons": persons,
         "inputs": {
             "rows_read": counts.get("rows_read", {}),
-            "rows_read_per_district": counts.get("rows_read_per_district", {}),
             "hub_extract_rows": {name: frame.height for name, frame in hub.tables.items()},
         },
     }
@@ -400,18 +393,17 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
         with _stage("search", timings):
             drafted_pairs, previous_drafts = ledger.runs.history(week, lookback_weeks=cat.lookback_weeks)
             pseudonymiser = Pseudonymiser(keystore, key_id)
-            result = weekly_search(
-                incidents=hub.incidents,
-                persons=hub.incident_persons,
-                population=hub.children.select("person", "municipality"),
-                relations=hub.relations,
-                catalogue=cat,
+            result = hub_search(
+                signals=hub.signals,
+                events=hub.events,
+                children=hub.children,
                 week=week,
                 history=History(drafted_pairs=drafted_pairs, previous_drafts=previous_drafts),
                 draft_ids=_reusing_recorded_ids(ledger.runs.draft_ids(week), pseudonymiser.draft_ids),
             )
         # Decide, then write: everything the ledger would refuse is refused here.
-        ledger.runs.check(week, result.drafts, result.signals, key_id)
+        drafts_sealed, signals_sealed = _with_details(hub, result)
+        ledger.runs.check(week, drafts_sealed, result.signals, key_id)
         _checkpoint("after-search")
         warnings = []
         # the station counts every incident registered in W (the extract keeps only draftable ones)
@@ -422,7 +414,6 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
                 "are complete and are those of this week"
             )
         with _stage("outputs", timings):
-            drafts_sealed, signals_sealed = _with_details(hub, result)
             scoped_drafts, scoped_signals = scope_pseudonyms(drafts_sealed, signals_sealed, keystore, hub.key_id)
             documents = build_documents(
                 scoped_signals, scoped_drafts, earlier=_earlier(ledger, result.drafts),
@@ -441,7 +432,7 @@ def run(input_dir: str | Path, week: str | IsoWeek, out_dir: str | Path, state_d
         with _stage("ledger", timings):
             run_id = ledger.runs.record(
                 week,
-                result.drafts,
+                drafts_sealed,
                 result.signals,
                 {
                     "catalogue_digest": cat.digest,

@@ -56,7 +56,9 @@ __all__ = [
     "FrameLike",
     "History",
     "SearchResult",
+    "HUB_SIGNAL_SCHEMA",
     "catalogue_events",
+    "hub_search",
     "weekly_search",
 ]
 
@@ -98,6 +100,17 @@ DRAFT_SCHEMA: dict[str, pl.DataType] = {
     "previous_drafts": pl.List(pl.String()),
 }
 """Columns and types of :attr:`SearchResult.drafts` (``docs/search.md``)."""
+
+HUB_SIGNAL_SCHEMA: dict[str, pl.DataType] = {
+    "draft_id": pl.String(),
+    "child": pl.String(),
+    "event_ref": pl.String(),
+    "person": pl.String(),
+    "in_week": pl.Boolean(),
+    "new": pl.Boolean(),
+}
+"""Columns and types of :func:`hub_search`'s signals: one row per (child, event, person) that
+gives a drafted child at least one signal (which ones is sealed for the municipality)."""
 
 _PAIRS_SCHEMA = {"child": pl.String(), "event_ref": pl.String()}
 _PREVIOUS_SCHEMA = {"child": pl.String(), "draft_id": pl.String(), "week": pl.String()}
@@ -531,3 +544,112 @@ def _signals_out(signals: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
         .select([pl.col(name).cast(dtype) for name, dtype in SIGNAL_SCHEMA.items()])
         .sort("draft_id", "registered_week", "event_ref", "code", "person", "link", "role", "kind")
     )
+
+
+def hub_search(
+    *,
+    signals: FrameLike,
+    events: FrameLike,
+    children: FrameLike,
+    week: IsoWeek,
+    history: History,
+    draft_ids: DraftIds,
+) -> SearchResult:
+    """The part of the weekly rule that needs the ledger, over what the station already decided.
+
+    The station ran :func:`weekly_search` with no history and shipped only the children it
+    drafts, each with every (child, event, person) row that gives it a signal in the lookback
+    window (its codes, roles and links sealed). Whether a child is eligible (an immediate
+    category, or score ≥ threshold) does not depend on earlier drafts; whether it is drafted
+    does: a signal is new when its (child, event_ref) pair is in no earlier draft, and a draft
+    needs a new signal registered in W. So here, with Polars joins only:
+
+    * ``new`` = the pair is not in ``history.drafted_pairs``;
+    * a child is drafted when one of its rows is new and its event ``in_week``;
+    * the draft holds its municipality, its persons (pseudonyms; their links are sealed), its
+      earlier drafts and its draft id (``draft_ids``, as in :func:`weekly_search`).
+
+    ``rule``, ``score``, ``threshold``, ``n_signals`` and ``n_new_signals`` are null: the station
+    sealed what the rule computed for the municipality, which opens it (``socialsearch open``)
+    together with every signal. ``signals`` (:data:`HUB_SIGNAL_SCHEMA`) are the drafted
+    children's rows, sorted by (draft_id, event_ref, person).
+
+    Parameters
+    ----------
+    signals
+        ``child, event_ref, person`` (the hub extract's ``signals``).
+    events
+        ``event_ref, in_week`` (the hub extract's ``events``).
+    children
+        ``person, municipality`` (the hub extract's ``children``).
+    """
+    pairs = history.drafted_pairs.lazy().select("child", "event_ref").unique().with_columns(
+        pl.lit(False).alias("new"))
+    rows = (
+        _lazy(signals).select("child", "event_ref", "person")
+        .join(_lazy(events).select("event_ref", "in_week"), on="event_ref", how="left")
+        .join(pairs, on=["child", "event_ref"], how="left")
+        .with_columns(pl.col("new").fill_null(True), pl.col("in_week").fill_null(False))
+        .collect()
+    )
+    per_child = rows.group_by("child").agg((pl.col("new") & pl.col("in_week")).any().alias("drafted"))
+    drafted = per_child.filter("drafted").select("child").sort("child")
+    where = _lazy(children).select(pl.col("person").alias("child"), "municipality").collect()
+    drafts = _hub_drafts(drafted, rows, where, history, week, draft_ids)
+    out = (
+        rows.join(drafts.select("child", "draft_id"), on="child", how="inner")
+        .select([pl.col(name).cast(dtype) for name, dtype in HUB_SIGNAL_SCHEMA.items()])
+        .sort("draft_id", "event_ref", "person")
+    )
+    stats = {
+        "events_in_week": int(_lazy(events).select(pl.col("in_week").sum()).collect().item() or 0),
+        "signal_rows": rows.height,
+        "children_with_signals": per_child.height,
+        "children_with_new_signals_in_week": drafted.height,
+        "children_eligible": per_child.height,
+        "drafts": drafts.height,
+        "drafts_follow_up": int((drafts["previous_drafts"].list.len() > 0).sum()),
+        "municipalities_with_drafts": drafts["municipality"].n_unique(),
+        "signals_in_drafts": out.height,
+    }
+    return SearchResult(signals=out, drafts=drafts, stats=stats)
+
+
+def _hub_drafts(drafted: pl.DataFrame, rows: pl.DataFrame, children: pl.DataFrame, history: History,
+                week: IsoWeek, draft_ids: DraftIds) -> pl.DataFrame:
+    """One draft row per drafted child (:data:`DRAFT_SCHEMA`; what the station sealed is null)."""
+    if drafted.height == 0:
+        return pl.DataFrame(schema=DRAFT_SCHEMA)
+    ids = draft_ids(drafted["child"], str(week))
+    if len(ids) != drafted.height or ids.null_count():
+        raise ValueError("draft_ids must return one non-null id per child, in order")
+    base = drafted.with_columns(pl.Series("draft_id", ids, dtype=pl.String))
+    persons = (
+        rows.join(base.select("child"), on="child", how="semi")
+        .select("child", "person").unique().sort("child", "person")
+        .group_by("child", maintain_order=True)
+        .agg(pl.struct(pl.col("person").alias("pseudonym"), pl.lit(None, pl.String).alias("link")).alias("persons"))
+    )
+    previous = (
+        history.previous_drafts.lazy()
+        .select("child", "week", "draft_id")
+        .join(base.lazy().select("child"), on="child", how="semi")
+        .unique()
+        .sort("child", "week", "draft_id")
+        .group_by("child", maintain_order=True)
+        .agg(pl.col("draft_id").alias("previous_drafts"))
+        .collect()
+    )
+    out = (
+        base.join(children, on="child", how="left")
+        .join(persons, on="child", how="left")
+        .join(previous, on="child", how="left")
+        .with_columns(
+            pl.lit(str(week)).alias("week"),
+            pl.col("previous_drafts").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        )
+    )
+    return out.select(
+        [(pl.col(name) if name in out.columns else pl.lit(None)).cast(dtype).alias(name)
+         for name, dtype in DRAFT_SCHEMA.items()]
+    ).sort("municipality", "draft_id")

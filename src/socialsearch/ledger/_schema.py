@@ -1,12 +1,16 @@
-"""The ledger's SQL layout (version 2), created once per state folder.
+"""The ledger's SQL layout (version 3), created once per state folder.
 
 =================  =====================================================================
 table              holds
 =================  =====================================================================
 ``runs``           one row per completed run (append-only): week, times, digests, key id
-``drafts``         one row per draft; ``UNIQUE (child, week)``
-``draft_signals``  the (child, event, person, role, link, code) rows of each draft, with the
-                   event's police district (read by the statistics)
+``drafts``         one row per draft; ``UNIQUE (child, week)``; ``statistics`` is what the
+                   council statistics read of the draft (age, categories, districts), sealed
+                   for the key custodian (a hub extract's drafts: their rule, score and
+                   threshold are sealed for the municipality, so null here)
+``draft_signals``  the (child, event, person) rows of each draft; for a run on a hub extract the
+                   role, link, kind, code, weight, district and week are sealed for the
+                   municipality and null here
 ``reviews``        the municipality's decisions (append-only; the latest one counts), with
                    the reviewer's initials and where the decision came from
 ``audit``          the hash-chained audit log (see :mod:`socialsearch.ledger.chain`)
@@ -33,11 +37,11 @@ __all__ = [
     "exists", "not_a_ledger",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DRAFT_COLUMNS = (
     "draft_id", "week", "child", "municipality", "age", "rule", "score", "threshold", "n_signals",
-    "n_new_signals", "persons", "previous_drafts",
+    "n_new_signals", "persons", "previous_drafts", "statistics",
 )
 SIGNAL_COLUMNS = (
     "draft_id", "child", "event_ref", "person", "role", "link", "kind", "code", "category", "weight",
@@ -59,13 +63,23 @@ class DraftRow(NamedTuple):
     child: str
     municipality: str
     age: int | None
-    rule: str
-    score: int
-    threshold: int
+    rule: str | None
+    score: int | None
+    threshold: int | None
     n_signals: int | None
     n_new_signals: int | None
     persons: str
     previous_drafts: str
+    statistics: str | None
+
+    def comparable(self) -> DraftRow:
+        """The row without its sealed statistics: whether a re-run gives the same draft.
+
+        The statistics value names the draft id the station derived and is sealed under the
+        run's key; after ``keys rekey`` a re-run keeps the recorded draft id and key, so only the
+        draft's own content decides.
+        """
+        return self._replace(statistics=None)
 
 
 class SignalRow(NamedTuple):
@@ -75,12 +89,12 @@ class SignalRow(NamedTuple):
     child: str
     event_ref: str
     person: str
-    role: str
-    link: str
-    kind: str
-    code: str
+    role: str | None
+    link: str | None
+    kind: str | None
+    code: str | None
     category: str | None
-    weight: int
+    weight: int | None
     registered_at: str | None
     new: int
     resolved_by: str | None
@@ -88,7 +102,7 @@ class SignalRow(NamedTuple):
     district: str | None
 
     @property
-    def key(self) -> tuple[str, ...]:
+    def key(self) -> tuple[str | None, ...]:
         """The primary key (``SIGNAL_KEY``): one signal of one draft."""
         return (self.draft_id, self.event_ref, self.person, self.role, self.link, self.kind, self.code)
 
@@ -151,13 +165,14 @@ CREATE TABLE drafts (
     child           TEXT NOT NULL,
     municipality    TEXT NOT NULL CHECK (length(municipality) = 3),
     age             INTEGER,
-    rule            TEXT NOT NULL CHECK (rule IN ('immediate', 'threshold')),
-    score           INTEGER NOT NULL,
-    threshold       INTEGER NOT NULL,
+    rule            TEXT CHECK (rule IN ('immediate', 'threshold')),
+    score           INTEGER,
+    threshold       INTEGER,
     n_signals       INTEGER,
     n_new_signals   INTEGER,
     persons         TEXT NOT NULL CHECK (json_valid(persons)),
     previous_drafts TEXT NOT NULL CHECK (json_valid(previous_drafts)),
+    statistics      TEXT,
     run_id          TEXT NOT NULL REFERENCES runs (run_id),
     UNIQUE (child, week),
     UNIQUE (draft_id, child)
@@ -168,20 +183,21 @@ CREATE TABLE draft_signals (
     child             TEXT NOT NULL,
     event_ref         TEXT NOT NULL,
     person            TEXT NOT NULL,
-    role              TEXT NOT NULL,
-    link              TEXT NOT NULL CHECK (link IN ('self', 'mother', 'father', 'custodian', 'household')),
-    kind              TEXT NOT NULL CHECK (kind IN ('offence', 'incident')),
-    code              TEXT NOT NULL,
+    role              TEXT,
+    link              TEXT CHECK (link IN ('self', 'mother', 'father', 'custodian', 'household')),
+    kind              TEXT CHECK (kind IN ('offence', 'incident')),
+    code              TEXT,
     category          TEXT,
-    weight            INTEGER NOT NULL,
+    weight            INTEGER,
     registered_at     TEXT,
     new               INTEGER NOT NULL CHECK (new IN (0, 1)),
     resolved_by       TEXT CHECK (resolved_by IN ('cpr', 'probabilistic')),
     match_probability REAL,
     district          TEXT,
-    PRIMARY KEY (draft_id, event_ref, person, role, link, kind, code),
     FOREIGN KEY (draft_id, child) REFERENCES drafts (draft_id, child) ON DELETE CASCADE
 );
+CREATE UNIQUE INDEX draft_signals_key ON draft_signals
+    (draft_id, event_ref, person, ifnull(role, ''), ifnull(link, ''), ifnull(kind, ''), ifnull(code, ''));
 CREATE INDEX draft_signals_pairs ON draft_signals (child, event_ref);
 CREATE TABLE reviews (
     review_id  INTEGER PRIMARY KEY,

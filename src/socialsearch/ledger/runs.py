@@ -47,8 +47,8 @@ __all__ = [
 _TS = "%Y-%m-%dT%H:%M:%S%.f%:z"
 
 # Columns a run copies from the search result; everything else in the frames is ignored.
-_DRAFT_REQUIRED = ("draft_id", "week", "child", "municipality", "rule", "score", "threshold")
-_SIGNAL_REQUIRED = ("draft_id", "child", "event_ref", "person", "role", "link", "kind", "code", "weight", "new")
+_DRAFT_REQUIRED = ("draft_id", "week", "child", "municipality")
+_SIGNAL_REQUIRED = ("draft_id", "child", "event_ref", "person", "new")
 _RUN_INFO_KEYS = frozenset(
     {
         "run_id", "started_at", "finished_at", "catalogue_digest", "inputs_digest", "input_digests",
@@ -82,16 +82,18 @@ def draft_rows(drafts: pl.DataFrame) -> list[DraftRow]:
         pl.col("child").cast(pl.String),
         pl.col("municipality").cast(pl.String),
         col("age", pl.Int64()).cast(pl.Int64),
-        pl.col("rule").cast(pl.String),
-        pl.col("score").cast(pl.Int64),
-        pl.col("threshold").cast(pl.Int64),
+        col("rule", pl.String()).cast(pl.String),
+        col("score", pl.Int64()).cast(pl.Int64),
+        col("threshold", pl.Int64()).cast(pl.Int64),
         col("n_signals", pl.Int64()).cast(pl.Int64),
         col("n_new_signals", pl.Int64()).cast(pl.Int64),
         col("persons", pl.List(pl.Struct({"pseudonym": pl.String, "link": pl.String}))),
         col("previous_drafts", pl.List(pl.String())),
+        col("statistics", pl.Binary()).cast(pl.Binary).bin.encode("base64"),
     ).sort("draft_id")
     # Drafts are a few thousand a week: one small JSON text per draft is fine in Python.
-    return [DraftRow._make((*row[:10], json_list(row[10]), json_list(row[11]))) for row in frame.iter_rows()]
+    return [DraftRow._make((*row[:10], json_list(row[10]), json_list(row[11]), row[12]))
+            for row in frame.iter_rows()]
 
 
 def signal_rows(signals: pl.DataFrame) -> list[SignalRow]:
@@ -106,12 +108,9 @@ def signal_rows(signals: pl.DataFrame) -> list[SignalRow]:
     if "registered_at" in signals.columns and signals.schema["registered_at"].is_temporal():
         registered = pl.col("registered_at").dt.to_string(_TS)
     frame = signals.select(
-        *(
-            pl.col(c).cast(pl.String)
-            for c in ("draft_id", "child", "event_ref", "person", "role", "link", "kind", "code")
-        ),
-        col("category", pl.String()).cast(pl.String),
-        pl.col("weight").cast(pl.Int64),
+        *(pl.col(c).cast(pl.String) for c in ("draft_id", "child", "event_ref", "person")),
+        *(col(c, pl.String()).cast(pl.String) for c in ("role", "link", "kind", "code", "category")),
+        col("weight", pl.Int64()).cast(pl.Int64),
         registered.cast(pl.String).alias("registered_at"),
         pl.col("new").cast(pl.Int64),
         col("resolved_by", pl.String()).cast(pl.String),
@@ -199,7 +198,7 @@ def _refuse_changed_past(state: WeekState, new: list[DraftRow]) -> LedgerError:
     new_by = {r.draft_id: r for r in new}
     added = len(new_by.keys() - old_by.keys())
     removed = len(old_by.keys() - new_by.keys())
-    changed = sum(1 for k in new_by.keys() & old_by.keys() if new_by[k] != old_by[k])
+    changed = sum(1 for k in new_by.keys() & old_by.keys() if new_by[k].comparable() != old_by[k].comparable())
     signals_note = "" if added or removed or changed else " (their signals differ)"
     recorded = state.recorded_digests
     return LedgerError(
@@ -224,7 +223,8 @@ def _refuse_changing_reviewed(state: WeekState, drafts: list[DraftRow], signals:
     dropped = sorted(d for d in reviewed if d not in new_by)
     changed = sorted(
         d for d in reviewed
-        if d in new_by and (new_by[d] != old_by[d] or new_signals.get(d) != old_signals.get(d))
+        if d in new_by and (new_by[d].comparable() != old_by[d].comparable()
+                            or new_signals.get(d) != old_signals.get(d))
     )
     if dropped:
         raise LedgerError(
@@ -373,7 +373,8 @@ class Runs(Namespace):
                 (ws,),
             )
         ]
-        same = old_drafts == drafts and _comparable(old_signals) == _comparable(signals)
+        same = ([r.comparable() for r in old_drafts] == [r.comparable() for r in drafts]
+                and _comparable(old_signals) == _comparable(signals))
         reviewed: frozenset[str] = frozenset()
         elsewhere = None
         if not same:

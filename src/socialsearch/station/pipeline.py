@@ -10,11 +10,18 @@ clear, and only pseudonyms leave:
    Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold).
 3. **Minimise**: keep the children (age 0..``child_max_age`` on the last day of W) who are such
    a person or whose adult is; the relations between them; the persons and events that link
-   to one of them. No name, birth date, adult's municipality or CPR status leaves.
+   to one of them.
 4. **Pseudonymise** each distinct CPR number once (HMAC-SHA256, :mod:`socialsearch.crypto.pseudonyms`),
-   each event as a keyed reference, and seal the raw values of exactly the shipped people and
-   events to the key custodian (AES-SIV under a data key sealed to the custodian's X25519 key).
-5. **Order** every table by keyed values (a permutation no one without the secret can
+   each event as a keyed reference, and seal the raw values of the shipped people and events to
+   the key custodian (AES-SIV under a data key sealed to the custodian's X25519 key).
+5. **Search** with the weekly rule and no history (:func:`draftable`): the children it drafts
+   are every child the hub can draft.
+6. **Seal and ship** only what the hub's history step reads in clear — per (child, event,
+   person) of those children's signals the three pseudonyms, per event whether it is of W, per
+   child its municipality — and seal the rest for the receiving municipality (codes, roles,
+   links, districts, weeks, the rule's outcome, the age, the event's times and place) and each
+   draft's statistics values for the key custodian.
+7. **Order** every table by keyed values (a permutation no one without the secret can
    reproduce or relate to the raw files' order).
 
 Single-site ``run`` on raw input calls the same :func:`pseudonymise_extracts`, so there is one
@@ -199,41 +206,120 @@ def draftable(incidents: pl.DataFrame, persons: pl.DataFrame, children: pl.DataF
     return kept, signals, result.drafts
 
 
-def _seal_details(sealer: MunicipalSealer, keystore: KeyStore, key_id: str, children: pl.DataFrame,
-                  incidents: pl.DataFrame, signals: pl.DataFrame,
-                  drafts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Children with ``details`` (the exact age), and ``event_details`` (event_ref, recipient,
-    details: the event's date-times and municipality), each sealed for the municipality that
-    receives the draft, and naming the reference that municipality's drafts will show."""
+def _scoped(keystore: KeyStore, key_id: str, signals: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
+    """Each child, person and event of the drafts as the receiving municipality's drafts show it
+    (``_to``, ``kind``, ``value``, ``scoped``): what a sealed value names in its ``ref``."""
+    to = drafts.select("child", pl.col("municipality").alias("_to"))
+    mine = signals.join(to, on="child")
+    return scoped_frame(pl.concat([
+        to.select("_to", pl.col("child").alias("value"), pl.lit("person").alias("kind")),
+        mine.select("_to", pl.col("person").alias("value"), pl.lit("person").alias("kind")),
+        mine.select("_to", pl.col("event_ref").alias("value"), pl.lit("event").alias("kind")),
+    ]).unique(), keystore, key_id)
+
+
+def _ref(scoped: pl.DataFrame, kind: str, column: str, to: str = "_to") -> pl.DataFrame:
+    """The scoping table for one join: ``to``, ``column`` (hub value) → ``_<column>`` (scoped)."""
+    return scoped.filter(pl.col("kind") == kind).select(
+        pl.col("_to").alias(to), pl.col("value").alias(column), pl.col("scoped").alias(f"_{column}"))
+
+
+def _seal_children(sealer: MunicipalSealer, scoped: pl.DataFrame, children: pl.DataFrame, signals: pl.DataFrame,
+                   drafts: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """Each drafted child's municipality, and ``details`` sealed for it: the age and what the
+    rule decided (rule, score, threshold, the immediate categories that made it)."""
+    immediate = [c.id for c in catalogue.categories if c.immediate]
+    categories = signals.group_by("child").agg(
+        pl.col("category").filter(pl.col("category").is_in(immediate)).unique().sort().alias("immediate_categories"))
+    kids = (
+        drafts.select("child", "municipality", "rule", "score", "threshold")
+        .join(children.select(pl.col("person").alias("child"), "age"), on="child", how="left")
+        .join(categories, on="child", how="left")
+        .join(_ref(scoped, "person", "child", "municipality"), on=["municipality", "child"], how="left")
+        .with_columns(pl.when(pl.col("rule") == "immediate").then(pl.col("immediate_categories"))
+                      .otherwise(pl.lit([], pl.List(pl.String))).alias("immediate_categories"))
+    )
+    kids = kids.with_columns(text=municipal.plaintext({
+        "ref": pl.col("_child"), "age": pl.col("age"), "rule": pl.col("rule"), "score": pl.col("score"),
+        "threshold": pl.col("threshold"), "immediate_categories": pl.col("immediate_categories")}))
+    return kids.select(pl.col("child").alias("person"), "municipality",
+                       sealer.seal(kids["municipality"], kids["text"], "child").alias("details"))
+
+
+def _seal_signals(sealer: MunicipalSealer, scoped: pl.DataFrame, signals: pl.DataFrame,
+                  drafts: pl.DataFrame) -> pl.DataFrame:
+    """One row per (child, event, person) of the drafts' signals, with ``details`` sealed for
+    the child's municipality: every (role, link, kind, code) the person gives the child on the
+    event and how the person was resolved. One row whatever their number, so that no count of
+    rows tells a mother who is also the custodian from a father who is not."""
+    rows = (
+        signals.join(drafts.select("child", pl.col("municipality").alias("_to")), on="child")
+        .sort("role", "link", "kind", "code")
+        .group_by("_to", "child", "event_ref", "person", maintain_order=True)
+        .agg(pl.struct("role", "link", "kind", "code", "resolved_by", "match_probability").alias("signals"))
+        .join(_ref(scoped, "person", "child"), on=["_to", "child"], how="left")
+        .join(_ref(scoped, "event", "event_ref"), on=["_to", "event_ref"], how="left")
+        .join(_ref(scoped, "person", "person"), on=["_to", "person"], how="left")
+    )
+    rows = rows.with_columns(text=municipal.plaintext({
+        "ref": pl.concat_str("_child", "_event_ref", "_person", separator="/"), "signals": pl.col("signals")}))
+    return rows.select("child", "event_ref", "person",
+                       sealer.seal(rows["_to"], rows["text"], "signal").alias("details"))
+
+
+def _seal_events(sealer: MunicipalSealer, scoped: pl.DataFrame, incidents: pl.DataFrame, signals: pl.DataFrame,
+                 drafts: pl.DataFrame) -> pl.DataFrame:
+    """``event_details`` (event_ref, recipient, details): each event of a draft sealed for the
+    draft's municipality: its date-times, municipality, registration week, police district and
+    its catalogue codes (kind, code, label, category, category label, weight)."""
+    codes = (
+        signals.select("event_ref", "kind", "code", "label", "category", "category_label", "weight").unique()
+        .sort("kind", "code")
+        .group_by("event_ref", maintain_order=True)
+        .agg(pl.struct("kind", "code", "label", "category", "category_label", "weight").alias("codes"))
+    )
     recipients = (
         signals.select("child", "event_ref").unique()
         .join(drafts.select("child", pl.col("municipality").alias("recipient")), on="child")
         .select("event_ref", "recipient").unique()
     )
-    scoped = scoped_frame(pl.concat([
-        children.select(pl.col("municipality").alias("_to"), pl.col("person").alias("value"),
-                        pl.lit("person").alias("kind")),
-        recipients.select(pl.col("recipient").alias("_to"), pl.col("event_ref").alias("value"),
-                          pl.lit("event").alias("kind")),
-    ]), keystore, key_id)
-    kids = children.join(
-        scoped.filter(pl.col("kind") == "person").select(pl.col("_to").alias("municipality"),
-                                                         pl.col("value").alias("person"), pl.col("scoped")),
-        on=["municipality", "person"], how="left",
-    ).with_columns(text=municipal.plaintext({"ref": pl.col("scoped"), "age": pl.col("age")}))
-    kids = kids.with_columns(details=sealer.seal(kids["municipality"], kids["text"], "child"))
     iso = "%Y-%m-%dT%H:%M:%S%:z"
     events = (
-        recipients.join(incidents.select("event_ref", "occurred_at", "registered_at", "municipality"), on="event_ref")
-        .join(scoped.filter(pl.col("kind") == "event").select(pl.col("_to").alias("recipient"),
-                                                               pl.col("value").alias("event_ref"), "scoped"),
-              on=["recipient", "event_ref"], how="left")
-        .with_columns(text=municipal.plaintext({
-            "ref": pl.col("scoped"), "occurred_at": pl.col("occurred_at").dt.to_string(iso),
-            "registered_at": pl.col("registered_at").dt.to_string(iso), "municipality": pl.col("municipality")}))
+        recipients.join(incidents.select("event_ref", "occurred_at", "registered_at", "municipality", "district",
+                                         "registered_week"), on="event_ref")
+        .join(codes, on="event_ref", how="left")
+        .join(_ref(scoped, "event", "event_ref", "recipient"), on=["recipient", "event_ref"], how="left")
     )
-    events = events.with_columns(details=sealer.seal(events["recipient"], events["text"], "event"))
-    return kids.drop("scoped", "text", "age"), events.select("event_ref", "recipient", "details")
+    events = events.with_columns(text=municipal.plaintext({
+        "ref": pl.col("_event_ref"), "occurred_at": pl.col("occurred_at").dt.to_string(iso),
+        "registered_at": pl.col("registered_at").dt.to_string(iso), "municipality": pl.col("municipality"),
+        "registered_week": pl.col("registered_week"), "district": pl.col("district"), "codes": pl.col("codes")}))
+    return events.select("event_ref", "recipient",
+                         sealer.seal(events["recipient"], events["text"], "event").alias("details"))
+
+
+def _seal_statistics(data_key: bytes, draft_ids: pl.Series, children: pl.DataFrame, incidents: pl.DataFrame,
+                     signals: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
+    """Each drafted child's ``statistics`` (what ``socialsearch stats`` reads of a draft: the
+    age, the rule, the signals' categories and police districts, the newest registration time), sealed
+    for the key custodian and naming the draft id the hub will give the child's draft."""
+    iso = "%Y-%m-%dT%H:%M:%S%:z"
+    per_child = (
+        signals.join(incidents.select("event_ref", "registered_at"), on="event_ref", how="left")
+        .group_by("child")
+        .agg(pl.col("category").drop_nulls().unique().sort().alias("categories"),
+             pl.col("district").drop_nulls().unique().sort().alias("districts"),
+             pl.col("registered_at").max().dt.to_string(iso).alias("newest"))
+    )
+    kids = (
+        drafts.select("child", "rule").with_columns(draft_ids.alias("_draft"))
+        .join(children.select(pl.col("person").alias("child"), "age"), on="child", how="left")
+        .join(per_child, on="child", how="left")
+    )
+    text = kids.select(municipal.plaintext({
+        "ref": pl.col("_draft"), "age": pl.col("age"), "rule": pl.col("rule"), "categories": pl.col("categories"),
+        "districts": pl.col("districts"), "newest": pl.col("newest")})).to_series()
+    return kids.select(pl.col("child").alias("person"), municipal.seal_statistics(text, data_key).alias("statistics"))
 
 
 def _no_stage(name: str) -> None:
@@ -256,7 +342,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     # population and the relations are most of what the process holds.
     incidents, incident_persons, population, raw_relations = (
         raw.incidents, raw.incident_persons, raw.population, raw.relations)
-    rows, rows_per_district, numbers = raw.rows, raw.rows_per_district, raw.population_numbers
+    rows, numbers = raw.rows, raw.population_numbers
     del raw
 
     with progress.stage("selecting the week's catalogue events"):
@@ -311,24 +397,32 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         .join(ids.select(pl.col("cpr").alias("adult"), pl.col("person").alias("_a")), on="adult")
         .select(pl.col("_c").alias("child"), pl.col("_a").alias("adult"), "relation")
     )
-    linked = hub_children.height
     with progress.stage("keeping only what can make a draft"):
         (incidents, person_rows, hub_children, hub_relations), signals, drafts = draftable(
             incidents, person_rows, hub_children, hub_relations, catalogue, week)
         on_stage("draftable")
     with progress.stage("sealing exact values for the receiving municipalities"):
         sealer = MunicipalSealer(keystore.municipal_public_keys, str(week))
-        hub_children, event_details = _seal_details(sealer, keystore, key_id, hub_children, incidents, signals,
-                                                    drafts)
+        scoped = _scoped(keystore, key_id, signals, drafts)
+        hub_signals = _seal_signals(sealer, scoped, signals, drafts)
+        kids = _seal_children(sealer, scoped, hub_children, signals, drafts, catalogue)
+        stats_sealed = _seal_statistics(data_key, pseudonymiser.draft_ids(drafts["child"], str(week)), hub_children,
+                                        incidents, signals, drafts)
+        event_details = _seal_events(sealer, scoped, incidents, signals, drafts)
         on_stage("seal")
+    shipped_people = pl.concat([hub_signals.select("child").unique().to_series().rename("person"),
+                                hub_signals.get_column("person")]).unique().to_frame()
+    sealed_people = pl.concat([hub_children.select("person", "person_sealed"),
+                               person_rows.select("person", "person_sealed")]).unique("person", keep="first")
     tables = {
         # Ordered by keyed values only: nothing about the raw files' order survives.
-        "incidents": incidents.select(
-            "event_ref", "district", "registered_week", "incident_code", "offence_code", "event_sealed",
+        "events": incidents.join(hub_signals.select("event_ref").unique(), on="event_ref", how="semi").select(
+            "event_ref", (pl.col("registered_week") == str(week)).alias("in_week"), "event_sealed",
         ).sort("event_ref"),
-        "incident_persons": person_rows.sort("event_ref", "person", "role"),
-        "children": hub_children.select("person", "municipality", "person_sealed", "details").sort("person"),
-        "relations": hub_relations.sort("child", "adult", "relation"),
+        "signals": hub_signals.sort("child", "event_ref", "person"),
+        "children": kids.join(stats_sealed, on="person", how="left").select(
+            "person", "municipality", "details", "statistics").sort("person"),
+        "persons": shipped_people.join(sealed_people, on="person", how="left").sort("person"),
         "event_details": event_details.sort("event_ref", "recipient"),
     }
     manifest: dict[str, Any] = {
@@ -344,10 +438,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts": {
             "rows_read": dict(sorted(rows.items())),
-            "rows_read_per_district": rows_per_district,
             "incidents_registered_in_week": in_week,
-            "catalogue_events_in_window": int(events.get_column("_event").n_unique()),
-            "children_linked": linked,
             "persons": counts,
             "shipped": {name: frame.height for name, frame in tables.items()},
         },
@@ -390,7 +481,7 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
     missing = hub.manifest["municipalities_without_key"]
     if missing:
         log.warning("no key pair at the station for %d receiving municipality(ies) (%s): their drafts will carry "
-                    "no exact ages, times or places (socialsearch keys municipality add)", len(missing),
-                    ", ".join(missing))
+                    "only pseudonyms, with no rule, codes, roles, links, ages, times or places "
+                    "(socialsearch keys municipality add)", len(missing), ", ".join(missing))
     return {"out": str(out_dir), "week": str(week), "key_id": hub.key_id,
             "municipalities_without_key": missing, **hub.manifest["counts"]}
