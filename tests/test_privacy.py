@@ -10,8 +10,8 @@ synthetic Denmark (DESIGN §2 v2, ``docs/privacy.md``):
 * no pseudonym or event reference repeats across two municipalities' drafts;
 * nothing in the manifest, a pseudonym or a sealed value confirms a candidate raw file;
 * measured attacks (:mod:`socialsearch.privacy_report`): a hub that also holds the population
-  register re-identifies fewer than 0.1 % of shipped children and adults from one week and from
-  four weeks; a press-known event names no pseudonym with probability above 1/10; rotation
+  register re-identifies fewer than 0.1 % of shipped children and adults from one week, from
+  four weeks and from 13; a press-known event names no pseudonym with probability above 1/10; rotation
   links are measured (each one the attack makes is checked against the keys).
 """
 
@@ -31,7 +31,7 @@ import pytest
 import socialsearch.hub.drafts as drafts_module
 from socialsearch._resources import template_dir
 from socialsearch.catalogue import load_catalogue
-from socialsearch.contract import RELATIONS, ROLES
+from socialsearch.contract import RELATIONS, ROLES, age_on
 from socialsearch.crypto.keys import KeyStore, keys_export, keys_rotate
 from socialsearch.geography import geography
 from socialsearch.hub.pipeline import run
@@ -259,6 +259,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pseudonymise(root / "raw", root / "rotated", root / "rotated-keys", week=ATTACK_WEEK)
     register = load_register(root / "raw")
     return {
+        "root": root,
         "hubs": [read_hub(root / f"pseudo-{week}") for week in weeks],
         "rotated": read_hub(root / "rotated"),
         "register": register,
@@ -306,10 +307,42 @@ def test_a_hub_with_the_register_reidentifies_almost_no_one_over_four_weeks(
     assert report.share("adult") < TARGET, report.summary()
 
 
+SEASON = 13  # weeks: a quarter of a year of extracts
+
+
+@pytest.fixture(scope="module")
+def season(attacked: dict[str, Any]) -> list[Any]:
+    """Model A over the latest week, four weeks and a quarter of a year (13 weekly extracts of the
+    same country and key: synth draws a year of events, so each week has its own)."""
+    root = attacked["root"]
+    weeks = [ATTACK_WEEK.shift(-i) for i in range(SEASON - 1, -1, -1)]
+    for week in weeks:
+        if not (root / f"pseudo-{week}").is_dir():
+            pseudonymise(root / "raw", root / f"pseudo-{week}", root / "keys", week=week)
+    hubs = [read_hub(root / f"pseudo-{week}") for week in weeks]
+    return [register_attack(hubs[-n:], attacked["register"], truth=attacked["truth"]) for n in (1, 4, SEASON)]
+
+
+def test_a_hub_with_the_register_reidentifies_almost_no_one_over_a_quarter(season: list[Any]) -> None:
+    """What 13 weekly extracts show adds up; the target holds over all of them, and a person
+    shipped in the latest week hides in no larger a set for having been seen in more weeks."""
+    latest, _, quarter = season
+    assert len(quarter.weeks) == SEASON
+    _check_the_attack_model(quarter)
+    assert quarter.shipped("child") > season[1].shipped("child") > latest.shipped("child")
+    assert quarter.share("child") < TARGET, quarter.summary()
+    assert quarter.share("adult") < TARGET, quarter.summary()
+    for shorter in season[:-1]:
+        sizes = shorter.sizes.join(quarter.sizes, on=["person", "kind"], suffix="_longer")
+        assert sizes.height == shorter.sizes.height
+        assert (sizes["k_longer"] <= sizes["k"]).all(), sizes.filter(pl.col("k_longer") > pl.col("k"))
+
+
 def test_the_register_attack_uses_only_the_columns_an_extract_holds(attacked: dict[str, Any]) -> None:
     """The same extract without the children's attributes: the attack adapts, and knows less."""
     hub = attacked["hubs"][-1]
-    bare = replace(hub, children=hub.children.select("person", "details"))
+    bare = replace(hub, children=hub.children.select(
+        "person", *(c for c, t in hub.children.schema.items() if t == pl.Binary)))
     full = register_attack([hub], attacked["register"], truth=attacked["truth"])
     less = register_attack([bare], attacked["register"], truth=attacked["truth"])
     assert less.attributes == [] and "municipality" in full.attributes
@@ -318,15 +351,36 @@ def test_the_register_attack_uses_only_the_columns_an_extract_holds(attacked: di
     assert less.sizes["k"].sum() >= full.sizes["k"].sum()
 
 
+def test_an_age_in_the_extract_is_followed_week_by_week(attacked: dict[str, Any]) -> None:
+    """The same four extracts with each shipped child's exact age added (as format 2 shipped it):
+    the attack reads the age week by week (a birthday between two extracts gives the birth week
+    away), stays faithful, and tells more persons apart than without it."""
+    born = attacked["truth"].join(attacked["register"].people.select("number", "birth_date"), on="number")
+    aged = [replace(hub, children=hub.children.join(born.select("person", "birth_date"), on="person", how="left")
+                    .with_columns(age_on(pl.col("birth_date"), IsoWeek.parse(hub.week).sunday).alias("age"))
+                    .drop("birth_date")) for hub in attacked["hubs"]]
+    plain = register_attack(attacked["hubs"], attacked["register"], truth=attacked["truth"])
+    with_age = register_attack(aged, attacked["register"], truth=attacked["truth"])
+    assert with_age.attributes == ["municipality", "age"] and plain.attributes == ["municipality"]
+    _check_the_attack_model(with_age)
+    assert with_age.sizes["k"].sum() < plain.sizes["k"].sum()
+    assert with_age.unique("child") >= plain.unique("child")
+
+
 def test_a_press_known_event_names_no_pseudonym(attacked: dict[str, Any]) -> None:
     """The press knows date, hour, municipality and kind of 2 % of the events (here 20 % of them,
     so that a twentieth of Denmark has several in the extract): no pseudonym on one of them may
-    be named with probability above 1/10 from the incidents the extract shows the same."""
-    report = press_attack(attacked["hubs"][-1], attacked["register"], share=0.2, seed=5,
-                          keystore=attacked["keys"])
+    be named with probability above 1/10 from the events the extract shows the same (on format 3,
+    whose registration week, district, codes and roles are in clear, 11 of 13 are pinned, each
+    naming a pseudonym). The hub also holds the earlier weeks' extracts, from which it learns the
+    registration week of each event it saw flagged as registered in its week."""
+    hubs = attacked["hubs"]
+    report = press_attack(hubs[-1], attacked["register"], share=0.2, seed=5, keystore=attacked["keys"],
+                          earlier=hubs[:-1])
     assert report.known > 0
     assert sum(report.bins.values()) == report.known
     assert report.exposed == 0, report.summary()
+    assert report.max_guess <= 0.1, report.summary()
 
 
 def test_rotation_links_are_measured_and_right(attacked: dict[str, Any]) -> None:
@@ -335,6 +389,7 @@ def test_rotation_links_are_measured_and_right(attacked: dict[str, Any]) -> None
     old, new = attacked["hubs"][-1], attacked["rotated"]
     assert old.key_id != new.key_id
     report = rotation_attack(old, new, truth_old=attacked["truth"], truth_new=attacked["truth_new"])
-    assert report.persons == len(set(old.signals["person"]) | set(old.relations["child"])
+    on_events = old.tables["signals" if "signals" in old.tables else "incident_persons"]
+    assert report.persons == len(set(on_events["person"]) | set(old.relations["child"])
                                  | set(old.relations["adult"]) | set(old.children["person"]))
     assert report.right == report.linked
