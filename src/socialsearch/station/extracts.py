@@ -97,7 +97,9 @@ class RawExtracts:
     district of the reference geography (0 for a district named as absent).
     ``population_numbers`` is the population's CPR number normalised as an ``Int64`` (as
     :func:`socialsearch.identifiers.cpr_number` gives it), row for row: computed once for the
-    checks and handed on, so that the station's register does not compute it again.
+    checks and handed on, so that the station's register does not compute it again;
+    ``relation_numbers`` are the relations' ``child`` and ``adult`` numbers in the same form,
+    row for row, so that the station can let go of the relations' text.
     """
 
     incidents: pl.DataFrame
@@ -109,6 +111,7 @@ class RawExtracts:
     rows: dict[str, int]
     rows_per_district: dict[str, dict[str, int]] = field(default_factory=dict)
     population_numbers: pl.Series | None = None
+    relation_numbers: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -476,7 +479,7 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
         checks.append(Check(name, f"a relation: {' | '.join(RELATIONS)}",
                              value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
     elif spec.kind == "cpr" and spec.nonempty:
-        # Normalised once (kept as _norm_<name>) for this check and the cross-file ones.
+        # Normalised once (kept as _norm_<name>) for this check, the cross-file ones and the station.
         norm = f"_norm_{name}"
         checks.append(Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
                              raw_col.is_not_null() & pl.col(norm).is_null(), show))
@@ -645,6 +648,9 @@ def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int
     if table == "incidents":
         checks.append(Check("incident_code", "an incident_code or an offence_code (both are empty)",
                              pl.col("_raw_incident_code").is_null() & pl.col("_raw_offence_code").is_null()))
+    if table == "relations":
+        checks.append(Check("adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
+                             "person; value not shown)", pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr")))
     out = _apply_stages(frame.select(exprs), stages)
     problems.scan(out, checks)
     norms = [c for c in out.columns if c.startswith("_norm_")]
@@ -695,10 +701,28 @@ def _read_table(table: _Table, problems: Problems) -> tuple[pl.DataFrame | None,
         if normalised is None:
             complete = False
         else:
-            frames.append(normalised)
+            frames.append(_without_positions(table.name, path, normalised))
     if not frames:
         return None, False, digests
     return pl.concat(frames, how="vertical"), complete, digests
+
+
+def _without_positions(table: str, path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """A single-file table's frame without the positions that :func:`_with_positions` makes again.
+
+    The file is known (the table has one), and a Parquet file's row is its position plus one:
+    neither needs a column of millions of rows while the tables wait for the cross-file checks
+    and the station (a CSV file's lines are kept: blank lines make them differ from positions).
+    """
+    if table not in _FILE_TABLES:
+        return frame
+    return frame.drop(FILE, *([ROW] if path.suffix.lower() == ".parquet" else []))
+
+
+def _with_positions(frame: pl.DataFrame, index: int) -> pl.DataFrame:
+    """``frame`` (one file's rows, in order) with ``_file`` and, when it has none, ``_row``."""
+    row = [] if ROW in frame.columns else [pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)]
+    return frame.with_columns(pl.lit(index, pl.UInt32).alias(FILE), *row)
 
 
 def _no_duplicates(keys: pl.Series) -> bool:
@@ -709,12 +733,14 @@ def _no_duplicates(keys: pl.Series) -> bool:
 
 
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
-                  problems: Problems) -> None:
-    """Rules that span rows and files: uniqueness and references.
+                  problems: Problems, files: dict[str, int]) -> None:
+    """Rules that span rows: uniqueness and references.
 
     Uniqueness is decided on integers first (the population's CPR number as ``Int64``; a
     64-bit hash of district and journal number): when they are all distinct, so are the keys,
-    and the rows are marked one by one only when some key repeats.
+    and the rows are marked one by one only when some key repeats. ``files`` gives the file
+    index of each single-file table, whose frame carries no positions (see
+    :func:`_with_positions`).
     """
     incidents = tables.get("incidents")
     keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
@@ -738,16 +764,10 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
     population = tables.get("population")
     if population is not None and not _no_duplicates(population.get_column("_norm_cpr")):
         norm = pl.col("_norm_cpr")
-        problems.scan(population, [Check(
+        problems.scan(_with_positions(population, files["population"]), [Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
             norm.is_not_null() & ~norm.is_first_distinct())])
-    relations = tables.get("relations")
-    if relations is not None:
-        problems.scan(relations, [Check(
-            "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
-            "person; value not shown)",
-            pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
 
 
 def _absent(names: Collection[str]) -> frozenset[str]:
@@ -841,7 +861,8 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
             tables[plan.name], complete[plan.name] = frame, done
             digests.update(table_digests)
         del results
-        _cross_checks(tables, complete, problems)
+        single = {plan.name: plan.paths[0][2] for plan in plans if plan.name in _FILE_TABLES and plan.paths}
+        _cross_checks(tables, complete, problems, single)
         per_district = _rows_per_district(tables)
         if complete["incidents"]:
             _district_checks(per_district["incidents"], absent, problems)
@@ -849,12 +870,15 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
     files = tuple(path for plan in plans for path, rel, _ in plan.paths if rel in digests)
     population = tables["population"]
     numbers = None if population is None else population.get_column("_norm_cpr")
+    relations = tables["relations"]
+    links = None if relations is None else relations.select(
+        pl.col("_norm_child_cpr").alias("child"), pl.col("_norm_adult_cpr").alias("adult"))
     out = {
         name: frame.drop([c for c in frame.columns if c.startswith("_")])
         for name, frame in tables.items()
         if frame is not None
     }
-    del tables, population
+    del tables, population, relations
     return RawExtracts(
         incidents=out["incidents"],
         incident_persons=out["incident_persons"],
@@ -865,4 +889,5 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
         rows={name: frame.height for name, frame in out.items()},
         rows_per_district=per_district,
         population_numbers=numbers,
+        relation_numbers=links,
     )
