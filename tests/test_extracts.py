@@ -1104,3 +1104,15 @@ def test_a_single_file_table_names_the_row_of_a_cross_file_problem(tmp_path: Pat
     assert "population.parquet, row 3, column 'cpr': expected each person once" in str(error)
     line = 4 if blank_lines else 3
     assert f"relations.csv, line {line}, column 'adult_cpr': expected an adult other than the child" in str(error)
+
+
+def test_a_parquet_file_of_a_folder_names_the_row_of_each_problem(tmp_path: Path) -> None:
+    """Parquet rows are positions made only when needed: per-row and cross-file problems name them."""
+    root = make_raw(tmp_path / "in", persons={"KBH.csv": PERSONS_KBH})
+    pl.DataFrame({
+        "district": ["FYN", "FYN", "FYN"], "incident_id": ["J-KBH-0001", "J-FYN-0404", "J-KBH-0001"],
+        "cpr": [None, None, None], "role": ["involved", "victim", "bystander"],
+    }).write_parquet(root / "incident_persons" / "FYN.parquet")
+    error = input_error(root)
+    assert "incident_persons/FYN.parquet, row 3, column 'role': expected a role" in str(error)
+    assert "incident_persons/FYN.parquet, row 2, column 'incident_id': expected an incident that exists" in str(error)

@@ -618,8 +618,9 @@ def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int
         header = _header(path, frame)
         for name in missing:
             problems.add(rel, name, f"a column '{name}' ({_describe_header(header, name)})")
-    row = pl.col(ROW) if ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32)
-    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(FILE), row.alias(ROW)]
+    # A CSV file's lines are carried (``_row``); a Parquet file's rows are positions, made only
+    # for the rows that break a check (and for the tables of the folders, see _read_table).
+    exprs: list[pl.Expr] = [pl.col(ROW)] if ROW in frame.columns else []
     checks: list[Check] = []
     stages: list[list[_Stage]] = []
     for spec in specs:
@@ -652,13 +653,28 @@ def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int
         checks.append(Check("adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
                              "person; value not shown)", pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr")))
     out = _apply_stages(frame.select(exprs), stages)
-    problems.scan(out, checks)
+    problems.scan(out, checks, index)
     norms = [c for c in out.columns if c.startswith("_norm_")]
-    return out.select([FILE, ROW, *[s.name for s in specs], *norms])
+    return out.select([c for c in (ROW,) if c in out.columns] + [*[s.name for s in specs], *norms])
 
 
 #: tables read at the same time (each read is itself parallel inside Polars)
 _READERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _lanes(tables: list[_Table], readers: int) -> list[list[_Table]]:
+    """The tables in ``readers`` lanes, each read one table after the other, the lanes at once.
+
+    The two single-file tables (the population and the relations: most of the memory) share one
+    lane, so that the one's transient columns never coexist with the other's; the tables of the
+    folders are spread over the other lanes.
+    """
+    if readers < 2:
+        return [tables]
+    big = [t for t in tables if t.name in _FILE_TABLES]
+    rest = [t for t in tables if t.name not in _FILE_TABLES]
+    others = max(1, min(readers - 1, len(rest)))
+    return [big, *(rest[i::others] for i in range(others))]
 
 
 @dataclass
@@ -701,28 +717,21 @@ def _read_table(table: _Table, problems: Problems) -> tuple[pl.DataFrame | None,
         if normalised is None:
             complete = False
         else:
-            frames.append(_without_positions(table.name, path, normalised))
+            frames.append(normalised if table.name in _FILE_TABLES else _with_positions(normalised, index))
     if not frames:
         return None, False, digests
     return pl.concat(frames, how="vertical"), complete, digests
 
 
-def _without_positions(table: str, path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    """A single-file table's frame without the positions that :func:`_with_positions` makes again.
-
-    The file is known (the table has one), and a Parquet file's row is its position plus one:
-    neither needs a column of millions of rows while the tables wait for the cross-file checks
-    and the station (a CSV file's lines are kept: blank lines make them differ from positions).
-    """
-    if table not in _FILE_TABLES:
-        return frame
-    return frame.drop(FILE, *([ROW] if path.suffix.lower() == ".parquet" else []))
-
-
 def _with_positions(frame: pl.DataFrame, index: int) -> pl.DataFrame:
-    """``frame`` (one file's rows, in order) with ``_file`` and, when it has none, ``_row``."""
-    row = [] if ROW in frame.columns else [pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)]
-    return frame.with_columns(pl.lit(index, pl.UInt32).alias(FILE), *row)
+    """``frame`` (one file's rows, in order) with ``_file`` and, when it has none, ``_row``.
+
+    A single-file table is held without them (its file is known, and a Parquet file's row is
+    its position plus one): the population and the relations need no columns of millions of
+    positions while they wait for the cross-file checks and the station.
+    """
+    row = pl.col(ROW) if ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)
+    return frame.select(pl.lit(index, pl.UInt32).alias(FILE), row, pl.exclude(FILE, ROW))
 
 
 def _no_duplicates(keys: pl.Series) -> bool:
@@ -764,10 +773,10 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
     population = tables.get("population")
     if population is not None and not _no_duplicates(population.get_column("_norm_cpr")):
         norm = pl.col("_norm_cpr")
-        problems.scan(_with_positions(population, files["population"]), [Check(
+        problems.scan(population, [Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
-            norm.is_not_null() & ~norm.is_first_distinct())])
+            norm.is_not_null() & ~norm.is_first_distinct())], files["population"])
 
 
 def _absent(names: Collection[str]) -> frozenset[str]:
@@ -853,11 +862,14 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
     with withheld_library_messages(f"validating the extracts in {root}"):
         _stray_tables(root, problems)
         plans = [_plan(root, table, problems) for table in (*_FOLDER_TABLES, *_FILE_TABLES)]
-        # The four tables are read at the same time: each file is read once, and Polars
+        # The tables are read in lanes at the same time: each file is read once, and Polars
         # releases the interpreter while it parses and checks.
-        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="read_raw") as pool:
-            results = list(pool.map(lambda plan: _read_table(plan, problems), plans))
-        for plan, (frame, done, table_digests) in zip(plans, results, strict=True):
+        lanes = _lanes(plans, _READERS)
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="read_raw") as pool:
+            read = pool.map(lambda lane: [(plan, _read_table(plan, problems)) for plan in lane], lanes)
+            results = {plan.name: result for lane in read for plan, result in lane}
+        for plan in plans:  # in reading order
+            frame, done, table_digests = results.pop(plan.name)
             tables[plan.name], complete[plan.name] = frame, done
             digests.update(table_digests)
         del results
