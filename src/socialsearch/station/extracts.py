@@ -658,7 +658,7 @@ def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int
     return out.select([c for c in (ROW,) if c in out.columns] + [*[s.name for s in specs], *norms])
 
 
-#: tables read at the same time (each read is itself parallel inside Polars)
+#: lanes of tables read at the same time (each read is itself parallel inside Polars)
 _READERS = max(1, min(4, os.cpu_count() or 1))
 
 
