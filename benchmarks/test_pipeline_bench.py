@@ -131,8 +131,8 @@ def _tables_then_cross_checks(stages: Stages) -> Callable[[Any], Any]:
 def _read_raw_stages(module: Any, stages: Stages) -> Iterator[None]:
     """``read_raw`` in ``module``: the tables (each also timed alone), cross-file checks, the rest.
 
-    ``SOCIALSEARCH_BENCH_READERS`` sets how many tables are read at the same time (default: as
-    ``read_raw`` decides; 1 reads them one after the other, so each table's time is its own).
+    ``SOCIALSEARCH_BENCH_READERS`` sets ``read_raw``'s readers (default: as it decides; 1 reads
+    the tables one after the other, so each table's time is its own).
     """
     readers = os.environ.get("SOCIALSEARCH_BENCH_READERS")
     with _patched(module, "read_raw", _timed(stages, "read_raw:rest")), \

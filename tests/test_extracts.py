@@ -1077,3 +1077,42 @@ def test_a_quoted_value_spanning_lines_far_over_the_bound_is_refused_before_pars
     error = input_error(root)
     assert [(p.file, p.line, p.column) for p in error.problems] == [("population.csv", 4, "given_name")]
     assert "population.csv, line 4, column 'given_name': expected a value of at most 64 KiB" in str(error)
+
+
+def test_the_relation_numbers_are_handed_on_row_for_row(tmp_path: Path) -> None:
+    """``read_raw`` hands on the relations' Int64 CPR numbers, so the station can drop their text."""
+    from socialsearch.identifiers import cpr_number
+
+    relations = RELATIONS + " 010180-1234 ,100315-4123,mother\n"
+    raw = read_raw(make_raw(tmp_path / "in", relations=relations), absent_districts=ABSENT)
+    assert raw.relation_numbers is not None
+    expected = raw.relations.select(cpr_number("child_cpr").alias("child"), cpr_number("adult_cpr").alias("adult"))
+    assert raw.relation_numbers.rows() == expected.rows() == [(1003154123, 101801234), (101801234, 1003154123)]
+
+
+@pytest.mark.parametrize("blank_lines", [False, True])
+def test_a_single_file_table_names_the_row_of_a_cross_file_problem(tmp_path: Path, blank_lines: bool) -> None:
+    """Population and relations are held without their positions; a repeated CPR number and a
+    child who is its own adult are still found at their row (Parquet) or line (CSV)."""
+    cprs = ["0101801234", "1003154123", "0101801234"]
+    root = make_raw(tmp_path / "in", population=None, relations=None)
+    pl.DataFrame({"cpr": cprs, "municipality": ["101", "147", "101"]}).write_parquet(root / "population.parquet")
+    text = "child_cpr,adult_cpr,relation\n" + ("\n" if blank_lines else "") + \
+        "1003154123,0101801234,father\n1003154123,1003154123,mother\n"
+    (root / "relations.csv").write_text(text, encoding="utf-8")
+    error = input_error(root)
+    assert "population.parquet, row 3, column 'cpr': expected each person once" in str(error)
+    line = 4 if blank_lines else 3
+    assert f"relations.csv, line {line}, column 'adult_cpr': expected an adult other than the child" in str(error)
+
+
+def test_a_parquet_file_of_a_folder_names_the_row_of_each_problem(tmp_path: Path) -> None:
+    """Parquet rows are positions made only when needed: per-row and cross-file problems name them."""
+    root = make_raw(tmp_path / "in", persons={"KBH.csv": PERSONS_KBH})
+    pl.DataFrame({
+        "district": ["FYN", "FYN", "FYN"], "incident_id": ["J-KBH-0001", "J-FYN-0404", "J-KBH-0001"],
+        "cpr": [None, None, None], "role": ["involved", "victim", "bystander"],
+    }).write_parquet(root / "incident_persons" / "FYN.parquet")
+    error = input_error(root)
+    assert "incident_persons/FYN.parquet, row 3, column 'role': expected a role" in str(error)
+    assert "incident_persons/FYN.parquet, row 2, column 'incident_id': expected an incident that exists" in str(error)

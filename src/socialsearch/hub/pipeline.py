@@ -31,6 +31,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -279,19 +280,30 @@ def _earlier(ledger: Ledger, drafts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return {d["draft_id"]: {"week": d["week"], "decision": d["decision"]} for d in ledger.drafts.list(draft_ids=ids)}
 
 
+#: municipalities written at the same time
+_WRITERS = 8
+
+
 def _write_outputs(out_week: Path, documents: dict[str, list[dict[str, Any]]], week: IsoWeek,
                    lookback_weeks: int) -> list[Path]:
     """Write every municipality's drafts atomically and drop what this run no longer produces
     (municipality folders of an earlier run, temporary files of a killed one)."""
     out_week.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(out_week)
-    html: list[Path] = []
-    for municipality, drafts in sorted(documents.items()):
+
+    def write(municipality: str) -> Path:
         if (out_week / municipality).is_dir():
             remove_stale_tmp(out_week / municipality)
-        write_municipality(out_week, municipality, drafts, week=str(week), lookback_weeks=lookback_weeks)
-        html.append(out_week / municipality / "drafts.html")
-        _checkpoint("mid-outputs")
+        write_municipality(out_week, municipality, documents[municipality], week=str(week),
+                           lookback_weeks=lookback_weeks)
+        return out_week / municipality / "drafts.html"
+
+    html: list[Path] = []
+    # Each file is fsync-ed: written by several threads, the waits for the disk overlap.
+    with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="outputs") as pool:
+        for written in pool.map(write, sorted(documents)):  # in order, each as it is done
+            html.append(written)
+            _checkpoint("mid-outputs")
     for stale in out_week.iterdir():
         if stale.is_dir() and stale.name not in documents:
             shutil.rmtree(stale)

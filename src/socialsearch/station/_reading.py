@@ -140,6 +140,15 @@ def describe_shape(length: int, digits: bool, letters: bool, spaces: bool, punct
     return f"{article} {length}-character value of {listed}"
 
 
+def _position(frame: pl.DataFrame, column: str, file: int | None) -> pl.Expr:
+    """``_file`` or ``_row`` of ``frame``: its own column, or made for one file's rows in order."""
+    if column in frame.columns or file is None:
+        return pl.col(column)
+    if column == FILE:
+        return pl.lit(file, pl.UInt32).alias(FILE)
+    return pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)
+
+
 @dataclass
 class Problems:
     """Every contract violation found, raised together by :meth:`raise_if_any`.
@@ -161,13 +170,15 @@ class Problems:
         else:
             self.items.append(InputProblem(file, column, expected, row, value))
 
-    def scan(self, frame: pl.DataFrame, checks: Iterable[Check]) -> None:
-        """Record the first rows breaking each check; ``frame`` has ``_file`` and ``_row``.
+    def scan(self, frame: pl.DataFrame, checks: Iterable[Check], file: int | None = None) -> None:
+        """Record the first rows breaking each check.
 
-        Every check is one whole-column expression, evaluated once for all checks together
-        (one ``select``); only a check that some row breaks costs more. Where a check names a
-        column to ``show``, the problem carries the shape of that column's value (computed in
-        Polars; the value never reaches Python).
+        ``frame`` has ``_file`` and ``_row``; or it is one file's rows in order, and ``file``
+        is that file's index: ``_file`` and ``_row`` (the position plus one) missing from it are
+        made only for a check that some row breaks. Every check is one whole-column expression,
+        evaluated once for all checks together (one ``select``); only a check that some row
+        breaks costs more. Where a check names a column to ``show``, the problem carries the
+        shape of that column's value (computed in Polars; the value never reaches Python).
         """
         checks = list(checks)
         if not checks or frame.height == 0:
@@ -177,7 +188,8 @@ class Problems:
         for i, (check, count) in enumerate(zip(checks, counts, strict=True)):
             if not count:
                 continue
-            cols = [FILE, ROW] + ([check.show] if check.show else [])
+            cols = [_position(frame, FILE, file), _position(frame, ROW, file)] + (
+                [pl.col(check.show)] if check.show else [])
             hits = frame.select(cols).filter(masks[f"c{i}"])
             per_file = hits.group_by(FILE, maintain_order=True).len()
             for file_index, rows in per_file.iter_rows():  # one per file with a problem

@@ -97,7 +97,9 @@ class RawExtracts:
     district of the reference geography (0 for a district named as absent).
     ``population_numbers`` is the population's CPR number normalised as an ``Int64`` (as
     :func:`socialsearch.identifiers.cpr_number` gives it), row for row: computed once for the
-    checks and handed on, so that the station's register does not compute it again.
+    checks and handed on, so that the station's register does not compute it again;
+    ``relation_numbers`` are the relations' ``child`` and ``adult`` numbers in the same form,
+    row for row, so that the station can let go of the relations' text.
     """
 
     incidents: pl.DataFrame
@@ -109,6 +111,7 @@ class RawExtracts:
     rows: dict[str, int]
     rows_per_district: dict[str, dict[str, int]] = field(default_factory=dict)
     population_numbers: pl.Series | None = None
+    relation_numbers: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -476,7 +479,7 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
         checks.append(Check(name, f"a relation: {' | '.join(RELATIONS)}",
                              value_col.is_not_null() & ~value_col.is_in(RELATIONS), show))
     elif spec.kind == "cpr" and spec.nonempty:
-        # Normalised once (kept as _norm_<name>) for this check and the cross-file ones.
+        # Normalised once (kept as _norm_<name>) for this check, the cross-file ones and the station.
         norm = f"_norm_{name}"
         checks.append(Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
                              raw_col.is_not_null() & pl.col(norm).is_null(), show))
@@ -615,8 +618,9 @@ def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int
         header = _header(path, frame)
         for name in missing:
             problems.add(rel, name, f"a column '{name}' ({_describe_header(header, name)})")
-    row = pl.col(ROW) if ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32)
-    exprs: list[pl.Expr] = [pl.lit(index, pl.UInt32).alias(FILE), row.alias(ROW)]
+    # A CSV file's lines are carried (``_row``); a Parquet file's rows are positions, made only
+    # for the rows that break a check (and for the tables of the folders, see _read_table).
+    exprs: list[pl.Expr] = [pl.col(ROW)] if ROW in frame.columns else []
     checks: list[Check] = []
     stages: list[list[_Stage]] = []
     for spec in specs:
@@ -645,14 +649,32 @@ def _normalise(table: str, frame: pl.DataFrame, path: Path, rel: str, index: int
     if table == "incidents":
         checks.append(Check("incident_code", "an incident_code or an offence_code (both are empty)",
                              pl.col("_raw_incident_code").is_null() & pl.col("_raw_offence_code").is_null()))
+    if table == "relations":
+        checks.append(Check("adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
+                             "person; value not shown)", pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr")))
     out = _apply_stages(frame.select(exprs), stages)
-    problems.scan(out, checks)
+    problems.scan(out, checks, index)
     norms = [c for c in out.columns if c.startswith("_norm_")]
-    return out.select([FILE, ROW, *[s.name for s in specs], *norms])
+    return out.select([c for c in (ROW,) if c in out.columns] + [*[s.name for s in specs], *norms])
 
 
-#: tables read at the same time (each read is itself parallel inside Polars)
+#: lanes of tables read at the same time (each read is itself parallel inside Polars)
 _READERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _lanes(tables: list[_Table], readers: int) -> list[list[_Table]]:
+    """The tables in ``readers`` lanes, each read one table after the other, the lanes at once.
+
+    The two single-file tables (the population and the relations: most of the memory) share one
+    lane, so that the one's transient columns never coexist with the other's; the tables of the
+    folders are spread over the other lanes.
+    """
+    if readers < 2:
+        return [tables]
+    big = [t for t in tables if t.name in _FILE_TABLES]
+    rest = [t for t in tables if t.name not in _FILE_TABLES]
+    others = max(1, min(readers - 1, len(rest)))
+    return [big, *(rest[i::others] for i in range(others))]
 
 
 @dataclass
@@ -695,10 +717,21 @@ def _read_table(table: _Table, problems: Problems) -> tuple[pl.DataFrame | None,
         if normalised is None:
             complete = False
         else:
-            frames.append(normalised)
+            frames.append(normalised if table.name in _FILE_TABLES else _with_positions(normalised, index))
     if not frames:
         return None, False, digests
     return pl.concat(frames, how="vertical"), complete, digests
+
+
+def _with_positions(frame: pl.DataFrame, index: int) -> pl.DataFrame:
+    """``frame`` (one file's rows, in order) with ``_file`` and, when it has none, ``_row``.
+
+    A single-file table is held without them (its file is known, and a Parquet file's row is
+    its position plus one): the population and the relations need no columns of millions of
+    positions while they wait for the cross-file checks and the station.
+    """
+    row = pl.col(ROW) if ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)
+    return frame.select(pl.lit(index, pl.UInt32).alias(FILE), row, pl.exclude(FILE, ROW))
 
 
 def _no_duplicates(keys: pl.Series) -> bool:
@@ -709,12 +742,14 @@ def _no_duplicates(keys: pl.Series) -> bool:
 
 
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
-                  problems: Problems) -> None:
-    """Rules that span rows and files: uniqueness and references.
+                  problems: Problems, files: dict[str, int]) -> None:
+    """Rules that span rows: uniqueness and references.
 
     Uniqueness is decided on integers first (the population's CPR number as ``Int64``; a
     64-bit hash of district and journal number): when they are all distinct, so are the keys,
-    and the rows are marked one by one only when some key repeats.
+    and the rows are marked one by one only when some key repeats. ``files`` gives the file
+    index of each single-file table, whose frame carries no positions (see
+    :func:`_with_positions`).
     """
     incidents = tables.get("incidents")
     keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
@@ -741,13 +776,7 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
         problems.scan(population, [Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
-            norm.is_not_null() & ~norm.is_first_distinct())])
-    relations = tables.get("relations")
-    if relations is not None:
-        problems.scan(relations, [Check(
-            "adult_cpr", "an adult other than the child (child_cpr and adult_cpr are the same "
-            "person; value not shown)",
-            pl.col("_norm_child_cpr") == pl.col("_norm_adult_cpr"))])
+            norm.is_not_null() & ~norm.is_first_distinct())], files["population"])
 
 
 def _absent(names: Collection[str]) -> frozenset[str]:
@@ -833,15 +862,19 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
     with withheld_library_messages(f"validating the extracts in {root}"):
         _stray_tables(root, problems)
         plans = [_plan(root, table, problems) for table in (*_FOLDER_TABLES, *_FILE_TABLES)]
-        # The four tables are read at the same time: each file is read once, and Polars
+        # The tables are read in lanes at the same time: each file is read once, and Polars
         # releases the interpreter while it parses and checks.
-        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="read_raw") as pool:
-            results = list(pool.map(lambda plan: _read_table(plan, problems), plans))
-        for plan, (frame, done, table_digests) in zip(plans, results, strict=True):
+        lanes = _lanes(plans, _READERS)
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="read_raw") as pool:
+            read = pool.map(lambda lane: [(plan, _read_table(plan, problems)) for plan in lane], lanes)
+            results = {plan.name: result for lane in read for plan, result in lane}
+        for plan in plans:  # in reading order
+            frame, done, table_digests = results.pop(plan.name)
             tables[plan.name], complete[plan.name] = frame, done
             digests.update(table_digests)
         del results
-        _cross_checks(tables, complete, problems)
+        single = {plan.name: plan.paths[0][2] for plan in plans if plan.name in _FILE_TABLES and plan.paths}
+        _cross_checks(tables, complete, problems, single)
         per_district = _rows_per_district(tables)
         if complete["incidents"]:
             _district_checks(per_district["incidents"], absent, problems)
@@ -849,12 +882,15 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
     files = tuple(path for plan in plans for path, rel, _ in plan.paths if rel in digests)
     population = tables["population"]
     numbers = None if population is None else population.get_column("_norm_cpr")
+    relations = tables["relations"]
+    links = None if relations is None else relations.select(
+        pl.col("_norm_child_cpr").alias("child"), pl.col("_norm_adult_cpr").alias("adult"))
     out = {
         name: frame.drop([c for c in frame.columns if c.startswith("_")])
         for name, frame in tables.items()
         if frame is not None
     }
-    del tables, population
+    del tables, population, relations
     return RawExtracts(
         incidents=out["incidents"],
         incident_persons=out["incident_persons"],
@@ -865,4 +901,5 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
         rows={name: frame.height for name, frame in out.items()},
         rows_per_district=per_district,
         population_numbers=numbers,
+        relation_numbers=links,
     )
