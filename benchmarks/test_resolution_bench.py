@@ -5,10 +5,11 @@ and its false drafts.
 
 Run explicitly (they are not collected by the default ``pytest``)::
 
-    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k fit
+    pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k fit_parameters
+    SOCIALSEARCH_BENCH_SYNTH_3=FOLDER pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k fit_decision
     pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k "synthetic or febrl or false_drafts"
     flock /tmp/socialsearch-bigmem.lock \\
-        pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k national
+        pytest benchmarks/test_resolution_bench.py -p no:cacheprovider -s -k national   # seed 5
 
 Fit the m- and u-probabilities on seed 2 and the decision (threshold, margin) on seed 3, evaluate
 afterwards on seed 5 (never used for fitting). The figures

@@ -12,11 +12,13 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   NFKC, then case, Danish letters (å ≡ aa, ø ≡ oe ≡ ö, æ ≡ ae ≡ ä, also when written
   decomposed), other accents dropped, hyphens and white space as one separator. Two names are
   equal when their folded forms without separators are (:func:`name_key`).
-* **The register index** (:class:`RegisterIndex`, built once per run): every resident's
-  folded given name and surname as integer ids, the first given-name part and the last surname
-  part as token ids, the birth date as a day number, the residents per day, per name and per
-  name pair (term frequencies), and per name how strongly it goes with the other field
-  (``lift``: an immigrant given name comes with a surname of the same origin).
+* **The register index** (:class:`RegisterIndex`, built once per run): the distinct spellings
+  of each name field, found by a 64-bit hash and folded once each, with their residents (term
+  frequencies) and the hashes of their first and last part (tokens); per resident the birth
+  date as a day number and the hashes of the names and of the pair. Which residents carry a
+  query's names, the counts of the queries' name pairs and how strongly a query's name goes
+  with the other field (``lift``: an immigrant given name comes with a surname of the same
+  origin) are found for the queries only, when :func:`resolve` runs.
 * **Candidates** of a query, on integer keys (date × folded-name token): residents born on the
   query's birth date, the date with day and month swapped, the same day one year before or
   after (all sharing the first or last part of the given name or of the surname with the
