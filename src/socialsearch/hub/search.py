@@ -474,6 +474,28 @@ def _per_child(signals: pl.DataFrame, threshold: int) -> pl.DataFrame:
     )
 
 
+def _ids(drafted: pl.DataFrame, week: IsoWeek, draft_ids: DraftIds) -> pl.Series:
+    """The caller's draft ids of the drafted children, one non-null id per child in order."""
+    ids = draft_ids(drafted["child"], str(week))
+    if len(ids) != drafted.height or ids.null_count():
+        raise ValueError("draft_ids must return one non-null id per child, in order")
+    return ids
+
+
+def _previous(history: History, base: pl.DataFrame) -> pl.DataFrame:
+    """Per drafted child of ``base``, its earlier draft ids, oldest week first (ties by id)."""
+    return (
+        history.previous_drafts.lazy()
+        .select("child", "week", "draft_id")
+        .join(base.lazy().select("child"), on="child", how="semi")
+        .unique()
+        .sort("child", "week", "draft_id")
+        .group_by("child", maintain_order=True)
+        .agg(pl.col("draft_id").alias("previous_drafts"))
+        .collect()
+    )
+
+
 def _drafts(
     drafted: pl.DataFrame,
     signals: pl.DataFrame,
@@ -486,9 +508,7 @@ def _drafts(
     """One draft row per drafted child, in DRAFT_SCHEMA, sorted by (municipality, draft_id)."""
     if drafted.height == 0:
         return pl.DataFrame(schema=DRAFT_SCHEMA)
-    ids = draft_ids(drafted["child"], str(week))
-    if len(ids) != drafted.height or ids.null_count():
-        raise ValueError("draft_ids must return one non-null id per child, in order")
+    ids = _ids(drafted, week, draft_ids)
     base = drafted.select(
         pl.Series("draft_id", ids, dtype=pl.String),
         "child",
@@ -510,16 +530,7 @@ def _drafts(
         .group_by("child", maintain_order=True)
         .agg(pl.struct(pl.col("person").alias("pseudonym"), "link").alias("persons"))
     )
-    previous = (
-        history.previous_drafts.lazy()
-        .select("child", "week", "draft_id")
-        .join(base.lazy().select("child"), on="child", how="semi")
-        .unique()
-        .sort("child", "week", "draft_id")
-        .group_by("child", maintain_order=True)
-        .agg(pl.col("draft_id").alias("previous_drafts"))
-        .collect()
-    )
+    previous = _previous(history, base)
     where = children.join(base.select("child"), on="child", how="semi")
     out = (
         base.join(where, on="child", how="left")
@@ -620,9 +631,7 @@ def _hub_drafts(drafted: pl.DataFrame, rows: pl.DataFrame, children: pl.DataFram
     """One draft row per drafted child (:data:`DRAFT_SCHEMA`; what the station sealed is null)."""
     if drafted.height == 0:
         return pl.DataFrame(schema=DRAFT_SCHEMA)
-    ids = draft_ids(drafted["child"], str(week))
-    if len(ids) != drafted.height or ids.null_count():
-        raise ValueError("draft_ids must return one non-null id per child, in order")
+    ids = _ids(drafted, week, draft_ids)
     base = drafted.with_columns(pl.Series("draft_id", ids, dtype=pl.String))
     persons = (
         rows.join(base.select("child"), on="child", how="semi")
@@ -630,16 +639,7 @@ def _hub_drafts(drafted: pl.DataFrame, rows: pl.DataFrame, children: pl.DataFram
         .group_by("child", maintain_order=True)
         .agg(pl.struct(pl.col("person").alias("pseudonym"), pl.lit(None, pl.String).alias("link")).alias("persons"))
     )
-    previous = (
-        history.previous_drafts.lazy()
-        .select("child", "week", "draft_id")
-        .join(base.lazy().select("child"), on="child", how="semi")
-        .unique()
-        .sort("child", "week", "draft_id")
-        .group_by("child", maintain_order=True)
-        .agg(pl.col("draft_id").alias("previous_drafts"))
-        .collect()
-    )
+    previous = _previous(history, base)
     out = (
         base.join(children, on="child", how="left")
         .join(persons, on="child", how="left")
