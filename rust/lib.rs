@@ -10,6 +10,7 @@
 
 pub mod arrow;
 pub mod kernels;
+pub mod resolve;
 
 #[cfg(feature = "python")]
 mod python;

@@ -168,5 +168,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aes_siv_seal, m)?)?;
     m.add_function(wrap_pyfunction!(aes_siv_open, m)?)?;
     m.add_function(wrap_pyfunction!(sha256_compressions, m)?)?;
+    crate::resolve::python::register(m)?;
     Ok(())
 }

@@ -33,3 +33,14 @@ def aes_siv_open(
 def sha256_compressions(count: int, threads: int = 1) -> bytes:
     """``count`` single-block SHA-256 compressions on ``threads`` threads (a hardware-limit
     benchmark); returns a digest of the final states."""
+
+def distinct_hashes(hashes: Any, valid: Any) -> tuple[bytes, bytes, bytes]:
+    """The distinct values of ``hashes`` (a NumPy uint64 array) among the rows where ``valid``
+    (uint8, nonzero) is set: per row the id of its value (ids in the order of first appearance;
+    2^32 - 1 for an invalid row), per id its first row, per id its number of rows; each as
+    little-endian uint32 ``bytes``."""
+
+def group_rows(keys: Any, buckets: int, order: Any | None = None) -> tuple[bytes, bytes]:
+    """The rows of ``order`` (a NumPy uint32 array; all rows of ``keys`` when None) grouped by
+    ``keys`` (uint32) by a stable counting sort, rows whose key is ``buckets`` or more left out:
+    ``offsets`` (``buckets + 1``) and ``rows``, as little-endian uint32 ``bytes``."""

@@ -72,6 +72,7 @@ import polars as pl
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
+from socialsearch.crypto import _native
 from socialsearch.errors import InputError, InputProblem
 
 __all__ = [
@@ -326,7 +327,7 @@ def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
 # to the other's count (a weaker weight); every resident who becomes a candidate has their
 # spelling compared as a string (RegisterIndex.name_ids). Name parts (tokens) are hashed alike.
 _HASH_SEED: Final = 0x5EED
-_PAIR_MIX: Final = 0x9E3779B97F4A7C15  # odd: (given hash * this + surname hash) mod 2^64 keys a pair
+_NONE: Final = 0xFFFFFFFF  # the native core's "no spelling"
 
 
 @dataclass(frozen=True)
@@ -345,23 +346,22 @@ class _Field:
     count: np.ndarray  # residents per nid (float64)
     keys: np.ndarray  # the key per nid, as an object array (for the string similarity)
 
-    def hashes(self, nids: np.ndarray) -> pl.Series:
-        """The hashes of every spelling of the given name ids."""
-        want = np.zeros(self.names.height + 1, bool)
-        want[nids[(nids >= 0) & (nids < self.names.height)]] = True
-        return self.spell.filter(pl.Series(want).gather(self.spell["nid"]))["h"]
 
-
-def _spellings(names: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Per row the hash of each name column (null for none), and per column its distinct
-    spellings (``h``; ``i``: a row carrying it; ``n``: its residents), sorted by hash."""
+def _spellings(names: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame], list[np.ndarray]]:
+    """Per row the hash of each name column (null for none); per column its distinct spellings
+    (``h``; ``i``: the first row carrying it; ``n``: its residents; ``sid``: its number) and per
+    row the ``sid`` of its spelling (:data:`_NONE` for none), found natively in one pass."""
     hashed = names.select(pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(_HASH_SEED)) for c in names.columns)
-    tables = pl.collect_all([
-        hashed.lazy().select(h=pl.col(c)).with_row_index("i").drop_nulls("h")
-        .group_by("h").agg(pl.col("i").first(), n=pl.len()).sort("h")
-        for c in names.columns
-    ])
-    return hashed, tables
+    tables, sids = [], []
+    for c in names.columns:
+        h = hashed[c]
+        values = h.fill_null(0).to_numpy()
+        ids, first, count = _native.distinct_hashes(values, h.is_not_null().to_numpy().view(np.uint8))
+        first_rows = np.frombuffer(first, np.uint32)
+        tables.append(pl.DataFrame({"h": values[first_rows], "i": first_rows, "n": np.frombuffer(count, np.uint32)})
+                      .with_row_index("sid"))
+        sids.append(np.frombuffer(ids, np.uint32))
+    return hashed, tables, sids
 
 
 def _token(expr: pl.Expr) -> pl.Expr:
@@ -369,8 +369,10 @@ def _token(expr: pl.Expr) -> pl.Expr:
     return expr.hash(_HASH_SEED).reinterpret(signed=True)
 
 
-def _field(column: pl.Series, table: pl.DataFrame) -> _Field:
-    """Fold each distinct spelling (``table`` of :func:`_spellings`) once; name ids by key."""
+def _field(column: pl.Series, table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
+    """Fold each distinct spelling (``table`` of :func:`_spellings`) once; name ids by key. Also
+    the name id of each spelling by its ``sid`` (-1 where it folds to nothing)."""
+    spellings = table.height
     table = table.with_columns(raw=column.gather(table["i"]))
     # Most spellings are letters a-z and æøå (composed) with single spaces or hyphens: their
     # folding is lower case, æ/ø/å as ae/oe/aa and hyphen -> space (what fold_name gives them
@@ -386,14 +388,17 @@ def _field(column: pl.Series, table: pl.DataFrame) -> _Field:
     table = table.sort("n", "h", descending=[True, False])
     names = (table.group_by("key", maintain_order=True).agg(pl.col("folded").first(), count=pl.col("n").sum())
              .with_row_index("nid"))
-    spell = table.select("h", "raw", "key").join(names.select("key", "nid"), on="key").sort("h")
+    spell = table.select("h", "raw", "key", "sid").join(names.select("key", "nid"), on="key").sort("h")
+    nid_of_sid = np.full(spellings + 1, -1, np.int32)  # the extra last one: no spelling
+    nid_of_sid[spell["sid"].to_numpy()] = spell["nid"].to_numpy()
     ends = names.select(first=_token(pl.col("folded").str.extract(r"^(\S+)")),
                         last=_token(pl.col("folded").str.extract(r"(\S+)$")),
                         parts=pl.col("folded").str.count_matches(" ", literal=True) + 1)
-    return _Field(raw=spell.select("raw", "nid"), spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
-                  names=names.select("nid", "key", "folded"), first=ends["first"].to_numpy(),
-                  last=ends["last"].to_numpy(), parts=ends["parts"].to_numpy().astype(np.int64),
-                  count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object))
+    field = _Field(raw=spell.select("raw", "nid"), spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
+                   names=names.select("nid", "key", "folded"), first=ends["first"].to_numpy(),
+                   last=ends["last"].to_numpy(), parts=ends["parts"].to_numpy().astype(np.int64),
+                   count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object))
+    return field, nid_of_sid
 
 
 def _lift(by: np.ndarray, other: np.ndarray, n_pair: np.ndarray, own_counts: np.ndarray,
@@ -419,16 +424,48 @@ def _pair_lift(given: np.ndarray, surname: np.ndarray, fallback: float) -> np.nd
     return np.where(np.isnan(out), fallback, out)
 
 
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The positions ``start[i] .. start[i] + length[i] - 1`` of every i, concatenated."""
+    length = length.astype(np.int64)
+    return np.arange(int(length.sum())) + np.repeat(start.astype(np.int64) - (np.cumsum(length) - length), length)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Register rows grouped by an integer key (CSR): the rows of key ``k`` are
+    ``rows[offsets[k]:offsets[k + 1]]``."""
+
+    offsets: np.ndarray  # uint32, one more than the keys
+    rows: np.ndarray  # uint32
+
+    @classmethod
+    def group(cls, keys: np.ndarray, buckets: int, order: np.ndarray | None = None) -> _Rows:
+        """Rows (of ``order``, else all) grouped by ``keys`` (uint32; ``buckets`` or more: left
+        out), keeping their order within a key (a stable counting sort, in the native core)."""
+        offsets, rows = _native.group_rows(keys, buckets, order)
+        return cls(np.frombuffer(offsets, np.uint32), np.frombuffer(rows, np.uint32))
+
+    def of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of each key of ``keys`` (int64, within range), and per row its key's position
+        in ``keys``."""
+        start = self.offsets[keys].astype(np.int64)
+        n = self.offsets[keys + 1].astype(np.int64) - start
+        return self.rows[_ranges(start, n)].astype(np.int64), np.repeat(np.arange(len(keys)), n)
+
+
 @dataclass(frozen=True)
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
 
     Per resident (row): ``day`` (birth date as days since ``day0``, itself days since 1970),
-    ``hg``/``hs`` (64-bit hashes of the given name's and the surname's spelling, null for none).
-    Per field: the distinct spellings, folded once, with their name ids, counts and tokens
-    (:class:`_Field`). ``per_day``: residents per day number from ``day0``. Everything a week's
-    queries need beyond that (which residents carry a name, the pair counts, the lifts) is
-    found for those queries only, when :func:`resolve` runs. The CPR numbers stay the caller's
+    ``hg``/``hs`` (64-bit hashes of the given name's and the surname's spelling, null for none),
+    ``rg``/``rs`` (their name ids, -1 for none). Per field: the distinct spellings, folded once,
+    with their name ids, counts and tokens (:class:`_Field`). ``per_day``: residents per day
+    number from ``day0``. The rows grouped three ways (CSR): ``by_day`` (birth day),
+    ``by_given`` (given-name id, then surname id: residents with both names) and
+    ``by_surname`` (surname id), with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s
+    rows, ascending), so that which residents carry a query's name or name pair, or were born on
+    a query's day, is a lookup when :func:`resolve` runs. The CPR numbers stay the caller's
     column (``cpr``). Nothing of it leaves the station.
     """
 
@@ -436,7 +473,8 @@ class RegisterIndex:
     day: np.ndarray
     hg: pl.Series
     hs: pl.Series
-    hp: pl.Series  # per resident, the hash of the pair of spellings (see pair_hashes)
+    rg: np.ndarray  # int32 name ids per resident, -1 for none
+    rs: np.ndarray
     given: _Field
     surname: _Field
     given_names: pl.Series  # the register's columns as given (to check a candidate's spelling)
@@ -444,6 +482,10 @@ class RegisterIndex:
     day0: int
     per_day: np.ndarray
     size: int
+    by_day: _Rows
+    by_given: _Rows
+    by_surname: _Rows
+    pair_keys: np.ndarray  # int64, per row of by_given
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
@@ -452,18 +494,26 @@ class RegisterIndex:
         reg = _check(register, "register", _REGISTER_COLUMNS)
         if reg["birth_date"].null_count():
             reg = reg.filter(pl.col("birth_date").is_not_null())
-        hashed, (g_table, s_table) = _spellings(reg.select("given_name", "surname"))
+        hashed, (g_table, s_table), (g_sid, s_sid) = _spellings(reg.select("given_name", "surname"))
         day = reg["birth_date"].cast(pl.Int32).to_numpy()
         size = reg.height
         day0 = int(day.min()) if size else 0
-        per_day = np.bincount(day - day0) if size else np.zeros(1, np.int64)
-        g, s = hashed["given_name"], hashed["surname"]
-        hp = pl.Series(g.fill_null(0).to_numpy().astype(np.uint64) * np.uint64(_PAIR_MIX)
-                       + s.fill_null(0).to_numpy().astype(np.uint64), dtype=pl.UInt64)
-        return cls(cpr=reg["cpr"], day=(day - day0).astype(np.int32), hg=g, hs=s, hp=hp,
-                   given=_field(reg["given_name"], g_table),
-                   surname=_field(reg["surname"], s_table), given_names=reg["given_name"],
-                   surnames=reg["surname"], day0=day0, per_day=per_day, size=size)
+        day = (day - day0).astype(np.int32)
+        given, g_nid = _field(reg["given_name"], g_table)
+        surname, s_nid = _field(reg["surname"], s_table)
+        # the sid of no spelling (_NONE) indexes the extra last entry (-1): as int64, wrapped
+        rg = g_nid[np.minimum(g_sid, len(g_nid) - 1)]
+        rs = s_nid[np.minimum(s_sid, len(s_nid) - 1)]
+        n_days = int(day.max()) + 1 if size else 1
+        by_day = _Rows.group(day.view(np.uint32), n_days)
+        n_g, n_s = given.names.height, surname.names.height
+        by_surname = _Rows.group(rs.view(np.uint32), n_s)  # -1 is 2^32 - 1: left out
+        by_given = _Rows.group(rg.view(np.uint32), n_g, by_surname.rows)
+        pair_keys = rg[by_given.rows].astype(np.int64) * n_s + rs[by_given.rows]
+        return cls(cpr=reg["cpr"], day=day, hg=hashed["given_name"], hs=hashed["surname"], rg=rg, rs=rs,
+                   given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
+                   day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size, by_day=by_day,
+                   by_given=by_given, by_surname=by_surname, pair_keys=pair_keys)
 
     def residents_on(self, days: np.ndarray) -> np.ndarray:
         """Residents born on each day number (days since 1970; 0 outside the register's range)."""
@@ -471,30 +521,26 @@ class RegisterIndex:
         ok = (i >= 0) & (i < len(self.per_day))
         return np.where(ok, self.per_day[np.clip(i, 0, max(len(self.per_day) - 1, 0))], 0)
 
-    def carrying(self, given: np.ndarray | None, surname: np.ndarray | None) -> pl.Series:
-        """Per resident: whether the given name is one of the name ids ``given`` and (or, where
-        one is None, only) the surname one of ``surname``."""
-        out = pl.Series(np.ones(self.size, bool))
-        for ids, hashes, field in ((given, self.hg, self.given), (surname, self.hs, self.surname)):
-            if ids is not None:
-                out = out & hashes.is_in(field.hashes(ids).implode()).fill_null(False)
-        return out
+    def born_on(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residents born on each of ``days`` (day numbers since 1970, distinct, each with a
+        resident), and per resident its day's position in ``days``."""
+        return self.by_day.of(days.astype(np.int64) - self.day0)
 
-    def name_ids(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The given-name and surname ids of the residents ``rows`` (-1 for none), by the hash of
-        their spelling."""
-        out = []
-        for hashes, field in ((self.hg, self.given), (self.hs, self.surname)):
-            got = hashes.gather(rows).to_frame("h").join(field.spell.select("h", "nid"), on="h", how="left",
-                                                         maintain_order="left")
-            out.append(got["nid"].fill_null(-1).to_numpy().astype(np.int64))
-        return out[0], out[1]
+    def holding(self, field: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residents with both names whose ``field`` ("given" or "surname") is one of the
+        register's name ids ``ids``, and per resident its id's position in ``ids``."""
+        rows, which = (self.by_given if field == "given" else self.by_surname).of(ids.astype(np.int64))
+        if field == "surname":
+            keep = self.rg[rows] >= 0
+            rows, which = rows[keep], which[keep]
+        return rows, which
 
-    def pair_hashes(self, given: pl.Series, surname: pl.Series) -> pl.Series:
-        """The hash of each (given-name spelling, surname spelling) pair, as :attr:`hp` has it."""
-        g = given.fill_null(0).to_numpy().astype(np.uint64)
-        s = surname.fill_null(0).to_numpy().astype(np.uint64)
-        return pl.Series(g * np.uint64(_PAIR_MIX) + s, dtype=pl.UInt64)
+    def pair_ranges(self, rg: np.ndarray, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per name pair of the register's ids (``rg``, ``rs``): where its residents start in
+        ``by_given.rows`` and how many there are."""
+        key = rg.astype(np.int64) * self.surname.names.height + rs.astype(np.int64)
+        start = np.searchsorted(self.pair_keys, key, "left")
+        return start, np.searchsorted(self.pair_keys, key, "right") - start
 
     def spelled_as_hashed(self, rows: np.ndarray, rg: np.ndarray, rs: np.ndarray) -> np.ndarray:
         """Per resident of ``rows`` (with their name ids ``rg``, ``rs``): whether each spelling is
@@ -606,11 +652,10 @@ def _ident_tokens(qs: _Queries, idents: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(frames).unique().cast({"g": pl.Int64, "s": pl.Int64})
 
 
-def _named_rows(index: RegisterIndex, mask: pl.Series) -> pl.DataFrame:
-    """rid, rg, rs (name ids, -1 for none) of the residents flagged in ``mask``."""
-    rows = np.flatnonzero(mask.to_numpy())
-    rg, rs = index.name_ids(rows)
-    return pl.DataFrame({"rid": rows.astype(np.uint32), "rg": rg, "rs": rs})
+def _named_rows(index: RegisterIndex, rows: np.ndarray) -> pl.DataFrame:
+    """rid, rg, rs (name ids, -1 for none) of the residents ``rows``."""
+    return pl.DataFrame({"rid": rows.astype(np.uint32), "rg": index.rg[rows].astype(np.int64),
+                         "rs": index.rs[rows].astype(np.int64)})
 
 
 @dataclass(frozen=True)
@@ -636,47 +681,35 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     level_residents = iv.group_by("iid", "level").agg(pl.col("n").sum()).rename({"level": "date_level"})
     iv = iv.filter(pl.col("n") > 0).drop("n")
     toks = _ident_tokens(qs, idents)
-    day0 = index.day0
-
-    want_g = toks["g"].drop_nulls().unique()
-    want_s = toks["s"].drop_nulls().unique()
-    # Exact, swapped and year-off dates: the residents born on such a day whose first given-name
-    # part or last surname part is a wanted token (the names carrying it, then their spellings'
-    # hashes, looked up over the register's hash columns); only those rows are joined on
-    # (day, token) with the queries' dates and tokens.
-    near_day = np.zeros(len(index.per_day), bool)
+    # Exact, swapped and year-off dates: the residents born on those days (looked up by day),
+    # joined with the queries on (day, token) of the resident's first given-name part or last
+    # surname part.
     near = iv.filter(pl.col("level") < _NEAR_LEVELS)
-    near_day[near["cand"].to_numpy() - day0] = True  # n > 0: inside the register's range
-    g_names = np.flatnonzero(np.isin(index.given.first, want_g.to_numpy()))
-    s_names = np.flatnonzero(np.isin(index.surname.last, want_s.to_numpy()))
-    on_day = pl.Series(near_day[index.day])
-    found = _named_rows(index, on_day & (index.carrying(g_names, None) | index.carrying(None, s_names)))
-    rows = found["rid"].to_numpy().astype(np.int64)
-    reg_days = index.day[rows].astype(np.int64) + day0
-    reg_g = pl.DataFrame({"rid": found["rid"], "cand": reg_days, "g": index.given.first[found["rg"].clip(0)]}).filter(
-        found["rg"] >= 0)
-    reg_s = pl.DataFrame({"rid": found["rid"], "cand": reg_days, "s": index.surname.last[found["rs"].clip(0)]}).filter(
-        found["rs"] >= 0)
+    days = near["cand"].unique().sort().to_numpy()
+    rows, which = index.born_on(days)
+    rg, rs = index.rg[rows], index.rs[rows]
+    on_day = pl.DataFrame({"rid": rows.astype(np.uint32), "cand": days[which]})
+    reg_g = on_day.with_columns(g=pl.Series(index.given.first[np.maximum(rg, 0)])).filter(pl.Series(rg >= 0))
+    reg_s = on_day.with_columns(s=pl.Series(index.surname.last[np.maximum(rs, 0)])).filter(pl.Series(rs >= 0))
     near = near.join(toks, on="iid")
     parts = [
         near.select("iid", "level", "cand", tok).drop_nulls(tok).unique().join(r, on=["cand", tok])
         .select("iid", "rid", "level") for tok, r in (("g", reg_g), ("s", reg_s))
     ]
     # One-digit dates and no date: the residents with the same given name and surname (after
-    # folding), looked up by their spellings' hashes, then kept on a one-digit day. The same
-    # rows count the residents of each of the queries' name pairs.
+    # folding), a range of the register's rows sorted by name pair, then kept on a one-digit
+    # day. The same ranges count the residents of each of the queries' name pairs.
     both = idents.filter((pl.col("qg") < index.given.names.height) & (pl.col("qs") < index.surname.names.height))
-    spellings = both.select(pl.col("qg", "qs").cast(pl.Int64)).unique().join(
-        index.given.spell.select(qg=pl.col("nid").cast(pl.Int64), hg="h"), on="qg").join(
-        index.surname.spell.select(qs=pl.col("nid").cast(pl.Int64), hs="h"), on="qs")
-    carrying = index.hp.is_in(index.pair_hashes(spellings["hg"], spellings["hs"]).implode())
-    holders = _named_rows(index, carrying)
+    wanted_pairs = both.select(rg=pl.col("qg").cast(pl.Int64), rs=pl.col("qs").cast(pl.Int64)).unique().sort("rg", "rs")
+    start, found = index.pair_ranges(wanted_pairs["rg"].to_numpy(), wanted_pairs["rs"].to_numpy())
+    pair_counts = wanted_pairs.with_columns(found=pl.Series(found, dtype=pl.UInt32)).filter(pl.col("found") > 0)
+    holder_rows = index.by_given.rows[_ranges(start, found)].astype(np.int64)
+    holders = _named_rows(index, holder_rows)
     wanted = both.select("iid", rg=pl.col("qg").cast(pl.Int64), rs=pl.col("qs").cast(pl.Int64))
     carriers = holders.join(wanted, on=["rg", "rs"]).select("iid", "rid")
-    pair_counts = holders.group_by("rg", "rs").agg(found=pl.len())
     far = iv.filter(pl.col("level") == _NEAR_LEVELS).select("iid", "cand", "level")
     dated_carriers = carriers.with_columns(
-        cand=pl.Series(index.day[carriers["rid"].to_numpy()].astype(np.int64) + day0))
+        cand=pl.Series(index.day[carriers["rid"].to_numpy()].astype(np.int64) + index.day0))
     parts.append(dated_carriers.join(far, on=["iid", "cand"]).select("iid", "rid", "level"))
     undated = idents.filter(pl.col("day").is_null()).select("iid")
     if undated.height:
@@ -684,11 +717,11 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     schema = pl.Schema({"iid": pl.UInt32, "rid": pl.UInt32, "level": pl.UInt8})
     pairs = pl.concat([p.cast(schema) for p in parts])
     pairs = pairs.group_by("iid", "rid").agg(date_level=pl.col("level").min()).sort("iid", "rid")
-    names = pl.concat([found, holders]).unique("rid")
-    pairs = pairs.join(names, on="rid", how="left", maintain_order="left")
-    rid, rg, rs = (pairs[c].to_numpy().astype(np.int64) for c in ("rid", "rg", "rs"))
-    pairs = pairs.filter(pl.Series(index.spelled_as_hashed(rid, rg, rs)))
-    return _Candidates(pairs, level_residents.cast({"iid": pl.UInt32, "date_level": pl.UInt8}), pair_counts)
+    rid = pairs["rid"].to_numpy().astype(np.int64)
+    rg, rs = index.rg[rid].astype(np.int64), index.rs[rid].astype(np.int64)
+    pairs = pairs.with_columns(rg=pl.Series(rg), rs=pl.Series(rs)).filter(pl.Series(index.spelled_as_hashed(rid, rg, rs)))
+    return _Candidates(pairs, level_residents.cast({"iid": pl.UInt32, "date_level": pl.UInt8}),
+                       pair_counts.select("rg", "rs", "found"))
 
 
 def _query_lifts(index: RegisterIndex, field: str, ids: np.ndarray) -> np.ndarray:
@@ -702,8 +735,7 @@ def _query_lifts(index: RegisterIndex, field: str, ids: np.ndarray) -> np.ndarra
     ids = ids[(own.count[ids] >= 2) & (own.count[ids] <= _LIFT_MAX_HOLDERS)]
     if not len(ids):
         return out
-    mask = index.carrying(ids, None) if field == "given" else index.carrying(None, ids)
-    rows = _named_rows(index, mask).filter((pl.col("rg") >= 0) & (pl.col("rs") >= 0))
+    rows = _named_rows(index, index.holding(field, ids)[0])
     by, to = ("rg", "rs") if field == "given" else ("rs", "rg")
     pairs = rows.group_by(by, to).agg(n=pl.len())
     lift = _lift(pairs[by].to_numpy(), pairs[to].to_numpy(), pairs["n"].to_numpy().astype(np.float64),
