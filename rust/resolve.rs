@@ -29,39 +29,41 @@ fn slot(hash: u64, bits: u32) -> usize {
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
-/// An open-addressing table from hash to id (linear probing), kept at most half full.
+/// An open-addressing table of (hash, id) slots (linear probing), kept at most half full.
 struct Table {
-    slots: Vec<u32>,
+    slots: Vec<(u64, u32)>,
     bits: u32,
 }
 
 impl Table {
     fn new(bits: u32) -> Self {
-        Self { slots: vec![NONE; 1 << bits], bits }
+        Self { slots: vec![(0, NONE); 1 << bits], bits }
     }
 
-    /// The id of `hash` if `keys` (per id) holds it, else the empty slot where it belongs.
+    /// The id of `hash`, or the empty slot where it belongs.
     #[inline]
-    fn find(&self, hash: u64, keys: &[u64]) -> Result<u32, usize> {
+    fn find(&self, hash: u64) -> Result<u32, usize> {
         let mask = self.slots.len() - 1;
         let mut at = slot(hash, self.bits);
         loop {
-            let id = self.slots[at];
+            let (key, id) = self.slots[at];
             if id == NONE {
                 return Err(at);
             }
-            if keys[id as usize] == hash {
+            if key == hash {
                 return Ok(id);
             }
             at = (at + 1) & mask;
         }
     }
 
-    fn grow(&mut self, keys: &[u64]) {
+    fn grow(&mut self) {
         let mut bigger = Self::new(self.bits + 1);
-        for (id, &hash) in keys.iter().enumerate() {
-            if let Err(at) = bigger.find(hash, keys) {
-                bigger.slots[at] = id as u32;
+        for &(hash, id) in &self.slots {
+            if id != NONE {
+                if let Err(at) = bigger.find(hash) {
+                    bigger.slots[at] = (hash, id);
+                }
             }
         }
         *self = bigger;
@@ -76,23 +78,21 @@ pub fn distinct(hashes: &[u64], valid: &[bool]) -> Distinct {
     assert_eq!(hashes.len(), valid.len(), "one validity flag per hash");
     assert!(hashes.len() < NONE as usize, "fewer than 2^32 - 1 rows");
     let mut table = Table::new(16);
-    let mut keys: Vec<u64> = Vec::new();
     let mut out = Distinct { ids: Vec::with_capacity(hashes.len()), ..Distinct::default() };
     for (row, (&hash, &ok)) in hashes.iter().zip(valid).enumerate() {
         if !ok {
             out.ids.push(NONE);
             continue;
         }
-        let id = match table.find(hash, &keys) {
+        let id = match table.find(hash) {
             Ok(id) => id,
             Err(at) => {
-                let id = keys.len() as u32;
-                table.slots[at] = id;
-                keys.push(hash);
+                let id = out.first.len() as u32;
+                table.slots[at] = (hash, id);
                 out.first.push(row as u32);
                 out.count.push(0);
-                if 2 * keys.len() > table.slots.len() {
-                    table.grow(&keys);
+                if 2 * out.first.len() > table.slots.len() {
+                    table.grow();
                 }
                 id
             }

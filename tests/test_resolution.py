@@ -605,3 +605,56 @@ def test_an_index_built_once_answers_like_the_register() -> None:
     index = RegisterIndex.build(reg)
     assert resolve(q, index).matches.equals(resolve(q, reg).matches)
     assert resolve(q, index).matches.equals(resolve(q, index).matches)
+
+
+# --------------------------------------------------------------------------- the fast candidate path
+
+# Name parts of which no one is a prefix of another (after folding), so that every spelling of a
+# key folds to the same parts and a name's first and last part do not depend on the spelling.
+_PARTS = ["Ane", "Bo", "Kim", "Søren", "Soeren", "ÅSE", "Aase", "Jens", "Ærø", "Aeroe"]
+_part_names = st.lists(st.sampled_from(_PARTS), min_size=1, max_size=3).flatmap(
+    lambda parts: st.sampled_from([" ", "-"]).map(lambda sep: sep.join(parts)))
+_fast_names = _part_names | st.none()
+_fast_dates = st.sampled_from([dt.date(1985, 3, 12), dt.date(1985, 12, 3), dt.date(1984, 3, 12),
+                               dt.date(1985, 3, 13), dt.date(1985, 3, 2), dt.date(1986, 3, 12),
+                               dt.date(1975, 3, 12), dt.date(1985, 4, 12)])
+
+
+def _reference_candidates(q: pl.DataFrame, reg: pl.DataFrame) -> set[tuple[int, str, int]]:
+    """(qid, cpr, date level) of every candidate pair by the documented rules, from a cross join of
+    the queries with the whole register (no index, no hashes)."""
+    def parts(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
+        folded = frame.with_columns(fold_name(pl.col("given_name")).alias("g"), fold_name(pl.col("surname")).alias("s"))
+        return folded.select(
+            pl.all().exclude("g", "s", "given_name", "surname").name.prefix(prefix),
+            *[e.alias(prefix + name) for name, e in (
+                ("gk", pl.col("g").str.replace_all(" ", "")), ("sk", pl.col("s").str.replace_all(" ", "")),
+                ("g1", pl.col("g").str.split(" ").list.first()), ("g2", pl.col("g").str.split(" ").list.last()),
+                ("s1", pl.col("s").str.split(" ").list.first()), ("s2", pl.col("s").str.split(" ").list.last()))])
+    variants = pl.DataFrame([(d, v, level) for d in q["birth_date"].drop_nulls().unique().to_list()
+                             for v, level in _reference_variants(d).items()],
+                            schema={"q_birth_date": pl.Date, "r_birth_date": pl.Date, "level": pl.Int64}, orient="row")
+    pairs = parts(q, "q_").join(parts(reg, "r_"), how="cross").join(
+        variants, on=["q_birth_date", "r_birth_date"], how="left")
+    same_names = (pl.col("q_gk") == pl.col("r_gk")) & (pl.col("q_sk") == pl.col("r_sk"))
+    shared_part = ((pl.col("r_g1") == pl.col("q_g1")) | (pl.col("r_g1") == pl.col("q_g2"))
+                   | (pl.col("r_s2") == pl.col("q_s1")) | (pl.col("r_s2") == pl.col("q_s2")))
+    level = (pl.when(pl.col("q_birth_date").is_null() & same_names).then(4)
+             .when((pl.col("level") < 3) & shared_part.fill_null(False)).then(pl.col("level"))
+             .when((pl.col("level") == 3) & same_names).then(3))
+    found = pairs.select("q_qid", "r_cpr", level=level).drop_nulls("level")
+    return set(found.iter_rows())
+
+
+@given(st.lists(st.tuples(_fast_names, _fast_names, _fast_dates), min_size=1, max_size=25),
+       st.lists(st.tuples(_fast_names, _fast_names, _fast_dates | st.none()), min_size=1, max_size=8))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_index_finds_the_candidates_a_cross_join_finds(reg_rows: list, q_rows: list) -> None:
+    """The register index's lookups (by name pair, by day and name token) give exactly the
+    candidate pairs of a plain cross join of queries and register on the documented rules."""
+    # one resident with both names (on a date of no query), as every real register has
+    reg = people([(f"1{i:09d}", g, s, d) for i, (g, s, d) in enumerate([("Kim", "Bo", dt.date(1950, 1, 1)), *reg_rows])])
+    q = queries([(i, g, s, d) for i, (g, s, d) in enumerate(q_rows)])
+    pairs, identities = comparison_pairs(q, RegisterIndex.build(reg))
+    got = identities.join(pairs, on="iid").select("qid", "cpr", pl.col("date_level").cast(pl.Int64))
+    assert set(got.iter_rows()) == _reference_candidates(q, reg)

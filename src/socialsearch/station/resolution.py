@@ -454,6 +454,37 @@ class _Rows:
 
 
 @dataclass(frozen=True)
+class _Tokens:
+    """The residents by (birth day, name token): ``vocab`` (the distinct tokens, sorted), ``rows``
+    (the residents with that field's name, sorted by day number, then token position in
+    ``vocab``) and ``keys`` (``day * len(vocab) + position`` of each, ascending)."""
+
+    vocab: np.ndarray
+    rows: np.ndarray
+    keys: np.ndarray
+
+    @classmethod
+    def build(cls, token_of_name: np.ndarray, nid: np.ndarray, day: np.ndarray, n_days: int) -> _Tokens:
+        """From the token of each name id, each resident's name id (-1 for none) and day."""
+        vocab, at = np.unique(token_of_name, return_inverse=True)
+        tid = np.append(at.astype(np.uint32), np.uint32(_NONE))[nid]  # name id -1: the last, none
+        by_token = _Rows.group(tid, len(vocab))
+        by_day = _Rows.group(day.view(np.uint32), n_days, by_token.rows)
+        keys = np.repeat(np.arange(n_days, dtype=np.int64) * len(vocab), np.diff(by_day.offsets)) + tid[by_day.rows]
+        return cls(vocab=vocab, rows=by_day.rows, keys=keys)
+
+    def lookup(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residents born on ``days[i]`` (day numbers, within range) whose token is
+        ``tokens[i]``, for every i: the rows, and per row its i."""
+        at = np.clip(np.searchsorted(self.vocab, tokens), 0, max(len(self.vocab) - 1, 0))
+        known = np.flatnonzero(self.vocab[at] == tokens) if len(self.vocab) else np.zeros(0, np.int64)
+        key = days[known].astype(np.int64) * len(self.vocab) + at[known]
+        start = np.searchsorted(self.keys, key, "left")
+        n = np.searchsorted(self.keys, key, "right") - start
+        return self.rows[_ranges(start, n)].astype(np.int64), np.repeat(known, n)
+
+
+@dataclass(frozen=True)
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
 
@@ -461,12 +492,13 @@ class RegisterIndex:
     ``hg``/``hs`` (64-bit hashes of the given name's and the surname's spelling, null for none),
     ``rg``/``rs`` (their name ids, -1 for none). Per field: the distinct spellings, folded once,
     with their name ids, counts and tokens (:class:`_Field`). ``per_day``: residents per day
-    number from ``day0``. The rows grouped three ways (CSR): ``by_day`` (birth day),
-    ``by_given`` (given-name id, then surname id: residents with both names) and
-    ``by_surname`` (surname id), with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s
-    rows, ascending), so that which residents carry a query's name or name pair, or were born on
-    a query's day, is a lookup when :func:`resolve` runs. The CPR numbers stay the caller's
-    column (``cpr``). Nothing of it leaves the station.
+    number from ``day0``. The rows grouped (CSR, by counting sorts in the native core):
+    ``by_given`` (given-name id, then surname id: residents with both names), ``by_surname``
+    (surname id), with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending);
+    ``near_given``/``near_surname`` (birth day, then the first given-name part or last surname
+    part: :class:`_Tokens`). Which residents carry a query's name or name pair, or were born on
+    a query's day with one of its tokens, is a lookup when :func:`resolve` runs. The CPR numbers
+    stay the caller's column (``cpr``). Nothing of it leaves the station.
     """
 
     cpr: pl.Series
@@ -482,10 +514,11 @@ class RegisterIndex:
     day0: int
     per_day: np.ndarray
     size: int
-    by_day: _Rows
     by_given: _Rows
     by_surname: _Rows
     pair_keys: np.ndarray  # int64, per row of by_given
+    near_given: _Tokens
+    near_surname: _Tokens
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
@@ -505,26 +538,22 @@ class RegisterIndex:
         rg = g_nid[np.minimum(g_sid, len(g_nid) - 1)]
         rs = s_nid[np.minimum(s_sid, len(s_nid) - 1)]
         n_days = int(day.max()) + 1 if size else 1
-        by_day = _Rows.group(day.view(np.uint32), n_days)
         n_g, n_s = given.names.height, surname.names.height
         by_surname = _Rows.group(rs.view(np.uint32), n_s)  # -1 is 2^32 - 1: left out
         by_given = _Rows.group(rg.view(np.uint32), n_g, by_surname.rows)
-        pair_keys = rg[by_given.rows].astype(np.int64) * n_s + rs[by_given.rows]
+        pair_keys = np.repeat(np.arange(n_g, dtype=np.int64) * n_s, np.diff(by_given.offsets)) + rs[by_given.rows]
         return cls(cpr=reg["cpr"], day=day, hg=hashed["given_name"], hs=hashed["surname"], rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
-                   day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size, by_day=by_day,
-                   by_given=by_given, by_surname=by_surname, pair_keys=pair_keys)
+                   day0=day0, per_day=np.bincount(day, minlength=n_days).astype(np.int64), size=size,
+                   by_given=by_given, by_surname=by_surname, pair_keys=pair_keys,
+                   near_given=_Tokens.build(given.first, rg, day, n_days),
+                   near_surname=_Tokens.build(surname.last, rs, day, n_days))
 
     def residents_on(self, days: np.ndarray) -> np.ndarray:
         """Residents born on each day number (days since 1970; 0 outside the register's range)."""
         i = days.astype(np.int64) - self.day0
         ok = (i >= 0) & (i < len(self.per_day))
         return np.where(ok, self.per_day[np.clip(i, 0, max(len(self.per_day) - 1, 0))], 0)
-
-    def born_on(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The residents born on each of ``days`` (day numbers since 1970, distinct, each with a
-        resident), and per resident its day's position in ``days``."""
-        return self.by_day.of(days.astype(np.int64) - self.day0)
 
     def holding(self, field: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The residents with both names whose ``field`` ("given" or "surname") is one of the
@@ -641,9 +670,9 @@ def _ident_tokens(qs: _Queries, idents: pl.DataFrame) -> pl.DataFrame:
 
     def ends(ids: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[pl.Series, pl.Series]:
         ok = pl.Series(ids >= 0)
-        i = np.maximum(ids, 0)
-        return (pl.select(pl.when(ok).then(pl.Series(first[i]))).to_series(),
-                pl.select(pl.when(ok).then(pl.Series(last[i]))).to_series())
+        i = np.where(ids >= 0, ids, len(first))  # the appended 0 for none (also with no names at all)
+        return (pl.select(pl.when(ok).then(pl.Series(np.append(first, 0)[i]))).to_series(),
+                pl.select(pl.when(ok).then(pl.Series(np.append(last, 0)[i]))).to_series())
 
     g1, g2 = ends(qg, qs.g_first, qs.g_last)
     s1, s2 = ends(qn, qs.s_first, qs.s_last)
@@ -681,21 +710,15 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     level_residents = iv.group_by("iid", "level").agg(pl.col("n").sum()).rename({"level": "date_level"})
     iv = iv.filter(pl.col("n") > 0).drop("n")
     toks = _ident_tokens(qs, idents)
-    # Exact, swapped and year-off dates: the residents born on those days (looked up by day),
-    # joined with the queries on (day, token) of the resident's first given-name part or last
-    # surname part.
-    near = iv.filter(pl.col("level") < _NEAR_LEVELS)
-    days = near["cand"].unique().sort().to_numpy()
-    rows, which = index.born_on(days)
-    rg, rs = index.rg[rows], index.rs[rows]
-    on_day = pl.DataFrame({"rid": rows.astype(np.uint32), "cand": days[which]})
-    reg_g = on_day.with_columns(g=pl.Series(index.given.first[np.maximum(rg, 0)])).filter(pl.Series(rg >= 0))
-    reg_s = on_day.with_columns(s=pl.Series(index.surname.last[np.maximum(rs, 0)])).filter(pl.Series(rs >= 0))
-    near = near.join(toks, on="iid")
-    parts = [
-        near.select("iid", "level", "cand", tok).drop_nulls(tok).unique().join(r, on=["cand", tok])
-        .select("iid", "rid", "level") for tok, r in (("g", reg_g), ("s", reg_s))
-    ]
+    # Exact, swapped and year-off dates: the residents born on such a day whose first given-name
+    # part or last surname part is one of the query's tokens, looked up by (day, token).
+    near = iv.filter(pl.col("level") < _NEAR_LEVELS).join(toks, on="iid")
+    parts = []
+    for tok, tokens in (("g", index.near_given), ("s", index.near_surname)):
+        wanted = near.select("iid", "level", "cand", tok).drop_nulls(tok).unique()
+        rows, which = tokens.lookup(wanted["cand"].to_numpy() - index.day0, wanted[tok].to_numpy())
+        parts.append(wanted.select("iid", "level")[which].select(
+            "iid", rid=pl.Series(rows, dtype=pl.UInt32), level="level"))
     # One-digit dates and no date: the residents with the same given name and surname (after
     # folding), a range of the register's rows sorted by name pair, then kept on a one-digit
     # day. The same ranges count the residents of each of the queries' name pairs.
