@@ -4,9 +4,11 @@
 //!   column), with per row the id of its value, per value its first row and its number of rows;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number, a name id) in CSR
 //!   layout, offsets and row ids, by a stable counting sort; sorting rows already grouped by one
-//!   key by a second gives them grouped by (second, first), as a radix sort does.
+//!   key by a second gives them grouped by (second, first), as a radix sort does;
+//! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
+//!   that day whose first given-name token or last surname token is one of them.
 //!
-//! Both are one or two sequential passes; neither allocates per row.
+//! Each is one or two passes; none allocates per row.
 
 /// The id of "no value" (a null row, or a row a sort leaves out).
 pub const NONE: u32 = u32::MAX;
@@ -140,6 +142,50 @@ pub fn counting_sort(keys: &[u32], buckets: usize, order: Option<&[u32]>) -> (Ve
     (offsets, rows)
 }
 
+/// The register's side of [`near_pairs`]: the residents grouped by day (CSR), each resident's
+/// given-name and surname id (negative for none), and the token of each name id (its first
+/// given-name part, its last surname part; [`NONE`] for none).
+pub struct ByDay<'a> {
+    pub offsets: &'a [u32],
+    pub rows: &'a [u32],
+    pub given: &'a [i32],
+    pub surname: &'a [i32],
+    pub given_token: &'a [u32],
+    pub surname_token: &'a [u32],
+}
+
+impl ByDay<'_> {
+    #[inline]
+    fn token(ids: &[i32], tokens: &[u32], row: usize) -> u32 {
+        usize::try_from(ids[row]).ok().and_then(|id| tokens.get(id).copied()).unwrap_or(NONE)
+    }
+}
+
+/// For each query entry `e` (`days[e]`, a day index within `register.offsets`, and
+/// `wanted[4e..4e + 4]`: two given-name tokens, then two surname tokens, [`NONE`] for none): the
+/// residents born that day whose given-name token is one of the entry's given-name tokens or
+/// whose surname token is one of its surname tokens, as (entry, row) pairs in entry order.
+///
+/// # Panics
+/// If `wanted` does not hold four tokens per day, or a day or row is out of range.
+pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    assert_eq!(wanted.len(), 4 * days.len(), "four tokens per entry");
+    let (mut entries, mut rows) = (Vec::new(), Vec::new());
+    for (entry, (&day, tokens)) in days.iter().zip(wanted.chunks_exact(4)).enumerate() {
+        let (from, to) = (register.offsets[day as usize] as usize, register.offsets[day as usize + 1] as usize);
+        for &row in &register.rows[from..to] {
+            let g = ByDay::token(register.given, register.given_token, row as usize);
+            let s = ByDay::token(register.surname, register.surname_token, row as usize);
+            let hit = (g != NONE && (g == tokens[0] || g == tokens[1])) || (s != NONE && (s == tokens[2] || s == tokens[3]));
+            if hit {
+                entries.push(entry as u32);
+                rows.push(row);
+            }
+        }
+    }
+    (entries, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +218,23 @@ mod tests {
         let (offsets, rows) = counting_sort(&keys, 3, None);
         assert_eq!(offsets, vec![0, 2, 3, 5]);
         assert_eq!(rows, vec![1, 5, 4, 0, 2]);
+    }
+
+    #[test]
+    fn near_pairs_match_a_given_or_a_surname_token_on_the_day() {
+        // rows 0..4 born on day 0, rows 4..6 on day 1
+        let register = ByDay {
+            offsets: &[0, 4, 6],
+            rows: &[0, 1, 2, 3, 4, 5],
+            given: &[0, 1, -1, 0, 0, 1],
+            surname: &[0, 0, 1, -1, 1, 1],
+            given_token: &[10, 11],
+            surname_token: &[20, NONE],
+        };
+        let wanted = [10, NONE, NONE, NONE, NONE, NONE, 20, NONE, 11, 10, NONE, NONE];
+        let (entries, rows) = near_pairs(&register, &[0, 0, 1], &wanted);
+        assert_eq!(entries, vec![0, 0, 1, 1, 2, 2]);
+        assert_eq!(rows, vec![0, 3, 0, 1, 4, 5]);
     }
 
     #[test]
@@ -238,9 +301,63 @@ pub(crate) mod python {
         Ok((bytes(py, &offsets), bytes(py, &rows)))
     }
 
+    /// A read-only, C-contiguous buffer as a slice.
+    fn view<'b, T: pyo3::buffer::Element>(buffer: &'b PyBuffer<T>, what: &str) -> PyResult<&'b [T]> {
+        if !buffer.readonly() {
+            return Err(PyValueError::new_err(format!("{what} must be a read-only array")));
+        }
+        let pointer = buffer
+            .as_slice_ptr()
+            .ok_or_else(|| PyValueError::new_err(format!("{what} must be C-contiguous")))?;
+        // SAFETY: `as_slice_ptr` checked that the buffer is C-contiguous and holds `item_count`
+        // elements of `T` (the format was checked when the `PyBuffer<T>` was made); the buffer is
+        // read-only, so no Python code writes to it, and `buffer` keeps it alive for the lifetime
+        // of the slice; the caller holds the GIL while it reads.
+        Ok(unsafe { pointer.as_ref() })
+    }
+
+    /// `(entries, rows)` of [`super::near_pairs`], as `bytes` of little-endian u32; the
+    /// register's arrays are read in place (read-only NumPy arrays), with the GIL held.
+    #[pyfunction]
+    #[expect(clippy::too_many_arguments, reason = "the register's six arrays and the queries' two")]
+    fn near_pairs<'py>(
+        py: Python<'py>,
+        offsets: PyBuffer<u32>,
+        rows: PyBuffer<u32>,
+        given: PyBuffer<i32>,
+        surname: PyBuffer<i32>,
+        given_token: PyBuffer<u32>,
+        surname_token: PyBuffer<u32>,
+        days: PyBuffer<u32>,
+        wanted: PyBuffer<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let register = super::ByDay {
+            offsets: view(&offsets, "offsets")?,
+            rows: view(&rows, "rows")?,
+            given: view(&given, "given")?,
+            surname: view(&surname, "surname")?,
+            given_token: view(&given_token, "given_token")?,
+            surname_token: view(&surname_token, "surname_token")?,
+        };
+        let (days, wanted) = (days.to_vec(py)?, wanted.to_vec(py)?);
+        let n_days = register.offsets.len().saturating_sub(1);
+        let n_rows = register.given.len().min(register.surname.len());
+        if wanted.len() != 4 * days.len() || days.iter().any(|&d| d as usize >= n_days) {
+            return Err(PyValueError::new_err("four tokens per entry, each day within the offsets"));
+        }
+        let bad_offsets = register.offsets.windows(2).any(|w| w[0] > w[1])
+            || register.offsets.last().is_some_and(|&o| o as usize > register.rows.len());
+        if bad_offsets || register.rows.iter().any(|&r| r as usize >= n_rows) {
+            return Err(PyValueError::new_err("offsets must ascend within rows, and rows be residents"));
+        }
+        let (entries, found) = super::near_pairs(&register, &days, &wanted);
+        Ok((bytes(py, &entries), bytes(py, &found)))
+    }
+
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
         m.add_function(wrap_pyfunction!(group_rows, m)?)?;
+        m.add_function(wrap_pyfunction!(near_pairs, m)?)?;
         Ok(())
     }
 }

@@ -453,35 +453,16 @@ class _Rows:
         return self.rows[_ranges(start, n)].astype(np.int64), np.repeat(np.arange(len(keys)), n)
 
 
-@dataclass(frozen=True)
-class _Tokens:
-    """The residents by (birth day, name token): ``vocab`` (the distinct tokens, sorted), ``rows``
-    (the residents with that field's name, sorted by day number, then token position in
-    ``vocab``) and ``keys`` (``day * len(vocab) + position`` of each, ascending)."""
-
-    vocab: np.ndarray
-    rows: np.ndarray
-    keys: np.ndarray
-
-    @classmethod
-    def build(cls, token_of_name: np.ndarray, nid: np.ndarray, day: np.ndarray, n_days: int) -> _Tokens:
-        """From the token of each name id, each resident's name id (-1 for none) and day."""
-        vocab, at = np.unique(token_of_name, return_inverse=True)
-        tid = np.append(at.astype(np.uint32), np.uint32(_NONE))[nid]  # name id -1: the last, none
-        by_token = _Rows.group(tid, len(vocab))
-        by_day = _Rows.group(day.view(np.uint32), n_days, by_token.rows)
-        keys = np.repeat(np.arange(n_days, dtype=np.int64) * len(vocab), np.diff(by_day.offsets)) + tid[by_day.rows]
-        return cls(vocab=vocab, rows=by_day.rows, keys=keys)
-
-    def lookup(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The residents born on ``days[i]`` (day numbers, within range) whose token is
-        ``tokens[i]``, for every i: the rows, and per row its i."""
-        at = np.clip(np.searchsorted(self.vocab, tokens), 0, max(len(self.vocab) - 1, 0))
-        known = np.flatnonzero(self.vocab[at] == tokens) if len(self.vocab) else np.zeros(0, np.int64)
-        key = days[known].astype(np.int64) * len(self.vocab) + at[known]
-        start = np.searchsorted(self.keys, key, "left")
-        n = np.searchsorted(self.keys, key, "right") - start
-        return self.rows[_ranges(start, n)].astype(np.int64), np.repeat(known, n)
+def _tokens(given_first: np.ndarray, surname_last: np.ndarray) -> dict[str, np.ndarray]:
+    """The token vocabularies of the register's names and each name id's token in them (for
+    :meth:`RegisterIndex.near`), as read-only arrays."""
+    out = {}
+    for field, first in (("given", given_first), ("surname", surname_last)):
+        vocab, at = np.unique(first, return_inverse=True)
+        out[f"{field}_tokens"], out[f"{field}_token"] = vocab, at.astype(np.uint32)
+    for value in out.values():
+        value.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
@@ -517,8 +498,11 @@ class RegisterIndex:
     by_given: _Rows
     by_surname: _Rows
     pair_keys: np.ndarray  # int64, per row of by_given
-    near_given: _Tokens
-    near_surname: _Tokens
+    by_day: _Rows
+    given_tokens: np.ndarray  # the distinct first given-name parts (hashes), sorted
+    surname_tokens: np.ndarray  # the distinct last surname parts
+    given_token: np.ndarray  # uint32 per given-name id: its first part's position in given_tokens
+    surname_token: np.ndarray  # per surname id: its last part's position in surname_tokens
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
@@ -537,6 +521,7 @@ class RegisterIndex:
         # the sid of no spelling (_NONE) indexes the extra last entry (-1): as int64, wrapped
         rg = g_nid[np.minimum(g_sid, len(g_nid) - 1)]
         rs = s_nid[np.minimum(s_sid, len(s_nid) - 1)]
+        rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
         n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
         by_surname = _Rows.group(rs.view(np.uint32), n_s)  # -1 is 2^32 - 1: left out
@@ -546,8 +531,23 @@ class RegisterIndex:
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
                    day0=day0, per_day=np.bincount(day, minlength=n_days).astype(np.int64), size=size,
                    by_given=by_given, by_surname=by_surname, pair_keys=pair_keys,
-                   near_given=_Tokens.build(given.first, rg, day, n_days),
-                   near_surname=_Tokens.build(surname.last, rs, day, n_days))
+                   by_day=_Rows.group(day.view(np.uint32), n_days), **_tokens(given.first, surname.last))
+
+    def near(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each entry i, the residents born on ``days[i]`` (day numbers since 1970, each with a
+        resident) whose first given-name part is ``tokens[i, 0]`` or ``tokens[i, 1]`` or whose
+        last surname part is ``tokens[i, 2]`` or ``tokens[i, 3]`` (hashes; -1 for none): the
+        rows, and per row its i (one pass over those days' residents, in the native core)."""
+        wanted = np.full(tokens.shape, _NONE, np.uint32)
+        for col, vocab in ((0, self.given_tokens), (1, self.given_tokens), (2, self.surname_tokens),
+                           (3, self.surname_tokens)):
+            at = np.clip(np.searchsorted(vocab, tokens[:, col]), 0, max(len(vocab) - 1, 0))
+            known = (tokens[:, col] != -1) & (vocab[at] == tokens[:, col]) if len(vocab) else np.zeros(len(at), bool)
+            wanted[known, col] = at[known]
+        entries, rows = _native.near_pairs(
+            self.by_day.offsets, self.by_day.rows, self.rg, self.rs, self.given_token, self.surname_token,
+            (days.astype(np.int64) - self.day0).astype(np.uint32), np.ascontiguousarray(wanted).ravel())
+        return np.frombuffer(rows, np.uint32).astype(np.int64), np.frombuffer(entries, np.uint32).astype(np.int64)
 
     def residents_on(self, days: np.ndarray) -> np.ndarray:
         """Residents born on each day number (days since 1970; 0 outside the register's range)."""
@@ -662,23 +662,15 @@ def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
 
 
 
-def _ident_tokens(qs: _Queries, idents: pl.DataFrame) -> pl.DataFrame:
-    """iid, g (the first and the last given-name token) and s (the surname's), one row per
-    combination of a given token and a surname token; null where a name is missing."""
-    qg = idents["qg"].fill_null(-1).to_numpy().astype(np.int64)
-    qn = idents["qs"].fill_null(-1).to_numpy().astype(np.int64)
-
-    def ends(ids: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[pl.Series, pl.Series]:
-        ok = pl.Series(ids >= 0)
-        i = np.where(ids >= 0, ids, len(first))  # the appended 0 for none (also with no names at all)
-        return (pl.select(pl.when(ok).then(pl.Series(np.append(first, 0)[i]))).to_series(),
-                pl.select(pl.when(ok).then(pl.Series(np.append(last, 0)[i]))).to_series())
-
-    g1, g2 = ends(qg, qs.g_first, qs.g_last)
-    s1, s2 = ends(qn, qs.s_first, qs.s_last)
-    iid = idents["iid"]
-    frames = [pl.DataFrame({"iid": iid, "g": g, "s": t}) for g in (g1, g2) for t in (s1, s2)]
-    return pl.concat(frames).unique().cast({"g": pl.Int64, "s": pl.Int64})
+def _ident_ends(qs: _Queries, idents: pl.DataFrame) -> np.ndarray:
+    """Per identity (row = iid): the tokens of the first and the last given-name part and of the
+    first and the last surname part (int64 hashes; -1 where a name is missing)."""
+    out = []
+    for col, first, last in (("qg", qs.g_first, qs.g_last), ("qs", qs.s_first, qs.s_last)):
+        ids = idents[col].fill_null(-1).to_numpy().astype(np.int64)
+        at = np.where(ids >= 0, ids, len(first))  # the appended -1 for none (also with no names at all)
+        out += [np.append(first, -1)[at], np.append(last, -1)[at]]
+    return np.stack(out, axis=1).astype(np.int64)
 
 
 def _named_rows(index: RegisterIndex, rows: np.ndarray) -> pl.DataFrame:
@@ -709,16 +701,13 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     iv = iv.with_columns(n=pl.Series(index.residents_on(iv["cand"].to_numpy()), dtype=pl.Int64))
     level_residents = iv.group_by("iid", "level").agg(pl.col("n").sum()).rename({"level": "date_level"})
     iv = iv.filter(pl.col("n") > 0).drop("n")
-    toks = _ident_tokens(qs, idents)
     # Exact, swapped and year-off dates: the residents born on such a day whose first given-name
-    # part or last surname part is one of the query's tokens, looked up by (day, token).
-    near = iv.filter(pl.col("level") < _NEAR_LEVELS).join(toks, on="iid")
-    parts = []
-    for tok, tokens in (("g", index.near_given), ("s", index.near_surname)):
-        wanted = near.select("iid", "level", "cand", tok).drop_nulls(tok).unique()
-        rows, which = tokens.lookup(wanted["cand"].to_numpy() - index.day0, wanted[tok].to_numpy())
-        parts.append(wanted.select("iid", "level")[which].select(
-            "iid", rid=pl.Series(rows, dtype=pl.UInt32), level="level"))
+    # part or last surname part is one of the first or last parts of the query's given name or
+    # surname, one native pass over those days' residents.
+    near = iv.filter(pl.col("level") < _NEAR_LEVELS)
+    ends = _ident_ends(qs, idents)[near["iid"].to_numpy().astype(np.int64)]
+    rows, which = index.near(near["cand"].to_numpy(), ends)
+    parts = [near.select("iid", "level")[which].select("iid", rid=pl.Series(rows, dtype=pl.UInt32), level="level")]
     # One-digit dates and no date: the residents with the same given name and surname (after
     # folding), a range of the register's rows sorted by name pair, then kept on a one-digit
     # day. The same ranges count the residents of each of the queries' name pairs.
