@@ -5,6 +5,8 @@
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number, a name id) in CSR
 //!   layout, offsets and row ids, by a stable counting sort; sorting rows already grouped by one
 //!   key by a second gives them grouped by (second, first), as a radix sort does;
+//! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
+//!   surname with the sorted keys of their name pairs, the names carried along (no random reads);
 //! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
 //!   that day whose first given-name token or last surname token is one of them.
 //!
@@ -142,6 +144,77 @@ pub fn counting_sort(keys: &[u32], buckets: usize, order: Option<&[u32]>) -> (Ve
     (offsets, rows)
 }
 
+/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped two
+/// ways (see [`pair_groups`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PairGroups {
+    /// Rows grouped by surname id (ascending row within a surname): `surname_offsets` (one more
+    /// than the surnames) and `surname_rows`.
+    pub surname_offsets: Vec<u32>,
+    pub surname_rows: Vec<u32>,
+    /// Rows grouped by given-name id, then surname id, then row: `given_offsets` and `given_rows`.
+    pub given_offsets: Vec<u32>,
+    pub given_rows: Vec<u32>,
+    /// Per row of `given_rows`: `given * surnames + surname`, ascending.
+    pub pair_keys: Vec<u64>,
+}
+
+fn offsets_of(counts: Vec<u32>) -> Vec<u32> {
+    let mut offsets = Vec::with_capacity(counts.len() + 1);
+    offsets.push(0u32);
+    let mut sum = 0u32;
+    for c in counts {
+        sum += c;
+        offsets.push(sum);
+    }
+    offsets
+}
+
+/// Two stable counting sorts of the residents with both names (given-name ids below `givens`,
+/// surname ids below `surnames`): by surname, then that order by given name. Each pass reads its
+/// input in order and carries the other name with the row.
+///
+/// # Panics
+/// If `given` and `surname` differ in length or have `u32::MAX` rows or more.
+pub fn pair_groups(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> PairGroups {
+    assert_eq!(given.len(), surname.len(), "one surname per given name");
+    assert!(given.len() < NONE as usize, "fewer than 2^32 - 1 rows");
+    let id = |v: i32, n: usize| usize::try_from(v).ok().filter(|&v| v < n);
+    let mut s_counts = vec![0u32; surnames];
+    let mut g_counts = vec![0u32; givens];
+    for (&g, &s) in given.iter().zip(surname) {
+        if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
+            s_counts[s] += 1;
+            g_counts[g] += 1;
+        }
+    }
+    let surname_offsets = offsets_of(s_counts);
+    let given_offsets = offsets_of(g_counts);
+    let both = surname_offsets[surnames] as usize;
+    let (mut surname_rows, mut carried) = (vec![0u32; both], vec![0u32; both]);
+    let mut next = surname_offsets[..surnames].to_vec();
+    for (row, (&g, &s)) in given.iter().zip(surname).enumerate() {
+        if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
+            let at = next[s] as usize;
+            surname_rows[at] = row as u32;
+            carried[at] = g as u32;
+            next[s] += 1;
+        }
+    }
+    let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
+    let mut next = given_offsets[..givens].to_vec();
+    for s in 0..surnames {
+        for at in surname_offsets[s] as usize..surname_offsets[s + 1] as usize {
+            let g = carried[at] as usize;
+            let to = next[g] as usize;
+            given_rows[to] = surname_rows[at];
+            pair_keys[to] = g as u64 * surnames as u64 + s as u64;
+            next[g] += 1;
+        }
+    }
+    PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
+}
+
 /// The register's side of [`near_pairs`]: the residents grouped by day (CSR), each resident's
 /// given-name and surname id (negative for none), and the token of each name id (its first
 /// given-name part, its last surname part; [`NONE`] for none).
@@ -155,9 +228,13 @@ pub struct ByDay<'a> {
 }
 
 impl ByDay<'_> {
+    /// The token of the name of resident `row`; [`NONE`] for no name (or no such row or name).
     #[inline]
     fn token(ids: &[i32], tokens: &[u32], row: usize) -> u32 {
-        usize::try_from(ids[row]).ok().and_then(|id| tokens.get(id).copied()).unwrap_or(NONE)
+        ids.get(row)
+            .and_then(|&id| usize::try_from(id).ok())
+            .and_then(|id| tokens.get(id).copied())
+            .unwrap_or(NONE)
     }
 }
 
@@ -167,7 +244,7 @@ impl ByDay<'_> {
 /// whose surname token is one of its surname tokens, as (entry, row) pairs in entry order.
 ///
 /// # Panics
-/// If `wanted` does not hold four tokens per day, or a day or row is out of range.
+/// If `wanted` does not hold four tokens per day, or a day is out of range of the offsets.
 pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u32>, Vec<u32>) {
     assert_eq!(wanted.len(), 4 * days.len(), "four tokens per entry");
     let (mut entries, mut rows) = (Vec::new(), Vec::new());
@@ -235,6 +312,18 @@ mod tests {
         let (entries, rows) = near_pairs(&register, &[0, 0, 1], &wanted);
         assert_eq!(entries, vec![0, 0, 1, 1, 2, 2]);
         assert_eq!(rows, vec![0, 3, 0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn pair_groups_sort_the_residents_with_both_names() {
+        let given = [1, 0, 1, -1, 0, 1];
+        let surname = [0, 1, 1, 0, -1, 0];
+        let got = pair_groups(&given, &surname, 2, 2);
+        assert_eq!(got.surname_offsets, vec![0, 2, 4]);
+        assert_eq!(got.surname_rows, vec![0, 5, 1, 2]);
+        assert_eq!(got.given_offsets, vec![0, 1, 4]);
+        assert_eq!(got.given_rows, vec![1, 0, 5, 2]);
+        assert_eq!(got.pair_keys, vec![1, 2, 2, 3]);
     }
 
     #[test]
@@ -341,20 +430,49 @@ pub(crate) mod python {
         };
         let (days, wanted) = (days.to_vec(py)?, wanted.to_vec(py)?);
         let n_days = register.offsets.len().saturating_sub(1);
-        let n_rows = register.given.len().min(register.surname.len());
         if wanted.len() != 4 * days.len() || days.iter().any(|&d| d as usize >= n_days) {
             return Err(PyValueError::new_err("four tokens per entry, each day within the offsets"));
         }
         let bad_offsets = register.offsets.windows(2).any(|w| w[0] > w[1])
             || register.offsets.last().is_some_and(|&o| o as usize > register.rows.len());
-        if bad_offsets || register.rows.iter().any(|&r| r as usize >= n_rows) {
-            return Err(PyValueError::new_err("offsets must ascend within rows, and rows be residents"));
+        if bad_offsets {
+            return Err(PyValueError::new_err("the offsets must ascend within the rows"));
         }
         let (entries, found) = super::near_pairs(&register, &days, &wanted);
         Ok((bytes(py, &entries), bytes(py, &found)))
     }
 
+    fn bytes64<'py>(py: Python<'py>, values: &[u64]) -> Bound<'py, PyBytes> {
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        PyBytes::new(py, &raw)
+    }
+
+    /// [`super::pair_groups`]: `(surname_offsets, surname_rows, given_offsets, given_rows)` as
+    /// `bytes` of little-endian u32 and `pair_keys` as little-endian u64.
+    #[pyfunction]
+    fn pair_groups<'py>(
+        py: Python<'py>,
+        given: PyBuffer<i32>,
+        surname: PyBuffer<i32>,
+        givens: usize,
+        surnames: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let (given, surname) = (given.to_vec(py)?, surname.to_vec(py)?);
+        if given.len() != surname.len() || given.len() >= super::NONE as usize {
+            return Err(PyValueError::new_err("one surname per given name, fewer than 2^32 - 1 rows"));
+        }
+        let got = py.detach(move || super::pair_groups(&given, &surname, givens, surnames));
+        Ok(vec![
+            bytes(py, &got.surname_offsets),
+            bytes(py, &got.surname_rows),
+            bytes(py, &got.given_offsets),
+            bytes(py, &got.given_rows),
+            bytes64(py, &got.pair_keys),
+        ])
+    }
+
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(pair_groups, m)?)?;
         m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
         m.add_function(wrap_pyfunction!(group_rows, m)?)?;
         m.add_function(wrap_pyfunction!(near_pairs, m)?)?;

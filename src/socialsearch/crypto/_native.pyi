@@ -44,3 +44,19 @@ def group_rows(keys: Any, buckets: int, order: Any | None = None) -> tuple[bytes
     """The rows of ``order`` (a NumPy uint32 array; all rows of ``keys`` when None) grouped by
     ``keys`` (uint32) by a stable counting sort, rows whose key is ``buckets`` or more left out:
     ``offsets`` (``buckets + 1``) and ``rows``, as little-endian uint32 ``bytes``."""
+
+def pair_groups(given: Any, surname: Any, givens: int, surnames: int) -> list[bytes]:
+    """The rows with both names (``given``, ``surname``: int32 NumPy arrays of name ids, negative
+    for none) grouped by surname, and by given name then surname: ``[surname_offsets,
+    surname_rows, given_offsets, given_rows]`` as little-endian uint32 ``bytes`` and
+    ``pair_keys`` (``given * surnames + surname`` per row of ``given_rows``, ascending) as
+    little-endian uint64."""
+
+def near_pairs(
+    offsets: Any, rows: Any, given: Any, surname: Any, given_token: Any, surname_token: Any, days: Any, wanted: Any
+) -> tuple[bytes, bytes]:
+    """For each entry ``e`` (``days[e]``, an index of ``offsets``; ``wanted[4e:4e + 4]``: two
+    given-name tokens, then two surname tokens, 2^32 - 1 for none) the rows of that day
+    (``rows[offsets[d]:offsets[d + 1]]``) whose given-name token (``given_token[given[row]]``) or
+    surname token is one of the entry's: ``(entries, rows)`` as little-endian uint32 ``bytes``.
+    The register's six arrays must be read-only NumPy arrays (read in place, GIL held)."""

@@ -291,10 +291,15 @@ def date_variants(dates: pl.Series) -> pl.DataFrame:
     ok = (cy >= 1000) & (cy <= 9999) & (cm >= 1) & (cm <= 12) & (cd >= 1) & (cd <= month_days)
     s_i, cy, cm, cd, lv = s_i[ok], cy[ok], cm[ok], cd[ok], lv[ok]
     day = ((cy - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (cm - 1)).astype("datetime64[D]") + (cd - 1)
-    out = pl.DataFrame({"birth_date": base.gather(s_i), "candidate_date": pl.Series(day).cast(pl.Date),
-                        "date_level": lv})
-    return out.group_by("birth_date", "candidate_date").agg(pl.col("date_level").min()).sort(
-        "birth_date", "date_level", "candidate_date")
+    # one row per (date, variant), its least level; ordered by date, level, variant
+    n = day.astype(np.int64)
+    order = np.lexsort((lv, n, s_i))
+    first = np.ones(len(order), bool)
+    first[1:] = (s_i[order][1:] != s_i[order][:-1]) | (n[order][1:] != n[order][:-1])
+    keep = order[first]
+    keep = keep[np.lexsort((n[keep], lv[keep], s_i[keep]))]
+    return pl.DataFrame({"birth_date": base.gather(s_i[keep]), "candidate_date": pl.Series(day[keep]).cast(pl.Date),
+                         "date_level": lv[keep]})
 
 
 # --------------------------------------------------------------------------- input checks
@@ -345,6 +350,16 @@ class _Field:
     parts: np.ndarray
     count: np.ndarray  # residents per nid (float64)
     keys: np.ndarray  # the key per nid, as an object array (for the string similarity)
+    key_h: np.ndarray  # the hashes of the keys, ascending (to find a query's key)
+    key_nid: np.ndarray  # the nid of each of key_h
+
+    def named(self, keys: pl.Series) -> pl.DataFrame:
+        """key, nid of the register's names whose key is one of ``keys`` (by the keys' hashes,
+        then compared as strings)."""
+        h = keys.hash(_HASH_SEED).to_numpy()
+        start = np.searchsorted(self.key_h, h, "left")
+        n = np.searchsorted(self.key_h, h, "right") - start
+        return self.names[self.key_nid[_ranges(start, n)]].select("key", "nid").unique("nid")
 
 
 def _spellings(names: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame], list[np.ndarray]]:
@@ -394,10 +409,13 @@ def _field(column: pl.Series, table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
     ends = names.select(first=_token(pl.col("folded").str.extract(r"^(\S+)")),
                         last=_token(pl.col("folded").str.extract(r"(\S+)$")),
                         parts=pl.col("folded").str.count_matches(" ", literal=True) + 1)
+    key_h = names["key"].hash(_HASH_SEED).to_numpy()
+    order = np.argsort(key_h, kind="stable")
     field = _Field(raw=spell.select("raw", "nid"), spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
                    names=names.select("nid", "key", "folded"), first=ends["first"].to_numpy(),
                    last=ends["last"].to_numpy(), parts=ends["parts"].to_numpy().astype(np.int64),
-                   count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object))
+                   count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object),
+                   key_h=key_h[order], key_nid=order)
     return field, nid_of_sid
 
 
@@ -475,7 +493,7 @@ class RegisterIndex:
     with their name ids, counts and tokens (:class:`_Field`). ``per_day``: residents per day
     number from ``day0``. The rows grouped (CSR, by counting sorts in the native core):
     ``by_given`` (given-name id, then surname id: residents with both names), ``by_surname``
-    (surname id), with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending);
+    (surname id: the same residents), with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending);
     ``near_given``/``near_surname`` (birth day, then the first given-name part or last surname
     part: :class:`_Tokens`). Which residents carry a query's name or name pair, or were born on
     a query's day with one of its tokens, is a lookup when :func:`resolve` runs. The CPR numbers
@@ -524,14 +542,16 @@ class RegisterIndex:
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
         n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
-        by_surname = _Rows.group(rs.view(np.uint32), n_s)  # -1 is 2^32 - 1: left out
-        by_given = _Rows.group(rg.view(np.uint32), n_g, by_surname.rows)
-        pair_keys = np.repeat(np.arange(n_g, dtype=np.int64) * n_s, np.diff(by_given.offsets)) + rs[by_given.rows]
+        by_day = _Rows.group(day.view(np.uint32), n_days)
+        s_offsets, s_rows, g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
+        by_surname = _Rows(np.frombuffer(s_offsets, np.uint32), np.frombuffer(s_rows, np.uint32))
+        by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
+        pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
         return cls(cpr=reg["cpr"], day=day, hg=hashed["given_name"], hs=hashed["surname"], rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
-                   day0=day0, per_day=np.bincount(day, minlength=n_days).astype(np.int64), size=size,
+                   day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size,
                    by_given=by_given, by_surname=by_surname, pair_keys=pair_keys,
-                   by_day=_Rows.group(day.view(np.uint32), n_days), **_tokens(given.first, surname.last))
+                   by_day=by_day, **_tokens(given.first, surname.last))
 
     def near(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each entry i, the residents born on ``days[i]`` (day numbers since 1970, each with a
@@ -558,11 +578,7 @@ class RegisterIndex:
     def holding(self, field: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The residents with both names whose ``field`` ("given" or "surname") is one of the
         register's name ids ``ids``, and per resident its id's position in ``ids``."""
-        rows, which = (self.by_given if field == "given" else self.by_surname).of(ids.astype(np.int64))
-        if field == "surname":
-            keep = self.rg[rows] >= 0
-            rows, which = rows[keep], which[keep]
-        return rows, which
+        return (self.by_given if field == "given" else self.by_surname).of(ids.astype(np.int64))
 
     def pair_ranges(self, rg: np.ndarray, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per name pair of the register's ids (``rg``, ``rs``): where its residents start in
@@ -611,8 +627,7 @@ def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame
     and the table of the new names (nid, key, first, last, parts as token ids, -1 unknown)."""
     distinct = raw.drop_nulls().unique().to_frame("raw").with_columns(folded=fold_name(pl.col("raw")))
     distinct = distinct.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
-    # the register's names filtered to the queries' keys first (a hash of the few query keys)
-    mine = field.names.filter(pl.col("key").is_in(distinct["key"].implode())).select("key", "nid")
+    mine = field.named(distinct["key"])
     known = distinct.join(mine, on="key", how="left")
     new = (known.filter(pl.col("nid").is_null()).sort("key", "folded").group_by("key", maintain_order=True)
            .agg(pl.col("folded").first()).with_row_index("nid", offset=field.names.height))
