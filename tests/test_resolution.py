@@ -653,7 +653,8 @@ def test_the_index_finds_the_candidates_a_cross_join_finds(reg_rows: list, q_row
     """The register index's lookups (by name pair, by day and name token) give exactly the
     candidate pairs of a plain cross join of queries and register on the documented rules."""
     # one resident with both names (on a date of no query), as every real register has
-    reg = people([(f"1{i:09d}", g, s, d) for i, (g, s, d) in enumerate([("Kim", "Bo", dt.date(1950, 1, 1)), *reg_rows])])
+    rows = [("Kim", "Bo", dt.date(1950, 1, 1)), *reg_rows]
+    reg = people([(f"1{i:09d}", g, s, d) for i, (g, s, d) in enumerate(rows)])
     q = queries([(i, g, s, d) for i, (g, s, d) in enumerate(q_rows)])
     pairs, identities = comparison_pairs(q, RegisterIndex.build(reg))
     got = identities.join(pairs, on="iid").select("qid", "cpr", pl.col("date_level").cast(pl.Int64))

@@ -359,7 +359,8 @@ class _Field:
         h = keys.hash(_HASH_SEED).to_numpy()
         start = np.searchsorted(self.key_h, h, "left")
         n = np.searchsorted(self.key_h, h, "right") - start
-        return self.names[self.key_nid[_ranges(start, n)]].select("key", "nid").unique("nid")
+        found: pl.DataFrame = self.names[self.key_nid[_ranges(start, n)]]
+        return found.select("key", "nid").unique("nid")
 
 
 def _spellings(names: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame], list[np.ndarray]]:
@@ -445,7 +446,9 @@ def _pair_lift(given: np.ndarray, surname: np.ndarray, fallback: float) -> np.nd
 def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
     """The positions ``start[i] .. start[i] + length[i] - 1`` of every i, concatenated."""
     length = length.astype(np.int64)
-    return np.arange(int(length.sum())) + np.repeat(start.astype(np.int64) - (np.cumsum(length) - length), length)
+    at: np.ndarray = np.arange(int(length.sum())) + np.repeat(start.astype(np.int64) - (np.cumsum(length) - length),
+                                                              length)
+    return at
 
 
 @dataclass(frozen=True)
@@ -746,7 +749,8 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     pairs = pairs.group_by("iid", "rid").agg(date_level=pl.col("level").min()).sort("iid", "rid")
     rid = pairs["rid"].to_numpy().astype(np.int64)
     rg, rs = index.rg[rid].astype(np.int64), index.rs[rid].astype(np.int64)
-    pairs = pairs.with_columns(rg=pl.Series(rg), rs=pl.Series(rs)).filter(pl.Series(index.spelled_as_hashed(rid, rg, rs)))
+    pairs = pairs.with_columns(rg=pl.Series(rg), rs=pl.Series(rs)).filter(
+        pl.Series(index.spelled_as_hashed(rid, rg, rs)))
     return _Candidates(pairs, level_residents.cast({"iid": pl.UInt32, "date_level": pl.UInt8}),
                        pair_counts.select("rg", "rs", "found"))
 
