@@ -466,12 +466,6 @@ class _Rows:
         offsets, rows = _native.group_rows(keys, buckets, order)
         return cls(np.frombuffer(offsets, np.uint32), np.frombuffer(rows, np.uint32))
 
-    def of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of each key of ``keys`` (int64, within range), and per row its key's position
-        in ``keys``."""
-        start = self.offsets[keys].astype(np.int64)
-        n = self.offsets[keys + 1].astype(np.int64) - start
-        return self.rows[_ranges(start, n)].astype(np.int64), np.repeat(np.arange(len(keys)), n)
 
 
 def _tokens(given_first: np.ndarray, surname_last: np.ndarray) -> dict[str, np.ndarray]:
@@ -494,13 +488,14 @@ class RegisterIndex:
     ``hg``/``hs`` (64-bit hashes of the given name's and the surname's spelling, null for none),
     ``rg``/``rs`` (their name ids, -1 for none). Per field: the distinct spellings, folded once,
     with their name ids, counts and tokens (:class:`_Field`). ``per_day``: residents per day
-    number from ``day0``. The rows grouped (CSR, by counting sorts in the native core):
-    ``by_given`` (given-name id, then surname id: residents with both names), ``by_surname``
-    (surname id: the same residents), with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending);
-    ``near_given``/``near_surname`` (birth day, then the first given-name part or last surname
-    part: :class:`_Tokens`). Which residents carry a query's name or name pair, or were born on
-    a query's day with one of its tokens, is a lookup when :func:`resolve` runs. The CPR numbers
-    stay the caller's column (``cpr``). Nothing of it leaves the station.
+    number from ``day0``. Rows grouped in the native core (CSR: offsets and row ids): ``by_day``
+    (birth day) and ``by_given`` (residents with both names, by given-name id, then surname id),
+    with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending); from the runs
+    of those keys the lift of every name (``given_lift``, ``surname_lift``); the token of each
+    name id (``given_token``: its first part's position in ``given_tokens``; ``surname_token``:
+    its last part's in ``surname_tokens``). Which residents carry a query's name pair, or were
+    born on a query's day with one of its name tokens, is a lookup when :func:`resolve` runs. The
+    CPR numbers stay the caller's column (``cpr``). Nothing of it leaves the station.
     """
 
     cpr: pl.Series
@@ -517,8 +512,9 @@ class RegisterIndex:
     per_day: np.ndarray
     size: int
     by_given: _Rows
-    by_surname: _Rows
     pair_keys: np.ndarray  # int64, per row of by_given
+    given_lift: np.ndarray  # per given-name id, its lift (see _lift), counted once from pair_keys
+    surname_lift: np.ndarray
     by_day: _Rows
     given_tokens: np.ndarray  # the distinct first given-name parts (hashes), sorted
     surname_tokens: np.ndarray  # the distinct last surname parts
@@ -546,14 +542,19 @@ class RegisterIndex:
         n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
         by_day = _Rows.group(day.view(np.uint32), n_days)
-        s_offsets, s_rows, g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
-        by_surname = _Rows(np.frombuffer(s_offsets, np.uint32), np.frombuffer(s_rows, np.uint32))
+        _, _, g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
         by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
         pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
+        # the name pairs and their residents: the runs of the sorted pair keys
+        starts = np.flatnonzero(np.diff(pair_keys, prepend=-1)) if len(pair_keys) else np.zeros(0, np.int64)
+        carried = np.diff(np.append(starts, len(pair_keys))).astype(np.float64)
+        pair_g, pair_s = pair_keys[starts] // max(n_s, 1), pair_keys[starts] % max(n_s, 1)
         return cls(cpr=reg["cpr"], day=day, hg=hashed["given_name"], hs=hashed["surname"], rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
                    day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size,
-                   by_given=by_given, by_surname=by_surname, pair_keys=pair_keys,
+                   by_given=by_given, pair_keys=pair_keys,
+                   given_lift=_lift(pair_g, pair_s, carried, given.count, surname.count, size),
+                   surname_lift=_lift(pair_s, pair_g, carried, surname.count, given.count, size),
                    by_day=by_day, **_tokens(given.first, surname.last))
 
     def near(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -577,11 +578,6 @@ class RegisterIndex:
         i = days.astype(np.int64) - self.day0
         ok = (i >= 0) & (i < len(self.per_day))
         return np.where(ok, self.per_day[np.clip(i, 0, max(len(self.per_day) - 1, 0))], 0)
-
-    def holding(self, field: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The residents with both names whose ``field`` ("given" or "surname") is one of the
-        register's name ids ``ids``, and per resident its id's position in ``ids``."""
-        return (self.by_given if field == "given" else self.by_surname).of(ids.astype(np.int64))
 
     def pair_ranges(self, rg: np.ndarray, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per name pair of the register's ids (``rg``, ``rs``): where its residents start in
@@ -756,21 +752,17 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
 
 
 def _query_lifts(index: RegisterIndex, field: str, ids: np.ndarray) -> np.ndarray:
-    """The lift (:func:`_lift`) of each of the name ids ``ids`` of ``field`` ("given" or
-    "surname"), counted over the residents carrying those names only; NaN for fewer than two
-    holders, 1 for more than :data:`_LIFT_MAX_HOLDERS` (the pair's own count speaks there)."""
-    own, other = (index.given, index.surname) if field == "given" else (index.surname, index.given)
+    """The lift (:func:`_lift`, counted once per run by :meth:`RegisterIndex.build`) of each of
+    the name ids ``ids`` of ``field`` ("given" or "surname"); NaN for fewer than two holders, 1 for
+    more than :data:`_LIFT_MAX_HOLDERS` (the pair's own count speaks there)."""
+    own = index.given if field == "given" else index.surname
     ids = np.unique(ids[ids >= 0])
     out = np.full(len(own.count), np.nan)
     out[ids[own.count[ids] > _LIFT_MAX_HOLDERS]] = 1.0
     ids = ids[(own.count[ids] >= 2) & (own.count[ids] <= _LIFT_MAX_HOLDERS)]
     if not len(ids):
         return out
-    rows = _named_rows(index, index.holding(field, ids)[0])
-    by, to = ("rg", "rs") if field == "given" else ("rs", "rg")
-    pairs = rows.group_by(by, to).agg(n=pl.len())
-    lift = _lift(pairs[by].to_numpy(), pairs[to].to_numpy(), pairs["n"].to_numpy().astype(np.float64),
-                 own.count, other.count, index.size)
+    lift = index.given_lift if field == "given" else index.surname_lift
     out[ids] = lift[ids]
     return out
 
