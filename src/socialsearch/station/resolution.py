@@ -546,7 +546,7 @@ class RegisterIndex:
         by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
         pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
         # the name pairs and their residents: the runs of the sorted pair keys
-        starts = np.flatnonzero(np.diff(pair_keys, prepend=-1)) if len(pair_keys) else np.zeros(0, np.int64)
+        starts = np.flatnonzero(np.concatenate([pair_keys[:1] >= 0, pair_keys[1:] != pair_keys[:-1]]))
         carried = np.diff(np.append(starts, len(pair_keys))).astype(np.float64)
         pair_g, pair_s = pair_keys[starts] // max(n_s, 1), pair_keys[starts] % max(n_s, 1)
         return cls(cpr=reg["cpr"], day=day, hg=hashed["given_name"], hs=hashed["surname"], rg=rg, rs=rs,
