@@ -3,6 +3,7 @@
 //! * [`kernels`]: batch HMAC-SHA256 pseudonyms and AES-SIV (RFC 5297), parallel with rayon;
 //! * [`arrow`]: columns in and out through the Arrow C data/stream interfaces (arrow-rs's FFI),
 //!   taking Polars columns and giving them back without copies;
+//! * [`resolve`]: the station's register index for resolution (distinct hashes, counting sorts, near-day pairs);
 //! * `python` (feature `python`): the PyO3 module; see `src/socialsearch/crypto/_native.pyi`.
 //!
 //! Every `unsafe` block states the invariant it relies on in a `// SAFETY:` comment.

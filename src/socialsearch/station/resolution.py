@@ -15,10 +15,11 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
 * **The register index** (:class:`RegisterIndex`, built once per run): the distinct spellings
   of each name field, found by a 64-bit hash and folded once each, with their residents (term
   frequencies) and the hashes of their first and last part (tokens); per resident the birth
-  date as a day number and the hashes of the names and of the pair. Which residents carry a
-  query's names, the counts of the queries' name pairs and how strongly a query's name goes
-  with the other field (``lift``: an immigrant given name comes with a surname of the same
-  origin) are found for the queries only, when :func:`resolve` runs.
+  date as a day number and the ids of the names; the residents grouped by birth day and by
+  name pair (counting sorts in the native core), and how strongly each name goes with the other
+  field (``lift``: an immigrant given name comes with a surname of the same origin). Which
+  residents are a query's candidates, and the counts of its name pair, are lookups when
+  :func:`resolve` runs.
 * **Candidates** of a query, on integer keys (date × folded-name token): residents born on the
   query's birth date, the date with day and month swapped, the same day one year before or
   after (all sharing the first or last part of the given name or of the surname with the
@@ -467,7 +468,6 @@ class _Rows:
         return cls(np.frombuffer(offsets, np.uint32), np.frombuffer(rows, np.uint32))
 
 
-
 def _tokens(given_first: np.ndarray, surname_last: np.ndarray) -> dict[str, np.ndarray]:
     """The token vocabularies of the register's names and each name id's token in them (for
     :meth:`RegisterIndex.near`), as read-only arrays."""
@@ -535,7 +535,7 @@ class RegisterIndex:
         day = (day - day0).astype(np.int32)
         given, g_nid = _field(reg["given_name"], g_table)
         surname, s_nid = _field(reg["surname"], s_table)
-        # the sid of no spelling (_NONE) indexes the extra last entry (-1): as int64, wrapped
+        # np.minimum turns the sid of no spelling (_NONE) into the extra last entry: -1
         rg = g_nid[np.minimum(g_sid, len(g_nid) - 1)]
         rs = s_nid[np.minimum(s_sid, len(s_nid) - 1)]
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
