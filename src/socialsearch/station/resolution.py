@@ -198,7 +198,11 @@ class MatchModel:
 # this version: each m is the share of true pairs on that level (plus half a pair per level),
 # the name u's the shares among random non-matching pairs, missing_u the share of the
 # foreigners' queries without a birth date (see docs/resolution.md). The date m's estimate
-# synth's documented date-error rates.
+# synth's documented date-error rates. The written-CPR and place constants (v2.2, 2026-12-07,
+# before the decision was fitted): the m's from the 1,643 true pairs with a usable written
+# number and the 3,042 with an event place, the written-CPR u's from the 3,493 candidate pairs
+# with a usable written number that are not the person (0, 2, 0 and 3,491 of them on the four
+# levels: the half pair per level is most of the first three).
 DEFAULT_MODEL: Final = MatchModel(
     given_m=(0.9110, 0.0218, 0.0626, 0.0028, 0.0018),
     given_u=(0.0020, 0.0022, 0.0008, 0.0045, 0.9905),
@@ -206,9 +210,9 @@ DEFAULT_MODEL: Final = MatchModel(
     surname_u=(0.0049, 0.0053, 0.0011, 0.0067, 0.9820),
     date_m=(0.9010, 0.0350, 0.0176, 0.0251, 0.0209),
     missing_u=0.0164,
-    cpr_m=(0.2, 0.5, 0.25, 0.05),
-    cpr_u=(0.0001, 0.004, 0.0002, 0.9957),
-    place_m=0.8,
+    cpr_m=(0.1802, 0.6198, 0.1997, 0.0003),
+    cpr_u=(0.000143, 0.000715, 0.000143, 0.998999),
+    place_m=0.6620,
 )
 """The model :func:`resolve` uses unless given another."""
 
@@ -958,7 +962,8 @@ def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Serie
     """Level code (:data:`PLACE_LEVELS`, null where unknown) per pair, and the u of ``same``: the
     register's share of residents living in the identity's event municipalities."""
     size = max(residence.len() - residence.null_count(), 2)
-    shares = residence.drop_nulls().value_counts(name="n").select(place=pl.col(residence.name), share=pl.col("n") / size)
+    shares = residence.drop_nulls().value_counts(name="n").select(place=pl.col(residence.name),
+                                                                  share=pl.col("n") / size)
     u_same = places.join(shares, on="place", how="left").group_by("iid").agg(u=pl.col("share").fill_null(0.0).sum())
     rows = pairs.select("iid", home=residence.gather(pairs["rid"])).with_row_index("_p")
     hits = rows.join(places, on="iid").group_by("_p").agg(same=(pl.col("home") == pl.col("place")).any())
@@ -1009,8 +1014,9 @@ def comparison_pairs(
 
     Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (register
     row), ``cpr``, ``date_level``, ``given_level``, ``surname_level`` (codes, null for a
-    missing name), ``cpr_level``, ``place_level`` (codes, null where unknown) and ``weight`` (log2 odds of "this resident" against "nobody in the
-    register", before the other candidates). ``identities``: ``qid`` → ``iid`` (null when the
+    missing name), ``cpr_level``, ``place_level`` (codes, null where unknown) and ``weight``
+    (log2 odds of "this resident" against "nobody in the register", before the other
+    candidates). ``identities``: ``qid`` → ``iid`` (null when the
     query has neither a birth date nor both names).
     """
     model = DEFAULT_MODEL if model is None else model
