@@ -650,7 +650,8 @@ def baseline_in_chunks(queries: pl.DataFrame, register: pl.DataFrame, chunk: int
 
 def test_national_baseline(synth_dir: Any) -> None:
     """The recordlinkage baseline on the very queries and register of :func:`test_national_scale`
-    (the same seeds), in chunks of 5,000 queries; run after it, under the bigmem flock."""
+    (the same seeds), in chunks of 5,000 queries; run after it, under the bigmem flock. It needs
+    more than 6 GiB (the pandas register and its sorted neighbourhood): stopped there in v2.2."""
     scale = float(os.environ.get("SOCIALSEARCH_BENCH_SCALE", "1.0"))
     total = int(os.environ.get("SOCIALSEARCH_BENCH_QUERIES", "50000"))
     queries, register = national_queries(_national_dir(synth_dir, scale, EVAL_SEED), total)
