@@ -13,8 +13,8 @@ lookback 26 weeks from Monday 25 May 2026, threshold 3, test catalogue in tests/
   threshold), the written number is one edit from hers (+log2(0.6198 / 0.000715) = +9.76 bits),
   and the event is in 561, where she does not live (+log2(0.338 / (8/9)) = −1.40 bits, the
   register's share of 561 at its floor 1/9): 18.90 bits, P = 0.999998 (a namesake Mette Hansen
-  born 1960 is no candidate) — weight 2, linked twice (mother, custodian). Score 2+1+1+2 = 6 >= 3: a threshold draft to 101 with 5 signals
-  from 4 districts.
+  born 1960 is no candidate) — weight 2, linked twice (mother, custodian). Score 2+1+1+2 = 6
+  >= 3: a threshold draft to 101 with 5 signals from 4 districts.
 * child D (born 7 Jul 2019, 461 Odense): victim on FYN 5600 "child found alone" registered
   Sunday 22 Nov 23:59 — an immediate category: a draft to 461, score 3.
 * child B (461): mother on FYN 2100 (weight 1, score 1 < 3) and as a *witness* on FYN 1100
