@@ -35,6 +35,12 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   product of the two shares times the names' lift, whichever is larger). The u of a date level
   is the share of residents born on its dates; with the prior λ = :data:`P_IN_REGISTER` /
   (register size) they make "one of the residents born that day".
+* **Further evidence** (optional query columns): the CPR number as written where it is not a
+  valid one (:data:`CPR_LEVELS`, its u's counted among the candidates, who share the birth
+  date or a near one, so the date digits are not weighed twice) and the event's municipality
+  against the candidate's residence (:data:`PLACE_LEVELS`, u the register's share of the
+  municipality). Both are joined onto the candidate pairs per identity and resident, and
+  neither is returned.
 * **Decision.** The probability of the best candidate is weighed against all of the query's
   candidates; it is accepted when at least :data:`MATCH_THRESHOLD`, the runner-up at least
   :data:`AMBIGUITY_MARGIN` bits behind, and no other query claims the same resident as strongly
