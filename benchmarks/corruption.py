@@ -22,6 +22,26 @@ without looking at the resolution model:
 Each query has at most one corruption (drawn with the rates above; 67 % none). ``outsiders``
 of the queries are residents taken out of the register (people in no register, who must stay
 unresolved). Everything is vectorised over the whole frame.
+
+**The written CPR number** (:func:`written_cpr`; a query is a person whose number is not valid),
+drawn independently of the name and date corruption, by these rules and rates:
+
+* ``blank`` (40 %): nothing written;
+* ``four_digit_year`` (12 %): the year written with four digits, ``DDMMYYYY-SSSS`` (12 digits);
+* ``separators`` (10 %): written as ``DD.MM.YY SSSS`` (dots and a space);
+* ``transposed`` (12 %): two neighbouring digits of the ten swapped;
+* ``last_dropped`` (8 %): the last digit left out (nine digits);
+* ``date_only`` (8 %): only the six digits of the birth date;
+* ``ocr_zero`` (5 %): every 0 read as the letter O;
+* ``relative`` (5 %): another resident's number (a relative's, mistyped) with its last digit
+  left out — a wrong number, not this person's.
+
+A rule whose result would be a valid CPR number (a transposition that makes another existing
+date, a number without a 0 for ``ocr_zero``) writes nothing instead (``blank``): such a person
+would not be a query. Outsiders get the same rules with their own (former) number.
+
+**The event's municipality** (:func:`event_places`): the resident's own municipality with
+probability 0.7, else the municipality of another resident drawn at random (so by population).
 """
 
 from __future__ import annotations
@@ -115,3 +135,48 @@ def corrupt(residents: pl.DataFrame, seed: int) -> pl.DataFrame:
         given_name="_g", surname="_s", birth_date="_d", true_cpr="cpr",
         corruption=pl.when(changed).then(k).otherwise(pl.lit("none")),
     )
+
+
+CPR_KINDS = ("blank", "four_digit_year", "separators", "transposed", "last_dropped", "date_only", "ocr_zero",
+             "relative")
+CPR_RATES = np.array([0.40, 0.12, 0.10, 0.12, 0.08, 0.08, 0.05, 0.05])
+P_EVENT_HOME = 0.7
+
+
+def written_cpr(residents: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """The CPR number each of ``residents`` (``cpr``: ten digits) has written on the event, by the
+    rules above: ``written_cpr`` (null for ``blank``) and ``cpr_kind`` (the rule applied)."""
+    from socialsearch import identifiers
+
+    rng = np.random.default_rng(seed + 101)
+    n = residents.height
+    kind = pl.Series(CPR_KINDS).gather(rng.choice(len(CPR_KINDS), size=n, p=CPR_RATES))
+    other = residents["cpr"].gather(rng.integers(0, max(n, 1), size=n))
+    f = residents.select("cpr").with_columns(_kind=kind, _other=other, _t=pl.Series(rng.integers(0, 9, size=n)))
+    c, t, k = pl.col("cpr"), pl.col("_t"), pl.col("_kind")
+    year4 = pl.when(c.str.slice(6, 1).cast(pl.Int32) >= 5).then(pl.lit("19")).otherwise(pl.lit("20"))
+    transposed = pl.concat_str(c.str.slice(0, t), c.str.slice(t + 1, 1), c.str.slice(t, 1), c.str.slice(t + 2))
+    text = (pl.when(k == "four_digit_year").then(pl.concat_str(c.str.slice(0, 4), year4, c.str.slice(4, 2),
+                                                               pl.lit("-"), c.str.slice(6)))
+            .when(k == "separators").then(pl.concat_str(c.str.slice(0, 2), pl.lit("."), c.str.slice(2, 2), pl.lit("."),
+                                                        c.str.slice(4, 2), pl.lit(" "), c.str.slice(6)))
+            .when(k == "transposed").then(transposed)
+            .when(k == "last_dropped").then(c.str.slice(0, 9))
+            .when(k == "date_only").then(c.str.slice(0, 6))
+            .when(k == "ocr_zero").then(c.str.replace_all("0", "O", literal=True))
+            .when(k == "relative").then(pl.col("_other").str.slice(0, 9)))
+    f = f.with_columns(_text=text).with_columns(_valid=identifiers.cpr_status(pl.col("_text")) == "valid")
+    blank = pl.col("_text").is_null() | pl.col("_valid").fill_null(False)
+    return f.select(written_cpr=pl.when(blank).then(None).otherwise("_text"),
+                    cpr_kind=pl.when(blank).then(pl.lit("blank")).otherwise(k))
+
+
+def event_places(residents: pl.DataFrame, seed: int) -> pl.Series:
+    """The municipality of each resident's event: their own (``municipality``) with probability
+    :data:`P_EVENT_HOME`, else another resident's drawn at random."""
+    rng = np.random.default_rng(seed + 202)
+    n = residents.height
+    home = rng.random(n) < P_EVENT_HOME
+    away = residents["municipality"].gather(rng.integers(0, max(n, 1), size=n))
+    return pl.Series("municipality", np.where(home, residents["municipality"].to_numpy(), away.to_numpy()),
+                     dtype=pl.String)

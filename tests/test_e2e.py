@@ -7,10 +7,14 @@ lookback 26 weeks from Monday 25 May 2026, threshold 3, test catalogue in tests/
   NJY 1100 violence as suspect, registered Tue 17 Nov (weight 2, new in W47);
   KBH 2100 drunk driving registered 1 Oct (weight 1); OJY 2100 registered 1 Sep (weight 1);
   NJY code 9999 is outside the catalogue. Mother M (also custodian) is on an SSJ 1100 event
-  registered 19 Nov without a CPR number, as "Mete Hansen" born 20 Feb 1987 — left unresolved at
-  the station: in this nine-person register her match probability is 0.9993, below the threshold
-  0.9995 (a namesake Mette Hansen born 1960 must not match either). Score 2+1+1 = 4 >= 3: a
-  threshold draft to 101 with 3 signals from 3 districts.
+  registered 19 Nov as "Mete Hansen" born 20 Feb 1987 with her CPR number written with a digit
+  missing ("200287246", not a valid number) — resolved at the station by probabilistic matching:
+  in this nine-person register names and birth date alone weigh 10.53 bits (0.9993, below the
+  threshold), the written number is one edit from hers (+log2(0.6198 / 0.000715) = +9.76 bits),
+  and the event is in 561, where she does not live (+log2(0.338 / (8/9)) = −1.40 bits, the
+  register's share of 561 at its floor 1/9): 18.90 bits, P = 0.999998 (a namesake Mette Hansen
+  born 1960 is no candidate) — weight 2, linked twice (mother, custodian). Score 2+1+1+2 = 6
+  >= 3: a threshold draft to 101 with 5 signals from 4 districts.
 * child D (born 7 Jul 2019, 461 Odense): victim on FYN 5600 "child found alone" registered
   Sunday 22 Nov 23:59 — an immediate category: a draft to 461, score 3.
 * child B (461): mother on FYN 2100 (weight 1, score 1 < 3) and as a *witness* on FYN 1100
@@ -34,7 +38,7 @@ from conftest import invoke, tamper
 
 WEEK = "2026-W47"
 RAW_CPRS = ["1003154123", "0106851234", "2002872468", "0101601122", "0501124002", "1505901122",
-            "0707194555", "1811084321", "0101701357", "010685-1234"]
+            "0707194555", "1811084321", "0101701357", "010685-1234", "200287246"]
 RAW_NAMES = ["Aksel", "Nielsen", "Mette", "Mete", "Hansen", "Sofie", "Larsen", "Louise", "Emil",
              "Jensen", "Oliver", "Madsen", "John", "Smith"]
 JOURNALS = ["5100-80001-00001-26", "0100-80001-00001-26", "3700-80001-00001-26",
@@ -103,20 +107,23 @@ def test_weekly_run_finds_exactly_the_hand_worked_drafts(scenario, tmp_path, key
     # What the hub holds in clear: pseudonyms, new or known, of the week or earlier; the rest sealed.
     assert a["municipality"] == "101" and a["child"]["municipality"] == "101"
     assert "age" not in a["child"] and a["reason"] is None and a["sealed"]["child"]
-    assert len(a["signals"]) == 3  # F on KBH-1, NJY-1, OJY-1 (M on SSJ-1 is unresolved)
+    assert len(a["signals"]) == 4  # F on KBH-1, NJY-1, OJY-1; M on SSJ-1 (mother and custodian: one row)
     assert all(set(s) == {"event_ref", "person", "new", "in_week", "sealed"} for s in a["signals"])
-    assert [p["link"] for p in a["persons"]] == [None]
+    assert [p["link"] for p in a["persons"]] == [None, None]
 
     opened = opened_of(tmp_path)
     [a] = opened["101"]
     [d] = opened["461"]
     assert a["child"]["age"] == 11 and d["child"]["age"] == 7
-    assert a["reason"] == {"rule": "threshold", "score": 4, "threshold": 3}
-    assert len(a["signals"]) == 3
+    assert a["reason"] == {"rule": "threshold", "score": 6, "threshold": 3}
+    assert len(a["signals"]) == 5
     assert all(s["new"] for s in a["signals"])
-    assert sorted({s["district"] for s in a["signals"]}) == ["KBH", "NJY", "OJY"]
-    assert sorted(s["link"] for s in a["signals"]) == ["father", "father", "father"]
-    assert sorted(p["link"] for p in a["persons"]) == ["father"]
+    assert sorted({s["district"] for s in a["signals"]}) == ["KBH", "NJY", "OJY", "SSJ"]
+    assert sorted(s["link"] for s in a["signals"]) == ["custodian", "father", "father", "father", "mother"]
+    assert sorted(p["link"] for p in a["persons"]) == ["custodian", "father", "mother"]
+    fuzzy = [s for s in a["signals"] if s["district"] == "SSJ"]
+    assert len(fuzzy) == 2
+    assert all(s["resolved_by"] == "probabilistic" and 0.5 < s["match_probability"] <= 1 for s in fuzzy)
     assert a["previous_drafts"] == []
 
     assert d["reason"]["rule"] == "immediate" and d["reason"]["score"] == 3
@@ -125,7 +132,7 @@ def test_weekly_run_finds_exactly_the_hand_worked_drafts(scenario, tmp_path, key
 
     summary = json.loads((tmp_path / "out" / WEEK / "summary.json").read_text(encoding="utf-8"))
     assert summary["drafts"]["per_municipality"] == {"101": 1, "461": 1}
-    assert summary["persons"] == {"without_valid_cpr": 2, "resolved_probabilistically": 0, "unresolved": 2}
+    assert summary["persons"] == {"without_valid_cpr": 2, "resolved_probabilistically": 1, "unresolved": 1}
     assert (tmp_path / "out" / WEEK / "101" / "drafts.html").is_file()
 
 
@@ -183,7 +190,7 @@ def test_rerun_is_idempotent_and_follow_up_lists_previous_draft(scenario, tmp_pa
     assert a2["draft_id"] != a1["draft_id"]
     assert [s["new"] for s in a2["signals"]].count(True) == 1  # one row: F on the new event
     [a2] = opened_of(tmp_path, "2026-W48")["101"]
-    assert a2["reason"]["score"] == 5
+    assert a2["reason"]["score"] == 7
     assert [s["new"] for s in a2["signals"]].count(True) == 1
 
     # A new week earlier than the latest one is refused, and the ledger is untouched.
@@ -205,10 +212,10 @@ def test_review_reidentify_and_audit(scenario, tmp_path, keys, catalogue_file):
     assert code == 0, out
     opened = json.loads(out)
     assert opened["child"]["cpr"] == "1003154123"
-    assert sorted(p["cpr"] for p in opened["persons"]) == ["0106851234"]
+    assert sorted(p["cpr"] for p in opened["persons"]) == ["0106851234", "2002872468"]
     assert sorted((e["district"], e["journal_number"]) for e in opened["events"]) == [
         ("KBH", "0100-80001-00001-26"), ("NJY", "5100-80001-00001-26"),
-        ("OJY", "3700-80001-00001-26"),
+        ("OJY", "3700-80001-00001-26"), ("SSJ", "4200-80001-00001-26"),
     ]
     code, out = invoke("audit", "verify", "--state", state)
     assert code == 0 and "3 entries" in out  # run, review, reidentify
@@ -691,7 +698,7 @@ def test_the_ledger_holds_the_statistics_sealed_and_only_the_custodian_opens_the
                              pl.Struct({"ref": pl.String, "age": pl.Int64, "rule": pl.String,
                                         "categories": pl.List(pl.String), "districts": pl.List(pl.String)}))
     a, d = opened.to_list()
-    assert (a["age"], a["rule"], a["districts"]) == (11, "threshold", ["KBH", "NJY", "OJY"])
+    assert (a["age"], a["rule"], a["districts"]) == (11, "threshold", ["KBH", "NJY", "OJY", "SSJ"])
     assert (d["age"], d["rule"], d["districts"]) == (7, "immediate", ["FYN"])
     code, out = invoke("stats", "--state", state, "--from", WEEK, "--to", WEEK, "--out", tmp_path / "s1")
     assert code == 2 and "--keys" in out and not (tmp_path / "s1").exists()

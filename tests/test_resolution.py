@@ -341,7 +341,12 @@ def test_model_refuses_impossible_probabilities() -> None:
         replace(DEFAULT_MODEL, date_m=(1.0, 0.0, 0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="threshold"):
         MatchModel(DEFAULT_MODEL.given_m, DEFAULT_MODEL.given_u, DEFAULT_MODEL.surname_m,
-                   DEFAULT_MODEL.surname_u, DEFAULT_MODEL.date_m, DEFAULT_MODEL.missing_u, threshold=1.0)
+                   DEFAULT_MODEL.surname_u, DEFAULT_MODEL.date_m, DEFAULT_MODEL.missing_u, DEFAULT_MODEL.cpr_m,
+                   DEFAULT_MODEL.cpr_u, DEFAULT_MODEL.place_m, threshold=1.0)
+    with pytest.raises(ValueError, match="m- and u-probability"):
+        replace(DEFAULT_MODEL, cpr_u=(0.0, 0.1, 0.1, 0.8))
+    with pytest.raises(ValueError, match="place_m"):
+        replace(DEFAULT_MODEL, place_m=1.0)
 
 
 # --------------------------------------------------------------------------- properties

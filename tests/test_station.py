@@ -3,19 +3,20 @@
 Worked out by hand for 2026-W47 with tests/data/catalogue.toml (lookback from 25 May 2026):
 
 * shipped events (6): FYN-1 (5600, child D as victim), FYN-2 (2100, B's mother as suspect),
-  KBH-1, NJY-1, OJY-1 (the father F of A as suspect);
+  KBH-1, NJY-1, OJY-1 (the father F of A as suspect), SSJ-1 (1100, "Mete Hansen" with her
+  CPR number written with a digit missing, resolved at the station to A's mother M: see
+  tests/test_e2e.py for the weights);
 * not shipped: FYN-3 (B's mother as *witness*: a role 1100 does not count), NJY-2 (code 9999
   is not in the catalogue), OJY-2/OJY-3 (the father of C, who is 18 on Sunday 22 Nov),
-  SSJ-1 (1100, "Mete Hansen" without a CPR number: A's mother M, but her match probability in
-  this nine-person register is 0.9993, below the threshold 0.9995, so she stays unresolved),
   SSJ-2 ("John Smith", unresolvable);
 * children linked (3): A (11, 101), B (14, 461), D (7, 461); persons without a valid CPR on
-  catalogue events: 2, resolved 0.
+  catalogue events: 2, resolved 1.
 * but only what can change a draft is shipped (``docs/privacy.md``): B's one event (2100, weight
   1, not immediate) can never reach the threshold of 3, so B, FYN-2 and B's mother stay at the
-  station. Shipped (format 4): events (4) KBH-1, NJY-1, OJY-1, FYN-1; signal rows (4)
-  A-KBH-1-F, A-NJY-1-F, A-OJY-1-F, D-FYN-1-D; persons (3) A, D, F; children (2) A (101), D (461);
-  sealed event details (4), one per (event, receiving municipality).
+  station. Shipped (format 4): events (5) KBH-1, NJY-1, OJY-1, SSJ-1, FYN-1; signal rows (5)
+  A-KBH-1-F, A-NJY-1-F, A-OJY-1-F, A-SSJ-1-M (M is A's mother and custodian: one row for both
+  signals), D-FYN-1-D; persons (4) A, D, F, M; children (2) A (101), D (461); sealed event
+  details (5), one per (event, receiving municipality).
 """
 
 from __future__ import annotations
@@ -47,22 +48,22 @@ def test_the_hub_extract_holds_exactly_what_the_week_needs(scenario: Path, catal
                                                            keystore: KeyStore) -> None:
     hub = pseudonymise_extracts(read_raw(scenario), keystore, week=WEEK, catalogue=load_catalogue(catalogue_file))
     assert {name: frame.height for name, frame in hub.tables.items()} == {
-        "events": 4, "signals": 4, "children": 2, "persons": 3, "event_details": 4}
+        "events": 5, "signals": 5, "children": 2, "persons": 4, "event_details": 5}
     assert sorted(hub.children["municipality"].to_list()) == ["101", "461"]
-    # A's row count: F on three events (M is unresolved); D on its own
+    # A's row count: F on three events, M on one (as mother and custodian: one row); D on its own
     rows = hub.signals.group_by("child").len().sort("len")["len"].to_list()
-    assert rows == [1, 3]
-    assert hub.relations.height == 1 and "relation" not in hub.relations.columns  # (A, F): no types
+    assert rows == [1, 4]
+    assert hub.relations.height == 2 and "relation" not in hub.relations.columns  # (A, F), (A, M): no types
     raw = read_raw(scenario).incidents
     in_week = raw.filter(iso_week(pl.col("registered_at")) == str(WEEK)).height
     assert 0 < hub.events["in_week"].sum() <= in_week == hub.manifest["counts"]["incidents_registered_in_week"]
     # no municipality of this scenario has a key pair at the station: nothing sealed, and said so
-    assert hub.children["details"].null_count() == 2 and hub.event_details["details"].null_count() == 4
-    assert hub.signals["details"].null_count() == 4
+    assert hub.children["details"].null_count() == 2 and hub.event_details["details"].null_count() == 5
+    assert hub.signals["details"].null_count() == 5
     assert hub.manifest["municipalities_without_key"] == ["101", "461"] and hub.manifest["municipal_keys"] == {}
     assert hub.children["statistics"].null_count() == 0  # sealed for the key custodian
     persons = hub.manifest["counts"]["persons"]
-    assert (persons["without_valid_cpr"], persons["resolved"], persons["unresolved"]) == (2, 0, 2)
+    assert (persons["without_valid_cpr"], persons["resolved"], persons["unresolved"]) == (2, 1, 1)
     assert not {"rows_read_per_district", "children_linked", "catalogue_events_in_window"} & set(
         hub.manifest["counts"])
     for name, frame in hub.tables.items():

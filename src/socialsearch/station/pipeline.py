@@ -71,7 +71,8 @@ def _catalogue_events(incidents: pl.DataFrame, catalogue: Catalogue, week: IsoWe
 
 def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     """Incident persons on those events whose role one of the event's codes counts (one row per
-    person row), with ``_event``, the normalised ``cpr`` (null when not valid) and names."""
+    person row), with ``_event``, the normalised ``cpr`` (null when not valid), ``written_cpr``
+    (the cell as written where it is not valid, else null) and names."""
     roles = catalogue.codes_frame().select("kind", "code", "role")
     counted = events.join(roles, on=["kind", "code"]).select("_event", "district", "incident_id", "role").unique()
     names = [c for c in ("given_name", "surname", "birth_date") if c in persons.columns]
@@ -80,7 +81,10 @@ def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Cata
         .join(counted.lazy(), on=["district", "incident_id", "role"], how="semi")
         .join(counted.lazy().select("_event", "district", "incident_id").unique(),
               on=["district", "incident_id"], how="left")
-        .select("_event", "role", identifiers.cpr_number(pl.col("cpr")).alias("cpr"), *names)
+        .with_columns(identifiers.cpr_number(pl.col("cpr")).alias("_number"))
+        # the number as written, where it is not a valid one: evidence for resolution only
+        .select("_event", "role", pl.col("_number").alias("cpr"),
+                pl.when(pl.col("_number").is_null()).then(pl.col("cpr")).alias("written_cpr"), *names)
         .collect()
     )
 
@@ -121,8 +125,13 @@ def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution
     return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
 
 
-def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None) -> tuple[pl.DataFrame, dict[str, int]]:
+def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, places: pl.DataFrame,
+             residence: pl.Series) -> tuple[pl.DataFrame, dict[str, int]]:
     """Give persons without a valid CPR number the resident :mod:`resolution` finds, if any.
+
+    Besides names and birth date, the CPR number as written and the event's municipality
+    (``places``: ``_event``, ``municipality``) against the residents' (``residence``, per
+    register row) are evidence; neither leaves this function.
 
     Returns the persons with ``cpr`` filled where resolved, ``resolved_by`` and
     ``match_probability``; and the counts for the manifest.
@@ -133,8 +142,11 @@ def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None) -> t
     if missing.height == 0 or index is None:
         found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.Int64, "match_probability": pl.Float64})
     else:
+        queries = missing.join(places.select("_event", pl.col("municipality").cast(pl.String)), on="_event",
+                               how="left", maintain_order="left")
         outcome = resolution.resolve(
-            missing.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date"), index)
+            queries.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date",
+                           pl.col("written_cpr").cast(pl.String), "municipality"), index, residence=residence)
         found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
             pl.col("qid").cast(pl.UInt32).alias("_qid"),
             identifiers.cpr_number(pl.col("cpr")).alias("_found"), "match_probability")
@@ -370,7 +382,8 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         index = _register_index(persons, register)
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
-        persons, counts = _resolve(persons, index)
+        persons, counts = _resolve(persons, index, incidents.select("_event", "municipality"),
+                                   register["municipality"])
         del index
         # The delivered CPR text and the names served resolution only.
         register = register.select("number", "birth_date", "municipality")

@@ -36,6 +36,12 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   product of the two shares times the names' lift, whichever is larger). The u of a date level
   is the share of residents born on its dates; with the prior λ = :data:`P_IN_REGISTER` /
   (register size) they make "one of the residents born that day".
+* **Further evidence** (optional query columns): the CPR number as written where it is not a
+  valid one (:data:`CPR_LEVELS`, its u's counted among the candidates, who share the birth
+  date or a near one, so the date digits are not weighed twice) and the event's municipality
+  against the candidate's residence (:data:`PLACE_LEVELS`, u the register's share of the
+  municipality). Both are joined onto the candidate pairs per identity and resident, and
+  neither is returned.
 * **Decision.** The probability of the best candidate is weighed against all of the query's
   candidates; it is accepted when at least :data:`MATCH_THRESHOLD`, the runner-up at least
   :data:`AMBIGUITY_MARGIN` bits behind, and no other query claims the same resident as strongly
@@ -70,7 +76,7 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from socialsearch.crypto import _native
@@ -78,22 +84,26 @@ from socialsearch.errors import InputError, InputProblem
 
 __all__ = [
     "AMBIGUITY_MARGIN",
+    "CPR_LEVELS",
     "DATE_LEVELS",
     "DEFAULT_MODEL",
     "MATCH_THRESHOLD",
     "NAME_LEVELS",
     "OUTCOMES",
     "LIFT_FALLBACK",
+    "PLACE_LEVELS",
     "P_IN_REGISTER",
     "MatchModel",
     "RegisterIndex",
     "Resolution",
     "comparison_pairs",
+    "cpr_levels",
     "date_variants",
     "fold_name",
     "name_key",
     "name_levels",
     "resolve",
+    "written_cpr",
 ]
 
 OUTCOMES: Final = ("resolved", "ambiguous", "below_threshold", "no_candidate")
@@ -107,18 +117,30 @@ DATE_LEVELS: Final = ("exact", "swapped", "year_off", "one_digit", "missing")
 same day and month one year before or after; one digit of ``YYYYMMDD`` different; the query has
 no birth date. A date reachable on several levels takes the first."""
 
-# Fitted on 2026-12-06, before the final evaluation, by a rule fixed before the fit: the least
-# threshold of (0.99, 0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999) at which the national
-# benchmark of synth seed 3 (never the evaluation seed) makes no false match
-# (benchmarks/test_resolution_bench.py::test_fit_decision; 0.99, the value fixed in advance
-# until then, made 20 there).
-MATCH_THRESHOLD: Final = 0.9995
+CPR_LEVELS: Final = ("same", "one_edit", "sequence", "other")
+"""Comparison levels of the CPR number written on the event (not a valid one) against the
+candidate's (codes 0-3; null when nothing usable is written, :func:`written_cpr`): the same ten
+digits once folded (full-width digits, stray separators); one edit away (a digit dropped, added,
+replaced or two neighbours swapped); the last four characters are the candidate's sequence
+digits ``SSSS``; anything else."""
+
+PLACE_LEVELS: Final = ("same", "different")
+"""Comparison levels of the event's municipality against the candidate's residence (codes 0-1;
+null when either is unknown): a query whose identity is on several events is ``same`` when the
+candidate lives in any of their municipalities."""
+
+# Fitted on 2026-12-07 (v2.2, with the written CPR number and the event's place), before the
+# final evaluation, by a rule fixed before the fit: the least threshold of (0.9, 0.95, 0.98,
+# 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999) at which the national benchmark of synth
+# seed 3 (never the evaluation seed) makes no false match
+# (benchmarks/test_resolution_bench.py::test_fit_decision; 5 at 0.998, 0 at 0.999).
+MATCH_THRESHOLD: Final = 0.999
 """Least match probability of an accepted resolution (fitted, see the comment)."""
 
-# Fixed together with MATCH_THRESHOLD: the best candidate must be at least 1,999 times as
-# likely as the runner-up, i.e. at least 99.95 % likely if it is one of the two.
+# Fixed together with MATCH_THRESHOLD: the best candidate must be at least 999 times as
+# likely as the runner-up, i.e. at least 99.9 % likely if it is one of the two.
 AMBIGUITY_MARGIN: Final = math.log2(MATCH_THRESHOLD / (1.0 - MATCH_THRESHOLD))
-"""Least lead in log2 odds (bits) of the best candidate over the runner-up (about 10.97)."""
+"""Least lead in log2 odds (bits) of the best candidate over the runner-up (about 9.96)."""
 
 # The share of fitting queries (synth seed 2) whose person is in the register (the labelled
 # fit in benchmarks/test_resolution_bench.py::test_fit_parameters).
@@ -145,7 +167,11 @@ class MatchModel:
     the register's frequency of the name, or of the name pair, is). ``date_m``: m per
     :data:`DATE_LEVELS`; the u of levels 0-3 is the register's share of residents born on those
     dates; ``missing_u`` is the u of level 4 (a query without a birth date: missing for a
-    match and for a non-match alike, so about ``date_m[4]``).
+    match and for a non-match alike, so about ``date_m[4]``). ``cpr_m``, ``cpr_u``: m and u per
+    :data:`CPR_LEVELS` (u among the candidates that are not the person: they share the birth
+    date or a near one, so the date digits are not counted twice). ``place_m``: the share of
+    true pairs whose event is in the resident's municipality; its u is the register's share of
+    the event's municipalities, counted when :func:`resolve` runs.
     """
 
     given_m: tuple[float, float, float, float, float]
@@ -154,6 +180,9 @@ class MatchModel:
     surname_u: tuple[float, float, float, float, float]
     date_m: tuple[float, float, float, float, float]
     missing_u: float
+    cpr_m: tuple[float, float, float, float]
+    cpr_u: tuple[float, float, float, float]
+    place_m: float
     p_in_register: float = P_IN_REGISTER
     threshold: float = MATCH_THRESHOLD
     margin: float = AMBIGUITY_MARGIN
@@ -162,9 +191,12 @@ class MatchModel:
     lift_fallback: float = LIFT_FALLBACK
 
     def __post_init__(self) -> None:
-        probs = [*self.given_m, *self.given_u, *self.surname_m, *self.surname_u, *self.date_m, self.missing_u]
+        probs = [*self.given_m, *self.given_u, *self.surname_m, *self.surname_u, *self.date_m, self.missing_u,
+                 *self.cpr_m, *self.cpr_u]
         if not all(0.0 < p <= 1.0 for p in probs):
             raise ValueError("every m- and u-probability must be in (0, 1]")
+        if not 0.0 < self.place_m < 1.0:
+            raise ValueError("place_m must be in (0, 1)")
         if not 0.0 < self.p_in_register < 1.0 or not 0.0 < self.threshold < 1.0 or self.margin < 0:
             raise ValueError("p_in_register and threshold must be in (0, 1), margin >= 0")
 
@@ -174,7 +206,11 @@ class MatchModel:
 # this version: each m is the share of true pairs on that level (plus half a pair per level),
 # the name u's the shares among random non-matching pairs, missing_u the share of the
 # foreigners' queries without a birth date (see docs/resolution.md). The date m's estimate
-# synth's documented date-error rates.
+# synth's documented date-error rates. The written-CPR and place constants (v2.2, 2026-12-07,
+# before the decision was fitted): the m's from the 1,643 true pairs with a usable written
+# number and the 3,042 with an event place, the written-CPR u's from the 3,493 candidate pairs
+# with a usable written number that are not the person (0, 2, 0 and 3,491 of them on the four
+# levels: the half pair per level is most of the first three).
 DEFAULT_MODEL: Final = MatchModel(
     given_m=(0.9110, 0.0218, 0.0626, 0.0028, 0.0018),
     given_u=(0.0020, 0.0022, 0.0008, 0.0045, 0.9905),
@@ -182,6 +218,9 @@ DEFAULT_MODEL: Final = MatchModel(
     surname_u=(0.0049, 0.0053, 0.0011, 0.0067, 0.9820),
     date_m=(0.9010, 0.0350, 0.0176, 0.0251, 0.0209),
     missing_u=0.0164,
+    cpr_m=(0.1802, 0.6198, 0.1997, 0.0003),
+    cpr_u=(0.000143, 0.000715, 0.000143, 0.998999),
+    place_m=0.6620,
 )
 """The model :func:`resolve` uses unless given another."""
 
@@ -894,26 +933,161 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
     )
 
 
+# --------------------------------------------------------------------------- further evidence
+
+_OPTIONAL_QUERY_COLUMNS: Final = ("written_cpr", "municipality")
+
+
+def written_cpr(expr: pl.Expr) -> pl.Expr:
+    """The written CPR number folded for comparison, or null when nothing usable is written.
+
+    NFKC (full-width digits become ASCII), upper case, every character that is no letter or
+    digit dropped (dashes, spaces, dots); usable when 8 to 12 characters are left (a number
+    with at most two characters dropped or added).
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"c": ["２００２８７２４６８", "200287-246", "2002872A68", "", "99999", None]})
+    >>> df.select(written_cpr(pl.col("c")))["c"].to_list()
+    ['2002872468', '200287246', '2002872A68', None, None, None]
+    """
+    e = expr.cast(pl.String).str.normalize("NFKC").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "")
+    return pl.when(e.str.len_chars().is_between(8, 12)).then(e)
+
+
+def _optional_query_columns(queries: pl.DataFrame) -> pl.DataFrame:
+    """``qid``, ``written_cpr`` (folded) and ``municipality`` (String) of the queries; a column the
+    queries lack is null throughout."""
+    problems = [InputProblem("queries", c, "a String column") for c in _OPTIONAL_QUERY_COLUMNS
+                if c in queries.columns and queries.schema[c] not in (pl.String, pl.Null)]
+    if problems:
+        raise InputError(problems)
+    cols = {c: pl.col(c) if c in queries.columns else pl.lit(None, pl.String) for c in _OPTIONAL_QUERY_COLUMNS}
+    return queries.select("qid", written_cpr=written_cpr(cols["written_cpr"]),
+                          municipality=cols["municipality"].cast(pl.String))
+
+
+def _identity_evidence(queries: pl.DataFrame, mapping: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per identity (the queries with the same folded names and birth date, one person), the
+    distinct usable written CPR numbers (``iid``, ``written``) and the distinct municipalities of
+    their events (``iid``, ``place``)."""
+    ev = _optional_query_columns(queries).join(mapping.select("qid", "iid"), on="qid").drop_nulls("iid")
+    written = ev.select("iid", written="written_cpr").drop_nulls().unique().sort("iid", "written")
+    places = ev.select("iid", place="municipality").drop_nulls().unique().sort("iid", "place")
+    return written, places
+
+
+def _cpr_codes(mine: pl.Series, cpr: pl.Series) -> np.ndarray:
+    """Level code (:data:`CPR_LEVELS`) of each folded written number against each CPR number
+    (no nulls on either side)."""
+    theirs = cpr.cast(pl.String).str.replace_all(r"[^0-9]", "")
+    edits = np.asarray(cpdist(mine.to_numpy().astype(object), theirs.to_numpy().astype(object),
+                              scorer=OSA.distance, workers=1))
+    same = (mine == theirs).to_numpy()
+    sequence = (mine.str.slice(-4) == theirs.str.slice(-4)).to_numpy()
+    return np.where(same, 0, np.where(edits <= 1, 1, np.where(sequence, 2, 3))).astype(np.uint8)
+
+
+def cpr_levels(written: pl.Series, cpr: pl.Series) -> pl.Series:
+    """The comparison level (UInt8 code of :data:`CPR_LEVELS`, null where nothing usable is
+    written) of each written number ``written[i]`` against the CPR number ``cpr[i]``.
+
+    Examples
+    --------
+    >>> written = pl.Series(["２００２８７２４６８", "200287246", "2002872A68", "4402872468", "0101011234", ""])
+    >>> cpr_levels(written, pl.Series(["2002872468"] * 6)).to_list()
+    [0, 1, 1, 2, 3, None]
+    """
+    folded = pl.DataFrame({"w": written}, schema={"w": pl.String}).select(written_cpr(pl.col("w")))["w"]
+    usable = folded.is_not_null() & cpr.is_not_null()
+    level = np.full(len(folded), 255, dtype=np.uint8)
+    keep = usable.to_numpy()
+    if keep.any():
+        level[keep] = _cpr_codes(folded.filter(usable), cpr.filter(usable))
+    return pl.Series(level).replace(255, None).cast(pl.UInt8)
+
+
+def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, cpr: pl.Series) -> pl.Series:
+    """Level code (:data:`CPR_LEVELS`) per pair, null where the identity wrote nothing usable; an
+    identity with several written numbers takes the best level of any."""
+    rows = pairs.select("iid", "rid").with_row_index("_p").join(written, on="iid")
+    if rows.height == 0:
+        return pl.Series("cpr_level", [None] * pairs.height, dtype=pl.UInt8)
+    level = _cpr_codes(rows["written"], cpr.gather(rows["rid"]))
+    best = rows.select("_p").with_columns(level=pl.Series(level)).group_by("_p").agg(pl.col("level").min())
+    return (pairs.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_p"))
+            .join(best, on="_p", how="left", maintain_order="left")["level"].rename("cpr_level"))
+
+
+def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Level code (:data:`PLACE_LEVELS`, null where unknown) per pair, and the u of ``same``: the
+    register's share of residents living in the identity's event municipalities."""
+    size = max(residence.len() - residence.null_count(), 2)
+    shares = residence.drop_nulls().value_counts(name="n").select(place=pl.col(residence.name),
+                                                                  share=pl.col("n") / size)
+    u_same = places.join(shares, on="place", how="left").group_by("iid").agg(u=pl.col("share").fill_null(0.0).sum())
+    rows = pairs.select("iid", home=residence.gather(pairs["rid"])).with_row_index("_p")
+    hits = rows.join(places, on="iid").group_by("_p").agg(same=(pl.col("home") == pl.col("place")).any())
+    got = rows.join(hits, on="_p", how="left", maintain_order="left").join(u_same, on="iid", how="left",
+                                                                         maintain_order="left")
+    level = (pl.when(pl.col("home").is_null() | pl.col("same").is_null()).then(None)
+             .when(pl.col("same")).then(pl.lit(0, pl.UInt8)).otherwise(pl.lit(1, pl.UInt8)))
+    got = got.select(level=level, u=pl.col("u").fill_null(0.0).clip(1.0 / size, 1.0 - 1.0 / size))
+    return got["level"].rename("place_level"), got["u"].to_numpy()
+
+
+def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: RegisterIndex,
+              residence: pl.Series | None, model: MatchModel) -> pl.DataFrame:
+    """The pairs of :func:`_compare` with ``cpr_level`` and ``place_level`` and their weights added
+    to ``weight``; a query without a written number or an event municipality (or a register
+    without residences) gets no weight from that field."""
+    written, places = _identity_evidence(queries, qs.mapping)
+    cpr_level = _cpr_levels(pairs, written, index.cpr)
+    if residence is None:
+        residence = pl.Series("municipality", [None] * index.cpr.len(), dtype=pl.String)
+    place_level, u_same = _place_levels(pairs, places, residence.cast(pl.String).rename("municipality"))
+    cpr_table = np.append(np.log2(np.asarray(model.cpr_m)) - np.log2(np.asarray(model.cpr_u)), 0.0)
+    c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
+    p = place_level.fill_null(2).to_numpy().astype(np.int64)
+    place_w = np.zeros(len(p))
+    place_w[p == 0] = np.log2(model.place_m / u_same[p == 0])
+    place_w[p == 1] = np.log2((1.0 - model.place_m) / (1.0 - u_same[p == 1]))
+    weight = pairs["weight"].to_numpy() + cpr_table[c] + place_w
+    return pairs.with_columns(cpr_level=cpr_level, place_level=place_level, weight=pl.Series(weight))
+
+
+def _residence(register: pl.DataFrame | RegisterIndex, residence: pl.Series | None) -> pl.Series | None:
+    """Each register row's municipality: ``residence`` when given, else the register's optional
+    ``municipality`` column."""
+    if residence is not None or isinstance(register, RegisterIndex):
+        return residence
+    return register["municipality"] if "municipality" in register.columns else None
+
+
 def comparison_pairs(
     queries: pl.DataFrame,
     register: pl.DataFrame | RegisterIndex,
     *,
     model: MatchModel | None = None,
+    residence: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The candidate pairs of :func:`resolve` with their comparison levels and match weights.
 
     Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (register
     row), ``cpr``, ``date_level``, ``given_level``, ``surname_level`` (codes, null for a
-    missing name) and ``weight`` (log2 odds of "this resident" against "nobody in the
-    register", before the other candidates). ``identities``: ``qid`` → ``iid`` (null when the
+    missing name), ``cpr_level``, ``place_level`` (codes, null where unknown) and ``weight``
+    (log2 odds of "this resident" against "nobody in the register", before the other
+    candidates). ``identities``: ``qid`` → ``iid`` (null when the
     query has neither a birth date nor both names).
     """
     model = DEFAULT_MODEL if model is None else model
     index = register if isinstance(register, RegisterIndex) else RegisterIndex.build(register)
     qs = _queries(queries, index)
     pairs = _compare(_candidates(qs, index), qs, index, model)
+    pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
     pairs = pairs.with_columns(cpr=index.cpr.gather(pairs["rid"]))
-    return (pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "weight"),
+    return (pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "cpr_level",
+                         "place_level", "weight"),
             qs.mapping.select("qid", "iid"))
 
 
@@ -941,7 +1115,7 @@ def _probability(weight: pl.Expr) -> pl.Expr:
 
 
 def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
-            model: MatchModel | None = None) -> Resolution:
+            model: MatchModel | None = None, residence: pl.Series | None = None) -> Resolution:
     """Resolve persons without a valid CPR number against the population register.
 
     Parameters
@@ -950,14 +1124,19 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
         ``qid`` (integer, unique), ``given_name``, ``surname`` (String, nullable) and
         ``birth_date`` (Date, nullable): the incident persons without a valid CPR number.
         Queries with the same folded names and birth date are one identity and get the same
-        answer (the same person on several events).
+        answer (the same person on several events). Optional: ``written_cpr`` (String, the
+        invalid CPR number as written, :func:`written_cpr`) and ``municipality`` (String, the
+        event's municipality code); a query without them is weighed on names and date only.
     register
         ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
         ``birth_date`` (Date): the population register, or its :class:`RegisterIndex` built once
         per run. Uniqueness of ``cpr`` is not checked; a resident listed twice ties with itself
-        and leaves its queries ``ambiguous``.
+        and leaves its queries ``ambiguous``. Optional: ``municipality`` (the residence).
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.
+    residence
+        The municipality of each register row, when ``register`` is a :class:`RegisterIndex`
+        (a register frame's ``municipality`` column is used otherwise).
 
     Returns
     -------
@@ -969,6 +1148,7 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
     index = register if isinstance(register, RegisterIndex) else RegisterIndex.build(register)
     qs = _queries(queries, index)
     pairs = _compare(_candidates(qs, index), qs, index, model)
+    pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
     empty = pl.DataFrame(schema={"iid": pl.UInt32, "rid": pl.UInt32, "weight": pl.Float64})
     ranked = pl.concat([_rank(empty), _rank(pairs)], how="vertical_relaxed")
     # P(best | all candidates) = 1 / (2^-w1 + sum_k 2^(w_k - w1)): the query's person is one
