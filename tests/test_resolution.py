@@ -664,3 +664,22 @@ def test_the_index_finds_the_candidates_a_cross_join_finds(reg_rows: list, q_row
     pairs, identities = comparison_pairs(q, RegisterIndex.build(reg))
     got = identities.join(pairs, on="iid").select("qid", "cpr", pl.col("date_level").cast(pl.Int64))
     assert set(got.iter_rows()) == _reference_candidates(q, reg)
+
+
+@pytest.mark.parametrize("missing", ["given_name", "surname"])
+def test_a_register_without_one_name_field_resolves_on_the_other(missing: str) -> None:
+    """A register that carries no given names at all (or no surnames) still weighs its
+    candidates: the missing field weighs nothing and the other is compared."""
+    day = dt.date(1980, 1, 1)
+    register = pl.DataFrame({
+        "cpr": ["0101801234", "0101801235"], "given_name": ["Jens", "Ole"], "surname": ["Hansen", "Jensen"],
+        "birth_date": [day, day],
+    }).with_columns(pl.lit(None, pl.String).alias(missing))
+    queries = pl.DataFrame({"qid": [1], "given_name": ["Jens"], "surname": ["Hansen"], "birth_date": [day]})
+    assert resolve(queries, register).matches["outcome"].to_list()[0] in OUTCOMES
+    pairs, _ = comparison_pairs(queries, register)
+    absent, present = ("given_level", "surname_level") if missing == "given_name" else ("surname_level", "given_level")
+    assert pairs[absent].is_null().all()
+    assert pairs["cpr"].to_list() == ["0101801234"]  # Ole Jensen shares no name part with the query
+    assert pairs[present].to_list() == [0]
+    assert math.isfinite(pairs["weight"][0])

@@ -886,6 +886,12 @@ def _name_weight(level: np.ndarray, count: np.ndarray, m: tuple[float, ...], u: 
     return out
 
 
+def _carriers(count: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The residents carrying each name id; 1 for a resident without the name (id -1), whose
+    level is missing and whose count is never read: also when the register has no such names."""
+    return np.append(count, 1)[np.where(ids >= 0, ids, len(count))]
+
+
 def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: MatchModel) -> pl.DataFrame:
     """The pairs with their levels and weights (log2 odds of "this resident" against "nobody")."""
     pairs = cands.pairs
@@ -906,9 +912,9 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
     log_u_date = np.where(d_level == 4, math.log2(model.missing_u), np.log2(np.maximum(n_days, 1) / size))
     weight = (math.log2(model.p_in_register / size / (1.0 - model.p_in_register)) + log_m_date - log_u_date)
 
-    g_w = _name_weight(g_level, index.given.count[np.maximum(rg, 0)], model.given_m, model.given_u, size,
+    g_w = _name_weight(g_level, _carriers(index.given.count, rg), model.given_m, model.given_u, size,
                        model.term_frequencies)
-    s_w = _name_weight(s_level, index.surname.count[np.maximum(rs, 0)], model.surname_m, model.surname_u, size,
+    s_w = _name_weight(s_level, _carriers(index.surname.count, rs), model.surname_m, model.surname_u, size,
                        model.term_frequencies)
     if model.term_frequencies and model.joint_names:
         # Both names exact: the u of the pair, not the product of the two shares when the
