@@ -44,7 +44,8 @@ import pytest
 from corruption import corrupt, event_places, written_cpr
 from memory import cpu_seconds, peak_rss_mib
 
-from socialsearch import identifiers
+from socialsearch import identifiers, keys_municipality_add, keys_municipality_init
+from socialsearch.geography import geography
 from socialsearch.station.resolution import (
     AMBIGUITY_MARGIN,
     CPR_LEVELS,
@@ -699,14 +700,16 @@ def oracle_extract(src: Path, dst: Path) -> int:
     return changed
 
 
-def _drafts(week_dir: Path) -> pl.DataFrame:
-    """One row per (draft, signal) of every municipality's ``drafts.json``: municipality, child
+def _drafts(week_dir: Path, municipality_keys: Path, opened_dir: Path) -> pl.DataFrame:
+    """One row per (draft, signal) of every municipality's drafts, opened with that
+    municipality's key (the rule, score, codes and links are sealed for it): municipality, child
     pseudonym, rule, score, number of signals, and the signal's identity."""
-    import json
+    from socialsearch import open_drafts
 
     rows = []
-    for f in sorted(week_dir.glob("*/drafts.json")):
-        for d in json.loads(f.read_text(encoding="utf-8")):
+    for folder in sorted(p for p in week_dir.iterdir() if (p / "drafts.json").exists()):
+        open_drafts(folder, municipality_keys / folder.name, opened_dir / folder.name)
+        for d in json.loads((opened_dir / folder.name / "drafts.opened.json").read_text(encoding="utf-8")):
             for s in d["signals"] or [{}]:
                 rows.append({
                     "municipality": d["municipality"], "child": d["child"]["pseudonym"],
@@ -757,15 +760,18 @@ def test_false_drafts(tmp_path: Path, synth_dir: Any) -> None:
     src = synth_dir(0.05, 1)
     keys = tmp_path / "K"
     _cli("keys", "init", "--keys", keys)
+    municipality_keys = tmp_path / "M"
+    for code in sorted(geography().municipality_codes):  # each municipality opens what is sealed for it
+        keys_municipality_init(municipality_keys / code, code)
+        keys_municipality_add(keys, municipality_keys / code / "municipality.pub")
     changed = oracle_extract(src, tmp_path / "oracle-input")
-    import json
 
     out: dict[str, pl.DataFrame] = {}
     persons: dict[str, Any] = {}
     for name, folder in (("real", src), ("oracle", tmp_path / "oracle-input")):
         _cli("run", "--input", folder, "--week", str(WEEK), "--out", tmp_path / f"O-{name}",
              "--state", tmp_path / f"S-{name}", "--keys", keys, "--new-state")
-        out[name] = _drafts(tmp_path / f"O-{name}" / str(WEEK))
+        out[name] = _drafts(tmp_path / f"O-{name}" / str(WEEK), municipality_keys, tmp_path / f"opened-{name}")
         summary = json.loads((tmp_path / f"O-{name}" / str(WEEK) / "summary.json").read_text(encoding="utf-8"))
         persons[name] = summary.get("persons", {})
     info = {"oracle_rows_changed": changed, "persons_real_run": persons["real"],
