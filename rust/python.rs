@@ -14,6 +14,7 @@ use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 
 use crate::arrow::{Column, Output};
 use crate::kernels::{self, Encoding, SivKey, MAX_ASSOCIATED_DATA};
+use crate::validate;
 
 /// A string or binary column made by a kernel, for `polars.Series(...)` (Arrow PyCapsule
 /// interface, `__arrow_c_array__`); it can be handed over once.
@@ -150,6 +151,24 @@ fn aes_siv_open(
     Ok(if failed > 0 { (None, failed) } else { (Some(ArrowArray::new(out)), 0) })
 }
 
+/// Each CPR number as its integer when it is ten ASCII digits of an existing date, else
+/// -1 (ten digits, no such date) or -2 (other text); an `Int64` column, nulls kept.
+#[pyfunction]
+#[pyo3(signature = (values, threads = 0))]
+fn cpr_numbers(py: Python<'_>, values: &Bound<'_, PyAny>, threads: usize) -> PyResult<ArrowArray> {
+    let column = column(values)?;
+    let out = py.detach(move || kernels::with_threads(threads, || validate::cpr_numbers(&column)));
+    Ok(ArrowArray::new(out.map_err(PyValueError::new_err)?))
+}
+
+/// How many present values are empty or begin or end with white space.
+#[pyfunction]
+#[pyo3(signature = (values, threads = 0))]
+fn untrimmed(py: Python<'_>, values: &Bound<'_, PyAny>, threads: usize) -> PyResult<usize> {
+    let column = column(values)?;
+    py.detach(move || kernels::with_threads(threads, || validate::untrimmed(&column))).map_err(PyValueError::new_err)
+}
+
 /// `count` single-block SHA-256 compressions on `threads` threads (a benchmark of the
 /// hardware's limit); returns a digest of the final states so that nothing is optimised away.
 #[pyfunction]
@@ -169,5 +188,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aes_siv_open, m)?)?;
     m.add_function(wrap_pyfunction!(sha256_compressions, m)?)?;
     crate::resolve::python::register(m)?;
+    m.add_function(wrap_pyfunction!(cpr_numbers, m)?)?;
+    m.add_function(wrap_pyfunction!(untrimmed, m)?)?;
     Ok(())
 }

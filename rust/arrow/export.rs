@@ -298,6 +298,11 @@ impl Output {
         Self { array: Arc::new(strings) }
     }
 
+    /// Any finished array (a kernel's primitive column), for [`Output::into_ffi`].
+    pub fn from_array(array: ArrayRef) -> Self {
+        Self { array }
+    }
+
     pub fn array(&self) -> &ArrayRef {
         &self.array
     }

@@ -60,3 +60,12 @@ def near_pairs(
     (``rows[offsets[d]:offsets[d + 1]]``) whose given-name token (``given_token[given[row]]``) or
     surname token is one of the entry's: ``(entries, rows)`` as little-endian uint32 ``bytes``.
     The register's six arrays must be read-only NumPy arrays (read in place, GIL held)."""
+
+def cpr_numbers(values: object, threads: int = 0) -> ArrowArray:
+    """Each CPR number (a String column) as an ``Int64``: the integer ``DDMMYYSSSS`` when the
+    value is exactly ten ASCII digits whose birth date exists in the century of the 7th digit;
+    -1 for ten such digits without that date; -2 for any other text; null for null."""
+
+def untrimmed(values: object, threads: int = 0) -> int:
+    """How many present values (a String column) are empty or begin or end with white space
+    (``char::is_whitespace``: what ``str.strip_chars()`` would remove)."""

@@ -46,6 +46,7 @@ from pathlib import Path
 import polars as pl
 
 from ..contract import DATETIME, RELATIONS, ROLES, TIME_ZONE, to_local
+from ..crypto import _native
 from ..errors import InputError, UsageError
 from ..geography import geography
 
@@ -199,6 +200,8 @@ def _stripped_or_null(series: pl.Series, final: _Final | None = None) -> pl.Seri
     ``final`` (optional) marks values already in their final form (a reference code, ten
     digits), which have nothing to strip: only the others are looked at.
     """
+    if final is None and series.dtype == pl.String and _native.untrimmed(series) == 0:
+        return series  # one native pass: no value is empty or begins or ends with white space
     if final is not None:
         keep = final(series).fill_null(False) | series.is_null()
         if bool(keep.all()):
@@ -223,6 +226,31 @@ def _ten_digits(series: pl.Series) -> pl.Series:
     return series.to_frame("x").select(
         (pl.col("x").str.len_bytes() == 10) & pl.col("x").cast(pl.UInt64, strict=False).is_not_null()
         & ~pl.col("x").str.starts_with("+")).to_series()
+
+
+#: the native kernel's code for a value other than ten ASCII digits (-1: ten digits, no such date)
+_NOT_TEN_DIGITS = -2
+
+
+def _cpr_numbers(series: pl.Series) -> pl.Series:
+    """:func:`socialsearch.identifiers.cpr_number` of a String column, in one native pass.
+
+    Ten ASCII digits (nearly every value of an extract) are parsed and their date checked by
+    the native kernel; only the other values (dashes, white space, other characters) go
+    through the general rule.
+    """
+    codes = pl.Series(_native.cpr_numbers(series))
+    numbers = codes.to_frame("x").select(pl.when(pl.col("x") >= 0).then(pl.col("x"))).to_series()
+    other = (codes == _NOT_TEN_DIGITS).arg_true()
+    if len(other):
+        general = series.gather(other).to_frame("x").select(_normalise_cpr(pl.col("x"))).to_series()
+        numbers = numbers.scatter(other, general)  # in place, on the new series
+    return numbers.rename(series.name)
+
+
+def _cpr_number(expr: pl.Expr) -> pl.Expr:
+    """The CPR number of a String column as ``Int64`` (:func:`_cpr_numbers`)."""
+    return expr.map_batches(_cpr_numbers, return_dtype=pl.Int64(), is_elementwise=True)
 
 
 def _cpr_text(pair: pl.Series) -> pl.Series:
@@ -489,7 +517,7 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
             stripped = pl.struct(raw_col, pl.col(norm)).map_batches(
                 _cpr_text, return_dtype=pl.String(), is_elementwise=True).alias(raw_name)
             return (pl.col(name), None, checks,
-                    [[_normalise_cpr(raw_col).alias(norm)], [stripped], [raw_col.alias(name)]])
+                    [[_cpr_number(raw_col).alias(norm)], [stripped], [raw_col.alias(name)]])
         return text, None, checks, [[value.alias(name)], [_normalise_cpr(value_col).alias(norm)]]
     return text, None, checks, [[value.alias(name)]]
 

@@ -1,0 +1,224 @@
+//! Validation kernels over whole string columns, one pass over the bytes of each value:
+//!
+//! * [`cpr_numbers`]: a CPR number that is exactly ten ASCII digits as its integer
+//!   `DDMMYYSSSS` when its birth date exists in the century its 7th digit gives, else a
+//!   negative code ([`INVALID_DATE`], or [`NOT_TEN_DIGITS`] for any other text, which the
+//!   caller decides by the general rule);
+//! * [`untrimmed`]: how many values are empty or begin or end with white space (what
+//!   `str::trim` would change), so that a clean column of text needs no stripped copy.
+//!
+//! Both read the column in place ([`Column`]) in blocks of [`BLOCK`] values on a rayon pool.
+
+use arrow_array::{Array, ArrayRef, Int64Array};
+use arrow_buffer::{BooleanBufferBuilder, NullBuffer, ScalarBuffer};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+use crate::arrow::{Column, Output, BLOCK};
+
+/// Ten ASCII digits whose birth date does not exist.
+pub const INVALID_DATE: i64 = -1;
+/// Any other text than ten ASCII digits (the general rule decides it).
+pub const NOT_TEN_DIGITS: i64 = -2;
+
+const MALFORMED: &str = "the Arrow array is malformed (a value lies outside its buffers)";
+
+/// Days in each month of a common year, indexed by month 1-12 (0: no month).
+const DAYS_IN: [u8; 13] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// The year of birth from the two-digit year and the 7th digit (the CPR office's century table).
+fn century_year(yy: u32, d7: u32) -> u32 {
+    match d7 {
+        4 | 9 if yy <= 36 => 2000 + yy,
+        5..=8 if yy <= 57 => 2000 + yy,
+        5..=8 => 1800 + yy,
+        _ => 1900 + yy,
+    }
+}
+
+fn is_leap(year: u32) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+/// The code of one value: its number, [`INVALID_DATE`] or [`NOT_TEN_DIGITS`].
+pub fn cpr_code(value: &[u8]) -> i64 {
+    let Ok(digits) = <&[u8; 10]>::try_from(value) else {
+        return NOT_TEN_DIGITS;
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return NOT_TEN_DIGITS;
+    }
+    let d = |i: usize| u32::from(digits[i] - b'0');
+    let (day, month, yy, d7) = (10 * d(0) + d(1), 10 * d(2) + d(3), 10 * d(4) + d(5), d(6));
+    let days = match month {
+        2 if is_leap(century_year(yy, d7)) => 29,
+        1..=12 => u32::from(DAYS_IN[month as usize]),
+        _ => 0,
+    };
+    if day == 0 || day > days {
+        return INVALID_DATE;
+    }
+    digits.iter().fold(0i64, |n, b| 10 * n + i64::from(b - b'0'))
+}
+
+/// The validity of every value of `column`, concatenated (None when no value is null).
+fn nulls_of(column: &Column) -> Option<NullBuffer> {
+    if !column.has_nulls() {
+        return None;
+    }
+    let mut bits = BooleanBufferBuilder::new(column.len());
+    for chunk in column.chunks() {
+        match chunk.nulls() {
+            Some(nulls) => bits.append_buffer(nulls.inner()),
+            None => bits.append_n(chunk.len(), true),
+        }
+    }
+    Some(NullBuffer::new(bits.finish()))
+}
+
+/// [`cpr_code`] of every value of `column`, nulls kept null (an `Int64` column).
+pub fn cpr_numbers(column: &Column) -> Result<Output, String> {
+    let mut codes = vec![0i64; column.len()];
+    let mut rest = codes.as_mut_slice();
+    let mut parts = Vec::with_capacity(column.chunks().len());
+    for chunk in column.chunks() {
+        let (own, tail) = rest.split_at_mut(chunk.len());
+        parts.push((chunk, own));
+        rest = tail;
+    }
+    parts.into_par_iter().try_for_each(|(chunk, own)| {
+        own.par_chunks_mut(BLOCK).enumerate().try_for_each(|(b, block)| {
+            for (k, code) in block.iter_mut().enumerate() {
+                let i = b * BLOCK + k;
+                if chunk.is_valid(i) {
+                    *code = cpr_code(chunk.get(i).ok_or(MALFORMED)?);
+                }
+            }
+            Ok::<(), String>(())
+        })
+    })?;
+    let array: ArrayRef = Arc::new(Int64Array::new(ScalarBuffer::from(codes), nulls_of(column)));
+    Ok(Output::from_array(array))
+}
+
+/// Whether `c` is white space as `str::trim` sees it; `None` for bytes that are not one
+/// UTF-8 character.
+fn white(c: &[u8]) -> Option<bool> {
+    std::str::from_utf8(c).ok()?.chars().next().map(char::is_whitespace)
+}
+
+/// Whether `str::trim` would change the value (or it is empty, or not UTF-8 at its ends).
+pub fn needs_trim(value: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (value.first(), value.last()) else {
+        return true;
+    };
+    if first.is_ascii() && last.is_ascii() {
+        return char::from(first).is_whitespace() || char::from(last).is_whitespace();
+    }
+    let width = match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    };
+    let tail_start = value.iter().rposition(|b| b & 0xc0 != 0x80).unwrap_or(0);
+    let head = value.get(..width).and_then(white);
+    let tail = value.get(tail_start..).and_then(white);
+    !matches!((head, tail), (Some(false), Some(false)))
+}
+
+/// How many present values of `column` [`needs_trim`] flags.
+pub fn untrimmed(column: &Column) -> Result<usize, String> {
+    column
+        .chunks()
+        .par_iter()
+        .map(|chunk| {
+            (0..chunk.len().div_ceil(BLOCK))
+                .into_par_iter()
+                .map(|b| {
+                    let mut count = 0;
+                    for i in b * BLOCK..chunk.len().min((b + 1) * BLOCK) {
+                        if chunk.is_valid(i) {
+                            count += usize::from(needs_trim(chunk.get(i).ok_or(MALFORMED)?));
+                        }
+                    }
+                    Ok::<usize, String>(count)
+                })
+                .sum::<Result<usize, String>>()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arrow::import::column_of;
+
+    fn codes(values: &[Option<&[u8]>]) -> Vec<Option<i64>> {
+        let out = cpr_numbers(&column_of(values)).expect("a valid column");
+        let array = out.array().as_any().downcast_ref::<Int64Array>().expect("Int64").clone();
+        array.iter().collect()
+    }
+
+    #[test]
+    fn ten_digits_with_an_existing_date_are_their_number() {
+        assert_eq!(cpr_code(b"0101901234"), 101_901_234);
+        assert_eq!(cpr_code(b"3112991234"), 3_112_991_234);
+    }
+
+    #[test]
+    fn the_century_digit_decides_29_february() {
+        // 2000 is a leap year (7th digit 4, yy 00), 1900 is not (7th digit 0), 1800 is not.
+        assert_eq!(cpr_code(b"2902004000"), 2_902_004_000);
+        assert_eq!(cpr_code(b"2902000000"), INVALID_DATE);
+        assert_eq!(cpr_code(b"2902585000"), INVALID_DATE); // 1858: 5-8 and yy > 57
+        assert_eq!(cpr_code(b"2902645000"), 2_902_645_000); // 1864
+        assert_eq!(cpr_code(b"2902369000"), 2_902_369_000); // 2036
+        assert_eq!(cpr_code(b"2902409000"), 2_902_409_000); // 1940: 9 and yy > 36
+    }
+
+    #[test]
+    fn impossible_dates_are_invalid() {
+        for value in [b"0001901234", b"3202901234", b"0113901234", b"0100901234", b"3104901234"] {
+            assert_eq!(cpr_code(value), INVALID_DATE, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_general_rule() {
+        for value in [&b"010190-1234"[..], b" 0101901234", b"010190123", b"", b"+101901234", b"01019O1234",
+                      "０１０１９０１２３４".as_bytes()] {
+            assert_eq!(cpr_code(value), NOT_TEN_DIGITS, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_column_keeps_its_nulls() {
+        let got = codes(&[Some(b"0101901234"), None, Some(b"x"), Some(b"3102901234")]);
+        assert_eq!(got, vec![Some(101_901_234), None, Some(NOT_TEN_DIGITS), Some(INVALID_DATE)]);
+    }
+
+    #[test]
+    fn a_column_longer_than_a_block() {
+        let values: Vec<Option<&[u8]>> = (0..3 * BLOCK + 5)
+            .map(|i| if i % 7 == 0 { None } else { Some(&b"0101901234"[..]) })
+            .collect();
+        let got = codes(&values);
+        assert_eq!(got.len(), values.len());
+        assert!(got.iter().enumerate().all(|(i, c)| *c == if i % 7 == 0 { None } else { Some(101_901_234) }));
+    }
+
+    #[test]
+    fn trim_agrees_with_str_trim() {
+        for text in ["", " ", "a", " a", "a ", "\u{a0}a", "a\u{3000}", "\u{85}", "æøå", "\u{1c}a", "a\u{b}",
+                     "ab c", "\u{200b}a", "é", "x\u{2028}"] {
+            assert_eq!(needs_trim(text.as_bytes()), text.is_empty() || text.trim() != text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn untrimmed_counts_present_values() {
+        let column = column_of(&[Some(b" a"), None, Some(b"b"), Some(b""), Some(b"c\t")]);
+        assert_eq!(untrimmed(&column), Ok(3));
+    }
+}
