@@ -221,15 +221,14 @@ def _blank_to_null(expr: pl.Expr, final: _Final | None = None) -> pl.Expr:
                             return_dtype=pl.String(), is_elementwise=True)
 
 
-def _ten_digits(series: pl.Series) -> pl.Series:
-    """Values that are exactly ten ASCII digits (nothing to strip; the usual CPR number)."""
-    return series.to_frame("x").select(
-        (pl.col("x").str.len_bytes() == 10) & pl.col("x").cast(pl.UInt64, strict=False).is_not_null()
-        & ~pl.col("x").str.starts_with("+")).to_series()
-
-
 #: the native kernel's code for a value other than ten ASCII digits (-1: ten digits, no such date)
 _NOT_TEN_DIGITS = -2
+
+
+def _ten_digits(series: pl.Series) -> pl.Series:
+    """Values that are exactly ten ASCII digits (nothing to strip; the usual CPR number), null
+    for null: one native pass (:func:`_cpr_numbers`' codes)."""
+    return pl.Series(_native.cpr_numbers(series)) != _NOT_TEN_DIGITS
 
 
 def _cpr_numbers(series: pl.Series) -> pl.Series:
@@ -851,7 +850,26 @@ def _district_checks(per_district: dict[str, int], absent: frozenset[str],
                      f"{per_district[code]} row(s)); drop the option for {code}")
 
 
-def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawExtracts:
+_Population = Callable[[pl.DataFrame, pl.Series], None]
+_Read = tuple[pl.DataFrame | None, bool, dict[str, str]]
+
+
+def _read_lane(lane: list[_Table], problems: Problems, on_population: _Population | None
+               ) -> list[tuple[_Table, _Read]]:
+    """The tables of one lane, one after the other; ``on_population`` is handed the population
+    (without the reading's own columns) and its CPR numbers as soon as they are read."""
+    out = []
+    for plan in lane:  # at most the four tables
+        result = _read_table(plan, problems)
+        frame = result[0]
+        if plan.name == "population" and on_population is not None and frame is not None:
+            on_population(frame.drop([c for c in frame.columns if c.startswith("_")]), frame.get_column("_norm_cpr"))
+        out.append((plan, result))
+    return out
+
+
+def read_raw(input_dir: Path, *, absent_districts: Collection[str] = (),
+             on_population: _Population | None = None) -> RawExtracts:
     """Read and validate raw extracts laid out as in the input contract (``docs/data-contract.md``).
 
     Parameters
@@ -863,6 +881,12 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
         Police district codes that delivered no incidents for this run. Every other district
         of the reference geography must have incident rows (a missing district means
         children silently missed), and these must have none.
+    on_population
+        Called, from the thread that read it, with the population (the contract's columns)
+        and its CPR numbers (as ``population_numbers``) as soon as the population is read,
+        before the other tables and the cross-file checks are done: the station starts its
+        register then. They hold the values of the returned ``population`` and
+        ``population_numbers``; extracts that are then refused raise as they would without it.
 
     Returns
     -------
@@ -894,7 +918,7 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
         # releases the interpreter while it parses and checks.
         lanes = _lanes(plans, _READERS)
         with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="read_raw") as pool:
-            read = pool.map(lambda lane: [(plan, _read_table(plan, problems)) for plan in lane], lanes)
+            read = pool.map(lambda lane: _read_lane(lane, problems, on_population), lanes)
             results = {plan.name: result for lane in read for plan, result in lane}
         for plan in plans:  # in reading order
             frame, done, table_digests = results.pop(plan.name)
