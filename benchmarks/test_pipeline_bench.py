@@ -155,11 +155,8 @@ def _station_stages(stages: Stages) -> Callable[[Any], Any]:
             # held across the call), so that the station can free each frame when done with it.
             box = list(args)
             del args
-            if "registered" not in inspect.signature(fn).parameters:
-                return fn(box.pop(0), box.pop(0), week=kwargs["week"], catalogue=kwargs["catalogue"],
-                          on_stage=stages.mark)
             return fn(box.pop(0), box.pop(0), week=kwargs["week"], catalogue=kwargs["catalogue"],
-                      on_stage=stages.mark, registered=kwargs.pop("registered", None))
+                      on_stage=stages.mark)
         return call
     return wrap
 
@@ -191,11 +188,8 @@ def measure_run(input_dir: Path, out: Path, keys: Path, week: IsoWeek = WEEK) ->
         shutil.rmtree(out / sub, ignore_errors=True)
     stages = Stages()
     begin = time.perf_counter()
-    # A run on raw extracts makes its hub extract with the station's own functions (an older
-    # checkout called them from the hub's module).
-    station_module = station if hasattr(station, "pseudonymise_raw") else hub
-    with _read_raw_stages(station_module, stages), \
-            _patched(station_module, "pseudonymise_extracts", _station_stages(stages)), \
+    with _read_raw_stages(hub, stages), \
+            _patched(hub, "pseudonymise_extracts", _station_stages(stages)), \
             _patched(hub, "read_hub", _timed(stages, "read_hub")), \
             _patched(hub, "hub_search", _timed(stages, "search")):
         report = hub.run(input_dir=input_dir, week=week, out_dir=out / "out", state_dir=out / "state",

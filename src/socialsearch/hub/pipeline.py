@@ -52,7 +52,8 @@ from ..geography import geography
 from ..hub_extract import HubExtract, is_hub_extract, read_hub
 from ..ledger import LEDGER_FILE, LOCK_FILE, Ledger, lock_state
 from ..ledger.chain import HEAD_FILE, canonical_json
-from ..station.pipeline import pseudonymise_raw
+from ..station.extracts import read_raw
+from ..station.pipeline import pseudonymise_extracts
 from ..weeks import IsoWeek
 from .drafts import build_documents, write_municipality
 from .search import DraftIds, History, SearchResult, hub_search
@@ -210,8 +211,8 @@ def load_hub(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: C
         )
     else:
         # handed over without a reference here, so the station can free each raw frame once used
-        return pseudonymise_raw(input_dir, keystore, week=week, catalogue=catalogue,
-                                absent_districts=absent_districts)
+        return pseudonymise_extracts(read_raw(input_dir, absent_districts=absent_districts), keystore,
+                                     week=week, catalogue=catalogue)
     if hub.week != str(week):
         raise UsageError(
             f"the hub extract in {input_dir} was made for week {hub.week}, not {week}; the station must "

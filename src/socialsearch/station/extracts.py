@@ -769,14 +769,13 @@ def _no_duplicates(keys: pl.Series) -> bool:
 
 
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
-                  problems: Problems, files: dict[str, int]) -> None:
-    """Rules that span rows: uniqueness and references.
+                  problems: Problems) -> None:
+    """Rules that span rows of the incidents: uniqueness and references (the population's own
+    uniqueness is :func:`_population_once`).
 
     Uniqueness is decided on integers first (the population's CPR number as ``Int64``; a
     64-bit hash of district and journal number): when they are all distinct, so are the keys,
-    and the rows are marked one by one only when some key repeats. ``files`` gives the file
-    index of each single-file table, whose frame carries no positions (see
-    :func:`_with_positions`).
+    and the rows are marked one by one only when some key repeats.
     """
     incidents = tables.get("incidents")
     keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
@@ -797,13 +796,17 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
         problems.scan(orphans, [Check(
             "incident_id", "an incident that exists in incidents/ for the same district "
             "(none found; value not shown)", pl.lit(True))])
-    population = tables.get("population")
-    if population is not None and not _no_duplicates(population.get_column("_norm_cpr")):
+
+
+def _population_once(population: pl.DataFrame, problems: Problems, file: int) -> None:
+    """Each person once in the population: decided on the CPR numbers as integers (see
+    :func:`_cross_checks`), right after the population is read (the rule spans its rows only)."""
+    if not _no_duplicates(population.get_column("_norm_cpr")):
         norm = pl.col("_norm_cpr")
         problems.scan(population, [Check(
             "cpr", "each person once in the population extract (this CPR number appeared "
             "earlier; value not shown)",
-            norm.is_not_null() & ~norm.is_first_distinct())], files["population"])
+            norm.is_not_null() & ~norm.is_first_distinct())], file)
 
 
 def _absent(names: Collection[str]) -> frozenset[str]:
@@ -850,26 +853,22 @@ def _district_checks(per_district: dict[str, int], absent: frozenset[str],
                      f"{per_district[code]} row(s)); drop the option for {code}")
 
 
-_Population = Callable[[pl.DataFrame, pl.Series], None]
 _Read = tuple[pl.DataFrame | None, bool, dict[str, str]]
 
 
-def _read_lane(lane: list[_Table], problems: Problems, on_population: _Population | None
-               ) -> list[tuple[_Table, _Read]]:
-    """The tables of one lane, one after the other; ``on_population`` is handed the population
-    (without the reading's own columns) and its CPR numbers as soon as they are read."""
+def _read_lane(lane: list[_Table], problems: Problems) -> list[tuple[_Table, _Read]]:
+    """The tables of one lane, one after the other; the population's own uniqueness is checked
+    as soon as it is read (while the other lane still reads)."""
     out = []
     for plan in lane:  # at most the four tables
         result = _read_table(plan, problems)
-        frame = result[0]
-        if plan.name == "population" and on_population is not None and frame is not None:
-            on_population(frame.drop([c for c in frame.columns if c.startswith("_")]), frame.get_column("_norm_cpr"))
+        if plan.name == "population" and result[0] is not None:
+            _population_once(result[0], problems, plan.paths[0][2])
         out.append((plan, result))
     return out
 
 
-def read_raw(input_dir: Path, *, absent_districts: Collection[str] = (),
-             on_population: _Population | None = None) -> RawExtracts:
+def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawExtracts:
     """Read and validate raw extracts laid out as in the input contract (``docs/data-contract.md``).
 
     Parameters
@@ -881,12 +880,6 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = (),
         Police district codes that delivered no incidents for this run. Every other district
         of the reference geography must have incident rows (a missing district means
         children silently missed), and these must have none.
-    on_population
-        Called, from the thread that read it, with the population (the contract's columns)
-        and its CPR numbers (as ``population_numbers``) as soon as the population is read,
-        before the other tables and the cross-file checks are done: the station starts its
-        register then. They hold the values of the returned ``population`` and
-        ``population_numbers``; extracts that are then refused raise as they would without it.
 
     Returns
     -------
@@ -918,15 +911,14 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = (),
         # releases the interpreter while it parses and checks.
         lanes = _lanes(plans, _READERS)
         with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="read_raw") as pool:
-            read = pool.map(lambda lane: _read_lane(lane, problems, on_population), lanes)
+            read = pool.map(lambda lane: _read_lane(lane, problems), lanes)
             results = {plan.name: result for lane in read for plan, result in lane}
         for plan in plans:  # in reading order
             frame, done, table_digests = results.pop(plan.name)
             tables[plan.name], complete[plan.name] = frame, done
             digests.update(table_digests)
         del results
-        single = {plan.name: plan.paths[0][2] for plan in plans if plan.name in _FILE_TABLES and plan.paths}
-        _cross_checks(tables, complete, problems, single)
+        _cross_checks(tables, complete, problems)
         per_district = _rows_per_district(tables)
         if complete["incidents"]:
             _district_checks(per_district["incidents"], absent, problems)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from ..weeks import IsoWeek
 from . import resolution
 from .extracts import RawExtracts, read_raw
 
-__all__ = ["draftable", "pseudonymise", "pseudonymise_extracts", "pseudonymise_raw"]
+__all__ = ["draftable", "pseudonymise", "pseudonymise_extracts"]
 
 log = logging.getLogger(__name__)
 
@@ -117,29 +116,13 @@ def _register(population: pl.DataFrame, numbers: pl.Series | None = None) -> pl.
         identifiers.birth_date_of_number(pl.col("number")).alias("birth_date"))
 
 
-def _resolvable(persons: pl.DataFrame) -> bool:
-    """Whether some person has no valid CPR number and the persons carry names (something to resolve)."""
-    return (persons.filter(pl.col("cpr").is_null()).height > 0
-            and {"given_name", "surname", "birth_date"} <= set(persons.columns))
-
-
-def _index(register: pl.DataFrame) -> resolution.RegisterIndex:
-    """The register's names and birth dates as integer keys (built once per run)."""
-    return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
-
-
 def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution.RegisterIndex | None:
-    """:func:`_index`, or None when there is nothing to resolve (:func:`_resolvable`)."""
-    return _index(register) if _resolvable(persons) else None
-
-
-_Registered = tuple[pl.DataFrame, resolution.RegisterIndex]
-
-
-def _registered(population: pl.DataFrame, numbers: pl.Series) -> _Registered:
-    """The register and its index, made from the population alone (while the incidents are read)."""
-    register = _register(population, numbers)
-    return register, _index(register)
+    """The register's names and birth dates as integer keys (built once per run), or None when
+    every person has a valid CPR number or the persons carry no names (nothing to resolve)."""
+    if persons.filter(pl.col("cpr").is_null()).height == 0 or not {"given_name", "surname", "birth_date"} <= set(
+            persons.columns):
+        return None
+    return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
 
 
 def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, places: pl.DataFrame,
@@ -366,14 +349,12 @@ def _no_stage(name: str) -> None:
 
 
 def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek,
-                          catalogue: Catalogue, on_stage: Callable[[str], None] = _no_stage,
-                          registered: Future[_Registered] | None = None) -> HubExtract:
+                          catalogue: Catalogue, on_stage: Callable[[str], None] = _no_stage) -> HubExtract:
     """The hub extract of ``raw`` for ``week`` and ``catalogue`` (see the module docstring).
 
     ``on_stage(name)`` is called as each stage ends (``select``, ``register``, ``resolve``,
     ``minimise``, ``identities``, ``events``, ``draftable``, ``seal``, ``assemble``): the benchmarks
-    time and measure them. ``registered`` is the register and its index of ``raw``'s population
-    when they are being made already (:func:`pseudonymise_raw`); the caller keeps no reference.
+    time and measure them.
     """
     pseudonymiser = Pseudonymiser(keystore)
     key_id = pseudonymiser.key_id
@@ -396,15 +377,9 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         incidents = incidents.with_row_index("_event").join(events.select("_event").unique(), on="_event",
                                                             how="semi")
         on_stage("select")
-        if registered is None:
-            register = _register(population, numbers)
-            index = _register_index(persons, register)
-        else:
-            register, built = registered.result()
-            del registered
-            index = built if _resolvable(persons) else None
-            del built
+        register = _register(population, numbers)
         del population, numbers
+        index = _register_index(persons, register)
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
         persons, counts = _resolve(persons, index, incidents.select("_event", "municipality"),
@@ -498,29 +473,6 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
     return HubExtract(manifest=manifest, **tables)
 
 
-def pseudonymise_raw(input_dir: Path, keystore: KeyStore, *, week: IsoWeek, catalogue: Catalogue,
-                     absent_districts: Collection[str] = (),
-                     on_stage: Callable[[str], None] = _no_stage) -> HubExtract:
-    """:func:`~socialsearch.station.extracts.read_raw` then :func:`pseudonymise_extracts`, with the
-    register and its resolution index made from the population while the other tables are read.
-
-    The register depends on the population alone, the reading of the incidents not on it: the two
-    run at the same time (Polars and the native core release the interpreter). Extracts that are
-    refused raise the same problems as :func:`read_raw` alone, and nothing else; the register
-    made meanwhile is let go.
-    """
-    made: list[Future[_Registered]] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="register") as pool:
-        def start(population: pl.DataFrame, numbers: pl.Series) -> None:
-            made.append(pool.submit(_registered, population, numbers))
-
-        # The raw extracts are handed over without a reference here, so that the station can free
-        # each frame once used; the arguments are evaluated in order, the register's after reading.
-        return pseudonymise_extracts(read_raw(input_dir, absent_districts=absent_districts, on_population=start),
-                                     keystore, week=week, catalogue=catalogue, on_stage=on_stage,
-                                     registered=made.pop() if made else None)
-
-
 def _check_folders(input_dir: Path, out_dir: Path) -> None:
     """Refuse an output folder that is, contains or lies inside the input folder."""
     src, dst = input_dir.resolve(), out_dir.resolve()
@@ -548,7 +500,8 @@ def pseudonymise(input_dir: str | Path, out_dir: str | Path, keys_dir: str | Pat
     cat = load_catalogue(Path(catalogue) if catalogue is not None else None)
     keystore = KeyStore.load(keys_dir)
     # No name is kept for the raw extracts here, so the station can free each frame when done.
-    hub = pseudonymise_raw(input_dir, keystore, week=week, catalogue=cat, absent_districts=absent_districts)
+    hub = pseudonymise_extracts(read_raw(input_dir, absent_districts=absent_districts), keystore,
+                                week=week, catalogue=cat)
     write_hub(hub, out_dir, force=force)
     log.info("wrote the hub extract for %s to %s", week, out_dir)
     missing = hub.manifest["municipalities_without_key"]
