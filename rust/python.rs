@@ -151,14 +151,16 @@ fn aes_siv_open(
     Ok(if failed > 0 { (None, failed) } else { (Some(ArrowArray::new(out)), 0) })
 }
 
-/// Each CPR number as its integer when it is ten ASCII digits of an existing date, else
-/// -1 (ten digits, no such date) or -2 (other text); an `Int64` column, nulls kept.
+/// The CPR numbers (an `Int64` column: ten ASCII digits of an existing date, null elsewhere)
+/// and the rows of values that are other text than ten ASCII digits (a `UInt64` column).
 #[pyfunction]
 #[pyo3(signature = (values, threads = 0))]
-fn cpr_numbers(py: Python<'_>, values: &Bound<'_, PyAny>, threads: usize) -> PyResult<ArrowArray> {
+fn cpr_numbers(py: Python<'_>, values: &Bound<'_, PyAny>, threads: usize) -> PyResult<(ArrowArray, ArrowArray)> {
     let column = column(values)?;
-    let out = py.detach(move || kernels::with_threads(threads, || validate::cpr_numbers(&column)));
-    Ok(ArrowArray::new(out.map_err(PyValueError::new_err)?))
+    let (numbers, others) = py
+        .detach(move || kernels::with_threads(threads, || validate::cpr_numbers(&column)))
+        .map_err(PyValueError::new_err)?;
+    Ok((ArrowArray::new(numbers), ArrowArray::new(others)))
 }
 
 /// How many present values are empty or begin or end with white space.

@@ -1,16 +1,15 @@
 //! Validation kernels over whole string columns, one pass over the bytes of each value:
 //!
 //! * [`cpr_numbers`]: a CPR number that is exactly ten ASCII digits as its integer
-//!   `DDMMYYSSSS` when its birth date exists in the century its 7th digit gives, else a
-//!   negative code ([`INVALID_DATE`], or [`NOT_TEN_DIGITS`] for any other text, which the
-//!   caller decides by the general rule);
+//!   `DDMMYYSSSS` when its birth date exists in the century its 7th digit gives (null
+//!   otherwise), and the rows of any other text, which the caller decides by the general rule;
 //! * [`untrimmed`]: how many values are empty or begin or end with white space (what
 //!   `str::trim` would change), so that a clean column of text needs no stripped copy.
 //!
 //! Both read the column in place ([`Column`]) in blocks of [`BLOCK`] values on a rayon pool.
 
-use arrow_array::{Array, ArrayRef, Int64Array};
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer, ScalarBuffer};
+use arrow_array::{ArrayRef, Int64Array, UInt64Array};
+use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -61,24 +60,12 @@ pub fn cpr_code(value: &[u8]) -> i64 {
     digits.iter().fold(0i64, |n, b| 10 * n + i64::from(b - b'0'))
 }
 
-/// The validity of every value of `column`, concatenated (None when no value is null).
-fn nulls_of(column: &Column) -> Option<NullBuffer> {
-    if !column.has_nulls() {
-        return None;
-    }
-    let mut bits = BooleanBufferBuilder::new(column.len());
-    for chunk in column.chunks() {
-        match chunk.nulls() {
-            Some(nulls) => bits.append_buffer(nulls.inner()),
-            None => bits.append_n(chunk.len(), true),
-        }
-    }
-    Some(NullBuffer::new(bits.finish()))
-}
+/// The code of a null slot (neither a number nor text to decide).
+const NULL: i64 = -3;
 
-/// [`cpr_code`] of every value of `column`, nulls kept null (an `Int64` column).
-pub fn cpr_numbers(column: &Column) -> Result<Output, String> {
-    let mut codes = vec![0i64; column.len()];
+/// [`cpr_code`] of every value of `column` (a null slot: [`NULL`]), in parallel blocks.
+pub fn cpr_codes(column: &Column) -> Result<Vec<i64>, String> {
+    let mut codes = vec![NULL; column.len()];
     let mut rest = codes.as_mut_slice();
     let mut parts = Vec::with_capacity(column.chunks().len());
     for chunk in column.chunks() {
@@ -97,8 +84,24 @@ pub fn cpr_numbers(column: &Column) -> Result<Output, String> {
             Ok::<(), String>(())
         })
     })?;
-    let array: ArrayRef = Arc::new(Int64Array::new(ScalarBuffer::from(codes), nulls_of(column)));
-    Ok(Output::from_array(array))
+    Ok(codes)
+}
+
+/// The CPR numbers of `column` and the rows left to the general rule: an `Int64` column holding
+/// each value's number where it is ten ASCII digits of an existing date (null elsewhere), and
+/// a `UInt64` column of the (0-based) rows whose value is other text than ten ASCII digits.
+pub fn cpr_numbers(column: &Column) -> Result<(Output, Output), String> {
+    let codes = cpr_codes(column)?;
+    let others: UInt64Array = codes
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c == NOT_TEN_DIGITS)
+        .map(|(i, _)| i as u64)
+        .collect::<Vec<u64>>()
+        .into();
+    let valid = NullBuffer::new(BooleanBuffer::collect_bool(codes.len(), |i| codes[i] >= 0));
+    let numbers: ArrayRef = Arc::new(Int64Array::new(ScalarBuffer::from(codes), Some(valid)));
+    Ok((Output::from_array(numbers), Output::from_array(Arc::new(others))))
 }
 
 /// Whether `c` is white space as `str::trim` sees it; `None` for bytes that are not one
@@ -154,10 +157,11 @@ mod tests {
     use super::*;
     use crate::arrow::import::column_of;
 
-    fn codes(values: &[Option<&[u8]>]) -> Vec<Option<i64>> {
-        let out = cpr_numbers(&column_of(values)).expect("a valid column");
-        let array = out.array().as_any().downcast_ref::<Int64Array>().expect("Int64").clone();
-        array.iter().collect()
+    fn numbers(values: &[Option<&[u8]>]) -> (Vec<Option<i64>>, Vec<u64>) {
+        let (numbers, others) = cpr_numbers(&column_of(values)).expect("a valid column");
+        let numbers = numbers.array().as_any().downcast_ref::<Int64Array>().expect("Int64").clone();
+        let others = others.array().as_any().downcast_ref::<UInt64Array>().expect("UInt64").clone();
+        (numbers.iter().collect(), others.values().to_vec())
     }
 
     #[test]
@@ -193,19 +197,25 @@ mod tests {
     }
 
     #[test]
-    fn a_column_keeps_its_nulls() {
-        let got = codes(&[Some(b"0101901234"), None, Some(b"x"), Some(b"3102901234")]);
-        assert_eq!(got, vec![Some(101_901_234), None, Some(NOT_TEN_DIGITS), Some(INVALID_DATE)]);
+    fn a_column_keeps_its_nulls_and_names_the_rows_left_over() {
+        let (got, others) = numbers(&[Some(b"0101901234"), None, Some(b"x"), Some(b"3102901234"), Some(b" 1")]);
+        assert_eq!(got, vec![Some(101_901_234), None, None, None, None]);
+        assert_eq!(others, vec![2, 4]);
     }
 
     #[test]
     fn a_column_longer_than_a_block() {
         let values: Vec<Option<&[u8]>> = (0..3 * BLOCK + 5)
-            .map(|i| if i % 7 == 0 { None } else { Some(&b"0101901234"[..]) })
+            .map(|i| match i % 7 {
+                0 => None,
+                3 => Some(&b"01019-1234"[..]),
+                _ => Some(&b"0101901234"[..]),
+            })
             .collect();
-        let got = codes(&values);
+        let (got, others) = numbers(&values);
         assert_eq!(got.len(), values.len());
-        assert!(got.iter().enumerate().all(|(i, c)| *c == if i % 7 == 0 { None } else { Some(101_901_234) }));
+        assert!(got.iter().enumerate().all(|(i, c)| *c == if i % 7 == 0 || i % 7 == 3 { None } else { Some(101_901_234) }));
+        assert_eq!(others, (0..values.len() as u64).filter(|i| i % 7 == 3).collect::<Vec<_>>());
     }
 
     #[test]

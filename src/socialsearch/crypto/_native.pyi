@@ -61,10 +61,11 @@ def near_pairs(
     surname token is one of the entry's: ``(entries, rows)`` as little-endian uint32 ``bytes``.
     The register's six arrays must be read-only NumPy arrays (read in place, GIL held)."""
 
-def cpr_numbers(values: object, threads: int = 0) -> ArrowArray:
-    """Each CPR number (a String column) as an ``Int64``: the integer ``DDMMYYSSSS`` when the
-    value is exactly ten ASCII digits whose birth date exists in the century of the 7th digit;
-    -1 for ten such digits without that date; -2 for any other text; null for null."""
+def cpr_numbers(values: object, threads: int = 0) -> tuple[ArrowArray, ArrowArray]:
+    """The CPR numbers of a String column: an ``Int64`` column holding the integer
+    ``DDMMYYSSSS`` where the value is exactly ten ASCII digits whose birth date exists in the
+    century of the 7th digit (null elsewhere), and a ``UInt64`` column of the 0-based rows whose
+    value is other text than ten ASCII digits (left to the general rule)."""
 
 def untrimmed(values: object, threads: int = 0) -> int:
     """How many present values (a String column) are empty or begin or end with white space

@@ -221,14 +221,12 @@ def _blank_to_null(expr: pl.Expr, final: _Final | None = None) -> pl.Expr:
                             return_dtype=pl.String(), is_elementwise=True)
 
 
-#: the native kernel's code for a value other than ten ASCII digits (-1: ten digits, no such date)
-_NOT_TEN_DIGITS = -2
-
-
 def _ten_digits(series: pl.Series) -> pl.Series:
-    """Values that are exactly ten ASCII digits (nothing to strip; the usual CPR number), null
-    for null: one native pass (:func:`_cpr_numbers`' codes)."""
-    return pl.Series(_native.cpr_numbers(series)) != _NOT_TEN_DIGITS
+    """Values that are exactly ten ASCII digits (nothing to strip; the usual CPR number), False
+    for null: one native pass (:func:`_cpr_numbers`)."""
+    others = pl.Series(_native.cpr_numbers(series)[1])
+    ten = series.is_not_null()
+    return ten.scatter(others, False) if len(others) else ten
 
 
 def _cpr_numbers(series: pl.Series) -> pl.Series:
@@ -238,26 +236,16 @@ def _cpr_numbers(series: pl.Series) -> pl.Series:
     the native kernel; only the other values (dashes, white space, other characters) go
     through the general rule.
     """
-    codes = pl.Series(_native.cpr_numbers(series))
-    numbers = codes.to_frame("x").select(pl.when(pl.col("x") >= 0).then(pl.col("x"))).to_series()
-    other = (codes == _NOT_TEN_DIGITS).arg_true()
-    if len(other):
-        general = series.gather(other).to_frame("x").select(_normalise_cpr(pl.col("x"))).to_series()
-        numbers = numbers.scatter(other, general)  # in place, on the new series
+    numbers, others = (pl.Series(a) for a in _native.cpr_numbers(series))
+    if len(others):
+        general = series.gather(others).to_frame("x").select(_normalise_cpr(pl.col("x"))).to_series()
+        numbers = numbers.scatter(others, general)  # in place, on the kernel's new series
     return numbers.rename(series.name)
 
 
 def _cpr_number(expr: pl.Expr) -> pl.Expr:
     """The CPR number of a String column as ``Int64`` (:func:`_cpr_numbers`)."""
     return expr.map_batches(_cpr_numbers, return_dtype=pl.Int64(), is_elementwise=True)
-
-
-def _cpr_text(pair: pl.Series) -> pl.Series:
-    """The CPR text of ``pair`` (text, its normalised number) stripped, empty values null; a value
-    of ten bytes whose number is valid is ten ASCII digits and is kept as it is."""
-    text, number = (pair.struct.field(f) for f in pair.struct.fields)
-    ten = ((text.str.len_bytes() == 10) & number.is_not_null()).fill_null(False)
-    return _stripped_or_null(text, lambda _: ten).rename(text.name)
 
 
 def _in_vocabulary(words: Collection[str]) -> _Final:
@@ -511,12 +499,11 @@ def _convert(spec: _Col, dtype: pl.DataType) -> _Converted | None:
         checks.append(Check(name, "a valid CPR number DDMMYYSSSS or DDMMYY-SSSS",
                              raw_col.is_not_null() & pl.col(norm).is_null(), show))
         if dtype == pl.String:
-            # The number first (it reads through surrounding white space); then only the values
-            # that are not ten bytes with a valid number (ten ASCII digits) are stripped.
-            stripped = pl.struct(raw_col, pl.col(norm)).map_batches(
-                _cpr_text, return_dtype=pl.String(), is_elementwise=True).alias(raw_name)
+            # The number from the text as delivered (it reads through surrounding white space),
+            # and the text stripped (kept as it is when no value needs it: one native pass).
             return (pl.col(name), None, checks,
-                    [[_cpr_number(raw_col).alias(norm)], [stripped], [raw_col.alias(name)]])
+                    [[_cpr_number(raw_col).alias(norm), _blank_to_null(raw_col).alias(raw_name)],
+                     [raw_col.alias(name)]])
         return text, None, checks, [[value.alias(name)], [_normalise_cpr(value_col).alias(norm)]]
     return text, None, checks, [[value.alias(name)]]
 
