@@ -36,7 +36,7 @@ fn century_year(yy: u32, d7: u32) -> u32 {
 }
 
 fn is_leap(year: u32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 /// The code of one value: its number, [`INVALID_DATE`] or [`NOT_TEN_DIGITS`].
