@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -403,21 +404,26 @@ class _Field:
         return found.select("key", "nid").unique("nid")
 
 
-def _spellings(names: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame], list[np.ndarray]]:
-    """Per row the hash of each name column (null for none); per column its distinct spellings
-    (``h``; ``i``: the first row carrying it; ``n``: its residents; ``sid``: its number) and per
-    row the ``sid`` of its spelling (:data:`_NONE` for none), found natively in one pass."""
-    hashed = names.select(pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(_HASH_SEED)) for c in names.columns)
-    tables, sids = [], []
-    for c in names.columns:
-        h = hashed[c]
-        values = h.fill_null(0).to_numpy()
-        ids, first, count = _native.distinct_hashes(values, h.is_not_null().to_numpy().view(np.uint8))
-        first_rows = np.frombuffer(first, np.uint32)
-        tables.append(pl.DataFrame({"h": values[first_rows], "i": first_rows, "n": np.frombuffer(count, np.uint32)})
-                      .with_row_index("sid"))
-        sids.append(np.frombuffer(ids, np.uint32))
-    return hashed, tables, sids
+def _spellings(column: pl.Series) -> tuple[pl.Series, pl.DataFrame, np.ndarray]:
+    """Per row the hash of the name (null for none); the column's distinct spellings (``h``;
+    ``i``: the first row carrying it; ``n``: its residents; ``sid``: its number) and per row the
+    ``sid`` of its spelling (:data:`_NONE` for none), found natively in one pass."""
+    h = pl.select(pl.when(column.is_not_null()).then(column.hash(_HASH_SEED))).to_series().rename(column.name)
+    values = h.fill_null(0).to_numpy()
+    ids, first, count = _native.distinct_hashes(values, h.is_not_null().to_numpy().view(np.uint8))
+    first_rows = np.frombuffer(first, np.uint32)
+    table = (pl.DataFrame({"h": values[first_rows], "i": first_rows, "n": np.frombuffer(count, np.uint32)})
+             .with_row_index("sid"))
+    return h, table, np.frombuffer(ids, np.uint32)
+
+
+def _name_column(column: pl.Series) -> tuple[pl.Series, _Field, np.ndarray]:
+    """One name column of the register: per row its hash, the field's names, and per row its
+    name id (-1 for none)."""
+    hashed, table, sid = _spellings(column)
+    field, nid_of_sid = _field(column, table)
+    # np.minimum turns the sid of no spelling (_NONE) into the extra last entry: -1
+    return hashed, field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
 
 
 def _token(expr: pl.Expr) -> pl.Expr:
@@ -567,16 +573,14 @@ class RegisterIndex:
         reg = _check(register, "register", _REGISTER_COLUMNS)
         if reg["birth_date"].null_count():
             reg = reg.filter(pl.col("birth_date").is_not_null())
-        hashed, (g_table, s_table), (g_sid, s_sid) = _spellings(reg.select("given_name", "surname"))
+        # The two name columns are independent and their work (Polars and the native core)
+        # releases the GIL: one thread each.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            (hg, given, rg), (hs, surname, rs) = pool.map(_name_column, (reg["given_name"], reg["surname"]))
         day = reg["birth_date"].cast(pl.Int32).to_numpy()
         size = reg.height
         day0 = int(day.min()) if size else 0
         day = (day - day0).astype(np.int32)
-        given, g_nid = _field(reg["given_name"], g_table)
-        surname, s_nid = _field(reg["surname"], s_table)
-        # np.minimum turns the sid of no spelling (_NONE) into the extra last entry: -1
-        rg = g_nid[np.minimum(g_sid, len(g_nid) - 1)]
-        rs = s_nid[np.minimum(s_sid, len(s_nid) - 1)]
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
         n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
@@ -588,7 +592,7 @@ class RegisterIndex:
         starts = np.flatnonzero(np.concatenate([pair_keys[:1] >= 0, pair_keys[1:] != pair_keys[:-1]]))
         carried = np.diff(np.append(starts, len(pair_keys))).astype(np.float64)
         pair_g, pair_s = pair_keys[starts] // max(n_s, 1), pair_keys[starts] % max(n_s, 1)
-        return cls(cpr=reg["cpr"], day=day, hg=hashed["given_name"], hs=hashed["surname"], rg=rg, rs=rs,
+        return cls(cpr=reg["cpr"], day=day, hg=hg, hs=hs, rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
                    day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size,
                    by_given=by_given, pair_keys=pair_keys,
