@@ -1029,12 +1029,25 @@ def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, cpr: pl.Series) -> p
             .join(best, on="_p", how="left", maintain_order="left")["level"].rename("cpr_level"))
 
 
+_COUNT_SLICE: Final = 1 << 19
+
+
+def _value_counts(column: pl.Series) -> pl.DataFrame:
+    """``column.value_counts(name="n")``, counted slice by slice: one pass over six million
+    strings at once holds a hash per row (about 165 MiB nationally), a slice of 2^19 rows a
+    twelfth of it."""
+    parts = [column.slice(at, _COUNT_SLICE).value_counts(name="n") for at in range(0, column.len(), _COUNT_SLICE)]
+    if not parts:
+        return pl.DataFrame(schema={column.name: column.dtype, "n": pl.UInt32})
+    return pl.concat(parts).group_by(column.name).agg(pl.col("n").sum())
+
+
 def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Series) -> tuple[pl.Series, np.ndarray]:
     """Level code (:data:`PLACE_LEVELS`, null where unknown) per pair, and the u of ``same``: the
     register's share of residents living in the identity's event municipalities."""
     size = max(residence.len() - residence.null_count(), 2)
-    shares = residence.drop_nulls().value_counts(name="n").select(place=pl.col(residence.name),
-                                                                  share=pl.col("n") / size)
+    shares = (_value_counts(residence).drop_nulls(residence.name)
+              .select(place=pl.col(residence.name), share=pl.col("n") / size))
     u_same = places.join(shares, on="place", how="left").group_by("iid").agg(u=pl.col("share").fill_null(0.0).sum())
     rows = pairs.select("iid", home=residence.gather(pairs["rid"])).with_row_index("_p")
     hits = rows.join(places, on="iid").group_by("_p").agg(same=(pl.col("home") == pl.col("place")).any())
