@@ -2,9 +2,8 @@
 //!
 //! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
 //!   column), with per row the id of its value, per value its first row and its number of rows;
-//! * [`counting_sort`]: rows grouped by a small integer key (a day number, a name id) in CSR
-//!   layout, offsets and row ids, by a stable counting sort; sorting rows already grouped by one
-//!   key by a second gives them grouped by (second, first), as a radix sort does;
+//! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
+//!   offsets and row ids, by a stable counting sort;
 //! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
 //!   surname with the sorted keys of their name pairs, the names carried along (no random reads);
 //! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
@@ -108,37 +107,26 @@ pub fn distinct(hashes: &[u64], valid: &[bool]) -> Distinct {
 }
 
 /// Rows grouped by key, stably: `offsets` (`buckets + 1` of them) and `rows`, the rows of key
-/// `k` being `rows[offsets[k]..offsets[k + 1]]` in the order they had in `order` (all rows
-/// `0..keys.len()` in turn when `None`). Rows whose key is `buckets` or more are left out.
+/// `k` being `rows[offsets[k]..offsets[k + 1]]` in ascending order. Rows whose key is `buckets`
+/// or more are left out.
 ///
 /// # Panics
-/// If a row of `order` is not a row of `keys`, or `keys` has `u32::MAX` rows or more.
-pub fn counting_sort(keys: &[u32], buckets: usize, order: Option<&[u32]>) -> (Vec<u32>, Vec<u32>) {
+/// If `keys` has `u32::MAX` rows or more.
+pub fn counting_sort(keys: &[u32], buckets: usize) -> (Vec<u32>, Vec<u32>) {
     assert!(keys.len() < NONE as usize, "fewer than 2^32 - 1 rows");
-    let all: Vec<u32>;
-    let order = if let Some(order) = order {
-        order
-    } else {
-        all = (0..keys.len() as u32).collect();
-        &all
-    };
-    let mut offsets = vec![0u32; buckets + 1];
-    for &row in order {
-        let key = keys[row as usize] as usize;
-        if key < buckets {
-            offsets[key + 1] += 1;
+    let mut counts = vec![0u32; buckets];
+    for &key in keys {
+        if let Some(c) = counts.get_mut(key as usize) {
+            *c += 1;
         }
     }
-    for k in 0..buckets {
-        offsets[k + 1] += offsets[k];
-    }
+    let offsets = offsets_of(counts);
     let mut next = offsets[..buckets].to_vec();
     let mut rows = vec![0u32; offsets[buckets] as usize];
-    for &row in order {
-        let key = keys[row as usize] as usize;
-        if key < buckets {
-            rows[next[key] as usize] = row;
-            next[key] += 1;
+    for (row, &key) in keys.iter().enumerate() {
+        if let Some(at) = next.get_mut(key as usize) {
+            rows[*at as usize] = row as u32;
+            *at += 1;
         }
     }
     (offsets, rows)
@@ -292,7 +280,7 @@ mod tests {
     #[test]
     fn counting_sort_is_stable_and_leaves_out_large_keys() {
         let keys = [2, 0, 2, NONE, 1, 0];
-        let (offsets, rows) = counting_sort(&keys, 3, None);
+        let (offsets, rows) = counting_sort(&keys, 3);
         assert_eq!(offsets, vec![0, 2, 3, 5]);
         assert_eq!(rows, vec![1, 5, 4, 0, 2]);
     }
@@ -325,16 +313,6 @@ mod tests {
         assert_eq!(got.given_rows, vec![1, 0, 5, 2]);
         assert_eq!(got.pair_keys, vec![1, 2, 2, 3]);
     }
-
-    #[test]
-    fn sorting_twice_groups_by_both_keys() {
-        let first = [1, 0, 1, 0, 1];
-        let second = [0, 1, 1, 0, 0];
-        let (_, by_first) = counting_sort(&first, 2, None);
-        let (offsets, rows) = counting_sort(&second, 2, Some(&by_first));
-        assert_eq!(offsets, vec![0, 3, 5]);
-        assert_eq!(rows, vec![3, 0, 4, 1, 2]);
-    }
 }
 
 /// The Python functions of this module, registered in `socialsearch.crypto._native` (types in
@@ -348,8 +326,13 @@ pub(crate) mod python {
     use pyo3::prelude::*;
     use pyo3::types::PyBytes;
 
-    fn bytes<'py>(py: Python<'py>, values: &[u32]) -> Bound<'py, PyBytes> {
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    /// `values` as `bytes`, each value's little-endian bytes (`to`) in turn.
+    fn le_bytes<'py, T: Copy, const N: usize>(
+        py: Python<'py>,
+        values: &[T],
+        to: fn(T) -> [u8; N],
+    ) -> Bound<'py, PyBytes> {
+        let raw: Vec<u8> = values.iter().flat_map(|&v| to(v)).collect();
         PyBytes::new(py, &raw)
     }
 
@@ -366,28 +349,23 @@ pub(crate) mod python {
             return Err(PyValueError::new_err("one validity flag per hash, fewer than 2^32 - 1 rows"));
         }
         let got = py.detach(move || super::distinct(&hashes, &valid));
-        Ok((bytes(py, &got.ids), bytes(py, &got.first), bytes(py, &got.count)))
+        let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
+        Ok((u32s(&got.ids), u32s(&got.first), u32s(&got.count)))
     }
 
     /// `(offsets, rows)` of [`super::counting_sort`], each as `bytes` of little-endian u32.
     #[pyfunction]
-    #[pyo3(signature = (keys, buckets, order = None))]
     fn group_rows<'py>(
         py: Python<'py>,
         keys: PyBuffer<u32>,
         buckets: usize,
-        order: Option<PyBuffer<u32>>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let keys = keys.to_vec(py)?;
-        let order = order.map(|o| o.to_vec(py)).transpose()?;
         if keys.len() >= super::NONE as usize || buckets >= super::NONE as usize {
             return Err(PyValueError::new_err("fewer than 2^32 - 1 rows and buckets"));
         }
-        if order.as_deref().is_some_and(|o| o.iter().any(|&r| r as usize >= keys.len())) {
-            return Err(PyValueError::new_err("every row of order must be a row of keys"));
-        }
-        let (offsets, rows) = py.detach(move || super::counting_sort(&keys, buckets, order.as_deref()));
-        Ok((bytes(py, &offsets), bytes(py, &rows)))
+        let (offsets, rows) = py.detach(move || super::counting_sort(&keys, buckets));
+        Ok((le_bytes(py, &offsets, u32::to_le_bytes), le_bytes(py, &rows, u32::to_le_bytes)))
     }
 
     /// A read-only, C-contiguous buffer as a slice.
@@ -439,16 +417,12 @@ pub(crate) mod python {
             return Err(PyValueError::new_err("the offsets must ascend within the rows"));
         }
         let (entries, found) = super::near_pairs(&register, &days, &wanted);
-        Ok((bytes(py, &entries), bytes(py, &found)))
+        Ok((le_bytes(py, &entries, u32::to_le_bytes), le_bytes(py, &found, u32::to_le_bytes)))
     }
 
-    fn bytes64<'py>(py: Python<'py>, values: &[u64]) -> Bound<'py, PyBytes> {
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        PyBytes::new(py, &raw)
-    }
-
-    /// [`super::pair_groups`]: `(surname_offsets, surname_rows, given_offsets, given_rows)` as
-    /// `bytes` of little-endian u32 and `pair_keys` as little-endian u64.
+    /// [`super::pair_groups`]'s grouping by given name then surname: `(given_offsets,
+    /// given_rows)` as `bytes` of little-endian u32 and `pair_keys` as little-endian u64 (the
+    /// grouping by surname is the first pass's, and Python reads none of it).
     #[pyfunction]
     fn pair_groups<'py>(
         py: Python<'py>,
@@ -456,19 +430,17 @@ pub(crate) mod python {
         surname: PyBuffer<i32>,
         givens: usize,
         surnames: usize,
-    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let (given, surname) = (given.to_vec(py)?, surname.to_vec(py)?);
         if given.len() != surname.len() || given.len() >= super::NONE as usize {
             return Err(PyValueError::new_err("one surname per given name, fewer than 2^32 - 1 rows"));
         }
         let got = py.detach(move || super::pair_groups(&given, &surname, givens, surnames));
-        Ok(vec![
-            bytes(py, &got.surname_offsets),
-            bytes(py, &got.surname_rows),
-            bytes(py, &got.given_offsets),
-            bytes(py, &got.given_rows),
-            bytes64(py, &got.pair_keys),
-        ])
+        Ok((
+            le_bytes(py, &got.given_offsets, u32::to_le_bytes),
+            le_bytes(py, &got.given_rows, u32::to_le_bytes),
+            le_bytes(py, &got.pair_keys, u64::to_le_bytes),
+        ))
     }
 
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -582,7 +582,7 @@ def test_the_register_index_folds_every_spelling_as_name_key(names: list[str]) -
     reg = pl.DataFrame({"cpr": [f"{i:010d}" for i in range(len(names))], "given_name": names, "surname": names,
                         "birth_date": [D] * len(names)})
     index = RegisterIndex.build(reg)
-    got = index.given.raw.join(index.given.names, on="nid").select("raw", "key")
+    got = index.given.spell.join(index.given.names, on="nid").select("raw", "key")
     want = got.select("raw", key=name_key(pl.col("raw")))
     assert got.sort("raw").equals(want.sort("raw"))
     assert set(_keys(names)) - {None} == set(index.given.names["key"].to_list())

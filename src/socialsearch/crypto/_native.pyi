@@ -40,17 +40,16 @@ def distinct_hashes(hashes: Any, valid: Any) -> tuple[bytes, bytes, bytes]:
     2^32 - 1 for an invalid row), per id its first row, per id its number of rows; each as
     little-endian uint32 ``bytes``."""
 
-def group_rows(keys: Any, buckets: int, order: Any | None = None) -> tuple[bytes, bytes]:
-    """The rows of ``order`` (a NumPy uint32 array; all rows of ``keys`` when None) grouped by
-    ``keys`` (uint32) by a stable counting sort, rows whose key is ``buckets`` or more left out:
-    ``offsets`` (``buckets + 1``) and ``rows``, as little-endian uint32 ``bytes``."""
+def group_rows(keys: Any, buckets: int) -> tuple[bytes, bytes]:
+    """The rows of ``keys`` (a NumPy uint32 array) grouped by key by a stable counting sort, rows
+    whose key is ``buckets`` or more left out: ``offsets`` (``buckets + 1``) and ``rows``, as
+    little-endian uint32 ``bytes``."""
 
-def pair_groups(given: Any, surname: Any, givens: int, surnames: int) -> list[bytes]:
+def pair_groups(given: Any, surname: Any, givens: int, surnames: int) -> tuple[bytes, bytes, bytes]:
     """The rows with both names (``given``, ``surname``: int32 NumPy arrays of name ids, negative
-    for none) grouped by surname, and by given name then surname: ``[surname_offsets,
-    surname_rows, given_offsets, given_rows]`` as little-endian uint32 ``bytes`` and
-    ``pair_keys`` (``given * surnames + surname`` per row of ``given_rows``, ascending) as
-    little-endian uint64."""
+    for none) grouped by given name then surname: ``given_offsets`` and ``given_rows`` as
+    little-endian uint32 ``bytes`` and ``pair_keys`` (``given * surnames + surname`` per row of
+    ``given_rows``, ascending) as little-endian uint64."""
 
 def near_pairs(
     offsets: Any, rows: Any, given: Any, surname: Any, given_token: Any, surname_token: Any, days: Any, wanted: Any

@@ -382,8 +382,7 @@ class _Field:
     ``names``): ``key``, ``first``/``last`` (token ids of its first and last part, taken from its
     most common spelling), ``parts`` and ``count`` (residents carrying it)."""
 
-    raw: pl.DataFrame  # raw (String) -> nid (UInt32): every distinct spelling in the register
-    spell: pl.DataFrame  # h (UInt64, the spelling's hash), nid (UInt32), raw: sorted by h
+    spell: pl.DataFrame  # h (UInt64, the spelling's hash), nid (UInt32), raw: every distinct spelling, by h
     spell_h: np.ndarray  # spell's h as a NumPy array (for binary search)
     names: pl.DataFrame  # nid, key, folded
     first: np.ndarray  # token (hash of the first part, Int64), per nid
@@ -458,7 +457,7 @@ def _field(column: pl.Series, table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
                         parts=pl.col("folded").str.count_matches(" ", literal=True) + 1)
     key_h = names["key"].hash(_HASH_SEED).to_numpy()
     order = np.argsort(key_h, kind="stable")
-    field = _Field(raw=spell.select("raw", "nid"), spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
+    field = _Field(spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
                    names=names.select("nid", "key", "folded"), first=ends["first"].to_numpy(),
                    last=ends["last"].to_numpy(), parts=ends["parts"].to_numpy().astype(np.int64),
                    count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object),
@@ -506,10 +505,10 @@ class _Rows:
     rows: np.ndarray  # uint32
 
     @classmethod
-    def group(cls, keys: np.ndarray, buckets: int, order: np.ndarray | None = None) -> _Rows:
-        """Rows (of ``order``, else all) grouped by ``keys`` (uint32; ``buckets`` or more: left
-        out), keeping their order within a key (a stable counting sort, in the native core)."""
-        offsets, rows = _native.group_rows(keys, buckets, order)
+    def group(cls, keys: np.ndarray, buckets: int) -> _Rows:
+        """Rows grouped by ``keys`` (uint32; ``buckets`` or more: left out), ascending within a
+        key (a stable counting sort, in the native core)."""
+        offsets, rows = _native.group_rows(keys, buckets)
         return cls(np.frombuffer(offsets, np.uint32), np.frombuffer(rows, np.uint32))
 
 
@@ -585,7 +584,7 @@ class RegisterIndex:
         n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
         by_day = _Rows.group(day.view(np.uint32), n_days)
-        _, _, g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
+        g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
         by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
         pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
         # the name pairs and their residents: the runs of the sorted pair keys
