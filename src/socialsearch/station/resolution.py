@@ -1066,7 +1066,7 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     written, places = _identity_evidence(queries, qs.mapping)
     cpr_level = _cpr_levels(pairs, written, index.cpr)
     if residence is None:
-        residence = pl.Series("municipality", [None] * index.cpr.len(), dtype=pl.String)
+        residence = pl.repeat(None, index.cpr.len(), dtype=pl.String, eager=True)
     place_level, u_same = _place_levels(pairs, places, residence.cast(pl.String).rename("municipality"))
     cpr_table = np.append(np.log2(np.asarray(model.cpr_m)) - np.log2(np.asarray(model.cpr_u)), 0.0)
     c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
