@@ -45,6 +45,7 @@ __all__ = [
     "Check",
     "Problems",
     "entry_problem",
+    "positions",
     "read_file",
     "rel_path",
     "sha256_file",
@@ -140,13 +141,13 @@ def describe_shape(length: int, digits: bool, letters: bool, spaces: bool, punct
     return f"{article} {length}-character value of {listed}"
 
 
-def _position(frame: pl.DataFrame, column: str, file: int | None) -> pl.Expr:
-    """``_file`` or ``_row`` of ``frame``: its own column, or made for one file's rows in order."""
-    if column in frame.columns or file is None:
-        return pl.col(column)
-    if column == FILE:
-        return pl.lit(file, pl.UInt32).alias(FILE)
-    return pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)
+def positions(frame: pl.DataFrame, file: int | None) -> list[pl.Expr]:
+    """``_file`` and ``_row`` of ``frame``: its own columns, or (where it lacks one and ``file``,
+    its file's index, is given) made for one file's rows in order (``_row``: position plus one)."""
+    def one(column: str, made: pl.Expr) -> pl.Expr:
+        return pl.col(column) if column in frame.columns or file is None else made.alias(column)
+
+    return [one(FILE, pl.lit(file, pl.UInt32)), one(ROW, pl.int_range(1, pl.len() + 1, dtype=pl.UInt32))]
 
 
 @dataclass
@@ -188,7 +189,7 @@ class Problems:
         for i, (check, count) in enumerate(zip(checks, counts, strict=True)):
             if not count:
                 continue
-            cols = [_position(frame, FILE, file), _position(frame, ROW, file)] + (
+            cols = positions(frame, file) + (
                 [pl.col(check.show)] if check.show else [])
             hits = frame.select(cols).filter(masks[f"c{i}"])
             per_file = hits.group_by(FILE, maintain_order=True).len()

@@ -61,6 +61,7 @@ from ._reading import (
     Check,
     Problems,
     entry_problem,
+    positions,
     read_file,
     rel_path,
     sha256_file,
@@ -744,8 +745,7 @@ def _with_positions(frame: pl.DataFrame, index: int) -> pl.DataFrame:
     its position plus one): the population and the relations need no columns of millions of
     positions while they wait for the cross-file checks and the station.
     """
-    row = pl.col(ROW) if ROW in frame.columns else pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias(ROW)
-    return frame.select(pl.lit(index, pl.UInt32).alias(FILE), row, pl.exclude(FILE, ROW))
+    return frame.select(*positions(frame, index), pl.exclude(FILE, ROW))
 
 
 def _no_duplicates(keys: pl.Series) -> bool:
