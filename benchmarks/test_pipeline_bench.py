@@ -101,27 +101,16 @@ def _timed(stages: Stages, label: str) -> Callable[[Any], Any]:
     return wrap
 
 
-def _per_table(stages: Stages) -> Callable[[Any], Any]:
-    """``extracts._read_table`` timed per table in its own thread (the tables are read at the same
-    time): wall seconds, recorded in ``stages.tables``. (A table's CPU seconds cannot be told
-    apart: Polars' worker threads serve every table.)"""
-    def wrap(fn: Any) -> Any:
-        def call(plan: Any, *args: Any, **kwargs: Any) -> Any:
-            begin = time.perf_counter()
-            out = fn(plan, *args, **kwargs)
-            stages.tables.append({"table": plan.name, "seconds": round(time.perf_counter() - begin, 2)})
-            return out
-        return call
-    return wrap
-
-
-def _tables_then_cross_checks(stages: Stages) -> Callable[[Any], Any]:
-    """``extracts._cross_checks``: the time before it is reading the tables, then its own."""
+def _per_part(stages: Stages, name: Callable[..., str]) -> Callable[[Any], Any]:
+    """A part of ``read_raw`` timed in the thread that runs it (the tables are read at the same
+    time, and the cross-file checks run while the population and the relations are read): wall
+    seconds, recorded in ``stages.tables`` under ``name(*args)``. (A part's CPU seconds cannot
+    be told apart: Polars' worker threads serve every part.)"""
     def wrap(fn: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
-            stages.mark("read_raw:tables")
+            begin = time.perf_counter()
             out = fn(*args, **kwargs)
-            stages.mark("read_raw:cross_checks")
+            stages.tables.append({"table": name(*args), "seconds": round(time.perf_counter() - begin, 2)})
             return out
         return call
     return wrap
@@ -129,16 +118,17 @@ def _tables_then_cross_checks(stages: Stages) -> Callable[[Any], Any]:
 
 @contextmanager
 def _read_raw_stages(module: Any, stages: Stages) -> Iterator[None]:
-    """``read_raw`` in ``module``: the tables (each also timed alone), cross-file checks, the rest.
+    """``read_raw`` in ``module`` as one stage (the tables and the cross-file checks overlap),
+    with each table and the cross-file checks also timed alone (``read_raw_tables``).
 
     ``SOCIALSEARCH_BENCH_READERS`` sets ``read_raw``'s readers (default: as it decides; 1 reads
     the tables one after the other, so each table's time is its own).
     """
     readers = os.environ.get("SOCIALSEARCH_BENCH_READERS")
-    with _patched(module, "read_raw", _timed(stages, "read_raw:rest")), \
-            _patched(extracts, "_read_table", _per_table(stages)), \
+    with _patched(module, "read_raw", _timed(stages, "read_raw")), \
+            _patched(extracts, "_read_table", _per_part(stages, lambda plan, *_: plan.name)), \
             _patched(extracts, "_READERS", lambda n: int(readers) if readers else n), \
-            _patched(extracts, "_cross_checks", _tables_then_cross_checks(stages)):
+            _patched(extracts, "_cross_checks", _per_part(stages, lambda *_: "cross_checks")):
         yield
 
 

@@ -152,13 +152,19 @@ fn aes_siv_open(
 }
 
 /// The CPR numbers (an `Int64` column: ten ASCII digits of an existing date, null elsewhere)
-/// and the rows of values that are other text than ten ASCII digits (a `UInt64` column).
+/// and the rows of values that are other text than ten ASCII digits (a `UInt64` column); with
+/// `dashed`, `DDMMYY-SSSS` (an ASCII `-`) is decided as `DDMMYYSSSS`.
 #[pyfunction]
-#[pyo3(signature = (values, threads = 0))]
-fn cpr_numbers(py: Python<'_>, values: &Bound<'_, PyAny>, threads: usize) -> PyResult<(ArrowArray, ArrowArray)> {
+#[pyo3(signature = (values, threads = 0, dashed = false))]
+fn cpr_numbers(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    threads: usize,
+    dashed: bool,
+) -> PyResult<(ArrowArray, ArrowArray)> {
     let column = column(values)?;
     let (numbers, others) = py
-        .detach(move || kernels::with_threads(threads, || validate::cpr_numbers(&column)))
+        .detach(move || kernels::with_threads(threads, || validate::cpr_numbers(&column, dashed)))
         .map_err(PyValueError::new_err)?;
     Ok((ArrowArray::new(numbers), ArrowArray::new(others)))
 }

@@ -1,8 +1,9 @@
 //! Validation kernels over whole string columns, one pass over the bytes of each value:
 //!
-//! * [`cpr_numbers`]: a CPR number that is exactly ten ASCII digits as its integer
-//!   `DDMMYYSSSS` when its birth date exists in the century its 7th digit gives (null
-//!   otherwise), and the rows of any other text, which the caller decides by the general rule;
+//! * [`cpr_numbers`]: a CPR number that is exactly ten ASCII digits (or, when asked, six, an
+//!   ASCII `-` and four: `DDMMYY-SSSS`) as its integer `DDMMYYSSSS` when its birth date exists
+//!   in the century its 7th digit gives (null otherwise), and the rows of any other text, which
+//!   the caller decides by the general rule;
 //! * [`untrimmed`]: how many values are empty or begin or end with white space (what
 //!   `str::trim` would change), so that a clean column of text needs no stripped copy.
 //!
@@ -60,11 +61,26 @@ pub fn cpr_code(value: &[u8]) -> i64 {
     digits.iter().fold(0i64, |n, b| 10 * n + i64::from(b - b'0'))
 }
 
+/// [`cpr_code`] of `DDMMYY-SSSS` (six ASCII digits, an ASCII `-`, four) as of `DDMMYYSSSS`;
+/// any other value as [`cpr_code`] decides it.
+pub fn dashed_cpr_code(value: &[u8]) -> i64 {
+    match value {
+        [head @ .., b'-', _, _, _, _] if head.len() == 6 => {
+            let mut digits = [0u8; 10];
+            digits[..6].copy_from_slice(head);
+            digits[6..].copy_from_slice(&value[7..]);
+            cpr_code(&digits)
+        }
+        _ => cpr_code(value),
+    }
+}
+
 /// The code of a null slot (neither a number nor text to decide).
 const NULL: i64 = -3;
 
-/// [`cpr_code`] of every value of `column` (a null slot: [`NULL`]), in parallel blocks.
-pub fn cpr_codes(column: &Column) -> Result<Vec<i64>, String> {
+/// `code` ([`cpr_code`] or [`dashed_cpr_code`]) of every value of `column` (a null slot:
+/// [`NULL`]), in parallel blocks.
+pub fn cpr_codes(column: &Column, code: fn(&[u8]) -> i64) -> Result<Vec<i64>, String> {
     let mut codes = vec![NULL; column.len()];
     let mut rest = codes.as_mut_slice();
     let mut parts = Vec::with_capacity(column.chunks().len());
@@ -75,10 +91,10 @@ pub fn cpr_codes(column: &Column) -> Result<Vec<i64>, String> {
     }
     parts.into_par_iter().try_for_each(|(chunk, own)| {
         own.par_chunks_mut(BLOCK).enumerate().try_for_each(|(b, block)| {
-            for (k, code) in block.iter_mut().enumerate() {
+            for (k, slot) in block.iter_mut().enumerate() {
                 let i = b * BLOCK + k;
                 if chunk.is_valid(i) {
-                    *code = cpr_code(chunk.get(i).ok_or(MALFORMED)?);
+                    *slot = code(chunk.get(i).ok_or(MALFORMED)?);
                 }
             }
             Ok::<(), String>(())
@@ -90,8 +106,9 @@ pub fn cpr_codes(column: &Column) -> Result<Vec<i64>, String> {
 /// The CPR numbers of `column` and the rows left to the general rule: an `Int64` column holding
 /// each value's number where it is ten ASCII digits of an existing date (null elsewhere), and
 /// a `UInt64` column of the (0-based) rows whose value is other text than ten ASCII digits.
-pub fn cpr_numbers(column: &Column) -> Result<(Output, Output), String> {
-    let codes = cpr_codes(column)?;
+/// With `dashed`, `DDMMYY-SSSS` is decided as `DDMMYYSSSS` is (not left to the general rule).
+pub fn cpr_numbers(column: &Column, dashed: bool) -> Result<(Output, Output), String> {
+    let codes = cpr_codes(column, if dashed { dashed_cpr_code } else { cpr_code })?;
     let others: UInt64Array = codes
         .iter()
         .enumerate()
@@ -158,7 +175,11 @@ mod tests {
     use crate::arrow::import::column_of;
 
     fn numbers(values: &[Option<&[u8]>]) -> (Vec<Option<i64>>, Vec<u64>) {
-        let (numbers, others) = cpr_numbers(&column_of(values)).expect("a valid column");
+        numbers_of(values, false)
+    }
+
+    fn numbers_of(values: &[Option<&[u8]>], dashed: bool) -> (Vec<Option<i64>>, Vec<u64>) {
+        let (numbers, others) = cpr_numbers(&column_of(values), dashed).expect("a valid column");
         let numbers = numbers.array().as_any().downcast_ref::<Int64Array>().expect("Int64").clone();
         let others = others.array().as_any().downcast_ref::<UInt64Array>().expect("UInt64").clone();
         (numbers.iter().collect(), others.values().to_vec())
@@ -216,6 +237,30 @@ mod tests {
         assert_eq!(got.len(), values.len());
         assert!(got.iter().enumerate().all(|(i, c)| *c == if i % 7 == 0 || i % 7 == 3 { None } else { Some(101_901_234) }));
         assert_eq!(others, (0..values.len() as u64).filter(|i| i % 7 == 3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dashed_numbers_are_their_undashed_number() {
+        assert_eq!(dashed_cpr_code(b"010190-1234"), 101_901_234);
+        assert_eq!(dashed_cpr_code(b"0101901234"), 101_901_234);
+        assert_eq!(dashed_cpr_code(b"290200-0000"), INVALID_DATE); // 1900 is not a leap year
+        assert_eq!(dashed_cpr_code(b"290200-4000"), 2_902_004_000);
+    }
+
+    #[test]
+    fn other_dashed_forms_are_left_to_the_general_rule() {
+        for value in [&b"01019-01234"[..], b"010190--1234", b"010190-123", b"010190-12345", b" 010190-1234",
+                      b"010190 1234", b"01a190-1234", b"010190-12b4", b"-010190123", b"0101901234-",
+                      "010190\u{2010}1234".as_bytes(), b"010190_1234"] {
+            assert_eq!(dashed_cpr_code(value), NOT_TEN_DIGITS, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_dashed_column_decides_its_dashed_values() {
+        let values = [Some(&b"010190-1234"[..]), None, Some(b"010190-123"), Some(b"310290-1234"), Some(b"0101901234")];
+        assert_eq!(numbers_of(&values, true), (vec![Some(101_901_234), None, None, None, Some(101_901_234)], vec![2]));
+        assert_eq!(numbers_of(&values, false).1, vec![0, 2, 3]);
     }
 
     #[test]

@@ -60,11 +60,12 @@ def near_pairs(
     surname token is one of the entry's: ``(entries, rows)`` as little-endian uint32 ``bytes``.
     The register's six arrays must be read-only NumPy arrays (read in place, GIL held)."""
 
-def cpr_numbers(values: object, threads: int = 0) -> tuple[ArrowArray, ArrowArray]:
+def cpr_numbers(values: object, threads: int = 0, dashed: bool = False) -> tuple[ArrowArray, ArrowArray]:
     """The CPR numbers of a String column: an ``Int64`` column holding the integer
     ``DDMMYYSSSS`` where the value is exactly ten ASCII digits whose birth date exists in the
     century of the 7th digit (null elsewhere), and a ``UInt64`` column of the 0-based rows whose
-    value is other text than ten ASCII digits (left to the general rule)."""
+    value is other text than ten ASCII digits (left to the general rule). With ``dashed``,
+    ``DDMMYY-SSSS`` (six ASCII digits, an ASCII ``-``, four) is decided as ``DDMMYYSSSS`` is."""
 
 def untrimmed(values: object, threads: int = 0) -> int:
     """How many present values (a String column) are empty or begin or end with white space

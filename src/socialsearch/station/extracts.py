@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from ..contract import DATETIME, RELATIONS, ROLES, TIME_ZONE, to_local
@@ -208,7 +209,10 @@ def _stripped_or_null(series: pl.Series, final: _Final | None = None) -> pl.Seri
         if bool(keep.all()):
             return series
         rest = (~keep).arg_true()
-        done = _stripped_or_null(series.gather(rest))
+        others = series.gather(rest)
+        done = _stripped_or_null(others)
+        if done is others:  # nothing to strip in the others either: the column as read
+            return series
         return series.clone().scatter(rest, done)  # scatter is in place, on the copy
     stripped = series.str.strip_chars()
     lengths = stripped.str.len_bytes()
@@ -223,9 +227,9 @@ def _blank_to_null(expr: pl.Expr, final: _Final | None = None) -> pl.Expr:
 
 
 def _ten_digits(series: pl.Series) -> pl.Series:
-    """Values that are exactly ten ASCII digits (nothing to strip; the usual CPR number), False
-    for null: one native pass (:func:`_cpr_numbers`)."""
-    others = pl.Series(_native.cpr_numbers(series)[1])
+    """Values that are exactly ten ASCII digits, or ``DDMMYY-SSSS`` with an ASCII dash (nothing
+    to strip; the usual CPR numbers), False for null: one native pass (:func:`_cpr_numbers`)."""
+    others = pl.Series(_native.cpr_numbers(series, dashed=True)[1])
     ten = series.is_not_null()
     return ten.scatter(others, False) if len(others) else ten
 
@@ -233,11 +237,11 @@ def _ten_digits(series: pl.Series) -> pl.Series:
 def _cpr_numbers(series: pl.Series) -> pl.Series:
     """:func:`socialsearch.identifiers.cpr_number` of a String column, in one native pass.
 
-    Ten ASCII digits (nearly every value of an extract) are parsed and their date checked by
-    the native kernel; only the other values (dashes, white space, other characters) go
-    through the general rule.
+    Ten ASCII digits and ``DDMMYY-SSSS`` with an ASCII dash (nearly every value of an extract)
+    are parsed and their date checked by the native kernel; only the other values (other
+    dashes, white space, other characters) go through the general rule.
     """
-    numbers, others = (pl.Series(a) for a in _native.cpr_numbers(series))
+    numbers, others = (pl.Series(a) for a in _native.cpr_numbers(series, dashed=True))
     if len(others):
         general = series.gather(others).to_frame("x").select(_normalise_cpr(pl.col("x"))).to_series()
         numbers = numbers.scatter(others, general)  # in place, on the kernel's new series
@@ -749,10 +753,20 @@ def _with_positions(frame: pl.DataFrame, index: int) -> pl.DataFrame:
 
 
 def _no_duplicates(keys: pl.Series) -> bool:
-    """True when the non-null ``keys`` (integers) are all distinct: one count of distinct values,
-    cheaper than marking each row's first occurrence (done only when this is False)."""
+    """True when the non-null ``keys`` (integers) are all distinct: one sort (NumPy, outside the
+    interpreter lock) and a comparison of neighbours, cheaper than counting distinct values by
+    hashing or marking each row's first occurrence (done only when this is False).
+
+    Keys that fit in 32 bits (a CPR number ``DDMMYYSSSS`` does) are sorted as such: half the bytes.
+    """
     present = keys.drop_nulls()
-    return present.n_unique() == present.len()
+    if present.len() < 2:
+        return True
+    low, high = present.min(), present.max()
+    if present.dtype.is_integer() and isinstance(low, int) and isinstance(high, int) and 0 <= low <= high < 1 << 32:
+        present = present.cast(pl.UInt32)
+    ordered = np.sort(present.to_numpy())
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
@@ -855,6 +869,19 @@ def _read_lane(lane: list[_Table], problems: Problems) -> list[tuple[_Table, _Re
     return out
 
 
+def _police_checks(results: dict[str, _Read], absent: frozenset[str],
+                   problems: Problems) -> dict[str, dict[str, int]]:
+    """The rules that span the rows of incidents/ and incident_persons/ (:func:`_cross_checks`,
+    every district present); returns their rows per district."""
+    tables = {name: results[name][0] for name in _FOLDER_TABLES}
+    complete = {name: results[name][1] for name in _FOLDER_TABLES}
+    _cross_checks(tables, complete, problems)
+    per_district = _rows_per_district(tables)
+    if complete["incidents"]:
+        _district_checks(per_district["incidents"], absent, problems)
+    return per_district
+
+
 def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawExtracts:
     """Read and validate raw extracts laid out as in the input contract (``docs/data-contract.md``).
 
@@ -897,18 +924,22 @@ def read_raw(input_dir: Path, *, absent_districts: Collection[str] = ()) -> RawE
         # The tables are read in lanes at the same time: each file is read once, and Polars
         # releases the interpreter while it parses and checks.
         lanes = _lanes(plans, _READERS)
+        results: dict[str, _Read] = {}
         with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="read_raw") as pool:
-            read = pool.map(lambda lane: _read_lane(lane, problems), lanes)
-            results = {plan.name: result for lane in read for plan, result in lane}
+            futures = [pool.submit(_read_lane, lane, problems) for lane in lanes]
+            police = [f for f, lane in zip(futures, lanes, strict=True)
+                      if any(plan.name in _FOLDER_TABLES for plan in lane)]
+            for future in police:  # the lanes of incidents/ and incident_persons/, which end first
+                results.update((plan.name, result) for plan, result in future.result())
+            # The rules that span the police's tables run here while the other lane still reads.
+            per_district = _police_checks(results, absent, problems)
+            for future in futures:  # the population and the relations
+                results.update((plan.name, result) for plan, result in future.result())
         for plan in plans:  # in reading order
             frame, done, table_digests = results.pop(plan.name)
             tables[plan.name], complete[plan.name] = frame, done
             digests.update(table_digests)
         del results
-        _cross_checks(tables, complete, problems)
-        per_district = _rows_per_district(tables)
-        if complete["incidents"]:
-            _district_checks(per_district["incidents"], absent, problems)
     problems.raise_if_any()
     files = tuple(path for plan in plans for path, rel, _ in plan.paths if rel in digests)
     population = tables["population"]
