@@ -7,6 +7,7 @@
 use std::sync::Mutex;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyCapsuleMethods};
 
@@ -169,6 +170,16 @@ fn cpr_numbers(
     Ok((ArrowArray::new(numbers), ArrowArray::new(others)))
 }
 
+/// For each of `probes` (64-bit keys), its position in `keys` (distinct 64-bit keys), or
+/// 2^32 - 1 where it is not there: little-endian u32 `bytes` for `numpy.frombuffer`.
+#[pyfunction]
+fn key_positions<'py>(py: Python<'py>, keys: PyBuffer<u64>, probes: PyBuffer<u64>) -> PyResult<Bound<'py, PyBytes>> {
+    let (keys, probes) = (keys.to_vec(py)?, probes.to_vec(py)?);
+    let found = py.detach(move || validate::key_positions(&keys, &probes)).map_err(PyValueError::new_err)?;
+    let raw: Vec<u8> = found.iter().flat_map(|p| p.to_le_bytes()).collect();
+    Ok(PyBytes::new(py, &raw))
+}
+
 /// How many present values are empty or begin or end with white space.
 #[pyfunction]
 #[pyo3(signature = (values, threads = 0))]
@@ -198,5 +209,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::resolve::python::register(m)?;
     m.add_function(wrap_pyfunction!(cpr_numbers, m)?)?;
     m.add_function(wrap_pyfunction!(untrimmed, m)?)?;
+    m.add_function(wrap_pyfunction!(key_positions, m)?)?;
     Ok(())
 }

@@ -8,6 +8,10 @@
 //!   `str::trim` would change), so that a clean column of text needs no stripped copy.
 //!
 //! Both read the column in place ([`Column`]) in blocks of [`BLOCK`] values on a rayon pool.
+//!
+//! * [`key_positions`]: where each of a column of 64-bit keys (hashes of text keys) is found
+//!   among distinct 64-bit keys, through an open-addressing table: the integer half of a
+//!   reference check whose text the caller then compares row by row.
 
 use arrow_array::{ArrayRef, Int64Array, UInt64Array};
 use arrow_buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
@@ -119,6 +123,49 @@ pub fn cpr_numbers(column: &Column, dashed: bool) -> Result<(Output, Output), St
     let valid = NullBuffer::new(BooleanBuffer::collect_bool(codes.len(), |i| codes[i] >= 0));
     let numbers: ArrayRef = Arc::new(Int64Array::new(ScalarBuffer::from(codes), Some(valid)));
     Ok((Output::from_array(numbers), Output::from_array(Arc::new(others))))
+}
+
+/// The position of no key (a probe that is not among the keys).
+pub const ABSENT: u32 = u32::MAX;
+
+/// For each of `probes`, its position in `keys` ([`ABSENT`] when it is not there); an error
+/// when two keys are equal (the answer would not be one position) or there are `u32::MAX` keys
+/// or more. The table is built in one pass, then probed in parallel blocks.
+pub fn key_positions(keys: &[u64], probes: &[u64]) -> Result<Vec<u32>, String> {
+    if keys.len() >= ABSENT as usize {
+        return Err("fewer than 2^32 - 1 keys".to_string());
+    }
+    let bits = (2 * keys.len()).max(16).next_power_of_two().trailing_zeros();
+    let slot = |key: u64| (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize;
+    let mask = (1usize << bits) - 1;
+    let mut table = vec![ABSENT; 1 << bits]; // a position in `keys`, or ABSENT for an empty slot
+    for (position, &key) in (0u32..).zip(keys) {
+        let mut at = slot(key);
+        while table[at] != ABSENT {
+            if keys[table[at] as usize] == key {
+                return Err("the keys are not distinct".to_string());
+            }
+            at = (at + 1) & mask;
+        }
+        table[at] = position;
+    }
+    let find = |key: u64| {
+        let mut at = slot(key);
+        loop {
+            match table[at] {
+                ABSENT => return ABSENT,
+                position if keys[position as usize] == key => return position,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    };
+    let mut out = vec![ABSENT; probes.len()];
+    out.par_chunks_mut(BLOCK).zip(probes.par_chunks(BLOCK)).for_each(|(own, keys)| {
+        for (found, &key) in own.iter_mut().zip(keys) {
+            *found = find(key);
+        }
+    });
+    Ok(out)
 }
 
 /// Whether `c` is white space as `str::trim` sees it; `None` for bytes that are not one
@@ -261,6 +308,32 @@ mod tests {
         let values = [Some(&b"010190-1234"[..]), None, Some(b"010190-123"), Some(b"310290-1234"), Some(b"0101901234")];
         assert_eq!(numbers_of(&values, true), (vec![Some(101_901_234), None, None, None, Some(101_901_234)], vec![2]));
         assert_eq!(numbers_of(&values, false).1, vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn key_positions_find_each_key_or_none() {
+        let keys = [7, 0, u64::MAX, 1 << 40, 3];
+        let probes = [3, 8, 7, 7, u64::MAX, 0, 1 << 41, 1 << 40];
+        let found = key_positions(&keys, &probes).expect("distinct keys");
+        assert_eq!(found, vec![4, ABSENT, 0, 0, 2, 1, ABSENT, 3]);
+        assert_eq!(key_positions(&[], &[1, 2]), Ok(vec![ABSENT, ABSENT]));
+    }
+
+    #[test]
+    fn key_positions_refuse_repeated_keys() {
+        assert!(key_positions(&[5, 6, 5], &[5]).is_err());
+    }
+
+    #[test]
+    fn key_positions_over_many_colliding_slots() {
+        // Several blocks of probes; key i << 32 is at position i.
+        let keys: Vec<u64> = (0..3 * BLOCK as u64 + 7).map(|i| i << 32).collect();
+        let probes: Vec<u64> = (0..3 * BLOCK as u64 + 20).rev().map(|i| i << 32).collect();
+        let found = key_positions(&keys, &probes).expect("distinct keys");
+        for (probe, position) in probes.iter().zip(&found) {
+            let want = if (probe >> 32) < keys.len() as u64 { (probe >> 32) as u32 } else { ABSENT };
+            assert_eq!(*position, want);
+        }
     }
 
     #[test]

@@ -1117,3 +1117,55 @@ def test_a_parquet_file_of_a_folder_names_the_row_of_each_problem(tmp_path: Path
     error = input_error(root)
     assert "incident_persons/FYN.parquet, row 3, column 'role': expected a role" in str(error)
     assert "incident_persons/FYN.parquet, row 2, column 'incident_id': expected an incident that exists" in str(error)
+
+
+# --- the cross-file checks on integer keys -----------------------------------------------------
+
+_KEYS = st.tuples(st.sampled_from(["KBH", "FYN", None]), st.sampled_from(["J-1", "J-2", "J-3", "j-1", "", None]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_KEYS, unique=True, max_size=12), st.lists(_KEYS, max_size=25), st.data())
+def test_orphans_by_hash_agree_with_the_join_on_the_text(
+    incident_keys: list[tuple[str | None, str | None]], person_keys: list[tuple[str | None, str | None]],
+    data: st.DataObject,
+) -> None:
+    """Whatever hash each key gets (two keys may share one: a collision), the orphans found
+    through the incidents' distinct hashes are exactly those of an anti-join on the text."""
+    from unittest import mock
+
+    import socialsearch.station.extracts as extracts
+
+    schema = {"district": pl.String, "incident_id": pl.String}
+    incidents = pl.DataFrame(incident_keys, schema=schema, orient="row")
+    persons = pl.DataFrame(person_keys, schema=schema, orient="row").with_columns(
+        pl.lit(0, pl.UInt32).alias("_file"), pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("_row"))
+    keyed = [d is not None and i is not None for d, i in incident_keys]
+    codes = data.draw(st.lists(st.integers(0, (1 << 64) - 1), min_size=len(incident_keys),
+                               max_size=len(incident_keys), unique=True))
+    hashes = pl.Series([c if k else None for c, k in zip(codes, keyed, strict=True)], dtype=pl.UInt64)
+    # A hash is a function of the key: an incident's key has its hash; any other key gets any
+    # hash, an incident's (a collision) or a new one.
+    pool = [c for c, k in zip(codes, keyed, strict=True) if k] + [7, 8]
+    hash_of = dict(zip(incident_keys, codes, strict=True))
+    for key in person_keys:  # at most 25
+        hash_of.setdefault(key, data.draw(st.sampled_from(pool)))
+
+    def person_hashes(frame: pl.DataFrame) -> pl.Series:
+        return pl.Series([hash_of[key] for key in frame.select("district", "incident_id").rows()], dtype=pl.UInt64)
+
+    with mock.patch.object(extracts, "_key_hashes", person_hashes):
+        by_hash = extracts._orphans(persons, incidents, hashes)
+    by_text = extracts._orphans(persons, incidents, None)
+    assert by_hash.sort("_row").equals(by_text.sort("_row"))
+
+
+@given(st.lists(st.none() | st.integers(-(1 << 63), (1 << 63) - 1) | st.integers(0, 40), max_size=40))
+def test_no_duplicates_is_a_count_of_distinct_values(values: list[int | None]) -> None:
+    import socialsearch.station.extracts as extracts
+
+    series = pl.Series(values, dtype=pl.Int64)
+    present = [v for v in values if v is not None]
+    assert extracts._no_duplicates(series) == (len(set(present)) == len(present))
+    unsigned = pl.Series([None if v is None else v % (1 << 64) for v in values], dtype=pl.UInt64)
+    assert extracts._no_duplicates(unsigned) == (len(set(present)) == len(present))

@@ -9,6 +9,7 @@ values and nulls.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given
@@ -89,3 +90,48 @@ def test_untrimmed_on_a_clean_column_is_zero() -> None:
     assert _native.untrimmed(pl.Series(["Anne", "Søren", "Æble", None])) == 0
     assert _native.untrimmed(pl.Series(["Anne ", "\u3000Søren", "", None])) == 3
 
+
+
+_dashed = st.builds(lambda a, dash, b: a + dash + b,
+                    st.text(st.sampled_from("0123456789"), min_size=5, max_size=7),
+                    st.sampled_from(["-", "--", *_DASHES, " ", ""]),
+                    st.text(st.sampled_from("0123456789"), min_size=3, max_size=5))
+
+
+def _ascii_dashed(value: str) -> bool:
+    """``DDMMYY-SSSS`` with an ASCII dash: what the kernel decides when asked to."""
+    head, dash, tail = value[:6], value[6:7], value[7:]
+    return (len(value) == 11 and dash == "-" and all(c in "0123456789" for c in head + tail))
+
+
+@given(st.lists(st.none() | _ascii10 | _dashed | _near_cpr | _any_text, max_size=40))
+def test_dashed_cpr_numbers_agree_with_the_reference(values: list[str | None]) -> None:
+    numbers, others = _native.cpr_numbers(pl.Series(values, dtype=pl.String), dashed=True)
+    expected = _reference(values)
+    decided = [v is not None and ((len(v) == 10 and all(c in "0123456789" for c in v)) or _ascii_dashed(v))
+               for v in values]
+    assert pl.Series(others).to_list() == [i for i, v in enumerate(values) if v is not None and not decided[i]]
+    assert pl.Series(numbers).to_list() == [want if ok else None for want, ok in zip(expected, decided, strict=True)]
+
+
+def test_dashed_is_off_unless_asked() -> None:
+    values = pl.Series(["010190-1234", "0101901234"])
+    assert pl.Series(_native.cpr_numbers(values)[1]).to_list() == [0]
+    assert pl.Series(_native.cpr_numbers(values, dashed=True)[0]).to_list() == [101901234, 101901234]
+
+
+_u64 = st.integers(0, (1 << 64) - 1)
+
+
+@given(st.lists(_u64, unique=True, max_size=60), st.lists(_u64, max_size=60), st.data())
+def test_key_positions_agree_with_a_dictionary(keys: list[int], probes: list[int], data: st.DataObject) -> None:
+    probes = probes + data.draw(st.lists(st.sampled_from(keys), max_size=20) if keys else st.just([]))
+    found = np.frombuffer(_native.key_positions(np.array(keys, dtype=np.uint64),
+                                                np.array(probes, dtype=np.uint64)), dtype="<u4")
+    where = {key: i for i, key in enumerate(keys)}
+    assert found.tolist() == [where.get(p, (1 << 32) - 1) for p in probes]
+
+
+def test_key_positions_refuse_repeated_keys() -> None:
+    with pytest.raises(ValueError, match="not distinct"):
+        _native.key_positions(np.array([3, 4, 3], dtype=np.uint64), np.array([3], dtype=np.uint64))

@@ -70,3 +70,8 @@ def cpr_numbers(values: object, threads: int = 0, dashed: bool = False) -> tuple
 def untrimmed(values: object, threads: int = 0) -> int:
     """How many present values (a String column) are empty or begin or end with white space
     (``char::is_whitespace``: what ``str.strip_chars()`` would remove)."""
+
+def key_positions(keys: Any, probes: Any) -> bytes:
+    """For each of ``probes`` (a uint64 NumPy array), its position in ``keys`` (a uint64 NumPy
+    array of distinct keys; ``ValueError`` when two are equal), 2^32 - 1 where it is not there:
+    little-endian uint32 ``bytes``."""

@@ -769,6 +769,41 @@ def _no_duplicates(keys: pl.Series) -> bool:
     return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
+def _key_hashes(frame: pl.DataFrame) -> pl.Series:
+    """A 64-bit hash of each row's district and journal number; null where either is missing."""
+    keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
+    return frame.select(pl.when(keyed).then(pl.struct("district", "incident_id").hash())).to_series()
+
+
+def _orphans(persons: pl.DataFrame, incidents: pl.DataFrame, hashes: pl.Series | None) -> pl.DataFrame:
+    """``_file`` and ``_row`` of the persons whose district and journal number no incident has.
+
+    ``hashes`` are the incidents' :func:`_key_hashes` when they are all distinct: each person's
+    key hash then finds the one incident that can hold its key (native, :func:`key_positions`),
+    and that incident's district and journal number are compared with the person's, which is
+    exact (two keys with one hash are told apart). Without them (a hash repeats), an anti-join
+    on the text.
+    """
+    keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
+    probe = persons.select(FILE, ROW, "district", "incident_id").filter(keyed)
+    if hashes is None:
+        # Only the key columns (and the row's position) are carried: no copy of names or CPR
+        # numbers; an anti-join needs no distinct right side.
+        known = incidents.select("district", "incident_id").filter(keyed)
+        return probe.join(known, on=["district", "incident_id"], how="anti").select(FILE, ROW)
+    rows = hashes.is_not_null().arg_true()  # the incident row of each key
+    found = _native.key_positions(hashes.drop_nulls().to_numpy(), _key_hashes(probe).to_numpy())
+    position = pl.DataFrame({"p": np.frombuffer(found, dtype="<u4")})
+    at = rows.gather(position.select(pl.when(pl.col("p") != _ABSENT).then(pl.col("p"))).to_series())
+    same = ((probe.get_column("district") == incidents.get_column("district").gather(at))
+            & (probe.get_column("incident_id") == incidents.get_column("incident_id").gather(at)))
+    return probe.select(FILE, ROW).filter(~same.fill_null(False))
+
+
+#: the position :func:`_native.key_positions` gives a key that is not there
+_ABSENT = (1 << 32) - 1
+
+
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
                   problems: Problems) -> None:
     """Rules that span rows of the incidents: uniqueness and references (the population's own
@@ -776,24 +811,24 @@ def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bo
 
     Uniqueness is decided on integers first (the population's CPR number as ``Int64``; a
     64-bit hash of district and journal number): when they are all distinct, so are the keys,
-    and the rows are marked one by one only when some key repeats.
+    and the rows are marked one by one only when some key repeats. The same hashes then find
+    each person's incident (:func:`_orphans`).
     """
     incidents = tables.get("incidents")
     keyed = pl.col("district").is_not_null() & pl.col("incident_id").is_not_null()
+    distinct: pl.Series | None = None  # the incidents' key hashes, when no two are equal
     if incidents is not None:
-        hashed = incidents.select(pl.when(keyed).then(pl.struct("district", "incident_id").hash())).to_series()
-        if not _no_duplicates(hashed):  # a repeat, or two keys with one hash: decide on the keys
+        hashes = _key_hashes(incidents)
+        if _no_duplicates(hashes):
+            distinct = hashes
+        else:  # a repeat, or two keys with one hash: decide on the keys
             problems.scan(incidents, [Check(
                 "incident_id", "a journal number unique within its district (this one appeared "
                 "earlier; value not shown)",
                 keyed & ~pl.struct("district", "incident_id").is_first_distinct())])
     persons = tables.get("incident_persons")
     if persons is not None and incidents is not None and complete["incidents"]:
-        # Only the key columns (and the row's position) are carried: no copy of names or CPR
-        # numbers; an anti-join needs no distinct right side.
-        known = incidents.select("district", "incident_id").filter(keyed)
-        orphans = (persons.select(FILE, ROW, "district", "incident_id").filter(keyed)
-                   .join(known, on=["district", "incident_id"], how="anti"))
+        orphans = _orphans(persons, incidents, distinct)
         problems.scan(orphans, [Check(
             "incident_id", "an incident that exists in incidents/ for the same district "
             "(none found; value not shown)", pl.lit(True))])
