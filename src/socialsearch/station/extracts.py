@@ -780,11 +780,15 @@ def _key_hashes(frame: pl.DataFrame) -> pl.Series:
     return frame.select(pl.when(keyed).then(pl.struct("district", "incident_id").hash())).to_series()
 
 
+#: the position ``_native.key_positions`` gives a key that is not there
+_ABSENT = (1 << 32) - 1
+
+
 def _orphans(persons: pl.DataFrame, incidents: pl.DataFrame, hashes: pl.Series | None) -> pl.DataFrame:
     """``_file`` and ``_row`` of the persons whose district and journal number no incident has.
 
     ``hashes`` are the incidents' :func:`_key_hashes` when they are all distinct: each person's
-    key hash then finds the one incident that can hold its key (native, :func:`key_positions`),
+    key hash then finds the one incident that can hold its key (``_native.key_positions``),
     and that incident's district and journal number are compared with the person's, which is
     exact (two keys with one hash are told apart). Without them (a hash repeats), an anti-join
     on the text.
@@ -803,10 +807,6 @@ def _orphans(persons: pl.DataFrame, incidents: pl.DataFrame, hashes: pl.Series |
     same = ((probe.get_column("district") == incidents.get_column("district").gather(at))
             & (probe.get_column("incident_id") == incidents.get_column("incident_id").gather(at)))
     return probe.select(FILE, ROW).filter(~same.fill_null(False))
-
-
-#: the position :func:`_native.key_positions` gives a key that is not there
-_ABSENT = (1 << 32) - 1
 
 
 def _cross_checks(tables: dict[str, pl.DataFrame | None], complete: dict[str, bool],
