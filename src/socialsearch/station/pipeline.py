@@ -125,13 +125,33 @@ def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution
     return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
 
 
+def _event_relatives(persons: pl.DataFrame, missing: pl.DataFrame, relations: pl.DataFrame,
+                     register: pl.DataFrame) -> pl.DataFrame:
+    """Per event of a person without a valid CPR number: ``_event``, ``kin`` and ``household``
+    (:func:`resolution.relatives` of the event's persons with a valid number, as the register
+    writes the numbers; a relative not in the register is left out)."""
+    events = missing["_event"].unique().implode()
+    co = persons.filter(pl.col("cpr").is_not_null() & pl.col("_event").is_in(events)).select(
+        event="_event", person="cpr")
+    found = resolution.relatives(co, relations.select("child", "adult"))
+    wanted = pl.concat([found["kin"].explode(), found["household"].explode()]).drop_nulls().unique()
+    text = register.filter(pl.col("number").is_in(wanted.implode())).select("number", "cpr")
+    out = found.select(_event="event")
+    for col in ("kin", "household"):
+        long = found.select("event", col).explode(col).join(text, left_on=col, right_on="number")
+        out = out.join(long.group_by("event").agg(pl.col("cpr").sort().alias(col)), left_on="_event",
+                       right_on="event", how="left")
+    return out.with_columns(pl.col(c).fill_null(pl.lit([], pl.List(pl.String))) for c in ("kin", "household"))
+
+
 def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, places: pl.DataFrame,
-             residence: pl.Series) -> tuple[pl.DataFrame, dict[str, int]]:
+             register: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """Give persons without a valid CPR number the resident :mod:`resolution` finds, if any.
 
-    Besides names and birth date, the CPR number as written and the event's municipality
-    (``places``: ``_event``, ``municipality``) against the residents' (``residence``, per
-    register row) are evidence; neither leaves this function.
+    Besides names and birth date, the CPR number as written, the event's municipality
+    (``places``: ``_event``, ``municipality``) against the residents' (``register``'s
+    ``municipality``) and the relatives (``relations``: ``child``, ``adult`` numbers) of the
+    event's persons with a valid number are evidence; none of them leaves this function.
 
     Returns the persons with ``cpr`` filled where resolved, ``resolved_by`` and
     ``match_probability``; and the counts for the manifest.
@@ -143,10 +163,12 @@ def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, plac
         found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.Int64, "match_probability": pl.Float64})
     else:
         queries = missing.join(places.select("_event", pl.col("municipality").cast(pl.String)), on="_event",
-                               how="left", maintain_order="left")
+                               how="left", maintain_order="left").join(
+            _event_relatives(persons, missing, relations, register), on="_event", how="left", maintain_order="left")
         outcome = resolution.resolve(
             queries.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date",
-                           pl.col("written_cpr").cast(pl.String), "municipality"), index, residence=residence)
+                           pl.col("written_cpr").cast(pl.String), "municipality", "kin", "household"), index,
+            residence=register["municipality"])
         found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
             pl.col("qid").cast(pl.UInt32).alias("_qid"),
             identifiers.cpr_number(pl.col("cpr")).alias("_found"), "match_probability")
@@ -383,7 +405,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
         persons, counts = _resolve(persons, index, incidents.select("_event", "municipality"),
-                                   register["municipality"])
+                                   register, raw_relations)
         del index
         # The delivered CPR text and the names served resolution only.
         register = register.select("number", "birth_date", "municipality")
