@@ -651,15 +651,25 @@ def ceiling(matches: pl.DataFrame, queries: pl.DataFrame, index: RegisterIndex, 
     as_good = pl.all_horizontal(*(pl.col(f) <= pl.col(f"t_{f}") for f in fields))
     same = pl.all_horizontal(*(pl.col(f) == pl.col(f"t_{f}") for f in fields))
     kind = rivals.filter(as_good).group_by("qid").agg(tied=same.all())
+    basic = ("date_level", "given_level", "surname_level")
+    by_names = rivals.filter(pl.all_horizontal(*(pl.col(f) <= pl.col(f"t_{f}") for f in basic))).select(
+        "qid").unique().with_columns(namesake=pl.lit(True))
+    clean = true.select("qid", clean=pl.all_horizontal(*(pl.col(f"t_{f}") == 0 for f in basic)))
     per = missed.select("qid").join(true.select("qid", present=pl.lit(True)), on="qid", how="left").join(
-        kind, on="qid", how="left")
+        kind, on="qid", how="left").join(by_names, on="qid", how="left").join(clean, on="qid", how="left")
     label = (pl.when(pl.col("present").is_null()).then(pl.lit("absent"))
              .when(pl.col("tied").is_null()).then(pl.lit("identifiable"))
              .when(pl.col("tied")).then(pl.lit("tied")).otherwise(pl.lit("dominated")))
-    counts = dict(per.select(label.alias("k")).group_by("k").len().iter_rows())
+    per = per.with_columns(label.alias("k"))
+    counts = dict(per.group_by("k").len().iter_rows())
+    ident = per.filter(pl.col("k") == "identifiable")
     n = got.height
     return {"fields": list(fields), "resolvable": n, "resolved_correctly": correct, "missed": missed.height,
             **{k: int(counts.get(k, 0)) for k in ("absent", "identifiable", "tied", "dominated")},
+            # of the identifiable: a rival as good on names and date, told apart only by the further
+            # evidence; and the person's names and date all exact (nothing but commonness in the way)
+            "identifiable_only_by_further_evidence": int(ident["namesake"].fill_null(False).sum()),
+            "identifiable_names_and_date_exact": int(ident["clean"].fill_null(False).sum()),
             "ceiling": (correct + int(counts.get("identifiable", 0))) / max(n, 1)}
 
 
