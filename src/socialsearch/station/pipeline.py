@@ -125,23 +125,17 @@ def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution
     return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
 
 
-def _event_relatives(persons: pl.DataFrame, missing: pl.DataFrame, relations: pl.DataFrame,
-                     register: pl.DataFrame) -> pl.DataFrame:
+def _event_relatives(persons: pl.DataFrame, missing: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame:
     """Per event of a person without a valid CPR number: ``_event``, ``kin`` and ``household``
-    (:func:`resolution.relatives` of the event's persons with a valid number, as the register
-    writes the numbers; a relative not in the register is left out)."""
+    (:func:`resolution.relatives` of the event's persons with a valid number; the numbers as ten
+    digits, which resolution compares with the register's on their digits)."""
     events = missing["_event"].unique().implode()
     co = persons.filter(pl.col("cpr").is_not_null() & pl.col("_event").is_in(events)).select(
         event="_event", person="cpr")
     found = resolution.relatives(co, relations.select("child", "adult"))
-    wanted = pl.concat([found["kin"].explode(), found["household"].explode()]).drop_nulls().unique()
-    text = register.filter(pl.col("number").is_in(wanted.implode())).select("number", "cpr")
-    out = found.select(_event="event")
-    for col in ("kin", "household"):
-        long = found.select("event", col).explode(col).join(text, left_on=col, right_on="number")
-        out = out.join(long.group_by("event").agg(pl.col("cpr").sort().alias(col)), left_on="_event",
-                       right_on="event", how="left")
-    return out.with_columns(pl.col(c).fill_null(pl.lit([], pl.List(pl.String))) for c in ("kin", "household"))
+    ten = pl.element().cast(pl.String).str.zfill(10)
+    return found.select(_event="event", kin=pl.col("kin").list.eval(ten),
+                        household=pl.col("household").list.eval(ten))
 
 
 def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, places: pl.DataFrame,
@@ -164,7 +158,7 @@ def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, plac
     else:
         queries = missing.join(places.select("_event", pl.col("municipality").cast(pl.String)), on="_event",
                                how="left", maintain_order="left").join(
-            _event_relatives(persons, missing, relations, register), on="_event", how="left", maintain_order="left")
+            _event_relatives(persons, missing, relations), on="_event", how="left", maintain_order="left")
         outcome = resolution.resolve(
             queries.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date",
                            pl.col("written_cpr").cast(pl.String), "municipality", "kin", "household"), index,

@@ -1117,6 +1117,11 @@ def relatives(co_persons: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame
         household=pl.col("relative").filter(pl.col("level") == 1))
 
 
+def _digits(expr: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """A CPR number as its digits only (``010160-1111`` is ``0101601111``)."""
+    return expr.str.replace_all(r"[^0-9]", "")
+
+
 def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.DataFrame,
                      cpr: pl.Series) -> pl.Series:
     """Level code (:data:`RELATION_LEVELS`) per pair: the best level of the candidate among the
@@ -1134,8 +1139,8 @@ def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.Dat
     known = lists.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in present)).join(ids, on="qid")
     rel = pl.concat([known.select("iid", relative=pl.col(c)).explode("relative").with_columns(
         level=pl.lit(_RELATION_COLUMNS.index(c), pl.UInt8)) for c in present]).drop_nulls("relative")
-    rel = rel.group_by("iid", "relative").agg(pl.col("level").min())
-    got = (pairs.select("iid", relative=cpr.gather(pairs["rid"]))
+    rel = rel.with_columns(_digits(pl.col("relative"))).group_by("iid", "relative").agg(pl.col("level").min())
+    got = (pairs.select("iid", relative=_digits(cpr.gather(pairs["rid"]).cast(pl.String)))
            .join(rel, on=["iid", "relative"], how="left", maintain_order="left")
            .join(known.select("iid").unique().with_columns(known=pl.lit(True)), on="iid", how="left",
                  maintain_order="left"))
