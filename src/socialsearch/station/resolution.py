@@ -1087,7 +1087,7 @@ def relatives(co_persons: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame
     Returns one row per event with a relative: ``event``, ``kin`` (the children and adults of its
     persons) and ``household`` (the other adults of their children, the other children of their
     adults), each a sorted list; a relative who is both is ``kin`` only, and a person of the event
-    is not their own relative. Whole-column joins; the relations are read in four passes.
+    is not their own relative. Whole-column joins; the relations are read in three passes.
 
     Examples
     --------
@@ -1098,13 +1098,15 @@ def relatives(co_persons: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame
     """
     co = co_persons.select("event", "person").unique()
     rel = relations.select("child", "adult")
-    persons = co["person"].unique().implode()
-    as_adult = rel.filter(pl.col("adult").is_in(persons))  # their children
-    as_child = rel.filter(pl.col("child").is_in(persons))  # their parents and other adults
+    persons = co["person"].unique()
+    # Three passes over the relations: the persons' children; the adults of the persons and of
+    # those children (their parents, and the co-parents); the children of the persons' adults.
+    as_adult = rel.filter(pl.col("adult").is_in(persons.implode()))
     children = co.join(as_adult, left_on="person", right_on="adult").select("event", "person", relative="child")
-    adults = co.join(as_child, left_on="person", right_on="child").select("event", "person", relative="adult")
-    co_parents = children.join(rel.filter(pl.col("child").is_in(children["relative"].unique().implode())),
-                               left_on="relative", right_on="child").select("event", "person", relative="adult")
+    of_children = rel.filter(pl.col("child").is_in(pl.concat([persons, as_adult["child"]]).unique().implode()))
+    adults = co.join(of_children, left_on="person", right_on="child").select("event", "person", relative="adult")
+    co_parents = children.join(of_children, left_on="relative", right_on="child").select(
+        "event", "person", relative="adult")
     siblings = adults.join(rel.filter(pl.col("adult").is_in(adults["relative"].unique().implode())),
                            left_on="relative", right_on="adult").select("event", "person", relative="child")
     found = pl.concat([children.with_columns(level=pl.lit(0, pl.UInt8)), adults.with_columns(level=pl.lit(0, pl.UInt8)),
