@@ -7,7 +7,9 @@ clear, and only pseudonyms leave:
    lookback window; on them, the persons whose role one of the event's codes counts.
 2. **Resolve** those persons without a valid CPR number against the population register
    (:func:`socialsearch.station.resolution.resolve`: birth-date candidates, Danish name folding,
-   Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold).
+   Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold; the number as written,
+   the event's municipality and the relatives of the event's persons with a valid number as
+   further evidence, none of which leaves the stage).
 3. **Minimise**: keep the children (age 0..``child_max_age`` on the last day of W) who are such
    a person or whose adult is; the relations between them; the persons and events that link
    to one of them.

@@ -40,8 +40,9 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   valid one (:data:`CPR_LEVELS`, its u's counted among the candidates, who share the birth
   date or a near one, so the date digits are not weighed twice) and the event's municipality
   against the candidate's residence (:data:`PLACE_LEVELS`, u the register's share of the
-  municipality). Both are joined onto the candidate pairs per identity and resident, and
-  neither is returned.
+  municipality), and the relatives of the event's persons with a valid number
+  (:data:`RELATION_LEVELS`, from the relations register by :func:`relatives`). They are joined
+  onto the candidate pairs per identity and resident, and none is returned.
 * **Decision.** The probability of the best candidate is weighed against all of the query's
   candidates; it is accepted when at least :data:`MATCH_THRESHOLD`, the runner-up at least
   :data:`AMBIGUITY_MARGIN` bits behind, and no other query claims the same resident as strongly
