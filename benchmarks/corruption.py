@@ -42,6 +42,14 @@ would not be a query. Outsiders get the same rules with their own (former) numbe
 
 **The event's municipality** (:func:`event_places`): the resident's own municipality with
 probability 0.7, else the municipality of another resident drawn at random (so by population).
+
+**The other persons on the event** (:func:`co_persons`, v2.3; every one with a valid CPR
+number): with probability 0.35 one relative of the resident (one of their relations in the
+relations register, drawn uniformly: a parent, custodian or household adult of a child, a child
+of an adult; nobody when the resident has no relation), and independently with probability 0.4
+one resident drawn at random from the whole register (a stranger: a witness, the other party).
+The station's evidence is then what :func:`socialsearch.station.resolution.relatives` makes of
+these persons and the relations register, as for any event.
 """
 
 from __future__ import annotations
@@ -180,3 +188,28 @@ def event_places(residents: pl.DataFrame, seed: int) -> pl.Series:
     away = residents["municipality"].gather(rng.integers(0, max(n, 1), size=n))
     return pl.Series("municipality", np.where(home, residents["municipality"].to_numpy(), away.to_numpy()),
                      dtype=pl.String)
+
+
+P_RELATIVE_ON_EVENT = 0.35
+P_STRANGER_ON_EVENT = 0.4
+
+
+def co_persons(residents: pl.DataFrame, relations: pl.DataFrame, register: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """The other persons (valid CPR numbers) on the event of each of ``residents`` (``cpr``), by
+    the rule above: ``row`` (the resident's position in ``residents``) and ``person``.
+    ``relations``: ``child``, ``adult``; ``register``: ``cpr``."""
+    rng = np.random.default_rng(seed + 303)
+    n = residents.height
+    who = residents.select(pl.col("cpr").alias("me")).with_row_index("row")
+    theirs = pl.concat([
+        who.join(relations.select(me="child", person="adult"), on="me"),
+        who.join(relations.select(me="adult", person="child"), on="me"),
+    ]).select("row", "person").unique().sort("row", "person")
+    theirs = theirs.with_columns(_r=pl.Series(rng.random(theirs.height))).sort("row", "_r")
+    one = theirs.group_by("row", maintain_order=True).agg(pl.col("person").first())
+    with_relative = pl.Series(rng.random(n) < P_RELATIVE_ON_EVENT)
+    relative = one.join(who.filter(with_relative).select("row"), on="row")
+    strangers = who.with_columns(person=register["cpr"].gather(rng.integers(0, max(register.height, 1), size=n)),
+                                 drawn=pl.Series(rng.random(n) < P_STRANGER_ON_EVENT))
+    strangers = strangers.filter(pl.col("drawn") & (pl.col("person") != pl.col("me"))).select("row", "person")
+    return pl.concat([relative, strangers]).sort("row")

@@ -7,7 +7,9 @@ clear, and only pseudonyms leave:
    lookback window; on them, the persons whose role one of the event's codes counts.
 2. **Resolve** those persons without a valid CPR number against the population register
    (:func:`socialsearch.station.resolution.resolve`: birth-date candidates, Danish name folding,
-   Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold).
+   Fellegi–Sunter with term frequencies, one-to-one, a fixed threshold; the number as written,
+   the event's municipality and the relatives of the event's persons with a valid number as
+   further evidence, none of which leaves the stage).
 3. **Minimise**: keep the children (age 0..``child_max_age`` on the last day of W) who are such
    a person or whose adult is; the relations between them; the persons and events that link
    to one of them.
@@ -125,13 +127,27 @@ def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution
     return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
 
 
+def _event_relatives(persons: pl.DataFrame, missing: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame:
+    """Per event of a person without a valid CPR number: ``_event``, ``kin`` and ``household``
+    (:func:`resolution.relatives` of the event's persons with a valid number; the numbers as ten
+    digits, which resolution compares with the register's on their digits)."""
+    events = missing["_event"].unique().implode()
+    co = persons.filter(pl.col("cpr").is_not_null() & pl.col("_event").is_in(events)).select(
+        event="_event", person="cpr")
+    found = resolution.relatives(co, relations.select("child", "adult"))
+    ten = pl.element().cast(pl.String).str.zfill(10)
+    return found.select(_event="event", kin=pl.col("kin").list.eval(ten),
+                        household=pl.col("household").list.eval(ten))
+
+
 def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, places: pl.DataFrame,
-             residence: pl.Series) -> tuple[pl.DataFrame, dict[str, int]]:
+             register: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """Give persons without a valid CPR number the resident :mod:`resolution` finds, if any.
 
-    Besides names and birth date, the CPR number as written and the event's municipality
-    (``places``: ``_event``, ``municipality``) against the residents' (``residence``, per
-    register row) are evidence; neither leaves this function.
+    Besides names and birth date, the CPR number as written, the event's municipality
+    (``places``: ``_event``, ``municipality``) against the residents' (``register``'s
+    ``municipality``) and the relatives (``relations``: ``child``, ``adult`` numbers) of the
+    event's persons with a valid number are evidence; none of them leaves this function.
 
     Returns the persons with ``cpr`` filled where resolved, ``resolved_by`` and
     ``match_probability``; and the counts for the manifest.
@@ -143,10 +159,12 @@ def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, plac
         found = pl.DataFrame(schema={"_qid": pl.UInt32, "_found": pl.Int64, "match_probability": pl.Float64})
     else:
         queries = missing.join(places.select("_event", pl.col("municipality").cast(pl.String)), on="_event",
-                               how="left", maintain_order="left")
+                               how="left", maintain_order="left").join(
+            _event_relatives(persons, missing, relations), on="_event", how="left", maintain_order="left")
         outcome = resolution.resolve(
             queries.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date",
-                           pl.col("written_cpr").cast(pl.String), "municipality"), index, residence=residence)
+                           pl.col("written_cpr").cast(pl.String), "municipality", "kin", "household"), index,
+            residence=register["municipality"])
         found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
             pl.col("qid").cast(pl.UInt32).alias("_qid"),
             identifiers.cpr_number(pl.col("cpr")).alias("_found"), "match_probability")
@@ -383,7 +401,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
         persons, counts = _resolve(persons, index, incidents.select("_event", "municipality"),
-                                   register["municipality"])
+                                   register, raw_relations)
         del index
         # The delivered CPR text and the names served resolution only.
         register = register.select("number", "birth_date", "municipality")

@@ -40,8 +40,9 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   valid one (:data:`CPR_LEVELS`, its u's counted among the candidates, who share the birth
   date or a near one, so the date digits are not weighed twice) and the event's municipality
   against the candidate's residence (:data:`PLACE_LEVELS`, u the register's share of the
-  municipality). Both are joined onto the candidate pairs per identity and resident, and
-  neither is returned.
+  municipality), and the relatives of the event's persons with a valid number
+  (:data:`RELATION_LEVELS`, from the relations register by :func:`relatives`). They are joined
+  onto the candidate pairs per identity and resident, and none is returned.
 * **Decision.** The probability of the best candidate is weighed against all of the query's
   candidates; it is accepted when at least :data:`MATCH_THRESHOLD`, the runner-up at least
   :data:`AMBIGUITY_MARGIN` bits behind, and no other query claims the same resident as strongly
@@ -94,6 +95,7 @@ __all__ = [
     "LIFT_FALLBACK",
     "PLACE_LEVELS",
     "P_IN_REGISTER",
+    "RELATION_LEVELS",
     "MatchModel",
     "RegisterIndex",
     "Resolution",
@@ -103,6 +105,7 @@ __all__ = [
     "fold_name",
     "name_key",
     "name_levels",
+    "relatives",
     "resolve",
     "written_cpr",
 ]
@@ -130,11 +133,20 @@ PLACE_LEVELS: Final = ("same", "different")
 null when either is unknown): a query whose identity is on several events is ``same`` when the
 candidate lives in any of their municipalities."""
 
+RELATION_LEVELS: Final = ("kin", "household", "none")
+"""Comparison levels of the candidate against the relations of the query's event (codes 0-2;
+null when no person with a valid CPR number on the event has a relation): ``kin`` the candidate
+is a child, or a parent, custodian or household adult, of such a person; ``household`` the
+candidate shares a child (a co-parent) or a parent (a sibling) with one; ``none`` neither. The
+caller passes the relatives as the optional query columns ``kin`` and ``household``
+(:func:`relatives`)."""
+
 # Fitted on 2026-12-07 (v2.2, with the written CPR number and the event's place), before the
 # final evaluation, by a rule fixed before the fit: the least threshold of (0.9, 0.95, 0.98,
 # 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999) at which the national benchmark of synth
 # seed 3 (never the evaluation seed) makes no false match
-# (benchmarks/test_resolution_bench.py::test_fit_decision; 5 at 0.998, 0 at 0.999).
+# (benchmarks/test_resolution_bench.py::test_fit_decision; 5 at 0.998, 0 at 0.999). Refitted by
+# the same rule with the relations as evidence (v2.3, 2026-12-07): 5 at 0.998, 0 at 0.999 again.
 MATCH_THRESHOLD: Final = 0.999
 """Least match probability of an accepted resolution (fitted, see the comment)."""
 
@@ -190,10 +202,12 @@ class MatchModel:
     term_frequencies: bool = True
     joint_names: bool = True
     lift_fallback: float = LIFT_FALLBACK
+    relation_m: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    relation_u: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
         probs = [*self.given_m, *self.given_u, *self.surname_m, *self.surname_u, *self.date_m, self.missing_u,
-                 *self.cpr_m, *self.cpr_u]
+                 *self.cpr_m, *self.cpr_u, *self.relation_m, *self.relation_u]
         if not all(0.0 < p <= 1.0 for p in probs):
             raise ValueError("every m- and u-probability must be in (0, 1]")
         if not 0.0 < self.place_m < 1.0:
@@ -211,7 +225,10 @@ class MatchModel:
 # before the decision was fitted): the m's from the 1,643 true pairs with a usable written
 # number and the 3,042 with an event place, the written-CPR u's from the 3,493 candidate pairs
 # with a usable written number that are not the person (0, 2, 0 and 3,491 of them on the four
-# levels: the half pair per level is most of the first three).
+# levels: the half pair per level is most of the first three). The relation constants (v2.3,
+# 2026-12-07, before the decision was fitted): the m's from the 387 true pairs whose event has
+# relatives (kin 30, household 21, none 336), the u's from the 833 candidate pairs of those
+# queries that are not the person (all of them none: the half pair is the u of kin and household).
 DEFAULT_MODEL: Final = MatchModel(
     given_m=(0.9110, 0.0218, 0.0626, 0.0028, 0.0018),
     given_u=(0.0020, 0.0022, 0.0008, 0.0045, 0.9905),
@@ -222,6 +239,8 @@ DEFAULT_MODEL: Final = MatchModel(
     cpr_m=(0.1802, 0.6198, 0.1997, 0.0003),
     cpr_u=(0.000143, 0.000715, 0.000143, 0.998999),
     place_m=0.6620,
+    relation_m=(0.0785, 0.0553, 0.8662),
+    relation_u=(0.000599, 0.000599, 0.998802),
 )
 """The model :func:`resolve` uses unless given another."""
 
@@ -1058,11 +1077,87 @@ def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Serie
     return got["level"].rename("place_level"), got["u"].to_numpy()
 
 
+_RELATION_COLUMNS: Final = ("kin", "household")
+
+
+def relatives(co_persons: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame:
+    """The relatives of the persons on each event, for the query columns ``kin`` and ``household``.
+
+    ``co_persons``: ``event`` (any key) and ``person`` (the valid CPR number of a person on it);
+    ``relations``: ``child`` and ``adult`` (the same type as ``person``), one row per relation.
+    Returns one row per event with a relative: ``event``, ``kin`` (the children and adults of its
+    persons) and ``household`` (the other adults of their children, the other children of their
+    adults), each a sorted list; a relative who is both is ``kin`` only, and a person of the event
+    is not their own relative. Whole-column joins; the relations are read in three passes.
+
+    Examples
+    --------
+    >>> co = pl.DataFrame({"event": [1, 2], "person": ["A", "C"]})
+    >>> rel = pl.DataFrame({"child": ["C", "C", "D"], "adult": ["A", "B", "B"]})
+    >>> relatives(co, rel).sort("event").rows()
+    [(1, ['C'], ['B']), (2, ['A', 'B'], ['D'])]
+    """
+    co = co_persons.select("event", "person").unique()
+    rel = relations.select("child", "adult")
+    persons = co["person"].unique()
+    # Three passes over the relations: the persons' children; the adults of the persons and of
+    # those children (their parents, and the co-parents); the children of the persons' adults.
+    as_adult = rel.filter(pl.col("adult").is_in(persons.implode()))
+    children = co.join(as_adult, left_on="person", right_on="adult").select("event", "person", relative="child")
+    of_children = rel.filter(pl.col("child").is_in(pl.concat([persons, as_adult["child"]]).unique().implode()))
+    adults = co.join(of_children, left_on="person", right_on="child").select("event", "person", relative="adult")
+    co_parents = children.join(of_children, left_on="relative", right_on="child").select(
+        "event", "person", relative="adult")
+    siblings = adults.join(rel.filter(pl.col("adult").is_in(adults["relative"].unique().implode())),
+                           left_on="relative", right_on="adult").select("event", "person", relative="child")
+    found = pl.concat([children.with_columns(level=pl.lit(0, pl.UInt8)), adults.with_columns(level=pl.lit(0, pl.UInt8)),
+                       co_parents.with_columns(level=pl.lit(1, pl.UInt8)),
+                       siblings.with_columns(level=pl.lit(1, pl.UInt8))])
+    found = (found.join(co, left_on=["event", "relative"], right_on=["event", "person"], how="anti")
+             .group_by("event", "relative").agg(pl.col("level").min()))
+    return found.sort("event", "relative").group_by("event", maintain_order=True).agg(
+        kin=pl.col("relative").filter(pl.col("level") == 0),
+        household=pl.col("relative").filter(pl.col("level") == 1))
+
+
+def _digits(expr: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """A CPR number as its digits only (``010160-1111`` is ``0101601111``)."""
+    return expr.str.replace_all(r"[^0-9]", "")
+
+
+def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.DataFrame,
+                     cpr: pl.Series) -> pl.Series:
+    """Level code (:data:`RELATION_LEVELS`) per pair: the best level of the candidate among the
+    relatives of any of its identity's queries; ``none`` when the identity has relatives and the
+    candidate is none of them; null when it has none (both columns null or absent)."""
+    present = [c for c in _RELATION_COLUMNS if c in queries.columns]
+    problems = [InputProblem("queries", c, "a list of String") for c in present
+                if queries.schema[c] not in (pl.List(pl.String), pl.List(pl.Null), pl.Null)]
+    if problems:
+        raise InputError(problems)
+    if not present:
+        return pl.repeat(None, pairs.height, dtype=pl.UInt8, eager=True).rename("relation_level")
+    lists = queries.select("qid", *(pl.col(c).cast(pl.List(pl.String)) for c in present))
+    ids = mapping.select("qid", "iid").drop_nulls("iid")
+    known = lists.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in present)).join(ids, on="qid")
+    rel = pl.concat([known.select("iid", relative=pl.col(c)).explode("relative").with_columns(
+        level=pl.lit(_RELATION_COLUMNS.index(c), pl.UInt8)) for c in present]).drop_nulls("relative")
+    rel = rel.with_columns(_digits(pl.col("relative"))).group_by("iid", "relative").agg(pl.col("level").min())
+    got = (pairs.select("iid", relative=_digits(cpr.gather(pairs["rid"]).cast(pl.String)))
+           .join(rel, on=["iid", "relative"], how="left", maintain_order="left")
+           .join(known.select("iid").unique().with_columns(known=pl.lit(True)), on="iid", how="left",
+                 maintain_order="left"))
+    none = len(_RELATION_COLUMNS)
+    return got.select(pl.when(pl.col("level").is_not_null()).then("level")
+                      .when(pl.col("known")).then(pl.lit(none, pl.UInt8))
+                      .alias("relation_level"))["relation_level"]
+
+
 def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: RegisterIndex,
               residence: pl.Series | None, model: MatchModel) -> pl.DataFrame:
-    """The pairs of :func:`_compare` with ``cpr_level`` and ``place_level`` and their weights added
-    to ``weight``; a query without a written number or an event municipality (or a register
-    without residences) gets no weight from that field."""
+    """The pairs of :func:`_compare` with ``cpr_level``, ``place_level`` and ``relation_level`` and
+    their weights added to ``weight``; a query without a written number, an event municipality or
+    relatives (or a register without residences) gets no weight from that field."""
     written, places = _identity_evidence(queries, qs.mapping)
     cpr_level = _cpr_levels(pairs, written, index.cpr)
     if residence is None:
@@ -1074,8 +1169,12 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     place_w = np.zeros(len(p))
     place_w[p == 0] = np.log2(model.place_m / u_same[p == 0])
     place_w[p == 1] = np.log2((1.0 - model.place_m) / (1.0 - u_same[p == 1]))
-    weight = pairs["weight"].to_numpy() + cpr_table[c] + place_w
-    return pairs.with_columns(cpr_level=cpr_level, place_level=place_level, weight=pl.Series(weight))
+    relation_level = _relation_levels(pairs, queries, qs.mapping, index.cpr)
+    relation_table = np.append(np.log2(np.asarray(model.relation_m)) - np.log2(np.asarray(model.relation_u)), 0.0)
+    r = relation_level.fill_null(len(RELATION_LEVELS)).to_numpy().astype(np.int64)
+    weight = pairs["weight"].to_numpy() + cpr_table[c] + place_w + relation_table[r]
+    return pairs.with_columns(cpr_level=cpr_level, place_level=place_level, relation_level=relation_level,
+                              weight=pl.Series(weight))
 
 
 def _residence(register: pl.DataFrame | RegisterIndex, residence: pl.Series | None) -> pl.Series | None:
@@ -1097,7 +1196,8 @@ def comparison_pairs(
 
     Returns (``pairs``, ``identities``). ``pairs``: ``iid`` (query identity), ``rid`` (register
     row), ``cpr``, ``date_level``, ``given_level``, ``surname_level`` (codes, null for a
-    missing name), ``cpr_level``, ``place_level`` (codes, null where unknown) and ``weight``
+    missing name), ``cpr_level``, ``place_level``, ``relation_level`` (codes, null where unknown)
+    and ``weight``
     (log2 odds of "this resident" against "nobody in the register", before the other
     candidates). ``identities``: ``qid`` → ``iid`` (null when the
     query has neither a birth date nor both names).
@@ -1109,7 +1209,7 @@ def comparison_pairs(
     pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
     pairs = pairs.with_columns(cpr=index.cpr.gather(pairs["rid"]))
     return (pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "cpr_level",
-                         "place_level", "weight"),
+                         "place_level", "relation_level", "weight"),
             qs.mapping.select("qid", "iid"))
 
 
@@ -1148,7 +1248,9 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
         Queries with the same folded names and birth date are one identity and get the same
         answer (the same person on several events). Optional: ``written_cpr`` (String, the
         invalid CPR number as written, :func:`written_cpr`) and ``municipality`` (String, the
-        event's municipality code); a query without them is weighed on names and date only.
+        event's municipality code), ``kin`` and ``household`` (List of String: the CPR numbers
+        of the relatives of the event's persons with a valid one, :func:`relatives`); a query
+        without them is weighed on names and date only.
     register
         ``cpr`` (String, unique), ``given_name``, ``surname`` (String, nullable) and
         ``birth_date`` (Date): the population register, or its :class:`RegisterIndex` built once
