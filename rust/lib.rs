@@ -12,6 +12,7 @@
 pub mod arrow;
 pub mod kernels;
 pub mod resolve;
+pub mod scope;
 pub mod validate;
 
 #[cfg(feature = "python")]

@@ -210,5 +210,28 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cpr_numbers, m)?)?;
     m.add_function(wrap_pyfunction!(untrimmed, m)?)?;
     m.add_function(wrap_pyfunction!(key_positions, m)?)?;
+    m.add_function(wrap_pyfunction!(hmac_sha256_keyed, m)?)?;
     Ok(())
+}
+
+/// HMAC-SHA256 of every value under its own key, `keys[index[i]]`, written as
+/// `prefixes[index[i]]` + its encoding (as `hmac_sha256` writes the values of one key).
+#[pyfunction]
+#[pyo3(signature = (keys, prefixes, index, values, encoding = "raw", threads = 0))]
+fn hmac_sha256_keyed(
+    py: Python<'_>,
+    keys: Vec<Vec<u8>>,
+    prefixes: Vec<Vec<u8>>,
+    index: PyBuffer<u32>,
+    values: &Bound<'_, PyAny>,
+    encoding: &str,
+    threads: usize,
+) -> PyResult<ArrowArray> {
+    let encoding = Encoding::parse(encoding)
+        .ok_or_else(|| PyValueError::new_err("encoding must be 'raw', 'base64url16' or 'hex8'"))?;
+    let (index, column) = (index.to_vec(py)?, column(values)?);
+    let out = py.detach(move || {
+        kernels::with_threads(threads, || crate::scope::hmac_keyed(&keys, &prefixes, &index, &column, encoding))
+    });
+    Ok(ArrowArray::new(out.map_err(PyValueError::new_err)?))
 }

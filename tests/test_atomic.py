@@ -71,3 +71,36 @@ def test_remove_stale_tmp_only_removes_our_tmp_files(tmp_path: Path) -> None:
     assert [p.name for p in removed] == [".drafts.json.abc123.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drafts.json", "notes.tmp"]
     assert remove_stale_tmp(tmp_path / "missing") == []
+
+
+def test_write_files_writes_each_file_whole_and_fsyncs_the_folder_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "101"
+    write_text_atomic(folder / "drafts.json", "old")
+    synced: list[str] = []
+    real = atomic.fsync_dir
+    monkeypatch.setattr(atomic, "fsync_dir", lambda d: (synced.append(str(d)), real(d))[1])
+    assert atomic.write_files_atomic(folder, {"drafts.json": b"[]\n", "drafts.html": "æ".encode()}) == folder
+    assert (folder / "drafts.json").read_bytes() == b"[]\n" and (folder / "drafts.html").read_text() == "æ"
+    assert sorted(p.name for p in folder.iterdir()) == ["drafts.html", "drafts.json"]
+    assert synced == [str(folder)]
+
+
+def test_write_files_failure_removes_its_tmp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_text_atomic(tmp_path / "b", "old b")
+    calls: list[str] = []
+    real = atomic.os.replace
+
+    def second_fails(src: str, dst: object) -> None:
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        atomic.write_files_atomic(tmp_path, {"a": b"new a", "b": b"new b"})
+    assert (tmp_path / "a").read_bytes() == b"new a" and (tmp_path / "b").read_text() == "old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    with pytest.raises(ValueError, match="not a file name"):
+        atomic.write_files_atomic(tmp_path, {"../x": b""})

@@ -23,15 +23,17 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "fsync_dir",
+    "json_text",
     "remove_stale_tmp",
     "replacing",
     "write_bytes_atomic",
+    "write_files_atomic",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -100,6 +102,37 @@ def replacing(path: str | os.PathLike[str], *, mode: int | None = None) -> Itera
     fsync_dir(parent)
 
 
+def write_files_atomic(folder: str | os.PathLike[str], files: Mapping[str, bytes], *,
+                       mode: int | None = None) -> Path:
+    """Write several files into one folder, each atomically and durably as
+    :func:`write_bytes_atomic` writes one (its own temporary file, fsync-ed, renamed over its
+    target), with one ``fsync`` of the folder after the last rename instead of one per file.
+
+    On any error the temporary files not yet renamed are removed; the files already renamed
+    keep their new content (as with one :func:`write_bytes_atomic` call per file). Returns the
+    folder.
+    """
+    directory = Path(folder)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        target = directory / name
+        if target.parent != directory:
+            raise ValueError(f"{name!r} is not a file name in {directory}")
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=_TMP_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as handle:  # owns fd: closed on any error
+                os.fchmod(fd, _default_mode() if mode is None else mode)
+                handle.write(data)
+                handle.flush()
+                os.fsync(fd)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    fsync_dir(directory)
+    return directory
+
+
 def write_text_atomic(
     path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8", mode: int | None = None
 ) -> Path:
@@ -116,8 +149,12 @@ def write_json_atomic(
     mode: int | None = None,
 ) -> Path:
     """Write ``obj`` as UTF-8 JSON (``ensure_ascii=False``, trailing newline) atomically."""
-    text = json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=sort_keys) + "\n"
-    return write_text_atomic(path, text, mode=mode)
+    return write_text_atomic(path, json_text(obj, indent=indent, sort_keys=sort_keys), mode=mode)
+
+
+def json_text(obj: Any, *, indent: int | None = 2, sort_keys: bool = True) -> str:
+    """``obj`` as the JSON text :func:`write_json_atomic` writes (``ensure_ascii=False``, trailing newline)."""
+    return json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=sort_keys) + "\n"
 
 
 def remove_stale_tmp(directory: str | os.PathLike[str]) -> list[Path]:

@@ -75,3 +75,9 @@ def key_positions(keys: Any, probes: Any) -> bytes:
     """For each of ``probes`` (a uint64 NumPy array), its position in ``keys`` (a uint64 NumPy
     array of distinct keys; ``ValueError`` when two are equal), 2^32 - 1 where it is not there:
     little-endian uint32 ``bytes``."""
+
+def hmac_sha256_keyed(
+    keys: list[bytes], prefixes: list[bytes], index: object, values: object, encoding: str = "raw", threads: int = 0
+) -> ArrowArray:
+    """``prefixes[index[i]]`` + HMAC-SHA256 of value ``i`` under ``keys[index[i]]`` (``index``: a
+    buffer of ``uint32``, one per value), encoded as :func:`hmac_sha256` encodes."""

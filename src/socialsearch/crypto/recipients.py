@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from . import _native
 from .keys import KeyStore, hkdf
-from .pseudonyms import hmac_unique
+from .pseudonyms import default_threads
 
 __all__ = ["recipient_key", "scope_pseudonyms", "scoped_frame", "scoped_values"]
 
@@ -36,18 +37,25 @@ def recipient_key(keystore: KeyStore, key_id: str, municipality: str) -> bytes:
 def scoped_frame(values: pl.DataFrame, keystore: KeyStore, key_id: str) -> pl.DataFrame:
     """``_to`` (the recipient municipality), ``value``, ``kind`` (distinct) → adds ``scoped``.
 
-    One HMAC per distinct value per municipality, encoded by the native kernel; the loop is
-    over the (at most 98) municipalities and the two kinds, never over values.
+    One HMAC per row, under its municipality's key, in one call of the native kernel: the
+    loop is over the (at most 98) municipalities' keys, never over values.
     """
-    parts = []
-    for (municipality, kind), group in values.group_by("_to", "kind"):
-        prefix = f"{municipality}.e." if kind == "event" else f"{municipality}."
-        key = recipient_key(keystore, key_id, str(municipality))
-        parts.append(group.with_columns(scoped=hmac_unique(
-            group.get_column("value"), key, prefix=prefix.encode("ascii"), encoding="base64url16")))
-    if not parts:
+    if values.height == 0:
         return values.with_columns(scoped=pl.lit(None, pl.String))
-    return pl.concat(parts)
+    recipients = values.select("_to", "kind").unique().sort("_to", "kind").with_row_index("_key")
+    pairs = [(str(m), str(kind)) for m, kind in recipients.select("_to", "kind").rows()]
+    keys = {m: recipient_key(keystore, key_id, m) for m in dict.fromkeys(m for m, _ in pairs)}
+    indexed = values.join(recipients, on=["_to", "kind"], how="left", maintain_order="left", nulls_equal=True)
+    scoped = _native.hmac_sha256_keyed(
+        [keys[m] for m, _ in pairs], [_prefix(m, kind) for m, kind in pairs],
+        indexed.get_column("_key").to_numpy(), values.get_column("value").cast(pl.String),
+        "base64url16", default_threads())
+    return values.with_columns(scoped=pl.Series("scoped", scoped, dtype=pl.String))
+
+
+def _prefix(municipality: str, kind: str) -> bytes:
+    """What a scoped value of ``kind`` starts with: ``<kommunekode>.`` or ``<kommunekode>.e.``."""
+    return (f"{municipality}.e." if kind == "event" else f"{municipality}.").encode("ascii")
 
 
 def scope_pseudonyms(drafts: pl.DataFrame, signals: pl.DataFrame, keystore: KeyStore,

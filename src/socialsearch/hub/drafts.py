@@ -23,15 +23,17 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import markupsafe
 import polars as pl
 
-from .._atomic import write_json_atomic, write_text_atomic
+from .._atomic import json_text, write_files_atomic
 from .._html import CSP_PLACEHOLDER, with_csp
 from .._resources import templates
 from ..contract import DECISIONS_SCHEMA, ROLES, TIME_ZONE
@@ -841,7 +843,7 @@ def render_html(
         households.append({"drafts": views, "shared_events": len(shared)})
     n_immediate = sum(1 for v in all_views if v["immediate"])
     item = DECISIONS_SCHEMA["properties"]["decisions"]["items"]["properties"]
-    return with_csp(templates().get_template(_TEMPLATE).render(
+    return with_csp(_page_template().render(
         csp=CSP_PLACEHOLDER,
         schema_json=_script_json(DECISIONS_SCHEMA),
         reason_max=item["reason"]["maxLength"],
@@ -859,6 +861,16 @@ def render_html(
         n_immediate=n_immediate,
         decisions_format=DECISIONS_FORMAT,
     ))
+
+
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _page_template() -> jinja2.Template:
+    """The page's template, compiled once even when several threads render pages at the same
+    time (without the lock each of them would compile it)."""
+    with _TEMPLATE_LOCK:
+        return templates().get_template(_TEMPLATE)
 
 
 def _script_json(value: Any) -> markupsafe.Markup:
@@ -884,7 +896,8 @@ def write_municipality(
     folder = Path(out_week_dir) / municipality
     if week is None:
         week = str(drafts[0]["week"]) if drafts else Path(out_week_dir).name
-    write_json_atomic(folder / "drafts.json", drafts, indent=2, sort_keys=True)
-    write_text_atomic(folder / "drafts.html", render_html(municipality, drafts, week=week,
-                                                          lookback_weeks=lookback_weeks))
+    page = render_html(municipality, drafts, week=week, lookback_weeks=lookback_weeks)
+    # the folder is fsync-ed once, after both renames
+    write_files_atomic(folder, {"drafts.json": json_text(drafts, indent=2, sort_keys=True).encode("utf-8"),
+                                "drafts.html": page.encode("utf-8")})
     return folder
