@@ -277,10 +277,13 @@ def constraint_problem(draft_rows: Sequence[DraftRow], signal_rows: Sequence[Sig
     """
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
+        conn.execute("PRAGMA foreign_keys=ON")  # outside a transaction: inside one it does nothing
+        # one transaction, never committed (the constraints are immediate: each is checked as
+        # its row is inserted), instead of one per statement and row
+        conn.execute("BEGIN")
         for statement in _SQL.split(";\n"):
             if statement.strip():
                 conn.execute(statement)
-        conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("INSERT INTO runs VALUES ('check', '0000-W00', '', '', 'recorded', NULL, NULL, NULL, '{}', '')")
         marks = ", ".join("?" * len(DRAFT_COLUMNS))
         drafts = f"INSERT INTO drafts ({', '.join(DRAFT_COLUMNS)}, run_id) VALUES ({marks}, 'check')"
