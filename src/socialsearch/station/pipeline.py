@@ -80,9 +80,9 @@ def _signal_persons(persons: pl.DataFrame, events: pl.DataFrame, catalogue: Cata
     names = [c for c in ("given_name", "surname", "birth_date") if c in persons.columns]
     return (
         persons.lazy()
-        .join(counted.lazy(), on=["district", "incident_id", "role"], how="semi")
-        .join(counted.lazy().select("_event", "district", "incident_id").unique(),
-              on=["district", "incident_id"], how="left")
+        # one join gives the filter and the event: an incident's (district, journal number) is
+        # unique (checked on reading), so each counted (incident, role) is one event
+        .join(counted.lazy(), on=["district", "incident_id", "role"], how="inner", maintain_order="left")
         .with_columns(identifiers.cpr_number(pl.col("cpr")).alias("_number"))
         # the number as written, where it is not a valid one: evidence for resolution only
         .select("_event", "role", pl.col("_number").alias("cpr"),
@@ -392,8 +392,9 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         # Only the catalogue events in the window can ship: the other incidents are let go here.
         in_week = int(incidents.select(pl.col("registered_at").is_between(
             pl.lit(week.start, dtype=DATETIME), pl.lit(week.end, dtype=DATETIME), closed="left").sum()).item())
-        incidents = incidents.with_row_index("_event").join(events.select("_event").unique(), on="_event",
-                                                            how="semi")
+        # ``_event`` is the incident's row number: its rows are taken by position, in order
+        kept = events.get_column("_event").unique().sort()
+        incidents = incidents.select(kept.alias("_event"), pl.all().gather(kept))
         on_stage("select")
         register = _register(population, numbers)
         del population, numbers
