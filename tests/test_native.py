@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hmac
 
+import numpy as np
 import polars as pl
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -168,3 +169,44 @@ def test_sha256_compressions_is_deterministic() -> None:
     one = _native.sha256_compressions(1000, 1)
     assert len(one) == 32 and one == _native.sha256_compressions(1000, 1)
     assert one != _native.sha256_compressions(1001, 1)
+
+
+# ------------------------------------------------------------------ a key per row (scoping)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_keyed_rfc4231_every_vector_in_one_call(threads: int) -> None:
+    """Each RFC 4231 vector under its own key, the rows interleaved with nulls, in one call."""
+    keys = [key for key, _, _, _ in RFC4231]
+    rows = [(k, data) for k, (_, data, _, _) in enumerate(RFC4231)] * 2
+    rows = rows[::-1] + [(0, None)]
+    index = np.array([k for k, _ in rows], dtype=np.uint32)
+    values = pl.Series([data for _, data in rows], dtype=pl.Binary)
+    out = pl.Series(_native.hmac_sha256_keyed(keys, [b""] * len(keys), index, values, "raw", threads)).to_list()
+    for (k, _), mac in zip(rows[:-1], out[:-1], strict=True):
+        _, _, expected, size = RFC4231[k]
+        assert mac is not None and mac[:size].hex() == expected
+    assert out[-1] is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.text(max_size=60)), max_size=50),
+       st.lists(st.binary(max_size=80), min_size=3, max_size=3))
+def test_keyed_text_equals_the_standard_library(rows: list[tuple[int, str]], keys: list[bytes]) -> None:
+    prefixes = [b"101.", b"851.e.", b""]
+    index = np.array([k for k, _ in rows], dtype=np.uint32)
+    out = pl.Series(_native.hmac_sha256_keyed(keys, prefixes, index, pl.Series([v for _, v in rows], dtype=pl.String),
+                                              "base64url16"), dtype=pl.String).to_list()
+    for (k, value), got in zip(rows, out, strict=True):
+        mac = hmac.digest(keys[k], value.encode(), "sha256")[:16]
+        assert got == prefixes[k].decode() + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def test_keyed_refuses_what_does_not_fit() -> None:
+    values = pl.Series(["a"])
+    with pytest.raises(ValueError, match="out of range"):
+        _native.hmac_sha256_keyed([b"k"], [b""], np.array([1], dtype=np.uint32), values, "hex8")
+    with pytest.raises(ValueError, match="one key index per value"):
+        _native.hmac_sha256_keyed([b"k"], [b""], np.array([0, 0], dtype=np.uint32), values, "hex8")
+    with pytest.raises(ValueError, match="one prefix per key"):
+        _native.hmac_sha256_keyed([b"k"], [], np.array([0], dtype=np.uint32), values, "hex8")
