@@ -344,7 +344,9 @@ def test_model_refuses_impossible_probabilities() -> None:
                    DEFAULT_MODEL.surname_u, DEFAULT_MODEL.date_m, DEFAULT_MODEL.missing_u, DEFAULT_MODEL.cpr_m,
                    DEFAULT_MODEL.cpr_u, DEFAULT_MODEL.place_m, threshold=1.0)
     with pytest.raises(ValueError, match="m- and u-probability"):
-        replace(DEFAULT_MODEL, cpr_u=(0.0, 0.1, 0.1, 0.8))
+        replace(DEFAULT_MODEL, cpr_u=((0.0, 0.1, 0.1, 0.8),) * 3)
+    with pytest.raises(ValueError, match="date group"):
+        replace(DEFAULT_MODEL, cpr_u=DEFAULT_MODEL.cpr_u[:2])
     with pytest.raises(ValueError, match="place_m"):
         replace(DEFAULT_MODEL, place_m=1.0)
 

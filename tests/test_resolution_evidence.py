@@ -202,3 +202,25 @@ def test_place_weights_follow_the_registers_share() -> None:
 def test_a_written_number_column_of_another_type_is_refused() -> None:
     with pytest.raises(InputError, match="queries, column 'written_cpr': expected a String column"):
         resolve(query().with_columns(written_cpr=pl.lit(1203852468)), register())
+
+
+def test_undated_queries_with_the_same_names_do_not_lend_each_other_their_evidence() -> None:
+    """Two "Mette Hansen" written without a birth date: one with her number (a slip) on an event
+    in her municipality, which resolves her; the other with nothing else, which names alone do
+    not resolve. They may be two people: the second is not resolved on the first's evidence."""
+    q = pl.concat([query("12038S2468", HOME, qid=1, born=None), query(None, None, qid=2, born=None)])
+    got = resolve(q, register()).matches.sort("qid")
+    assert got.row(0, named=True)["cpr"] == TRUE
+    assert got.row(1, named=True)["cpr"] is None
+    assert got.row(1, named=True)["outcome"] != "resolved"
+    _, ids = comparison_pairs(q, register())
+    assert ids["iid"].n_unique() == 2
+
+
+def test_dated_queries_with_the_same_names_are_still_one_identity() -> None:
+    """The same names and birth date on two events are one person far more often than two: they
+    stay one identity, and the number written on one resolves both (one answer)."""
+    q = pl.concat([query("12038S2468", HOME, qid=1), query(None, None, qid=2)])
+    _, ids = comparison_pairs(q, register())
+    assert ids["iid"].n_unique() == 1
+    assert resolve(q, register()).matches["cpr"].to_list() == [TRUE, TRUE]

@@ -47,7 +47,7 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   candidates; it is accepted when at least :data:`MATCH_THRESHOLD`, the runner-up at least
   :data:`AMBIGUITY_MARGIN` bits behind, and no other query claims the same resident as strongly
   (one-to-one). Queries with the same folded names and birth date are one identity and get one
-  answer. Nothing unresolved is guessed.
+  answer; a query without a birth date is an identity of its own. Nothing unresolved is guessed.
 
 Everything is integer arrays, Polars joins and NumPy arithmetic over whole columns; string
 similarity is rapidfuzz's ``cpdist`` (C++) over the distinct name pairs that are neither exact
@@ -86,6 +86,7 @@ from socialsearch.errors import InputError, InputProblem
 
 __all__ = [
     "AMBIGUITY_MARGIN",
+    "CPR_DATE_GROUPS",
     "CPR_LEVELS",
     "DATE_LEVELS",
     "DEFAULT_MODEL",
@@ -127,6 +128,14 @@ candidate's (codes 0-3; null when nothing usable is written, :func:`written_cpr`
 digits once folded (full-width digits, stray separators); one edit away (a digit dropped, added,
 replaced or two neighbours swapped); the last four characters are the candidate's sequence
 digits ``SSSS``; anything else."""
+
+CPR_DATE_GROUPS: Final = ("same_day", "near_date", "no_date")
+"""The groups of :data:`DATE_LEVELS` with a u of their own per :data:`CPR_LEVELS` level: the same
+date (``exact``: a candidate who is not the person shares the six date digits of the number, so
+only the sequence digits tell them apart), a near date (``swapped``, ``year_off``,
+``one_digit``) and no birth date (``missing``: a candidate on any date)."""
+
+_CPR_DATE_GROUP: Final = (0, 1, 1, 1, 2)  # the CPR_DATE_GROUPS index of each DATE_LEVELS code
 
 PLACE_LEVELS: Final = ("same", "different")
 """Comparison levels of the event's municipality against the candidate's residence (codes 0-1;
@@ -180,9 +189,10 @@ class MatchModel:
     the register's frequency of the name, or of the name pair, is). ``date_m``: m per
     :data:`DATE_LEVELS`; the u of levels 0-3 is the register's share of residents born on those
     dates; ``missing_u`` is the u of level 4 (a query without a birth date: missing for a
-    match and for a non-match alike, so about ``date_m[4]``). ``cpr_m``, ``cpr_u``: m and u per
-    :data:`CPR_LEVELS` (u among the candidates that are not the person: they share the birth
-    date or a near one, so the date digits are not counted twice). ``place_m``: the share of
+    match and for a non-match alike, so about ``date_m[4]``). ``cpr_m``: m per
+    :data:`CPR_LEVELS`; ``cpr_u``: u per level for each of :data:`CPR_DATE_GROUPS` (among the
+    candidates that are not the person and on that group's date levels, so the date digits of
+    the number are not counted twice). ``place_m``: the share of
     true pairs whose event is in the resident's municipality; its u is the register's share of
     the event's municipalities, counted when :func:`resolve` runs.
     """
@@ -194,7 +204,8 @@ class MatchModel:
     date_m: tuple[float, float, float, float, float]
     missing_u: float
     cpr_m: tuple[float, float, float, float]
-    cpr_u: tuple[float, float, float, float]
+    cpr_u: tuple[tuple[float, float, float, float], tuple[float, float, float, float],
+                 tuple[float, float, float, float]]
     place_m: float
     p_in_register: float = P_IN_REGISTER
     threshold: float = MATCH_THRESHOLD
@@ -206,8 +217,12 @@ class MatchModel:
     relation_u: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
+        rows = self.cpr_u
+        if len(rows) != len(CPR_DATE_GROUPS) or not all(isinstance(r, tuple) and len(r) == len(CPR_LEVELS)
+                                                         for r in rows):
+            raise ValueError("cpr_u must hold one u-probability per CPR level for each date group")
         probs = [*self.given_m, *self.given_u, *self.surname_m, *self.surname_u, *self.date_m, self.missing_u,
-                 *self.cpr_m, *self.cpr_u, *self.relation_m, *self.relation_u]
+                 *self.cpr_m, *(p for r in rows for p in r), *self.relation_m, *self.relation_u]
         if not all(0.0 < p <= 1.0 for p in probs):
             raise ValueError("every m- and u-probability must be in (0, 1]")
         if not 0.0 < self.place_m < 1.0:
@@ -237,7 +252,9 @@ DEFAULT_MODEL: Final = MatchModel(
     date_m=(0.9010, 0.0350, 0.0176, 0.0251, 0.0209),
     missing_u=0.0164,
     cpr_m=(0.1802, 0.6198, 0.1997, 0.0003),
-    cpr_u=(0.000143, 0.000715, 0.000143, 0.998999),
+    cpr_u=((0.000143, 0.000715, 0.000143, 0.998999),
+           (0.000143, 0.000715, 0.000143, 0.998999),
+           (0.000143, 0.000715, 0.000143, 0.998999)),
     place_m=0.6620,
     relation_m=(0.0785, 0.0553, 0.8662),
     relation_u=(0.000599, 0.000599, 0.998802),
@@ -707,14 +724,18 @@ def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
         raise InputError(InputProblem("queries", "qid", "unique values"))
     qg, new_g = _query_names(q["given_name"], index.given)
     qs, new_s = _query_names(q["surname"], index.surname)
-    q = q.with_columns(qg=qg, qs=qs, day=pl.col("birth_date").cast(pl.Int32))
+    # Dated queries with the same folded names are one identity; an undated one is its own (two
+    # same-named undated queries are too often two people to lend each other their evidence).
+    q = q.with_columns(qg=qg, qs=qs, day=pl.col("birth_date").cast(pl.Int32)).with_columns(
+        alone=pl.when(pl.col("day").is_null()).then(pl.int_range(pl.len(), dtype=pl.UInt32)))
     idents = (
-        q.select("qg", "qs", "day").unique()
+        q.select("qg", "qs", "day", "alone").unique()
         .filter(pl.col("day").is_not_null() | (pl.col("qg").is_not_null() & pl.col("qs").is_not_null()))
-        .sort("day", "qg", "qs", nulls_last=True).with_row_index("iid")
+        .sort("day", "qg", "qs", "alone", nulls_last=True).with_row_index("iid")
     )
-    mapping = q.join(idents, on=["qg", "qs", "day"], how="left", nulls_equal=True).select(
+    mapping = q.join(idents, on=["qg", "qs", "day", "alone"], how="left", nulls_equal=True).select(
         "qid", "iid", no_date=pl.col("day").is_null())
+    idents = idents.drop("alone")
 
     def ext(f: _Field, new: pl.DataFrame, col: str, fill: int = -1) -> np.ndarray:
         base = {"first": f.first, "last": f.last, "parts": f.parts}[col]
@@ -1163,8 +1184,11 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     if residence is None:
         residence = pl.repeat(None, index.cpr.len(), dtype=pl.String, eager=True)
     place_level, u_same = _place_levels(pairs, places, residence.cast(pl.String).rename("municipality"))
-    cpr_table = np.append(np.log2(np.asarray(model.cpr_m)) - np.log2(np.asarray(model.cpr_u)), 0.0)
+    # log2(m / u) per date group (rows) and written-CPR level (columns; the last: nothing usable)
+    cpr_table = np.log2(np.asarray(model.cpr_m))[None, :] - np.log2(np.asarray(model.cpr_u))
+    cpr_table = np.hstack([cpr_table, np.zeros((len(CPR_DATE_GROUPS), 1))])
     c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
+    group = np.asarray(_CPR_DATE_GROUP)[pairs["date_level"].to_numpy().astype(np.int64)]
     p = place_level.fill_null(2).to_numpy().astype(np.int64)
     place_w = np.zeros(len(p))
     place_w[p == 0] = np.log2(model.place_m / u_same[p == 0])
@@ -1172,7 +1196,7 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     relation_level = _relation_levels(pairs, queries, qs.mapping, index.cpr)
     relation_table = np.append(np.log2(np.asarray(model.relation_m)) - np.log2(np.asarray(model.relation_u)), 0.0)
     r = relation_level.fill_null(len(RELATION_LEVELS)).to_numpy().astype(np.int64)
-    weight = pairs["weight"].to_numpy() + cpr_table[c] + place_w + relation_table[r]
+    weight = pairs["weight"].to_numpy() + cpr_table[group, c] + place_w + relation_table[r]
     return pairs.with_columns(cpr_level=cpr_level, place_level=place_level, relation_level=relation_level,
                               weight=pl.Series(weight))
 
@@ -1246,7 +1270,8 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
         ``qid`` (integer, unique), ``given_name``, ``surname`` (String, nullable) and
         ``birth_date`` (Date, nullable): the incident persons without a valid CPR number.
         Queries with the same folded names and birth date are one identity and get the same
-        answer (the same person on several events). Optional: ``written_cpr`` (String, the
+        answer (the same person on several events); a query without a birth date is an
+        identity of its own. Optional: ``written_cpr`` (String, the
         invalid CPR number as written, :func:`written_cpr`) and ``municipality`` (String, the
         event's municipality code), ``kin`` and ``household`` (List of String: the CPR numbers
         of the relatives of the event's persons with a valid one, :func:`relatives`); a query
