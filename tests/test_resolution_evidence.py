@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from socialsearch.errors import InputError
 from socialsearch.station.resolution import (
+    CPR_DATE_GROUPS,
     CPR_LEVELS,
     DEFAULT_MODEL,
     PLACE_LEVELS,
@@ -151,11 +152,11 @@ def test_a_wrong_number_keeps_a_same_day_namesake_unresolved() -> None:
 
 
 def test_the_number_and_the_place_find_the_person_without_a_birth_date() -> None:
-    """No birth date written: the candidates are every "Mette Hansen". The number's u's were
-    fitted among candidates born on the same or a near date, so a one-edit number alone is not
-    enough here (a documented limit); with the event in her municipality it is."""
+    """No birth date written: the candidates are every "Mette Hansen", on any date. The number's
+    u's without a date are fitted among such candidates, whose date digits rarely agree with
+    the written number's, so a one-edit number alone finds her; so does it with the place."""
     assert answer(query(born=None), register())[0] is None
-    assert answer(query("120385246", born=None), register()) == (None, "below_threshold")
+    assert answer(query("120385246", born=None), register()) == (TRUE, "resolved")
     assert answer(query("120385246", HOME, born=None), register()) == (TRUE, "resolved")
 
 
@@ -224,3 +225,27 @@ def test_dated_queries_with_the_same_names_are_still_one_identity() -> None:
     _, ids = comparison_pairs(q, register())
     assert ids["iid"].n_unique() == 1
     assert resolve(q, register()).matches["cpr"].to_list() == [TRUE, TRUE]
+
+
+def _number_weight(written: str, born: dt.date | None) -> float:
+    """What the written number adds to the weight of the person's own pair."""
+    reg = register()
+    with_number, _ = comparison_pairs(query(written, born=born), reg)
+    without, _ = comparison_pairs(query(None, born=born), reg)
+    mine = with_number.join(without.select("rid", base="weight"), on="rid").filter(pl.col("cpr") == TRUE)
+    return float(mine["weight"].item() - mine["base"].item())
+
+
+def test_a_one_edit_number_says_least_against_a_candidate_born_the_same_day() -> None:
+    """Among candidates born the same day the number's six date digits agree with every one of
+    them, so a number one edit away happens by chance far more often than among candidates on a
+    near date or on any date: ``one_edit`` weighs least on the same day, and each weight is
+    log2(m / u) with the u of its date group."""
+    one_edit = CPR_LEVELS.index("one_edit")
+    same_day = _number_weight("120385468", D)
+    near = _number_weight("120385468", dt.date(1985, 12, 3))  # day and month swapped
+    undated = _number_weight("120385468", None)
+    assert same_day < near and same_day < undated
+    m, u = DEFAULT_MODEL.cpr_m[one_edit], DEFAULT_MODEL.cpr_u
+    assert [same_day, near, undated] == pytest.approx([np.log2(m / u[g][one_edit]) for g in range(3)])
+    assert CPR_DATE_GROUPS == ("same_day", "near_date", "no_date")

@@ -240,7 +240,11 @@ class MatchModel:
 # before the decision was fitted): the m's from the 1,643 true pairs with a usable written
 # number and the 3,042 with an event place, the written-CPR u's from the 3,493 candidate pairs
 # with a usable written number that are not the person (0, 2, 0 and 3,491 of them on the four
-# levels: the half pair per level is most of the first three). The relation constants (v2.3,
+# levels: the half pair per level is most of the first three). The written-CPR u's per date group
+# (v2.4, 2026-12-07, before the decision was refitted) from the candidate pairs that are not the
+# person of the 18,489 synth queries of seed 2 at scale 1.0 (same day: 0, 70, 0 and 25,156 on the
+# four levels; near date: 0, 3, 2 and 59,638; no date: 0, 0, 4 and 18,910), the half pair added
+# per level. The relation constants (v2.3,
 # 2026-12-07, before the decision was fitted): the m's from the 387 true pairs whose event has
 # relatives (kin 30, household 21, none 336), the u's from the 833 candidate pairs of those
 # queries that are not the person (all of them none: the half pair is the u of kin and household).
@@ -252,9 +256,9 @@ DEFAULT_MODEL: Final = MatchModel(
     date_m=(0.9010, 0.0350, 0.0176, 0.0251, 0.0209),
     missing_u=0.0164,
     cpr_m=(0.1802, 0.6198, 0.1997, 0.0003),
-    cpr_u=((0.000143, 0.000715, 0.000143, 0.998999),
-           (0.000143, 0.000715, 0.000143, 0.998999),
-           (0.000143, 0.000715, 0.000143, 0.998999)),
+    cpr_u=((0.0000198, 0.0027945, 0.0000198, 0.9971658),
+           (0.0000084, 0.0000587, 0.0000419, 0.9998910),
+           (0.0000264, 0.0000264, 0.0002379, 0.9997092)),
     place_m=0.6620,
     relation_m=(0.0785, 0.0553, 0.8662),
     relation_u=(0.000599, 0.000599, 0.998802),
