@@ -37,8 +37,8 @@ The model, in the manner of Fellegi & Sunter (1969) and Splink:
   is the share of residents born on its dates; with the prior λ = :data:`P_IN_REGISTER` /
   (register size) they make "one of the residents born that day".
 * **Further evidence** (optional query columns): the CPR number as written where it is not a
-  valid one (:data:`CPR_LEVELS`, its u's counted among the candidates, who share the birth
-  date or a near one, so the date digits are not weighed twice) and the event's municipality
+  valid one (:data:`CPR_LEVELS`, its u's counted among the candidates per
+  :data:`CPR_DATE_GROUPS` group, so the date digits are not weighed twice) and the event's municipality
   against the candidate's residence (:data:`PLACE_LEVELS`, u the register's share of the
   municipality), and the relatives of the event's persons with a valid number
   (:data:`RELATION_LEVELS`, from the relations register by :func:`relatives`). They are joined
