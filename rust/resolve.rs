@@ -1,7 +1,8 @@
 //! The register index of the station's resolution, over whole integer columns:
 //!
-//! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
-//!   column), with per row the id of its value, per value its first row and its number of rows;
+//! * [`spellings`]: the distinct spellings of a name column (its Arrow buffers read in place),
+//!   with per row the id of its spelling, per spelling its first row, its number of rows and
+//!   its folded form ([`fold_name`]: NFKC, case, Danish letters, accents, separators);
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
 //!   offsets and row ids, by a stable counting sort;
 //! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
@@ -11,99 +12,265 @@
 //!
 //! Each is one or two passes; none allocates per row.
 
+use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+
+use crate::arrow::Column;
+
 /// The id of "no value" (a null row, or a row a sort leaves out).
 pub const NONE: u32 = u32::MAX;
 
-/// The distinct values of a hash column (see [`distinct`]).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Distinct {
-    /// Per row, the id of its value ([`NONE`] where the row is not valid); ids are numbered in
-    /// the order of each value's first row.
-    pub ids: Vec<u32>,
-    /// Per id, the first row carrying the value.
-    pub first: Vec<u32>,
-    /// Per id, the number of rows carrying the value.
-    pub count: Vec<u32>,
+// ------------------------------------------------------------------------------- name folding
+
+/// The letters that a lower-case, canonically decomposed character stands for, and how many
+/// characters (one, or a letter and the combining mark after it) it takes: the Danish letters
+/// and the German ones seen in Danish names as letter pairs (å ≡ aa, æ ≡ ä ≡ ae, ø ≡ ö ≡ oe, also
+/// an o with a combining stroke) and a few letters without a decomposition.
+#[inline]
+fn letter_pair(c: char, next: Option<char>) -> Option<(&'static str, usize)> {
+    Some(match (c, next) {
+        ('a', Some('\u{030A}')) => ("aa", 2),
+        ('a', Some('\u{0308}')) => ("ae", 2),
+        ('o', Some('\u{0308}' | '\u{0338}' | '\u{0337}')) => ("oe", 2),
+        ('u', Some('\u{0308}')) => ("ue", 2),
+        ('æ', _) => ("ae", 1),
+        ('ø' | 'œ', _) => ("oe", 1),
+        ('ß', _) => ("ss", 1),
+        ('ð' | 'đ', _) => ("d", 1),
+        ('þ', _) => ("th", 1),
+        ('ł', _) => ("l", 1),
+        ('ı', _) => ("i", 1),
+        _ => return None,
+    })
 }
+
+/// Whether `c` separates the parts of a name: white space, a dash, `_` or `/`.
+#[inline]
+fn separates(c: char) -> bool {
+    c.is_whitespace() || c == '_' || c == '/' || c.general_category() == GeneralCategory::DashPunctuation
+}
+
+/// A name folded for comparison, `None` when no letter is left: Unicode NFKC, invisible format
+/// characters dropped, lower case, canonical decomposition, the letter pairs of
+/// [`letter_pair`], every other combining mark dropped, each run of separators one space
+/// between parts, every character other than `a`-`z` dropped.
+pub fn fold_name(name: &str) -> Option<String> {
+    if let Some(folded) = fold_plain(name) {
+        return (!folded.is_empty()).then_some(folded);
+    }
+    let visible: String = name.nfkc().filter(|&c| c.general_category() != GeneralCategory::Format).collect();
+    let chars: Vec<char> = visible.to_lowercase().nfd().collect();
+    let mut out = String::with_capacity(chars.len());
+    let mut gap = false;
+    let mut letters = |s: &str, gap: &mut bool| {
+        if *gap && !out.is_empty() {
+            out.push(' ');
+        }
+        *gap = false;
+        out.push_str(s);
+    };
+    let mut at = 0;
+    while at < chars.len() {
+        let c = chars[at];
+        if let Some((pair, used)) = letter_pair(c, chars.get(at + 1).copied()) {
+            letters(pair, &mut gap);
+            at += used;
+            continue;
+        }
+        if c.general_category_group() == GeneralCategoryGroup::Mark {
+            // dropped
+        } else if separates(c) {
+            gap = true;
+        } else if c.is_ascii_lowercase() {
+            let mut buf = [0u8; 4];
+            letters(c.encode_utf8(&mut buf), &mut gap);
+        }
+        at += 1;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// [`fold_name`] of a name of ASCII characters and the Danish letters æ, ø, å (either case) only,
+/// none of which composes with its neighbours: each character on its own (`None` for any other
+/// name). The folding of what most names are written with, without the Unicode tables.
+fn fold_plain(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut gap = false;
+    for c in name.chars() {
+        let mut buf = [0u8; 4];
+        let letters: &str = match c {
+            'a'..='z' => c.encode_utf8(&mut buf),
+            'A'..='Z' => c.to_ascii_lowercase().encode_utf8(&mut buf),
+            'æ' | 'Æ' => "ae",
+            'ø' | 'Ø' => "oe",
+            'å' | 'Å' => "aa",
+            _ if c.is_ascii() => {
+                gap |= separates(c);
+                continue;
+            }
+            _ => return None,
+        };
+        if gap && !out.is_empty() {
+            out.push(' ');
+        }
+        gap = false;
+        out.push_str(letters);
+    }
+    Some(out)
+}
+
+/// The distinct spellings of a name column (see [`spellings`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Spellings {
+    /// Per row, the id of its spelling ([`NONE`] for a null); ids in the order of first rows.
+    pub ids: Vec<u32>,
+    /// Per id, the first row carrying the spelling.
+    pub first: Vec<u32>,
+    /// Per id, the number of rows carrying it.
+    pub count: Vec<u32>,
+    /// Per id, the spelling folded by [`fold_name`].
+    pub folded: Vec<Option<String>>,
+}
+
+const NOT_UTF8: &str = "a name is not UTF-8 text";
+const MALFORMED: &str = "the Arrow array is malformed (a value lies outside its buffers)";
+
+/// A spelling of at most 11 bytes as one integer: its bytes, then its length in byte 11 (so that
+/// two spellings have the same key exactly when they are equal), bytes 12-15 zero.
+#[inline]
+fn short_key(value: &[u8]) -> Option<u128> {
+    let mut key = [0u8; 16];
+    key.get_mut(..value.len())?.copy_from_slice(value);
+    key[11] = u8::try_from(value.len()).ok().filter(|&n| n < 12)?;
+    Some(u128::from_le_bytes(key))
+}
+
+/// An open-addressing table (linear probing, at most half full) of short spellings' keys
+/// ([`short_key`]) with their ids in the top 32 bits of the same 16 bytes: no pointer into the
+/// strings, one slot per probe.
+struct ShortTable {
+    slots: Vec<u128>,
+    bits: u32,
+    len: usize,
+}
+
+impl ShortTable {
+    const EMPTY: u128 = (NONE as u128) << 96;
+
+    fn new() -> Self {
+        Self { slots: vec![Self::EMPTY; 1 << 12], bits: 12, len: 0 }
+    }
+
+    #[inline]
+    fn start(key: u128, bits: u32) -> usize {
+        slot((key as u64) ^ ((key >> 64) as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F), bits)
+    }
+
+    /// The id of `key`, or `fresh` stored as its id.
+    #[inline]
+    fn id_or_insert(&mut self, key: u128, fresh: u32) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut at = Self::start(key, self.bits);
+        loop {
+            let held = self.slots[at];
+            if held == Self::EMPTY {
+                break;
+            }
+            if held & !Self::EMPTY == key {
+                return (held >> 96) as u32;
+            }
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = key | (u128::from(fresh) << 96);
+        self.len += 1;
+        if 2 * self.len > self.slots.len() {
+            self.bits += 1;
+            let old = std::mem::replace(&mut self.slots, vec![Self::EMPTY; 1 << self.bits]);
+            let mask = self.slots.len() - 1;
+            for held in old.into_iter().filter(|&h| h != Self::EMPTY) {
+                let mut at = Self::start(held & !Self::EMPTY, self.bits);
+                while self.slots[at] != Self::EMPTY {
+                    at = (at + 1) & mask;
+                }
+                self.slots[at] = held;
+            }
+        }
+        fresh
+    }
+}
+
+/// The distinct spellings of the string column `column`, compared as bytes (one pass over the
+/// rows: short spellings by their bytes as one integer, longer ones in a hash table of the
+/// column's bytes in place), each folded once.
+///
+/// # Errors
+/// When the column has `u32::MAX` rows or more, a value lies outside its buffers or a
+/// spelling is not UTF-8.
+pub fn spellings(column: &Column) -> Result<Spellings, String> {
+    if column.len() >= NONE as usize {
+        return Err("fewer than 2^32 - 1 rows".into());
+    }
+    let mut short = ShortTable::new();
+    let mut long: HashMap<&[u8], u32, ahash::RandomState> = HashMap::with_hasher(ahash::RandomState::new());
+    let mut out = Spellings { ids: Vec::with_capacity(column.len()), ..Spellings::default() };
+    let mut values: Vec<&[u8]> = Vec::new();
+    let mut row = 0u32;
+    for chunk in column.chunks() {
+        for i in 0..chunk.len() {
+            if chunk.is_valid(i) {
+                let value = chunk.get(i).ok_or(MALFORMED)?;
+                let next = values.len() as u32;
+                let id = match short_key(value) {
+                    Some(key) => short.id_or_insert(key, next),
+                    None => *long.entry(value).or_insert(next),
+                };
+                if id == next {
+                    values.push(value);
+                    out.first.push(row);
+                    out.count.push(0);
+                }
+                out.count[id as usize] += 1;
+                out.ids.push(id);
+            } else {
+                out.ids.push(NONE);
+            }
+            row += 1;
+        }
+    }
+    out.folded = values
+        .iter()
+        .map(|v| std::str::from_utf8(v).map(fold_name).map_err(|_| NOT_UTF8.to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok(out)
+}
+
+/// Every value of the string column `column` folded by [`fold_name`] (`None` for a null).
+///
+/// # Errors
+/// When a value lies outside its buffers or is not UTF-8.
+pub fn fold_column(column: &Column) -> Result<Vec<Option<String>>, String> {
+    let mut out = Vec::with_capacity(column.len());
+    for chunk in column.chunks() {
+        for i in 0..chunk.len() {
+            out.push(if chunk.is_valid(i) {
+                let value = chunk.get(i).ok_or(MALFORMED)?;
+                fold_name(std::str::from_utf8(value).map_err(|_| NOT_UTF8)?)
+            } else {
+                None
+            });
+        }
+    }
+    Ok(out)
+}
+
+// ----------------------------------------------------------------------------- integer keys
 
 /// Fibonacci hashing of an already mixed 64-bit value into a table of `2^bits` slots.
 #[inline]
 fn slot(hash: u64, bits: u32) -> usize {
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
-}
-
-/// An open-addressing table of (hash, id) slots (linear probing), kept at most half full.
-struct Table {
-    slots: Vec<(u64, u32)>,
-    bits: u32,
-}
-
-impl Table {
-    fn new(bits: u32) -> Self {
-        Self { slots: vec![(0, NONE); 1 << bits], bits }
-    }
-
-    /// The id of `hash`, or the empty slot where it belongs.
-    #[inline]
-    fn find(&self, hash: u64) -> Result<u32, usize> {
-        let mask = self.slots.len() - 1;
-        let mut at = slot(hash, self.bits);
-        loop {
-            let (key, id) = self.slots[at];
-            if id == NONE {
-                return Err(at);
-            }
-            if key == hash {
-                return Ok(id);
-            }
-            at = (at + 1) & mask;
-        }
-    }
-
-    fn grow(&mut self) {
-        let mut bigger = Self::new(self.bits + 1);
-        for &(hash, id) in &self.slots {
-            if id != NONE {
-                if let Err(at) = bigger.find(hash) {
-                    bigger.slots[at] = (hash, id);
-                }
-            }
-        }
-        *self = bigger;
-    }
-}
-
-/// The distinct values of `hashes` among the rows where `valid` is true.
-///
-/// # Panics
-/// If `hashes` and `valid` differ in length or have `u32::MAX` rows or more.
-pub fn distinct(hashes: &[u64], valid: &[bool]) -> Distinct {
-    assert_eq!(hashes.len(), valid.len(), "one validity flag per hash");
-    assert!(hashes.len() < NONE as usize, "fewer than 2^32 - 1 rows");
-    let mut table = Table::new(16);
-    let mut out = Distinct { ids: Vec::with_capacity(hashes.len()), ..Distinct::default() };
-    for (row, (&hash, &ok)) in hashes.iter().zip(valid).enumerate() {
-        if !ok {
-            out.ids.push(NONE);
-            continue;
-        }
-        let id = match table.find(hash) {
-            Ok(id) => id,
-            Err(at) => {
-                let id = out.first.len() as u32;
-                table.slots[at] = (hash, id);
-                out.first.push(row as u32);
-                out.count.push(0);
-                if 2 * out.first.len() > table.slots.len() {
-                    table.grow();
-                }
-                id
-            }
-        };
-        out.count[id as usize] += 1;
-        out.ids.push(id);
-    }
-    out
 }
 
 /// Rows grouped by key, stably: `offsets` (`buckets + 1` of them) and `rows`, the rows of key
@@ -255,26 +422,63 @@ pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u3
 mod tests {
     use super::*;
 
-    #[test]
-    fn distinct_numbers_values_by_first_row_and_counts_them() {
-        let hashes = [7, 3, 7, 0, 3, 7, 9];
-        let valid = [true, true, true, false, true, true, true];
-        let got = distinct(&hashes, &valid);
-        assert_eq!(got.ids, vec![0, 1, 0, NONE, 1, 0, 2]);
-        assert_eq!(got.first, vec![0, 1, 6]);
-        assert_eq!(got.count, vec![3, 2, 1]);
+    fn fold(name: &str) -> Option<String> {
+        fold_name(name)
     }
 
     #[test]
-    fn distinct_survives_growing_and_colliding_slots() {
-        // more values than the first table holds, many sharing their top bits
-        let hashes: Vec<u64> = (0..200_000u64).map(|i| (i % 70_001) << 3).collect();
-        let got = distinct(&hashes, &vec![true; hashes.len()]);
-        assert_eq!(got.first.len(), 70_001);
-        for (row, &id) in got.ids.iter().enumerate() {
-            assert_eq!(hashes[got.first[id as usize] as usize], hashes[row]);
+    fn fold_name_folds_danish_letters_case_accents_and_separators() {
+        let cases = [
+            ("Ærø", Some("aeroe")),
+            ("AEROE", Some("aeroe")),
+            (" Anne-Marie ", Some("anne marie")),
+            ("A\u{030A}se", Some("aase")),
+            ("Åse", Some("aase")),
+            ("José", Some("jose")),
+            ("O'Brien", Some("obrien")),
+            ("Jörgen", Some("joergen")),
+            ("o\u{0338}", Some("oe")),
+            ("Ｓøｒｅｎ", Some("soeren")),
+            ("Straße", Some("strasse")),
+            ("Anne\u{00A0}\u{2013} Marie", Some("anne marie")),
+            ("Ma\u{200D}rie", Some("marie")),
+            ("a\u{0323}\u{030A}", Some("a")),
+            ("İlker", Some("ilker")),
+            ("Łukasz_Þór/Ðan", Some("lukasz thor dan")),
+            (".", None),
+            ("", None),
+            ("李", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(fold(name).as_deref(), want, "{name:?}");
         }
-        assert_eq!(got.count.iter().map(|&c| c as usize).sum::<usize>(), hashes.len());
+    }
+
+    #[test]
+    fn spellings_are_compared_as_bytes_and_folded_once() {
+        use arrow_array::{ArrayRef, StringArray};
+        use std::sync::Arc;
+        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("Åse"), None, Some("Aase"), Some("Åse"), Some("-")]));
+        let column = Column::from_arrays([&array]).unwrap();
+        let got = spellings(&column).unwrap();
+        assert_eq!(got.ids, vec![0, NONE, 1, 0, 2]);
+        assert_eq!(got.first, vec![0, 2, 4]);
+        assert_eq!(got.count, vec![2, 1, 1]);
+        assert_eq!(got.folded, vec![Some("aase".to_string()), Some("aase".to_string()), None]);
+        assert_eq!(fold_column(&column).unwrap()[..2], [Some("aase".to_string()), None]);
+    }
+
+    #[test]
+    fn short_keys_tell_spellings_apart_and_the_table_survives_growing() {
+        assert_ne!(short_key(b"ab"), short_key(b"ab\0"));
+        assert_eq!(short_key(b""), Some(0));
+        assert!(short_key(b"12345678901").is_some() && short_key(b"123456789012").is_none());
+        let mut table = ShortTable::new();
+        let keys: Vec<u128> = (0..50_000u32).map(|i| short_key(&(i % 20_011).to_le_bytes()).unwrap()).collect();
+        let ids: Vec<u32> = keys.iter().enumerate().map(|(i, &k)| table.id_or_insert(k, i as u32)).collect();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(id as usize, i % 20_011);
+        }
     }
 
     #[test]
@@ -325,6 +529,11 @@ pub(crate) mod python {
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
     use pyo3::types::PyBytes;
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, StringArray};
+
+    use crate::arrow::Output;
 
     /// `values` as `bytes`, each value's little-endian bytes (`to`) in turn.
     fn le_bytes<'py, T: Copy, const N: usize>(
@@ -334,23 +543,6 @@ pub(crate) mod python {
     ) -> Bound<'py, PyBytes> {
         let raw: Vec<u8> = values.iter().flat_map(|&v| to(v)).collect();
         PyBytes::new(py, &raw)
-    }
-
-    /// `(ids, first, count)` of [`super::distinct`], each as `bytes` of little-endian u32.
-    #[pyfunction]
-    fn distinct_hashes<'py>(
-        py: Python<'py>,
-        hashes: PyBuffer<u64>,
-        valid: PyBuffer<u8>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let hashes = hashes.to_vec(py)?;
-        let valid: Vec<bool> = valid.to_vec(py)?.into_iter().map(|v| v != 0).collect();
-        if hashes.len() != valid.len() || hashes.len() >= super::NONE as usize {
-            return Err(PyValueError::new_err("one validity flag per hash, fewer than 2^32 - 1 rows"));
-        }
-        let got = py.detach(move || super::distinct(&hashes, &valid));
-        let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
-        Ok((u32s(&got.ids), u32s(&got.first), u32s(&got.count)))
     }
 
     /// `(offsets, rows)` of [`super::counting_sort`], each as `bytes` of little-endian u32.
@@ -443,9 +635,40 @@ pub(crate) mod python {
         ))
     }
 
+    /// Three `bytes` of little-endian u32 and a string column.
+    type SpellingsOut<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, crate::python::ArrowArray);
+
+    /// A column of strings (nullable) as an Arrow `Utf8` array for `pl.Series(...)`.
+    fn strings(values: &[Option<String>]) -> crate::python::ArrowArray {
+        let array: ArrayRef = Arc::new(StringArray::from_iter(values.iter().map(Option::as_deref)));
+        crate::python::ArrowArray::new(Output::from_array(array))
+    }
+
+    /// `(ids, first, count, folded)` of [`super::spellings`]: the first three as `bytes` of
+    /// little-endian u32, the folded spellings as a string column.
+    #[pyfunction]
+    fn name_spellings<'py>(
+        py: Python<'py>,
+        values: &Bound<'py, PyAny>,
+    ) -> PyResult<SpellingsOut<'py>> {
+        let column = crate::python::column(values)?;
+        let got = py.detach(move || super::spellings(&column)).map_err(PyValueError::new_err)?;
+        let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
+        Ok((u32s(&got.ids), u32s(&got.first), u32s(&got.count), strings(&got.folded)))
+    }
+
+    /// Every value of a string column folded by [`super::fold_name`], as a string column.
+    #[pyfunction]
+    fn fold_names(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<crate::python::ArrowArray> {
+        let column = crate::python::column(values)?;
+        let folded = py.detach(move || super::fold_column(&column)).map_err(PyValueError::new_err)?;
+        Ok(strings(&folded))
+    }
+
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(name_spellings, m)?)?;
+        m.add_function(wrap_pyfunction!(fold_names, m)?)?;
         m.add_function(wrap_pyfunction!(pair_groups, m)?)?;
-        m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
         m.add_function(wrap_pyfunction!(group_rows, m)?)?;
         m.add_function(wrap_pyfunction!(near_pairs, m)?)?;
         Ok(())

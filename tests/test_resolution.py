@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import unicodedata
 from dataclasses import replace
 from itertools import product
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from socialsearch.crypto import _native
 from socialsearch.errors import InputError
 from socialsearch.station.resolution import (
     AMBIGUITY_MARGIN,
@@ -683,3 +685,68 @@ def test_a_register_without_one_name_field_resolves_on_the_other(missing: str) -
     assert pairs["cpr"].to_list() == ["0101801234"]  # Ole Jensen shares no name part with the query
     assert pairs[present].to_list() == [0]
     assert math.isfinite(pairs["weight"][0])
+
+
+# --------------------------------------------------------------------------- the native folding
+
+# Danish names and the ways they are written: å/aa, ø/oe, æ/ae, decomposed (NFD), full-width,
+# case, hyphens and spaces (also non-breaking, en dash, doubled), invisible joiners, accents.
+_DANISH_PARTS = ["Søren", "Åse", "Ærø", "Bøgh", "Jørgen", "Mette", "Anne", "Marie", "Kierkegaard", "Østergård",
+                 "Æbelø", "Müller", "José", "Łukasz", "Straße", "Þór", "Ðan", "İlker", "Nguyễn", "O'Brien"]
+_SPELLINGS = [
+    str.upper, str.lower, str.title,
+    lambda s: unicodedata.normalize("NFD", s),
+    lambda s: unicodedata.normalize("NFKD", s),
+    lambda s: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s),  # full-width
+    lambda s: s.replace("å", "aa").replace("Å", "Aa").replace("ø", "oe").replace("Ø", "Oe").replace("æ", "ae"),
+    lambda s: s.replace("ø", "o\u0338").replace("ö", "o\u0308").replace("ä", "a\u0308"),
+    lambda s: s.replace("e", "é").replace("a", "à").replace("o", "ô"),
+    lambda s: "\u200d".join(s), lambda s: f" {s}\t",
+]
+_separators = st.sampled_from([" ", "-", "  ", "\u00a0", "\u2013", " - ", "_", "/", "\u3000", ""])
+
+
+@st.composite
+def _danish_names(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.sampled_from(_DANISH_PARTS), min_size=1, max_size=3))
+    name = parts[0] + "".join(draw(_separators) + p for p in parts[1:])
+    for spell in draw(st.lists(st.sampled_from(_SPELLINGS), max_size=3)):
+        name = spell(name)
+    return name
+
+
+def _native_fold(values: list[str | None]) -> list[str | None]:
+    return pl.Series(_native.fold_names(pl.Series(values, dtype=pl.String))).to_list()
+
+
+@given(st.lists(st.text(max_size=12) | _danish_names(), min_size=1, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_the_native_folding_is_fold_name(names: list[str]) -> None:
+    """The index folds in the native core; for any text (arbitrary Unicode, and Danish names in
+    the documented variants) it must give exactly what fold_name gives."""
+    assert _native_fold(names) == fold(names)
+
+
+def test_the_native_folding_is_fold_name_for_every_character() -> None:
+    """Every Unicode scalar value folds as fold_name folds it: at the start, after a capital,
+    between a letter and a combining mark (canonical reordering), after a dash, before a ring."""
+    values = pl.Series("n", ["{0}A{0}o{0}\u0308-{0}\u030a".format(chr(c)) for c in range(0x110000)
+                             if not 0xD800 <= c <= 0xDFFF], dtype=pl.String)
+    native = pl.Series("n", _native.fold_names(values), dtype=pl.String)
+    assert native.equals(values.to_frame().select(fold_name(pl.col("n")))["n"])
+
+
+@given(st.lists(st.none() | st.sampled_from(["Åse", "Aase", "Åse ", "A\u030ase", "", "-", "Bo", "bo"])
+                | _danish_names(), max_size=60))
+@settings(max_examples=100, deadline=None)
+def test_the_native_spellings_are_the_distinct_strings(names: list[str | None]) -> None:
+    """name_spellings numbers the distinct strings of a column (not their folded forms) by first
+    row, counts their rows and folds each one as fold_name does."""
+    column = pl.Series("n", names, dtype=pl.String)
+    ids, first, count, folded = _native.name_spellings(column)
+    ids_, first_, count_ = (np.frombuffer(b, np.uint32) for b in (ids, first, count))
+    distinct = list(dict.fromkeys(n for n in names if n is not None))
+    assert [names[i] for i in first_] == distinct
+    assert count_.tolist() == [names.count(n) for n in distinct]
+    assert ids_.tolist() == [0xFFFFFFFF if n is None else distinct.index(n) for n in names]
+    assert pl.Series(folded).to_list() == fold(distinct)

@@ -34,11 +34,16 @@ def sha256_compressions(count: int, threads: int = 1) -> bytes:
     """``count`` single-block SHA-256 compressions on ``threads`` threads (a hardware-limit
     benchmark); returns a digest of the final states."""
 
-def distinct_hashes(hashes: Any, valid: Any) -> tuple[bytes, bytes, bytes]:
-    """The distinct values of ``hashes`` (a NumPy uint64 array) among the rows where ``valid``
-    (uint8, nonzero) is set: per row the id of its value (ids in the order of first appearance;
-    2^32 - 1 for an invalid row), per id its first row, per id its number of rows; each as
-    little-endian uint32 ``bytes``."""
+def name_spellings(values: object) -> tuple[bytes, bytes, bytes, ArrowArray]:
+    """The distinct spellings of a string column (a Polars Series), compared as strings: per row
+    the id of its spelling (ids in the order of first appearance; 2^32 - 1 for a null), per id
+    its first row and its number of rows, each as little-endian uint32 ``bytes``; and per id the
+    spelling folded as :func:`socialsearch.station.resolution.fold_name` folds it (a string
+    column, null where no letter is left)."""
+
+def fold_names(values: object) -> ArrowArray:
+    """Every value of a string column folded as :func:`socialsearch.station.resolution.fold_name`
+    folds it (null for a null, and where no letter is left)."""
 
 def group_rows(keys: Any, buckets: int) -> tuple[bytes, bytes]:
     """The rows of ``keys`` (a NumPy uint32 array) grouped by key by a stable counting sort, rows

@@ -8,12 +8,12 @@ in an exception message. The model and its figures: docs/resolution.md.
 
 The model, in the manner of Fellegi & Sunter (1969) and Splink:
 
-* **Folding** (:func:`fold_name`, one function for the register and the queries): Unicode
+* **Folding** (:func:`fold_name`, the same rules for the register and the queries): Unicode
   NFKC, then case, Danish letters (å ≡ aa, ø ≡ oe ≡ ö, æ ≡ ae ≡ ä, also when written
   decomposed), other accents dropped, hyphens and white space as one separator. Two names are
   equal when their folded forms without separators are (:func:`name_key`).
 * **The register index** (:class:`RegisterIndex`, built once per run): the distinct spellings
-  of each name field, found by a 64-bit hash and folded once each, with their residents (term
+  of each name field, found and folded once each in the native core, with their residents (term
   frequencies) and the hashes of their first and last part (tokens); per resident the birth
   date as a day number and the ids of the names; the residents grouped by birth day and by
   name pair (counting sorts in the native core), and how strongly each name goes with the other
@@ -278,7 +278,8 @@ def fold_name(expr: pl.Expr) -> pl.Expr:
 
     Any dash or white space (also non-breaking, full-width) becomes one space between parts;
     invisible format characters and punctuation are dropped; a name with no letter left is
-    null. The same expression folds the register and the queries.
+    null. This expression is the reference; the register and the queries are folded by the
+    native core's copy of the same rules, which is tested to give the same result for any text.
 
     Examples
     --------
@@ -386,11 +387,11 @@ def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- the register index
 
-# Distinct spellings are found by a 64-bit hash of the string (Polars' ``hash``), not by the
-# strings themselves: hashing six million names is far cheaper than grouping them. Two spellings
-# sharing a hash (about 1e-8 per run for half a million spellings) would only add one's residents
-# to the other's count (a weaker weight); every resident who becomes a candidate has their
-# spelling compared as a string (RegisterIndex.name_ids). Name parts (tokens) are hashed alike.
+# Distinct spellings are found in the native core by the strings themselves (a hash table of the
+# column's bytes, one pass) and folded there once each. Each spelling is also known by a 64-bit
+# hash (Polars' ``hash``) that orders the spellings of a name (its most common spelling first,
+# ties by hash) and finds a resident's spelling (RegisterIndex.spelled_as_hashed). Name parts
+# (tokens) are hashed alike.
 _HASH_SEED: Final = 0x5EED
 _NONE: Final = 0xFFFFFFFF  # the native core's "no spelling"
 
@@ -422,26 +423,29 @@ class _Field:
         return found.select("key", "nid").unique("nid")
 
 
-def _spellings(column: pl.Series) -> tuple[pl.Series, pl.DataFrame, np.ndarray]:
-    """Per row the hash of the name (null for none); the column's distinct spellings (``h``;
-    ``i``: the first row carrying it; ``n``: its residents; ``sid``: its number) and per row the
-    ``sid`` of its spelling (:data:`_NONE` for none), found natively in one pass."""
-    h = pl.select(pl.when(column.is_not_null()).then(column.hash(_HASH_SEED))).to_series().rename(column.name)
-    values = h.fill_null(0).to_numpy()
-    ids, first, count = _native.distinct_hashes(values, h.is_not_null().to_numpy().view(np.uint8))
-    first_rows = np.frombuffer(first, np.uint32)
-    table = (pl.DataFrame({"h": values[first_rows], "i": first_rows, "n": np.frombuffer(count, np.uint32)})
-             .with_row_index("sid"))
-    return h, table, np.frombuffer(ids, np.uint32)
+def _fold(names: pl.Series) -> pl.Series:
+    """:func:`fold_name` of each value, in the native core (the same folding, tested to agree)."""
+    return pl.Series(_native.fold_names(names.cast(pl.String))).rename(names.name)
 
 
-def _name_column(column: pl.Series) -> tuple[pl.Series, _Field, np.ndarray]:
-    """One name column of the register: per row its hash, the field's names, and per row its
-    name id (-1 for none)."""
-    hashed, table, sid = _spellings(column)
-    field, nid_of_sid = _field(column, table)
+def _spellings(column: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
+    """The column's distinct spellings (``sid``: their number; ``i``: the first row carrying it;
+    ``n``: its residents; ``raw``; ``h``: its hash; ``folded``) and per row the ``sid`` of its
+    spelling (:data:`_NONE` for none), found and folded natively in one pass."""
+    ids, first, count, folded = _native.name_spellings(column)
+    first_rows = pl.Series("i", np.frombuffer(first, np.uint32))
+    raw = column.gather(first_rows).rename("raw")
+    table = pl.DataFrame([first_rows, pl.Series("n", np.frombuffer(count, np.uint32)), raw,
+                          raw.hash(_HASH_SEED).rename("h"), pl.Series(folded).rename("folded")])
+    return table.with_row_index("sid"), np.frombuffer(ids, np.uint32)
+
+
+def _name_column(column: pl.Series) -> tuple[_Field, np.ndarray]:
+    """One name column of the register: the field's names, and per row its name id (-1 for none)."""
+    table, sid = _spellings(column)
+    field, nid_of_sid = _field(table)
     # np.minimum turns the sid of no spelling (_NONE) into the extra last entry: -1
-    return hashed, field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
+    return field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
 
 
 def _token(expr: pl.Expr) -> pl.Expr:
@@ -449,20 +453,10 @@ def _token(expr: pl.Expr) -> pl.Expr:
     return expr.hash(_HASH_SEED).reinterpret(signed=True)
 
 
-def _field(column: pl.Series, table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
-    """Fold each distinct spelling (``table`` of :func:`_spellings`) once; name ids by key. Also
-    the name id of each spelling by its ``sid`` (-1 where it folds to nothing)."""
+def _field(table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
+    """Name ids by key of the folded spellings (``table`` of :func:`_spellings`). Also the name
+    id of each spelling by its ``sid`` (-1 where it folds to nothing)."""
     spellings = table.height
-    table = table.with_columns(raw=column.gather(table["i"]))
-    # Most spellings are letters a-z and æøå (composed) with single spaces or hyphens: their
-    # folding is lower case, æ/ø/å as ae/oe/aa and hyphen -> space (what fold_name gives them
-    # too, tested); fold_name folds the rest.
-    plain = pl.col("raw").str.contains(r"^[A-Za-zÆØÅæøå]+(?:[ \-][A-Za-zÆØÅæøå]+)*$")
-    table = pl.concat([
-        table.filter(plain).with_columns(
-            folded=pl.col("raw").str.to_lowercase().str.replace_many(["æ", "ø", "å", "-"], ["ae", "oe", "aa", " "])),
-        table.filter(~plain).with_columns(folded=fold_name(pl.col("raw"))),
-    ])
     table = table.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
     # one name per key, numbered in the order of the key's most common spelling (deterministic)
     table = table.sort("n", "h", descending=[True, False])
@@ -548,9 +542,9 @@ class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
 
     Per resident (row): ``day`` (birth date as days since ``day0``, itself days since 1970),
-    ``hg``/``hs`` (64-bit hashes of the given name's and the surname's spelling, null for none),
-    ``rg``/``rs`` (their name ids, -1 for none). Per field: the distinct spellings, folded once,
-    with their name ids, counts and tokens (:class:`_Field`). ``per_day``: residents per day
+    ``rg``/``rs`` (the ids of the given name and the surname, -1 for none). Per field: the
+    distinct spellings, found and folded once each in the native core, with their name ids,
+    counts and tokens (:class:`_Field`). ``per_day``: residents per day
     number from ``day0``. Rows grouped in the native core (CSR: offsets and row ids): ``by_day``
     (birth day) and ``by_given`` (residents with both names, by given-name id, then surname id),
     with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending); from the runs
@@ -563,8 +557,6 @@ class RegisterIndex:
 
     cpr: pl.Series
     day: np.ndarray
-    hg: pl.Series
-    hs: pl.Series
     rg: np.ndarray  # int32 name ids per resident, -1 for none
     rs: np.ndarray
     given: _Field
@@ -594,7 +586,7 @@ class RegisterIndex:
         # The two name columns are independent and their work (Polars and the native core)
         # releases the GIL: one thread each.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            (hg, given, rg), (hs, surname, rs) = pool.map(_name_column, (reg["given_name"], reg["surname"]))
+            (given, rg), (surname, rs) = pool.map(_name_column, (reg["given_name"], reg["surname"]))
         day = reg["birth_date"].cast(pl.Int32).to_numpy()
         size = reg.height
         day0 = int(day.min()) if size else 0
@@ -610,7 +602,7 @@ class RegisterIndex:
         starts = np.flatnonzero(np.concatenate([pair_keys[:1] >= 0, pair_keys[1:] != pair_keys[:-1]]))
         carried = np.diff(np.append(starts, len(pair_keys))).astype(np.float64)
         pair_g, pair_s = pair_keys[starts] // max(n_s, 1), pair_keys[starts] % max(n_s, 1)
-        return cls(cpr=reg["cpr"], day=day, hg=hg, hs=hs, rg=rg, rs=rs,
+        return cls(cpr=reg["cpr"], day=day, rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
                    day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size,
                    by_given=by_given, pair_keys=pair_keys,
@@ -649,15 +641,15 @@ class RegisterIndex:
 
     def spelled_as_hashed(self, rows: np.ndarray, rg: np.ndarray, rs: np.ndarray) -> np.ndarray:
         """Per resident of ``rows`` (with their name ids ``rg``, ``rs``): whether each spelling is
-        the one its hash stands for (False only where two spellings share a hash)."""
+        the one the index keeps for its hash (False only where two spellings share a hash)."""
         ok = np.ones(len(rows), bool)
-        for ids, hashes, field, raw in ((rg, self.hg, self.given, self.given_names),
-                                        (rs, self.hs, self.surname, self.surnames)):
+        for ids, field, raw in ((rg, self.given, self.given_names), (rs, self.surname, self.surnames)):
             if not len(field.spell_h):
                 continue
-            h = hashes.gather(rows).fill_null(0).to_numpy()
-            at = np.clip(np.searchsorted(field.spell_h, h), 0, len(field.spell_h) - 1)
-            same = (field.spell["raw"].gather(at) == raw.gather(rows)).fill_null(True).to_numpy()
+            spelled = raw.gather(rows)
+            at = np.clip(np.searchsorted(field.spell_h, spelled.hash(_HASH_SEED).to_numpy()), 0,
+                         len(field.spell_h) - 1)
+            same = (field.spell["raw"].gather(at) == spelled).fill_null(True).to_numpy()
             ok &= (ids < 0) | same
         return ok
 
@@ -685,7 +677,8 @@ class _Queries:
 def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame]:
     """Name id per query (a name unknown to the register gets a new id past the register's)
     and the table of the new names (nid, key, first, last, parts as token ids, -1 unknown)."""
-    distinct = raw.drop_nulls().unique().to_frame("raw").with_columns(folded=fold_name(pl.col("raw")))
+    distinct = raw.drop_nulls().unique().to_frame("raw")
+    distinct = distinct.with_columns(folded=_fold(distinct["raw"]))
     distinct = distinct.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
     mine = field.named(distinct["key"])
     known = distinct.join(mine, on="key", how="left")
