@@ -1,8 +1,9 @@
 //! The register index of the station's resolution, over whole integer columns:
 //!
-//! * [`spellings`]: the distinct spellings of a name column (its Arrow buffers read in place),
-//!   with per row the id of its spelling, per spelling its first row, its number of rows and
-//!   its folded form ([`fold_name`]: NFKC, case, Danish letters, accents, separators);
+//! * [`fold_name`]: a name folded for comparison (NFKC, case, Danish letters, accents,
+//!   separators), and [`fold_column`] over a whole string column read in place;
+//! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
+//!   column), with per row the id of its value, per value its first row and its number of rows;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
 //!   offsets and row ids, by a stable counting sort;
 //! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
@@ -12,6 +13,7 @@
 //!
 //! Each is one or two passes; none allocates per row.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use unicode_normalization::UnicodeNormalization;
@@ -121,130 +123,8 @@ fn fold_plain(name: &str) -> Option<String> {
     Some(out)
 }
 
-/// The distinct spellings of a name column (see [`spellings`]).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Spellings {
-    /// Per row, the id of its spelling ([`NONE`] for a null); ids in the order of first rows.
-    pub ids: Vec<u32>,
-    /// Per id, the first row carrying the spelling.
-    pub first: Vec<u32>,
-    /// Per id, the number of rows carrying it.
-    pub count: Vec<u32>,
-    /// Per id, the spelling folded by [`fold_name`].
-    pub folded: Vec<Option<String>>,
-}
-
 const NOT_UTF8: &str = "a name is not UTF-8 text";
 const MALFORMED: &str = "the Arrow array is malformed (a value lies outside its buffers)";
-
-/// A spelling of at most 11 bytes as one integer: its bytes, then its length in byte 11 (so that
-/// two spellings have the same key exactly when they are equal), bytes 12-15 zero.
-#[inline]
-fn short_key(value: &[u8]) -> Option<u128> {
-    let mut key = [0u8; 16];
-    key.get_mut(..value.len())?.copy_from_slice(value);
-    key[11] = u8::try_from(value.len()).ok().filter(|&n| n < 12)?;
-    Some(u128::from_le_bytes(key))
-}
-
-/// An open-addressing table (linear probing, at most half full) of short spellings' keys
-/// ([`short_key`]) with their ids in the top 32 bits of the same 16 bytes: no pointer into the
-/// strings, one slot per probe.
-struct ShortTable {
-    slots: Vec<u128>,
-    bits: u32,
-    len: usize,
-}
-
-impl ShortTable {
-    const EMPTY: u128 = (NONE as u128) << 96;
-
-    fn new() -> Self {
-        Self { slots: vec![Self::EMPTY; 1 << 12], bits: 12, len: 0 }
-    }
-
-    #[inline]
-    fn start(key: u128, bits: u32) -> usize {
-        slot((key as u64) ^ ((key >> 64) as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F), bits)
-    }
-
-    /// The id of `key`, or `fresh` stored as its id.
-    #[inline]
-    fn id_or_insert(&mut self, key: u128, fresh: u32) -> u32 {
-        let mask = self.slots.len() - 1;
-        let mut at = Self::start(key, self.bits);
-        loop {
-            let held = self.slots[at];
-            if held == Self::EMPTY {
-                break;
-            }
-            if held & !Self::EMPTY == key {
-                return (held >> 96) as u32;
-            }
-            at = (at + 1) & mask;
-        }
-        self.slots[at] = key | (u128::from(fresh) << 96);
-        self.len += 1;
-        if 2 * self.len > self.slots.len() {
-            self.bits += 1;
-            let old = std::mem::replace(&mut self.slots, vec![Self::EMPTY; 1 << self.bits]);
-            let mask = self.slots.len() - 1;
-            for held in old.into_iter().filter(|&h| h != Self::EMPTY) {
-                let mut at = Self::start(held & !Self::EMPTY, self.bits);
-                while self.slots[at] != Self::EMPTY {
-                    at = (at + 1) & mask;
-                }
-                self.slots[at] = held;
-            }
-        }
-        fresh
-    }
-}
-
-/// The distinct spellings of the string column `column`, compared as bytes (one pass over the
-/// rows: short spellings by their bytes as one integer, longer ones in a hash table of the
-/// column's bytes in place), each folded once.
-///
-/// # Errors
-/// When the column has `u32::MAX` rows or more, a value lies outside its buffers or a
-/// spelling is not UTF-8.
-pub fn spellings(column: &Column) -> Result<Spellings, String> {
-    if column.len() >= NONE as usize {
-        return Err("fewer than 2^32 - 1 rows".into());
-    }
-    let mut short = ShortTable::new();
-    let mut long: HashMap<&[u8], u32, ahash::RandomState> = HashMap::with_hasher(ahash::RandomState::new());
-    let mut out = Spellings { ids: Vec::with_capacity(column.len()), ..Spellings::default() };
-    let mut values: Vec<&[u8]> = Vec::new();
-    let mut row = 0u32;
-    for chunk in column.chunks() {
-        for i in 0..chunk.len() {
-            if chunk.is_valid(i) {
-                let value = chunk.get(i).ok_or(MALFORMED)?;
-                let next = values.len() as u32;
-                let id = match short_key(value) {
-                    Some(key) => short.id_or_insert(key, next),
-                    None => *long.entry(value).or_insert(next),
-                };
-                if id == next {
-                    values.push(value);
-                    out.first.push(row);
-                    out.count.push(0);
-                }
-                out.count[id as usize] += 1;
-                out.ids.push(id);
-            } else {
-                out.ids.push(NONE);
-            }
-            row += 1;
-        }
-    }
-    out.folded = values
-        .iter()
-        .map(|v| std::str::from_utf8(v).map(fold_name).map_err(|_| NOT_UTF8.to_string()))
-        .collect::<Result<_, _>>()?;
-    Ok(out)
-}
 
 /// Every value of the string column `column` folded by [`fold_name`] (`None` for a null).
 ///
@@ -265,12 +145,167 @@ pub fn fold_column(column: &Column) -> Result<Vec<Option<String>>, String> {
     Ok(out)
 }
 
+/// The names of a field (see [`name_groups`]): the spellings grouped by their key.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Names<'a> {
+    /// Per spelling, its name id (`-1` where it folds to nothing).
+    pub of_spelling: Vec<i32>,
+    /// Per name, the spelling it is known by: its most common (ties: the least hash).
+    pub spelling: Vec<u32>,
+    /// Per name, its key (the folded spelling without separators; borrowed when it has none).
+    pub key: Vec<Cow<'a, str>>,
+    /// Per name, the residents carrying any of its spellings.
+    pub count: Vec<u32>,
+    /// Per name, the tokens ([`token`]) of the first and the last part of its spelling's folded
+    /// form, and its number of parts.
+    pub first: Vec<i64>,
+    pub last: Vec<i64>,
+    pub parts: Vec<u32>,
+}
+
+/// A name part as an integer (SipHash-1-3 with the standard library's fixed keys; the register
+/// and the queries of one run are tokenised alike, nothing outside the run compares tokens).
+pub fn token(part: &str) -> i64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut hasher = DefaultHasher::new();
+    hasher.write(part.as_bytes());
+    i64::from_ne_bytes(hasher.finish().to_ne_bytes())
+}
+
+/// The tokens of the first and the last part of a folded name, and its number of parts.
+pub fn name_tokens(folded: &str) -> (i64, i64, u32) {
+    let mut parts = folded.split(' ');
+    let first = parts.next().unwrap_or_default();
+    let (last, more) = parts.fold((first, 0u32), |(_, n), p| (p, n + 1));
+    (token(first), token(last), more + 1)
+}
+
+/// The names of a field from its distinct spellings (`hashes`, `counts` and `folded` forms,
+/// `None` for no letter): spellings with the same key are one name; names are numbered in the
+/// order of their most common spelling (most residents first, ties by the lesser hash), and each
+/// is known by that spelling's folded form.
+///
+/// # Panics
+/// If the three differ in length or there are `i32::MAX` spellings or more.
+pub fn name_groups<'a>(hashes: &[u64], counts: &[u32], folded: &'a [Option<String>]) -> Names<'a> {
+    assert!(hashes.len() == counts.len() && counts.len() == folded.len(), "one hash and count per spelling");
+    assert!(hashes.len() < i32::MAX as usize, "fewer than 2^31 - 1 spellings");
+    let mut order: Vec<u32> = (0..hashes.len() as u32).filter(|&s| folded[s as usize].is_some()).collect();
+    order.sort_unstable_by_key(|&s| (std::cmp::Reverse(counts[s as usize]), hashes[s as usize]));
+    let mut ids: HashMap<Cow<'a, str>, u32> = HashMap::with_capacity(order.len());
+    let mut out = Names { of_spelling: vec![-1; hashes.len()], ..Names::default() };
+    for s in order {
+        let Some(form) = folded[s as usize].as_deref() else { continue };
+        let key: Cow<'a, str> = if form.contains(' ') { form.replace(' ', "").into() } else { form.into() };
+        let next = out.spelling.len() as u32;
+        let id = *ids.entry(key).or_insert_with_key(|key| {
+            let (first, last, parts) = name_tokens(form);
+            out.spelling.push(s);
+            out.key.push(key.clone());
+            out.count.push(0);
+            out.first.push(first);
+            out.last.push(last);
+            out.parts.push(parts);
+            next
+        });
+        out.count[id as usize] += counts[s as usize];
+        out.of_spelling[s as usize] = id as i32;
+    }
+    out
+}
+
 // ----------------------------------------------------------------------------- integer keys
+
+/// The distinct values of a hash column (see [`distinct`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Distinct {
+    /// Per row, the id of its value ([`NONE`] where the row is not valid); ids are numbered in
+    /// the order of each value's first row.
+    pub ids: Vec<u32>,
+    /// Per id, the first row carrying the value.
+    pub first: Vec<u32>,
+    /// Per id, the number of rows carrying the value.
+    pub count: Vec<u32>,
+}
 
 /// Fibonacci hashing of an already mixed 64-bit value into a table of `2^bits` slots.
 #[inline]
 fn slot(hash: u64, bits: u32) -> usize {
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+/// An open-addressing table of (hash, id) slots (linear probing), kept at most half full.
+struct Table {
+    slots: Vec<(u64, u32)>,
+    bits: u32,
+}
+
+impl Table {
+    fn new(bits: u32) -> Self {
+        Self { slots: vec![(0, NONE); 1 << bits], bits }
+    }
+
+    /// The id of `hash`, or the empty slot where it belongs.
+    #[inline]
+    fn find(&self, hash: u64) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = slot(hash, self.bits);
+        loop {
+            let (key, id) = self.slots[at];
+            if id == NONE {
+                return Err(at);
+            }
+            if key == hash {
+                return Ok(id);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let mut bigger = Self::new(self.bits + 1);
+        for &(hash, id) in &self.slots {
+            if id != NONE {
+                if let Err(at) = bigger.find(hash) {
+                    bigger.slots[at] = (hash, id);
+                }
+            }
+        }
+        *self = bigger;
+    }
+}
+
+/// The distinct values of `hashes` among the rows where `valid` is true.
+///
+/// # Panics
+/// If `hashes` and `valid` differ in length or have `u32::MAX` rows or more.
+pub fn distinct(hashes: &[u64], valid: &[bool]) -> Distinct {
+    assert_eq!(hashes.len(), valid.len(), "one validity flag per hash");
+    assert!(hashes.len() < NONE as usize, "fewer than 2^32 - 1 rows");
+    let mut table = Table::new(16);
+    let mut out = Distinct { ids: Vec::with_capacity(hashes.len()), ..Distinct::default() };
+    for (row, (&hash, &ok)) in hashes.iter().zip(valid).enumerate() {
+        if !ok {
+            out.ids.push(NONE);
+            continue;
+        }
+        let id = match table.find(hash) {
+            Ok(id) => id,
+            Err(at) => {
+                let id = out.first.len() as u32;
+                table.slots[at] = (hash, id);
+                out.first.push(row as u32);
+                out.count.push(0);
+                if 2 * out.first.len() > table.slots.len() {
+                    table.grow();
+                }
+                id
+            }
+        };
+        out.count[id as usize] += 1;
+        out.ids.push(id);
+    }
+    out
 }
 
 /// Rows grouped by key, stably: `offsets` (`buckets + 1` of them) and `rows`, the rows of key
@@ -455,30 +490,48 @@ mod tests {
     }
 
     #[test]
-    fn spellings_are_compared_as_bytes_and_folded_once() {
-        use arrow_array::{ArrayRef, StringArray};
-        use std::sync::Arc;
-        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("Åse"), None, Some("Aase"), Some("Åse"), Some("-")]));
-        let column = Column::from_arrays([&array]).unwrap();
-        let got = spellings(&column).unwrap();
-        assert_eq!(got.ids, vec![0, NONE, 1, 0, 2]);
-        assert_eq!(got.first, vec![0, 2, 4]);
-        assert_eq!(got.count, vec![2, 1, 1]);
-        assert_eq!(got.folded, vec![Some("aase".to_string()), Some("aase".to_string()), None]);
-        assert_eq!(fold_column(&column).unwrap()[..2], [Some("aase".to_string()), None]);
+    fn name_groups_number_names_by_their_most_common_spelling() {
+        let some = |s: &str| Some(s.to_string());
+        // spellings: "Anne Marie" (3), "Annemarie" (5), "Bo" (5, lesser hash), none (9)
+        let folded = [some("anne marie"), some("annemarie"), some("bo"), None];
+        let got = name_groups(&[7, 9, 2, 1], &[3, 5, 5, 9], &folded);
+        assert_eq!(got.of_spelling, vec![1, 1, 0, -1]);
+        assert_eq!(got.spelling, vec![2, 1]);
+        assert_eq!(got.key, vec!["bo", "annemarie"]);
+        assert_eq!(got.count, vec![5, 8]);
+        assert_eq!((got.first[1], got.last[1], got.parts[1]), (token("annemarie"), token("annemarie"), 1));
+        assert_eq!(name_tokens("anne marie louise"), (token("anne"), token("louise"), 3));
     }
 
     #[test]
-    fn short_keys_tell_spellings_apart_and_the_table_survives_growing() {
-        assert_ne!(short_key(b"ab"), short_key(b"ab\0"));
-        assert_eq!(short_key(b""), Some(0));
-        assert!(short_key(b"12345678901").is_some() && short_key(b"123456789012").is_none());
-        let mut table = ShortTable::new();
-        let keys: Vec<u128> = (0..50_000u32).map(|i| short_key(&(i % 20_011).to_le_bytes()).unwrap()).collect();
-        let ids: Vec<u32> = keys.iter().enumerate().map(|(i, &k)| table.id_or_insert(k, i as u32)).collect();
-        for (i, &id) in ids.iter().enumerate() {
-            assert_eq!(id as usize, i % 20_011);
+    fn fold_column_folds_each_value_and_keeps_nulls() {
+        use arrow_array::{ArrayRef, StringArray};
+        use std::sync::Arc;
+        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("Åse"), None, Some("-")]));
+        let column = Column::from_arrays([&array]).unwrap();
+        assert_eq!(fold_column(&column).unwrap(), vec![Some("aase".to_string()), None, None]);
+    }
+
+    #[test]
+    fn distinct_numbers_values_by_first_row_and_counts_them() {
+        let hashes = [7, 3, 7, 0, 3, 7, 9];
+        let valid = [true, true, true, false, true, true, true];
+        let got = distinct(&hashes, &valid);
+        assert_eq!(got.ids, vec![0, 1, 0, NONE, 1, 0, 2]);
+        assert_eq!(got.first, vec![0, 1, 6]);
+        assert_eq!(got.count, vec![3, 2, 1]);
+    }
+
+    #[test]
+    fn distinct_survives_growing_and_colliding_slots() {
+        // more values than the first table holds, many sharing their top bits
+        let hashes: Vec<u64> = (0..200_000u64).map(|i| (i % 70_001) << 3).collect();
+        let got = distinct(&hashes, &vec![true; hashes.len()]);
+        assert_eq!(got.first.len(), 70_001);
+        for (row, &id) in got.ids.iter().enumerate() {
+            assert_eq!(hashes[got.first[id as usize] as usize], hashes[row]);
         }
+        assert_eq!(got.count.iter().map(|&c| c as usize).sum::<usize>(), hashes.len());
     }
 
     #[test]
@@ -540,9 +593,31 @@ pub(crate) mod python {
         py: Python<'py>,
         values: &[T],
         to: fn(T) -> [u8; N],
-    ) -> Bound<'py, PyBytes> {
-        let raw: Vec<u8> = values.iter().flat_map(|&v| to(v)).collect();
-        PyBytes::new(py, &raw)
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        // written in place into the new bytes object (no intermediate buffer)
+        PyBytes::new_with(py, values.len() * N, |raw| {
+            for (out, &v) in raw.chunks_exact_mut(N).zip(values) {
+                out.copy_from_slice(&to(v));
+            }
+            Ok(())
+        })
+    }
+
+    /// `(ids, first, count)` of [`super::distinct`], each as `bytes` of little-endian u32.
+    #[pyfunction]
+    fn distinct_hashes<'py>(
+        py: Python<'py>,
+        hashes: PyBuffer<u64>,
+        valid: PyBuffer<u8>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let hashes = hashes.to_vec(py)?;
+        let valid: Vec<bool> = valid.to_vec(py)?.into_iter().map(|v| v != 0).collect();
+        if hashes.len() != valid.len() || hashes.len() >= super::NONE as usize {
+            return Err(PyValueError::new_err("one validity flag per hash, fewer than 2^32 - 1 rows"));
+        }
+        let got = py.detach(move || super::distinct(&hashes, &valid));
+        let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
+        Ok((u32s(&got.ids)?, u32s(&got.first)?, u32s(&got.count)?))
     }
 
     /// `(offsets, rows)` of [`super::counting_sort`], each as `bytes` of little-endian u32.
@@ -557,7 +632,7 @@ pub(crate) mod python {
             return Err(PyValueError::new_err("fewer than 2^32 - 1 rows and buckets"));
         }
         let (offsets, rows) = py.detach(move || super::counting_sort(&keys, buckets));
-        Ok((le_bytes(py, &offsets, u32::to_le_bytes), le_bytes(py, &rows, u32::to_le_bytes)))
+        Ok((le_bytes(py, &offsets, u32::to_le_bytes)?, le_bytes(py, &rows, u32::to_le_bytes)?))
     }
 
     /// A read-only, C-contiguous buffer as a slice.
@@ -609,7 +684,7 @@ pub(crate) mod python {
             return Err(PyValueError::new_err("the offsets must ascend within the rows"));
         }
         let (entries, found) = super::near_pairs(&register, &days, &wanted);
-        Ok((le_bytes(py, &entries, u32::to_le_bytes), le_bytes(py, &found, u32::to_le_bytes)))
+        Ok((le_bytes(py, &entries, u32::to_le_bytes)?, le_bytes(py, &found, u32::to_le_bytes)?))
     }
 
     /// [`super::pair_groups`]'s grouping by given name then surname: `(given_offsets,
@@ -629,32 +704,16 @@ pub(crate) mod python {
         }
         let got = py.detach(move || super::pair_groups(&given, &surname, givens, surnames));
         Ok((
-            le_bytes(py, &got.given_offsets, u32::to_le_bytes),
-            le_bytes(py, &got.given_rows, u32::to_le_bytes),
-            le_bytes(py, &got.pair_keys, u64::to_le_bytes),
+            le_bytes(py, &got.given_offsets, u32::to_le_bytes)?,
+            le_bytes(py, &got.given_rows, u32::to_le_bytes)?,
+            le_bytes(py, &got.pair_keys, u64::to_le_bytes)?,
         ))
     }
-
-    /// Three `bytes` of little-endian u32 and a string column.
-    type SpellingsOut<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, crate::python::ArrowArray);
 
     /// A column of strings (nullable) as an Arrow `Utf8` array for `pl.Series(...)`.
     fn strings(values: &[Option<String>]) -> crate::python::ArrowArray {
         let array: ArrayRef = Arc::new(StringArray::from_iter(values.iter().map(Option::as_deref)));
         crate::python::ArrowArray::new(Output::from_array(array))
-    }
-
-    /// `(ids, first, count, folded)` of [`super::spellings`]: the first three as `bytes` of
-    /// little-endian u32, the folded spellings as a string column.
-    #[pyfunction]
-    fn name_spellings<'py>(
-        py: Python<'py>,
-        values: &Bound<'py, PyAny>,
-    ) -> PyResult<SpellingsOut<'py>> {
-        let column = crate::python::column(values)?;
-        let got = py.detach(move || super::spellings(&column)).map_err(PyValueError::new_err)?;
-        let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
-        Ok((u32s(&got.ids), u32s(&got.first), u32s(&got.count), strings(&got.folded)))
     }
 
     /// Every value of a string column folded by [`super::fold_name`], as a string column.
@@ -665,9 +724,84 @@ pub(crate) mod python {
         Ok(strings(&folded))
     }
 
+    /// What [`name_groups`] gives Python: the per-spelling and per-name integer columns as
+    /// little-endian `bytes`, the keys and folded forms as string columns.
+    type NamesOut<'py> = (
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        crate::python::ArrowArray,
+        crate::python::ArrowArray,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+    );
+
+    /// [`super::name_groups`] of the distinct spellings `raw` (a string column, folded here) with
+    /// their `hashes` (uint64) and `counts` (uint32): `(of_spelling (int32), spelling (uint32),
+    /// key, folded, count (uint32), first, last (int64 tokens), parts (uint32))`.
+    #[pyfunction]
+    fn name_groups<'py>(
+        py: Python<'py>,
+        hashes: PyBuffer<u64>,
+        counts: PyBuffer<u32>,
+        raw: &Bound<'py, PyAny>,
+    ) -> PyResult<NamesOut<'py>> {
+        let (hashes, counts) = (hashes.to_vec(py)?, counts.to_vec(py)?);
+        let column = crate::python::column(raw)?;
+        if hashes.len() != counts.len() || hashes.len() != column.len() || hashes.len() >= i32::MAX as usize {
+            return Err(PyValueError::new_err("one hash and count per spelling, fewer than 2^31 - 1"));
+        }
+        let folded = py.detach(move || super::fold_column(&column)).map_err(PyValueError::new_err)?;
+        let names = py.detach(|| super::name_groups(&hashes, &counts, &folded));
+        let keys: ArrayRef = Arc::new(StringArray::from_iter_values(names.key.iter()));
+        let forms: ArrayRef = Arc::new(StringArray::from_iter(names.spelling.iter().map(|&s| folded[s as usize].as_deref())));
+        Ok((
+            le_bytes(py, &names.of_spelling, i32::to_le_bytes)?,
+            le_bytes(py, &names.spelling, u32::to_le_bytes)?,
+            crate::python::ArrowArray::new(Output::from_array(keys)),
+            crate::python::ArrowArray::new(Output::from_array(forms)),
+            le_bytes(py, &names.count, u32::to_le_bytes)?,
+            le_bytes(py, &names.first, i64::to_le_bytes)?,
+            le_bytes(py, &names.last, i64::to_le_bytes)?,
+            le_bytes(py, &names.parts, u32::to_le_bytes)?,
+        ))
+    }
+
+    /// [`super::name_tokens`] of every value of a string column of folded names (nulls give
+    /// tokens -1 and one part): `(first, last)` as little-endian int64 `bytes`, `parts` as uint32.
+    #[pyfunction]
+    fn name_tokens<'py>(
+        py: Python<'py>,
+        folded: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let column = crate::python::column(folded)?;
+        let mut tokens = (Vec::new(), Vec::new(), Vec::new());
+        for chunk in column.chunks() {
+            for i in 0..chunk.len() {
+                let value = chunk.is_valid(i).then(|| chunk.get(i)).flatten().map(std::str::from_utf8);
+                let (first, last, parts) = match value {
+                    Some(Ok(name)) => super::name_tokens(name),
+                    Some(Err(_)) => return Err(PyValueError::new_err(super::NOT_UTF8)),
+                    None => (-1, -1, 1),
+                };
+                tokens.0.push(first);
+                tokens.1.push(last);
+                tokens.2.push(parts);
+            }
+        }
+        Ok((
+            le_bytes(py, &tokens.0, i64::to_le_bytes)?,
+            le_bytes(py, &tokens.1, i64::to_le_bytes)?,
+            le_bytes(py, &tokens.2, u32::to_le_bytes)?,
+        ))
+    }
+
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add_function(wrap_pyfunction!(name_spellings, m)?)?;
+        m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
         m.add_function(wrap_pyfunction!(fold_names, m)?)?;
+        m.add_function(wrap_pyfunction!(name_groups, m)?)?;
+        m.add_function(wrap_pyfunction!(name_tokens, m)?)?;
         m.add_function(wrap_pyfunction!(pair_groups, m)?)?;
         m.add_function(wrap_pyfunction!(group_rows, m)?)?;
         m.add_function(wrap_pyfunction!(near_pairs, m)?)?;

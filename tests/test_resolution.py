@@ -736,17 +736,33 @@ def test_the_native_folding_is_fold_name_for_every_character() -> None:
     assert native.equals(values.to_frame().select(fold_name(pl.col("n")))["n"])
 
 
-@given(st.lists(st.none() | st.sampled_from(["Åse", "Aase", "Åse ", "A\u030ase", "", "-", "Bo", "bo"])
-                | _danish_names(), max_size=60))
+@given(st.lists(st.sampled_from(["Åse", "Aase", "Åse ", "A\u030ase", "", "-", "Bo", "bo", "Anne Marie", "Anne-Marie",
+                                  "AnneMarie"]) | _danish_names(), max_size=40, unique=True),
+       st.lists(st.integers(1, 4), min_size=40, max_size=40))
 @settings(max_examples=100, deadline=None)
-def test_the_native_spellings_are_the_distinct_strings(names: list[str | None]) -> None:
-    """name_spellings numbers the distinct strings of a column (not their folded forms) by first
-    row, counts their rows and folds each one as fold_name does."""
-    column = pl.Series("n", names, dtype=pl.String)
-    ids, first, count, folded = _native.name_spellings(column)
-    ids_, first_, count_ = (np.frombuffer(b, np.uint32) for b in (ids, first, count))
-    distinct = list(dict.fromkeys(n for n in names if n is not None))
-    assert [names[i] for i in first_] == distinct
-    assert count_.tolist() == [names.count(n) for n in distinct]
-    assert ids_.tolist() == [0xFFFFFFFF if n is None else distinct.index(n) for n in names]
-    assert pl.Series(folded).to_list() == fold(distinct)
+def test_the_native_names_group_the_spellings_by_name_key(spellings: list[str], counts: list[int]) -> None:
+    """name_groups gives each name key one id, numbered in the order of the key's most common
+    spelling (ties by hash), known by that spelling's folded form, with its residents summed; the
+    tokens are those of the first and last part of that form, alike for the queries' names."""
+    raw = pl.Series("raw", spellings, dtype=pl.String)
+    table = pl.DataFrame({"raw": raw, "n": pl.Series(counts[: len(spellings)], dtype=pl.UInt32),
+                          "h": raw.hash(7)}).with_row_index("sid")
+    of_spelling, _, key, folded, count, first, last, parts = _native.name_groups(
+        table["h"].to_numpy(), table["n"].to_numpy(), table["raw"])
+    want = (table.with_columns(folded=fold_name(pl.col("raw"))).with_columns(key=name_key(pl.col("raw")))
+            .drop_nulls("key").sort("n", "h", descending=[True, False])
+            .group_by("key", maintain_order=True).agg(pl.col("folded").first(), count=pl.col("n").sum(), sids="sid"))
+    forms = pl.Series(folded).to_list()
+    assert pl.Series(key).to_list() == want["key"].to_list()
+    assert forms == want["folded"].to_list()
+    assert np.frombuffer(count, np.uint32).tolist() == want["count"].to_list()
+    ids = np.frombuffer(of_spelling, np.int32)
+    assert [sorted(np.flatnonzero(ids == nid).tolist()) for nid in range(want.height)] == [
+        sorted(s) for s in want["sids"].to_list()]
+    assert (ids == -1).sum() == len(spellings) - want["sids"].list.len().sum()
+    # the queries' names are tokenised alike, and a token is that of the part alone
+    assert _native.name_tokens(pl.Series(forms, dtype=pl.String)) == (first, last, parts)
+    alone = _native.name_tokens(pl.Series([f.split(" ")[0] for f in forms] + [f.split(" ")[-1] for f in forms],
+                                          dtype=pl.String))[0]
+    assert alone == first + last
+    assert np.frombuffer(parts, np.uint32).tolist() == [f.count(" ") + 1 for f in forms]

@@ -387,11 +387,12 @@ def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- the register index
 
-# Distinct spellings are found in the native core by the strings themselves (a hash table of the
-# column's bytes, one pass) and folded there once each. Each spelling is also known by a 64-bit
-# hash (Polars' ``hash``) that orders the spellings of a name (its most common spelling first,
-# ties by hash) and finds a resident's spelling (RegisterIndex.spelled_as_hashed). Name parts
-# (tokens) are hashed alike.
+# Distinct spellings are found by a 64-bit hash of the string (Polars' ``hash``), not by the
+# strings themselves: hashing six million names is far cheaper than grouping them. Two spellings
+# sharing a hash (about 1e-8 per run for half a million spellings) would only add one's residents
+# to the other's count (a weaker weight); every resident who becomes a candidate has their
+# spelling compared as a string (RegisterIndex.spelled_as_hashed). Each distinct spelling is
+# folded once, in the native core. Name parts (tokens) are hashed alike.
 _HASH_SEED: Final = 0x5EED
 _NONE: Final = 0xFFFFFFFF  # the native core's "no spelling"
 
@@ -430,13 +431,13 @@ def _fold(names: pl.Series) -> pl.Series:
 
 def _spellings(column: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
     """The column's distinct spellings (``sid``: their number; ``i``: the first row carrying it;
-    ``n``: its residents; ``raw``; ``h``: its hash; ``folded``) and per row the ``sid`` of its
-    spelling (:data:`_NONE` for none), found and folded natively in one pass."""
-    ids, first, count, folded = _native.name_spellings(column)
-    first_rows = pl.Series("i", np.frombuffer(first, np.uint32))
-    raw = column.gather(first_rows).rename("raw")
-    table = pl.DataFrame([first_rows, pl.Series("n", np.frombuffer(count, np.uint32)), raw,
-                          raw.hash(_HASH_SEED).rename("h"), pl.Series(folded).rename("folded")])
+    ``n``: its residents; ``raw``; ``h``: its hash) and per row the ``sid`` of its spelling
+    (:data:`_NONE` for none), found natively in one pass over the hashes."""
+    hashes = column.hash(_HASH_SEED).to_numpy()
+    ids, first, count = _native.distinct_hashes(hashes, column.is_not_null().to_numpy().view(np.uint8))
+    first_rows = np.frombuffer(first, np.uint32)
+    table = pl.DataFrame([pl.Series("i", first_rows), pl.Series("n", np.frombuffer(count, np.uint32)),
+                          column.gather(first_rows).rename("raw"), pl.Series("h", hashes[first_rows])])
     return table.with_row_index("sid"), np.frombuffer(ids, np.uint32)
 
 
@@ -448,33 +449,25 @@ def _name_column(column: pl.Series) -> tuple[_Field, np.ndarray]:
     return field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
 
 
-def _token(expr: pl.Expr) -> pl.Expr:
-    """A name part as an integer (its hash, as Int64)."""
-    return expr.hash(_HASH_SEED).reinterpret(signed=True)
-
-
 def _field(table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
-    """Name ids by key of the folded spellings (``table`` of :func:`_spellings`). Also the name
-    id of each spelling by its ``sid`` (-1 where it folds to nothing)."""
-    spellings = table.height
-    table = table.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
-    # one name per key, numbered in the order of the key's most common spelling (deterministic)
-    table = table.sort("n", "h", descending=[True, False])
-    names = (table.group_by("key", maintain_order=True).agg(pl.col("folded").first(), count=pl.col("n").sum())
-             .with_row_index("nid"))
-    spell = table.select("h", "raw", "key", "sid").join(names.select("key", "nid"), on="key").sort("h")
-    nid_of_sid = np.full(spellings + 1, -1, np.int32)  # the extra last one: no spelling
-    nid_of_sid[spell["sid"].to_numpy()] = spell["nid"].to_numpy()
-    ends = names.select(first=_token(pl.col("folded").str.extract(r"^(\S+)")),
-                        last=_token(pl.col("folded").str.extract(r"(\S+)$")),
-                        parts=pl.col("folded").str.count_matches(" ", literal=True) + 1)
+    """Fold each distinct spelling (``table`` of :func:`_spellings`) once and give the names ids
+    by key, numbered in the order of each key's most common spelling (ties by hash), each with
+    the tokens of that spelling's first and last part (native). Also the name id of each
+    spelling by its ``sid`` (-1 where it folds to nothing)."""
+    of_spelling, _, key, folded, count, first, last, parts = _native.name_groups(
+        table["h"].to_numpy(), table["n"].to_numpy(), table["raw"])
+    nid_of_sid = np.append(np.frombuffer(of_spelling, np.int32), np.int32(-1))  # the extra last one: no spelling
+    names = pl.DataFrame([pl.Series(key).rename("key"), pl.Series(folded).rename("folded")])
+    names = names.with_row_index("nid")
+    spell = (table.select("h", nid=pl.Series(nid_of_sid[:-1]).cast(pl.UInt32, strict=False), raw="raw")
+             .filter(pl.col("nid").is_not_null()).sort("h"))
     key_h = names["key"].hash(_HASH_SEED).to_numpy()
     order = np.argsort(key_h, kind="stable")
-    field = _Field(spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
-                   names=names.select("nid", "key", "folded"), first=ends["first"].to_numpy(),
-                   last=ends["last"].to_numpy(), parts=ends["parts"].to_numpy().astype(np.int64),
-                   count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object),
-                   key_h=key_h[order], key_nid=order)
+    field = _Field(spell=spell, spell_h=spell["h"].to_numpy(), names=names,
+                   first=np.frombuffer(first, np.int64), last=np.frombuffer(last, np.int64),
+                   parts=np.frombuffer(parts, np.uint32).astype(np.int64),
+                   count=np.frombuffer(count, np.uint32).astype(np.float64),
+                   keys=names["key"].to_numpy().astype(object), key_h=key_h[order], key_nid=order)
     return field, nid_of_sid
 
 
@@ -684,9 +677,10 @@ def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame
     known = distinct.join(mine, on="key", how="left")
     new = (known.filter(pl.col("nid").is_null()).sort("key", "folded").group_by("key", maintain_order=True)
            .agg(pl.col("folded").first()).with_row_index("nid", offset=field.names.height))
-    split = pl.col("folded").str.split(" ")
-    new = new.with_columns(first_tid=_token(split.list.first()), last_tid=_token(split.list.last()),
-                           parts=split.list.len()).sort("nid")
+    first, last, parts = _native.name_tokens(new["folded"])
+    new = new.with_columns(first_tid=pl.Series(np.frombuffer(first, np.int64)),
+                           last_tid=pl.Series(np.frombuffer(last, np.int64)),
+                           parts=pl.Series(np.frombuffer(parts, np.uint32))).sort("nid")
     ids = pl.concat([known.drop_nulls("nid").select("raw", "nid"),
                      known.filter(pl.col("nid").is_null()).drop("nid").join(new.select("key", "nid"), on="key")
                      .select("raw", "nid")])
