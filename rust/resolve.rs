@@ -163,13 +163,13 @@ pub struct Names<'a> {
     pub parts: Vec<u32>,
 }
 
-/// A name part as an integer (SipHash-1-3 with the standard library's fixed keys; the register
-/// and the queries of one run are tokenised alike, nothing outside the run compares tokens).
+/// The hasher of [`token`] (aHash with fixed seeds: the register and the queries of one run are
+/// tokenised alike; nothing outside the run compares tokens).
+const TOKENS: ahash::RandomState = ahash::RandomState::with_seeds(0x5EED, 1, 2, 3);
+
+/// A name part as an integer.
 pub fn token(part: &str) -> i64 {
-    use std::hash::{DefaultHasher, Hasher};
-    let mut hasher = DefaultHasher::new();
-    hasher.write(part.as_bytes());
-    i64::from_ne_bytes(hasher.finish().to_ne_bytes())
+    i64::from_ne_bytes(TOKENS.hash_one(part).to_ne_bytes())
 }
 
 /// The tokens of the first and the last part of a folded name, and its number of parts.
@@ -192,7 +192,8 @@ pub fn name_groups<'a>(hashes: &[u64], counts: &[u32], folded: &'a [Option<Strin
     assert!(hashes.len() < i32::MAX as usize, "fewer than 2^31 - 1 spellings");
     let mut order: Vec<u32> = (0..hashes.len() as u32).filter(|&s| folded[s as usize].is_some()).collect();
     order.sort_unstable_by_key(|&s| (std::cmp::Reverse(counts[s as usize]), hashes[s as usize]));
-    let mut ids: HashMap<Cow<'a, str>, u32> = HashMap::with_capacity(order.len());
+    let mut ids: HashMap<Cow<'a, str>, u32, ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(order.len(), ahash::RandomState::new());
     let mut out = Names { of_spelling: vec![-1; hashes.len()], ..Names::default() };
     for s in order {
         let Some(form) = folded[s as usize].as_deref() else { continue };
@@ -808,3 +809,4 @@ pub(crate) mod python {
         Ok(())
     }
 }
+

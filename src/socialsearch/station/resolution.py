@@ -530,6 +530,15 @@ def _tokens(given_first: np.ndarray, surname_last: np.ndarray) -> dict[str, np.n
     return out
 
 
+def _days(birth_date: pl.Series) -> tuple[np.ndarray, int, _Rows]:
+    """The birth dates as day numbers from the first (int32), that first day (days since 1970),
+    and the residents grouped by day."""
+    day = birth_date.cast(pl.Int32).to_numpy()
+    day0 = int(day.min()) if len(day) else 0
+    day = (day - day0).astype(np.int32)
+    return day, day0, _Rows.group(day.view(np.uint32), int(day.max()) + 1 if len(day) else 1)
+
+
 @dataclass(frozen=True)
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
@@ -576,18 +585,17 @@ class RegisterIndex:
         reg = _check(register, "register", _REGISTER_COLUMNS)
         if reg["birth_date"].null_count():
             reg = reg.filter(pl.col("birth_date").is_not_null())
-        # The two name columns are independent and their work (Polars and the native core)
-        # releases the GIL: one thread each.
+        # The two name columns and the birth days are independent and their work (Polars and the
+        # native core) releases the GIL: the surnames (the most spellings) and the given names
+        # in two threads, the days in the one that finishes first.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            (given, rg), (surname, rs) = pool.map(_name_column, (reg["given_name"], reg["surname"]))
-        day = reg["birth_date"].cast(pl.Int32).to_numpy()
+            surnames = pool.submit(_name_column, reg["surname"])
+            given_names = pool.submit(_name_column, reg["given_name"])
+            days = pool.submit(_days, reg["birth_date"])
+            (surname, rs), (given, rg), (day, day0, by_day) = surnames.result(), given_names.result(), days.result()
         size = reg.height
-        day0 = int(day.min()) if size else 0
-        day = (day - day0).astype(np.int32)
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
-        n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
-        by_day = _Rows.group(day.view(np.uint32), n_days)
         g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
         by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
         pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
