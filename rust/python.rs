@@ -20,13 +20,13 @@ use crate::validate;
 /// A string or binary column made by a kernel, for `polars.Series(...)` (Arrow PyCapsule
 /// interface, `__arrow_c_array__`); it can be handed over once.
 #[pyclass(module = "socialsearch.crypto._native", name = "ArrowArray", frozen)]
-struct ArrowArray {
+pub(crate) struct ArrowArray {
     output: Mutex<Option<Output>>,
     len: usize,
 }
 
 impl ArrowArray {
-    fn new(output: Output) -> Self {
+    pub(crate) fn new(output: Output) -> Self {
         let len = output.len();
         Self { output: Mutex::new(Some(output)), len }
     }
@@ -66,7 +66,7 @@ impl ArrowArray {
     }
 }
 
-fn column(values: &Bound<'_, PyAny>) -> PyResult<Column> {
+pub(crate) fn column(values: &Bound<'_, PyAny>) -> PyResult<Column> {
     let capsule = values
         .call_method0("__arrow_c_stream__")
         .map_err(|_| PyValueError::new_err("expected a column with __arrow_c_stream__ (a polars Series)"))?;

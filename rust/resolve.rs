@@ -1,5 +1,7 @@
 //! The register index of the station's resolution, over whole integer columns:
 //!
+//! * [`fold_name`]: a name folded for comparison (NFKC, case, Danish letters, accents,
+//!   separators), and [`fold_column`] over a whole string column read in place;
 //! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
 //!   column), with per row the id of its value, per value its first row and its number of rows;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
@@ -11,8 +13,209 @@
 //!
 //! Each is one or two passes; none allocates per row.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+
+use crate::arrow::Column;
+
 /// The id of "no value" (a null row, or a row a sort leaves out).
 pub const NONE: u32 = u32::MAX;
+
+// ------------------------------------------------------------------------------- name folding
+
+/// The letters that a lower-case, canonically decomposed character stands for, and how many
+/// characters (one, or a letter and the combining mark after it) it takes: the Danish letters
+/// and the German ones seen in Danish names as letter pairs (å ≡ aa, æ ≡ ä ≡ ae, ø ≡ ö ≡ oe, also
+/// an o with a combining stroke) and a few letters without a decomposition.
+#[inline]
+fn letter_pair(c: char, next: Option<char>) -> Option<(&'static str, usize)> {
+    Some(match (c, next) {
+        ('a', Some('\u{030A}')) => ("aa", 2),
+        ('a', Some('\u{0308}')) => ("ae", 2),
+        ('o', Some('\u{0308}' | '\u{0338}' | '\u{0337}')) => ("oe", 2),
+        ('u', Some('\u{0308}')) => ("ue", 2),
+        ('æ', _) => ("ae", 1),
+        ('ø' | 'œ', _) => ("oe", 1),
+        ('ß', _) => ("ss", 1),
+        ('ð' | 'đ', _) => ("d", 1),
+        ('þ', _) => ("th", 1),
+        ('ł', _) => ("l", 1),
+        ('ı', _) => ("i", 1),
+        _ => return None,
+    })
+}
+
+/// Whether `c` separates the parts of a name: white space, a dash, `_` or `/`.
+#[inline]
+fn separates(c: char) -> bool {
+    c.is_whitespace() || c == '_' || c == '/' || c.general_category() == GeneralCategory::DashPunctuation
+}
+
+/// A name folded for comparison, `None` when no letter is left: Unicode NFKC, invisible format
+/// characters dropped, lower case, canonical decomposition, the letter pairs of
+/// [`letter_pair`], every other combining mark dropped, each run of separators one space
+/// between parts, every character other than `a`-`z` dropped.
+pub fn fold_name(name: &str) -> Option<String> {
+    if let Some(folded) = fold_plain(name) {
+        return (!folded.is_empty()).then_some(folded);
+    }
+    let visible: String = name.nfkc().filter(|&c| c.general_category() != GeneralCategory::Format).collect();
+    let chars: Vec<char> = visible.to_lowercase().nfd().collect();
+    let mut out = String::with_capacity(chars.len());
+    let mut gap = false;
+    let mut letters = |s: &str, gap: &mut bool| {
+        if *gap && !out.is_empty() {
+            out.push(' ');
+        }
+        *gap = false;
+        out.push_str(s);
+    };
+    let mut at = 0;
+    while at < chars.len() {
+        let c = chars[at];
+        if let Some((pair, used)) = letter_pair(c, chars.get(at + 1).copied()) {
+            letters(pair, &mut gap);
+            at += used;
+            continue;
+        }
+        if c.general_category_group() == GeneralCategoryGroup::Mark {
+            // dropped
+        } else if separates(c) {
+            gap = true;
+        } else if c.is_ascii_lowercase() {
+            let mut buf = [0u8; 4];
+            letters(c.encode_utf8(&mut buf), &mut gap);
+        }
+        at += 1;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// [`fold_name`] of a name of ASCII characters and the Danish letters æ, ø, å (either case) only,
+/// none of which composes with its neighbours: each character on its own (`None` for any other
+/// name). The folding of what most names are written with, without the Unicode tables.
+fn fold_plain(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut gap = false;
+    for c in name.chars() {
+        let mut buf = [0u8; 4];
+        let letters: &str = match c {
+            'a'..='z' => c.encode_utf8(&mut buf),
+            'A'..='Z' => c.to_ascii_lowercase().encode_utf8(&mut buf),
+            'æ' | 'Æ' => "ae",
+            'ø' | 'Ø' => "oe",
+            'å' | 'Å' => "aa",
+            _ if c.is_ascii() => {
+                gap |= separates(c);
+                continue;
+            }
+            _ => return None,
+        };
+        if gap && !out.is_empty() {
+            out.push(' ');
+        }
+        gap = false;
+        out.push_str(letters);
+    }
+    Some(out)
+}
+
+const NOT_UTF8: &str = "a name is not UTF-8 text";
+const MALFORMED: &str = "the Arrow array is malformed (a value lies outside its buffers)";
+
+/// Every value of the string column `column` folded by [`fold_name`] (`None` for a null).
+///
+/// # Errors
+/// When a value lies outside its buffers or is not UTF-8.
+pub fn fold_column(column: &Column) -> Result<Vec<Option<String>>, String> {
+    let mut out = Vec::with_capacity(column.len());
+    for chunk in column.chunks() {
+        for i in 0..chunk.len() {
+            out.push(if chunk.is_valid(i) {
+                let value = chunk.get(i).ok_or(MALFORMED)?;
+                fold_name(std::str::from_utf8(value).map_err(|_| NOT_UTF8)?)
+            } else {
+                None
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The names of a field (see [`name_groups`]): the spellings grouped by their key.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Names<'a> {
+    /// Per spelling, its name id (`-1` where it folds to nothing).
+    pub of_spelling: Vec<i32>,
+    /// Per name, the spelling it is known by: its most common (ties: the least hash).
+    pub spelling: Vec<u32>,
+    /// Per name, its key (the folded spelling without separators; borrowed when it has none).
+    pub key: Vec<Cow<'a, str>>,
+    /// Per name, the residents carrying any of its spellings.
+    pub count: Vec<u32>,
+    /// Per name, the tokens ([`token`]) of the first and the last part of its spelling's folded
+    /// form, and its number of parts.
+    pub first: Vec<i64>,
+    pub last: Vec<i64>,
+    pub parts: Vec<u32>,
+}
+
+/// The hasher of [`token`] (aHash with fixed seeds: the register and the queries of one run are
+/// tokenised alike; nothing outside the run compares tokens).
+const TOKENS: ahash::RandomState = ahash::RandomState::with_seeds(0x5EED, 1, 2, 3);
+
+/// A name part as an integer.
+pub fn token(part: &str) -> i64 {
+    i64::from_ne_bytes(TOKENS.hash_one(part).to_ne_bytes())
+}
+
+/// The tokens of the first and the last part of a folded name, and its number of parts.
+pub fn name_tokens(folded: &str) -> (i64, i64, u32) {
+    let mut parts = folded.split(' ');
+    let first = parts.next().unwrap_or_default();
+    let (last, more) = parts.fold((first, 0u32), |(_, n), p| (p, n + 1));
+    (token(first), token(last), more + 1)
+}
+
+/// The names of a field from its distinct spellings (`hashes`, `counts` and `folded` forms,
+/// `None` for no letter): spellings with the same key are one name; names are numbered in the
+/// order of their most common spelling (most residents first, ties by the lesser hash), and each
+/// is known by that spelling's folded form.
+///
+/// # Panics
+/// If the three differ in length or there are `i32::MAX` spellings or more.
+pub fn name_groups<'a>(hashes: &[u64], counts: &[u32], folded: &'a [Option<String>]) -> Names<'a> {
+    assert!(hashes.len() == counts.len() && counts.len() == folded.len(), "one hash and count per spelling");
+    assert!(hashes.len() < i32::MAX as usize, "fewer than 2^31 - 1 spellings");
+    let mut order: Vec<u32> = (0..hashes.len() as u32).filter(|&s| folded[s as usize].is_some()).collect();
+    order.sort_unstable_by_key(|&s| (std::cmp::Reverse(counts[s as usize]), hashes[s as usize]));
+    let mut ids: HashMap<Cow<'a, str>, u32, ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(order.len(), ahash::RandomState::new());
+    let mut out = Names { of_spelling: vec![-1; hashes.len()], ..Names::default() };
+    for s in order {
+        let Some(form) = folded[s as usize].as_deref() else { continue };
+        let key: Cow<'a, str> = if form.contains(' ') { form.replace(' ', "").into() } else { form.into() };
+        let next = out.spelling.len() as u32;
+        let id = *ids.entry(key).or_insert_with_key(|key| {
+            let (first, last, parts) = name_tokens(form);
+            out.spelling.push(s);
+            out.key.push(key.clone());
+            out.count.push(0);
+            out.first.push(first);
+            out.last.push(last);
+            out.parts.push(parts);
+            next
+        });
+        out.count[id as usize] += counts[s as usize];
+        out.of_spelling[s as usize] = id as i32;
+    }
+    out
+}
+
+// ----------------------------------------------------------------------------- integer keys
 
 /// The distinct values of a hash column (see [`distinct`]).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -255,6 +458,61 @@ pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u3
 mod tests {
     use super::*;
 
+    fn fold(name: &str) -> Option<String> {
+        fold_name(name)
+    }
+
+    #[test]
+    fn fold_name_folds_danish_letters_case_accents_and_separators() {
+        let cases = [
+            ("Ærø", Some("aeroe")),
+            ("AEROE", Some("aeroe")),
+            (" Anne-Marie ", Some("anne marie")),
+            ("A\u{030A}se", Some("aase")),
+            ("Åse", Some("aase")),
+            ("José", Some("jose")),
+            ("O'Brien", Some("obrien")),
+            ("Jörgen", Some("joergen")),
+            ("o\u{0338}", Some("oe")),
+            ("Ｓøｒｅｎ", Some("soeren")),
+            ("Straße", Some("strasse")),
+            ("Anne\u{00A0}\u{2013} Marie", Some("anne marie")),
+            ("Ma\u{200D}rie", Some("marie")),
+            ("a\u{0323}\u{030A}", Some("a")),
+            ("İlker", Some("ilker")),
+            ("Łukasz_Þór/Ðan", Some("lukasz thor dan")),
+            (".", None),
+            ("", None),
+            ("李", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(fold(name).as_deref(), want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn name_groups_number_names_by_their_most_common_spelling() {
+        let some = |s: &str| Some(s.to_string());
+        // spellings: "Anne Marie" (3), "Annemarie" (5), "Bo" (5, lesser hash), none (9)
+        let folded = [some("anne marie"), some("annemarie"), some("bo"), None];
+        let got = name_groups(&[7, 9, 2, 1], &[3, 5, 5, 9], &folded);
+        assert_eq!(got.of_spelling, vec![1, 1, 0, -1]);
+        assert_eq!(got.spelling, vec![2, 1]);
+        assert_eq!(got.key, vec!["bo", "annemarie"]);
+        assert_eq!(got.count, vec![5, 8]);
+        assert_eq!((got.first[1], got.last[1], got.parts[1]), (token("annemarie"), token("annemarie"), 1));
+        assert_eq!(name_tokens("anne marie louise"), (token("anne"), token("louise"), 3));
+    }
+
+    #[test]
+    fn fold_column_folds_each_value_and_keeps_nulls() {
+        use arrow_array::{ArrayRef, StringArray};
+        use std::sync::Arc;
+        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("Åse"), None, Some("-")]));
+        let column = Column::from_arrays([&array]).unwrap();
+        assert_eq!(fold_column(&column).unwrap(), vec![Some("aase".to_string()), None, None]);
+    }
+
     #[test]
     fn distinct_numbers_values_by_first_row_and_counts_them() {
         let hashes = [7, 3, 7, 0, 3, 7, 9];
@@ -325,15 +583,25 @@ pub(crate) mod python {
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
     use pyo3::types::PyBytes;
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, StringArray};
+
+    use crate::arrow::Output;
 
     /// `values` as `bytes`, each value's little-endian bytes (`to`) in turn.
     fn le_bytes<'py, T: Copy, const N: usize>(
         py: Python<'py>,
         values: &[T],
         to: fn(T) -> [u8; N],
-    ) -> Bound<'py, PyBytes> {
-        let raw: Vec<u8> = values.iter().flat_map(|&v| to(v)).collect();
-        PyBytes::new(py, &raw)
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        // written in place into the new bytes object (no intermediate buffer)
+        PyBytes::new_with(py, values.len() * N, |raw| {
+            for (out, &v) in raw.chunks_exact_mut(N).zip(values) {
+                out.copy_from_slice(&to(v));
+            }
+            Ok(())
+        })
     }
 
     /// `(ids, first, count)` of [`super::distinct`], each as `bytes` of little-endian u32.
@@ -350,7 +618,7 @@ pub(crate) mod python {
         }
         let got = py.detach(move || super::distinct(&hashes, &valid));
         let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
-        Ok((u32s(&got.ids), u32s(&got.first), u32s(&got.count)))
+        Ok((u32s(&got.ids)?, u32s(&got.first)?, u32s(&got.count)?))
     }
 
     /// `(offsets, rows)` of [`super::counting_sort`], each as `bytes` of little-endian u32.
@@ -365,7 +633,7 @@ pub(crate) mod python {
             return Err(PyValueError::new_err("fewer than 2^32 - 1 rows and buckets"));
         }
         let (offsets, rows) = py.detach(move || super::counting_sort(&keys, buckets));
-        Ok((le_bytes(py, &offsets, u32::to_le_bytes), le_bytes(py, &rows, u32::to_le_bytes)))
+        Ok((le_bytes(py, &offsets, u32::to_le_bytes)?, le_bytes(py, &rows, u32::to_le_bytes)?))
     }
 
     /// A read-only, C-contiguous buffer as a slice.
@@ -417,7 +685,7 @@ pub(crate) mod python {
             return Err(PyValueError::new_err("the offsets must ascend within the rows"));
         }
         let (entries, found) = super::near_pairs(&register, &days, &wanted);
-        Ok((le_bytes(py, &entries, u32::to_le_bytes), le_bytes(py, &found, u32::to_le_bytes)))
+        Ok((le_bytes(py, &entries, u32::to_le_bytes)?, le_bytes(py, &found, u32::to_le_bytes)?))
     }
 
     /// [`super::pair_groups`]'s grouping by given name then surname: `(given_offsets,
@@ -437,17 +705,108 @@ pub(crate) mod python {
         }
         let got = py.detach(move || super::pair_groups(&given, &surname, givens, surnames));
         Ok((
-            le_bytes(py, &got.given_offsets, u32::to_le_bytes),
-            le_bytes(py, &got.given_rows, u32::to_le_bytes),
-            le_bytes(py, &got.pair_keys, u64::to_le_bytes),
+            le_bytes(py, &got.given_offsets, u32::to_le_bytes)?,
+            le_bytes(py, &got.given_rows, u32::to_le_bytes)?,
+            le_bytes(py, &got.pair_keys, u64::to_le_bytes)?,
+        ))
+    }
+
+    /// A column of strings (nullable) as an Arrow `Utf8` array for `pl.Series(...)`.
+    fn strings(values: &[Option<String>]) -> crate::python::ArrowArray {
+        let array: ArrayRef = Arc::new(StringArray::from_iter(values.iter().map(Option::as_deref)));
+        crate::python::ArrowArray::new(Output::from_array(array))
+    }
+
+    /// Every value of a string column folded by [`super::fold_name`], as a string column.
+    #[pyfunction]
+    fn fold_names(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<crate::python::ArrowArray> {
+        let column = crate::python::column(values)?;
+        let folded = py.detach(move || super::fold_column(&column)).map_err(PyValueError::new_err)?;
+        Ok(strings(&folded))
+    }
+
+    /// What [`name_groups`] gives Python: the per-spelling and per-name integer columns as
+    /// little-endian `bytes`, the keys and folded forms as string columns.
+    type NamesOut<'py> = (
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        crate::python::ArrowArray,
+        crate::python::ArrowArray,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+    );
+
+    /// [`super::name_groups`] of the distinct spellings `raw` (a string column, folded here) with
+    /// their `hashes` (uint64) and `counts` (uint32): `(of_spelling (int32), spelling (uint32),
+    /// key, folded, count (uint32), first, last (int64 tokens), parts (uint32))`.
+    #[pyfunction]
+    fn name_groups<'py>(
+        py: Python<'py>,
+        hashes: PyBuffer<u64>,
+        counts: PyBuffer<u32>,
+        raw: &Bound<'py, PyAny>,
+    ) -> PyResult<NamesOut<'py>> {
+        let (hashes, counts) = (hashes.to_vec(py)?, counts.to_vec(py)?);
+        let column = crate::python::column(raw)?;
+        if hashes.len() != counts.len() || hashes.len() != column.len() || hashes.len() >= i32::MAX as usize {
+            return Err(PyValueError::new_err("one hash and count per spelling, fewer than 2^31 - 1"));
+        }
+        let folded = py.detach(move || super::fold_column(&column)).map_err(PyValueError::new_err)?;
+        let names = py.detach(|| super::name_groups(&hashes, &counts, &folded));
+        let keys: ArrayRef = Arc::new(StringArray::from_iter_values(names.key.iter()));
+        let forms: ArrayRef = Arc::new(StringArray::from_iter(names.spelling.iter().map(|&s| folded[s as usize].as_deref())));
+        Ok((
+            le_bytes(py, &names.of_spelling, i32::to_le_bytes)?,
+            le_bytes(py, &names.spelling, u32::to_le_bytes)?,
+            crate::python::ArrowArray::new(Output::from_array(keys)),
+            crate::python::ArrowArray::new(Output::from_array(forms)),
+            le_bytes(py, &names.count, u32::to_le_bytes)?,
+            le_bytes(py, &names.first, i64::to_le_bytes)?,
+            le_bytes(py, &names.last, i64::to_le_bytes)?,
+            le_bytes(py, &names.parts, u32::to_le_bytes)?,
+        ))
+    }
+
+    /// [`super::name_tokens`] of every value of a string column of folded names (nulls give
+    /// tokens -1 and one part): `(first, last)` as little-endian int64 `bytes`, `parts` as uint32.
+    #[pyfunction]
+    fn name_tokens<'py>(
+        py: Python<'py>,
+        folded: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let column = crate::python::column(folded)?;
+        let mut tokens = (Vec::new(), Vec::new(), Vec::new());
+        for chunk in column.chunks() {
+            for i in 0..chunk.len() {
+                let value = chunk.is_valid(i).then(|| chunk.get(i)).flatten().map(std::str::from_utf8);
+                let (first, last, parts) = match value {
+                    Some(Ok(name)) => super::name_tokens(name),
+                    Some(Err(_)) => return Err(PyValueError::new_err(super::NOT_UTF8)),
+                    None => (-1, -1, 1),
+                };
+                tokens.0.push(first);
+                tokens.1.push(last);
+                tokens.2.push(parts);
+            }
+        }
+        Ok((
+            le_bytes(py, &tokens.0, i64::to_le_bytes)?,
+            le_bytes(py, &tokens.1, i64::to_le_bytes)?,
+            le_bytes(py, &tokens.2, u32::to_le_bytes)?,
         ))
     }
 
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add_function(wrap_pyfunction!(pair_groups, m)?)?;
         m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
+        m.add_function(wrap_pyfunction!(fold_names, m)?)?;
+        m.add_function(wrap_pyfunction!(name_groups, m)?)?;
+        m.add_function(wrap_pyfunction!(name_tokens, m)?)?;
+        m.add_function(wrap_pyfunction!(pair_groups, m)?)?;
         m.add_function(wrap_pyfunction!(group_rows, m)?)?;
         m.add_function(wrap_pyfunction!(near_pairs, m)?)?;
         Ok(())
     }
 }
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import unicodedata
 from dataclasses import replace
 from itertools import product
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from socialsearch.crypto import _native
 from socialsearch.errors import InputError
 from socialsearch.station.resolution import (
     AMBIGUITY_MARGIN,
@@ -685,3 +687,84 @@ def test_a_register_without_one_name_field_resolves_on_the_other(missing: str) -
     assert pairs["cpr"].to_list() == ["0101801234"]  # Ole Jensen shares no name part with the query
     assert pairs[present].to_list() == [0]
     assert math.isfinite(pairs["weight"][0])
+
+
+# --------------------------------------------------------------------------- the native folding
+
+# Danish names and the ways they are written: å/aa, ø/oe, æ/ae, decomposed (NFD), full-width,
+# case, hyphens and spaces (also non-breaking, en dash, doubled), invisible joiners, accents.
+_DANISH_PARTS = ["Søren", "Åse", "Ærø", "Bøgh", "Jørgen", "Mette", "Anne", "Marie", "Kierkegaard", "Østergård",
+                 "Æbelø", "Müller", "José", "Łukasz", "Straße", "Þór", "Ðan", "İlker", "Nguyễn", "O'Brien"]
+_SPELLINGS = [
+    str.upper, str.lower, str.title,
+    lambda s: unicodedata.normalize("NFD", s),
+    lambda s: unicodedata.normalize("NFKD", s),
+    lambda s: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s),  # full-width
+    lambda s: s.replace("å", "aa").replace("Å", "Aa").replace("ø", "oe").replace("Ø", "Oe").replace("æ", "ae"),
+    lambda s: s.replace("ø", "o\u0338").replace("ö", "o\u0308").replace("ä", "a\u0308"),
+    lambda s: s.replace("e", "é").replace("a", "à").replace("o", "ô"),
+    lambda s: "\u200d".join(s), lambda s: f" {s}\t",
+]
+_separators = st.sampled_from([" ", "-", "  ", "\u00a0", "\u2013", " - ", "_", "/", "\u3000", ""])
+
+
+@st.composite
+def _danish_names(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.sampled_from(_DANISH_PARTS), min_size=1, max_size=3))
+    name = parts[0] + "".join(draw(_separators) + p for p in parts[1:])
+    for spell in draw(st.lists(st.sampled_from(_SPELLINGS), max_size=3)):
+        name = spell(name)
+    return name
+
+
+def _native_fold(values: list[str | None]) -> list[str | None]:
+    return pl.Series(_native.fold_names(pl.Series(values, dtype=pl.String))).to_list()
+
+
+@given(st.lists(st.text(max_size=12) | _danish_names(), min_size=1, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_the_native_folding_is_fold_name(names: list[str]) -> None:
+    """The index folds in the native core; for any text (arbitrary Unicode, and Danish names in
+    the documented variants) it must give exactly what fold_name gives."""
+    assert _native_fold(names) == fold(names)
+
+
+def test_the_native_folding_is_fold_name_for_every_character() -> None:
+    """Every Unicode scalar value folds as fold_name folds it: at the start, after a capital,
+    between a letter and a combining mark (canonical reordering), after a dash, before a ring."""
+    values = pl.Series("n", ["{0}A{0}o{0}\u0308-{0}\u030a".format(chr(c)) for c in range(0x110000)
+                             if not 0xD800 <= c <= 0xDFFF], dtype=pl.String)
+    native = pl.Series("n", _native.fold_names(values), dtype=pl.String)
+    assert native.equals(values.to_frame().select(fold_name(pl.col("n")))["n"])
+
+
+@given(st.lists(st.sampled_from(["Åse", "Aase", "Åse ", "A\u030ase", "", "-", "Bo", "bo", "Anne Marie", "Anne-Marie",
+                                  "AnneMarie"]) | _danish_names(), max_size=40, unique=True),
+       st.lists(st.integers(1, 4), min_size=40, max_size=40))
+@settings(max_examples=100, deadline=None)
+def test_the_native_names_group_the_spellings_by_name_key(spellings: list[str], counts: list[int]) -> None:
+    """name_groups gives each name key one id, numbered in the order of the key's most common
+    spelling (ties by hash), known by that spelling's folded form, with its residents summed; the
+    tokens are those of the first and last part of that form, alike for the queries' names."""
+    raw = pl.Series("raw", spellings, dtype=pl.String)
+    table = pl.DataFrame({"raw": raw, "n": pl.Series(counts[: len(spellings)], dtype=pl.UInt32),
+                          "h": raw.hash(7)}).with_row_index("sid")
+    of_spelling, _, key, folded, count, first, last, parts = _native.name_groups(
+        table["h"].to_numpy(), table["n"].to_numpy(), table["raw"])
+    want = (table.with_columns(folded=fold_name(pl.col("raw"))).with_columns(key=name_key(pl.col("raw")))
+            .drop_nulls("key").sort("n", "h", descending=[True, False])
+            .group_by("key", maintain_order=True).agg(pl.col("folded").first(), count=pl.col("n").sum(), sids="sid"))
+    forms = pl.Series(folded).to_list()
+    assert pl.Series(key).to_list() == want["key"].to_list()
+    assert forms == want["folded"].to_list()
+    assert np.frombuffer(count, np.uint32).tolist() == want["count"].to_list()
+    ids = np.frombuffer(of_spelling, np.int32)
+    assert [sorted(np.flatnonzero(ids == nid).tolist()) for nid in range(want.height)] == [
+        sorted(s) for s in want["sids"].to_list()]
+    assert (ids == -1).sum() == len(spellings) - want["sids"].list.len().sum()
+    # the queries' names are tokenised alike, and a token is that of the part alone
+    assert _native.name_tokens(pl.Series(forms, dtype=pl.String)) == (first, last, parts)
+    alone = _native.name_tokens(pl.Series([f.split(" ")[0] for f in forms] + [f.split(" ")[-1] for f in forms],
+                                          dtype=pl.String))[0]
+    assert alone == first + last
+    assert np.frombuffer(parts, np.uint32).tolist() == [f.count(" ") + 1 for f in forms]

@@ -34,6 +34,27 @@ def sha256_compressions(count: int, threads: int = 1) -> bytes:
     """``count`` single-block SHA-256 compressions on ``threads`` threads (a hardware-limit
     benchmark); returns a digest of the final states."""
 
+def fold_names(values: object) -> ArrowArray:
+    """Every value of a string column folded as :func:`socialsearch.station.resolution.fold_name`
+    folds it (null for a null, and where no letter is left)."""
+
+def name_groups(
+    hashes: Any, counts: Any, raw: object
+) -> tuple[bytes, bytes, ArrowArray, ArrowArray, bytes, bytes, bytes, bytes]:
+    """The names of a field from its distinct spellings ``raw`` (a string column, folded as
+    :func:`socialsearch.station.resolution.fold_name` folds) with their ``hashes`` (uint64) and
+    ``counts`` (uint32): spellings with the same key (folded, without separators) are one name,
+    numbered in the order of their most common spelling (ties by the lesser hash). Returns the
+    name id of each spelling (int32, -1 where nothing is left), the spelling each name is known
+    by (uint32), each name's key and folded form (string columns), its count (uint32), the
+    tokens of its first and last part (int64) and its number of parts (uint32), the integers as
+    little-endian ``bytes``."""
+
+def name_tokens(folded: object) -> tuple[bytes, bytes, bytes]:
+    """The tokens (int64) of the first and the last part of each folded name of a string column
+    (-1 for a null) and its number of parts (uint32), as little-endian ``bytes``; the tokens of
+    :func:`name_groups`."""
+
 def distinct_hashes(hashes: Any, valid: Any) -> tuple[bytes, bytes, bytes]:
     """The distinct values of ``hashes`` (a NumPy uint64 array) among the rows where ``valid``
     (uint8, nonzero) is set: per row the id of its value (ids in the order of first appearance;

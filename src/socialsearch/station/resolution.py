@@ -8,12 +8,12 @@ in an exception message. The model and its figures: docs/resolution.md.
 
 The model, in the manner of Fellegi & Sunter (1969) and Splink:
 
-* **Folding** (:func:`fold_name`, one function for the register and the queries): Unicode
+* **Folding** (:func:`fold_name`, the same rules for the register and the queries): Unicode
   NFKC, then case, Danish letters (å ≡ aa, ø ≡ oe ≡ ö, æ ≡ ae ≡ ä, also when written
   decomposed), other accents dropped, hyphens and white space as one separator. Two names are
   equal when their folded forms without separators are (:func:`name_key`).
 * **The register index** (:class:`RegisterIndex`, built once per run): the distinct spellings
-  of each name field, found by a 64-bit hash and folded once each, with their residents (term
+  of each name field, found and folded once each in the native core, with their residents (term
   frequencies) and the hashes of their first and last part (tokens); per resident the birth
   date as a day number and the ids of the names; the residents grouped by birth day and by
   name pair (counting sorts in the native core), and how strongly each name goes with the other
@@ -301,7 +301,8 @@ def fold_name(expr: pl.Expr) -> pl.Expr:
 
     Any dash or white space (also non-breaking, full-width) becomes one space between parts;
     invisible format characters and punctuation are dropped; a name with no letter left is
-    null. The same expression folds the register and the queries.
+    null. This expression is the reference; the register and the queries are folded by the
+    native core's copy of the same rules, which is tested to give the same result for any text.
 
     Examples
     --------
@@ -413,7 +414,8 @@ def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
 # strings themselves: hashing six million names is far cheaper than grouping them. Two spellings
 # sharing a hash (about 1e-8 per run for half a million spellings) would only add one's residents
 # to the other's count (a weaker weight); every resident who becomes a candidate has their
-# spelling compared as a string (RegisterIndex.name_ids). Name parts (tokens) are hashed alike.
+# spelling compared as a string (RegisterIndex.spelled_as_hashed). Each distinct spelling is
+# folded once, in the native core. Name parts (tokens) are hashed alike.
 _HASH_SEED: Final = 0x5EED
 _NONE: Final = 0xFFFFFFFF  # the native core's "no spelling"
 
@@ -445,65 +447,50 @@ class _Field:
         return found.select("key", "nid").unique("nid")
 
 
-def _spellings(column: pl.Series) -> tuple[pl.Series, pl.DataFrame, np.ndarray]:
-    """Per row the hash of the name (null for none); the column's distinct spellings (``h``;
-    ``i``: the first row carrying it; ``n``: its residents; ``sid``: its number) and per row the
-    ``sid`` of its spelling (:data:`_NONE` for none), found natively in one pass."""
-    h = pl.select(pl.when(column.is_not_null()).then(column.hash(_HASH_SEED))).to_series().rename(column.name)
-    values = h.fill_null(0).to_numpy()
-    ids, first, count = _native.distinct_hashes(values, h.is_not_null().to_numpy().view(np.uint8))
+def _fold(names: pl.Series) -> pl.Series:
+    """:func:`fold_name` of each value, in the native core (the same folding, tested to agree)."""
+    return pl.Series(_native.fold_names(names.cast(pl.String))).rename(names.name)
+
+
+def _spellings(column: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
+    """The column's distinct spellings (``sid``: their number; ``i``: the first row carrying it;
+    ``n``: its residents; ``raw``; ``h``: its hash) and per row the ``sid`` of its spelling
+    (:data:`_NONE` for none), found natively in one pass over the hashes."""
+    hashes = column.hash(_HASH_SEED).to_numpy()
+    ids, first, count = _native.distinct_hashes(hashes, column.is_not_null().to_numpy().view(np.uint8))
     first_rows = np.frombuffer(first, np.uint32)
-    table = (pl.DataFrame({"h": values[first_rows], "i": first_rows, "n": np.frombuffer(count, np.uint32)})
-             .with_row_index("sid"))
-    return h, table, np.frombuffer(ids, np.uint32)
+    table = pl.DataFrame([pl.Series("i", first_rows), pl.Series("n", np.frombuffer(count, np.uint32)),
+                          column.gather(first_rows).rename("raw"), pl.Series("h", hashes[first_rows])])
+    return table.with_row_index("sid"), np.frombuffer(ids, np.uint32)
 
 
-def _name_column(column: pl.Series) -> tuple[pl.Series, _Field, np.ndarray]:
-    """One name column of the register: per row its hash, the field's names, and per row its
-    name id (-1 for none)."""
-    hashed, table, sid = _spellings(column)
-    field, nid_of_sid = _field(column, table)
+def _name_column(column: pl.Series) -> tuple[_Field, np.ndarray]:
+    """One name column of the register: the field's names, and per row its name id (-1 for none)."""
+    table, sid = _spellings(column)
+    field, nid_of_sid = _field(table)
     # np.minimum turns the sid of no spelling (_NONE) into the extra last entry: -1
-    return hashed, field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
+    return field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
 
 
-def _token(expr: pl.Expr) -> pl.Expr:
-    """A name part as an integer (its hash, as Int64)."""
-    return expr.hash(_HASH_SEED).reinterpret(signed=True)
-
-
-def _field(column: pl.Series, table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
-    """Fold each distinct spelling (``table`` of :func:`_spellings`) once; name ids by key. Also
-    the name id of each spelling by its ``sid`` (-1 where it folds to nothing)."""
-    spellings = table.height
-    table = table.with_columns(raw=column.gather(table["i"]))
-    # Most spellings are letters a-z and æøå (composed) with single spaces or hyphens: their
-    # folding is lower case, æ/ø/å as ae/oe/aa and hyphen -> space (what fold_name gives them
-    # too, tested); fold_name folds the rest.
-    plain = pl.col("raw").str.contains(r"^[A-Za-zÆØÅæøå]+(?:[ \-][A-Za-zÆØÅæøå]+)*$")
-    table = pl.concat([
-        table.filter(plain).with_columns(
-            folded=pl.col("raw").str.to_lowercase().str.replace_many(["æ", "ø", "å", "-"], ["ae", "oe", "aa", " "])),
-        table.filter(~plain).with_columns(folded=fold_name(pl.col("raw"))),
-    ])
-    table = table.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
-    # one name per key, numbered in the order of the key's most common spelling (deterministic)
-    table = table.sort("n", "h", descending=[True, False])
-    names = (table.group_by("key", maintain_order=True).agg(pl.col("folded").first(), count=pl.col("n").sum())
-             .with_row_index("nid"))
-    spell = table.select("h", "raw", "key", "sid").join(names.select("key", "nid"), on="key").sort("h")
-    nid_of_sid = np.full(spellings + 1, -1, np.int32)  # the extra last one: no spelling
-    nid_of_sid[spell["sid"].to_numpy()] = spell["nid"].to_numpy()
-    ends = names.select(first=_token(pl.col("folded").str.extract(r"^(\S+)")),
-                        last=_token(pl.col("folded").str.extract(r"(\S+)$")),
-                        parts=pl.col("folded").str.count_matches(" ", literal=True) + 1)
+def _field(table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
+    """Fold each distinct spelling (``table`` of :func:`_spellings`) once and give the names ids
+    by key, numbered in the order of each key's most common spelling (ties by hash), each with
+    the tokens of that spelling's first and last part (native). Also the name id of each
+    spelling by its ``sid`` (-1 where it folds to nothing)."""
+    of_spelling, _, key, folded, count, first, last, parts = _native.name_groups(
+        table["h"].to_numpy(), table["n"].to_numpy(), table["raw"])
+    nid_of_sid = np.append(np.frombuffer(of_spelling, np.int32), np.int32(-1))  # the extra last one: no spelling
+    names = pl.DataFrame([pl.Series(key).rename("key"), pl.Series(folded).rename("folded")])
+    names = names.with_row_index("nid")
+    spell = (table.select("h", nid=pl.Series(nid_of_sid[:-1]).cast(pl.UInt32, strict=False), raw="raw")
+             .filter(pl.col("nid").is_not_null()).sort("h"))
     key_h = names["key"].hash(_HASH_SEED).to_numpy()
     order = np.argsort(key_h, kind="stable")
-    field = _Field(spell=spell.select("h", "nid", "raw"), spell_h=spell["h"].to_numpy(),
-                   names=names.select("nid", "key", "folded"), first=ends["first"].to_numpy(),
-                   last=ends["last"].to_numpy(), parts=ends["parts"].to_numpy().astype(np.int64),
-                   count=names["count"].to_numpy().astype(np.float64), keys=names["key"].to_numpy().astype(object),
-                   key_h=key_h[order], key_nid=order)
+    field = _Field(spell=spell, spell_h=spell["h"].to_numpy(), names=names,
+                   first=np.frombuffer(first, np.int64), last=np.frombuffer(last, np.int64),
+                   parts=np.frombuffer(parts, np.uint32).astype(np.int64),
+                   count=np.frombuffer(count, np.uint32).astype(np.float64),
+                   keys=names["key"].to_numpy().astype(object), key_h=key_h[order], key_nid=order)
     return field, nid_of_sid
 
 
@@ -566,14 +553,23 @@ def _tokens(given_first: np.ndarray, surname_last: np.ndarray) -> dict[str, np.n
     return out
 
 
+def _days(birth_date: pl.Series) -> tuple[np.ndarray, int, _Rows]:
+    """The birth dates as day numbers from the first (int32), that first day (days since 1970),
+    and the residents grouped by day."""
+    day = birth_date.cast(pl.Int32).to_numpy()
+    day0 = int(day.min()) if len(day) else 0
+    day = (day - day0).astype(np.int32)
+    return day, day0, _Rows.group(day.view(np.uint32), int(day.max()) + 1 if len(day) else 1)
+
+
 @dataclass(frozen=True)
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
 
     Per resident (row): ``day`` (birth date as days since ``day0``, itself days since 1970),
-    ``hg``/``hs`` (64-bit hashes of the given name's and the surname's spelling, null for none),
-    ``rg``/``rs`` (their name ids, -1 for none). Per field: the distinct spellings, folded once,
-    with their name ids, counts and tokens (:class:`_Field`). ``per_day``: residents per day
+    ``rg``/``rs`` (the ids of the given name and the surname, -1 for none). Per field: the
+    distinct spellings, found and folded once each in the native core, with their name ids,
+    counts and tokens (:class:`_Field`). ``per_day``: residents per day
     number from ``day0``. Rows grouped in the native core (CSR: offsets and row ids): ``by_day``
     (birth day) and ``by_given`` (residents with both names, by given-name id, then surname id),
     with ``pair_keys`` (``rg * surnames + rs`` of ``by_given``'s rows, ascending); from the runs
@@ -586,8 +582,6 @@ class RegisterIndex:
 
     cpr: pl.Series
     day: np.ndarray
-    hg: pl.Series
-    hs: pl.Series
     rg: np.ndarray  # int32 name ids per resident, -1 for none
     rs: np.ndarray
     given: _Field
@@ -614,18 +608,17 @@ class RegisterIndex:
         reg = _check(register, "register", _REGISTER_COLUMNS)
         if reg["birth_date"].null_count():
             reg = reg.filter(pl.col("birth_date").is_not_null())
-        # The two name columns are independent and their work (Polars and the native core)
-        # releases the GIL: one thread each.
+        # The two name columns and the birth days are independent and their work (Polars and the
+        # native core) releases the GIL: the surnames (the most spellings) and the given names
+        # in two threads, the days in the one that finishes first.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            (hg, given, rg), (hs, surname, rs) = pool.map(_name_column, (reg["given_name"], reg["surname"]))
-        day = reg["birth_date"].cast(pl.Int32).to_numpy()
+            surnames = pool.submit(_name_column, reg["surname"])
+            given_names = pool.submit(_name_column, reg["given_name"])
+            days = pool.submit(_days, reg["birth_date"])
+            (surname, rs), (given, rg), (day, day0, by_day) = surnames.result(), given_names.result(), days.result()
         size = reg.height
-        day0 = int(day.min()) if size else 0
-        day = (day - day0).astype(np.int32)
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
-        n_days = int(day.max()) + 1 if size else 1
         n_g, n_s = given.names.height, surname.names.height
-        by_day = _Rows.group(day.view(np.uint32), n_days)
         g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
         by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
         pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
@@ -633,7 +626,7 @@ class RegisterIndex:
         starts = np.flatnonzero(np.concatenate([pair_keys[:1] >= 0, pair_keys[1:] != pair_keys[:-1]]))
         carried = np.diff(np.append(starts, len(pair_keys))).astype(np.float64)
         pair_g, pair_s = pair_keys[starts] // max(n_s, 1), pair_keys[starts] % max(n_s, 1)
-        return cls(cpr=reg["cpr"], day=day, hg=hg, hs=hs, rg=rg, rs=rs,
+        return cls(cpr=reg["cpr"], day=day, rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
                    day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size,
                    by_given=by_given, pair_keys=pair_keys,
@@ -672,15 +665,15 @@ class RegisterIndex:
 
     def spelled_as_hashed(self, rows: np.ndarray, rg: np.ndarray, rs: np.ndarray) -> np.ndarray:
         """Per resident of ``rows`` (with their name ids ``rg``, ``rs``): whether each spelling is
-        the one its hash stands for (False only where two spellings share a hash)."""
+        the one the index keeps for its hash (False only where two spellings share a hash)."""
         ok = np.ones(len(rows), bool)
-        for ids, hashes, field, raw in ((rg, self.hg, self.given, self.given_names),
-                                        (rs, self.hs, self.surname, self.surnames)):
+        for ids, field, raw in ((rg, self.given, self.given_names), (rs, self.surname, self.surnames)):
             if not len(field.spell_h):
                 continue
-            h = hashes.gather(rows).fill_null(0).to_numpy()
-            at = np.clip(np.searchsorted(field.spell_h, h), 0, len(field.spell_h) - 1)
-            same = (field.spell["raw"].gather(at) == raw.gather(rows)).fill_null(True).to_numpy()
+            spelled = raw.gather(rows)
+            at = np.clip(np.searchsorted(field.spell_h, spelled.hash(_HASH_SEED).to_numpy()), 0,
+                         len(field.spell_h) - 1)
+            same = (field.spell["raw"].gather(at) == spelled).fill_null(True).to_numpy()
             ok &= (ids < 0) | same
         return ok
 
@@ -708,15 +701,17 @@ class _Queries:
 def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame]:
     """Name id per query (a name unknown to the register gets a new id past the register's)
     and the table of the new names (nid, key, first, last, parts as token ids, -1 unknown)."""
-    distinct = raw.drop_nulls().unique().to_frame("raw").with_columns(folded=fold_name(pl.col("raw")))
+    distinct = raw.drop_nulls().unique().to_frame("raw")
+    distinct = distinct.with_columns(folded=_fold(distinct["raw"]))
     distinct = distinct.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
     mine = field.named(distinct["key"])
     known = distinct.join(mine, on="key", how="left")
     new = (known.filter(pl.col("nid").is_null()).sort("key", "folded").group_by("key", maintain_order=True)
            .agg(pl.col("folded").first()).with_row_index("nid", offset=field.names.height))
-    split = pl.col("folded").str.split(" ")
-    new = new.with_columns(first_tid=_token(split.list.first()), last_tid=_token(split.list.last()),
-                           parts=split.list.len()).sort("nid")
+    first, last, parts = _native.name_tokens(new["folded"])
+    new = new.with_columns(first_tid=pl.Series(np.frombuffer(first, np.int64)),
+                           last_tid=pl.Series(np.frombuffer(last, np.int64)),
+                           parts=pl.Series(np.frombuffer(parts, np.uint32))).sort("nid")
     ids = pl.concat([known.drop_nulls("nid").select("raw", "nid"),
                      known.filter(pl.col("nid").is_null()).drop("nid").join(new.select("key", "nid"), on="key")
                      .select("raw", "nid")])
