@@ -170,14 +170,28 @@ fn cpr_numbers(
     Ok((ArrowArray::new(numbers), ArrowArray::new(others)))
 }
 
+/// `values` as `bytes`, each value's little-endian bytes (`to`) in turn.
+pub(crate) fn le_bytes<'py, T: Copy, const N: usize>(
+    py: Python<'py>,
+    values: &[T],
+    to: fn(T) -> [u8; N],
+) -> PyResult<Bound<'py, PyBytes>> {
+    // written in place into the new bytes object (no intermediate buffer)
+    PyBytes::new_with(py, values.len() * N, |raw| {
+        for (out, &v) in raw.chunks_exact_mut(N).zip(values) {
+            out.copy_from_slice(&to(v));
+        }
+        Ok(())
+    })
+}
+
 /// For each of `probes` (64-bit keys), its position in `keys` (distinct 64-bit keys), or
 /// 2^32 - 1 where it is not there: little-endian u32 `bytes` for `numpy.frombuffer`.
 #[pyfunction]
 fn key_positions<'py>(py: Python<'py>, keys: PyBuffer<u64>, probes: PyBuffer<u64>) -> PyResult<Bound<'py, PyBytes>> {
     let (keys, probes) = (keys.to_vec(py)?, probes.to_vec(py)?);
     let found = py.detach(move || validate::key_positions(&keys, &probes)).map_err(PyValueError::new_err)?;
-    let raw: Vec<u8> = found.iter().flat_map(|p| p.to_le_bytes()).collect();
-    Ok(PyBytes::new(py, &raw))
+    le_bytes(py, &found, u32::to_le_bytes)
 }
 
 /// How many present values are empty or begin or end with white space.

@@ -588,21 +588,7 @@ pub(crate) mod python {
     use arrow_array::{ArrayRef, StringArray};
 
     use crate::arrow::Output;
-
-    /// `values` as `bytes`, each value's little-endian bytes (`to`) in turn.
-    fn le_bytes<'py, T: Copy, const N: usize>(
-        py: Python<'py>,
-        values: &[T],
-        to: fn(T) -> [u8; N],
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        // written in place into the new bytes object (no intermediate buffer)
-        PyBytes::new_with(py, values.len() * N, |raw| {
-            for (out, &v) in raw.chunks_exact_mut(N).zip(values) {
-                out.copy_from_slice(&to(v));
-            }
-            Ok(())
-        })
-    }
+    use crate::python::le_bytes;
 
     /// `(ids, first, count)` of [`super::distinct`], each as `bytes` of little-endian u32.
     #[pyfunction]
