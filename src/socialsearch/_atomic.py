@@ -84,6 +84,14 @@ def replacing(path: str | os.PathLike[str], *, mode: int | None = None) -> Itera
     fsynced and renamed over ``path`` and the folder fsynced. On any error it is removed and
     ``path`` is untouched. Use it for writers that want a path (e.g. ``write_parquet``).
     """
+    with _replaced(path, mode=mode) as tmp:
+        yield tmp
+    fsync_dir(Path(path).parent)
+
+
+@contextlib.contextmanager
+def _replaced(path: str | os.PathLike[str], *, mode: int | None) -> Iterator[Path]:
+    """:func:`replacing` without the folder's ``fsync``: the caller owes it after its last rename."""
     target = Path(path)
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +107,6 @@ def replacing(path: str | os.PathLike[str], *, mode: int | None = None) -> Itera
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(parent)
 
 
 def write_files_atomic(folder: str | os.PathLike[str], files: Mapping[str, bytes], *,
@@ -118,17 +125,8 @@ def write_files_atomic(folder: str | os.PathLike[str], files: Mapping[str, bytes
         target = directory / name
         if target.parent != directory:
             raise ValueError(f"{name!r} is not a file name in {directory}")
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=_TMP_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as handle:  # owns fd: closed on any error
-                os.fchmod(fd, _default_mode() if mode is None else mode)
-                handle.write(data)
-                handle.flush()
-                os.fsync(fd)
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with _replaced(target, mode=mode) as tmp, tmp.open("wb") as handle:
+            handle.write(data)
     fsync_dir(directory)
     return directory
 
