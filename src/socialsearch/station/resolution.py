@@ -1175,6 +1175,13 @@ def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.Dat
                       .alias("relation_level"))["relation_level"]
 
 
+def _level_weights(m: tuple[float, ...], u: tuple[float, ...] | tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """log2(m / u) per level (the last axis; ``u`` may hold one row per group), and 0 after the
+    last level for a field that is unknown (its null code)."""
+    table = np.log2(np.asarray(m)) - np.log2(np.asarray(u))
+    return np.concatenate([table, np.zeros((*table.shape[:-1], 1))], axis=-1)
+
+
 def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: RegisterIndex,
               residence: pl.Series | None, model: MatchModel) -> pl.DataFrame:
     """The pairs of :func:`_compare` with ``cpr_level``, ``place_level`` and ``relation_level`` and
@@ -1185,9 +1192,7 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     if residence is None:
         residence = pl.repeat(None, index.cpr.len(), dtype=pl.String, eager=True)
     place_level, u_same = _place_levels(pairs, places, residence.cast(pl.String).rename("municipality"))
-    # log2(m / u) per date group (rows) and written-CPR level (columns; the last: nothing usable)
-    cpr_table = np.log2(np.asarray(model.cpr_m))[None, :] - np.log2(np.asarray(model.cpr_u))
-    cpr_table = np.hstack([cpr_table, np.zeros((len(CPR_DATE_GROUPS), 1))])
+    cpr_table = _level_weights(model.cpr_m, model.cpr_u)  # rows: the date groups
     c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
     group = np.asarray(_CPR_DATE_GROUP)[pairs["date_level"].to_numpy().astype(np.int64)]
     p = place_level.fill_null(2).to_numpy().astype(np.int64)
@@ -1195,7 +1200,7 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     place_w[p == 0] = np.log2(model.place_m / u_same[p == 0])
     place_w[p == 1] = np.log2((1.0 - model.place_m) / (1.0 - u_same[p == 1]))
     relation_level = _relation_levels(pairs, queries, qs.mapping, index.cpr)
-    relation_table = np.append(np.log2(np.asarray(model.relation_m)) - np.log2(np.asarray(model.relation_u)), 0.0)
+    relation_table = _level_weights(model.relation_m, model.relation_u)
     r = relation_level.fill_null(len(RELATION_LEVELS)).to_numpy().astype(np.int64)
     weight = pairs["weight"].to_numpy() + cpr_table[group, c] + place_w + relation_table[r]
     return pairs.with_columns(cpr_level=cpr_level, place_level=place_level, relation_level=relation_level,
