@@ -562,6 +562,38 @@ def _days(birth_date: pl.Series) -> tuple[np.ndarray, int, _Rows]:
     return day, day0, _Rows.group(day.view(np.uint32), int(day.max()) + 1 if len(day) else 1)
 
 
+_COUNT_SLICE: Final = 1 << 19
+
+
+def _value_counts(column: pl.Series) -> pl.DataFrame:
+    """``column.value_counts(name="n")``, counted slice by slice: one pass over six million
+    strings at once holds a hash per row (about 165 MiB nationally), a slice of 2^19 rows a
+    twelfth of it."""
+    parts = [column.slice(at, _COUNT_SLICE).value_counts(name="n") for at in range(0, column.len(), _COUNT_SLICE)]
+    if not parts:
+        return pl.DataFrame(schema={column.name: column.dtype, "n": pl.UInt32})
+    return pl.concat(parts).group_by(column.name).agg(pl.col("n").sum())
+
+
+@dataclass(frozen=True)
+class _Residence:
+    """The residents' municipalities (``home``, String, per register row) and each municipality's
+    share of the residents with one (``shares``: ``place``, ``share``), counted once."""
+
+    home: pl.Series
+    shares: pl.DataFrame
+    size: int  # residents with a municipality, at least 2
+
+    @classmethod
+    def count(cls, home: pl.Series) -> _Residence:
+        """The shares of ``home``, the municipality of each register row (null: unknown)."""
+        home = home.cast(pl.String).rename("municipality")
+        size = max(home.len() - home.null_count(), 2)
+        shares = (_value_counts(home).drop_nulls("municipality")
+                  .select(place=pl.col("municipality"), share=pl.col("n") / size))
+        return cls(home, shares, size)
+
+
 @dataclass(frozen=True)
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
@@ -577,7 +609,9 @@ class RegisterIndex:
     name id (``given_token``: its first part's position in ``given_tokens``; ``surname_token``:
     its last part's in ``surname_tokens``). Which residents carry a query's name pair, or were
     born on a query's day with one of its name tokens, is a lookup when :func:`resolve` runs. The
-    CPR numbers stay the caller's column (``cpr``). Nothing of it leaves the station.
+    CPR numbers stay the caller's column (``cpr``); the register's optional ``municipality``
+    (the residence) is kept with its shares of the register counted once (``residence``).
+    Nothing of it leaves the station.
     """
 
     cpr: pl.Series
@@ -600,12 +634,15 @@ class RegisterIndex:
     surname_tokens: np.ndarray  # the distinct last surname parts
     given_token: np.ndarray  # uint32 per given-name id: its first part's position in given_tokens
     surname_token: np.ndarray  # per surname id: its last part's position in surname_tokens
+    residence: _Residence | None = None  # the residents' municipalities and their shares, if given
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
-        """Index ``register`` (``cpr``, ``given_name``, ``surname``, ``birth_date``); residents
-        without a birth date are left out."""
+        """Index ``register`` (``cpr``, ``given_name``, ``surname``, ``birth_date``, optional
+        ``municipality``); residents without a birth date are left out."""
         reg = _check(register, "register", _REGISTER_COLUMNS)
+        if "municipality" in register.columns:
+            reg = reg.with_columns(municipality=register["municipality"])
         if reg["birth_date"].null_count():
             reg = reg.filter(pl.col("birth_date").is_not_null())
         # The two name columns and the birth days are independent and their work (Polars and the
@@ -615,7 +652,9 @@ class RegisterIndex:
             surnames = pool.submit(_name_column, reg["surname"])
             given_names = pool.submit(_name_column, reg["given_name"])
             days = pool.submit(_days, reg["birth_date"])
+            homes = pool.submit(_Residence.count, reg["municipality"]) if "municipality" in reg.columns else None
             (surname, rs), (given, rg), (day, day0, by_day) = surnames.result(), given_names.result(), days.result()
+            residence = homes.result() if homes is not None else None
         size = reg.height
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
         n_g, n_s = given.names.height, surname.names.height
@@ -632,7 +671,7 @@ class RegisterIndex:
                    by_given=by_given, pair_keys=pair_keys,
                    given_lift=_lift(pair_g, pair_s, carried, given.count, surname.count, size),
                    surname_lift=_lift(pair_s, pair_g, carried, surname.count, given.count, size),
-                   by_day=by_day, **_tokens(given.first, surname.last))
+                   by_day=by_day, **_tokens(given.first, surname.last), residence=residence)
 
     def near(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each entry i, the residents born on ``days[i]`` (day numbers since 1970, each with a
@@ -1069,27 +1108,16 @@ def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, cpr: pl.Series) -> p
             .join(best, on="_p", how="left", maintain_order="left")["level"].rename("cpr_level"))
 
 
-_COUNT_SLICE: Final = 1 << 19
-
-
-def _value_counts(column: pl.Series) -> pl.DataFrame:
-    """``column.value_counts(name="n")``, counted slice by slice: one pass over six million
-    strings at once holds a hash per row (about 165 MiB nationally), a slice of 2^19 rows a
-    twelfth of it."""
-    parts = [column.slice(at, _COUNT_SLICE).value_counts(name="n") for at in range(0, column.len(), _COUNT_SLICE)]
-    if not parts:
-        return pl.DataFrame(schema={column.name: column.dtype, "n": pl.UInt32})
-    return pl.concat(parts).group_by(column.name).agg(pl.col("n").sum())
-
-
-def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Series) -> tuple[pl.Series, np.ndarray]:
+def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame,
+                  residence: _Residence | None) -> tuple[pl.Series, np.ndarray]:
     """Level code (:data:`PLACE_LEVELS`, null where unknown) per pair, and the u of ``same``: the
     register's share of residents living in the identity's event municipalities."""
-    size = max(residence.len() - residence.null_count(), 2)
-    shares = (_value_counts(residence).drop_nulls(residence.name)
-              .select(place=pl.col(residence.name), share=pl.col("n") / size))
-    u_same = places.join(shares, on="place", how="left").group_by("iid").agg(u=pl.col("share").fill_null(0.0).sum())
-    rows = pairs.select("iid", home=residence.gather(pairs["rid"])).with_row_index("_p")
+    if residence is None:
+        return pl.repeat(None, pairs.height, dtype=pl.UInt8, eager=True).rename("place_level"), np.zeros(pairs.height)
+    size = residence.size
+    u_same = (places.join(residence.shares, on="place", how="left").group_by("iid")
+              .agg(u=pl.col("share").fill_null(0.0).sum()))
+    rows = pairs.select("iid", home=residence.home.gather(pairs["rid"])).with_row_index("_p")
     hits = rows.join(places, on="iid").group_by("_p").agg(same=(pl.col("home") == pl.col("place")).any())
     got = rows.join(hits, on="_p", how="left", maintain_order="left").join(u_same, on="iid", how="left",
                                                                          maintain_order="left")
@@ -1183,15 +1211,13 @@ def _level_weights(m: tuple[float, ...], u: tuple[float, ...] | tuple[tuple[floa
 
 
 def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: RegisterIndex,
-              residence: pl.Series | None, model: MatchModel) -> pl.DataFrame:
+              residence: _Residence | None, model: MatchModel) -> pl.DataFrame:
     """The pairs of :func:`_compare` with ``cpr_level``, ``place_level`` and ``relation_level`` and
     their weights added to ``weight``; a query without a written number, an event municipality or
     relatives (or a register without residences) gets no weight from that field."""
     written, places = _identity_evidence(queries, qs.mapping)
     cpr_level = _cpr_levels(pairs, written, index.cpr)
-    if residence is None:
-        residence = pl.repeat(None, index.cpr.len(), dtype=pl.String, eager=True)
-    place_level, u_same = _place_levels(pairs, places, residence.cast(pl.String).rename("municipality"))
+    place_level, u_same = _place_levels(pairs, places, residence)
     cpr_table = _level_weights(model.cpr_m, model.cpr_u)  # rows: the date groups
     c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
     group = np.asarray(_CPR_DATE_GROUP)[pairs["date_level"].to_numpy().astype(np.int64)]
@@ -1207,12 +1233,10 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
                               weight=pl.Series(weight))
 
 
-def _residence(register: pl.DataFrame | RegisterIndex, residence: pl.Series | None) -> pl.Series | None:
-    """Each register row's municipality: ``residence`` when given, else the register's optional
-    ``municipality`` column."""
-    if residence is not None or isinstance(register, RegisterIndex):
-        return residence
-    return register["municipality"] if "municipality" in register.columns else None
+def _residence(index: RegisterIndex, residence: pl.Series | None) -> _Residence | None:
+    """Each register row's municipality and their shares: of ``residence`` when given (counted
+    now), else those the index counted from the register's optional ``municipality`` column."""
+    return index.residence if residence is None else _Residence.count(residence)
 
 
 def comparison_pairs(
@@ -1236,7 +1260,7 @@ def comparison_pairs(
     index = register if isinstance(register, RegisterIndex) else RegisterIndex.build(register)
     qs = _queries(queries, index)
     pairs = _compare(_candidates(qs, index), qs, index, model)
-    pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
+    pairs = _evidence(pairs, queries, qs, index, _residence(index, residence), model)
     pairs = pairs.with_columns(cpr=index.cpr.gather(pairs["rid"]))
     return (pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "cpr_level",
                          "place_level", "relation_level", "weight"),
@@ -1290,8 +1314,9 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.
     residence
-        The municipality of each register row, when ``register`` is a :class:`RegisterIndex`
-        (a register frame's ``municipality`` column is used otherwise).
+        The municipality of each register row, counted on this call; without it, the
+        register's ``municipality`` column, counted once when its :class:`RegisterIndex` was
+        built.
 
     Returns
     -------
@@ -1303,7 +1328,7 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
     index = register if isinstance(register, RegisterIndex) else RegisterIndex.build(register)
     qs = _queries(queries, index)
     pairs = _compare(_candidates(qs, index), qs, index, model)
-    pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
+    pairs = _evidence(pairs, queries, qs, index, _residence(index, residence), model)
     empty = pl.DataFrame(schema={"iid": pl.UInt32, "rid": pl.UInt32, "weight": pl.Float64})
     ranked = pl.concat([_rank(empty), _rank(pairs)], how="vertical_relaxed")
     # P(best | all candidates) = 1 / (2^-w1 + sum_k 2^(w_k - w1)): the query's person is one
