@@ -351,39 +351,70 @@ def date_variants(dates: pl.Series) -> pl.DataFrame:
     """
     base = dates.cast(pl.Date).drop_nulls().unique().sort()
     base = base.filter(base.dt.year().is_between(1000, 9999))
-    y, m, d = (base.dt.year().to_numpy().astype(np.int64), base.dt.month().to_numpy().astype(np.int64),
-               base.dt.day().to_numpy().astype(np.int64))
-    src = np.arange(len(base))
-    # (source row, year, month, day, level) of every variant, as integer arrays
-    digits = [y // 1000, y // 100 % 10, y // 10 % 10, y % 10, m // 10, m % 10, d // 10, d % 10]
-    cands = [(src, y, m, d, 0), (src, y, d, m, 1), (src, y - 1, m, d, 2), (src, y + 1, m, d, 2)]
-    for pos in range(8):
-        for new in range(10):
-            ds = [g.copy() if k == pos else g for k, g in enumerate(digits)]
-            ds[pos] = np.full(len(src), new)
-            keep = digits[pos] != new
-            cy = ds[0] * 1000 + ds[1] * 100 + ds[2] * 10 + ds[3]
-            cands.append((src[keep], cy[keep], (ds[4] * 10 + ds[5])[keep], (ds[6] * 10 + ds[7])[keep], 3))
-    s_i = np.concatenate([c[0] for c in cands])
-    cy = np.concatenate([c[1] for c in cands])
-    cm = np.concatenate([c[2] for c in cands])
-    cd = np.concatenate([c[3] for c in cands])
-    lv = np.concatenate([np.full(len(c[0]), c[4], dtype=np.uint8) for c in cands])
+    src, day, level = _day_variants(base.cast(pl.Int32).to_numpy().astype(np.int64))
+    order = np.lexsort((day, level, src))  # by date, level, variant
+    return pl.DataFrame({"birth_date": base.gather(src[order]),
+                         "candidate_date": pl.Series(day[order], dtype=pl.Int32).cast(pl.Date),
+                         "date_level": level[order]})
+
+
+def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month and day (int64) of day numbers (days since 1970-01-01)."""
+    d64 = days.astype("datetime64[D]")
+    month = d64.astype("datetime64[M]")
+    year = month.astype("datetime64[Y]")
+    return (year.astype(np.int64) + 1970, (month - year).astype(np.int64) + 1, (d64 - month).astype(np.int64) + 1)
+
+
+def _day_number(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of calendar dates (proleptic Gregorian, int64; the dates valid)."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + d - 1
+    days: np.ndarray = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+    return days
+
+
+# The weight of each digit of YYYYMMDD in the year, the month and the day.
+_DIGIT_WEIGHTS: Final = np.array([[1000, 100, 10, 1, 0, 0, 0, 0], [0, 0, 0, 0, 10, 1, 0, 0], [0, 0, 0, 0, 0, 0, 10, 1]])
+_MONTH_DAYS: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _day_variants(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate dates of each of ``days`` (distinct day numbers of years 1000-9999): per
+    variant the position of its date in ``days``, its day number and its level (uint8, the least
+    of the levels that reach it), in no particular order (:func:`date_variants`' rules)."""
+    y, m, d = _civil(days)
+    n = len(days)
+    src = np.arange(n)
+    digits = np.stack([y // 1000, y // 100 % 10, y // 10 % 10, y % 10, m // 10, m % 10, d // 10, d % 10])
+    # every digit replaced by every other value: (position, value, date), as a change of the
+    # year, the month and the day
+    change = np.arange(10)[None, :, None] - digits[:, None, :]
+    other = (change != 0).ravel()
+    ys, ms, ds = ((base[None, None, :] + change * _DIGIT_WEIGHTS[k][:, None, None]).ravel()[other]
+                  for k, base in enumerate((y, m, d)))
+    cy = np.concatenate([y, y, y - 1, y + 1, ys])
+    cm = np.concatenate([m, d, m, m, ms])
+    cd = np.concatenate([d, m, d, d, ds])
+    s_i = np.concatenate([src, src, src, src, np.tile(src, 80)[other]])
+    lv = np.repeat(np.array([0, 1, 2, 2, 3], np.int64), [n, n, n, n, len(ys)])
     leap = ((cy % 4 == 0) & (cy % 100 != 0)) | (cy % 400 == 0)
-    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(cm, 0, 12)] + (
-        (cm == 2) & leap)
+    month_days = _MONTH_DAYS[np.clip(cm, 0, 12)] + ((cm == 2) & leap)
     ok = (cy >= 1000) & (cy <= 9999) & (cm >= 1) & (cm <= 12) & (cd >= 1) & (cd <= month_days)
-    s_i, cy, cm, cd, lv = s_i[ok], cy[ok], cm[ok], cd[ok], lv[ok]
-    day = ((cy - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (cm - 1)).astype("datetime64[D]") + (cd - 1)
-    # one row per (date, variant), its least level; ordered by date, level, variant
-    n = day.astype(np.int64)
-    order = np.lexsort((lv, n, s_i))
-    first = np.ones(len(order), bool)
-    first[1:] = (s_i[order][1:] != s_i[order][:-1]) | (n[order][1:] != n[order][:-1])
-    keep = order[first]
-    keep = keep[np.lexsort((n[keep], lv[keep], s_i[keep]))]
-    return pl.DataFrame({"birth_date": base.gather(s_i[keep]), "candidate_date": pl.Series(day[keep]).cast(pl.Date),
-                         "date_level": lv[keep]})
+    s_i, lv, day = s_i[ok], lv[ok], _day_number(cy[ok], cm[ok], cd[ok])
+    # one per (date, candidate day), its least level: sorted on one key, the first of each run
+    key = (s_i * (1 << 23) + (day - _DAY_MIN)) * 4 + lv
+    key.sort()
+    pair = key >> 2
+    first = np.ones(len(key), bool)
+    first[1:] = pair[1:] != pair[:-1]
+    key = key[first]
+    return key >> 25, (key >> 2 & ((1 << 23) - 1)) + _DAY_MIN, (key & 3).astype(np.uint8)
+
+
+_DAY_MIN: Final = -354_285  # 1000-01-01, days since 1970-01-01 (9999-12-31 is 2,932,896: below 2^23 after it)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -809,17 +840,24 @@ def _ident_ends(qs: _Queries, idents: pl.DataFrame) -> np.ndarray:
     return np.stack(out, axis=1).astype(np.int64)
 
 
-def _named_rows(index: RegisterIndex, rows: np.ndarray) -> pl.DataFrame:
-    """rid, rg, rs (name ids, -1 for none) of the residents ``rows``."""
-    return pl.DataFrame({"rid": rows.astype(np.uint32), "rg": index.rg[rows].astype(np.int64),
-                         "rs": index.rs[rows].astype(np.int64)})
-
-
 @dataclass(frozen=True)
 class _Candidates:
     pairs: pl.DataFrame  # iid, rid, date_level, rg, rs (the resident's name ids, -1 for none)
-    level_residents: pl.DataFrame  # iid, date_level, n: residents born on the dates of that level
-    pair_counts: pl.DataFrame  # rg, rs, found: residents carrying each of the queries' name pairs
+    level_keys: np.ndarray  # iid * 8 + date level of each identity's levels with a date, ascending
+    level_residents: np.ndarray  # residents born on the dates of each of level_keys (int64)
+    pair_found: np.ndarray  # per iid: residents carrying its name pair (0 unless both are the register's)
+
+
+def _with_least_level(iid: np.ndarray, rid: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
+    """Each (iid, rid) once, with its least level, ordered by iid then rid."""
+    key = ((iid << 32) | rid) * 8 + level
+    key.sort()
+    pair = key >> 3
+    first = np.ones(len(key), bool)
+    first[1:] = pair[1:] != pair[:-1]
+    key = key[first]
+    return key >> 35, (key >> 3) & 0xFFFFFFFF, (key & 7).astype(np.uint8)
 
 
 def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
@@ -830,47 +868,61 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     the same given name and surname (after folding); no date: the same, on any date.
     """
     idents = qs.idents
-    dated = idents.filter(pl.col("day").is_not_null())
-    variants = date_variants(dated["day"].cast(pl.Date)).select(
-        day=pl.col("birth_date").cast(pl.Int64), cand=pl.col("candidate_date").cast(pl.Int64), level="date_level")
-    iv = dated.select("iid", pl.col("day").cast(pl.Int64)).join(variants, on="day").drop("day")
-    iv = iv.with_columns(n=pl.Series(index.residents_on(iv["cand"].to_numpy()), dtype=pl.Int64))
-    level_residents = iv.group_by("iid", "level").agg(pl.col("n").sum()).rename({"level": "date_level"})
-    iv = iv.filter(pl.col("n") > 0).drop("n")
+    day = idents["day"]
+    dated = np.flatnonzero(day.is_not_null().to_numpy())
+    distinct, at = np.unique(day.to_numpy()[dated].astype(np.int64), return_inverse=True)
+    year = _civil(distinct)[0]
+    usable = np.flatnonzero((year >= 1000) & (year <= 9999))
+    v_src, v_day, v_level = _day_variants(distinct[usable])
+    # the variants are ordered by their date: each distinct date's are a range of them
+    bounds = np.searchsorted(v_src, np.arange(len(usable) + 1))
+    first, count = np.zeros(len(distinct), np.int64), np.zeros(len(distinct), np.int64)
+    first[usable], count[usable] = bounds[:-1], np.diff(bounds)
+    v_at = _ranges(first[at], count[at])
+    iv_iid, iv_cand, iv_level = np.repeat(dated, count[at]), v_day[v_at], v_level[v_at].astype(np.int64)
+    n = index.residents_on(iv_cand)
+    level_keys, level_at = np.unique(iv_iid * 8 + iv_level, return_inverse=True)
+    level_residents = np.bincount(level_at, weights=n, minlength=len(level_keys)).astype(np.int64)
+    born = n > 0
+    iv_iid, iv_cand, iv_level = iv_iid[born], iv_cand[born], iv_level[born]
     # Exact, swapped and year-off dates: the residents born on such a day whose first given-name
     # part or last surname part is one of the first or last parts of the query's given name or
     # surname, one native pass over those days' residents.
-    near = iv.filter(pl.col("level") < _NEAR_LEVELS)
-    ends = _ident_ends(qs, idents)[near["iid"].to_numpy().astype(np.int64)]
-    rows, which = index.near(near["cand"].to_numpy(), ends)
-    parts = [near.select("iid", "level")[which].select("iid", rid=pl.Series(rows, dtype=pl.UInt32), level="level")]
+    near = iv_level < _NEAR_LEVELS
+    rows, which = index.near(iv_cand[near], _ident_ends(qs, idents)[iv_iid[near]])
+    iids, rids, levels = [iv_iid[near][which]], [rows], [iv_level[near][which]]
     # One-digit dates and no date: the residents with the same given name and surname (after
     # folding), a range of the register's rows sorted by name pair, then kept on a one-digit
     # day. The same ranges count the residents of each of the queries' name pairs.
-    both = idents.filter((pl.col("qg") < index.given.names.height) & (pl.col("qs") < index.surname.names.height))
-    wanted_pairs = both.select(rg=pl.col("qg").cast(pl.Int64), rs=pl.col("qs").cast(pl.Int64)).unique().sort("rg", "rs")
-    start, found = index.pair_ranges(wanted_pairs["rg"].to_numpy(), wanted_pairs["rs"].to_numpy())
-    pair_counts = wanted_pairs.with_columns(found=pl.Series(found, dtype=pl.UInt32)).filter(pl.col("found") > 0)
-    holder_rows = index.by_given.rows[_ranges(start, found)].astype(np.int64)
-    holders = _named_rows(index, holder_rows)
-    wanted = both.select("iid", rg=pl.col("qg").cast(pl.Int64), rs=pl.col("qs").cast(pl.Int64))
-    carriers = holders.join(wanted, on=["rg", "rs"]).select("iid", "rid")
-    far = iv.filter(pl.col("level") == _NEAR_LEVELS).select("iid", "cand", "level")
-    dated_carriers = carriers.with_columns(
-        cand=pl.Series(index.day[carriers["rid"].to_numpy()].astype(np.int64) + index.day0))
-    parts.append(dated_carriers.join(far, on=["iid", "cand"]).select("iid", "rid", "level"))
-    undated = idents.filter(pl.col("day").is_null()).select("iid")
-    if undated.height:
-        parts.append(carriers.join(undated, on="iid").select("iid", "rid", level=pl.lit(4, pl.UInt8)))
-    schema = pl.Schema({"iid": pl.UInt32, "rid": pl.UInt32, "level": pl.UInt8})
-    pairs = pl.concat([p.cast(schema) for p in parts])
-    pairs = pairs.group_by("iid", "rid").agg(date_level=pl.col("level").min()).sort("iid", "rid")
-    rid = pairs["rid"].to_numpy().astype(np.int64)
+    qg = idents["qg"].fill_null(-1).to_numpy().astype(np.int64)
+    qsn = idents["qs"].fill_null(-1).to_numpy().astype(np.int64)
+    both = np.flatnonzero((qg >= 0) & (qg < index.given.names.height) & (qsn >= 0)
+                          & (qsn < index.surname.names.height))
+    start, found = index.pair_ranges(qg[both], qsn[both])
+    pair_found = np.zeros(idents.height, np.int64)
+    pair_found[both] = found
+    c_iid = np.repeat(both, found)
+    c_rid = index.by_given.rows[_ranges(start, found)].astype(np.int64)
+    far = iv_level == _NEAR_LEVELS
+
+    def on_day(iid: np.ndarray, day_number: np.ndarray) -> np.ndarray:
+        key: np.ndarray = (iid << 32) + (day_number + (1 << 31))
+        return key
+
+    c_day = index.day[c_rid].astype(np.int64) + index.day0
+    one_digit = np.isin(on_day(c_iid, c_day), on_day(iv_iid[far], iv_cand[far]))
+    undated = np.ones(idents.height, bool)
+    undated[dated] = False
+    no_date = undated[c_iid]
+    iids += [c_iid[one_digit], c_iid[no_date]]
+    rids += [c_rid[one_digit], c_rid[no_date]]
+    levels += [np.full(int(one_digit.sum()), _NEAR_LEVELS, np.int64), np.full(int(no_date.sum()), 4, np.int64)]
+    iid, rid, level = _with_least_level(np.concatenate(iids), np.concatenate(rids), np.concatenate(levels))
     rg, rs = index.rg[rid].astype(np.int64), index.rs[rid].astype(np.int64)
-    pairs = pairs.with_columns(rg=pl.Series(rg), rs=pl.Series(rs)).filter(
-        pl.Series(index.spelled_as_hashed(rid, rg, rs)))
-    return _Candidates(pairs, level_residents.cast({"iid": pl.UInt32, "date_level": pl.UInt8}),
-                       pair_counts.select("rg", "rs", "found"))
+    ok = index.spelled_as_hashed(rid, rg, rs)
+    pairs = pl.DataFrame({"iid": iid[ok].astype(np.uint32), "rid": rid[ok].astype(np.uint32),
+                          "date_level": level[ok], "rg": rg[ok], "rs": rs[ok]})
+    return _Candidates(pairs, level_keys, level_residents, pair_found)
 
 
 def _query_lifts(index: RegisterIndex, field: str, ids: np.ndarray) -> np.ndarray:
@@ -989,8 +1041,10 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
     size = max(index.size, 1)
 
     # The date: m of the level over the share of residents born on that level's dates.
-    n_days = pairs.select("iid", "date_level").join(cands.level_residents, on=["iid", "date_level"], how="left",
-                                                     maintain_order="left")["n"].fill_null(1).to_numpy()
+    level_key = iid * 8 + d_level
+    at = np.minimum(np.searchsorted(cands.level_keys, level_key), max(len(cands.level_keys) - 1, 0))
+    n_days = (np.where(cands.level_keys[at] == level_key, cands.level_residents[at], 1) if len(cands.level_keys)
+              else np.ones(len(level_key), np.int64))
     log_m_date = np.log2(np.asarray(model.date_m))[d_level]
     log_u_date = np.where(d_level == 4, math.log2(model.missing_u), np.log2(np.maximum(n_days, 1) / size))
     weight = (math.log2(model.p_in_register / size / (1.0 - model.p_in_register)) + log_m_date - log_u_date)
@@ -1005,9 +1059,7 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
         both = (g_level == 0) & (s_level == 0)
         if both.any():
             bg, bs = rg[both], rs[both]
-            found = pl.DataFrame({"rg": bg, "rs": bs}).join(cands.pair_counts, on=["rg", "rs"], how="left",
-                                                             maintain_order="left")["found"]
-            found = np.maximum(found.fill_null(1).to_numpy().astype(np.float64), 1.0)
+            found = np.maximum(cands.pair_found[iid[both]].astype(np.float64), 1.0)
             product = index.given.count[bg] * index.surname.count[bs] / size / size
             lift = _pair_lift(_query_lifts(index, "given", bg)[bg], _query_lifts(index, "surname", bs)[bs],
                               model.lift_fallback)
