@@ -752,20 +752,36 @@ class RegisterIndex:
 
 
 @dataclass(frozen=True)
+class _Names:
+    """The names of one field by id: the register's (``base``), then the queries' new ones past
+    them (``key``, ``first``/``last`` part tokens, -1 for none, and ``parts`` of each)."""
+
+    base: _Field
+    key: np.ndarray  # object
+    first: np.ndarray  # int64
+    last: np.ndarray
+    parts: np.ndarray
+
+    def take(self, column: str, ids: np.ndarray) -> np.ndarray:
+        """``column`` (``key``, ``first``, ``last`` or ``parts``) of each of the name ids ``ids``."""
+        base = self.base.keys if column == "key" else getattr(self.base, column)
+        extra = getattr(self, column)
+        old = ids < len(base)
+        out = np.empty(len(ids), dtype=extra.dtype)
+        out[old] = base[ids[old]]
+        out[~old] = extra[ids[~old] - len(base)]
+        return out
+
+
+@dataclass(frozen=True)
 class _Queries:
     """Identities (iid = row): qg, qs (name ids, extending the register's), day (null: none),
     with the query names' key, token ids and part counts."""
 
     idents: pl.DataFrame  # iid, qg, qs, day
     mapping: pl.DataFrame  # qid -> iid
-    g_key: np.ndarray  # per name id (register's, then the queries' new ones): key
-    s_key: np.ndarray
-    g_first: np.ndarray
-    g_last: np.ndarray
-    g_parts: np.ndarray
-    s_first: np.ndarray
-    s_last: np.ndarray
-    s_parts: np.ndarray
+    given: _Names
+    surname: _Names
 
 
 def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame]:
@@ -808,20 +824,15 @@ def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
         "qid", "iid", no_date=pl.col("day").is_null())
     idents = idents.drop("alone")
 
-    def ext(f: _Field, new: pl.DataFrame, col: str, fill: int = -1) -> np.ndarray:
-        base = {"first": f.first, "last": f.last, "parts": f.parts}[col]
-        extra = new[f"{col}_tid" if col != "parts" else "parts"].fill_null(fill).to_numpy().astype(np.int64)
-        return np.concatenate([base, extra])
+    def names(base: _Field, new: pl.DataFrame) -> _Names:
+        def ints(col: str, fill: int) -> np.ndarray:
+            got: np.ndarray = new[col].fill_null(fill).to_numpy().astype(np.int64)
+            return got
+        return _Names(base, new["key"].to_numpy().astype(object), ints("first_tid", -1), ints("last_tid", -1),
+                      ints("parts", 1))
 
-    return _Queries(
-        idents=idents, mapping=mapping,
-        g_key=np.concatenate([index.given.keys, new_g["key"].to_numpy().astype(object)]),
-        s_key=np.concatenate([index.surname.keys, new_s["key"].to_numpy().astype(object)]),
-        g_first=ext(index.given, new_g, "first"), g_last=ext(index.given, new_g, "last"),
-        g_parts=ext(index.given, new_g, "parts", 1),
-        s_first=ext(index.surname, new_s, "first"), s_last=ext(index.surname, new_s, "last"),
-        s_parts=ext(index.surname, new_s, "parts", 1),
-    )
+    return _Queries(idents=idents, mapping=mapping, given=names(index.given, new_g),
+                    surname=names(index.surname, new_s))
 
 
 # --------------------------------------------------------------------------- candidates
@@ -833,11 +844,14 @@ def _ident_ends(qs: _Queries, idents: pl.DataFrame) -> np.ndarray:
     """Per identity (row = iid): the tokens of the first and the last given-name part and of the
     first and the last surname part (int64 hashes; -1 where a name is missing)."""
     out = []
-    for col, first, last in (("qg", qs.g_first, qs.g_last), ("qs", qs.s_first, qs.s_last)):
+    for col, names in (("qg", qs.given), ("qs", qs.surname)):
         ids = idents[col].fill_null(-1).to_numpy().astype(np.int64)
-        at = np.where(ids >= 0, ids, len(first))  # the appended -1 for none (also with no names at all)
-        out += [np.append(first, -1)[at], np.append(last, -1)[at]]
-    return np.stack(out, axis=1).astype(np.int64)
+        known = ids >= 0
+        for part in ("first", "last"):
+            token = np.full(len(ids), -1, np.int64)
+            token[known] = names.take(part, ids[known])
+            out.append(token)
+    return np.stack(out, axis=1)
 
 
 @dataclass(frozen=True)
@@ -905,12 +919,11 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     c_rid = index.by_given.rows[_ranges(start, found)].astype(np.int64)
     far = iv_level == _NEAR_LEVELS
 
-    def on_day(iid: np.ndarray, day_number: np.ndarray) -> np.ndarray:
-        key: np.ndarray = (iid << 32) + (day_number + (1 << 31))
-        return key
-
-    c_day = index.day[c_rid].astype(np.int64) + index.day0
-    one_digit = np.isin(on_day(c_iid, c_day), on_day(iv_iid[far], iv_cand[far]))
+    # (identity, day) keys: the variants' ascend (identities in order, each one's days ascending)
+    far_keys = (iv_iid[far] << 32) + (iv_cand[far] + (1 << 31))
+    c_keys = (c_iid << 32) + (index.day[c_rid].astype(np.int64) + index.day0 + (1 << 31))
+    at = np.minimum(np.searchsorted(far_keys, c_keys), max(len(far_keys) - 1, 0))
+    one_digit = far_keys[at] == c_keys if len(far_keys) else np.zeros(len(c_keys), bool)
     undated = np.ones(idents.height, bool)
     undated[dated] = False
     no_date = undated[c_iid]
@@ -997,16 +1010,28 @@ def _levels(qn: np.ndarray, rn: np.ndarray, valid: np.ndarray, key: np.ndarray, 
     level[subset] = 1
     todo = valid & ~exact & ~subset
     if todo.any():
-        combos = pl.DataFrame({"q": qi[todo], "r": ri[todo]})
-        distinct = combos.unique()
-        jw = np.asarray(cpdist(key[distinct["q"].to_numpy()], key[distinct["r"].to_numpy()],
+        distinct, at = np.unique(qi[todo] * len(key) + ri[todo], return_inverse=True)
+        jw = np.asarray(cpdist(key[distinct // len(key)], key[distinct % len(key)],
                                scorer=JaroWinkler.normalized_similarity, workers=1))
-        code = np.where(jw >= _JW_HIGH, 2, np.where(jw >= _JW_LOW, 3, 4)).astype(np.uint8)
-        level[todo] = combos.join(distinct.with_columns(c=pl.Series(code)), on=["q", "r"], how="left",
-                                  maintain_order="left")["c"].to_numpy()
+        level[todo] = np.where(jw >= _JW_HIGH, 2, np.where(jw >= _JW_LOW, 3, 4)).astype(np.uint8)[at]
     level[exact] = 0
     level[~valid] = 255
     return level
+
+
+def _pair_levels(names: _Names, qn: np.ndarray, rn: np.ndarray) -> np.ndarray:
+    """:func:`_levels` of the pairs of name ids ``qn``, ``rn`` (-1 for none) of one field, on the
+    names they use only (renumbered; the last number for none)."""
+    valid = (qn >= 0) & (rn >= 0)
+    ids, at = np.unique(np.concatenate([qn[valid], rn[valid]]), return_inverse=True)
+    qi, ri = np.full(len(qn), len(ids)), np.full(len(rn), len(ids))
+    qi[valid], ri[valid] = at[:int(valid.sum())], at[int(valid.sum()):]
+
+    def column(name: str, none: object) -> np.ndarray:
+        taken = names.take(name, ids)
+        return np.append(taken, np.array([none], dtype=taken.dtype))
+
+    return _levels(qi, ri, valid, column("key", ""), column("first", -1), column("last", -1), column("parts", 1))
 
 
 def _name_weight(level: np.ndarray, count: np.ndarray, m: tuple[float, ...], u: tuple[float, ...],
@@ -1035,8 +1060,8 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
     qs_all = qs.idents["qs"].fill_null(-1).to_numpy().astype(np.int64)
     qg, qsn = qg_all[iid], qs_all[iid]
     rg, rs = pairs["rg"].to_numpy().astype(np.int64), pairs["rs"].to_numpy().astype(np.int64)
-    g_level = _levels(qg, rg, (qg >= 0) & (rg >= 0), qs.g_key, qs.g_first, qs.g_last, qs.g_parts)
-    s_level = _levels(qsn, rs, (qsn >= 0) & (rs >= 0), qs.s_key, qs.s_first, qs.s_last, qs.s_parts)
+    g_level = _pair_levels(qs.given, qg, rg)
+    s_level = _pair_levels(qs.surname, qsn, rs)
     d_level = pairs["date_level"].to_numpy().astype(np.int64)
     size = max(index.size, 1)
 
