@@ -1143,10 +1143,9 @@ def _identity_evidence(queries: pl.DataFrame, mapping: pl.DataFrame) -> tuple[pl
     return written, places
 
 
-def _cpr_codes(mine: pl.Series, cpr: pl.Series) -> np.ndarray:
+def _cpr_codes(mine: pl.Series, theirs: pl.Series) -> np.ndarray:
     """Level code (:data:`CPR_LEVELS`) of each folded written number against each CPR number
-    (no nulls on either side)."""
-    theirs = cpr.cast(pl.String).str.replace_all(r"[^0-9]", "")
+    (its digits, :func:`_digits`; no nulls on either side)."""
     edits = np.asarray(cpdist(mine.to_numpy().astype(object), theirs.to_numpy().astype(object),
                               scorer=OSA.distance, workers=1))
     same = (mine == theirs).to_numpy()
@@ -1169,17 +1168,18 @@ def cpr_levels(written: pl.Series, cpr: pl.Series) -> pl.Series:
     level = np.full(len(folded), 255, dtype=np.uint8)
     keep = usable.to_numpy()
     if keep.any():
-        level[keep] = _cpr_codes(folded.filter(usable), cpr.filter(usable))
+        level[keep] = _cpr_codes(folded.filter(usable), _cpr_digits(cpr.filter(usable)))
     return pl.Series(level).replace(255, None).cast(pl.UInt8)
 
 
-def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, cpr: pl.Series) -> pl.Series:
-    """Level code (:data:`CPR_LEVELS`) per pair, null where the identity wrote nothing usable; an
-    identity with several written numbers takes the best level of any."""
-    rows = pairs.select("iid", "rid").with_row_index("_p").join(written, on="iid")
+def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, theirs: pl.Series) -> pl.Series:
+    """Level code (:data:`CPR_LEVELS`) per pair (``theirs``: the digits of each pair's CPR number),
+    null where the identity wrote nothing usable; an identity with several written numbers takes
+    the best level of any."""
+    rows = pairs.select("iid").with_row_index("_p").join(written, on="iid")
     if rows.height == 0:
         return pl.Series("cpr_level", [None] * pairs.height, dtype=pl.UInt8)
-    level = _cpr_codes(rows["written"], cpr.gather(rows["rid"]))
+    level = _cpr_codes(rows["written"], theirs.gather(rows["_p"]))
     best = rows.select("_p").with_columns(level=pl.Series(level)).group_by("_p").agg(pl.col("level").min())
     return (pairs.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_p"))
             .join(best, on="_p", how="left", maintain_order="left")["level"].rename("cpr_level"))
@@ -1252,8 +1252,13 @@ def _digits(expr: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     return expr.str.replace_all(r"[^0-9]", "")
 
 
+def _cpr_digits(cpr: pl.Series) -> pl.Series:
+    """:func:`_digits` of each CPR number, once per candidate pair for all the evidence."""
+    return cpr.cast(pl.String).str.replace_all(r"[^0-9]", "")
+
+
 def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.DataFrame,
-                     cpr: pl.Series) -> pl.Series:
+                     theirs: pl.Series) -> pl.Series:
     """Level code (:data:`RELATION_LEVELS`) per pair: the best level of the candidate among the
     relatives of any of its identity's queries; ``none`` when the identity has relatives and the
     candidate is none of them; null when it has none (both columns null or absent)."""
@@ -1270,7 +1275,7 @@ def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.Dat
     rel = pl.concat([known.select("iid", relative=pl.col(c)).explode("relative").with_columns(
         level=pl.lit(_RELATION_COLUMNS.index(c), pl.UInt8)) for c in present]).drop_nulls("relative")
     rel = rel.with_columns(_digits(pl.col("relative"))).group_by("iid", "relative").agg(pl.col("level").min())
-    got = (pairs.select("iid", relative=_digits(cpr.gather(pairs["rid"]).cast(pl.String)))
+    got = (pairs.select("iid", relative=theirs)
            .join(rel, on=["iid", "relative"], how="left", maintain_order="left")
            .join(known.select("iid").unique().with_columns(known=pl.lit(True)), on="iid", how="left",
                  maintain_order="left"))
@@ -1293,7 +1298,8 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     their weights added to ``weight``; a query without a written number, an event municipality or
     relatives (or a register without residences) gets no weight from that field."""
     written, places = _identity_evidence(queries, qs.mapping)
-    cpr_level = _cpr_levels(pairs, written, index.cpr)
+    theirs = _cpr_digits(index.cpr.gather(pairs["rid"]))
+    cpr_level = _cpr_levels(pairs, written, theirs)
     place_level, u_same = _place_levels(pairs, places, residence)
     cpr_table = _level_weights(model.cpr_m, model.cpr_u)  # rows: the date groups
     c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
@@ -1302,7 +1308,7 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     place_w = np.zeros(len(p))
     place_w[p == 0] = np.log2(model.place_m / u_same[p == 0])
     place_w[p == 1] = np.log2((1.0 - model.place_m) / (1.0 - u_same[p == 1]))
-    relation_level = _relation_levels(pairs, queries, qs.mapping, index.cpr)
+    relation_level = _relation_levels(pairs, queries, qs.mapping, theirs)
     relation_table = _level_weights(model.relation_m, model.relation_u)
     r = relation_level.fill_null(len(RELATION_LEVELS)).to_numpy().astype(np.int64)
     weight = pairs["weight"].to_numpy() + cpr_table[group, c] + place_w + relation_table[r]
