@@ -468,15 +468,6 @@ class _Field:
     key_h: np.ndarray  # the hashes of the keys, ascending (to find a query's key)
     key_nid: np.ndarray  # the nid of each of key_h
 
-    def named(self, keys: pl.Series) -> pl.DataFrame:
-        """key, nid of the register's names whose key is one of ``keys`` (by the keys' hashes,
-        then compared as strings)."""
-        h = keys.hash(_HASH_SEED).to_numpy()
-        start = np.searchsorted(self.key_h, h, "left")
-        n = np.searchsorted(self.key_h, h, "right") - start
-        found: pl.DataFrame = self.names[self.key_nid[_ranges(start, n)]]
-        return found.select("key", "nid").unique("nid")
-
 
 def _fold(names: pl.Series) -> pl.Series:
     """:func:`fold_name` of each value, in the native core (the same folding, tested to agree)."""
@@ -787,22 +778,31 @@ class _Queries:
 def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame]:
     """Name id per query (a name unknown to the register gets a new id past the register's)
     and the table of the new names (nid, key, first, last, parts as token ids, -1 unknown)."""
-    distinct = raw.drop_nulls().unique().to_frame("raw")
-    distinct = distinct.with_columns(folded=_fold(distinct["raw"]))
-    distinct = distinct.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
-    mine = field.named(distinct["key"])
-    known = distinct.join(mine, on="key", how="left")
-    new = (known.filter(pl.col("nid").is_null()).sort("key", "folded").group_by("key", maintain_order=True)
-           .agg(pl.col("folded").first()).with_row_index("nid", offset=field.names.height))
+    folded = _fold(raw)
+    key = folded.str.replace_all(" ", "", literal=True)
+    keys = key.to_numpy().astype(object)
+    nid = np.full(len(raw), -1, np.int64)
+    named = np.flatnonzero(key.is_not_null().to_numpy())
+    # the register's names with the same key: by its hash, then compared as strings
+    h = key.gather(named).hash(_HASH_SEED).to_numpy()
+    start = np.searchsorted(field.key_h, h, "left")
+    found = np.searchsorted(field.key_h, h, "right") - start
+    row, cand = np.repeat(named, found), field.key_nid[_ranges(start, found)]
+    same = field.keys[cand] == keys[row]
+    nid[row[same]] = cand[same]
+    unknown = named[nid[named] < 0]
+    # the new names, numbered by key, each with the least of its folded forms
+    new = (pl.DataFrame({"key": key.gather(unknown), "folded": folded.gather(unknown)})
+           .group_by("key").agg(pl.col("folded").min()).sort("key")
+           .with_row_index("nid", offset=field.names.height))
     first, last, parts = _native.name_tokens(new["folded"])
     new = new.with_columns(first_tid=pl.Series(np.frombuffer(first, np.int64)),
                            last_tid=pl.Series(np.frombuffer(last, np.int64)),
-                           parts=pl.Series(np.frombuffer(parts, np.uint32))).sort("nid")
-    ids = pl.concat([known.drop_nulls("nid").select("raw", "nid"),
-                     known.filter(pl.col("nid").is_null()).drop("nid").join(new.select("key", "nid"), on="key")
-                     .select("raw", "nid")])
-    nid = raw.to_frame("raw").join(ids, on="raw", how="left", maintain_order="left")["nid"]
-    return nid, new
+                           parts=pl.Series(np.frombuffer(parts, np.uint32)))
+    nid[unknown] = (pl.DataFrame({"key": key.gather(unknown)}).join(new, on="key", how="left", maintain_order="left")
+                    ["nid"].to_numpy())
+    ids = pl.Series(raw.name, nid)
+    return ids.to_frame().select(pl.when(ids >= 0).then(ids).cast(pl.UInt32)).to_series(), new
 
 
 def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
