@@ -172,7 +172,8 @@ def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, plac
         counts["resolved"] = found.height
         counts["unresolved"] = missing.height - found.height
         counts.update({f"outcome_{k}": v for k, v in sorted(outcome.stats.items()) if k != "queries"})
-    out = persons.join(found, on="_qid", how="left").select(
+    # only the columns kept go through the join (not the names and written numbers of every person)
+    out = persons.select("_qid", "_event", "role", "cpr").join(found, on="_qid", how="left").select(
         "_event", "role",
         pl.coalesce("cpr", "_found").alias("cpr"),
         pl.when(pl.col("cpr").is_not_null()).then(pl.lit("cpr"))

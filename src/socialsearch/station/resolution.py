@@ -857,8 +857,7 @@ def _ident_ends(qs: _Queries, idents: pl.DataFrame) -> np.ndarray:
 @dataclass(frozen=True)
 class _Candidates:
     pairs: pl.DataFrame  # iid, rid, date_level, rg, rs (the resident's name ids, -1 for none)
-    level_keys: np.ndarray  # iid * 8 + date level of each identity's levels with a date, ascending
-    level_residents: np.ndarray  # residents born on the dates of each of level_keys (int64)
+    level_residents: np.ndarray  # at iid * 8 + date level: residents born on that level's dates (int64)
     pair_found: np.ndarray  # per iid: residents carrying its name pair (0 unless both are the register's)
 
 
@@ -895,8 +894,7 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     v_at = _ranges(first[at], count[at])
     iv_iid, iv_cand, iv_level = np.repeat(dated, count[at]), v_day[v_at], v_level[v_at].astype(np.int64)
     n = index.residents_on(iv_cand)
-    level_keys, level_at = np.unique(iv_iid * 8 + iv_level, return_inverse=True)
-    level_residents = np.bincount(level_at, weights=n, minlength=len(level_keys)).astype(np.int64)
+    level_residents = np.bincount(iv_iid * 8 + iv_level, weights=n, minlength=8 * idents.height).astype(np.int64)
     born = n > 0
     iv_iid, iv_cand, iv_level = iv_iid[born], iv_cand[born], iv_level[born]
     # Exact, swapped and year-off dates: the residents born on such a day whose first given-name
@@ -935,7 +933,7 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     ok = index.spelled_as_hashed(rid, rg, rs)
     pairs = pl.DataFrame({"iid": iid[ok].astype(np.uint32), "rid": rid[ok].astype(np.uint32),
                           "date_level": level[ok], "rg": rg[ok], "rs": rs[ok]})
-    return _Candidates(pairs, level_keys, level_residents, pair_found)
+    return _Candidates(pairs, level_residents, pair_found)
 
 
 def _query_lifts(index: RegisterIndex, field: str, ids: np.ndarray) -> np.ndarray:
@@ -1066,10 +1064,7 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
     size = max(index.size, 1)
 
     # The date: m of the level over the share of residents born on that level's dates.
-    level_key = iid * 8 + d_level
-    at = np.minimum(np.searchsorted(cands.level_keys, level_key), max(len(cands.level_keys) - 1, 0))
-    n_days = (np.where(cands.level_keys[at] == level_key, cands.level_residents[at], 1) if len(cands.level_keys)
-              else np.ones(len(level_key), np.int64))
+    n_days = cands.level_residents[iid * 8 + d_level]  # 0 for no date (its u is missing_u)
     log_m_date = np.log2(np.asarray(model.date_m))[d_level]
     log_u_date = np.where(d_level == 4, math.log2(model.missing_u), np.log2(np.maximum(n_days, 1) / size))
     weight = (math.log2(model.p_in_register / size / (1.0 - model.p_in_register)) + log_m_date - log_u_date)
