@@ -439,9 +439,29 @@ impl ByDay<'_> {
 /// # Panics
 /// If `wanted` does not hold four tokens per day, or a day is out of range of the offsets.
 pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    use rayon::prelude::*;
     assert_eq!(wanted.len(), 4 * days.len(), "four tokens per entry");
+    // blocks of entries in parallel (each reads a few hundred residents per entry), in order
+    let blocks: Vec<(Vec<u32>, Vec<u32>)> = (0..days.len().div_ceil(NEAR_BLOCK))
+        .into_par_iter()
+        .map(|b| near_block(register, days, wanted, b * NEAR_BLOCK..((b + 1) * NEAR_BLOCK).min(days.len())))
+        .collect();
     let (mut entries, mut rows) = (Vec::new(), Vec::new());
-    for (entry, (&day, tokens)) in days.iter().zip(wanted.chunks_exact(4)).enumerate() {
+    for (e, r) in blocks {
+        entries.extend(e);
+        rows.extend(r);
+    }
+    (entries, rows)
+}
+
+/// Entries per block of [`near_pairs`].
+const NEAR_BLOCK: usize = 128;
+
+/// [`near_pairs`] of the entries `range`.
+fn near_block(register: &ByDay<'_>, days: &[u32], wanted: &[u32], range: std::ops::Range<usize>) -> (Vec<u32>, Vec<u32>) {
+    let (mut entries, mut rows) = (Vec::new(), Vec::new());
+    for entry in range {
+        let (day, tokens) = (days[entry], &wanted[4 * entry..4 * entry + 4]);
         let (from, to) = (register.offsets[day as usize] as usize, register.offsets[day as usize + 1] as usize);
         for &row in &register.rows[from..to] {
             let g = ByDay::token(register.given, register.given_token, row as usize);
@@ -620,6 +640,29 @@ mod tests {
         let (entries, rows) = near_pairs(&register, &[0, 0, 1], &wanted);
         assert_eq!(entries, vec![0, 0, 1, 1, 2, 2]);
         assert_eq!(rows, vec![0, 3, 0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn near_pairs_of_many_entries_are_those_of_each_entry_in_entry_order() {
+        let register = ByDay {
+            offsets: &[0, 4, 6],
+            rows: &[0, 1, 2, 3, 4, 5],
+            given: &[0, 1, -1, 0, 0, 1],
+            surname: &[0, 0, 1, -1, 1, 1],
+            given_token: &[10, 11],
+            surname_token: &[20, NONE],
+        };
+        let one = [[10, NONE, NONE, NONE], [NONE, NONE, 20, NONE], [11, 10, NONE, NONE], [NONE; 4]];
+        let (mut days, mut wanted, mut want) = (Vec::new(), Vec::new(), (Vec::new(), Vec::new()));
+        for e in 0..1000u32 {
+            let (day, tokens) = (e % 2, one[(e as usize * 7) % 4]);
+            let (_, rows) = near_pairs(&register, &[day], &tokens);
+            want.0.extend(std::iter::repeat_n(e, rows.len()));
+            want.1.extend(rows);
+            days.push(day);
+            wanted.extend(tokens);
+        }
+        assert_eq!(near_pairs(&register, &days, &wanted), want);
     }
 
     #[test]
