@@ -9,7 +9,9 @@
 //! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
 //!   surname with the sorted keys of their name pairs, the names carried along (no random reads);
 //! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
-//!   that day whose first given-name token or last surname token is one of them.
+//!   that day whose first given-name token or last surname token is one of them;
+//! * [`rows_in`]: the rows of a 64-bit integer column (CPR numbers of the relations) whose value
+//!   is one of a few (the persons of the week's events), one hashed pass.
 //!
 //! Each is one or two passes; none allocates per row.
 
@@ -437,9 +439,29 @@ impl ByDay<'_> {
 /// # Panics
 /// If `wanted` does not hold four tokens per day, or a day is out of range of the offsets.
 pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    use rayon::prelude::*;
     assert_eq!(wanted.len(), 4 * days.len(), "four tokens per entry");
+    // blocks of entries in parallel (each reads a few hundred residents per entry), in order
+    let blocks: Vec<(Vec<u32>, Vec<u32>)> = (0..days.len().div_ceil(NEAR_BLOCK))
+        .into_par_iter()
+        .map(|b| near_block(register, days, wanted, b * NEAR_BLOCK..((b + 1) * NEAR_BLOCK).min(days.len())))
+        .collect();
     let (mut entries, mut rows) = (Vec::new(), Vec::new());
-    for (entry, (&day, tokens)) in days.iter().zip(wanted.chunks_exact(4)).enumerate() {
+    for (e, r) in blocks {
+        entries.extend(e);
+        rows.extend(r);
+    }
+    (entries, rows)
+}
+
+/// Entries per block of [`near_pairs`].
+const NEAR_BLOCK: usize = 128;
+
+/// [`near_pairs`] of the entries `range`.
+fn near_block(register: &ByDay<'_>, days: &[u32], wanted: &[u32], range: std::ops::Range<usize>) -> (Vec<u32>, Vec<u32>) {
+    let (mut entries, mut rows) = (Vec::new(), Vec::new());
+    for entry in range {
+        let (day, tokens) = (days[entry], &wanted[4 * entry..4 * entry + 4]);
         let (from, to) = (register.offsets[day as usize] as usize, register.offsets[day as usize + 1] as usize);
         for &row in &register.rows[from..to] {
             let g = ByDay::token(register.given, register.given_token, row as usize);
@@ -454,9 +476,69 @@ pub fn near_pairs(register: &ByDay<'_>, days: &[u32], wanted: &[u32]) -> (Vec<u3
     (entries, rows)
 }
 
+/// A set of 64-bit integers for [`rows_in`]: a bitmap of their hashes (one bit per value, in
+/// 2^18 bits: a value not in the set is mostly turned away by one bit read from L1/L2 cache)
+/// before the hash set itself.
+pub struct Wanted {
+    bits: Vec<u64>,
+    set: std::collections::HashSet<i64, ahash::RandomState>,
+}
+
+const WANTED_BITS: u32 = 18;
+
+impl Wanted {
+    pub fn new(values: &[i64]) -> Self {
+        let mut bits = vec![0u64; 1 << (WANTED_BITS - 6)];
+        for &v in values {
+            let b = Self::bit(v);
+            bits[b >> 6] |= 1 << (b & 63);
+        }
+        let mut set = std::collections::HashSet::with_capacity_and_hasher(values.len(), ahash::RandomState::new());
+        set.extend(values.iter().copied());
+        Self { bits, set }
+    }
+
+    /// The bitmap position of `v`: the top bits of a multiplicative (Fibonacci) hash.
+    #[inline]
+    fn bit(v: i64) -> usize {
+        ((v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - WANTED_BITS)) as usize
+    }
+
+    #[inline]
+    pub fn contains(&self, v: i64) -> bool {
+        let b = Self::bit(v);
+        self.bits[b >> 6] >> (b & 63) & 1 == 1 && self.set.contains(&v)
+    }
+}
+
+/// The rows `offset + i` of `values` whose value is one of `wanted` and valid (`valid(i)`), ascending.
+pub fn rows_in(values: &[i64], valid: impl Fn(usize) -> bool, wanted: &Wanted, offset: u32) -> Vec<u32> {
+    let mut rows = Vec::new();
+    for (i, &v) in values.iter().enumerate() {
+        if wanted.contains(v) && valid(i) {
+            rows.push(offset + i as u32);
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_in_finds_the_valid_rows_with_a_wanted_value_in_order() {
+        let wanted = Wanted::new(&[7, -3, 7, i64::MIN]);
+        let values = [1, 7, -3, 7, 0, 8, i64::MIN, i64::MAX];
+        assert_eq!(rows_in(&values, |_| true, &wanted, 0), vec![1, 2, 3, 6]);
+        assert_eq!(rows_in(&values, |i| i != 2, &wanted, 10), vec![11, 13, 16]);
+        assert!(rows_in(&values, |_| true, &Wanted::new(&[]), 0).is_empty());
+        // every value of a wide range against a set of a tenth of them: the bitmap never hides one
+        let all: Vec<i64> = (0..100_000).map(|i| i * 7919 - 300_000).collect();
+        let some: Vec<i64> = all.iter().copied().step_by(10).collect();
+        let want: Vec<u32> = (0..100_000u32).step_by(10).collect();
+        assert_eq!(rows_in(&all, |_| true, &Wanted::new(&some), 0), want);
+    }
 
     fn fold(name: &str) -> Option<String> {
         fold_name(name)
@@ -558,6 +640,29 @@ mod tests {
         let (entries, rows) = near_pairs(&register, &[0, 0, 1], &wanted);
         assert_eq!(entries, vec![0, 0, 1, 1, 2, 2]);
         assert_eq!(rows, vec![0, 3, 0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn near_pairs_of_many_entries_are_those_of_each_entry_in_entry_order() {
+        let register = ByDay {
+            offsets: &[0, 4, 6],
+            rows: &[0, 1, 2, 3, 4, 5],
+            given: &[0, 1, -1, 0, 0, 1],
+            surname: &[0, 0, 1, -1, 1, 1],
+            given_token: &[10, 11],
+            surname_token: &[20, NONE],
+        };
+        let one = [[10, NONE, NONE, NONE], [NONE, NONE, 20, NONE], [11, 10, NONE, NONE], [NONE; 4]];
+        let (mut days, mut wanted, mut want) = (Vec::new(), Vec::new(), (Vec::new(), Vec::new()));
+        for e in 0..1000u32 {
+            let (day, tokens) = (e % 2, one[(e as usize * 7) % 4]);
+            let (_, rows) = near_pairs(&register, &[day], &tokens);
+            want.0.extend(std::iter::repeat_n(e, rows.len()));
+            want.1.extend(rows);
+            days.push(day);
+            wanted.extend(tokens);
+        }
+        assert_eq!(near_pairs(&register, &days, &wanted), want);
     }
 
     #[test]
@@ -784,6 +889,63 @@ pub(crate) mod python {
         ))
     }
 
+    /// [`super::rows_in`] of a column of 64-bit integers (anything with `__arrow_c_stream__` of
+    /// type `Int64`, read in place, chunk by chunk in parallel; nulls never match): the rows
+    /// whose value is one of `wanted` (an int64 NumPy array), as little-endian u32 `bytes`.
+    #[pyfunction]
+    fn rows_in<'py>(py: Python<'py>, values: &Bound<'py, PyAny>, wanted: PyBuffer<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::ffi_stream::{ArrayStreamReader, FFI_ArrowArrayStream};
+        use arrow_array::types::Int64Type;
+        use arrow_array::{Array, ArrayReader};
+        use pyo3::types::{PyCapsule, PyCapsuleMethods};
+        use rayon::prelude::*;
+
+        let capsule = values
+            .call_method0("__arrow_c_stream__")
+            .map_err(|_| PyValueError::new_err("expected a column with __arrow_c_stream__ (a polars Series)"))?;
+        let capsule = capsule.cast_into::<PyCapsule>().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let stream = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+        // SAFETY: the PyCapsule interface: a capsule named "arrow_array_stream" points to an
+        // initialised `ArrowArrayStream` that its producer made, aligned and writable, and the
+        // capsule (alive: `capsule` holds it) owns it; `from_raw` moves it out and leaves a
+        // released stream behind, which the capsule's destructor then ignores.
+        let reader = unsafe { ArrayStreamReader::from_raw(stream.as_ptr().cast::<FFI_ArrowArrayStream>()) }
+            .map_err(|e| PyValueError::new_err(format!("the Arrow stream failed to give its schema: {e}")))?;
+        if reader.field().data_type() != &arrow_schema::DataType::Int64 {
+            return Err(PyValueError::new_err("expected an Int64 column"));
+        }
+        let arrays: Vec<ArrayRef> = reader
+            .collect::<Result<_, _>>()
+            .map_err(|e| PyValueError::new_err(format!("the Arrow stream failed: {e}")))?;
+        let starts: Vec<usize> = arrays
+            .iter()
+            .scan(0usize, |at, a| {
+                let start = *at;
+                *at += a.len();
+                Some(start)
+            })
+            .collect();
+        if arrays.iter().map(|a| a.len()).sum::<usize>() >= super::NONE as usize {
+            return Err(PyValueError::new_err("fewer than 2^32 - 1 rows"));
+        }
+        let wanted = super::Wanted::new(&wanted.to_vec(py)?);
+        let rows: Vec<u32> = py.detach(move || {
+            let parts: Vec<Vec<u32>> = arrays
+                .par_iter()
+                .zip(starts.par_iter())
+                .map(|(array, &start)| {
+                    let ints = array.as_primitive::<Int64Type>();
+                    let nulls = ints.nulls();
+                    let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
+                    super::rows_in(ints.values(), valid, &wanted, start as u32)
+                })
+                .collect();
+            parts.concat()
+        });
+        le_bytes(py, &rows, u32::to_le_bytes)
+    }
+
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
         m.add_function(wrap_pyfunction!(fold_names, m)?)?;
@@ -792,6 +954,7 @@ pub(crate) mod python {
         m.add_function(wrap_pyfunction!(pair_groups, m)?)?;
         m.add_function(wrap_pyfunction!(group_rows, m)?)?;
         m.add_function(wrap_pyfunction!(near_pairs, m)?)?;
+        m.add_function(wrap_pyfunction!(rows_in, m)?)?;
         Ok(())
     }
 }

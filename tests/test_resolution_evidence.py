@@ -190,6 +190,25 @@ def test_levels_are_reported_per_pair_and_an_index_needs_the_residence() -> None
     assert with_place.sort("rid")["weight"].to_list() == pairs.sort("rid")["weight"].to_list()
 
 
+def test_an_index_built_with_the_residence_weighs_the_place_as_one_given_on_each_call() -> None:
+    """The shares counted once by RegisterIndex.build weigh the place as those of a residence
+    given to comparison_pairs; residents without a birth date are left out of both alike."""
+    reg = pl.concat([register(), pl.DataFrame({"cpr": ["0000000001"], "given_name": ["Mette"], "surname": ["Hansen"],
+                                               "birth_date": [None], "municipality": [HOME]})],
+                    how="vertical_relaxed")
+    index = RegisterIndex.build(reg)
+    assert index.residence is not None
+    carried, _ = comparison_pairs(query(place=HOME), index)
+    dated = reg.filter(pl.col("birth_date").is_not_null())
+    given_now, _ = comparison_pairs(query(place=HOME), RegisterIndex.build(dated.drop("municipality")),
+                                    residence=dated["municipality"])
+    assert carried["place_level"].null_count() == 0
+    levels = ["rid", "place_level", "weight"]
+    assert carried.sort("rid").select(levels).equals(given_now.sort("rid").select(levels))
+    mine = carried.filter(pl.col("cpr") == TRUE).row(0, named=True)
+    assert mine["place_level"] == PLACE_LEVELS.index("same")
+
+
 def test_place_weights_follow_the_registers_share() -> None:
     """``same`` weighs log2(place_m / share of the register in that municipality)."""
     reg = register()

@@ -81,6 +81,10 @@ def near_pairs(
     surname token is one of the entry's: ``(entries, rows)`` as little-endian uint32 ``bytes``.
     The register's six arrays must be read-only NumPy arrays (read in place, GIL held)."""
 
+def rows_in(values: object, wanted: Any) -> bytes:
+    """The rows of ``values`` (an ``Int64`` polars Series, read in place; nulls never match) whose
+    value is one of ``wanted`` (an int64 NumPy array), ascending: little-endian uint32 ``bytes``."""
+
 def cpr_numbers(values: object, threads: int = 0, dashed: bool = False) -> tuple[ArrowArray, ArrowArray]:
     """The CPR numbers of a String column: an ``Int64`` column holding the integer
     ``DDMMYYSSSS`` where the value is exactly ten ASCII digits whose birth date exists in the

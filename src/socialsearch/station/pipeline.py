@@ -119,12 +119,14 @@ def _register(population: pl.DataFrame, numbers: pl.Series | None = None) -> pl.
 
 
 def _register_index(persons: pl.DataFrame, register: pl.DataFrame) -> resolution.RegisterIndex | None:
-    """The register's names and birth dates as integer keys (built once per run), or None when
-    every person has a valid CPR number or the persons carry no names (nothing to resolve)."""
+    """The register's names, birth dates and residences as integer keys and counts (built once
+    per run), or None when every person has a valid CPR number or the persons carry no names
+    (nothing to resolve)."""
     if persons.filter(pl.col("cpr").is_null()).height == 0 or not {"given_name", "surname", "birth_date"} <= set(
             persons.columns):
         return None
-    return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date"))
+    return resolution.RegisterIndex.build(register.select("cpr", "given_name", "surname", "birth_date",
+                                                          "municipality"))
 
 
 def _event_relatives(persons: pl.DataFrame, missing: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame:
@@ -141,12 +143,12 @@ def _event_relatives(persons: pl.DataFrame, missing: pl.DataFrame, relations: pl
 
 
 def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, places: pl.DataFrame,
-             register: pl.DataFrame, relations: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+             relations: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """Give persons without a valid CPR number the resident :mod:`resolution` finds, if any.
 
     Besides names and birth date, the CPR number as written, the event's municipality
-    (``places``: ``_event``, ``municipality``) against the residents' (``register``'s
-    ``municipality``) and the relatives (``relations``: ``child``, ``adult`` numbers) of the
+    (``places``: ``_event``, ``municipality``) against the residents' (the ``index``'s
+    residence) and the relatives (``relations``: ``child``, ``adult`` numbers) of the
     event's persons with a valid number are evidence; none of them leaves this function.
 
     Returns the persons with ``cpr`` filled where resolved, ``resolved_by`` and
@@ -163,15 +165,15 @@ def _resolve(persons: pl.DataFrame, index: resolution.RegisterIndex | None, plac
             _event_relatives(persons, missing, relations), on="_event", how="left", maintain_order="left")
         outcome = resolution.resolve(
             queries.select(pl.col("_qid").alias("qid"), "given_name", "surname", "birth_date",
-                           pl.col("written_cpr").cast(pl.String), "municipality", "kin", "household"), index,
-            residence=register["municipality"])
+                           pl.col("written_cpr").cast(pl.String), "municipality", "kin", "household"), index)
         found = outcome.matches.filter(pl.col("cpr").is_not_null()).select(
             pl.col("qid").cast(pl.UInt32).alias("_qid"),
             identifiers.cpr_number(pl.col("cpr")).alias("_found"), "match_probability")
         counts["resolved"] = found.height
         counts["unresolved"] = missing.height - found.height
         counts.update({f"outcome_{k}": v for k, v in sorted(outcome.stats.items()) if k != "queries"})
-    out = persons.join(found, on="_qid", how="left").select(
+    # only the columns kept go through the join (not the names and written numbers of every person)
+    out = persons.select("_qid", "_event", "role", "cpr").join(found, on="_qid", how="left").select(
         "_event", "role",
         pl.coalesce("cpr", "_found").alias("cpr"),
         pl.when(pl.col("cpr").is_not_null()).then(pl.lit("cpr"))
@@ -401,8 +403,7 @@ def pseudonymise_extracts(raw: RawExtracts, keystore: KeyStore, *, week: IsoWeek
         index = _register_index(persons, register)
         on_stage("register")
     with progress.stage("resolving people without a valid CPR number"):
-        persons, counts = _resolve(persons, index, incidents.select("_event", "municipality"),
-                                   register, raw_relations)
+        persons, counts = _resolve(persons, index, incidents.select("_event", "municipality"), raw_relations)
         del index
         # The delivered CPR text and the names served resolution only.
         register = register.select("number", "birth_date", "municipality")

@@ -351,39 +351,70 @@ def date_variants(dates: pl.Series) -> pl.DataFrame:
     """
     base = dates.cast(pl.Date).drop_nulls().unique().sort()
     base = base.filter(base.dt.year().is_between(1000, 9999))
-    y, m, d = (base.dt.year().to_numpy().astype(np.int64), base.dt.month().to_numpy().astype(np.int64),
-               base.dt.day().to_numpy().astype(np.int64))
-    src = np.arange(len(base))
-    # (source row, year, month, day, level) of every variant, as integer arrays
-    digits = [y // 1000, y // 100 % 10, y // 10 % 10, y % 10, m // 10, m % 10, d // 10, d % 10]
-    cands = [(src, y, m, d, 0), (src, y, d, m, 1), (src, y - 1, m, d, 2), (src, y + 1, m, d, 2)]
-    for pos in range(8):
-        for new in range(10):
-            ds = [g.copy() if k == pos else g for k, g in enumerate(digits)]
-            ds[pos] = np.full(len(src), new)
-            keep = digits[pos] != new
-            cy = ds[0] * 1000 + ds[1] * 100 + ds[2] * 10 + ds[3]
-            cands.append((src[keep], cy[keep], (ds[4] * 10 + ds[5])[keep], (ds[6] * 10 + ds[7])[keep], 3))
-    s_i = np.concatenate([c[0] for c in cands])
-    cy = np.concatenate([c[1] for c in cands])
-    cm = np.concatenate([c[2] for c in cands])
-    cd = np.concatenate([c[3] for c in cands])
-    lv = np.concatenate([np.full(len(c[0]), c[4], dtype=np.uint8) for c in cands])
+    src, day, level = _day_variants(base.cast(pl.Int32).to_numpy().astype(np.int64))
+    order = np.lexsort((day, level, src))  # by date, level, variant
+    return pl.DataFrame({"birth_date": base.gather(src[order]),
+                         "candidate_date": pl.Series(day[order], dtype=pl.Int32).cast(pl.Date),
+                         "date_level": level[order]})
+
+
+def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month and day (int64) of day numbers (days since 1970-01-01)."""
+    d64 = days.astype("datetime64[D]")
+    month = d64.astype("datetime64[M]")
+    year = month.astype("datetime64[Y]")
+    return (year.astype(np.int64) + 1970, (month - year).astype(np.int64) + 1, (d64 - month).astype(np.int64) + 1)
+
+
+def _day_number(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of calendar dates (proleptic Gregorian, int64; the dates valid)."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + d - 1
+    days: np.ndarray = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+    return days
+
+
+# The weight of each digit of YYYYMMDD in the year, the month and the day.
+_DIGIT_WEIGHTS: Final = np.array([[1000, 100, 10, 1, 0, 0, 0, 0], [0, 0, 0, 0, 10, 1, 0, 0], [0, 0, 0, 0, 0, 0, 10, 1]])
+_MONTH_DAYS: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _day_variants(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate dates of each of ``days`` (distinct day numbers of years 1000-9999): per
+    variant the position of its date in ``days``, its day number and its level (uint8, the least
+    of the levels that reach it), in no particular order (:func:`date_variants`' rules)."""
+    y, m, d = _civil(days)
+    n = len(days)
+    src = np.arange(n)
+    digits = np.stack([y // 1000, y // 100 % 10, y // 10 % 10, y % 10, m // 10, m % 10, d // 10, d % 10])
+    # every digit replaced by every other value: (position, value, date), as a change of the
+    # year, the month and the day
+    change = np.arange(10)[None, :, None] - digits[:, None, :]
+    other = (change != 0).ravel()
+    ys, ms, ds = ((base[None, None, :] + change * _DIGIT_WEIGHTS[k][:, None, None]).ravel()[other]
+                  for k, base in enumerate((y, m, d)))
+    cy = np.concatenate([y, y, y - 1, y + 1, ys])
+    cm = np.concatenate([m, d, m, m, ms])
+    cd = np.concatenate([d, m, d, d, ds])
+    s_i = np.concatenate([src, src, src, src, np.tile(src, 80)[other]])
+    lv = np.repeat(np.array([0, 1, 2, 2, 3], np.int64), [n, n, n, n, len(ys)])
     leap = ((cy % 4 == 0) & (cy % 100 != 0)) | (cy % 400 == 0)
-    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(cm, 0, 12)] + (
-        (cm == 2) & leap)
+    month_days = _MONTH_DAYS[np.clip(cm, 0, 12)] + ((cm == 2) & leap)
     ok = (cy >= 1000) & (cy <= 9999) & (cm >= 1) & (cm <= 12) & (cd >= 1) & (cd <= month_days)
-    s_i, cy, cm, cd, lv = s_i[ok], cy[ok], cm[ok], cd[ok], lv[ok]
-    day = ((cy - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (cm - 1)).astype("datetime64[D]") + (cd - 1)
-    # one row per (date, variant), its least level; ordered by date, level, variant
-    n = day.astype(np.int64)
-    order = np.lexsort((lv, n, s_i))
-    first = np.ones(len(order), bool)
-    first[1:] = (s_i[order][1:] != s_i[order][:-1]) | (n[order][1:] != n[order][:-1])
-    keep = order[first]
-    keep = keep[np.lexsort((n[keep], lv[keep], s_i[keep]))]
-    return pl.DataFrame({"birth_date": base.gather(s_i[keep]), "candidate_date": pl.Series(day[keep]).cast(pl.Date),
-                         "date_level": lv[keep]})
+    s_i, lv, day = s_i[ok], lv[ok], _day_number(cy[ok], cm[ok], cd[ok])
+    # one per (date, candidate day), its least level: sorted on one key, the first of each run
+    key = (s_i * (1 << 23) + (day - _DAY_MIN)) * 4 + lv
+    key.sort()
+    pair = key >> 2
+    first = np.ones(len(key), bool)
+    first[1:] = pair[1:] != pair[:-1]
+    key = key[first]
+    return key >> 25, (key >> 2 & ((1 << 23) - 1)) + _DAY_MIN, (key & 3).astype(np.uint8)
+
+
+_DAY_MIN: Final = -354_285  # 1000-01-01, days since 1970-01-01 (9999-12-31 is 2,932,896: below 2^23 after it)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -436,15 +467,6 @@ class _Field:
     keys: np.ndarray  # the key per nid, as an object array (for the string similarity)
     key_h: np.ndarray  # the hashes of the keys, ascending (to find a query's key)
     key_nid: np.ndarray  # the nid of each of key_h
-
-    def named(self, keys: pl.Series) -> pl.DataFrame:
-        """key, nid of the register's names whose key is one of ``keys`` (by the keys' hashes,
-        then compared as strings)."""
-        h = keys.hash(_HASH_SEED).to_numpy()
-        start = np.searchsorted(self.key_h, h, "left")
-        n = np.searchsorted(self.key_h, h, "right") - start
-        found: pl.DataFrame = self.names[self.key_nid[_ranges(start, n)]]
-        return found.select("key", "nid").unique("nid")
 
 
 def _fold(names: pl.Series) -> pl.Series:
@@ -562,6 +584,38 @@ def _days(birth_date: pl.Series) -> tuple[np.ndarray, int, _Rows]:
     return day, day0, _Rows.group(day.view(np.uint32), int(day.max()) + 1 if len(day) else 1)
 
 
+_COUNT_SLICE: Final = 1 << 19
+
+
+def _value_counts(column: pl.Series) -> pl.DataFrame:
+    """``column.value_counts(name="n")``, counted slice by slice: one pass over six million
+    strings at once holds a hash per row (about 165 MiB nationally), a slice of 2^19 rows a
+    twelfth of it."""
+    parts = [column.slice(at, _COUNT_SLICE).value_counts(name="n") for at in range(0, column.len(), _COUNT_SLICE)]
+    if not parts:
+        return pl.DataFrame(schema={column.name: column.dtype, "n": pl.UInt32})
+    return pl.concat(parts).group_by(column.name).agg(pl.col("n").sum())
+
+
+@dataclass(frozen=True)
+class _Residence:
+    """The residents' municipalities (``home``, String, per register row) and each municipality's
+    share of the residents with one (``shares``: ``place``, ``share``), counted once."""
+
+    home: pl.Series
+    shares: pl.DataFrame
+    size: int  # residents with a municipality, at least 2
+
+    @classmethod
+    def count(cls, home: pl.Series) -> _Residence:
+        """The shares of ``home``, the municipality of each register row (null: unknown)."""
+        home = home.cast(pl.String).rename("municipality")
+        size = max(home.len() - home.null_count(), 2)
+        shares = (_value_counts(home).drop_nulls("municipality")
+                  .select(place=pl.col("municipality"), share=pl.col("n") / size))
+        return cls(home, shares, size)
+
+
 @dataclass(frozen=True)
 class RegisterIndex:
     """The register as integer columns, built once per run (:meth:`build`).
@@ -577,7 +631,9 @@ class RegisterIndex:
     name id (``given_token``: its first part's position in ``given_tokens``; ``surname_token``:
     its last part's in ``surname_tokens``). Which residents carry a query's name pair, or were
     born on a query's day with one of its name tokens, is a lookup when :func:`resolve` runs. The
-    CPR numbers stay the caller's column (``cpr``). Nothing of it leaves the station.
+    CPR numbers stay the caller's column (``cpr``); the register's optional ``municipality``
+    (the residence) is kept with its shares of the register counted once (``residence``).
+    Nothing of it leaves the station.
     """
 
     cpr: pl.Series
@@ -600,12 +656,15 @@ class RegisterIndex:
     surname_tokens: np.ndarray  # the distinct last surname parts
     given_token: np.ndarray  # uint32 per given-name id: its first part's position in given_tokens
     surname_token: np.ndarray  # per surname id: its last part's position in surname_tokens
+    residence: _Residence | None = None  # the residents' municipalities and their shares, if given
 
     @classmethod
     def build(cls, register: pl.DataFrame) -> RegisterIndex:
-        """Index ``register`` (``cpr``, ``given_name``, ``surname``, ``birth_date``); residents
-        without a birth date are left out."""
+        """Index ``register`` (``cpr``, ``given_name``, ``surname``, ``birth_date``, optional
+        ``municipality``); residents without a birth date are left out."""
         reg = _check(register, "register", _REGISTER_COLUMNS)
+        if "municipality" in register.columns:
+            reg = reg.with_columns(municipality=register["municipality"])
         if reg["birth_date"].null_count():
             reg = reg.filter(pl.col("birth_date").is_not_null())
         # The two name columns and the birth days are independent and their work (Polars and the
@@ -615,7 +674,9 @@ class RegisterIndex:
             surnames = pool.submit(_name_column, reg["surname"])
             given_names = pool.submit(_name_column, reg["given_name"])
             days = pool.submit(_days, reg["birth_date"])
+            homes = pool.submit(_Residence.count, reg["municipality"]) if "municipality" in reg.columns else None
             (surname, rs), (given, rg), (day, day0, by_day) = surnames.result(), given_names.result(), days.result()
+            residence = homes.result() if homes is not None else None
         size = reg.height
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
         n_g, n_s = given.names.height, surname.names.height
@@ -632,7 +693,7 @@ class RegisterIndex:
                    by_given=by_given, pair_keys=pair_keys,
                    given_lift=_lift(pair_g, pair_s, carried, given.count, surname.count, size),
                    surname_lift=_lift(pair_s, pair_g, carried, surname.count, given.count, size),
-                   by_day=by_day, **_tokens(given.first, surname.last))
+                   by_day=by_day, **_tokens(given.first, surname.last), residence=residence)
 
     def near(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each entry i, the residents born on ``days[i]`` (day numbers since 1970, each with a
@@ -682,41 +743,66 @@ class RegisterIndex:
 
 
 @dataclass(frozen=True)
+class _Names:
+    """The names of one field by id: the register's (``base``), then the queries' new ones past
+    them (``key``, ``first``/``last`` part tokens, -1 for none, and ``parts`` of each)."""
+
+    base: _Field
+    key: np.ndarray  # object
+    first: np.ndarray  # int64
+    last: np.ndarray
+    parts: np.ndarray
+
+    def take(self, column: str, ids: np.ndarray) -> np.ndarray:
+        """``column`` (``key``, ``first``, ``last`` or ``parts``) of each of the name ids ``ids``."""
+        base = self.base.keys if column == "key" else getattr(self.base, column)
+        extra = getattr(self, column)
+        old = ids < len(base)
+        out = np.empty(len(ids), dtype=extra.dtype)
+        out[old] = base[ids[old]]
+        out[~old] = extra[ids[~old] - len(base)]
+        return out
+
+
+@dataclass(frozen=True)
 class _Queries:
     """Identities (iid = row): qg, qs (name ids, extending the register's), day (null: none),
     with the query names' key, token ids and part counts."""
 
     idents: pl.DataFrame  # iid, qg, qs, day
     mapping: pl.DataFrame  # qid -> iid
-    g_key: np.ndarray  # per name id (register's, then the queries' new ones): key
-    s_key: np.ndarray
-    g_first: np.ndarray
-    g_last: np.ndarray
-    g_parts: np.ndarray
-    s_first: np.ndarray
-    s_last: np.ndarray
-    s_parts: np.ndarray
+    given: _Names
+    surname: _Names
 
 
 def _query_names(raw: pl.Series, field: _Field) -> tuple[pl.Series, pl.DataFrame]:
     """Name id per query (a name unknown to the register gets a new id past the register's)
     and the table of the new names (nid, key, first, last, parts as token ids, -1 unknown)."""
-    distinct = raw.drop_nulls().unique().to_frame("raw")
-    distinct = distinct.with_columns(folded=_fold(distinct["raw"]))
-    distinct = distinct.with_columns(key=pl.col("folded").str.replace_all(" ", "", literal=True)).drop_nulls("key")
-    mine = field.named(distinct["key"])
-    known = distinct.join(mine, on="key", how="left")
-    new = (known.filter(pl.col("nid").is_null()).sort("key", "folded").group_by("key", maintain_order=True)
-           .agg(pl.col("folded").first()).with_row_index("nid", offset=field.names.height))
+    folded = _fold(raw)
+    key = folded.str.replace_all(" ", "", literal=True)
+    keys = key.to_numpy().astype(object)
+    nid = np.full(len(raw), -1, np.int64)
+    named = np.flatnonzero(key.is_not_null().to_numpy())
+    # the register's names with the same key: by its hash, then compared as strings
+    h = key.gather(named).hash(_HASH_SEED).to_numpy()
+    start = np.searchsorted(field.key_h, h, "left")
+    found = np.searchsorted(field.key_h, h, "right") - start
+    row, cand = np.repeat(named, found), field.key_nid[_ranges(start, found)]
+    same = field.keys[cand] == keys[row]
+    nid[row[same]] = cand[same]
+    unknown = named[nid[named] < 0]
+    # the new names, numbered by key, each with the least of its folded forms
+    new = (pl.DataFrame({"key": key.gather(unknown), "folded": folded.gather(unknown)})
+           .group_by("key").agg(pl.col("folded").min()).sort("key")
+           .with_row_index("nid", offset=field.names.height))
     first, last, parts = _native.name_tokens(new["folded"])
     new = new.with_columns(first_tid=pl.Series(np.frombuffer(first, np.int64)),
                            last_tid=pl.Series(np.frombuffer(last, np.int64)),
-                           parts=pl.Series(np.frombuffer(parts, np.uint32))).sort("nid")
-    ids = pl.concat([known.drop_nulls("nid").select("raw", "nid"),
-                     known.filter(pl.col("nid").is_null()).drop("nid").join(new.select("key", "nid"), on="key")
-                     .select("raw", "nid")])
-    nid = raw.to_frame("raw").join(ids, on="raw", how="left", maintain_order="left")["nid"]
-    return nid, new
+                           parts=pl.Series(np.frombuffer(parts, np.uint32)))
+    nid[unknown] = (pl.DataFrame({"key": key.gather(unknown)}).join(new, on="key", how="left", maintain_order="left")
+                    ["nid"].to_numpy())
+    ids = pl.Series(raw.name, nid)
+    return ids.to_frame().select(pl.when(ids >= 0).then(ids).cast(pl.UInt32)).to_series(), new
 
 
 def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
@@ -738,20 +824,15 @@ def _queries(queries: pl.DataFrame, index: RegisterIndex) -> _Queries:
         "qid", "iid", no_date=pl.col("day").is_null())
     idents = idents.drop("alone")
 
-    def ext(f: _Field, new: pl.DataFrame, col: str, fill: int = -1) -> np.ndarray:
-        base = {"first": f.first, "last": f.last, "parts": f.parts}[col]
-        extra = new[f"{col}_tid" if col != "parts" else "parts"].fill_null(fill).to_numpy().astype(np.int64)
-        return np.concatenate([base, extra])
+    def names(base: _Field, new: pl.DataFrame) -> _Names:
+        def ints(col: str, fill: int) -> np.ndarray:
+            got: np.ndarray = new[col].fill_null(fill).to_numpy().astype(np.int64)
+            return got
+        return _Names(base, new["key"].to_numpy().astype(object), ints("first_tid", -1), ints("last_tid", -1),
+                      ints("parts", 1))
 
-    return _Queries(
-        idents=idents, mapping=mapping,
-        g_key=np.concatenate([index.given.keys, new_g["key"].to_numpy().astype(object)]),
-        s_key=np.concatenate([index.surname.keys, new_s["key"].to_numpy().astype(object)]),
-        g_first=ext(index.given, new_g, "first"), g_last=ext(index.given, new_g, "last"),
-        g_parts=ext(index.given, new_g, "parts", 1),
-        s_first=ext(index.surname, new_s, "first"), s_last=ext(index.surname, new_s, "last"),
-        s_parts=ext(index.surname, new_s, "parts", 1),
-    )
+    return _Queries(idents=idents, mapping=mapping, given=names(index.given, new_g),
+                    surname=names(index.surname, new_s))
 
 
 # --------------------------------------------------------------------------- candidates
@@ -763,24 +844,33 @@ def _ident_ends(qs: _Queries, idents: pl.DataFrame) -> np.ndarray:
     """Per identity (row = iid): the tokens of the first and the last given-name part and of the
     first and the last surname part (int64 hashes; -1 where a name is missing)."""
     out = []
-    for col, first, last in (("qg", qs.g_first, qs.g_last), ("qs", qs.s_first, qs.s_last)):
+    for col, names in (("qg", qs.given), ("qs", qs.surname)):
         ids = idents[col].fill_null(-1).to_numpy().astype(np.int64)
-        at = np.where(ids >= 0, ids, len(first))  # the appended -1 for none (also with no names at all)
-        out += [np.append(first, -1)[at], np.append(last, -1)[at]]
-    return np.stack(out, axis=1).astype(np.int64)
-
-
-def _named_rows(index: RegisterIndex, rows: np.ndarray) -> pl.DataFrame:
-    """rid, rg, rs (name ids, -1 for none) of the residents ``rows``."""
-    return pl.DataFrame({"rid": rows.astype(np.uint32), "rg": index.rg[rows].astype(np.int64),
-                         "rs": index.rs[rows].astype(np.int64)})
+        known = ids >= 0
+        for part in ("first", "last"):
+            token = np.full(len(ids), -1, np.int64)
+            token[known] = names.take(part, ids[known])
+            out.append(token)
+    return np.stack(out, axis=1)
 
 
 @dataclass(frozen=True)
 class _Candidates:
     pairs: pl.DataFrame  # iid, rid, date_level, rg, rs (the resident's name ids, -1 for none)
-    level_residents: pl.DataFrame  # iid, date_level, n: residents born on the dates of that level
-    pair_counts: pl.DataFrame  # rg, rs, found: residents carrying each of the queries' name pairs
+    level_residents: np.ndarray  # at iid * 8 + date level: residents born on that level's dates (int64)
+    pair_found: np.ndarray  # per iid: residents carrying its name pair (0 unless both are the register's)
+
+
+def _with_least_level(iid: np.ndarray, rid: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
+    """Each (iid, rid) once, with its least level, ordered by iid then rid."""
+    key = ((iid << 32) | rid) * 8 + level
+    key.sort()
+    pair = key >> 3
+    first = np.ones(len(key), bool)
+    first[1:] = pair[1:] != pair[:-1]
+    key = key[first]
+    return key >> 35, (key >> 3) & 0xFFFFFFFF, (key & 7).astype(np.uint8)
 
 
 def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
@@ -791,47 +881,59 @@ def _candidates(qs: _Queries, index: RegisterIndex) -> _Candidates:
     the same given name and surname (after folding); no date: the same, on any date.
     """
     idents = qs.idents
-    dated = idents.filter(pl.col("day").is_not_null())
-    variants = date_variants(dated["day"].cast(pl.Date)).select(
-        day=pl.col("birth_date").cast(pl.Int64), cand=pl.col("candidate_date").cast(pl.Int64), level="date_level")
-    iv = dated.select("iid", pl.col("day").cast(pl.Int64)).join(variants, on="day").drop("day")
-    iv = iv.with_columns(n=pl.Series(index.residents_on(iv["cand"].to_numpy()), dtype=pl.Int64))
-    level_residents = iv.group_by("iid", "level").agg(pl.col("n").sum()).rename({"level": "date_level"})
-    iv = iv.filter(pl.col("n") > 0).drop("n")
+    day = idents["day"]
+    dated = np.flatnonzero(day.is_not_null().to_numpy())
+    distinct, at = np.unique(day.to_numpy()[dated].astype(np.int64), return_inverse=True)
+    year = _civil(distinct)[0]
+    usable = np.flatnonzero((year >= 1000) & (year <= 9999))
+    v_src, v_day, v_level = _day_variants(distinct[usable])
+    # the variants are ordered by their date: each distinct date's are a range of them
+    bounds = np.searchsorted(v_src, np.arange(len(usable) + 1))
+    first, count = np.zeros(len(distinct), np.int64), np.zeros(len(distinct), np.int64)
+    first[usable], count[usable] = bounds[:-1], np.diff(bounds)
+    v_at = _ranges(first[at], count[at])
+    iv_iid, iv_cand, iv_level = np.repeat(dated, count[at]), v_day[v_at], v_level[v_at].astype(np.int64)
+    n = index.residents_on(iv_cand)
+    level_residents = np.bincount(iv_iid * 8 + iv_level, weights=n, minlength=8 * idents.height).astype(np.int64)
+    born = n > 0
+    iv_iid, iv_cand, iv_level = iv_iid[born], iv_cand[born], iv_level[born]
     # Exact, swapped and year-off dates: the residents born on such a day whose first given-name
     # part or last surname part is one of the first or last parts of the query's given name or
     # surname, one native pass over those days' residents.
-    near = iv.filter(pl.col("level") < _NEAR_LEVELS)
-    ends = _ident_ends(qs, idents)[near["iid"].to_numpy().astype(np.int64)]
-    rows, which = index.near(near["cand"].to_numpy(), ends)
-    parts = [near.select("iid", "level")[which].select("iid", rid=pl.Series(rows, dtype=pl.UInt32), level="level")]
+    near = iv_level < _NEAR_LEVELS
+    rows, which = index.near(iv_cand[near], _ident_ends(qs, idents)[iv_iid[near]])
+    iids, rids, levels = [iv_iid[near][which]], [rows], [iv_level[near][which]]
     # One-digit dates and no date: the residents with the same given name and surname (after
     # folding), a range of the register's rows sorted by name pair, then kept on a one-digit
     # day. The same ranges count the residents of each of the queries' name pairs.
-    both = idents.filter((pl.col("qg") < index.given.names.height) & (pl.col("qs") < index.surname.names.height))
-    wanted_pairs = both.select(rg=pl.col("qg").cast(pl.Int64), rs=pl.col("qs").cast(pl.Int64)).unique().sort("rg", "rs")
-    start, found = index.pair_ranges(wanted_pairs["rg"].to_numpy(), wanted_pairs["rs"].to_numpy())
-    pair_counts = wanted_pairs.with_columns(found=pl.Series(found, dtype=pl.UInt32)).filter(pl.col("found") > 0)
-    holder_rows = index.by_given.rows[_ranges(start, found)].astype(np.int64)
-    holders = _named_rows(index, holder_rows)
-    wanted = both.select("iid", rg=pl.col("qg").cast(pl.Int64), rs=pl.col("qs").cast(pl.Int64))
-    carriers = holders.join(wanted, on=["rg", "rs"]).select("iid", "rid")
-    far = iv.filter(pl.col("level") == _NEAR_LEVELS).select("iid", "cand", "level")
-    dated_carriers = carriers.with_columns(
-        cand=pl.Series(index.day[carriers["rid"].to_numpy()].astype(np.int64) + index.day0))
-    parts.append(dated_carriers.join(far, on=["iid", "cand"]).select("iid", "rid", "level"))
-    undated = idents.filter(pl.col("day").is_null()).select("iid")
-    if undated.height:
-        parts.append(carriers.join(undated, on="iid").select("iid", "rid", level=pl.lit(4, pl.UInt8)))
-    schema = pl.Schema({"iid": pl.UInt32, "rid": pl.UInt32, "level": pl.UInt8})
-    pairs = pl.concat([p.cast(schema) for p in parts])
-    pairs = pairs.group_by("iid", "rid").agg(date_level=pl.col("level").min()).sort("iid", "rid")
-    rid = pairs["rid"].to_numpy().astype(np.int64)
+    qg = idents["qg"].fill_null(-1).to_numpy().astype(np.int64)
+    qsn = idents["qs"].fill_null(-1).to_numpy().astype(np.int64)
+    both = np.flatnonzero((qg >= 0) & (qg < index.given.names.height) & (qsn >= 0)
+                          & (qsn < index.surname.names.height))
+    start, found = index.pair_ranges(qg[both], qsn[both])
+    pair_found = np.zeros(idents.height, np.int64)
+    pair_found[both] = found
+    c_iid = np.repeat(both, found)
+    c_rid = index.by_given.rows[_ranges(start, found)].astype(np.int64)
+    far = iv_level == _NEAR_LEVELS
+
+    # (identity, day) keys: the variants' ascend (identities in order, each one's days ascending)
+    far_keys = (iv_iid[far] << 32) + (iv_cand[far] + (1 << 31))
+    c_keys = (c_iid << 32) + (index.day[c_rid].astype(np.int64) + index.day0 + (1 << 31))
+    at = np.minimum(np.searchsorted(far_keys, c_keys), max(len(far_keys) - 1, 0))
+    one_digit = far_keys[at] == c_keys if len(far_keys) else np.zeros(len(c_keys), bool)
+    undated = np.ones(idents.height, bool)
+    undated[dated] = False
+    no_date = undated[c_iid]
+    iids += [c_iid[one_digit], c_iid[no_date]]
+    rids += [c_rid[one_digit], c_rid[no_date]]
+    levels += [np.full(int(one_digit.sum()), _NEAR_LEVELS, np.int64), np.full(int(no_date.sum()), 4, np.int64)]
+    iid, rid, level = _with_least_level(np.concatenate(iids), np.concatenate(rids), np.concatenate(levels))
     rg, rs = index.rg[rid].astype(np.int64), index.rs[rid].astype(np.int64)
-    pairs = pairs.with_columns(rg=pl.Series(rg), rs=pl.Series(rs)).filter(
-        pl.Series(index.spelled_as_hashed(rid, rg, rs)))
-    return _Candidates(pairs, level_residents.cast({"iid": pl.UInt32, "date_level": pl.UInt8}),
-                       pair_counts.select("rg", "rs", "found"))
+    ok = index.spelled_as_hashed(rid, rg, rs)
+    pairs = pl.DataFrame({"iid": iid[ok].astype(np.uint32), "rid": rid[ok].astype(np.uint32),
+                          "date_level": level[ok], "rg": rg[ok], "rs": rs[ok]})
+    return _Candidates(pairs, level_residents, pair_found)
 
 
 def _query_lifts(index: RegisterIndex, field: str, ids: np.ndarray) -> np.ndarray:
@@ -906,16 +1008,28 @@ def _levels(qn: np.ndarray, rn: np.ndarray, valid: np.ndarray, key: np.ndarray, 
     level[subset] = 1
     todo = valid & ~exact & ~subset
     if todo.any():
-        combos = pl.DataFrame({"q": qi[todo], "r": ri[todo]})
-        distinct = combos.unique()
-        jw = np.asarray(cpdist(key[distinct["q"].to_numpy()], key[distinct["r"].to_numpy()],
+        distinct, at = np.unique(qi[todo] * len(key) + ri[todo], return_inverse=True)
+        jw = np.asarray(cpdist(key[distinct // len(key)], key[distinct % len(key)],
                                scorer=JaroWinkler.normalized_similarity, workers=1))
-        code = np.where(jw >= _JW_HIGH, 2, np.where(jw >= _JW_LOW, 3, 4)).astype(np.uint8)
-        level[todo] = combos.join(distinct.with_columns(c=pl.Series(code)), on=["q", "r"], how="left",
-                                  maintain_order="left")["c"].to_numpy()
+        level[todo] = np.where(jw >= _JW_HIGH, 2, np.where(jw >= _JW_LOW, 3, 4)).astype(np.uint8)[at]
     level[exact] = 0
     level[~valid] = 255
     return level
+
+
+def _pair_levels(names: _Names, qn: np.ndarray, rn: np.ndarray) -> np.ndarray:
+    """:func:`_levels` of the pairs of name ids ``qn``, ``rn`` (-1 for none) of one field, on the
+    names they use only (renumbered; the last number for none)."""
+    valid = (qn >= 0) & (rn >= 0)
+    ids, at = np.unique(np.concatenate([qn[valid], rn[valid]]), return_inverse=True)
+    qi, ri = np.full(len(qn), len(ids)), np.full(len(rn), len(ids))
+    qi[valid], ri[valid] = at[:int(valid.sum())], at[int(valid.sum()):]
+
+    def column(name: str, none: object) -> np.ndarray:
+        taken = names.take(name, ids)
+        return np.append(taken, np.array([none], dtype=taken.dtype))
+
+    return _levels(qi, ri, valid, column("key", ""), column("first", -1), column("last", -1), column("parts", 1))
 
 
 def _name_weight(level: np.ndarray, count: np.ndarray, m: tuple[float, ...], u: tuple[float, ...],
@@ -944,14 +1058,13 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
     qs_all = qs.idents["qs"].fill_null(-1).to_numpy().astype(np.int64)
     qg, qsn = qg_all[iid], qs_all[iid]
     rg, rs = pairs["rg"].to_numpy().astype(np.int64), pairs["rs"].to_numpy().astype(np.int64)
-    g_level = _levels(qg, rg, (qg >= 0) & (rg >= 0), qs.g_key, qs.g_first, qs.g_last, qs.g_parts)
-    s_level = _levels(qsn, rs, (qsn >= 0) & (rs >= 0), qs.s_key, qs.s_first, qs.s_last, qs.s_parts)
+    g_level = _pair_levels(qs.given, qg, rg)
+    s_level = _pair_levels(qs.surname, qsn, rs)
     d_level = pairs["date_level"].to_numpy().astype(np.int64)
     size = max(index.size, 1)
 
     # The date: m of the level over the share of residents born on that level's dates.
-    n_days = pairs.select("iid", "date_level").join(cands.level_residents, on=["iid", "date_level"], how="left",
-                                                     maintain_order="left")["n"].fill_null(1).to_numpy()
+    n_days = cands.level_residents[iid * 8 + d_level]  # 0 for no date (its u is missing_u)
     log_m_date = np.log2(np.asarray(model.date_m))[d_level]
     log_u_date = np.where(d_level == 4, math.log2(model.missing_u), np.log2(np.maximum(n_days, 1) / size))
     weight = (math.log2(model.p_in_register / size / (1.0 - model.p_in_register)) + log_m_date - log_u_date)
@@ -966,9 +1079,7 @@ def _compare(cands: _Candidates, qs: _Queries, index: RegisterIndex, model: Matc
         both = (g_level == 0) & (s_level == 0)
         if both.any():
             bg, bs = rg[both], rs[both]
-            found = pl.DataFrame({"rg": bg, "rs": bs}).join(cands.pair_counts, on=["rg", "rs"], how="left",
-                                                             maintain_order="left")["found"]
-            found = np.maximum(found.fill_null(1).to_numpy().astype(np.float64), 1.0)
+            found = np.maximum(cands.pair_found[iid[both]].astype(np.float64), 1.0)
             product = index.given.count[bg] * index.surname.count[bs] / size / size
             lift = _pair_lift(_query_lifts(index, "given", bg)[bg], _query_lifts(index, "surname", bs)[bs],
                               model.lift_fallback)
@@ -1027,10 +1138,9 @@ def _identity_evidence(queries: pl.DataFrame, mapping: pl.DataFrame) -> tuple[pl
     return written, places
 
 
-def _cpr_codes(mine: pl.Series, cpr: pl.Series) -> np.ndarray:
+def _cpr_codes(mine: pl.Series, theirs: pl.Series) -> np.ndarray:
     """Level code (:data:`CPR_LEVELS`) of each folded written number against each CPR number
-    (no nulls on either side)."""
-    theirs = cpr.cast(pl.String).str.replace_all(r"[^0-9]", "")
+    (its digits, :func:`_digits`; no nulls on either side)."""
     edits = np.asarray(cpdist(mine.to_numpy().astype(object), theirs.to_numpy().astype(object),
                               scorer=OSA.distance, workers=1))
     same = (mine == theirs).to_numpy()
@@ -1053,43 +1163,33 @@ def cpr_levels(written: pl.Series, cpr: pl.Series) -> pl.Series:
     level = np.full(len(folded), 255, dtype=np.uint8)
     keep = usable.to_numpy()
     if keep.any():
-        level[keep] = _cpr_codes(folded.filter(usable), cpr.filter(usable))
+        level[keep] = _cpr_codes(folded.filter(usable), _cpr_digits(cpr.filter(usable)))
     return pl.Series(level).replace(255, None).cast(pl.UInt8)
 
 
-def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, cpr: pl.Series) -> pl.Series:
-    """Level code (:data:`CPR_LEVELS`) per pair, null where the identity wrote nothing usable; an
-    identity with several written numbers takes the best level of any."""
-    rows = pairs.select("iid", "rid").with_row_index("_p").join(written, on="iid")
+def _cpr_levels(pairs: pl.DataFrame, written: pl.DataFrame, theirs: pl.Series) -> pl.Series:
+    """Level code (:data:`CPR_LEVELS`) per pair (``theirs``: the digits of each pair's CPR number),
+    null where the identity wrote nothing usable; an identity with several written numbers takes
+    the best level of any."""
+    rows = pairs.select("iid").with_row_index("_p").join(written, on="iid")
     if rows.height == 0:
         return pl.Series("cpr_level", [None] * pairs.height, dtype=pl.UInt8)
-    level = _cpr_codes(rows["written"], cpr.gather(rows["rid"]))
+    level = _cpr_codes(rows["written"], theirs.gather(rows["_p"]))
     best = rows.select("_p").with_columns(level=pl.Series(level)).group_by("_p").agg(pl.col("level").min())
     return (pairs.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_p"))
             .join(best, on="_p", how="left", maintain_order="left")["level"].rename("cpr_level"))
 
 
-_COUNT_SLICE: Final = 1 << 19
-
-
-def _value_counts(column: pl.Series) -> pl.DataFrame:
-    """``column.value_counts(name="n")``, counted slice by slice: one pass over six million
-    strings at once holds a hash per row (about 165 MiB nationally), a slice of 2^19 rows a
-    twelfth of it."""
-    parts = [column.slice(at, _COUNT_SLICE).value_counts(name="n") for at in range(0, column.len(), _COUNT_SLICE)]
-    if not parts:
-        return pl.DataFrame(schema={column.name: column.dtype, "n": pl.UInt32})
-    return pl.concat(parts).group_by(column.name).agg(pl.col("n").sum())
-
-
-def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Series) -> tuple[pl.Series, np.ndarray]:
+def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame,
+                  residence: _Residence | None) -> tuple[pl.Series, np.ndarray]:
     """Level code (:data:`PLACE_LEVELS`, null where unknown) per pair, and the u of ``same``: the
     register's share of residents living in the identity's event municipalities."""
-    size = max(residence.len() - residence.null_count(), 2)
-    shares = (_value_counts(residence).drop_nulls(residence.name)
-              .select(place=pl.col(residence.name), share=pl.col("n") / size))
-    u_same = places.join(shares, on="place", how="left").group_by("iid").agg(u=pl.col("share").fill_null(0.0).sum())
-    rows = pairs.select("iid", home=residence.gather(pairs["rid"])).with_row_index("_p")
+    if residence is None:
+        return pl.repeat(None, pairs.height, dtype=pl.UInt8, eager=True).rename("place_level"), np.zeros(pairs.height)
+    size = residence.size
+    u_same = (places.join(residence.shares, on="place", how="left").group_by("iid")
+              .agg(u=pl.col("share").fill_null(0.0).sum()))
+    rows = pairs.select("iid", home=residence.home.gather(pairs["rid"])).with_row_index("_p")
     hits = rows.join(places, on="iid").group_by("_p").agg(same=(pl.col("home") == pl.col("place")).any())
     got = rows.join(hits, on="_p", how="left", maintain_order="left").join(u_same, on="iid", how="left",
                                                                          maintain_order="left")
@@ -1100,6 +1200,15 @@ def _place_levels(pairs: pl.DataFrame, places: pl.DataFrame, residence: pl.Serie
 
 
 _RELATION_COLUMNS: Final = ("kin", "household")
+
+
+def _rows_with(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
+    """The rows of ``frame`` (in order) whose ``column`` is one of ``values``: for Int64 numbers
+    one hashed pass of the native core over the column in place, else Polars' ``is_in``."""
+    if frame.schema[column] == pl.Int64 and values.dtype == pl.Int64:
+        rows = np.frombuffer(_native.rows_in(frame[column], values.drop_nulls().to_numpy()), np.uint32)
+        return frame.select(pl.all().gather(pl.Series(rows)))
+    return frame.filter(pl.col(column).is_in(values.implode()))
 
 
 def relatives(co_persons: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame:
@@ -1124,13 +1233,13 @@ def relatives(co_persons: pl.DataFrame, relations: pl.DataFrame) -> pl.DataFrame
     persons = co["person"].unique()
     # Three passes over the relations: the persons' children; the adults of the persons and of
     # those children (their parents, and the co-parents); the children of the persons' adults.
-    as_adult = rel.filter(pl.col("adult").is_in(persons.implode()))
+    as_adult = _rows_with(rel, "adult", persons)
     children = co.join(as_adult, left_on="person", right_on="adult").select("event", "person", relative="child")
-    of_children = rel.filter(pl.col("child").is_in(pl.concat([persons, as_adult["child"]]).unique().implode()))
+    of_children = _rows_with(rel, "child", pl.concat([persons, as_adult["child"]]).unique())
     adults = co.join(of_children, left_on="person", right_on="child").select("event", "person", relative="adult")
     co_parents = children.join(of_children, left_on="relative", right_on="child").select(
         "event", "person", relative="adult")
-    siblings = adults.join(rel.filter(pl.col("adult").is_in(adults["relative"].unique().implode())),
+    siblings = adults.join(_rows_with(rel, "adult", adults["relative"].unique()),
                            left_on="relative", right_on="adult").select("event", "person", relative="child")
     found = pl.concat([children.with_columns(level=pl.lit(0, pl.UInt8)), adults.with_columns(level=pl.lit(0, pl.UInt8)),
                        co_parents.with_columns(level=pl.lit(1, pl.UInt8)),
@@ -1147,8 +1256,13 @@ def _digits(expr: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     return expr.str.replace_all(r"[^0-9]", "")
 
 
+def _cpr_digits(cpr: pl.Series) -> pl.Series:
+    """:func:`_digits` of each CPR number, once per candidate pair for all the evidence."""
+    return cpr.cast(pl.String).str.replace_all(r"[^0-9]", "")
+
+
 def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.DataFrame,
-                     cpr: pl.Series) -> pl.Series:
+                     theirs: pl.Series) -> pl.Series:
     """Level code (:data:`RELATION_LEVELS`) per pair: the best level of the candidate among the
     relatives of any of its identity's queries; ``none`` when the identity has relatives and the
     candidate is none of them; null when it has none (both columns null or absent)."""
@@ -1165,7 +1279,7 @@ def _relation_levels(pairs: pl.DataFrame, queries: pl.DataFrame, mapping: pl.Dat
     rel = pl.concat([known.select("iid", relative=pl.col(c)).explode("relative").with_columns(
         level=pl.lit(_RELATION_COLUMNS.index(c), pl.UInt8)) for c in present]).drop_nulls("relative")
     rel = rel.with_columns(_digits(pl.col("relative"))).group_by("iid", "relative").agg(pl.col("level").min())
-    got = (pairs.select("iid", relative=_digits(cpr.gather(pairs["rid"]).cast(pl.String)))
+    got = (pairs.select("iid", relative=theirs)
            .join(rel, on=["iid", "relative"], how="left", maintain_order="left")
            .join(known.select("iid").unique().with_columns(known=pl.lit(True)), on="iid", how="left",
                  maintain_order="left"))
@@ -1183,15 +1297,14 @@ def _level_weights(m: tuple[float, ...], u: tuple[float, ...] | tuple[tuple[floa
 
 
 def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: RegisterIndex,
-              residence: pl.Series | None, model: MatchModel) -> pl.DataFrame:
+              residence: _Residence | None, model: MatchModel) -> pl.DataFrame:
     """The pairs of :func:`_compare` with ``cpr_level``, ``place_level`` and ``relation_level`` and
     their weights added to ``weight``; a query without a written number, an event municipality or
     relatives (or a register without residences) gets no weight from that field."""
     written, places = _identity_evidence(queries, qs.mapping)
-    cpr_level = _cpr_levels(pairs, written, index.cpr)
-    if residence is None:
-        residence = pl.repeat(None, index.cpr.len(), dtype=pl.String, eager=True)
-    place_level, u_same = _place_levels(pairs, places, residence.cast(pl.String).rename("municipality"))
+    theirs = _cpr_digits(index.cpr.gather(pairs["rid"]))
+    cpr_level = _cpr_levels(pairs, written, theirs)
+    place_level, u_same = _place_levels(pairs, places, residence)
     cpr_table = _level_weights(model.cpr_m, model.cpr_u)  # rows: the date groups
     c = cpr_level.fill_null(len(CPR_LEVELS)).to_numpy().astype(np.int64)
     group = np.asarray(_CPR_DATE_GROUP)[pairs["date_level"].to_numpy().astype(np.int64)]
@@ -1199,7 +1312,7 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
     place_w = np.zeros(len(p))
     place_w[p == 0] = np.log2(model.place_m / u_same[p == 0])
     place_w[p == 1] = np.log2((1.0 - model.place_m) / (1.0 - u_same[p == 1]))
-    relation_level = _relation_levels(pairs, queries, qs.mapping, index.cpr)
+    relation_level = _relation_levels(pairs, queries, qs.mapping, theirs)
     relation_table = _level_weights(model.relation_m, model.relation_u)
     r = relation_level.fill_null(len(RELATION_LEVELS)).to_numpy().astype(np.int64)
     weight = pairs["weight"].to_numpy() + cpr_table[group, c] + place_w + relation_table[r]
@@ -1207,12 +1320,10 @@ def _evidence(pairs: pl.DataFrame, queries: pl.DataFrame, qs: _Queries, index: R
                               weight=pl.Series(weight))
 
 
-def _residence(register: pl.DataFrame | RegisterIndex, residence: pl.Series | None) -> pl.Series | None:
-    """Each register row's municipality: ``residence`` when given, else the register's optional
-    ``municipality`` column."""
-    if residence is not None or isinstance(register, RegisterIndex):
-        return residence
-    return register["municipality"] if "municipality" in register.columns else None
+def _residence(index: RegisterIndex, residence: pl.Series | None) -> _Residence | None:
+    """Each register row's municipality and their shares: of ``residence`` when given (counted
+    now), else those the index counted from the register's optional ``municipality`` column."""
+    return index.residence if residence is None else _Residence.count(residence)
 
 
 def comparison_pairs(
@@ -1236,7 +1347,7 @@ def comparison_pairs(
     index = register if isinstance(register, RegisterIndex) else RegisterIndex.build(register)
     qs = _queries(queries, index)
     pairs = _compare(_candidates(qs, index), qs, index, model)
-    pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
+    pairs = _evidence(pairs, queries, qs, index, _residence(index, residence), model)
     pairs = pairs.with_columns(cpr=index.cpr.gather(pairs["rid"]))
     return (pairs.select("iid", "rid", "cpr", "date_level", "given_level", "surname_level", "cpr_level",
                          "place_level", "relation_level", "weight"),
@@ -1290,8 +1401,9 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
     model
         The parameters; :data:`DEFAULT_MODEL` unless given.
     residence
-        The municipality of each register row, when ``register`` is a :class:`RegisterIndex`
-        (a register frame's ``municipality`` column is used otherwise).
+        The municipality of each register row, counted on this call; without it, the
+        register's ``municipality`` column, counted once when its :class:`RegisterIndex` was
+        built.
 
     Returns
     -------
@@ -1303,7 +1415,7 @@ def resolve(queries: pl.DataFrame, register: pl.DataFrame | RegisterIndex, *,
     index = register if isinstance(register, RegisterIndex) else RegisterIndex.build(register)
     qs = _queries(queries, index)
     pairs = _compare(_candidates(qs, index), qs, index, model)
-    pairs = _evidence(pairs, queries, qs, index, _residence(register, residence), model)
+    pairs = _evidence(pairs, queries, qs, index, _residence(index, residence), model)
     empty = pl.DataFrame(schema={"iid": pl.UInt32, "rid": pl.UInt32, "weight": pl.Float64})
     ranked = pl.concat([_rank(empty), _rank(pairs)], how="vertical_relaxed")
     # P(best | all candidates) = 1 / (2^-w1 + sum_k 2^(w_k - w1)): the query's person is one
