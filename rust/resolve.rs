@@ -1,13 +1,14 @@
 //! The register index of the station's resolution, over whole integer columns:
 //!
 //! * [`fold_name`]: a name folded for comparison (NFKC, case, Danish letters, accents,
-//!   separators), and [`fold_column`] over a whole string column read in place;
-//! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
-//!   column), with per row the id of its value, per value its first row and its number of rows;
+//!   separators), and [`fold_column`] / [`fold_strings`] over a whole string column read in place;
+//! * [`distinct_strings`]: the distinct values of a string column (the spellings of a name
+//!   column) by a 64-bit hash, with per row the id of its value and per value its number of rows;
+//! * [`name_groups`]: the spellings of a name column grouped by their key into names;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
 //!   offsets and row ids, by a stable counting sort;
-//! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
-//!   surname with the sorted keys of their name pairs, the names carried along (no random reads);
+//! * [`pair_groups`]: the residents with both names sorted by name pair (a radix sort of the
+//!   pairs' keys), and [`pair_sums`] over the pairs, for the names' lifts;
 //! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
 //!   that day whose first given-name token or last surname token is one of them;
 //! * [`rows_in`]: the rows of a 64-bit integer column (CPR numbers of the relations) whose value
@@ -15,8 +16,6 @@
 //!
 //! Each is one or two passes; none allocates per row.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
@@ -61,15 +60,26 @@ fn separates(c: char) -> bool {
 /// [`letter_pair`], every other combining mark dropped, each run of separators one space
 /// between parts, every character other than `a`-`z` dropped.
 pub fn fold_name(name: &str) -> Option<String> {
-    if let Some(folded) = fold_plain(name) {
-        return (!folded.is_empty()).then_some(folded);
+    let mut out = String::with_capacity(name.len() + 4);
+    fold_into(name, &mut out);
+    (!out.is_empty()).then_some(out)
+}
+
+/// [`fold_name`] of `name` appended to `out` (nothing appended for `None`).
+pub fn fold_into(name: &str, out: &mut String) {
+    if !fold_plain_into(name, out) {
+        fold_unicode_into(name, out);
     }
+}
+
+/// The general case of [`fold_into`], with the Unicode tables.
+fn fold_unicode_into(name: &str, out: &mut String) {
     let visible: String = name.nfkc().filter(|&c| c.general_category() != GeneralCategory::Format).collect();
     let chars: Vec<char> = visible.to_lowercase().nfd().collect();
-    let mut out = String::with_capacity(chars.len());
+    let start = out.len();
     let mut gap = false;
     let mut letters = |s: &str, gap: &mut bool| {
-        if *gap && !out.is_empty() {
+        if *gap && out.len() > start {
             out.push(' ');
         }
         *gap = false;
@@ -93,14 +103,14 @@ pub fn fold_name(name: &str) -> Option<String> {
         }
         at += 1;
     }
-    (!out.is_empty()).then_some(out)
 }
 
 /// [`fold_name`] of a name of ASCII characters and the Danish letters æ, ø, å (either case) only,
-/// none of which composes with its neighbours: each character on its own (`None` for any other
-/// name). The folding of what most names are written with, without the Unicode tables.
-fn fold_plain(name: &str) -> Option<String> {
-    let mut out = String::with_capacity(name.len() + 4);
+/// none of which composes with its neighbours, appended to `out`: each character on its own.
+/// For any other name nothing is appended and the result is `false`. The folding of what most
+/// names are written with, without the Unicode tables.
+fn fold_plain_into(name: &str, out: &mut String) -> bool {
+    let start = out.len();
     let mut gap = false;
     for c in name.chars() {
         let mut buf = [0u8; 4];
@@ -114,15 +124,18 @@ fn fold_plain(name: &str) -> Option<String> {
                 gap |= separates(c);
                 continue;
             }
-            _ => return None,
+            _ => {
+                out.truncate(start);
+                return false;
+            }
         };
-        if gap && !out.is_empty() {
+        if gap && out.len() > start {
             out.push(' ');
         }
         gap = false;
         out.push_str(letters);
     }
-    Some(out)
+    true
 }
 
 const NOT_UTF8: &str = "a name is not UTF-8 text";
@@ -147,24 +160,6 @@ pub fn fold_column(column: &Column) -> Result<Vec<Option<String>>, String> {
     Ok(out)
 }
 
-/// The names of a field (see [`name_groups`]): the spellings grouped by their key.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Names<'a> {
-    /// Per spelling, its name id (`-1` where it folds to nothing).
-    pub of_spelling: Vec<i32>,
-    /// Per name, the spelling it is known by: its most common (ties: the least hash).
-    pub spelling: Vec<u32>,
-    /// Per name, its key (the folded spelling without separators; borrowed when it has none).
-    pub key: Vec<Cow<'a, str>>,
-    /// Per name, the residents carrying any of its spellings.
-    pub count: Vec<u32>,
-    /// Per name, the tokens ([`token`]) of the first and the last part of its spelling's folded
-    /// form, and its number of parts.
-    pub first: Vec<i64>,
-    pub last: Vec<i64>,
-    pub parts: Vec<u32>,
-}
-
 /// The hasher of [`token`] (aHash with fixed seeds: the register and the queries of one run are
 /// tokenised alike; nothing outside the run compares tokens).
 const TOKENS: ahash::RandomState = ahash::RandomState::with_seeds(0x5EED, 1, 2, 3);
@@ -182,54 +177,140 @@ pub fn name_tokens(folded: &str) -> (i64, i64, u32) {
     (token(first), token(last), more + 1)
 }
 
-/// The names of a field from its distinct spellings (`hashes`, `counts` and `folded` forms,
-/// `None` for no letter): spellings with the same key are one name; names are numbered in the
-/// order of their most common spelling (most residents first, ties by the lesser hash), and each
-/// is known by that spelling's folded form.
+/// The names of a field (see [`name_groups`]): the spellings grouped by their key.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Names {
+    /// Per spelling, its name id (`-1` where it folds to nothing).
+    pub of_spelling: Vec<i32>,
+    /// Per name, the spelling it is known by: its most common (ties: the least hash).
+    pub spelling: Vec<u32>,
+    /// Per name, its key (the folded spelling without separators).
+    pub key: Strings,
+    /// Per name, the residents carrying any of its spellings.
+    pub count: Vec<u32>,
+    /// Per name, the tokens ([`token`]) of the first and the last part of its spelling's folded
+    /// form, and its number of parts.
+    pub first: Vec<i64>,
+    pub last: Vec<i64>,
+    pub parts: Vec<u32>,
+}
+
+/// The names of a field from its distinct spellings (`hashes`, `counts` and `folded` forms, empty
+/// for no letter): spellings with the same key are one name; names are numbered in the order of
+/// their most common spelling (most residents first, ties by the lesser hash, then the lesser
+/// spelling), and each is known by that spelling's folded form.
 ///
 /// # Panics
 /// If the three differ in length or there are `i32::MAX` spellings or more.
-pub fn name_groups<'a>(hashes: &[u64], counts: &[u32], folded: &'a [Option<String>]) -> Names<'a> {
+pub fn name_groups(hashes: &[u64], counts: &[u32], folded: &Strings) -> Names {
     assert!(hashes.len() == counts.len() && counts.len() == folded.len(), "one hash and count per spelling");
     assert!(hashes.len() < i32::MAX as usize, "fewer than 2^31 - 1 spellings");
-    let mut order: Vec<u32> = (0..hashes.len() as u32).filter(|&s| folded[s as usize].is_some()).collect();
-    order.sort_unstable_by_key(|&s| (std::cmp::Reverse(counts[s as usize]), hashes[s as usize]));
-    let mut ids: HashMap<Cow<'a, str>, u32, ahash::RandomState> =
-        HashMap::with_capacity_and_hasher(order.len(), ahash::RandomState::new());
-    let mut out = Names { of_spelling: vec![-1; hashes.len()], ..Names::default() };
-    for s in order {
-        let Some(form) = folded[s as usize].as_deref() else { continue };
-        let key: Cow<'a, str> = if form.contains(' ') { form.replace(' ', "").into() } else { form.into() };
-        let next = out.spelling.len() as u32;
-        let id = *ids.entry(key).or_insert_with_key(|key| {
+    // One pass over the spellings in turn: each key's first-seen number, its residents, and its
+    // most common spelling (the least by count, descending, hash, spelling) with that one's tokens.
+    let rank = |s: u32| (std::cmp::Reverse(counts[s as usize]), hashes[s as usize], s);
+    let mut keys = StringSet::default();
+    let mut key_of = vec![-1i32; hashes.len()];
+    let mut by_key = Names::default();
+    let mut key = Vec::new();
+    for (s, form) in folded.iter().enumerate() {
+        if form.is_empty() {
+            continue;
+        }
+        let s = s as u32;
+        let (k, new) = if form.contains(' ') {
+            key.clear();
+            key.extend(form.bytes().filter(|&b| b != b' '));
+            keys.insert(&key)
+        } else {
+            keys.insert(form.as_bytes())
+        }
+        .expect("a folded name is UTF-8 text");
+        let k = k as usize;
+        if new {
+            by_key.spelling.push(s);
+            by_key.count.push(0);
+            by_key.first.push(0);
+            by_key.last.push(0);
+            by_key.parts.push(0);
+        }
+        if new || rank(s) < rank(by_key.spelling[k]) {
             let (first, last, parts) = name_tokens(form);
-            out.spelling.push(s);
-            out.key.push(key.clone());
-            out.count.push(0);
-            out.first.push(first);
-            out.last.push(last);
-            out.parts.push(parts);
-            next
-        });
-        out.count[id as usize] += counts[s as usize];
-        out.of_spelling[s as usize] = id as i32;
+            (by_key.spelling[k], by_key.first[k], by_key.last[k], by_key.parts[k]) = (s, first, last, parts);
+        }
+        by_key.count[k] += counts[s as usize];
+        key_of[s as usize] = k as i32;
     }
+    // the names: the keys in the order of their most common spelling
+    let mut order: Vec<_> = by_key.spelling.iter().map(|&s| rank(s)).zip(0u32..).collect();
+    order.sort_unstable();
+    let seen = keys.into_values().0;
+    let mut id_of = vec![0i32; order.len()];
+    let mut out = Names::default();
+    for (id, &(_, k)) in order.iter().enumerate() {
+        let k = k as usize;
+        id_of[k] = id as i32;
+        out.spelling.push(by_key.spelling[k]);
+        out.key.push(seen.get(k));
+        out.count.push(by_key.count[k]);
+        out.first.push(by_key.first[k]);
+        out.last.push(by_key.last[k]);
+        out.parts.push(by_key.parts[k]);
+    }
+    out.of_spelling = key_of.into_iter().map(|k| if k < 0 { -1 } else { id_of[k as usize] }).collect();
     out
 }
 
 // ----------------------------------------------------------------------------- integer keys
 
-/// The distinct values of a hash column (see [`distinct`]).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Distinct {
-    /// Per row, the id of its value ([`NONE`] where the row is not valid); ids are numbered in
-    /// the order of each value's first row.
-    pub ids: Vec<u32>,
-    /// Per id, the first row carrying the value.
-    pub first: Vec<u32>,
-    /// Per id, the number of rows carrying the value.
-    pub count: Vec<u32>,
+/// Strings stored back to back: value `i` is `text[offsets[i]..offsets[i + 1]]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Strings {
+    text: String,
+    offsets: Vec<usize>,
 }
+
+impl Default for Strings {
+    fn default() -> Self {
+        Self { text: String::new(), offsets: vec![0] }
+    }
+}
+
+impl Strings {
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i`.
+    ///
+    /// # Panics
+    /// If there is no value `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> &str {
+        &self.text[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Every value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn push(&mut self, value: &str) {
+        self.text.push_str(value);
+        self.offsets.push(self.text.len());
+    }
+
+    /// The text and the offsets (one more than the values), for an Arrow string array.
+    pub fn into_parts(self) -> (String, Vec<usize>) {
+        (self.text, self.offsets)
+    }
+}
+
+/// The hasher of [`distinct_strings`] and [`StringSet`] (fixed seeds, so that runs are alike).
+const SPELLINGS: ahash::RandomState = ahash::RandomState::with_seeds(0x5EED, 4, 5, 6);
 
 /// Fibonacci hashing of an already mixed 64-bit value into a table of `2^bits` slots.
 #[inline]
@@ -237,78 +318,264 @@ fn slot(hash: u64, bits: u32) -> usize {
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
-/// An open-addressing table of (hash, id) slots (linear probing), kept at most half full.
-struct Table {
-    slots: Vec<(u64, u32)>,
-    bits: u32,
+/// Bytes of a string kept in its [`Slot`].
+const PREFIX: usize = 12;
+
+/// A slot of a [`StringSet`]: a string's length and first bytes (zero-padded), its id ([`NONE`]
+/// for an empty slot) and how many times it was inserted. A string of up to [`PREFIX`] bytes is
+/// compared in the slot alone.
+#[derive(Clone, Copy)]
+struct Slot {
+    len: u32,
+    prefix: [u8; PREFIX],
+    id: u32,
+    count: u32,
 }
 
-impl Table {
-    fn new(bits: u32) -> Self {
-        Self { slots: vec![(0, NONE); 1 << bits], bits }
+const EMPTY: Slot = Slot { len: 0, prefix: [0; PREFIX], id: NONE, count: 0 };
+
+/// The length (saturated) and the first [`PREFIX`] bytes of `value`, zero-padded.
+#[inline]
+fn head(value: &[u8]) -> (u32, [u8; PREFIX]) {
+    let mut prefix = [0; PREFIX];
+    let n = value.len().min(PREFIX);
+    prefix[..n].copy_from_slice(&value[..n]);
+    (u32::try_from(value.len()).unwrap_or(u32::MAX), prefix)
+}
+
+/// Distinct strings, each with an id (ids in order of insertion) and the number of times it was
+/// inserted: the strings back to back and an open-addressing table (linear probing, at most 70%
+/// full) of `Slot`s. A string is found by comparing its bytes (in the slot, and past its first
+/// `PREFIX` bytes in the strings), so two strings sharing a hash are still two; a string found
+/// again costs one read of the table.
+pub struct StringSet {
+    values: Strings,
+    slots: Vec<Slot>,
+    bits: u32,
+    hash: fn(&[u8]) -> u64,
+}
+
+impl Default for StringSet {
+    fn default() -> Self {
+        Self::with_hasher(|value| SPELLINGS.hash_one(value))
+    }
+}
+
+impl StringSet {
+    /// An empty set hashing with `hash` (any function: it decides where a string is looked for,
+    /// never whether two strings are one).
+    pub fn with_hasher(hash: fn(&[u8]) -> u64) -> Self {
+        Self { values: Strings::default(), slots: vec![EMPTY; 1 << 10], bits: 10, hash }
     }
 
-    /// The id of `hash`, or the empty slot where it belongs.
+    /// The id of `value` (counted once more) and whether it is new (then added, if it is UTF-8
+    /// text).
+    ///
+    /// # Errors
+    /// When `value` is new and not UTF-8 text.
+    ///
+    /// # Panics
+    /// If it would be the `u32::MAX`-th string.
     #[inline]
-    fn find(&self, hash: u64) -> Result<u32, usize> {
+    pub fn insert(&mut self, value: &[u8]) -> Result<(u32, bool), std::str::Utf8Error> {
+        self.insert_hashed(value, (self.hash)(value))
+    }
+
+    /// [`StringSet::insert`] of a string whose hash is known.
+    #[inline]
+    fn insert_hashed(&mut self, value: &[u8], hash: u64) -> Result<(u32, bool), std::str::Utf8Error> {
+        let (len, prefix) = head(value);
         let mask = self.slots.len() - 1;
         let mut at = slot(hash, self.bits);
         loop {
-            let (key, id) = self.slots[at];
-            if id == NONE {
-                return Err(at);
+            let stored = &mut self.slots[at];
+            if stored.id == NONE {
+                break;
             }
-            if key == hash {
-                return Ok(id);
+            if stored.len == len
+                && stored.prefix == prefix
+                && (value.len() <= PREFIX || self.values.get(stored.id as usize).as_bytes() == value)
+            {
+                stored.count += 1;
+                return Ok((stored.id, false));
             }
             at = (at + 1) & mask;
         }
+        let text = std::str::from_utf8(value)?;
+        let id = u32::try_from(self.values.len()).ok().filter(|&id| id < NONE).expect("fewer than 2^32 - 1 strings");
+        self.values.push(text);
+        self.slots[at] = Slot { len, prefix, id, count: 1 };
+        if 10 * self.values.len() > 7 * self.slots.len() {
+            self.grow();
+        }
+        Ok((id, true))
     }
 
     fn grow(&mut self) {
-        let mut bigger = Self::new(self.bits + 1);
-        for &(hash, id) in &self.slots {
-            if id != NONE {
-                if let Err(at) = bigger.find(hash) {
-                    bigger.slots[at] = (hash, id);
-                }
+        let mut slots = vec![EMPTY; 2 * self.slots.len()];
+        let (bits, mask) = (self.bits + 1, slots.len() - 1);
+        for &stored in self.slots.iter().filter(|s| s.id != NONE) {
+            let mut at = slot((self.hash)(self.values.get(stored.id as usize).as_bytes()), bits);
+            while slots[at].id != NONE {
+                at = (at + 1) & mask;
             }
+            slots[at] = stored;
         }
-        *self = bigger;
+        (self.slots, self.bits) = (slots, bits);
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The strings by id, and by id the number of times each was inserted.
+    pub fn into_values(self) -> (Strings, Vec<u32>) {
+        let mut counts = vec![0; self.values.len()];
+        for stored in self.slots.iter().filter(|s| s.id != NONE) {
+            counts[stored.id as usize] = stored.count;
+        }
+        (self.values, counts)
     }
 }
 
-/// The distinct values of `hashes` among the rows where `valid` is true.
+/// The distinct values of a string column (see [`distinct_strings`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Distinct {
+    /// Per row, the id of its value ([`NONE`] for a null); ids are numbered in the order of each
+    /// value's first row.
+    pub ids: Vec<u32>,
+    /// Per id, the number of rows carrying the value.
+    pub count: Vec<u32>,
+    /// Per id, the value.
+    pub values: Strings,
+}
+
+/// The distinct values of the string column `column` by a 64-bit hash of each (aHash with fixed
+/// seeds), in one pass over its rows read in place: two values sharing a hash (about one run in
+/// 10^8 for half a million values) would be one, known by the first.
 ///
-/// # Panics
-/// If `hashes` and `valid` differ in length or have `u32::MAX` rows or more.
-pub fn distinct(hashes: &[u64], valid: &[bool]) -> Distinct {
-    assert_eq!(hashes.len(), valid.len(), "one validity flag per hash");
-    assert!(hashes.len() < NONE as usize, "fewer than 2^32 - 1 rows");
-    let mut table = Table::new(16);
-    let mut out = Distinct { ids: Vec::with_capacity(hashes.len()), ..Distinct::default() };
-    for (row, (&hash, &ok)) in hashes.iter().zip(valid).enumerate() {
-        if !ok {
-            out.ids.push(NONE);
-            continue;
-        }
-        let id = match table.find(hash) {
-            Ok(id) => id,
-            Err(at) => {
-                let id = out.first.len() as u32;
-                table.slots[at] = (hash, id);
-                out.first.push(row as u32);
-                out.count.push(0);
-                if 2 * out.first.len() > table.slots.len() {
-                    table.grow();
-                }
-                id
-            }
-        };
-        out.count[id as usize] += 1;
-        out.ids.push(id);
+/// # Errors
+/// When a value lies outside its buffers or is not UTF-8, or there are `u32::MAX` rows or more.
+pub fn distinct_strings(column: &Column) -> Result<Distinct, String> {
+    distinct_strings_by(column, |value| SPELLINGS.hash_one(value))
+}
+
+/// [`distinct_strings`] with the hash function `hash`.
+fn distinct_strings_by(column: &Column, hash: fn(&[u8]) -> u64) -> Result<Distinct, String> {
+    const BLOCK: usize = 4096;
+    if column.len() >= NONE as usize {
+        return Err("fewer than 2^32 - 1 rows".into());
     }
-    out
+    let mut table = HashCounts::default();
+    let mut out = Distinct { ids: Vec::with_capacity(column.len()), ..Distinct::default() };
+    let mut hashes = Vec::with_capacity(BLOCK);
+    for chunk in column.chunks() {
+        for from in (0..chunk.len()).step_by(BLOCK) {
+            // the block's hashes first, then the table: each loop keeps many reads in flight
+            let rows = from..chunk.len().min(from + BLOCK);
+            hashes.clear();
+            hashes.extend(rows.clone().map(|i| if chunk.is_valid(i) { chunk.get(i).map(hash) } else { Some(0) }));
+            for (i, &h) in rows.zip(&hashes) {
+                let h = h.ok_or(MALFORMED)?;
+                if !chunk.is_valid(i) {
+                    out.ids.push(NONE);
+                    continue;
+                }
+                let (id, new) = table.insert(h);
+                if new {
+                    let value = chunk.get(i).ok_or(MALFORMED)?;
+                    out.values.push(std::str::from_utf8(value).map_err(|_| NOT_UTF8)?);
+                }
+                out.ids.push(id);
+            }
+        }
+    }
+    out.count = table.into_counts();
+    Ok(out)
+}
+
+/// Distinct 64-bit hashes, each with an id (in order of insertion) and the number of times it
+/// was inserted: an open-addressing table (linear probing, at most half full) of (hash, id,
+/// count) slots.
+struct HashCounts {
+    slots: Vec<(u64, u32, u32)>,
+    bits: u32,
+    len: usize,
+}
+
+impl Default for HashCounts {
+    fn default() -> Self {
+        Self { slots: vec![(0, NONE, 0); 1 << 10], bits: 10, len: 0 }
+    }
+}
+
+impl HashCounts {
+    /// The id of `hash` (counted once more), and whether it is new.
+    #[inline]
+    fn insert(&mut self, hash: u64) -> (u32, bool) {
+        let mask = self.slots.len() - 1;
+        let mut at = slot(hash, self.bits);
+        loop {
+            let stored = &mut self.slots[at];
+            if stored.1 == NONE {
+                break;
+            }
+            if stored.0 == hash {
+                stored.2 += 1;
+                return (stored.1, false);
+            }
+            at = (at + 1) & mask;
+        }
+        let id = self.len as u32;
+        self.slots[at] = (hash, id, 1);
+        self.len += 1;
+        if 2 * self.len > self.slots.len() {
+            let mut bigger = vec![(0, NONE, 0); 2 * self.slots.len()];
+            let (bits, mask) = (self.bits + 1, bigger.len() - 1);
+            for &stored in self.slots.iter().filter(|s| s.1 != NONE) {
+                let mut at = slot(stored.0, bits);
+                while bigger[at].1 != NONE {
+                    at = (at + 1) & mask;
+                }
+                bigger[at] = stored;
+            }
+            (self.slots, self.bits) = (bigger, bits);
+        }
+        (id, true)
+    }
+
+    /// The number of times each id was inserted.
+    fn into_counts(self) -> Vec<u32> {
+        let mut counts = vec![0; self.len];
+        for &(_, id, count) in self.slots.iter().filter(|s| s.1 != NONE) {
+            counts[id as usize] = count;
+        }
+        counts
+    }
+}
+
+/// Every value of the string column `column` folded by [`fold_name`], back to back (empty for a
+/// null and where no letter is left).
+///
+/// # Errors
+/// When a value lies outside its buffers or is not UTF-8.
+pub fn fold_strings(column: &Column) -> Result<Strings, String> {
+    let mut out = Strings::default();
+    out.offsets.reserve(column.len());
+    for chunk in column.chunks() {
+        for i in 0..chunk.len() {
+            if chunk.is_valid(i) {
+                let value = chunk.get(i).ok_or(MALFORMED)?;
+                fold_into(std::str::from_utf8(value).map_err(|_| NOT_UTF8)?, &mut out.text);
+            }
+            out.offsets.push(out.text.len());
+        }
+    }
+    Ok(out)
 }
 
 /// Rows grouped by key, stably: `offsets` (`buckets + 1` of them) and `rows`, the rows of key
@@ -337,15 +604,12 @@ pub fn counting_sort(keys: &[u32], buckets: usize) -> (Vec<u32>, Vec<u32>) {
     (offsets, rows)
 }
 
-/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped two
-/// ways (see [`pair_groups`]).
+/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped by
+/// name pair (see [`pair_groups`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PairGroups {
-    /// Rows grouped by surname id (ascending row within a surname): `surname_offsets` (one more
-    /// than the surnames) and `surname_rows`.
-    pub surname_offsets: Vec<u32>,
-    pub surname_rows: Vec<u32>,
-    /// Rows grouped by given-name id, then surname id, then row: `given_offsets` and `given_rows`.
+    /// Rows grouped by given-name id, then surname id, then row: `given_offsets` (one more than
+    /// the given names) and `given_rows`.
     pub given_offsets: Vec<u32>,
     pub given_rows: Vec<u32>,
     /// Per row of `given_rows`: `given * surnames + surname`, ascending.
@@ -363,9 +627,10 @@ fn offsets_of(counts: Vec<u32>) -> Vec<u32> {
     offsets
 }
 
-/// Two stable counting sorts of the residents with both names (given-name ids below `givens`,
-/// surname ids below `surnames`): by surname, then that order by given name. Each pass reads its
-/// input in order and carries the other name with the row.
+/// The residents with both names (given-name ids below `givens`, surname ids below `surnames`)
+/// sorted by their pair key `given * surnames + surname`, then by row: a stable radix sort of the
+/// keys (with their rows) by `RADIX_BITS` bits at a time, each pass a sequential read and
+/// writes to a few thousand places (cache-friendly, unlike a counting sort by a name's id).
 ///
 /// # Panics
 /// If `given` and `surname` differ in length or have `u32::MAX` rows or more.
@@ -373,39 +638,80 @@ pub fn pair_groups(given: &[i32], surname: &[i32], givens: usize, surnames: usiz
     assert_eq!(given.len(), surname.len(), "one surname per given name");
     assert!(given.len() < NONE as usize, "fewer than 2^32 - 1 rows");
     let id = |v: i32, n: usize| usize::try_from(v).ok().filter(|&v| v < n);
-    let mut s_counts = vec![0u32; surnames];
     let mut g_counts = vec![0u32; givens];
-    for (&g, &s) in given.iter().zip(surname) {
-        if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
-            s_counts[s] += 1;
-            g_counts[g] += 1;
-        }
-    }
-    let surname_offsets = offsets_of(s_counts);
-    let given_offsets = offsets_of(g_counts);
-    let both = surname_offsets[surnames] as usize;
-    let (mut surname_rows, mut carried) = (vec![0u32; both], vec![0u32; both]);
-    let mut next = surname_offsets[..surnames].to_vec();
+    let (mut keys, mut rows) = (Vec::with_capacity(given.len()), Vec::with_capacity(given.len()));
     for (row, (&g, &s)) in given.iter().zip(surname).enumerate() {
         if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
-            let at = next[s] as usize;
-            surname_rows[at] = row as u32;
-            carried[at] = g as u32;
-            next[s] += 1;
+            g_counts[g] += 1;
+            keys.push(g as u64 * surnames as u64 + s as u64);
+            rows.push(row as u32);
         }
     }
-    let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
-    let mut next = given_offsets[..givens].to_vec();
-    for s in 0..surnames {
-        for at in surname_offsets[s] as usize..surname_offsets[s + 1] as usize {
-            let g = carried[at] as usize;
-            let to = next[g] as usize;
-            given_rows[to] = surname_rows[at];
-            pair_keys[to] = g as u64 * surnames as u64 + s as u64;
-            next[g] += 1;
+    radix_sort(&mut keys, &mut rows, (givens as u64).saturating_mul(surnames as u64));
+    PairGroups { given_offsets: offsets_of(g_counts), given_rows: rows, pair_keys: keys }
+}
+
+/// Bits of a key sorted by one pass of [`radix_sort`].
+const RADIX_BITS: u32 = 11;
+
+/// Sort `keys` (each below `bound`) and `rows` alongside them, stably, by the keys: least
+/// significant digits first, a pass skipped where every key has the same digit.
+fn radix_sort(keys: &mut Vec<u64>, rows: &mut Vec<u32>, bound: u64) {
+    let digits = 1usize << RADIX_BITS;
+    let mask = digits as u64 - 1;
+    let key_bits = u64::BITS - bound.saturating_sub(1).leading_zeros();
+    let (mut other_keys, mut other_rows) = (vec![0u64; keys.len()], vec![0u32; rows.len()]);
+    let mut shift = 0;
+    while shift < key_bits {
+        let mut next = vec![0usize; digits];
+        for &key in keys.iter() {
+            next[((key >> shift) & mask) as usize] += 1;
         }
+        if next.contains(&keys.len()) {
+            shift += RADIX_BITS;
+            continue;
+        }
+        let mut sum = 0;
+        for n in &mut next {
+            (*n, sum) = (sum, sum + *n);
+        }
+        for (&key, &row) in keys.iter().zip(rows.iter()) {
+            let at = &mut next[((key >> shift) & mask) as usize];
+            other_keys[*at] = key;
+            other_rows[*at] = row;
+            *at += 1;
+        }
+        std::mem::swap(keys, &mut other_keys);
+        std::mem::swap(rows, &mut other_rows);
+        shift += RADIX_BITS;
     }
-    PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
+}
+
+/// Per given name `a`, Σ_b c_ab (c_ab - 1) / c_b over the surnames `b` it is paired with, and
+/// per surname `b`, Σ_a c_ab (c_ab - 1) / c_a: `c_ab` the rows of the pair (a run of
+/// `pair_keys`, ascending keys `given * surnames + surname`), `c_a` and `c_b` the names' counts
+/// (`given_counts`, `surname_counts`). Each sum is taken in ascending order of pair key, and a
+/// pair of one row (a term of 0) is left out.
+///
+/// # Panics
+/// If a key's names are outside the counts.
+pub fn pair_sums(pair_keys: &[u64], surnames: usize, given_counts: &[f64], surname_counts: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let (mut given, mut surname) = (vec![0.0; given_counts.len()], vec![0.0; surname_counts.len()]);
+    let surnames = surnames.max(1) as u64;
+    let mut at = 0;
+    while at < pair_keys.len() {
+        let key = pair_keys[at];
+        let run = pair_keys[at..].iter().take_while(|&&k| k == key).count();
+        at += run;
+        if run < 2 {
+            continue;
+        }
+        let (g, s) = ((key / surnames) as usize, (key % surnames) as usize);
+        let c = run as f64;
+        given[g] += c * (c - 1.0) / surname_counts[s];
+        surname[s] += c * (c - 1.0) / given_counts[g];
+    }
+    (given, surname)
 }
 
 /// The register's side of [`near_pairs`]: the residents grouped by day (CSR), each resident's
@@ -572,18 +878,44 @@ mod tests {
         }
     }
 
+    fn strings(values: &[&str]) -> Strings {
+        let mut out = Strings::default();
+        for v in values {
+            out.push(v);
+        }
+        out
+    }
+
     #[test]
     fn name_groups_number_names_by_their_most_common_spelling() {
-        let some = |s: &str| Some(s.to_string());
         // spellings: "Anne Marie" (3), "Annemarie" (5), "Bo" (5, lesser hash), none (9)
-        let folded = [some("anne marie"), some("annemarie"), some("bo"), None];
+        let folded = strings(&["anne marie", "annemarie", "bo", ""]);
         let got = name_groups(&[7, 9, 2, 1], &[3, 5, 5, 9], &folded);
         assert_eq!(got.of_spelling, vec![1, 1, 0, -1]);
         assert_eq!(got.spelling, vec![2, 1]);
-        assert_eq!(got.key, vec!["bo", "annemarie"]);
+        assert_eq!(got.key.iter().collect::<Vec<_>>(), vec!["bo", "annemarie"]);
         assert_eq!(got.count, vec![5, 8]);
         assert_eq!((got.first[1], got.last[1], got.parts[1]), (token("annemarie"), token("annemarie"), 1));
         assert_eq!(name_tokens("anne marie louise"), (token("anne"), token("louise"), 3));
+    }
+
+    #[test]
+    fn name_groups_break_a_tie_of_count_and_hash_by_the_lesser_spelling() {
+        // two spellings of one key sharing their hash and count: the first is the name's form
+        let folded = strings(&["anne marie", "annemarie"]);
+        let got = name_groups(&[4, 4], &[2, 2], &folded);
+        assert_eq!(got.spelling, vec![0]);
+        assert_eq!((got.first[0], got.parts[0], got.count[0]), (token("anne"), 2, 4));
+    }
+
+    #[test]
+    fn fold_strings_folds_each_value_back_to_back() {
+        use arrow_array::{ArrayRef, StringArray};
+        use std::sync::Arc;
+        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("Åse"), None, Some("-"), Some("Jörgen Ø")]));
+        let column = Column::from_arrays([&array]).unwrap();
+        let got = fold_strings(&column).unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), vec!["aase", "", "", "joergen oe"]);
     }
 
     #[test]
@@ -596,25 +928,73 @@ mod tests {
     }
 
     #[test]
-    fn distinct_numbers_values_by_first_row_and_counts_them() {
-        let hashes = [7, 3, 7, 0, 3, 7, 9];
-        let valid = [true, true, true, false, true, true, true];
-        let got = distinct(&hashes, &valid);
-        assert_eq!(got.ids, vec![0, 1, 0, NONE, 1, 0, 2]);
-        assert_eq!(got.first, vec![0, 1, 6]);
-        assert_eq!(got.count, vec![3, 2, 1]);
+    fn distinct_strings_number_values_by_first_row_and_count_them() {
+        use arrow_array::{ArrayRef, StringArray, StringViewArray};
+        use std::sync::Arc;
+        let values = [Some("Bo"), Some("Åse"), Some("Bo"), None, Some("Åse"), Some("a name longer than twelve"), Some("")];
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(values[..3].to_vec())),
+            Arc::new(StringViewArray::from(values[3..].to_vec())),
+        ];
+        let got = distinct_strings(&Column::from_arrays(&arrays).unwrap()).unwrap();
+        assert_eq!(got.ids, vec![0, 1, 0, NONE, 1, 2, 3]);
+        assert_eq!(got.count, vec![2, 2, 1, 1]);
+        assert_eq!(got.values.iter().collect::<Vec<_>>(), vec!["Bo", "Åse", "a name longer than twelve", ""]);
     }
 
     #[test]
-    fn distinct_survives_growing_and_colliding_slots() {
-        // more values than the first table holds, many sharing their top bits
-        let hashes: Vec<u64> = (0..200_000u64).map(|i| (i % 70_001) << 3).collect();
-        let got = distinct(&hashes, &vec![true; hashes.len()]);
-        assert_eq!(got.first.len(), 70_001);
-        for (row, &id) in got.ids.iter().enumerate() {
-            assert_eq!(hashes[got.first[id as usize] as usize], hashes[row]);
+    fn distinct_strings_sharing_a_hash_are_one_known_by_the_first() {
+        let column = crate::arrow::import::column_of(&[Some(b"Bo"), None, Some(b"Aase"), Some(b"Bo")]);
+        let got = distinct_strings_by(&column, |_| 42).unwrap();
+        assert_eq!(got.ids, vec![0, NONE, 0, 0]);
+        assert_eq!(got.count, vec![3]);
+        assert_eq!(got.values.iter().collect::<Vec<_>>(), vec!["Bo"]);
+    }
+
+    #[test]
+    fn distinct_strings_refuse_a_value_that_is_not_utf8() {
+        let column = crate::arrow::import::column_of(&[Some(b"ok"), Some(b"\xff")]);
+        assert_eq!(distinct_strings(&column).err().as_deref(), Some(NOT_UTF8));
+    }
+
+    #[test]
+    fn a_string_set_keeps_strings_apart_that_share_a_hash_and_survives_growing() {
+        // every string under one hash (the table grows twice): only the bytes tell them apart
+        let mut set = StringSet::with_hasher(|_| 42);
+        for round in 0..2 {
+            for i in 0..3000u32 {
+                assert_eq!(set.insert(i.to_string().as_bytes()), Ok((i, round == 0)));
+            }
         }
-        assert_eq!(got.count.iter().map(|&c| c as usize).sum::<usize>(), hashes.len());
+        // many strings (the table grows several times), each found again by its bytes
+        let mut set = StringSet::default();
+        for i in 0..200_000u32 {
+            assert_eq!(set.insert(format!("name {}", i % 70_001).as_bytes()), Ok((i % 70_001, i < 70_001)));
+        }
+        assert_eq!(set.len(), 70_001);
+        let (values, counts) = set.into_values();
+        assert_eq!(values.get(70_000), "name 70000");
+        assert_eq!((counts[0], counts[70_000]), (3, 2));
+    }
+
+    #[test]
+    fn radix_sort_sorts_keys_of_many_digits_stably() {
+        // keys over three digits, many equal: sorted by key, then by the order they came in
+        let mut keys: Vec<u64> = (0..50_000u64).map(|i| (i * 7_919) % 3_000 * (1 << 20) + i % 5).collect();
+        let mut rows: Vec<u32> = (0..keys.len() as u32).collect();
+        let mut want: Vec<(u64, u32)> = keys.iter().copied().zip(rows.iter().copied()).collect();
+        want.sort();
+        radix_sort(&mut keys, &mut rows, 3_000 << 20);
+        assert_eq!(keys.into_iter().zip(rows).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn pair_sums_add_each_pairs_term_to_both_names() {
+        // pairs (given, surname) of 2 surnames: (0, 1) x3, (1, 0) x1, (1, 1) x2
+        let keys = [1, 1, 1, 2, 3, 3];
+        let (given, surname) = pair_sums(&keys, 2, &[3.0, 4.0], &[1.0, 5.0]);
+        assert_eq!(given, vec![6.0 / 5.0, 2.0 / 5.0]);
+        assert_eq!(surname, vec![0.0, 6.0 / 3.0 + 2.0 / 4.0]);
     }
 
     #[test]
@@ -670,8 +1050,6 @@ mod tests {
         let given = [1, 0, 1, -1, 0, 1];
         let surname = [0, 1, 1, 0, -1, 0];
         let got = pair_groups(&given, &surname, 2, 2);
-        assert_eq!(got.surname_offsets, vec![0, 2, 4]);
-        assert_eq!(got.surname_rows, vec![0, 5, 1, 2]);
         assert_eq!(got.given_offsets, vec![0, 1, 4]);
         assert_eq!(got.given_rows, vec![1, 0, 5, 2]);
         assert_eq!(got.pair_keys, vec![1, 2, 2, 3]);
@@ -690,26 +1068,36 @@ pub(crate) mod python {
     use pyo3::types::PyBytes;
     use std::sync::Arc;
 
-    use arrow_array::{ArrayRef, StringArray};
+    use arrow_array::{ArrayRef, LargeStringArray, StringArray};
+    use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 
     use crate::arrow::Output;
     use crate::python::le_bytes;
 
-    /// `(ids, first, count)` of [`super::distinct`], each as `bytes` of little-endian u32.
+    /// `(ids, count, values)` of [`super::distinct_strings`] of a string column: the ids and
+    /// counts as `bytes` of little-endian u32, the values as a string column.
     #[pyfunction]
-    fn distinct_hashes<'py>(
+    fn distinct_strings<'py>(
         py: Python<'py>,
-        hashes: PyBuffer<u64>,
-        valid: PyBuffer<u8>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let hashes = hashes.to_vec(py)?;
-        let valid: Vec<bool> = valid.to_vec(py)?.into_iter().map(|v| v != 0).collect();
-        if hashes.len() != valid.len() || hashes.len() >= super::NONE as usize {
-            return Err(PyValueError::new_err("one validity flag per hash, fewer than 2^32 - 1 rows"));
-        }
-        let got = py.detach(move || super::distinct(&hashes, &valid));
+        values: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, crate::python::ArrowArray)> {
+        let column = crate::python::column(values)?;
+        let got = py.detach(move || super::distinct_strings(&column)).map_err(PyValueError::new_err)?;
         let u32s = |v: &[u32]| le_bytes(py, v, u32::to_le_bytes);
-        Ok((u32s(&got.ids)?, u32s(&got.first)?, u32s(&got.count)?))
+        Ok((u32s(&got.ids)?, u32s(&got.count)?, string_array(got.values)?))
+    }
+
+    /// The strings as an Arrow `LargeUtf8` array for `pl.Series(...)`, without copying them.
+    fn string_array(strings: super::Strings) -> PyResult<crate::python::ArrowArray> {
+        let (text, offsets) = strings.into_parts();
+        let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
+        let array = LargeStringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(text.into_bytes()),
+            None,
+        )
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(crate::python::ArrowArray::new(Output::from_array(Arc::new(array))))
     }
 
     /// `(offsets, rows)` of [`super::counting_sort`], each as `bytes` of little-endian u32.
@@ -779,28 +1167,41 @@ pub(crate) mod python {
         Ok((le_bytes(py, &entries, u32::to_le_bytes)?, le_bytes(py, &found, u32::to_le_bytes)?))
     }
 
-    /// [`super::pair_groups`]'s grouping by given name then surname: `(given_offsets,
-    /// given_rows)` as `bytes` of little-endian u32 and `pair_keys` as little-endian u64 (the
-    /// grouping by surname is the first pass's, and Python reads none of it).
+    /// [`super::pair_groups`]'s grouping by given name then surname and the sums of
+    /// [`super::pair_sums`] over it: `(given_offsets, given_rows)` as `bytes` of little-endian
+    /// u32, `pair_keys` as little-endian u64 and the given-name and surname sums as little-endian
+    /// f64.
     #[pyfunction]
     fn pair_groups<'py>(
         py: Python<'py>,
         given: PyBuffer<i32>,
         surname: PyBuffer<i32>,
-        givens: usize,
-        surnames: usize,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        given_counts: PyBuffer<f64>,
+        surname_counts: PyBuffer<f64>,
+    ) -> PyResult<PairsOut<'py>> {
         let (given, surname) = (given.to_vec(py)?, surname.to_vec(py)?);
+        let (given_counts, surname_counts) = (given_counts.to_vec(py)?, surname_counts.to_vec(py)?);
         if given.len() != surname.len() || given.len() >= super::NONE as usize {
             return Err(PyValueError::new_err("one surname per given name, fewer than 2^32 - 1 rows"));
         }
-        let got = py.detach(move || super::pair_groups(&given, &surname, givens, surnames));
+        let (givens, surnames) = (given_counts.len(), surname_counts.len());
+        let (got, (given_sums, surname_sums)) = py.detach(move || {
+            let got = super::pair_groups(&given, &surname, givens, surnames);
+            let sums = super::pair_sums(&got.pair_keys, surnames, &given_counts, &surname_counts);
+            (got, sums)
+        });
         Ok((
             le_bytes(py, &got.given_offsets, u32::to_le_bytes)?,
             le_bytes(py, &got.given_rows, u32::to_le_bytes)?,
             le_bytes(py, &got.pair_keys, u64::to_le_bytes)?,
+            le_bytes(py, &given_sums, f64::to_le_bytes)?,
+            le_bytes(py, &surname_sums, f64::to_le_bytes)?,
         ))
     }
+
+    /// What [`pair_groups`] gives Python.
+    type PairsOut<'py> =
+        (Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>);
 
     /// A column of strings (nullable) as an Arrow `Utf8` array for `pl.Series(...)`.
     fn strings(values: &[Option<String>]) -> crate::python::ArrowArray {
@@ -844,14 +1245,13 @@ pub(crate) mod python {
         if hashes.len() != counts.len() || hashes.len() != column.len() || hashes.len() >= i32::MAX as usize {
             return Err(PyValueError::new_err("one hash and count per spelling, fewer than 2^31 - 1"));
         }
-        let folded = py.detach(move || super::fold_column(&column)).map_err(PyValueError::new_err)?;
+        let folded = py.detach(move || super::fold_strings(&column)).map_err(PyValueError::new_err)?;
         let names = py.detach(|| super::name_groups(&hashes, &counts, &folded));
-        let keys: ArrayRef = Arc::new(StringArray::from_iter_values(names.key.iter()));
-        let forms: ArrayRef = Arc::new(StringArray::from_iter(names.spelling.iter().map(|&s| folded[s as usize].as_deref())));
+        let forms: ArrayRef = Arc::new(StringArray::from_iter_values(names.spelling.iter().map(|&s| folded.get(s as usize))));
         Ok((
             le_bytes(py, &names.of_spelling, i32::to_le_bytes)?,
             le_bytes(py, &names.spelling, u32::to_le_bytes)?,
-            crate::python::ArrowArray::new(Output::from_array(keys)),
+            string_array(names.key)?,
             crate::python::ArrowArray::new(Output::from_array(forms)),
             le_bytes(py, &names.count, u32::to_le_bytes)?,
             le_bytes(py, &names.first, i64::to_le_bytes)?,
@@ -947,7 +1347,7 @@ pub(crate) mod python {
     }
 
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add_function(wrap_pyfunction!(distinct_hashes, m)?)?;
+        m.add_function(wrap_pyfunction!(distinct_strings, m)?)?;
         m.add_function(wrap_pyfunction!(fold_names, m)?)?;
         m.add_function(wrap_pyfunction!(name_groups, m)?)?;
         m.add_function(wrap_pyfunction!(name_tokens, m)?)?;
@@ -958,4 +1358,3 @@ pub(crate) mod python {
         Ok(())
     }
 }
-

@@ -44,33 +44,38 @@ def name_groups(
     """The names of a field from its distinct spellings ``raw`` (a string column, folded as
     :func:`socialsearch.station.resolution.fold_name` folds) with their ``hashes`` (uint64) and
     ``counts`` (uint32): spellings with the same key (folded, without separators) are one name,
-    numbered in the order of their most common spelling (ties by the lesser hash). Returns the
-    name id of each spelling (int32, -1 where nothing is left), the spelling each name is known
-    by (uint32), each name's key and folded form (string columns), its count (uint32), the
-    tokens of its first and last part (int64) and its number of parts (uint32), the integers as
-    little-endian ``bytes``."""
+    numbered in the order of their most common spelling (ties by the lesser hash, then the
+    lesser spelling). Returns the name id of each spelling (int32, -1 where nothing is left),
+    the spelling each name is known by (uint32), each name's key and folded form (string
+    columns), its count (uint32), the tokens of its first and last part (int64) and its number
+    of parts (uint32), the integers as little-endian ``bytes``."""
 
 def name_tokens(folded: object) -> tuple[bytes, bytes, bytes]:
     """The tokens (int64) of the first and the last part of each folded name of a string column
     (-1 for a null) and its number of parts (uint32), as little-endian ``bytes``; the tokens of
     :func:`name_groups`."""
 
-def distinct_hashes(hashes: Any, valid: Any) -> tuple[bytes, bytes, bytes]:
-    """The distinct values of ``hashes`` (a NumPy uint64 array) among the rows where ``valid``
-    (uint8, nonzero) is set: per row the id of its value (ids in the order of first appearance;
-    2^32 - 1 for an invalid row), per id its first row, per id its number of rows; each as
-    little-endian uint32 ``bytes``."""
+def distinct_strings(values: object) -> tuple[bytes, bytes, ArrowArray]:
+    """The distinct values of a string column, compared as strings: per row the id of its value
+    (ids in the order of first appearance; 2^32 - 1 for a null) and per id its number of rows,
+    as little-endian uint32 ``bytes``, and the values by id (a string column)."""
 
 def group_rows(keys: Any, buckets: int) -> tuple[bytes, bytes]:
     """The rows of ``keys`` (a NumPy uint32 array) grouped by key by a stable counting sort, rows
     whose key is ``buckets`` or more left out: ``offsets`` (``buckets + 1``) and ``rows``, as
     little-endian uint32 ``bytes``."""
 
-def pair_groups(given: Any, surname: Any, givens: int, surnames: int) -> tuple[bytes, bytes, bytes]:
+def pair_groups(
+    given: Any, surname: Any, given_counts: Any, surname_counts: Any
+) -> tuple[bytes, bytes, bytes, bytes, bytes]:
     """The rows with both names (``given``, ``surname``: int32 NumPy arrays of name ids, negative
-    for none) grouped by given name then surname: ``given_offsets`` and ``given_rows`` as
-    little-endian uint32 ``bytes`` and ``pair_keys`` (``given * surnames + surname`` per row of
-    ``given_rows``, ascending) as little-endian uint64."""
+    for none; ``given_counts``, ``surname_counts``: float64 residents per name id) grouped by given
+    name then surname: ``given_offsets`` and ``given_rows`` as little-endian uint32 ``bytes`` and
+    ``pair_keys`` (``given * surnames + surname`` per row of ``given_rows``, ascending) as
+    little-endian uint64; then per given name a the sum over its name pairs (a, b) of
+    c_ab (c_ab - 1) / c_b and per surname b the sum over its pairs of c_ab (c_ab - 1) / c_a
+    (c_ab: the pair's rows; c_a, c_b: the counts), added in ascending order of pair key, as
+    little-endian float64 ``bytes``."""
 
 def near_pairs(
     offsets: Any, rows: Any, given: Any, surname: Any, given_token: Any, surname_token: Any, days: Any, wanted: Any

@@ -441,12 +441,13 @@ def _check(frame: pl.DataFrame, what: str, columns: _Columns) -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- the register index
 
-# Distinct spellings are found by a 64-bit hash of the string (Polars' ``hash``), not by the
-# strings themselves: hashing six million names is far cheaper than grouping them. Two spellings
+# Distinct spellings are found natively in one pass over a name column, by a 64-bit hash of the
+# string (aHash): hashing six million names is far cheaper than grouping them. Two spellings
 # sharing a hash (about 1e-8 per run for half a million spellings) would only add one's residents
 # to the other's count (a weaker weight); every resident who becomes a candidate has their
-# spelling compared as a string (RegisterIndex.spelled_as_hashed). Each distinct spelling is
-# folded once, in the native core. Name parts (tokens) are hashed alike.
+# spelling compared as a string with the one kept (RegisterIndex.spelled_as_hashed, by Polars'
+# ``hash`` of the kept spellings, which also orders the spellings of equal count). Each distinct
+# spelling is folded once, in the native core. Name parts (tokens) are hashed alike.
 _HASH_SEED: Final = 0x5EED
 _NONE: Final = 0xFFFFFFFF  # the native core's "no spelling"
 
@@ -475,14 +476,12 @@ def _fold(names: pl.Series) -> pl.Series:
 
 
 def _spellings(column: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
-    """The column's distinct spellings (``sid``: their number; ``i``: the first row carrying it;
-    ``n``: its residents; ``raw``; ``h``: its hash) and per row the ``sid`` of its spelling
-    (:data:`_NONE` for none), found natively in one pass over the hashes."""
-    hashes = column.hash(_HASH_SEED).to_numpy()
-    ids, first, count = _native.distinct_hashes(hashes, column.is_not_null().to_numpy().view(np.uint8))
-    first_rows = np.frombuffer(first, np.uint32)
-    table = pl.DataFrame([pl.Series("i", first_rows), pl.Series("n", np.frombuffer(count, np.uint32)),
-                          column.gather(first_rows).rename("raw"), pl.Series("h", hashes[first_rows])])
+    """The column's distinct spellings (``sid``: their number, in the order of each one's first
+    row; ``n``: its residents; ``raw``; ``h``: its Polars hash) and per row the ``sid`` of its
+    spelling (:data:`_NONE` for none), found natively in one pass over the column."""
+    ids, count, values = _native.distinct_strings(column.cast(pl.String))
+    raw = pl.Series(values, dtype=pl.String).rename("raw")
+    table = pl.DataFrame([pl.Series("n", np.frombuffer(count, np.uint32)), raw, raw.hash(_HASH_SEED).rename("h")])
     return table.with_row_index("sid"), np.frombuffer(ids, np.uint32)
 
 
@@ -490,22 +489,24 @@ def _name_column(column: pl.Series) -> tuple[_Field, np.ndarray]:
     """One name column of the register: the field's names, and per row its name id (-1 for none)."""
     table, sid = _spellings(column)
     field, nid_of_sid = _field(table)
-    # np.minimum turns the sid of no spelling (_NONE) into the extra last entry: -1
-    return field, nid_of_sid[np.minimum(sid, len(nid_of_sid) - 1)]
+    # the sid of no spelling (_NONE) is clipped to the extra last entry: -1
+    return field, np.take(nid_of_sid, sid, mode="clip")
 
 
 def _field(table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
     """Fold each distinct spelling (``table`` of :func:`_spellings`) once and give the names ids
-    by key, numbered in the order of each key's most common spelling (ties by hash), each with
-    the tokens of that spelling's first and last part (native). Also the name id of each
-    spelling by its ``sid`` (-1 where it folds to nothing)."""
+    by key, numbered in the order of each key's most common spelling (ties by hash, then by
+    ``sid``), each with the tokens of that spelling's first and last part (native). Also the
+    name id of each spelling by its ``sid`` (-1 where it folds to nothing), and -1 after them."""
     of_spelling, _, key, folded, count, first, last, parts = _native.name_groups(
         table["h"].to_numpy(), table["n"].to_numpy(), table["raw"])
     nid_of_sid = np.append(np.frombuffer(of_spelling, np.int32), np.int32(-1))  # the extra last one: no spelling
-    names = pl.DataFrame([pl.Series(key).rename("key"), pl.Series(folded).rename("folded")])
+    names = pl.DataFrame([pl.Series(key, dtype=pl.String).rename("key"),
+                          pl.Series(folded, dtype=pl.String).rename("folded")])
     names = names.with_row_index("nid")
-    spell = (table.select("h", nid=pl.Series(nid_of_sid[:-1]).cast(pl.UInt32, strict=False), raw="raw")
-             .filter(pl.col("nid").is_not_null()).sort("h"))
+    spelled = np.flatnonzero(nid_of_sid[:-1] >= 0)
+    by_hash = spelled[np.argsort(table["h"].to_numpy()[spelled], kind="stable")]
+    spell = table.select("h", nid=pl.Series(nid_of_sid[:-1]).cast(pl.UInt32, strict=False), raw="raw")[by_hash]
     key_h = names["key"].hash(_HASH_SEED).to_numpy()
     order = np.argsort(key_h, kind="stable")
     field = _Field(spell=spell, spell_h=spell["h"].to_numpy(), names=names,
@@ -516,19 +517,17 @@ def _field(table: pl.DataFrame) -> tuple[_Field, np.ndarray]:
     return field, nid_of_sid
 
 
-def _lift(by: np.ndarray, other: np.ndarray, n_pair: np.ndarray, own_counts: np.ndarray,
-          other_counts: np.ndarray, n: int) -> np.ndarray:
+def _lift(sums: np.ndarray, own_counts: np.ndarray, n: int) -> np.ndarray:
     """Per name of one field: the expected lift P(a, b) / (P(a) P(b)) over the other field's
     names b carried by its other holders (leave-one-out; 1 when the fields are independent).
 
-    ``by``, ``other``: the name ids of each distinct pair, ``n_pair`` its residents.
-    Λ_a = N / (c_a (c_a - 1)) · Σ_b c_ab (c_ab - 1) / c_b, at least 1. A name with fewer than
-    two holders has no estimate: NaN (see :func:`_pair_lift`).
+    ``sums``: per name a, Σ_b c_ab (c_ab - 1) / c_b over the distinct pairs (a, b) and their
+    residents c_ab (counted natively with the pair grouping). Λ_a = N / (c_a (c_a - 1)) · that
+    sum, at least 1. A name with fewer than two holders has no estimate: NaN (see
+    :func:`_pair_lift`).
     """
-    term = n_pair * (n_pair - 1) / other_counts[other]
-    num = np.bincount(by, weights=term, minlength=len(own_counts))
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = n * num / (own_counts * (own_counts - 1))
+        out = n * sums / (own_counts * (own_counts - 1))
     return np.where(own_counts >= 2, np.maximum(np.nan_to_num(out, nan=1.0), 1.0), np.nan)
 
 
@@ -679,20 +678,14 @@ class RegisterIndex:
             residence = homes.result() if homes is not None else None
         size = reg.height
         rg.flags.writeable = rs.flags.writeable = False  # the native core reads them in place
-        n_g, n_s = given.names.height, surname.names.height
-        g_offsets, g_rows, keys = _native.pair_groups(rg, rs, n_g, n_s)
+        g_offsets, g_rows, keys, g_sums, s_sums = _native.pair_groups(rg, rs, given.count, surname.count)
         by_given = _Rows(np.frombuffer(g_offsets, np.uint32), np.frombuffer(g_rows, np.uint32))
-        pair_keys = np.frombuffer(keys, np.int64)  # below 2^63
-        # the name pairs and their residents: the runs of the sorted pair keys
-        starts = np.flatnonzero(np.concatenate([pair_keys[:1] >= 0, pair_keys[1:] != pair_keys[:-1]]))
-        carried = np.diff(np.append(starts, len(pair_keys))).astype(np.float64)
-        pair_g, pair_s = pair_keys[starts] // max(n_s, 1), pair_keys[starts] % max(n_s, 1)
         return cls(cpr=reg["cpr"], day=day, rg=rg, rs=rs,
                    given=given, surname=surname, given_names=reg["given_name"], surnames=reg["surname"],
                    day0=day0, per_day=np.diff(by_day.offsets).astype(np.int64), size=size,
-                   by_given=by_given, pair_keys=pair_keys,
-                   given_lift=_lift(pair_g, pair_s, carried, given.count, surname.count, size),
-                   surname_lift=_lift(pair_s, pair_g, carried, surname.count, given.count, size),
+                   by_given=by_given, pair_keys=np.frombuffer(keys, np.int64),  # below 2^63
+                   given_lift=_lift(np.frombuffer(g_sums, np.float64), given.count, size),
+                   surname_lift=_lift(np.frombuffer(s_sums, np.float64), surname.count, size),
                    by_day=by_day, **_tokens(given.first, surname.last), residence=residence)
 
     def near(self, days: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
