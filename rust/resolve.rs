@@ -1,14 +1,13 @@
 //! The register index of the station's resolution, over whole integer columns:
 //!
 //! * [`fold_name`]: a name folded for comparison (NFKC, case, Danish letters, accents,
-//!   separators), and [`fold_column`] / [`fold_strings`] over a whole string column read in place;
-//! * [`distinct_strings`]: the distinct values of a string column (the spellings of a name
-//!   column) by a 64-bit hash, with per row the id of its value and per value its number of rows;
-//! * [`name_groups`]: the spellings of a name column grouped by their key into names;
+//!   separators), and [`fold_column`] over a whole string column read in place;
+//! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
+//!   column), with per row the id of its value, per value its first row and its number of rows;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
 //!   offsets and row ids, by a stable counting sort;
-//! * [`pair_groups`]: the residents with both names sorted by name pair (a radix sort of the
-//!   pairs' keys), and [`pair_sums`] over the pairs, for the names' lifts;
+//! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
+//!   surname with the sorted keys of their name pairs, the names carried along (no random reads);
 //! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
 //!   that day whose first given-name token or last surname token is one of them;
 //! * [`rows_in`]: the rows of a 64-bit integer column (CPR numbers of the relations) whose value
@@ -345,8 +344,8 @@ fn head(value: &[u8]) -> (u32, [u8; PREFIX]) {
 
 /// Distinct strings, each with an id (ids in order of insertion) and the number of times it was
 /// inserted: the strings back to back and an open-addressing table (linear probing, at most 70%
-/// full) of `Slot`s. A string is found by comparing its bytes (in the slot, and past its first
-/// `PREFIX` bytes in the strings), so two strings sharing a hash are still two; a string found
+/// full) of [`Slot`]s. A string is found by comparing its bytes (in the slot, and past its first
+/// [`PREFIX`] bytes in the strings), so two strings sharing a hash are still two; a string found
 /// again costs one read of the table.
 pub struct StringSet {
     values: Strings,
@@ -604,12 +603,15 @@ pub fn counting_sort(keys: &[u32], buckets: usize) -> (Vec<u32>, Vec<u32>) {
     (offsets, rows)
 }
 
-/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped by
-/// name pair (see [`pair_groups`]).
+/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped two
+/// ways (see [`pair_groups`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PairGroups {
-    /// Rows grouped by given-name id, then surname id, then row: `given_offsets` (one more than
-    /// the given names) and `given_rows`.
+    /// Rows grouped by surname id (ascending row within a surname): `surname_offsets` (one more
+    /// than the surnames) and `surname_rows`.
+    pub surname_offsets: Vec<u32>,
+    pub surname_rows: Vec<u32>,
+    /// Rows grouped by given-name id, then surname id, then row: `given_offsets` and `given_rows`.
     pub given_offsets: Vec<u32>,
     pub given_rows: Vec<u32>,
     /// Per row of `given_rows`: `given * surnames + surname`, ascending.
@@ -627,10 +629,9 @@ fn offsets_of(counts: Vec<u32>) -> Vec<u32> {
     offsets
 }
 
-/// The residents with both names (given-name ids below `givens`, surname ids below `surnames`)
-/// sorted by their pair key `given * surnames + surname`, then by row: a stable radix sort of the
-/// keys (with their rows) by `RADIX_BITS` bits at a time, each pass a sequential read and
-/// writes to a few thousand places (cache-friendly, unlike a counting sort by a name's id).
+/// Two stable counting sorts of the residents with both names (given-name ids below `givens`,
+/// surname ids below `surnames`): by surname, then that order by given name. Each pass reads its
+/// input in order and carries the other name with the row.
 ///
 /// # Panics
 /// If `given` and `surname` differ in length or have `u32::MAX` rows or more.
@@ -638,53 +639,39 @@ pub fn pair_groups(given: &[i32], surname: &[i32], givens: usize, surnames: usiz
     assert_eq!(given.len(), surname.len(), "one surname per given name");
     assert!(given.len() < NONE as usize, "fewer than 2^32 - 1 rows");
     let id = |v: i32, n: usize| usize::try_from(v).ok().filter(|&v| v < n);
+    let mut s_counts = vec![0u32; surnames];
     let mut g_counts = vec![0u32; givens];
-    let (mut keys, mut rows) = (Vec::with_capacity(given.len()), Vec::with_capacity(given.len()));
+    for (&g, &s) in given.iter().zip(surname) {
+        if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
+            s_counts[s] += 1;
+            g_counts[g] += 1;
+        }
+    }
+    let surname_offsets = offsets_of(s_counts);
+    let given_offsets = offsets_of(g_counts);
+    let both = surname_offsets[surnames] as usize;
+    let (mut surname_rows, mut carried) = (vec![0u32; both], vec![0u32; both]);
+    let mut next = surname_offsets[..surnames].to_vec();
     for (row, (&g, &s)) in given.iter().zip(surname).enumerate() {
         if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
-            g_counts[g] += 1;
-            keys.push(g as u64 * surnames as u64 + s as u64);
-            rows.push(row as u32);
+            let at = next[s] as usize;
+            surname_rows[at] = row as u32;
+            carried[at] = g as u32;
+            next[s] += 1;
         }
     }
-    radix_sort(&mut keys, &mut rows, (givens as u64).saturating_mul(surnames as u64));
-    PairGroups { given_offsets: offsets_of(g_counts), given_rows: rows, pair_keys: keys }
-}
-
-/// Bits of a key sorted by one pass of [`radix_sort`].
-const RADIX_BITS: u32 = 11;
-
-/// Sort `keys` (each below `bound`) and `rows` alongside them, stably, by the keys: least
-/// significant digits first, a pass skipped where every key has the same digit.
-fn radix_sort(keys: &mut Vec<u64>, rows: &mut Vec<u32>, bound: u64) {
-    let digits = 1usize << RADIX_BITS;
-    let mask = digits as u64 - 1;
-    let key_bits = u64::BITS - bound.saturating_sub(1).leading_zeros();
-    let (mut other_keys, mut other_rows) = (vec![0u64; keys.len()], vec![0u32; rows.len()]);
-    let mut shift = 0;
-    while shift < key_bits {
-        let mut next = vec![0usize; digits];
-        for &key in keys.iter() {
-            next[((key >> shift) & mask) as usize] += 1;
+    let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
+    let mut next = given_offsets[..givens].to_vec();
+    for s in 0..surnames {
+        for at in surname_offsets[s] as usize..surname_offsets[s + 1] as usize {
+            let g = carried[at] as usize;
+            let to = next[g] as usize;
+            given_rows[to] = surname_rows[at];
+            pair_keys[to] = g as u64 * surnames as u64 + s as u64;
+            next[g] += 1;
         }
-        if next.contains(&keys.len()) {
-            shift += RADIX_BITS;
-            continue;
-        }
-        let mut sum = 0;
-        for n in &mut next {
-            (*n, sum) = (sum, sum + *n);
-        }
-        for (&key, &row) in keys.iter().zip(rows.iter()) {
-            let at = &mut next[((key >> shift) & mask) as usize];
-            other_keys[*at] = key;
-            other_rows[*at] = row;
-            *at += 1;
-        }
-        std::mem::swap(keys, &mut other_keys);
-        std::mem::swap(rows, &mut other_rows);
-        shift += RADIX_BITS;
     }
+    PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
 }
 
 /// Per given name `a`, Σ_b c_ab (c_ab - 1) / c_b over the surnames `b` it is paired with, and
@@ -978,17 +965,6 @@ mod tests {
     }
 
     #[test]
-    fn radix_sort_sorts_keys_of_many_digits_stably() {
-        // keys over three digits, many equal: sorted by key, then by the order they came in
-        let mut keys: Vec<u64> = (0..50_000u64).map(|i| (i * 7_919) % 3_000 * (1 << 20) + i % 5).collect();
-        let mut rows: Vec<u32> = (0..keys.len() as u32).collect();
-        let mut want: Vec<(u64, u32)> = keys.iter().copied().zip(rows.iter().copied()).collect();
-        want.sort();
-        radix_sort(&mut keys, &mut rows, 3_000 << 20);
-        assert_eq!(keys.into_iter().zip(rows).collect::<Vec<_>>(), want);
-    }
-
-    #[test]
     fn pair_sums_add_each_pairs_term_to_both_names() {
         // pairs (given, surname) of 2 surnames: (0, 1) x3, (1, 0) x1, (1, 1) x2
         let keys = [1, 1, 1, 2, 3, 3];
@@ -1050,6 +1026,8 @@ mod tests {
         let given = [1, 0, 1, -1, 0, 1];
         let surname = [0, 1, 1, 0, -1, 0];
         let got = pair_groups(&given, &surname, 2, 2);
+        assert_eq!(got.surname_offsets, vec![0, 2, 4]);
+        assert_eq!(got.surname_rows, vec![0, 5, 1, 2]);
         assert_eq!(got.given_offsets, vec![0, 1, 4]);
         assert_eq!(got.given_rows, vec![1, 0, 5, 2]);
         assert_eq!(got.pair_keys, vec![1, 2, 2, 3]);
@@ -1170,7 +1148,7 @@ pub(crate) mod python {
     /// [`super::pair_groups`]'s grouping by given name then surname and the sums of
     /// [`super::pair_sums`] over it: `(given_offsets, given_rows)` as `bytes` of little-endian
     /// u32, `pair_keys` as little-endian u64 and the given-name and surname sums as little-endian
-    /// f64.
+    /// f64 (the grouping by surname is the first pass's, and Python reads none of it).
     #[pyfunction]
     fn pair_groups<'py>(
         py: Python<'py>,
