@@ -981,17 +981,22 @@ mod tests {
         assert_eq!(rows, vec![1, 5, 4, 0, 2]);
     }
 
-    #[test]
-    fn near_pairs_match_a_given_or_a_surname_token_on_the_day() {
-        // rows 0..4 born on day 0, rows 4..6 on day 1
-        let register = ByDay {
+    /// Six residents: rows 0..4 born on day 0, rows 4..6 on day 1, two given names (tokens 10
+    /// and 11) and two surnames (token 20 and none).
+    fn six_residents() -> ByDay<'static> {
+        ByDay {
             offsets: &[0, 4, 6],
             rows: &[0, 1, 2, 3, 4, 5],
             given: &[0, 1, -1, 0, 0, 1],
             surname: &[0, 0, 1, -1, 1, 1],
             given_token: &[10, 11],
             surname_token: &[20, NONE],
-        };
+        }
+    }
+
+    #[test]
+    fn near_pairs_match_a_given_or_a_surname_token_on_the_day() {
+        let register = six_residents();
         let wanted = [10, NONE, NONE, NONE, NONE, NONE, 20, NONE, 11, 10, NONE, NONE];
         let (entries, rows) = near_pairs(&register, &[0, 0, 1], &wanted);
         assert_eq!(entries, vec![0, 0, 1, 1, 2, 2]);
@@ -1000,14 +1005,7 @@ mod tests {
 
     #[test]
     fn near_pairs_of_many_entries_are_those_of_each_entry_in_entry_order() {
-        let register = ByDay {
-            offsets: &[0, 4, 6],
-            rows: &[0, 1, 2, 3, 4, 5],
-            given: &[0, 1, -1, 0, 0, 1],
-            surname: &[0, 0, 1, -1, 1, 1],
-            given_token: &[10, 11],
-            surname_token: &[20, NONE],
-        };
+        let register = six_residents();
         let one = [[10, NONE, NONE, NONE], [NONE, NONE, 20, NONE], [11, 10, NONE, NONE], [NONE; 4]];
         let (mut days, mut wanted, mut want) = (Vec::new(), Vec::new(), (Vec::new(), Vec::new()));
         for e in 0..1000u32 {
