@@ -15,6 +15,9 @@ step. The stages:
 * ``write_hub`` (``pseudonymise`` only) and, for a run, ``read_hub`` / ``search`` and the rest
   of ``run`` (``outputs``, ``vault``, ``ledger``: drafts pages, fsyncs, ledger).
 
+``test_resolve`` times :func:`socialsearch.station.resolution.resolve` alone, on the queries and
+the register index the station hands it, with its candidate pairs and pairs per second.
+
 Run on an existing extract (``SOCIALSEARCH_BENCH_DIR`` holds ``extract-<scale>/``, ``keys``,
 ``hub-keys``; without them a synthetic extract and keys are made there) ::
 
@@ -44,10 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from memory import bench_scale, cpu_seconds, peak_rss_mib, reset_peak_rss
 
 from socialsearch.hub import pipeline as hub
-from socialsearch.station import extracts
+from socialsearch.station import extracts, resolution
 from socialsearch.station import pipeline as station
 from socialsearch.weeks import IsoWeek
 
@@ -282,6 +286,42 @@ def test_hub_run(benchmark: Any, workspace: Path) -> None:
     out = _scratch(workspace, "hub-bench")
     result = benchmark.pedantic(measure_run, args=(pseudo, out, workspace / "hub-keys"), rounds=1, iterations=1)
     _report(benchmark, result)
+
+
+def capture_resolution(extract: Path, pseudo: Path, keys: Path, week: IsoWeek = WEEK) -> dict[str, Any]:
+    """Run the station on ``extract`` and keep what its ``resolve`` stage hands
+    :func:`resolution.resolve` (``queries``, ``index``, keyword arguments) and its outcome."""
+    captured: dict[str, Any] = {}
+
+    def wrap(fn: Any) -> Any:
+        def call(queries: pl.DataFrame, index: resolution.RegisterIndex, **kwargs: Any) -> Any:
+            captured.update(queries=queries, index=index, kwargs=kwargs, outcome=fn(queries, index, **kwargs))
+            return captured["outcome"]
+        return call
+
+    shutil.rmtree(pseudo, ignore_errors=True)
+    with _patched(resolution, "resolve", wrap):
+        station.pseudonymise(extract, pseudo, keys, week=week)
+    return captured
+
+
+def test_resolve(benchmark: Any, workspace: Path) -> None:
+    """``resolution.resolve`` alone on the week's persons without a valid CPR number and the
+    register index the station built for them (the ``resolve`` stage without the joins around
+    it): seconds per call, candidate pairs and pairs per second."""
+    extract = workspace / f"extract-{bench_scale():g}"
+    seen = capture_resolution(extract, _scratch(workspace, "pseudo-resolve"), workspace / "keys")
+    if "queries" not in seen:
+        pytest.skip("every person of the week has a valid CPR number: nothing to resolve")
+    outcome = benchmark.pedantic(resolution.resolve, args=(seen["queries"], seen["index"]), kwargs=seen["kwargs"],
+                                 rounds=5, iterations=1, warmup_rounds=1)
+    assert outcome.matches.equals(seen["outcome"].matches)  # the same answer on every call
+    pairs, median = outcome.stats["candidate_pairs"], benchmark.stats.stats.median
+    benchmark.extra_info.update(scale=bench_scale(), queries=outcome.stats["queries"], candidate_pairs=pairs,
+                                pairs_per_second=round(pairs / median), resolved=outcome.stats["resolved"])
+    print(f"\nresolve: {outcome.stats['queries']} queries, {pairs} candidate pairs, median {median:.3f} s "
+          f"(min {benchmark.stats.stats.min:.3f} s), {pairs / median:,.0f} pairs/s, "
+          f"{outcome.stats['resolved']} resolved")
 
 
 # ------------------------------------------------------------------------------ script
