@@ -631,74 +631,159 @@ fn offsets_of(counts: Vec<u32>) -> Vec<u32> {
 
 /// Two stable counting sorts of the residents with both names (given-name ids below `givens`,
 /// surname ids below `surnames`): by surname, then that order by given name. Each pass reads its
-/// input in order and carries the other name with the row.
+/// input in order and carries the other name with the row. Each pass runs on two threads, one
+/// per half of its buckets (split where the rows are halved), each writing only its own
+/// contiguous part of the output.
 ///
 /// # Panics
 /// If `given` and `surname` differ in length or have `u32::MAX` rows or more.
 pub fn pair_groups(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> PairGroups {
     assert_eq!(given.len(), surname.len(), "one surname per given name");
     assert!(given.len() < NONE as usize, "fewer than 2^32 - 1 rows");
-    let id = |v: i32, n: usize| usize::try_from(v).ok().filter(|&v| v < n);
-    let mut s_counts = vec![0u32; surnames];
-    let mut g_counts = vec![0u32; givens];
-    for (&g, &s) in given.iter().zip(surname) {
-        if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
-            s_counts[s] += 1;
-            g_counts[g] += 1;
-        }
-    }
-    let surname_offsets = offsets_of(s_counts);
-    let given_offsets = offsets_of(g_counts);
+    let mid = given.len() / 2;
+    let (low, high) = rayon::join(
+        || name_counts(&given[..mid], &surname[..mid], givens, surnames),
+        || name_counts(&given[mid..], &surname[mid..], givens, surnames),
+    );
+    let add = |a: Vec<u32>, b: Vec<u32>| a.into_iter().zip(b).map(|(a, b)| a + b).collect::<Vec<u32>>();
+    let surname_offsets = offsets_of(add(low.1, high.1));
+    let given_offsets = offsets_of(add(low.0, high.0));
     let both = surname_offsets[surnames] as usize;
     let (mut surname_rows, mut carried) = (vec![0u32; both], vec![0u32; both]);
-    let mut next = surname_offsets[..surnames].to_vec();
+    let split = halfway(&surname_offsets);
+    let at = surname_offsets[split] as usize;
+    {
+        let (rows_low, rows_high) = surname_rows.split_at_mut(at);
+        let (carried_low, carried_high) = carried.split_at_mut(at);
+        let pass = |buckets: std::ops::Range<usize>, rows: &mut [u32], carried: &mut [u32]| {
+            by_surname(given, surname, givens, &surname_offsets, buckets, rows, carried);
+        };
+        rayon::join(|| pass(0..split, rows_low, carried_low), || pass(split..surnames, rows_high, carried_high));
+    }
+    let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
+    let split = halfway(&given_offsets);
+    let at = given_offsets[split] as usize;
+    {
+        let (rows_low, rows_high) = given_rows.split_at_mut(at);
+        let (keys_low, keys_high) = pair_keys.split_at_mut(at);
+        let sorted = BySurname { offsets: &surname_offsets, rows: &surname_rows, given: &carried };
+        let pass = |buckets: std::ops::Range<usize>, rows: &mut [u32], keys: &mut [u64]| {
+            by_given(&sorted, &given_offsets, buckets, rows, keys);
+        };
+        rayon::join(|| pass(0..split, rows_low, keys_low), || pass(split..givens, rows_high, keys_high));
+    }
+    PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
+}
+
+/// The rows with both names among `given`/`surname` (ids below `givens`/`surnames`) per
+/// given-name id and per surname id.
+fn name_counts(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> (Vec<u32>, Vec<u32>) {
+    let (mut g_counts, mut s_counts) = (vec![0u32; givens], vec![0u32; surnames]);
+    for (&g, &s) in given.iter().zip(surname) {
+        // a negative id is 2^31 or more as u32, past any count
+        let (g, s) = (g as u32 as usize, s as u32 as usize);
+        if g < givens && s < surnames {
+            g_counts[g] += 1;
+            s_counts[s] += 1;
+        }
+    }
+    (g_counts, s_counts)
+}
+
+/// The first bucket of `offsets` (ascending, one more than the buckets) that starts at half of
+/// the rows or later: the buckets before it hold about half of them.
+fn halfway(offsets: &[u32]) -> usize {
+    let half = offsets.last().map_or(0, |&n| n / 2);
+    offsets.partition_point(|&o| o < half).min(offsets.len().saturating_sub(1))
+}
+
+/// The first pass of [`pair_groups`] for the surnames `buckets`: their rows, in row order per
+/// surname, and each row's given-name id, into `rows` and `carried` (their part of the output,
+/// from `offsets[buckets.start]`).
+fn by_surname(
+    given: &[i32],
+    surname: &[i32],
+    givens: usize,
+    offsets: &[u32],
+    buckets: std::ops::Range<usize>,
+    rows: &mut [u32],
+    carried: &mut [u32],
+) {
+    let base = offsets[buckets.start];
+    let mut next: Vec<u32> = offsets[buckets.clone()].iter().map(|&o| o - base).collect();
+    let (first, span) = (buckets.start, buckets.len());
     for (row, (&g, &s)) in given.iter().zip(surname).enumerate() {
-        if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
+        // a negative id is 2^31 or more as u32, past any count
+        let (g, s) = (g as u32 as usize, (s as u32 as usize).wrapping_sub(first));
+        if s < span && g < givens {
             let at = next[s] as usize;
-            surname_rows[at] = row as u32;
+            rows[at] = row as u32;
             carried[at] = g as u32;
             next[s] += 1;
         }
     }
-    let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
-    let mut next = given_offsets[..givens].to_vec();
+}
+
+/// The residents with both names grouped by surname (CSR, each row's given-name id beside it).
+struct BySurname<'a> {
+    offsets: &'a [u32],
+    rows: &'a [u32],
+    given: &'a [u32],
+}
+
+/// The second pass of [`pair_groups`] for the given names `buckets`: the rows of `sorted` in
+/// its order per given name, and their pair keys, into `rows` and `keys` (their part of the
+/// output, from `offsets[buckets.start]`).
+fn by_given(sorted: &BySurname<'_>, offsets: &[u32], buckets: std::ops::Range<usize>, rows: &mut [u32], keys: &mut [u64]) {
+    let surnames = sorted.offsets.len() - 1;
+    let base = offsets[buckets.start];
+    let mut next: Vec<u32> = offsets[buckets.clone()].iter().map(|&o| o - base).collect();
+    let (first, span) = (buckets.start, buckets.len());
     for s in 0..surnames {
-        for at in surname_offsets[s] as usize..surname_offsets[s + 1] as usize {
-            let g = carried[at] as usize;
-            let to = next[g] as usize;
-            given_rows[to] = surname_rows[at];
-            pair_keys[to] = g as u64 * surnames as u64 + s as u64;
-            next[g] += 1;
+        let (from, to) = (sorted.offsets[s] as usize, sorted.offsets[s + 1] as usize);
+        for (&g, &row) in sorted.given[from..to].iter().zip(&sorted.rows[from..to]) {
+            let k = (g as usize).wrapping_sub(first);
+            if k < span {
+                let to = next[k] as usize;
+                rows[to] = row;
+                keys[to] = g as u64 * surnames as u64 + s as u64;
+                next[k] += 1;
+            }
         }
     }
-    PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
 }
 
 /// Per given name `a`, Σ_b c_ab (c_ab - 1) / c_b over the surnames `b` it is paired with, and
 /// per surname `b`, Σ_a c_ab (c_ab - 1) / c_a: `c_ab` the rows of the pair (a run of
 /// `pair_keys`, ascending keys `given * surnames + surname`), `c_a` and `c_b` the names' counts
 /// (`given_counts`, `surname_counts`). Each sum is taken in ascending order of pair key, and a
-/// pair of one row (a term of 0) is left out.
+/// pair of one row (a term of 0) is left out. The two fields' sums are taken on two threads.
 ///
 /// # Panics
 /// If a key's names are outside the counts.
 pub fn pair_sums(pair_keys: &[u64], surnames: usize, given_counts: &[f64], surname_counts: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let (mut given, mut surname) = (vec![0.0; given_counts.len()], vec![0.0; surname_counts.len()]);
     let surnames = surnames.max(1) as u64;
-    let mut at = 0;
-    while at < pair_keys.len() {
-        let key = pair_keys[at];
-        let run = pair_keys[at..].iter().take_while(|&&k| k == key).count();
-        at += run;
-        if run < 2 {
-            continue;
+    let sums = |own: usize, other: &[f64], given_side: bool| {
+        let mut out = vec![0.0; own];
+        let mut at = 0;
+        while at < pair_keys.len() {
+            let key = pair_keys[at];
+            let run = pair_keys[at..].iter().take_while(|&&k| k == key).count();
+            at += run;
+            if run < 2 {
+                continue;
+            }
+            let (g, s) = ((key / surnames) as usize, (key % surnames) as usize);
+            let c = run as f64;
+            if given_side {
+                out[g] += c * (c - 1.0) / other[s];
+            } else {
+                out[s] += c * (c - 1.0) / other[g];
+            }
         }
-        let (g, s) = ((key / surnames) as usize, (key % surnames) as usize);
-        let c = run as f64;
-        given[g] += c * (c - 1.0) / surname_counts[s];
-        surname[s] += c * (c - 1.0) / given_counts[g];
-    }
-    (given, surname)
+        out
+    };
+    rayon::join(|| sums(given_counts.len(), surname_counts, true), || sums(surname_counts.len(), given_counts, false))
 }
 
 /// The register's side of [`near_pairs`]: the residents grouped by day (CSR), each resident's
@@ -1017,6 +1102,97 @@ mod tests {
             wanted.extend(tokens);
         }
         assert_eq!(near_pairs(&register, &days, &wanted), want);
+    }
+
+    /// The single-threaded [`pair_groups`] and [`pair_sums`] that the two-thread ones replaced,
+    /// kept to check them against.
+    fn reference_pair_groups(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> PairGroups {
+        let id = |v: i32, n: usize| usize::try_from(v).ok().filter(|&v| v < n);
+        let mut s_counts = vec![0u32; surnames];
+        let mut g_counts = vec![0u32; givens];
+        for (&g, &s) in given.iter().zip(surname) {
+            if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
+                s_counts[s] += 1;
+                g_counts[g] += 1;
+            }
+        }
+        let surname_offsets = offsets_of(s_counts);
+        let given_offsets = offsets_of(g_counts);
+        let both = surname_offsets[surnames] as usize;
+        let (mut surname_rows, mut carried) = (vec![0u32; both], vec![0u32; both]);
+        let mut next = surname_offsets[..surnames].to_vec();
+        for (row, (&g, &s)) in given.iter().zip(surname).enumerate() {
+            if let (Some(g), Some(s)) = (id(g, givens), id(s, surnames)) {
+                let at = next[s] as usize;
+                surname_rows[at] = row as u32;
+                carried[at] = g as u32;
+                next[s] += 1;
+            }
+        }
+        let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
+        let mut next = given_offsets[..givens].to_vec();
+        for s in 0..surnames {
+            for at in surname_offsets[s] as usize..surname_offsets[s + 1] as usize {
+                let g = carried[at] as usize;
+                let to = next[g] as usize;
+                given_rows[to] = surname_rows[at];
+                pair_keys[to] = g as u64 * surnames as u64 + s as u64;
+                next[g] += 1;
+            }
+        }
+        PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
+    }
+
+    fn reference_pair_sums(pair_keys: &[u64], surnames: usize, given_counts: &[f64], surname_counts: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (mut given, mut surname) = (vec![0.0; given_counts.len()], vec![0.0; surname_counts.len()]);
+        let surnames = surnames.max(1) as u64;
+        let mut at = 0;
+        while at < pair_keys.len() {
+            let key = pair_keys[at];
+            let run = pair_keys[at..].iter().take_while(|&&k| k == key).count();
+            at += run;
+            if run < 2 {
+                continue;
+            }
+            let (g, s) = ((key / surnames) as usize, (key % surnames) as usize);
+            let c = run as f64;
+            given[g] += c * (c - 1.0) / surname_counts[s];
+            surname[s] += c * (c - 1.0) / given_counts[g];
+        }
+        (given, surname)
+    }
+
+    /// A small xorshift generator for the random registers below.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn pair_groups_and_sums_equal_the_single_threaded_ones_on_random_registers() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for case in 0..200usize {
+            let rows = [0, 1, 2, 3, 17, 1000, 20_000][case % 7] + (xorshift(&mut state) % 50) as usize * (case % 3);
+            let (givens, surnames) = (1 + (xorshift(&mut state) % 300) as usize, 1 + (xorshift(&mut state) % 700) as usize);
+            let skew = 1 + case % 4; // a few names carry most residents when skewed
+            let mut id = |n: usize| match xorshift(&mut state) % 20 {
+                0 => -1,
+                1 => n as i32 + 3, // past the names: left out like none
+                _ => ((xorshift(&mut state) as usize % n).pow(skew as u32) / n.pow(skew as u32 - 1)) as i32,
+            };
+            let given: Vec<i32> = (0..rows).map(|_| id(givens)).collect();
+            let surname: Vec<i32> = (0..rows).map(|_| id(surnames)).collect();
+            let got = pair_groups(&given, &surname, givens, surnames);
+            assert_eq!(got, reference_pair_groups(&given, &surname, givens, surnames), "case {case}");
+            let given_counts: Vec<f64> = (0..givens).map(|_| 1.0 + (xorshift(&mut state) % 90) as f64 / 7.0).collect();
+            let surname_counts: Vec<f64> = (0..surnames).map(|_| 1.0 + (xorshift(&mut state) % 90) as f64 / 3.0).collect();
+            let (g, s) = pair_sums(&got.pair_keys, surnames, &given_counts, &surname_counts);
+            let (want_g, want_s) = reference_pair_sums(&got.pair_keys, surnames, &given_counts, &surname_counts);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            assert_eq!((bits(&g), bits(&s)), (bits(&want_g), bits(&want_s)), "case {case}");
+        }
     }
 
     #[test]
