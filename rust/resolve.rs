@@ -6,8 +6,8 @@
 //!   column), with per row the id of its value, per value its first row and its number of rows;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
 //!   offsets and row ids, by a stable counting sort;
-//! * [`pair_groups`]: the residents with both names grouped by surname, and by given name then
-//!   surname with the sorted keys of their name pairs, the names carried along (no random reads);
+//! * [`pair_groups`]: the residents with both names grouped by given name then surname, with the
+//!   sorted keys of their name pairs (a counting sort by given name, then a sort within each name);
 //! * [`near_pairs`]: for each (day, up to four name tokens) of the queries, the residents born
 //!   that day whose first given-name token or last surname token is one of them;
 //! * [`rows_in`]: the rows of a 64-bit integer column (CPR numbers of the relations) whose value
@@ -603,15 +603,12 @@ pub fn counting_sort(keys: &[u32], buckets: usize) -> (Vec<u32>, Vec<u32>) {
     (offsets, rows)
 }
 
-/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped two
-/// ways (see [`pair_groups`]).
+/// The residents with both names (ids `given[r]`, `surname[r]`; negative for none) grouped by
+/// given-name id, then surname id, then row (see [`pair_groups`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PairGroups {
-    /// Rows grouped by surname id (ascending row within a surname): `surname_offsets` (one more
-    /// than the surnames) and `surname_rows`.
-    pub surname_offsets: Vec<u32>,
-    pub surname_rows: Vec<u32>,
-    /// Rows grouped by given-name id, then surname id, then row: `given_offsets` and `given_rows`.
+    /// `given_offsets` (one more than the given names) and `given_rows`: the rows of given name
+    /// `g` are `given_rows[given_offsets[g]..given_offsets[g + 1]]`.
     pub given_offsets: Vec<u32>,
     pub given_rows: Vec<u32>,
     /// Per row of `given_rows`: `given * surnames + surname`, ascending.
@@ -629,65 +626,70 @@ fn offsets_of(counts: Vec<u32>) -> Vec<u32> {
     offsets
 }
 
-/// Two stable counting sorts of the residents with both names (given-name ids below `givens`,
-/// surname ids below `surnames`): by surname, then that order by given name. Each pass reads its
-/// input in order and carries the other name with the row. Each pass runs on two threads, one
-/// per half of its buckets (split where the rows are halved), each writing only its own
-/// contiguous part of the output.
+/// The residents with both names (given-name ids below `givens`, surname ids below `surnames`)
+/// by a stable counting sort by given name, each row written with its surname id above it, then
+/// each given name's rows sorted by (surname, row) within the name (in cache, in parallel over
+/// the names). The counting sort runs on two threads, one per half of the given names (split
+/// where the rows are halved), each writing only its own contiguous part of the output.
 ///
 /// # Panics
 /// If `given` and `surname` differ in length or have `u32::MAX` rows or more.
 pub fn pair_groups(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> PairGroups {
+    use rayon::prelude::*;
     assert_eq!(given.len(), surname.len(), "one surname per given name");
     assert!(given.len() < NONE as usize, "fewer than 2^32 - 1 rows");
     let mid = given.len() / 2;
     let (low, high) = rayon::join(
-        || name_counts(&given[..mid], &surname[..mid], givens, surnames),
-        || name_counts(&given[mid..], &surname[mid..], givens, surnames),
+        || given_counts(&given[..mid], &surname[..mid], givens, surnames),
+        || given_counts(&given[mid..], &surname[mid..], givens, surnames),
     );
-    let add = |a: Vec<u32>, b: Vec<u32>| a.into_iter().zip(b).map(|(a, b)| a + b).collect::<Vec<u32>>();
-    let surname_offsets = offsets_of(add(low.1, high.1));
-    let given_offsets = offsets_of(add(low.0, high.0));
-    let both = surname_offsets[surnames] as usize;
-    let (mut surname_rows, mut carried) = (vec![0u32; both], vec![0u32; both]);
-    let split = halfway(&surname_offsets);
-    let at = surname_offsets[split] as usize;
-    {
-        let (rows_low, rows_high) = surname_rows.split_at_mut(at);
-        let (carried_low, carried_high) = carried.split_at_mut(at);
-        let pass = |buckets: std::ops::Range<usize>, rows: &mut [u32], carried: &mut [u32]| {
-            by_surname(given, surname, givens, &surname_offsets, buckets, rows, carried);
-        };
-        rayon::join(|| pass(0..split, rows_low, carried_low), || pass(split..surnames, rows_high, carried_high));
-    }
-    let (mut given_rows, mut pair_keys) = (vec![0u32; both], vec![0u64; both]);
+    let given_offsets = offsets_of(low.into_iter().zip(high).map(|(a, b)| a + b).collect());
+    let both = given_offsets[givens] as usize;
+    // (surname << 32 | row) per row, then, in place, its pair key
+    let mut pair_keys = vec![0u64; both];
     let split = halfway(&given_offsets);
-    let at = given_offsets[split] as usize;
     {
-        let (rows_low, rows_high) = given_rows.split_at_mut(at);
-        let (keys_low, keys_high) = pair_keys.split_at_mut(at);
-        let sorted = BySurname { offsets: &surname_offsets, rows: &surname_rows, given: &carried };
-        let pass = |buckets: std::ops::Range<usize>, rows: &mut [u32], keys: &mut [u64]| {
-            by_given(&sorted, &given_offsets, buckets, rows, keys);
+        let (low, high) = pair_keys.split_at_mut(given_offsets[split] as usize);
+        let pass = |buckets: std::ops::Range<usize>, out: &mut [u64]| {
+            by_given(given, surname, surnames, &given_offsets, buckets, out);
         };
-        rayon::join(|| pass(0..split, rows_low, keys_low), || pass(split..givens, rows_high, keys_high));
+        rayon::join(|| pass(0..split, low), || pass(split..givens, high));
     }
-    PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
+    let mut given_rows = vec![0u32; both];
+    let mut groups = Vec::with_capacity(givens);
+    let (mut keys, mut rows) = (pair_keys.as_mut_slice(), given_rows.as_mut_slice());
+    for g in 0..givens {
+        let n = (given_offsets[g + 1] - given_offsets[g]) as usize;
+        let (k, rest_keys) = keys.split_at_mut(n);
+        let (r, rest_rows) = rows.split_at_mut(n);
+        (keys, rows) = (rest_keys, rest_rows);
+        if n > 0 {
+            groups.push((g as u64, k, r));
+        }
+    }
+    let surnames = surnames as u64;
+    groups.into_par_iter().with_min_len(64).for_each(|(g, keys, rows)| {
+        keys.sort_unstable();
+        for (key, row) in keys.iter_mut().zip(rows) {
+            *row = *key as u32;
+            *key = g * surnames + (*key >> 32);
+        }
+    });
+    PairGroups { given_offsets, given_rows, pair_keys }
 }
 
 /// The rows with both names among `given`/`surname` (ids below `givens`/`surnames`) per
-/// given-name id and per surname id.
-fn name_counts(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> (Vec<u32>, Vec<u32>) {
-    let (mut g_counts, mut s_counts) = (vec![0u32; givens], vec![0u32; surnames]);
+/// given-name id.
+fn given_counts(given: &[i32], surname: &[i32], givens: usize, surnames: usize) -> Vec<u32> {
+    let mut counts = vec![0u32; givens];
     for (&g, &s) in given.iter().zip(surname) {
         // a negative id is 2^31 or more as u32, past any count
         let (g, s) = (g as u32 as usize, s as u32 as usize);
         if g < givens && s < surnames {
-            g_counts[g] += 1;
-            s_counts[s] += 1;
+            counts[g] += 1;
         }
     }
-    (g_counts, s_counts)
+    counts
 }
 
 /// The first bucket of `offsets` (ascending, one more than the buckets) that starts at half of
@@ -697,58 +699,20 @@ fn halfway(offsets: &[u32]) -> usize {
     offsets.partition_point(|&o| o < half).min(offsets.len().saturating_sub(1))
 }
 
-/// The first pass of [`pair_groups`] for the surnames `buckets`: their rows, in row order per
-/// surname, and each row's given-name id, into `rows` and `carried` (their part of the output,
-/// from `offsets[buckets.start]`).
-fn by_surname(
-    given: &[i32],
-    surname: &[i32],
-    givens: usize,
-    offsets: &[u32],
-    buckets: std::ops::Range<usize>,
-    rows: &mut [u32],
-    carried: &mut [u32],
-) {
+/// The counting sort of [`pair_groups`] for the given names `buckets`: their rows with both
+/// names, in row order per given name, each as `surname << 32 | row`, into `out` (their part of
+/// the output, from `offsets[buckets.start]`).
+fn by_given(given: &[i32], surname: &[i32], surnames: usize, offsets: &[u32], buckets: std::ops::Range<usize>, out: &mut [u64]) {
     let base = offsets[buckets.start];
     let mut next: Vec<u32> = offsets[buckets.clone()].iter().map(|&o| o - base).collect();
     let (first, span) = (buckets.start, buckets.len());
     for (row, (&g, &s)) in given.iter().zip(surname).enumerate() {
         // a negative id is 2^31 or more as u32, past any count
-        let (g, s) = (g as u32 as usize, (s as u32 as usize).wrapping_sub(first));
-        if s < span && g < givens {
-            let at = next[s] as usize;
-            rows[at] = row as u32;
-            carried[at] = g as u32;
-            next[s] += 1;
-        }
-    }
-}
-
-/// The residents with both names grouped by surname (CSR, each row's given-name id beside it).
-struct BySurname<'a> {
-    offsets: &'a [u32],
-    rows: &'a [u32],
-    given: &'a [u32],
-}
-
-/// The second pass of [`pair_groups`] for the given names `buckets`: the rows of `sorted` in
-/// its order per given name, and their pair keys, into `rows` and `keys` (their part of the
-/// output, from `offsets[buckets.start]`).
-fn by_given(sorted: &BySurname<'_>, offsets: &[u32], buckets: std::ops::Range<usize>, rows: &mut [u32], keys: &mut [u64]) {
-    let surnames = sorted.offsets.len() - 1;
-    let base = offsets[buckets.start];
-    let mut next: Vec<u32> = offsets[buckets.clone()].iter().map(|&o| o - base).collect();
-    let (first, span) = (buckets.start, buckets.len());
-    for s in 0..surnames {
-        let (from, to) = (sorted.offsets[s] as usize, sorted.offsets[s + 1] as usize);
-        for (&g, &row) in sorted.given[from..to].iter().zip(&sorted.rows[from..to]) {
-            let k = (g as usize).wrapping_sub(first);
-            if k < span {
-                let to = next[k] as usize;
-                rows[to] = row;
-                keys[to] = g as u64 * surnames as u64 + s as u64;
-                next[k] += 1;
-            }
+        let (g, s) = ((g as u32 as usize).wrapping_sub(first), s as u32 as usize);
+        if g < span && s < surnames {
+            let at = next[g] as usize;
+            out[at] = (s as u64) << 32 | row as u64;
+            next[g] += 1;
         }
     }
 }
@@ -1140,7 +1104,7 @@ mod tests {
                 next[g] += 1;
             }
         }
-        PairGroups { surname_offsets, surname_rows, given_offsets, given_rows, pair_keys }
+        PairGroups { given_offsets, given_rows, pair_keys }
     }
 
     fn reference_pair_sums(pair_keys: &[u64], surnames: usize, given_counts: &[f64], surname_counts: &[f64]) -> (Vec<f64>, Vec<f64>) {
@@ -1200,11 +1164,11 @@ mod tests {
         let given = [1, 0, 1, -1, 0, 1];
         let surname = [0, 1, 1, 0, -1, 0];
         let got = pair_groups(&given, &surname, 2, 2);
-        assert_eq!(got.surname_offsets, vec![0, 2, 4]);
-        assert_eq!(got.surname_rows, vec![0, 5, 1, 2]);
         assert_eq!(got.given_offsets, vec![0, 1, 4]);
         assert_eq!(got.given_rows, vec![1, 0, 5, 2]);
         assert_eq!(got.pair_keys, vec![1, 2, 2, 3]);
+        let none = PairGroups { given_offsets: vec![0], ..PairGroups::default() };
+        assert_eq!(pair_groups(&[0, -1], &[-1, 0], 0, 0), none);
     }
 }
 
@@ -1322,7 +1286,7 @@ pub(crate) mod python {
     /// [`super::pair_groups`]'s grouping by given name then surname and the sums of
     /// [`super::pair_sums`] over it: `(given_offsets, given_rows)` as `bytes` of little-endian
     /// u32, `pair_keys` as little-endian u64 and the given-name and surname sums as little-endian
-    /// f64 (the grouping by surname is the first pass's, and Python reads none of it).
+    /// f64.
     #[pyfunction]
     fn pair_groups<'py>(
         py: Python<'py>,
