@@ -1107,19 +1107,16 @@ mod tests {
         PairGroups { given_offsets, given_rows, pair_keys }
     }
 
+    /// The sums of [`pair_sums`] from the pairs counted in a map (ascending keys, as it adds).
     fn reference_pair_sums(pair_keys: &[u64], surnames: usize, given_counts: &[f64], surname_counts: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let (mut given, mut surname) = (vec![0.0; given_counts.len()], vec![0.0; surname_counts.len()]);
+        let mut pairs = std::collections::BTreeMap::new();
+        for &key in pair_keys {
+            *pairs.entry(key).or_insert(0u32) += 1;
+        }
         let surnames = surnames.max(1) as u64;
-        let mut at = 0;
-        while at < pair_keys.len() {
-            let key = pair_keys[at];
-            let run = pair_keys[at..].iter().take_while(|&&k| k == key).count();
-            at += run;
-            if run < 2 {
-                continue;
-            }
-            let (g, s) = ((key / surnames) as usize, (key % surnames) as usize);
-            let c = run as f64;
+        for (key, c) in pairs.into_iter().filter(|&(_, c)| c >= 2) {
+            let (g, s, c) = ((key / surnames) as usize, (key % surnames) as usize, f64::from(c));
             given[g] += c * (c - 1.0) / surname_counts[s];
             surname[s] += c * (c - 1.0) / given_counts[g];
         }
