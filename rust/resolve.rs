@@ -1,9 +1,10 @@
 //! The register index of the station's resolution, over whole integer columns:
 //!
 //! * [`fold_name`]: a name folded for comparison (NFKC, case, Danish letters, accents,
-//!   separators), and [`fold_column`] over a whole string column read in place;
-//! * [`distinct`]: the distinct values of a column of 64-bit hashes (the spellings of a name
-//!   column), with per row the id of its value, per value its first row and its number of rows;
+//!   separators), and [`fold_strings`] over a whole string column read in place;
+//! * [`distinct_strings`]: the distinct values of a string column (the spellings of a name
+//!   column) by a 64-bit hash, with per row the id of its value and per value its number of rows;
+//! * [`name_groups`]: the spellings of a name column grouped by their key into names;
 //! * [`counting_sort`]: rows grouped by a small integer key (a day number) in CSR layout,
 //!   offsets and row ids, by a stable counting sort;
 //! * [`pair_groups`]: the residents with both names grouped by given name then surname, with the
@@ -139,25 +140,6 @@ fn fold_plain_into(name: &str, out: &mut String) -> bool {
 
 const NOT_UTF8: &str = "a name is not UTF-8 text";
 const MALFORMED: &str = "the Arrow array is malformed (a value lies outside its buffers)";
-
-/// Every value of the string column `column` folded by [`fold_name`] (`None` for a null).
-///
-/// # Errors
-/// When a value lies outside its buffers or is not UTF-8.
-pub fn fold_column(column: &Column) -> Result<Vec<Option<String>>, String> {
-    let mut out = Vec::with_capacity(column.len());
-    for chunk in column.chunks() {
-        for i in 0..chunk.len() {
-            out.push(if chunk.is_valid(i) {
-                let value = chunk.get(i).ok_or(MALFORMED)?;
-                fold_name(std::str::from_utf8(value).map_err(|_| NOT_UTF8)?)
-            } else {
-                None
-            });
-        }
-    }
-    Ok(out)
-}
 
 /// The hasher of [`token`] (aHash with fixed seeds: the register and the queries of one run are
 /// tokenised alike; nothing outside the run compares tokens).
@@ -955,15 +937,6 @@ mod tests {
     }
 
     #[test]
-    fn fold_column_folds_each_value_and_keeps_nulls() {
-        use arrow_array::{ArrayRef, StringArray};
-        use std::sync::Arc;
-        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("Åse"), None, Some("-")]));
-        let column = Column::from_arrays([&array]).unwrap();
-        assert_eq!(fold_column(&column).unwrap(), vec![Some("aase".to_string()), None, None]);
-    }
-
-    #[test]
     fn distinct_strings_number_values_by_first_row_and_count_them() {
         use arrow_array::{ArrayRef, StringArray, StringViewArray};
         use std::sync::Arc;
@@ -1316,18 +1289,14 @@ pub(crate) mod python {
     type PairsOut<'py> =
         (Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>);
 
-    /// A column of strings (nullable) as an Arrow `Utf8` array for `pl.Series(...)`.
-    fn strings(values: &[Option<String>]) -> crate::python::ArrowArray {
-        let array: ArrayRef = Arc::new(StringArray::from_iter(values.iter().map(Option::as_deref)));
-        crate::python::ArrowArray::new(Output::from_array(array))
-    }
-
-    /// Every value of a string column folded by [`super::fold_name`], as a string column.
+    /// Every value of a string column folded by [`super::fold_name`], as a string column (null
+    /// for a null and where no letter is left, as `fold_name` gives `None`).
     #[pyfunction]
     fn fold_names(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<crate::python::ArrowArray> {
         let column = crate::python::column(values)?;
-        let folded = py.detach(move || super::fold_column(&column)).map_err(PyValueError::new_err)?;
-        Ok(strings(&folded))
+        let folded = py.detach(move || super::fold_strings(&column)).map_err(PyValueError::new_err)?;
+        let array: ArrayRef = Arc::new(StringArray::from_iter(folded.iter().map(|s| (!s.is_empty()).then_some(s))));
+        Ok(crate::python::ArrowArray::new(Output::from_array(array)))
     }
 
     /// What [`name_groups`] gives Python: the per-spelling and per-name integer columns as
